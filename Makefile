@@ -1,0 +1,45 @@
+# rdb: the two commands a new user needs are `make playground` and `make test`.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= 2
+CTEST_JOBS ?= 2
+
+.PHONY: all deps configure build test playground verify asan-test format tidy bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then \
+	  cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE); \
+	fi
+
+build: configure
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+# Every test CI runs: unit, integration (real processes) and the end-to-end script.
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(CTEST_JOBS) --timeout 600
+
+# PD + store(s) on this machine, data under ./playground-data, until Ctrl-C.
+playground: build
+	scripts/playground.sh
+
+verify: build
+	scripts/verify-core.sh $(BUILD_DIR)/bin
+
+asan-test: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRDB_SANITIZE=ON
+	cmake --build build-asan -j$(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j$(CTEST_JOBS) --timeout 900
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+tidy: build
+	git ls-files 'src/*.cc' 'tools/*.cc' | xargs clang-tidy -p $(BUILD_DIR) --quiet
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan

@@ -1,0 +1,30 @@
+// Input limits shared by server-side validation and client-side pre-checks.
+//
+// They match TiKV's defaults so that users moving from it meet no surprises.
+// Every check returns INVALID_ARGUMENT with a message that names the limit.
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace rdb {
+
+inline constexpr std::size_t kMaxKeySize = 8 * 1024;               // 8 KiB
+inline constexpr std::size_t kMaxValueSize = 8 * 1024 * 1024;      // 8 MiB
+inline constexpr std::uint32_t kMaxScanLimit = 10240;
+inline constexpr std::size_t kMaxBatchKeys = 10240;
+// gRPC message cap: the largest value plus generous room for batches and framing.
+inline constexpr int kMaxGrpcMessageBytes = 64 * 1024 * 1024;
+
+Status validate_key(std::string_view key, std::string_view what = "key");
+Status validate_value(std::string_view value);
+Status validate_scan_limit(std::uint32_t limit);
+Status validate_batch_size(std::size_t count);
+// [start, end) with end == "" meaning unbounded; a bounded range must have start < end.
+Status validate_range(std::string_view start, std::string_view end, bool end_required);
+
+}  // namespace rdb

@@ -1,0 +1,318 @@
+#include "storage/rocks_engine.h"
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+
+#include "common/limits.h"
+#include "storage/versioned_codec.h"
+
+namespace rdb {
+namespace {
+
+constexpr const char* kCfDefault = "default";
+constexpr const char* kCfCas = "cas";
+constexpr const char* kCfMeta = "meta";
+constexpr const char* kCfRaft = "raft";
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+
+Status from_rocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) {
+    return Status::ok();
+  }
+  if (s.IsCorruption()) {
+    return Status::corruption(fmt::format("{}: {}", what, s.ToString()));
+  }
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) {
+    return Status::busy(fmt::format("{}: {}", what, s.ToString()));
+  }
+  if (s.IsInvalidArgument()) {
+    return Status::invalid_argument(fmt::format("{}: {}", what, s.ToString()));
+  }
+  return Status::io_error(fmt::format("{}: {}", what, s.ToString()));
+}
+
+}  // namespace
+
+struct RocksEngine::Handles {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> all;
+  rocksdb::ColumnFamilyHandle* raw = nullptr;
+  rocksdb::ColumnFamilyHandle* cas = nullptr;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
+  rocksdb::WriteOptions write_options;
+
+  ~Handles() {
+    for (auto* cf : all) {
+      if (db) {
+        db->DestroyColumnFamilyHandle(cf).PermitUncheckedError();
+      }
+    }
+    if (db) {
+      db->Close().PermitUncheckedError();
+    }
+  }
+};
+
+Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, const RocksEngineOptions& options) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    return Status::io_error(fmt::format("data dir '{}' exists but is not a directory", dir));
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return Status::io_error(fmt::format("cannot create data dir '{}': {}", dir, ec.message()));
+  }
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = options.write_buffer_bytes;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<std::string> names = {kCfDefault, kCfCas, kCfMeta, kCfRaft};
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, dir, &existing).ok()) {
+    for (const auto& name : existing) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.reserve(names.size());
+  for (const auto& name : names) {
+    descriptors.emplace_back(name, cf_options);
+  }
+
+  auto handles = std::make_unique<Handles>();
+  rocksdb::DB* raw_db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &handles->all, &raw_db);
+  if (!s.ok()) {
+    std::string text = s.ToString();
+    if (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos) {
+      return Status::busy(fmt::format(
+          "data dir '{}' is in use by another process (cannot lock {}/LOCK); stop that process or choose another "
+          "--data-dir ({})",
+          dir, dir, text));
+    }
+    return from_rocks(s, fmt::format("cannot open data dir '{}'", dir));
+  }
+  handles->db.reset(raw_db);
+  handles->raw = handles->all[0];
+  handles->cas = handles->all[1];
+  handles->meta = handles->all[2];
+  handles->write_options.sync = options.sync_writes;
+  return std::unique_ptr<RocksEngine>(new RocksEngine(dir, options, std::move(handles)));
+}
+
+RocksEngine::RocksEngine(std::string dir, const RocksEngineOptions& options, std::unique_ptr<Handles> handles)
+    : dir_(std::move(dir)), options_(options), h_(std::move(handles)) {}
+
+RocksEngine::~RocksEngine() = default;
+
+std::mutex& RocksEngine::cas_lock_for(std::string_view key) {
+  return cas_locks_[std::hash<std::string_view>{}(key) % kCasStripes];
+}
+
+Result<std::optional<std::string>> RocksEngine::get_from(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
+  std::string value;
+  rocksdb::Status s = h_->db->Get(rocksdb::ReadOptions(), cf, slice(key), &value);
+  if (s.IsNotFound()) {
+    return std::optional<std::string>();
+  }
+  RDB_RETURN_IF_ERROR(from_rocks(s, "get"));
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<std::optional<std::string>> RocksEngine::raw_get(std::string_view key) {
+  RDB_RETURN_IF_ERROR(validate_key(key));
+  return get_from(h_->raw, key);
+}
+
+Status RocksEngine::raw_put(std::string_view key, std::string_view value) {
+  RDB_RETURN_IF_ERROR(validate_key(key));
+  RDB_RETURN_IF_ERROR(validate_value(value));
+  return from_rocks(h_->db->Put(h_->write_options, h_->raw, slice(key), slice(value)), "raw put");
+}
+
+Status RocksEngine::raw_delete(std::string_view key) {
+  RDB_RETURN_IF_ERROR(validate_key(key));
+  return from_rocks(h_->db->Delete(h_->write_options, h_->raw, slice(key)), "raw delete");
+}
+
+Result<std::vector<KvPair>> RocksEngine::raw_scan(const ScanOptions& o) {
+  RDB_RETURN_IF_ERROR(validate_scan_limit(o.limit));
+  RDB_RETURN_IF_ERROR(validate_range(o.start_key, o.end_key, /*end_required=*/false));
+  rocksdb::ReadOptions read_options;
+  // Bound the iterator so RocksDB can skip work outside the range.
+  rocksdb::Slice lower = slice(o.start_key);
+  rocksdb::Slice upper = slice(o.end_key);
+  read_options.iterate_lower_bound = &lower;
+  if (!o.end_key.empty()) {
+    read_options.iterate_upper_bound = &upper;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(h_->db->NewIterator(read_options, h_->raw));
+  std::vector<KvPair> out;
+  auto take = [&] {
+    KvPair p;
+    p.key = it->key().ToString();
+    if (!o.keys_only) {
+      p.value = it->value().ToString();
+    }
+    out.push_back(std::move(p));
+  };
+  if (!o.reverse) {
+    for (it->Seek(lower); it->Valid() && out.size() < o.limit; it->Next()) {
+      take();
+    }
+  } else {
+    for (it->SeekToLast(); it->Valid() && out.size() < o.limit; it->Prev()) {
+      take();
+    }
+  }
+  RDB_RETURN_IF_ERROR(from_rocks(it->status(), "raw scan"));
+  return out;
+}
+
+Result<std::vector<KvPair>> RocksEngine::raw_batch_get(const std::vector<std::string>& keys) {
+  RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(keys.size());
+  for (const auto& k : keys) {
+    RDB_RETURN_IF_ERROR(validate_key(k));
+    slices.emplace_back(k);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), h_->raw);
+  std::vector<std::string> values;
+  std::vector<rocksdb::Status> statuses = h_->db->MultiGet(rocksdb::ReadOptions(), cfs, slices, &values);
+  std::vector<KvPair> out;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      continue;
+    }
+    RDB_RETURN_IF_ERROR(from_rocks(statuses[i], "raw batch get"));
+    out.push_back({keys[i], std::move(values[i])});
+  }
+  return out;
+}
+
+Status RocksEngine::raw_batch_put(const std::vector<KvPair>& pairs) {
+  RDB_RETURN_IF_ERROR(validate_batch_size(pairs.size()));
+  rocksdb::WriteBatch batch;
+  for (const auto& p : pairs) {
+    RDB_RETURN_IF_ERROR(validate_key(p.key));
+    RDB_RETURN_IF_ERROR(validate_value(p.value));
+    RDB_RETURN_IF_ERROR(from_rocks(batch.Put(h_->raw, p.key, p.value), "raw batch put"));
+  }
+  return from_rocks(h_->db->Write(h_->write_options, &batch), "raw batch put");
+}
+
+Status RocksEngine::raw_batch_delete(const std::vector<std::string>& keys) {
+  RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
+  rocksdb::WriteBatch batch;
+  for (const auto& k : keys) {
+    RDB_RETURN_IF_ERROR(validate_key(k));
+    RDB_RETURN_IF_ERROR(from_rocks(batch.Delete(h_->raw, k), "raw batch delete"));
+  }
+  return from_rocks(h_->db->Write(h_->write_options, &batch), "raw batch delete");
+}
+
+Status RocksEngine::raw_delete_range(std::string_view start_key, std::string_view end_key) {
+  RDB_RETURN_IF_ERROR(validate_key(start_key, "start key"));
+  RDB_RETURN_IF_ERROR(validate_range(start_key, end_key, /*end_required=*/true));
+  return from_rocks(h_->db->DeleteRange(h_->write_options, h_->raw, slice(start_key), slice(end_key)),
+                    "raw delete range");
+}
+
+Result<VersionedValue> RocksEngine::get(std::string_view key) {
+  RDB_RETURN_IF_ERROR(validate_key(key));
+  RDB_ASSIGN_OR_RETURN(auto bytes, get_from(h_->cas, key));
+  VersionedValue out;
+  if (!bytes) {
+    return out;
+  }
+  RDB_ASSIGN_OR_RETURN(VersionedRecord rec, decode_versioned(*bytes));
+  if (!rec.tombstone) {
+    out.found = true;
+    out.version = rec.version;
+    out.value = std::move(rec.value);
+  }
+  return out;
+}
+
+Result<CasOutcome> RocksEngine::compare_and_swap(std::string_view key, std::uint64_t expected_version,
+                                                 const std::optional<std::string>& new_value) {
+  RDB_RETURN_IF_ERROR(validate_key(key));
+  if (new_value) {
+    RDB_RETURN_IF_ERROR(validate_value(*new_value));
+  }
+  std::lock_guard lock(cas_lock_for(key));
+  RDB_ASSIGN_OR_RETURN(auto bytes, get_from(h_->cas, key));
+  VersionedRecord current;  // version 0, tombstone=false, but "absent" below
+  bool exists = false;
+  if (bytes) {
+    RDB_ASSIGN_OR_RETURN(current, decode_versioned(*bytes));
+    exists = !current.tombstone;
+  }
+  // A live key matches its own version; an absent or deleted key matches only 0.
+  std::uint64_t visible_version = exists ? current.version : 0;
+  CasOutcome out;
+  if (expected_version != visible_version) {
+    out.succeeded = false;
+    out.version = visible_version;
+    out.current_found = exists;
+    if (exists) {
+      out.current_value = std::move(current.value);
+    }
+    return out;
+  }
+  if (!new_value && !exists) {
+    // Deleting what is not there changes nothing; it succeeds without a new version.
+    out.succeeded = true;
+    out.version = 0;
+    return out;
+  }
+  // The stored version (live or tombstone) is the high-water mark; never reuse it.
+  std::uint64_t next = current.version + 1;
+  std::string record = encode_versioned(next, /*tombstone=*/!new_value, new_value ? *new_value : std::string_view());
+  RDB_RETURN_IF_ERROR(
+      from_rocks(h_->db->Put(h_->write_options, h_->cas, slice(key), slice(record)), "compare and swap"));
+  out.succeeded = true;
+  out.version = next;
+  return out;
+}
+
+Result<std::optional<std::string>> RocksEngine::meta_get(std::string_view key) { return get_from(h_->meta, key); }
+
+Status RocksEngine::meta_put(std::string_view key, std::string_view value) {
+  rocksdb::WriteOptions sync_always;
+  sync_always.sync = true;  // bookkeeping (id and TSO bounds) must never be lost
+  return from_rocks(h_->db->Put(sync_always, h_->meta, slice(key), slice(value)), "meta put");
+}
+
+std::uint64_t RocksEngine::estimate_num_keys() const {
+  std::uint64_t total = 0;
+  for (auto* cf : h_->all) {
+    std::uint64_t n = 0;
+    if (h_->db->GetIntProperty(cf, "rocksdb.estimate-num-keys", &n)) {
+      total += n;
+    }
+  }
+  return total;
+}
+
+}  // namespace rdb

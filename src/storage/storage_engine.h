@@ -1,0 +1,88 @@
+// StorageEngine: the local key-value store under one rdb-server (or rdb-pd).
+//
+// Two key spaces live side by side:
+//  - raw (column family "default"): plain put/get/delete/scan, last writer wins;
+//  - versioned (column family "cas"): each key holds (value, version), written
+//    only through compare_and_swap. A key's version strictly increases over its
+//    whole life, across delete and re-create: a delete leaves a tombstone that
+//    keeps the version, so a stale expected_version can never match again (no ABA).
+// plus a small "meta" space for the process's own bookkeeping (ids, bounds).
+//
+// Contract for every call: input is validated first (see common/limits.h); an
+// invalid call returns INVALID_ARGUMENT naming the limit and writes nothing. A
+// write that returns OK is durable (the WAL is synced before the call returns;
+// concurrent writers share one sync). A missing key is a result, not an error.
+//
+// Thread safety: all methods may be called concurrently from any thread.
+// compare_and_swap is atomic with respect to every other write of the same key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace rdb {
+
+struct KvPair {
+  std::string key;
+  std::string value;
+  bool operator==(const KvPair&) const = default;
+};
+
+struct ScanOptions {
+  std::string start_key;   // inclusive
+  std::string end_key;     // exclusive; empty = to the end of the key space
+  std::uint32_t limit = 0; // 1..kMaxScanLimit
+  bool reverse = false;    // same range, descending key order
+  bool keys_only = false;  // values are left empty
+};
+
+struct VersionedValue {
+  bool found = false;
+  std::string value;
+  std::uint64_t version = 0;  // 0 when not found
+};
+
+struct CasOutcome {
+  bool succeeded = false;
+  // On success: the key's new version. On conflict: its current version (0 if absent).
+  std::uint64_t version = 0;
+  // On conflict: what the key holds now.
+  bool current_found = false;
+  std::string current_value;
+};
+
+class StorageEngine {
+ public:
+  virtual ~StorageEngine() = default;
+
+  // ---- raw key space
+  virtual Result<std::optional<std::string>> raw_get(std::string_view key) = 0;
+  virtual Status raw_put(std::string_view key, std::string_view value) = 0;
+  virtual Status raw_delete(std::string_view key) = 0;
+  virtual Result<std::vector<KvPair>> raw_scan(const ScanOptions& options) = 0;
+  // Returns the pairs that exist, in the order of `keys`.
+  virtual Result<std::vector<KvPair>> raw_batch_get(const std::vector<std::string>& keys) = 0;
+  // Atomic: every pair is written, or none.
+  virtual Status raw_batch_put(const std::vector<KvPair>& pairs) = 0;
+  virtual Status raw_batch_delete(const std::vector<std::string>& keys) = 0;
+  // Deletes [start_key, end_key); both bounds required, start < end.
+  virtual Status raw_delete_range(std::string_view start_key, std::string_view end_key) = 0;
+
+  // ---- versioned key space
+  virtual Result<VersionedValue> get(std::string_view key) = 0;
+  // Applies new_value (or deletes the key when new_value is nullopt) iff the
+  // key's current version equals expected_version (0 = must not exist).
+  virtual Result<CasOutcome> compare_and_swap(std::string_view key, std::uint64_t expected_version,
+                                              const std::optional<std::string>& new_value) = 0;
+
+  // ---- process bookkeeping (not visible to clients)
+  virtual Result<std::optional<std::string>> meta_get(std::string_view key) = 0;
+  virtual Status meta_put(std::string_view key, std::string_view value) = 0;
+};
+
+}  // namespace rdb

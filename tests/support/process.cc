@@ -1,0 +1,132 @@
+#include "support/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace rdb::testing {
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::string log_prefix)
+    : out_path_(log_prefix + ".out"), err_path_(log_prefix + ".err") {
+  std::vector<char*> args;
+  for (auto& a : argv) {
+    args.push_back(a.data());
+  }
+  args.push_back(nullptr);
+  int out_fd = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err_fd = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out_fd < 0 || err_fd < 0) {
+    throw std::runtime_error("cannot open child log files at " + log_prefix);
+  }
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    // Die with the test runner, so a crashed test never leaves daemons behind.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::execv(args[0], args.data());
+    _exit(127);
+  }
+  ::close(out_fd);
+  ::close(err_fd);
+  if (pid_ < 0) {
+    throw std::runtime_error("fork failed");
+  }
+}
+
+Subprocess::~Subprocess() {
+  if (running()) {
+    kill_now();
+  }
+}
+
+bool Subprocess::running() {
+  if (exit_code_ || pid_ <= 0) {
+    return false;
+  }
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+void Subprocess::signal(int sig) {
+  if (running()) {
+    ::kill(pid_, sig);
+  }
+}
+
+std::optional<int> Subprocess::wait_for_exit(std::chrono::milliseconds timeout) {
+  poll_until([&] { return !running(); }, timeout);
+  return exit_code_;
+}
+
+void Subprocess::kill_now() {
+  if (!running()) {
+    return;
+  }
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  exit_code_ = 128 + SIGKILL;
+}
+
+std::string Subprocess::stdout_text() const { return read_file(out_path_); }
+std::string Subprocess::stderr_text() const { return read_file(err_path_); }
+
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& scratch_dir,
+                          std::chrono::milliseconds timeout) {
+  static std::atomic<int> counter{0};
+  std::string prefix = scratch_dir + "/cmd-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  Subprocess p(argv, prefix);
+  CommandResult r;
+  auto code = p.wait_for_exit(timeout);
+  if (!code) {
+    p.kill_now();
+    r.exit_code = -1;
+  } else {
+    r.exit_code = *code;
+  }
+  r.out = p.stdout_text();
+  r.err = p.stderr_text();
+  return r;
+}
+
+bool poll_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::milliseconds(1);
+  while (true) {
+    if (condition()) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(pause);  // back-off between polls, not a wait for an event
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string bin_dir() { return RDB_BIN_DIR; }
+
+}  // namespace rdb::testing
