@@ -304,6 +304,16 @@ Status RocksEngine::meta_put(std::string_view key, std::string_view value) {
   return from_rocks(h_->db->Put(sync_always, h_->meta, slice(key), slice(value)), "meta put");
 }
 
+Result<std::vector<KvPair>> RocksEngine::meta_scan_prefix(std::string_view prefix) {
+  std::unique_ptr<rocksdb::Iterator> it(h_->db->NewIterator(rocksdb::ReadOptions(), h_->meta));
+  std::vector<KvPair> out;
+  for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
+    out.push_back({it->key().ToString(), it->value().ToString()});
+  }
+  RDB_RETURN_IF_ERROR(from_rocks(it->status(), "meta scan"));
+  return out;
+}
+
 std::uint64_t RocksEngine::estimate_num_keys() const {
   std::uint64_t total = 0;
   for (auto* cf : h_->all) {

@@ -59,6 +59,7 @@ class RocksEngine final : public StorageEngine {
 
   Result<std::optional<std::string>> meta_get(std::string_view key) override;
   Status meta_put(std::string_view key, std::string_view value) override;
+  Result<std::vector<KvPair>> meta_scan_prefix(std::string_view prefix) override;
 
   // RocksDB's estimate of live keys across families (for /metrics).
   std::uint64_t estimate_num_keys() const;

@@ -261,6 +261,12 @@ TEST_F(RocksEngineTest, DataSurvivesReopen) {
   EXPECT_EQ(engine_->raw_get("persist")->value(), "yes");
   EXPECT_EQ(engine_->meta_get("store_id")->value(), "7");
   EXPECT_FALSE(engine_->meta_get("nope")->has_value());
+  ASSERT_TRUE(engine_->meta_put("store/2", "b").is_ok());
+  ASSERT_TRUE(engine_->meta_put("store/1", "a").is_ok());
+  ASSERT_TRUE(engine_->meta_put("stores", "not a match").is_ok());
+  auto stores = engine_->meta_scan_prefix("store/");
+  ASSERT_TRUE(stores.is_ok());
+  EXPECT_EQ(stores.value(), (std::vector<KvPair>{{"store/1", "a"}, {"store/2", "b"}}));
 }
 
 TEST_F(RocksEngineTest, LockedDataDirIsAClearError) {

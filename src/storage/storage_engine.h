@@ -83,6 +83,8 @@ class StorageEngine {
   // ---- process bookkeeping (not visible to clients)
   virtual Result<std::optional<std::string>> meta_get(std::string_view key) = 0;
   virtual Status meta_put(std::string_view key, std::string_view value) = 0;
+  // Every meta pair whose key starts with `prefix`, in key order.
+  virtual Result<std::vector<KvPair>> meta_scan_prefix(std::string_view prefix) = 0;
 };
 
 }  // namespace rdb

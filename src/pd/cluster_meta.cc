@@ -1,0 +1,182 @@
+#include "pd/cluster_meta.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <random>
+
+namespace rdb {
+namespace {
+
+constexpr const char* kClusterIdKey = "cluster_id";
+constexpr const char* kBootstrappedKey = "bootstrapped";
+constexpr const char* kStorePrefix = "store/";
+constexpr const char* kRegionPrefix = "region/";
+
+std::string id_key(const char* prefix, std::uint64_t id) { return fmt::format("{}{:020}", prefix, id); }
+
+bool epoch_older(const metapb::RegionEpoch& a, const metapb::RegionEpoch& b) {
+  return a.conf_ver() < b.conf_ver() || a.version() < b.version();
+}
+
+bool contains(const metapb::Region& r, const std::string& key) {
+  return key >= r.start_key() && (r.end_key().empty() || key < r.end_key());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Clock& clock) {
+  std::unique_ptr<ClusterMeta> meta(new ClusterMeta(engine));
+  RDB_ASSIGN_OR_RETURN(auto id_text, engine.meta_get(kClusterIdKey));
+  if (id_text) {
+    auto [ptr, ec] = std::from_chars(id_text->data(), id_text->data() + id_text->size(), meta->cluster_id_);
+    if (ec != std::errc() || meta->cluster_id_ == 0) {
+      return Status::corruption(fmt::format("persisted cluster id is not a number: '{}'", *id_text));
+    }
+  } else {
+    // Time in the high bits, randomness in the low: unique across PDs created on different machines.
+    std::random_device rd;
+    meta->cluster_id_ = (clock.now_ms() << 22) | (rd() & ((1u << 22) - 1));
+    RDB_RETURN_IF_ERROR(engine.meta_put(kClusterIdKey, std::to_string(meta->cluster_id_)));
+  }
+  RDB_ASSIGN_OR_RETURN(auto boot, engine.meta_get(kBootstrappedKey));
+  meta->bootstrapped_ = boot.has_value();
+  RDB_ASSIGN_OR_RETURN(auto stores, engine.meta_scan_prefix(kStorePrefix));
+  for (const auto& kv : stores) {
+    metapb::Store s;
+    if (!s.ParseFromString(kv.value)) {
+      return Status::corruption(fmt::format("persisted store record '{}' does not parse", kv.key));
+    }
+    meta->stores_[s.id()] = s;
+  }
+  RDB_ASSIGN_OR_RETURN(auto regions, engine.meta_scan_prefix(kRegionPrefix));
+  for (const auto& kv : regions) {
+    pdpb::RegionInfo info;
+    if (!info.ParseFromString(kv.value)) {
+      return Status::corruption(fmt::format("persisted region record '{}' does not parse", kv.key));
+    }
+    meta->regions_[info.region().id()] = info;
+  }
+  return meta;
+}
+
+bool ClusterMeta::is_bootstrapped() const {
+  std::lock_guard lock(mu_);
+  return bootstrapped_;
+}
+
+Status ClusterMeta::persist_store_locked(const metapb::Store& store) {
+  return engine_.meta_put(id_key(kStorePrefix, store.id()), store.SerializeAsString());
+}
+
+Status ClusterMeta::persist_region_locked(const pdpb::RegionInfo& info) {
+  return engine_.meta_put(id_key(kRegionPrefix, info.region().id()), info.SerializeAsString());
+}
+
+Status ClusterMeta::bootstrap(const metapb::Store& store, const metapb::Region& region) {
+  if (store.id() == 0 || region.id() == 0 || region.peers_size() == 0) {
+    return Status::invalid_argument("bootstrap needs a store id, a region id and at least one peer");
+  }
+  std::lock_guard lock(mu_);
+  if (bootstrapped_) {
+    return Status::already_exists(fmt::format("cluster {} is already bootstrapped", cluster_id_));
+  }
+  pdpb::RegionInfo info;
+  *info.mutable_region() = region;
+  *info.mutable_leader() = region.peers(0);
+  // Store and region first, the flag last: a crash in between leaves an unbootstrapped cluster.
+  RDB_RETURN_IF_ERROR(persist_store_locked(store));
+  RDB_RETURN_IF_ERROR(persist_region_locked(info));
+  RDB_RETURN_IF_ERROR(engine_.meta_put(kBootstrappedKey, "1"));
+  stores_[store.id()] = store;
+  regions_[region.id()] = info;
+  bootstrapped_ = true;
+  return Status::ok();
+}
+
+Status ClusterMeta::put_store(const metapb::Store& store) {
+  if (store.id() == 0) {
+    return Status::invalid_argument("store id must be non-zero");
+  }
+  if (store.address().empty()) {
+    return Status::invalid_argument(fmt::format("store {} has an empty address", store.id()));
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& [id, other] : stores_) {
+    if (id != store.id() && other.address() == store.address() && other.state() != metapb::TOMBSTONE) {
+      return Status::already_exists(
+          fmt::format("address {} already belongs to store {}; store {} cannot use it", store.address(), id, store.id()));
+    }
+  }
+  RDB_RETURN_IF_ERROR(persist_store_locked(store));
+  stores_[store.id()] = store;
+  return Status::ok();
+}
+
+std::optional<metapb::Store> ClusterMeta::get_store(std::uint64_t id) const {
+  std::lock_guard lock(mu_);
+  auto it = stores_.find(id);
+  if (it == stores_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+std::vector<metapb::Store> ClusterMeta::all_stores() const {
+  std::lock_guard lock(mu_);
+  std::vector<metapb::Store> out;
+  for (const auto& [id, s] : stores_) {
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::optional<pdpb::RegionInfo> ClusterMeta::region_for_key(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, info] : regions_) {
+    if (contains(info.region(), key)) {
+      return info;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<pdpb::RegionInfo> ClusterMeta::region_by_id(std::uint64_t id) const {
+  std::lock_guard lock(mu_);
+  auto it = regions_.find(id);
+  if (it == regions_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+std::vector<pdpb::RegionInfo> ClusterMeta::all_regions() const {
+  std::lock_guard lock(mu_);
+  std::vector<pdpb::RegionInfo> out;
+  for (const auto& [id, info] : regions_) {
+    out.push_back(info);
+  }
+  return out;
+}
+
+Status ClusterMeta::region_heartbeat(const metapb::Region& region, const metapb::Peer& leader) {
+  if (region.id() == 0) {
+    return Status::invalid_argument("region heartbeat without a region id");
+  }
+  std::lock_guard lock(mu_);
+  auto it = regions_.find(region.id());
+  if (it != regions_.end() && epoch_older(region.region_epoch(), it->second.region().region_epoch())) {
+    return Status::invalid_argument(fmt::format("region {} heartbeat carries a stale epoch", region.id()));
+  }
+  pdpb::RegionInfo info;
+  *info.mutable_region() = region;
+  *info.mutable_leader() = leader;
+  if (it != regions_.end() && it->second.SerializeAsString() == info.SerializeAsString()) {
+    return Status::ok();  // nothing changed: skip the synced write
+  }
+  RDB_RETURN_IF_ERROR(persist_region_locked(info));
+  regions_[region.id()] = info;
+  return Status::ok();
+}
+
+}  // namespace rdb

@@ -1,0 +1,58 @@
+// ClusterMeta: PD's view of the cluster — its id, stores and regions — kept in
+// memory and persisted (synced) in the engine's meta space so that it survives
+// a PD restart.
+//
+// Thread safety: every method may be called from any thread (internally locked).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "pdpb.pb.h"
+#include "storage/storage_engine.h"
+
+namespace rdb {
+
+class ClusterMeta {
+ public:
+  // Loads persisted metadata; a new PD creates and persists a fresh cluster id.
+  static Result<std::unique_ptr<ClusterMeta>> load(StorageEngine& engine, Clock& clock);
+
+  std::uint64_t cluster_id() const { return cluster_id_; }
+  bool is_bootstrapped() const;
+
+  // Records the first store and the first region (ALREADY_EXISTS if bootstrapped).
+  Status bootstrap(const metapb::Store& store, const metapb::Region& region);
+  // Adds or updates a store; its id must be non-zero and its address must not
+  // belong to another live store.
+  Status put_store(const metapb::Store& store);
+  std::optional<metapb::Store> get_store(std::uint64_t id) const;
+  std::vector<metapb::Store> all_stores() const;
+
+  // The region containing `key`, if any.
+  std::optional<pdpb::RegionInfo> region_for_key(const std::string& key) const;
+  std::optional<pdpb::RegionInfo> region_by_id(std::uint64_t id) const;
+  std::vector<pdpb::RegionInfo> all_regions() const;
+  // Accepts a leader's report unless its epoch is older than what PD knows.
+  Status region_heartbeat(const metapb::Region& region, const metapb::Peer& leader);
+
+ private:
+  explicit ClusterMeta(StorageEngine& engine) : engine_(engine) {}
+  Status persist_store_locked(const metapb::Store& store);
+  Status persist_region_locked(const pdpb::RegionInfo& info);
+
+  StorageEngine& engine_;
+  std::uint64_t cluster_id_ = 0;
+  mutable std::mutex mu_;
+  bool bootstrapped_ = false;
+  std::map<std::uint64_t, metapb::Store> stores_;
+  std::map<std::uint64_t, pdpb::RegionInfo> regions_;
+};
+
+}  // namespace rdb

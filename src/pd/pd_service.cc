@@ -1,0 +1,199 @@
+#include "pd/pd_service.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/version.h"
+
+namespace rdb {
+namespace {
+
+void set_error(pdpb::ResponseHeader* h, pdpb::ErrorType type, const std::string& message) {
+  h->mutable_error()->set_type(type);
+  h->mutable_error()->set_message(message);
+}
+
+pdpb::ErrorType error_type_of(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument: return pdpb::INVALID_ARGUMENT;
+    case StatusCode::kAlreadyExists: return pdpb::ALREADY_BOOTSTRAPPED;
+    default: return pdpb::UNKNOWN;
+  }
+}
+
+}  // namespace
+
+PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, MetricsRegistry& metrics)
+    : tso_(tso),
+      ids_(ids),
+      meta_(meta),
+      tso_requests_(metrics.counter("rdb_pd_tso_requests_total", "TSO stream requests served")),
+      tso_timestamps_(metrics.counter("rdb_pd_tso_timestamps_total", "Timestamps handed out")),
+      tso_latency_(metrics.histogram("rdb_pd_tso_handle_seconds", "Time to serve one TSO request")) {}
+
+bool PdService::check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp) {
+  resp->set_cluster_id(meta_.cluster_id());
+  if (req.cluster_id() != 0 && req.cluster_id() != meta_.cluster_id()) {
+    set_error(resp, pdpb::CLUSTER_ID_MISMATCH,
+              fmt::format("request is for cluster {}, but this PD serves cluster {}", req.cluster_id(),
+                          meta_.cluster_id()));
+    return false;
+  }
+  return true;
+}
+
+grpc::Status PdService::GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest* req,
+                                   pdpb::GetMembersResponse* resp) {
+  check_header(req->header(), resp->mutable_header());
+  resp->set_version(std::string(kRdbVersion));
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::Tso(grpc::ServerContext* ctx,
+                            grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>* stream) {
+  pdpb::TsoRequest req;
+  while (stream->Read(&req)) {
+    ScopedTimer timer(tso_latency_);
+    pdpb::TsoResponse resp;
+    if (check_header(req.header(), resp.mutable_header())) {
+      auto first = tso_.allocate(req.count());
+      if (!first.is_ok()) {
+        if (first.status().code() == StatusCode::kInvalidArgument) {
+          set_error(resp.mutable_header(), pdpb::INVALID_ARGUMENT, first.status().message());
+        } else {
+          spdlog::error("TSO allocation failed: {}", first.status().to_string());
+          return {grpc::StatusCode::UNAVAILABLE, first.status().to_string()};
+        }
+      } else {
+        resp.set_first_timestamp(first.value());
+        resp.set_count(req.count());
+        tso_requests_.inc();
+        tso_timestamps_.inc(req.count());
+      }
+    }
+    if (!stream->Write(resp)) {
+      break;
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::AllocId(grpc::ServerContext*, const pdpb::AllocIdRequest* req, pdpb::AllocIdResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  std::uint32_t count = req->count() == 0 ? 1 : req->count();
+  auto first = ids_.allocate(count);
+  if (!first.is_ok()) {
+    if (first.status().code() == StatusCode::kInvalidArgument) {
+      set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT, first.status().message());
+      return grpc::Status::OK;
+    }
+    return {grpc::StatusCode::UNAVAILABLE, first.status().to_string()};
+  }
+  resp->set_first_id(first.value());
+  resp->set_count(count);
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::IsBootstrapped(grpc::ServerContext*, const pdpb::IsBootstrappedRequest* req,
+                                       pdpb::IsBootstrappedResponse* resp) {
+  if (check_header(req->header(), resp->mutable_header())) {
+    resp->set_bootstrapped(meta_.is_bootstrapped());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::Bootstrap(grpc::ServerContext*, const pdpb::BootstrapRequest* req,
+                                  pdpb::BootstrapResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  Status s = meta_.bootstrap(req->store(), req->region());
+  if (!s.is_ok()) {
+    set_error(resp->mutable_header(), error_type_of(s), s.message());
+  } else {
+    spdlog::info("cluster {} bootstrapped by store {} with region {}", meta_.cluster_id(), req->store().id(),
+                 req->region().id());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::PutStore(grpc::ServerContext*, const pdpb::PutStoreRequest* req,
+                                 pdpb::PutStoreResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  Status s = meta_.put_store(req->store());
+  if (!s.is_ok()) {
+    set_error(resp->mutable_header(), s.code() == StatusCode::kAlreadyExists ? pdpb::INVALID_ARGUMENT : error_type_of(s),
+              s.message());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::GetStore(grpc::ServerContext*, const pdpb::GetStoreRequest* req,
+                                 pdpb::GetStoreResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  auto store = meta_.get_store(req->store_id());
+  if (!store) {
+    set_error(resp->mutable_header(), pdpb::STORE_NOT_FOUND, fmt::format("store {} is not known", req->store_id()));
+  } else {
+    *resp->mutable_store() = *store;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::GetAllStores(grpc::ServerContext*, const pdpb::GetAllStoresRequest* req,
+                                     pdpb::GetAllStoresResponse* resp) {
+  if (check_header(req->header(), resp->mutable_header())) {
+    for (auto& s : meta_.all_stores()) {
+      *resp->add_stores() = std::move(s);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+static void fill_region(const std::optional<pdpb::RegionInfo>& info, const std::string& what,
+                        pdpb::GetRegionResponse* resp) {
+  if (!info) {
+    set_error(resp->mutable_header(), pdpb::REGION_NOT_FOUND, what);
+    return;
+  }
+  *resp->mutable_region() = info->region();
+  *resp->mutable_leader() = info->leader();
+}
+
+grpc::Status PdService::GetRegion(grpc::ServerContext*, const pdpb::GetRegionRequest* req,
+                                  pdpb::GetRegionResponse* resp) {
+  if (check_header(req->header(), resp->mutable_header())) {
+    fill_region(meta_.region_for_key(req->region_key()),
+                meta_.is_bootstrapped() ? "no region holds that key" : "cluster is not bootstrapped: no store has joined yet",
+                resp);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::GetRegionById(grpc::ServerContext*, const pdpb::GetRegionByIdRequest* req,
+                                      pdpb::GetRegionResponse* resp) {
+  if (check_header(req->header(), resp->mutable_header())) {
+    fill_region(meta_.region_by_id(req->region_id()), fmt::format("region {} is not known", req->region_id()), resp);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::RegionHeartbeatRequest* req,
+                                        pdpb::RegionHeartbeatResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  Status s = meta_.region_heartbeat(req->region(), req->leader());
+  if (!s.is_ok()) {
+    set_error(resp->mutable_header(), error_type_of(s), s.message());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace rdb

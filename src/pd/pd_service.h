@@ -1,0 +1,50 @@
+// PdService: the gRPC face of the Placement Driver (pdpb.PD).
+//
+// Answers TSO over a bidirectional stream (one reply per request, each granting
+// `count` consecutive timestamps), id allocation, and cluster metadata. Every
+// request's header is checked against this PD's cluster id (0 = any).
+// Thread safety: gRPC calls handlers concurrently; all state it touches is
+// internally synchronised. It does not own the allocators or metadata.
+#pragma once
+
+#include "common/metrics.h"
+#include "pd/cluster_meta.h"
+#include "pd/id_allocator.h"
+#include "pd/tso_allocator.h"
+#include "pdpb.grpc.pb.h"
+
+namespace rdb {
+
+class PdService final : public pdpb::PD::Service {
+ public:
+  PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, MetricsRegistry& metrics);
+
+  grpc::Status GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest*, pdpb::GetMembersResponse*) override;
+  grpc::Status Tso(grpc::ServerContext*, grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>*) override;
+  grpc::Status AllocId(grpc::ServerContext*, const pdpb::AllocIdRequest*, pdpb::AllocIdResponse*) override;
+  grpc::Status IsBootstrapped(grpc::ServerContext*, const pdpb::IsBootstrappedRequest*,
+                              pdpb::IsBootstrappedResponse*) override;
+  grpc::Status Bootstrap(grpc::ServerContext*, const pdpb::BootstrapRequest*, pdpb::BootstrapResponse*) override;
+  grpc::Status PutStore(grpc::ServerContext*, const pdpb::PutStoreRequest*, pdpb::PutStoreResponse*) override;
+  grpc::Status GetStore(grpc::ServerContext*, const pdpb::GetStoreRequest*, pdpb::GetStoreResponse*) override;
+  grpc::Status GetAllStores(grpc::ServerContext*, const pdpb::GetAllStoresRequest*,
+                            pdpb::GetAllStoresResponse*) override;
+  grpc::Status GetRegion(grpc::ServerContext*, const pdpb::GetRegionRequest*, pdpb::GetRegionResponse*) override;
+  grpc::Status GetRegionById(grpc::ServerContext*, const pdpb::GetRegionByIdRequest*,
+                             pdpb::GetRegionResponse*) override;
+  grpc::Status RegionHeartbeat(grpc::ServerContext*, const pdpb::RegionHeartbeatRequest*,
+                               pdpb::RegionHeartbeatResponse*) override;
+
+ private:
+  // Fills the response header; returns false (and sets the error) on a cluster id mismatch.
+  bool check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp);
+
+  TsoAllocator& tso_;
+  IdAllocator& ids_;
+  ClusterMeta& meta_;
+  Counter& tso_requests_;
+  Counter& tso_timestamps_;
+  Histogram& tso_latency_;
+};
+
+}  // namespace rdb
