@@ -1,0 +1,164 @@
+// rdb-server: a storage node. Serves the KV API over gRPC from a RocksDB data dir.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/address.h"
+#include "common/http_status_server.h"
+#include "common/limits.h"
+#include "common/logging.h"
+#include "common/ready_file.h"
+#include "common/signals.h"
+#include "common/version.h"
+#include "server/kv_service.h"
+#include "server/store_identity.h"
+#include "storage/rocks_engine.h"
+
+namespace {
+
+int run(int argc, char** argv) {
+  std::string addr = "127.0.0.1:20160";
+  std::string advertise_addr;
+  std::string status_addr = "127.0.0.1:20180";
+  std::string data_dir = "./rdb-server-data";
+  std::string pd_addr;
+  std::string log_level = "info";
+  std::string ready_file;
+  int pd_wait_s = 30;
+
+  CLI::App app{"rdb-server: an rdb storage node"};
+  app.set_version_flag("--version", std::string(rdb::kRdbVersion));
+  app.add_option("--addr", addr, "gRPC listen address HOST:PORT (port 0 picks a free port)")->capture_default_str();
+  app.add_option("--advertise-addr", advertise_addr, "address clients should use (default: the bound --addr)");
+  app.add_option("--status-addr", status_addr, "HTTP status address for /metrics and /status")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "directory for this store's data")->capture_default_str();
+  app.add_option("--pd", pd_addr, "PD address HOST:PORT; without it the store runs standalone");
+  app.add_option("--pd-wait-seconds", pd_wait_s, "how long to keep trying to reach PD at start")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  rdb::block_shutdown_signals();
+  if (auto s = rdb::init_logging("rdb-server", log_level); !s.is_ok()) {
+    fmt::print(stderr, "rdb-server: {}\n", s.message());
+    return 2;
+  }
+  auto listen = rdb::parse_host_port(addr, true);
+  auto status_listen = rdb::parse_host_port(status_addr, true);
+  for (const rdb::Status* s : {&listen.status(), &status_listen.status()}) {
+    if (!s->is_ok()) {
+      spdlog::error("{}", s->message());
+      return 2;
+    }
+  }
+  if (!pd_addr.empty()) {
+    if (auto p = rdb::parse_host_port(pd_addr); !p.is_ok()) {
+      spdlog::error("--pd: {}", p.status().message());
+      return 2;
+    }
+  }
+
+  auto engine = rdb::RocksEngine::open(data_dir);
+  if (!engine.is_ok()) {
+    spdlog::error("cannot start: {}", engine.status().message());
+    return 1;
+  }
+  rdb::MetricsRegistry metrics;
+  rdb::RegionRouter router(0);
+  rdb::KvService service(**engine, router, metrics, 0);
+
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(rdb::kMaxGrpcMessageBytes);
+  builder.SetMaxSendMessageSize(rdb::kMaxGrpcMessageBytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || bound_port == 0) {
+    spdlog::error("cannot listen on {} (address in use or not local?)", listen->to_string());
+    return 1;
+  }
+  rdb::HostPort served{listen->host, static_cast<std::uint16_t>(bound_port)};
+  std::string advertised = advertise_addr.empty() ? served.to_string() : advertise_addr;
+
+  auto status_server = rdb::HttpStatusServer::start(
+      *status_listen,
+      {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
+       {"/status", {"application/json", [&] {
+                      nlohmann::json regions = nlohmann::json::array();
+                      for (const auto& r : router.regions()) {
+                        regions.push_back({{"id", r.id()}, {"leader", true}});
+                      }
+                      nlohmann::json j = {{"role", "store"},   {"version", std::string(rdb::kRdbVersion)},
+                                          {"store_id", router.store_id()}, {"addr", advertised},
+                                          {"regions", regions}, {"data_dir", data_dir}};
+                      return j.dump() + "\n";
+                    }}}});
+  if (!status_server.is_ok()) {
+    spdlog::error("cannot start: {}", status_server.status().message());
+    server->Shutdown();
+    return 1;
+  }
+  rdb::HostPort status_served{status_listen->host, (*status_server)->port()};
+  metrics.gauge("rdb_engine_estimated_keys", "RocksDB estimate of live keys",
+                [e = engine->get()] { return static_cast<double>(e->estimate_num_keys()); });
+
+  rdb::Result<rdb::StoreIdentity> identity = rdb::Status::internal("unset");
+  if (pd_addr.empty()) {
+    identity = rdb::load_standalone_identity(**engine);
+  } else {
+    grpc::ChannelArguments args;
+    auto channel = grpc::CreateCustomChannel(pd_addr, grpc::InsecureChannelCredentials(), args);
+    auto stub = rdb::pdpb::PD::NewStub(channel);
+    rdb::metapb::Store self;
+    self.set_address(advertised);
+    self.set_status_address(status_served.to_string());
+    self.set_version(std::string(rdb::kRdbVersion));
+    identity = rdb::join_cluster(**engine, *stub, pd_addr, self,
+                                 std::chrono::system_clock::now() + std::chrono::seconds(pd_wait_s));
+  }
+  if (!identity.is_ok()) {
+    spdlog::error("cannot start: {}", identity.status().message());
+    server->Shutdown();
+    return 1;
+  }
+  router.set_store_id(identity->store_id);
+  service.set_cluster_id(identity->cluster_id);
+  if (identity->region) {
+    router.set_region(*identity->region);
+  }
+
+  spdlog::info("rdb-server {} store {} serving on {} (status {}), data in {}{}", rdb::kRdbVersion,
+               identity->store_id, served.to_string(), status_served.to_string(), data_dir,
+               pd_addr.empty() ? ", standalone" : fmt::format(", cluster {} via PD {}", identity->cluster_id, pd_addr));
+  if (!ready_file.empty()) {
+    nlohmann::json j = {{"addr", served.to_string()}, {"status_addr", status_served.to_string()},
+                        {"store_id", identity->store_id}, {"pid", ::getpid()}};
+    if (auto s = rdb::write_ready_file(ready_file, j.dump()); !s.is_ok()) {
+      spdlog::error("{}", s.message());
+    }
+  }
+
+  int sig = rdb::wait_for_shutdown_signal();
+  spdlog::info("received signal {}, shutting down", sig);
+  // Stop accepting, let in-flight requests finish (or cancel them after the grace period),
+  // then close RocksDB. Acknowledged writes are already in the synced WAL.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Wait();
+  status_server->reset();
+  engine->reset();
+  spdlog::info("rdb-server stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return run(argc, argv); }
