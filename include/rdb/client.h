@@ -1,0 +1,111 @@
+// rdb C++ client library.
+//
+// RdbClient talks to an rdb cluster: it asks PD where a key lives (or is pointed
+// at one store directly), sends each request to that store with the region
+// context, and on a routing error (region moved, epoch changed, store busy)
+// refreshes its routing and retries with back-off until the call's deadline.
+//
+// Errors are values: every call returns a Status or Result<T>. A missing key and
+// a CAS conflict are results, not errors. Error codes mean:
+//   INVALID_ARGUMENT   bad input (limits: key 1 B..8 KiB, value <= 8 MiB, scan limit 1..10240)
+//   UNAVAILABLE        no server could be reached; the request was not applied
+//   DEADLINE_EXCEEDED  a read ran out of time
+//   UNDETERMINED       a write whose outcome is unknown (it may or may not have
+//                      been applied): the client never retries such a write into a
+//                      different answer, and tells you instead
+//   INTERNAL           the server failed; the message says how
+// Every call has a deadline (ClientOptions::timeout), so no call hangs.
+//
+// Thread safety: an RdbClient may be shared by any number of threads; calls are
+// independent. Concurrent get_tso() callers share PD round trips (batching).
+// Ownership: the client owns its connections; destroy it after the last call.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace rdb {
+
+struct ClientOptions {
+  // PD endpoints (HOST:PORT); the first reachable one is used. Needed for TSO,
+  // and for routing unless `store_addr` is set.
+  std::vector<std::string> pd_endpoints;
+  // Talk to this store directly (HOST:PORT) instead of asking PD for routing.
+  std::string store_addr;
+  // Deadline applied to every call, retries included.
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+};
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  bool operator==(const KeyValue&) const = default;
+};
+
+struct VersionedValue {
+  bool found = false;
+  std::string value;
+  std::uint64_t version = 0;  // 0 when not found
+};
+
+struct CasResult {
+  bool succeeded = false;
+  // On success the key's new version; on conflict its current version (0 if absent).
+  std::uint64_t version = 0;
+  bool current_found = false;  // on conflict: whether the key exists now
+  std::string current_value;   // on conflict: its value
+};
+
+struct ScanOptions {
+  std::uint32_t limit = 100;  // 1..10240
+  bool reverse = false;       // descending key order over the same [start, end)
+  bool keys_only = false;     // values come back empty
+};
+
+class RdbClient {
+ public:
+  // Validates the options and prepares connections. Does not fail when servers
+  // are down: calls report that, each within its deadline.
+  static Result<std::unique_ptr<RdbClient>> connect(ClientOptions options);
+  virtual ~RdbClient() = default;
+
+  // ---- raw key space: last writer wins
+  virtual Status raw_put(const std::string& key, const std::string& value) = 0;
+  // nullopt when the key does not exist.
+  virtual Result<std::optional<std::string>> raw_get(const std::string& key) = 0;
+  virtual Status raw_delete(const std::string& key) = 0;
+  // Pairs in [start, end) (end "" = unbounded), at most options.limit.
+  virtual Result<std::vector<KeyValue>> raw_scan(const std::string& start, const std::string& end,
+                                                 const ScanOptions& options) = 0;
+  // The pairs that exist, in the order of `keys`.
+  virtual Result<std::vector<KeyValue>> raw_batch_get(const std::vector<std::string>& keys) = 0;
+  // Atomic: all pairs or none.
+  virtual Status raw_batch_put(const std::vector<KeyValue>& pairs) = 0;
+  virtual Status raw_batch_delete(const std::vector<std::string>& keys) = 0;
+  // Deletes every key in [start, end); both bounds required.
+  virtual Status raw_delete_range(const std::string& start, const std::string& end) = 0;
+
+  // ---- versioned key space
+  virtual Result<VersionedValue> get(const std::string& key) = 0;
+  // Writes `new_value` (or deletes the key when nullopt) iff the key's version is
+  // `expected_version` (0 = the key must not exist). Never retried after it may
+  // have reached a server: an unknown outcome is reported as UNDETERMINED.
+  virtual Result<CasResult> cas(const std::string& key, std::uint64_t expected_version,
+                                const std::optional<std::string>& new_value) = 0;
+
+  // ---- timestamps
+  // Reserves `count` (1..65536) consecutive timestamps and returns the first.
+  virtual Result<std::uint64_t> get_tso(std::uint32_t count = 1) = 0;
+};
+
+// Timestamp layout: physical milliseconds since the Unix epoch << 18 | logical.
+inline std::uint64_t tso_physical_ms(std::uint64_t ts) { return ts >> 18; }
+inline std::uint64_t tso_logical(std::uint64_t ts) { return ts & ((std::uint64_t{1} << 18) - 1); }
+
+}  // namespace rdb

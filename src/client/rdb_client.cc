@@ -1,0 +1,414 @@
+// The RdbClient implementation: routing, retries, and the outcome rules of
+// include/rdb/client.h.
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "client/region_cache.h"
+#include "client/tso_batcher.h"
+#include "common/address.h"
+#include "common/limits.h"
+#include "kvrpc.grpc.pb.h"
+#include "pdpb.grpc.pb.h"
+#include "rdb/client.h"
+
+namespace rdb {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Kind {
+  kRead,                // safe to retry; running out of time is DEADLINE_EXCEEDED
+  kIdempotentWrite,     // safe to retry; running out of time after sending is UNDETERMINED
+  kNonIdempotentWrite,  // never re-sent once it may have reached a store
+};
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& addr) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
+  args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
+  // Reconnect quickly after a store restarts instead of gRPC's default of up to two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
+}
+
+std::chrono::system_clock::time_point to_system(Clock::time_point t) {
+  return std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                std::max(t - Clock::now(), Clock::duration::zero()));
+}
+
+void sleep_backoff(std::chrono::milliseconds& backoff, Clock::time_point deadline) {
+  auto until = std::min(Clock::now() + backoff, deadline);
+  std::this_thread::sleep_until(until);  // retry back-off, bounded by the call's deadline
+  backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+}
+
+class ClientImpl final : public RdbClient {
+ public:
+  explicit ClientImpl(ClientOptions options) : options_(std::move(options)) {
+    for (const auto& ep : options_.pd_endpoints) {
+      pd_stubs_.push_back(pdpb::PD::NewStub(make_channel(ep)));
+    }
+    if (!options_.pd_endpoints.empty()) {
+      tso_ = std::make_unique<TsoBatcher>(make_channel(options_.pd_endpoints.front()));
+    }
+  }
+
+  Status raw_put(const std::string& key, const std::string& value) override {
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    RDB_RETURN_IF_ERROR(validate_value(value));
+    kvrpc::RawPutRequest req;
+    req.set_key(key);
+    req.set_value(value);
+    return execute<kvrpc::RawPutResponse>(key, Kind::kIdempotentWrite, req, &kvrpc::Kv::Stub::RawPut).status();
+  }
+
+  Result<std::optional<std::string>> raw_get(const std::string& key) override {
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    kvrpc::RawGetRequest req;
+    req.set_key(key);
+    RDB_ASSIGN_OR_RETURN(auto resp, execute<kvrpc::RawGetResponse>(key, Kind::kRead, req, &kvrpc::Kv::Stub::RawGet));
+    if (resp.not_found()) {
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(std::move(*resp.mutable_value()));
+  }
+
+  Status raw_delete(const std::string& key) override {
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    kvrpc::RawDeleteRequest req;
+    req.set_key(key);
+    return execute<kvrpc::RawDeleteResponse>(key, Kind::kIdempotentWrite, req, &kvrpc::Kv::Stub::RawDelete).status();
+  }
+
+  Result<std::vector<KeyValue>> raw_scan(const std::string& start, const std::string& end,
+                                         const ScanOptions& o) override {
+    RDB_RETURN_IF_ERROR(validate_scan_limit(o.limit));
+    RDB_RETURN_IF_ERROR(validate_range(start, end, false));
+    kvrpc::RawScanRequest req;
+    req.set_start_key(start);
+    req.set_end_key(end);
+    req.set_limit(o.limit);
+    req.set_reverse(o.reverse);
+    req.set_key_only(o.keys_only);
+    RDB_ASSIGN_OR_RETURN(auto resp, execute<kvrpc::RawScanResponse>(start, Kind::kRead, req, &kvrpc::Kv::Stub::RawScan));
+    return to_pairs(*resp.mutable_kvs());
+  }
+
+  Result<std::vector<KeyValue>> raw_batch_get(const std::vector<std::string>& keys) override {
+    RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
+    kvrpc::RawBatchGetRequest req;
+    for (const auto& k : keys) {
+      RDB_RETURN_IF_ERROR(validate_key(k));
+      req.add_keys(k);
+    }
+    RDB_ASSIGN_OR_RETURN(auto resp,
+                         execute<kvrpc::RawBatchGetResponse>(keys.front(), Kind::kRead, req, &kvrpc::Kv::Stub::RawBatchGet));
+    return to_pairs(*resp.mutable_pairs());
+  }
+
+  Status raw_batch_put(const std::vector<KeyValue>& pairs) override {
+    RDB_RETURN_IF_ERROR(validate_batch_size(pairs.size()));
+    kvrpc::RawBatchPutRequest req;
+    for (const auto& p : pairs) {
+      RDB_RETURN_IF_ERROR(validate_key(p.key));
+      RDB_RETURN_IF_ERROR(validate_value(p.value));
+      auto* kv = req.add_pairs();
+      kv->set_key(p.key);
+      kv->set_value(p.value);
+    }
+    return execute<kvrpc::RawBatchPutResponse>(pairs.front().key, Kind::kIdempotentWrite, req,
+                                               &kvrpc::Kv::Stub::RawBatchPut)
+        .status();
+  }
+
+  Status raw_batch_delete(const std::vector<std::string>& keys) override {
+    RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
+    kvrpc::RawBatchDeleteRequest req;
+    for (const auto& k : keys) {
+      RDB_RETURN_IF_ERROR(validate_key(k));
+      req.add_keys(k);
+    }
+    return execute<kvrpc::RawBatchDeleteResponse>(keys.front(), Kind::kIdempotentWrite, req,
+                                                  &kvrpc::Kv::Stub::RawBatchDelete)
+        .status();
+  }
+
+  Status raw_delete_range(const std::string& start, const std::string& end) override {
+    RDB_RETURN_IF_ERROR(validate_key(start, "start key"));
+    RDB_RETURN_IF_ERROR(validate_range(start, end, true));
+    kvrpc::RawDeleteRangeRequest req;
+    req.set_start_key(start);
+    req.set_end_key(end);
+    return execute<kvrpc::RawDeleteRangeResponse>(start, Kind::kIdempotentWrite, req,
+                                                  &kvrpc::Kv::Stub::RawDeleteRange)
+        .status();
+  }
+
+  Result<VersionedValue> get(const std::string& key) override {
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    kvrpc::GetRequest req;
+    req.set_key(key);
+    RDB_ASSIGN_OR_RETURN(auto resp, execute<kvrpc::GetResponse>(key, Kind::kRead, req, &kvrpc::Kv::Stub::Get));
+    VersionedValue v;
+    v.found = !resp.not_found();
+    v.value = std::move(*resp.mutable_value());
+    v.version = resp.version();
+    return v;
+  }
+
+  Result<CasResult> cas(const std::string& key, std::uint64_t expected_version,
+                        const std::optional<std::string>& new_value) override {
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    kvrpc::CompareAndSwapRequest req;
+    req.set_key(key);
+    req.set_expected_version(expected_version);
+    if (new_value) {
+      RDB_RETURN_IF_ERROR(validate_value(*new_value));
+      req.set_new_value(*new_value);
+    } else {
+      req.set_delete_(true);
+    }
+    RDB_ASSIGN_OR_RETURN(auto resp, execute<kvrpc::CompareAndSwapResponse>(key, Kind::kNonIdempotentWrite, req,
+                                                                           &kvrpc::Kv::Stub::CompareAndSwap));
+    CasResult r;
+    r.succeeded = resp.succeeded();
+    r.version = resp.version();
+    r.current_found = resp.current_found();
+    r.current_value = std::move(*resp.mutable_current_value());
+    return r;
+  }
+
+  Result<std::uint64_t> get_tso(std::uint32_t count) override {
+    if (!tso_) {
+      return Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)");
+    }
+    return tso_->get(count, Clock::now() + options_.timeout);
+  }
+
+ private:
+  template <typename Repeated>
+  static std::vector<KeyValue> to_pairs(Repeated& kvs) {
+    std::vector<KeyValue> out;
+    out.reserve(static_cast<std::size_t>(kvs.size()));
+    for (auto& kv : kvs) {
+      out.push_back({std::move(*kv.mutable_key()), std::move(*kv.mutable_value())});
+    }
+    return out;
+  }
+
+  std::shared_ptr<grpc::Channel> channel_for(const std::string& addr) {
+    std::lock_guard lock(channels_mu_);
+    auto& ch = channels_[addr];
+    if (!ch) {
+      ch = make_channel(addr);
+    }
+    return ch;
+  }
+
+  // Where does `key` live? From the cache, else from the store (direct mode) or PD.
+  Result<RegionRoute> locate(const std::string& key, Clock::time_point deadline) {
+    if (auto hit = cache_.lookup(key)) {
+      return *hit;
+    }
+    if (!options_.store_addr.empty()) {
+      auto stub = kvrpc::Kv::NewStub(channel_for(options_.store_addr));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(to_system(deadline));
+      kvrpc::StoreInfoResponse info;
+      grpc::Status s = stub->StoreInfo(&ctx, kvrpc::StoreInfoRequest(), &info);
+      if (!s.ok()) {
+        return grpc_failure(s, fmt::format("store {}", options_.store_addr));
+      }
+      for (const auto& region : info.regions()) {
+        RegionRoute route{region, {}, options_.store_addr};
+        for (const auto& p : region.peers()) {
+          if (p.store_id() == info.store_id()) {
+            route.leader = p;
+          }
+        }
+        cache_.insert(std::move(route));
+      }
+      if (auto hit = cache_.lookup(key)) {
+        return *hit;
+      }
+      return Status::unavailable(fmt::format("store {} serves no region for this key", options_.store_addr));
+    }
+    if (pd_stubs_.empty()) {
+      return Status::invalid_argument("no PD endpoint and no store address configured");
+    }
+    std::size_t which = pd_index_.load() % pd_stubs_.size();
+    auto& pd = *pd_stubs_[which];
+    std::string pd_name = options_.pd_endpoints[which];
+    pdpb::GetRegionRequest rreq;
+    rreq.set_region_key(key);
+    pdpb::GetRegionResponse rresp;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(to_system(deadline));
+      grpc::Status s = pd.GetRegion(&ctx, rreq, &rresp);
+      if (!s.ok()) {
+        pd_index_.fetch_add(1);
+        return grpc_failure(s, fmt::format("PD {}", pd_name));
+      }
+    }
+    if (rresp.header().has_error()) {
+      return Status::unavailable(fmt::format("PD {}: {}", pd_name, rresp.header().error().message()));
+    }
+    if (rresp.leader().store_id() == 0) {
+      return Status::unavailable(fmt::format("region {} has no known leader yet", rresp.region().id()));
+    }
+    pdpb::GetStoreRequest sreq;
+    sreq.set_store_id(rresp.leader().store_id());
+    pdpb::GetStoreResponse sresp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(to_system(deadline));
+    grpc::Status s = pd.GetStore(&ctx, sreq, &sresp);
+    if (!s.ok()) {
+      return grpc_failure(s, fmt::format("PD {}", pd_name));
+    }
+    if (sresp.header().has_error()) {
+      return Status::unavailable(fmt::format("PD {}: {}", pd_name, sresp.header().error().message()));
+    }
+    RegionRoute route{rresp.region(), rresp.leader(), sresp.store().address()};
+    cache_.insert(route);
+    return route;
+  }
+
+  static Status grpc_failure(const grpc::Status& s, const std::string& who) {
+    if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return Status::deadline_exceeded(fmt::format("{} did not answer before the deadline", who));
+    }
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      return Status::unavailable(fmt::format("cannot reach {}: {}", who, s.error_message()));
+    }
+    return Status::internal(fmt::format("{} failed: {}", who, s.error_message()));
+  }
+
+  void on_region_error(const RegionRoute& route, const kvrpc::RegionError& err, std::chrono::milliseconds& backoff) {
+    if (err.has_epoch_not_match() && err.epoch_not_match().current_regions_size() > 0) {
+      cache_.invalidate(route.region.id());
+      for (const auto& r : err.epoch_not_match().current_regions()) {
+        RegionRoute updated{r, route.leader, route.store_addr};
+        cache_.insert(std::move(updated));
+      }
+      return;
+    }
+    if (err.has_server_is_busy()) {
+      backoff = std::max(backoff, std::chrono::milliseconds(err.server_is_busy().backoff_ms()));
+    }
+    cache_.invalidate(route.region.id());
+  }
+
+  // Sends `req` to the store holding `key`, following the retry rules of `kind`.
+  template <typename Resp, typename Req, typename Rpc>
+  Result<Resp> execute(const std::string& key, Kind kind, Req req, Rpc rpc) {
+    const Clock::time_point deadline = Clock::now() + options_.timeout;
+    std::chrono::milliseconds backoff(2);
+    Status last = Status::deadline_exceeded("the call's deadline passed before any attempt");
+    bool maybe_applied = false;
+    while (Clock::now() < deadline) {
+      auto route = locate(key, deadline);
+      if (!route.is_ok()) {
+        if (route.status().code() == StatusCode::kInvalidArgument) {
+          return route.status();
+        }
+        last = route.status();
+        sleep_backoff(backoff, deadline);
+        continue;
+      }
+      auto channel = channel_for(route->store_addr);
+      if (kind == Kind::kNonIdempotentWrite &&
+          !channel->WaitForConnected(to_system(std::min(deadline, Clock::now() + std::chrono::seconds(1))))) {
+        // Not connected, so nothing was sent: safe to look elsewhere and retry.
+        last = Status::unavailable(fmt::format("cannot connect to store {}", route->store_addr));
+        cache_.invalidate(route->region.id());
+        sleep_backoff(backoff, deadline);
+        continue;
+      }
+      auto* ctx_proto = req.mutable_context();
+      ctx_proto->set_region_id(route->region.id());
+      *ctx_proto->mutable_region_epoch() = route->region.region_epoch();
+      *ctx_proto->mutable_peer() = route->leader;
+      auto stub = kvrpc::Kv::NewStub(channel);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(to_system(deadline));
+      Resp resp;
+      grpc::Status s = ((*stub).*rpc)(&ctx, req, &resp);
+      if (s.ok()) {
+        if (!resp.has_region_error()) {
+          return resp;
+        }
+        // A region error means the store did not execute the request: retrying is safe.
+        last = Status::unavailable(fmt::format("store {}: {}", route->store_addr, resp.region_error().message()));
+        on_region_error(*route, resp.region_error(), backoff);
+        sleep_backoff(backoff, deadline);
+        continue;
+      }
+      switch (s.error_code()) {
+        case grpc::StatusCode::INVALID_ARGUMENT:
+          return Status::invalid_argument(s.error_message());
+        case grpc::StatusCode::DEADLINE_EXCEEDED:
+          if (kind == Kind::kRead) {
+            return Status::deadline_exceeded(
+                fmt::format("store {} did not answer before the deadline", route->store_addr));
+          }
+          return Status::undetermined(fmt::format(
+              "store {} did not answer before the deadline; the write may or may not have been applied",
+              route->store_addr));
+        case grpc::StatusCode::UNAVAILABLE:
+        case grpc::StatusCode::CANCELLED:
+        case grpc::StatusCode::UNKNOWN:
+          if (kind == Kind::kNonIdempotentWrite) {
+            return Status::undetermined(
+                fmt::format("connection to store {} failed during the request ({}); the write may or may not have "
+                            "been applied",
+                            route->store_addr, s.error_message()));
+          }
+          maybe_applied = maybe_applied || kind == Kind::kIdempotentWrite;
+          last = Status::unavailable(fmt::format("cannot reach store {}: {}", route->store_addr, s.error_message()));
+          cache_.invalidate(route->region.id());
+          sleep_backoff(backoff, deadline);
+          continue;
+        default:
+          return Status::internal(fmt::format("store {} failed the request: {}", route->store_addr, s.error_message()));
+      }
+    }
+    if (maybe_applied) {
+      return Status::undetermined(last.message() + "; an earlier attempt may have been applied");
+    }
+    return last;
+  }
+
+  ClientOptions options_;
+  std::vector<std::unique_ptr<pdpb::PD::Stub>> pd_stubs_;
+  std::atomic<std::size_t> pd_index_{0};
+  std::unique_ptr<TsoBatcher> tso_;
+  RegionCache cache_;
+  std::mutex channels_mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RdbClient>> RdbClient::connect(ClientOptions options) {
+  if (options.pd_endpoints.empty() && options.store_addr.empty()) {
+    return Status::invalid_argument("give at least one PD endpoint (--pd) or a store address (--addr)");
+  }
+  for (const auto& ep : options.pd_endpoints) {
+    RDB_RETURN_IF_ERROR(parse_host_port(ep).status().with_context("PD endpoint"));
+  }
+  if (!options.store_addr.empty()) {
+    RDB_RETURN_IF_ERROR(parse_host_port(options.store_addr).status().with_context("store address"));
+  }
+  if (options.timeout <= std::chrono::milliseconds::zero()) {
+    return Status::invalid_argument("timeout must be positive");
+  }
+  return std::unique_ptr<RdbClient>(new ClientImpl(std::move(options)));
+}
+
+}  // namespace rdb

@@ -1,0 +1,37 @@
+// RegionCache: the client's memory of where keys live.
+//
+// Maps key ranges to (region, leader store address). Entries are filled from PD
+// (GetRegion + GetStore) or, in direct mode, from one store's StoreInfo, and are
+// dropped or replaced when a store answers with a RegionError.
+// Thread safety: all methods are internally synchronised.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "kvrpc.pb.h"
+
+namespace rdb {
+
+struct RegionRoute {
+  metapb::Region region;
+  metapb::Peer leader;      // the peer to send to
+  std::string store_addr;   // its store's address
+};
+
+class RegionCache {
+ public:
+  std::optional<RegionRoute> lookup(const std::string& key) const;
+  void insert(RegionRoute route);
+  void invalidate(std::uint64_t region_id);
+  void clear();
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, RegionRoute> by_start_;  // start_key -> route
+};
+
+}  // namespace rdb

@@ -1,0 +1,45 @@
+#include "client/region_cache.h"
+
+#include <gtest/gtest.h>
+
+namespace rdb {
+namespace {
+
+RegionRoute route(std::uint64_t id, const std::string& start, const std::string& end, const std::string& addr) {
+  RegionRoute r;
+  r.region.set_id(id);
+  r.region.set_start_key(start);
+  r.region.set_end_key(end);
+  r.store_addr = addr;
+  return r;
+}
+
+TEST(RegionCacheTest, LooksUpByRangeAndReplacesOverlaps) {
+  RegionCache cache;
+  EXPECT_FALSE(cache.lookup("a").has_value());
+  cache.insert(route(1, "", "m", "s1"));
+  cache.insert(route(2, "m", "", "s2"));
+  EXPECT_EQ(cache.lookup("")->region.id(), 1u);
+  EXPECT_EQ(cache.lookup("l")->region.id(), 1u);
+  EXPECT_EQ(cache.lookup("m")->region.id(), 2u);
+  EXPECT_EQ(cache.lookup("zzz")->store_addr, "s2");
+  // A merged region replaces both.
+  cache.insert(route(3, "", "", "s3"));
+  EXPECT_EQ(cache.lookup("a")->region.id(), 3u);
+  EXPECT_EQ(cache.lookup("z")->region.id(), 3u);
+  cache.invalidate(3);
+  EXPECT_FALSE(cache.lookup("a").has_value());
+}
+
+TEST(RegionCacheTest, GapsAreMisses) {
+  RegionCache cache;
+  cache.insert(route(1, "b", "d", "s1"));
+  EXPECT_FALSE(cache.lookup("a").has_value());
+  EXPECT_FALSE(cache.lookup("d").has_value());
+  EXPECT_TRUE(cache.lookup("c").has_value());
+  cache.clear();
+  EXPECT_FALSE(cache.lookup("c").has_value());
+}
+
+}  // namespace
+}  // namespace rdb

@@ -1,0 +1,64 @@
+// TsoBatcher: shares one PD TSO stream among many concurrent callers.
+//
+// Callers queue their counts; one background thread sends everything queued as
+// a single TsoRequest, reads the reply and hands each caller its own slice of
+// the consecutive range. So N concurrent callers cost about one round trip, not N.
+// A caller that passes its deadline gives up (its slice, if granted later, is
+// simply unused: timestamps need not be dense) and cancels a stuck stream so
+// the next batch reconnects.
+// Thread safety: get() may be called from any thread. The destructor cancels the
+// stream and joins the thread; no get() may be running then.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "common/result.h"
+#include "pdpb.grpc.pb.h"
+
+namespace rdb {
+
+class TsoBatcher {
+ public:
+  explicit TsoBatcher(std::shared_ptr<grpc::Channel> pd_channel);
+  ~TsoBatcher();
+  TsoBatcher(const TsoBatcher&) = delete;
+  TsoBatcher& operator=(const TsoBatcher&) = delete;
+
+  // Returns the first of `count` consecutive timestamps.
+  Result<std::uint64_t> get(std::uint32_t count, std::chrono::steady_clock::time_point deadline);
+
+  // How many TsoRequests were sent (for tests and metrics).
+  std::uint64_t requests_sent() const;
+
+ private:
+  struct Waiter {
+    std::uint32_t count = 0;
+    bool done = false;
+    Result<std::uint64_t> result = Status::internal("pending");
+  };
+  void run();
+  // Sends one batch; returns the first timestamp or an error. Called without mu_.
+  Result<std::uint64_t> round_trip(std::uint32_t total);
+
+  std::unique_ptr<pdpb::PD::Stub> stub_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<std::shared_ptr<Waiter>> queue_;
+  bool stopping_ = false;
+  std::uint64_t requests_sent_ = 0;
+  // The live stream; guarded by mu_ for cancellation from other threads.
+  std::unique_ptr<grpc::ClientContext> stream_ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>> stream_;
+  std::thread thread_;
+};
+
+}  // namespace rdb
