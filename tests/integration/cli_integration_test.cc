@@ -1,0 +1,168 @@
+// rdb-cli against real processes: every command, its JSON output and exit codes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "local_cluster.h"
+
+namespace rdb {
+namespace {
+
+using testing::CommandResult;
+using testing::LocalCluster;
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new LocalCluster();
+    cluster_->start_pd();
+    cluster_->start_store("s1");
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  CommandResult cli(std::vector<std::string> args, bool json = true) {
+    std::vector<std::string> argv = {testing::bin_dir() + "/rdb-cli", "--pd", cluster_->pd().addr};
+    if (json) {
+      argv.push_back("--json");
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_command(argv, cluster_->dir().path());
+  }
+  static nlohmann::json first_json(const CommandResult& r) {
+    auto line = r.out.substr(0, r.out.find('\n'));
+    return nlohmann::json::parse(line);
+  }
+  static std::vector<nlohmann::json> json_lines(const CommandResult& r) {
+    std::vector<nlohmann::json> out;
+    std::size_t pos = 0;
+    while (pos < r.out.size()) {
+      auto nl = r.out.find('\n', pos);
+      out.push_back(nlohmann::json::parse(r.out.substr(pos, nl - pos)));
+      pos = nl + 1;
+    }
+    return out;
+  }
+  static LocalCluster* cluster_;
+};
+LocalCluster* CliTest::cluster_ = nullptr;
+
+TEST_F(CliTest, RawCommands) {
+  auto put = cli({"raw-put", "cli/a", "apple"});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_EQ(first_json(put)["ok"], true);
+  auto get = cli({"raw-get", "cli/a"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(first_json(get)["value"], "apple");
+  EXPECT_EQ(first_json(get)["key"], "cli/a");
+  auto plain = cli({"raw-get", "cli/a"}, false);
+  EXPECT_EQ(plain.out, "apple\n");
+
+  auto missing = cli({"raw-get", "cli/none"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(first_json(missing)["found"], false);
+
+  ASSERT_EQ(cli({"raw-batch-put", "cli/b", "banana", "cli/c", "cherry"}).exit_code, 0);
+  auto scan = cli({"raw-scan", "cli/", "cli0"});
+  ASSERT_EQ(scan.exit_code, 0) << scan.err;
+  auto lines = json_lines(scan);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["key"], "cli/a");
+  EXPECT_EQ(lines[2]["value"], "cherry");
+  auto rev = cli({"raw-scan", "cli/", "cli0", "--reverse", "--keys-only", "--limit", "2"});
+  auto rev_lines = json_lines(rev);
+  ASSERT_EQ(rev_lines.size(), 2u);
+  EXPECT_EQ(rev_lines[0]["key"], "cli/c");
+  EXPECT_FALSE(rev_lines[0].contains("value"));
+
+  auto bget = cli({"raw-batch-get", "cli/c", "cli/zz", "cli/a"});
+  auto bget_lines = json_lines(bget);
+  ASSERT_EQ(bget_lines.size(), 2u);
+  EXPECT_EQ(bget_lines[0]["key"], "cli/c");
+
+  ASSERT_EQ(cli({"raw-delete", "cli/a"}).exit_code, 0);
+  EXPECT_EQ(cli({"raw-get", "cli/a"}).exit_code, 1);
+  ASSERT_EQ(cli({"raw-batch-delete", "cli/b"}).exit_code, 0);
+  EXPECT_EQ(cli({"raw-get", "cli/b"}).exit_code, 1);
+  ASSERT_EQ(cli({"raw-delete-range", "cli/", "cli0"}).exit_code, 0);
+  EXPECT_EQ(cli({"raw-get", "cli/c"}).exit_code, 1);
+}
+
+TEST_F(CliTest, CasAndGet) {
+  auto created = cli({"cas", "cli/k", "0", "one"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  auto j = first_json(created);
+  EXPECT_EQ(j["succeeded"], true);
+  std::uint64_t v1 = j["version"];
+
+  auto conflict = cli({"cas", "cli/k", "0", "two"});
+  EXPECT_EQ(conflict.exit_code, 3);
+  auto cj = first_json(conflict);
+  EXPECT_EQ(cj["succeeded"], false);
+  EXPECT_EQ(cj["value"], "one");
+  EXPECT_EQ(cj["version"], v1);
+
+  auto got = cli({"get", "cli/k"});
+  ASSERT_EQ(got.exit_code, 0);
+  EXPECT_EQ(first_json(got)["value"], "one");
+  EXPECT_EQ(first_json(got)["version"], v1);
+
+  auto del = cli({"cas", "cli/k", std::to_string(v1), "--delete"});
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  auto gone = cli({"get", "cli/k"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_EQ(first_json(gone)["found"], false);
+}
+
+TEST_F(CliTest, Tso) {
+  auto a = cli({"tso", "--count", "10"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = cli({"tso"});
+  ASSERT_EQ(b.exit_code, 0);
+  std::uint64_t first = first_json(a)["timestamp"];
+  std::uint64_t second = first_json(b)["timestamp"];
+  EXPECT_GE(second, first + 10);
+  EXPECT_EQ(first_json(a)["count"], 10);
+  EXPECT_EQ(first_json(a)["physical_ms"].get<std::uint64_t>(), first >> 18);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(cli({}).exit_code, 2);
+  EXPECT_EQ(cli({"no-such-command"}).exit_code, 2);
+  EXPECT_EQ(cli({"raw-put", "only-key"}).exit_code, 2);
+  EXPECT_EQ(cli({"cas", "k", "not-a-number", "v"}).exit_code, 2);
+  EXPECT_EQ(cli({"cas", "k", "-1", "v"}).exit_code, 2);
+  EXPECT_EQ(cli({"cas", "k", "1"}).exit_code, 2);                 // neither VALUE nor --delete
+  EXPECT_EQ(cli({"cas", "k", "1", "v", "--delete"}).exit_code, 2);  // both
+  EXPECT_EQ(cli({"raw-batch-put", "k1", "v1", "k2"}).exit_code, 2);
+  auto limit = cli({"raw-scan", "a", "--limit", "20000"});
+  EXPECT_EQ(limit.exit_code, 2);
+  EXPECT_NE(limit.err.find("10240"), std::string::npos) << limit.err;
+  auto big = cli({"raw-put", std::string(9000, 'k'), "v"});
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_NE(big.err.find("8 KiB"), std::string::npos);
+}
+
+TEST_F(CliTest, HelpOnEveryCommandExitsZero) {
+  for (const char* cmd : {"raw-put", "raw-get", "raw-delete", "raw-scan", "raw-batch-get", "raw-batch-put",
+                          "raw-batch-delete", "raw-delete-range", "get", "cas", "tso"}) {
+    auto r = cli({cmd, "--help"}, false);
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
+  }
+  auto top = cli({"--help"}, false);
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("Exit codes"), std::string::npos);
+}
+
+TEST_F(CliTest, UnreachableClusterExitsFour) {
+  auto r = testing::run_command(
+      {testing::bin_dir() + "/rdb-cli", "--pd", "127.0.0.1:1", "--timeout-ms", "500", "raw-get", "k"},
+      cluster_->dir().path());
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("error:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rdb

@@ -1,0 +1,234 @@
+// The C++ client against real rdb-pd and rdb-server processes.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "client/tso_batcher.h"
+#include "common/limits.h"
+#include "kvrpc.grpc.pb.h"
+#include "local_cluster.h"
+#include "rdb/client.h"
+
+namespace rdb {
+namespace {
+
+using testing::LocalCluster;
+
+class ClientIntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new LocalCluster();
+    cluster_->start_pd();
+    cluster_->start_store("s1");
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  std::unique_ptr<RdbClient> client(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    ClientOptions o;
+    o.pd_endpoints = {cluster_->pd().addr};
+    o.timeout = timeout;
+    auto c = RdbClient::connect(o);
+    EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+    return std::move(c).value();
+  }
+  static LocalCluster* cluster_;
+};
+LocalCluster* ClientIntegrationTest::cluster_ = nullptr;
+
+TEST_F(ClientIntegrationTest, RawOperationsEndToEnd) {
+  auto c = client();
+  ASSERT_TRUE(c->raw_put("it/a", "1").is_ok());
+  ASSERT_TRUE(c->raw_put("it/b", "2").is_ok());
+  ASSERT_TRUE(c->raw_put("it/c", "3").is_ok());
+  EXPECT_EQ(c->raw_get("it/a")->value(), "1");
+  EXPECT_FALSE(c->raw_get("it/missing")->has_value());
+
+  auto scan = c->raw_scan("it/", "it0", {10, false, false});
+  ASSERT_TRUE(scan.is_ok()) << scan.status().to_string();
+  EXPECT_EQ(*scan, (std::vector<KeyValue>{{"it/a", "1"}, {"it/b", "2"}, {"it/c", "3"}}));
+  auto rev = c->raw_scan("it/", "it0", {2, true, true});
+  ASSERT_TRUE(rev.is_ok());
+  EXPECT_EQ(*rev, (std::vector<KeyValue>{{"it/c", ""}, {"it/b", ""}}));
+
+  ASSERT_TRUE(c->raw_batch_put({{"it/x", "x"}, {"it/y", "y"}}).is_ok());
+  auto batch = c->raw_batch_get({"it/y", "it/nope", "it/x"});
+  ASSERT_TRUE(batch.is_ok());
+  EXPECT_EQ(*batch, (std::vector<KeyValue>{{"it/y", "y"}, {"it/x", "x"}}));
+  ASSERT_TRUE(c->raw_batch_delete({"it/x", "it/y"}).is_ok());
+  EXPECT_TRUE(c->raw_batch_get({"it/x", "it/y"})->empty());
+
+  ASSERT_TRUE(c->raw_delete("it/a").is_ok());
+  EXPECT_FALSE(c->raw_get("it/a")->has_value());
+  ASSERT_TRUE(c->raw_delete_range("it/", "it0").is_ok());
+  EXPECT_TRUE(c->raw_scan("it/", "it0", {10, false, false})->empty());
+}
+
+TEST_F(ClientIntegrationTest, CasAndVersionedGetEndToEnd) {
+  auto c = client();
+  auto created = c->cas("it/cas", 0, std::string("v1"));
+  ASSERT_TRUE(created.is_ok()) << created.status().to_string();
+  EXPECT_TRUE(created->succeeded);
+  auto conflict = c->cas("it/cas", 0, std::string("v2"));
+  ASSERT_TRUE(conflict.is_ok());
+  EXPECT_FALSE(conflict->succeeded);
+  EXPECT_EQ(conflict->current_value, "v1");
+  EXPECT_EQ(conflict->version, created->version);
+  auto got = c->get("it/cas");
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_TRUE(got->found);
+  EXPECT_EQ(got->value, "v1");
+  auto deleted = c->cas("it/cas", got->version, std::nullopt);
+  ASSERT_TRUE(deleted->succeeded);
+  EXPECT_FALSE(c->get("it/cas")->found);
+  auto recreated = c->cas("it/cas", 0, std::string("v3"));
+  ASSERT_TRUE(recreated->succeeded);
+  EXPECT_GT(recreated->version, deleted->version);
+}
+
+TEST_F(ClientIntegrationTest, BadInputIsRejectedWithTheLimitNamed) {
+  auto c = client();
+  Status empty = c->raw_put("", "v");
+  EXPECT_EQ(empty.code(), StatusCode::kInvalidArgument);
+  Status big = c->raw_put(std::string(kMaxKeySize + 1, 'k'), "v");
+  EXPECT_NE(big.message().find("8 KiB"), std::string::npos);
+  auto scan = c->raw_scan("a", "", {kMaxScanLimit + 1, false, false});
+  EXPECT_NE(scan.status().message().find("10240"), std::string::npos);
+  EXPECT_EQ(c->raw_delete_range("b", "a").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->get_tso(0).status().code(), StatusCode::kInvalidArgument);
+  // Largest value round-trips (gRPC message limits are raised to fit it).
+  std::string large(kMaxValueSize, 'v');
+  ASSERT_TRUE(c->raw_put("it/large", large).is_ok());
+  EXPECT_EQ(c->raw_get("it/large")->value().size(), kMaxValueSize);
+}
+
+TEST_F(ClientIntegrationTest, ServerValidatesWhatAClientDidNotCheck) {
+  // Speak to the store with a raw stub, skipping the client library's own checks.
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_->store("s1").addr, grpc::InsecureChannelCredentials()));
+  kvrpc::StoreInfoResponse info;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->StoreInfo(&ctx, kvrpc::StoreInfoRequest(), &info).ok());
+  }
+  ASSERT_EQ(info.regions_size(), 1);
+  kvrpc::Context region_ctx;
+  region_ctx.set_region_id(info.regions(0).id());
+  *region_ctx.mutable_region_epoch() = info.regions(0).region_epoch();
+
+  kvrpc::RawBatchPutRequest req;
+  *req.mutable_context() = region_ctx;
+  auto* ok = req.add_pairs();
+  ok->set_key("it/ok");
+  ok->set_value("v");
+  auto* bad = req.add_pairs();
+  bad->set_key("");
+  bad->set_value("v");
+  kvrpc::RawBatchPutResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub->RawBatchPut(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("empty"), std::string::npos) << s.error_message();
+  EXPECT_FALSE(client()->raw_get("it/ok")->has_value()) << "a rejected batch wrote part of itself";
+
+  // A request for a region the store does not have is a structured region error.
+  kvrpc::RawGetRequest get;
+  get.mutable_context()->set_region_id(424242);
+  get.set_key("k");
+  kvrpc::RawGetResponse get_resp;
+  grpc::ClientContext get_ctx;
+  ASSERT_TRUE(stub->RawGet(&get_ctx, get, &get_resp).ok());
+  EXPECT_TRUE(get_resp.region_error().has_region_not_found());
+
+  // A stale epoch gets EpochNotMatch carrying the current region.
+  kvrpc::RawGetRequest stale;
+  *stale.mutable_context() = region_ctx;
+  stale.mutable_context()->mutable_region_epoch()->set_version(region_ctx.region_epoch().version() + 5);
+  stale.set_key("k");
+  kvrpc::RawGetResponse stale_resp;
+  grpc::ClientContext stale_ctx;
+  ASSERT_TRUE(stub->RawGet(&stale_ctx, stale, &stale_resp).ok());
+  ASSERT_TRUE(stale_resp.region_error().has_epoch_not_match());
+  EXPECT_EQ(stale_resp.region_error().epoch_not_match().current_regions(0).id(), info.regions(0).id());
+}
+
+TEST_F(ClientIntegrationTest, DirectStoreModeWorksWithoutPd) {
+  ClientOptions o;
+  o.store_addr = cluster_->store("s1").addr;
+  auto c = RdbClient::connect(o);
+  ASSERT_TRUE(c.is_ok());
+  ASSERT_TRUE((*c)->raw_put("it/direct", "d").is_ok());
+  EXPECT_EQ((*c)->raw_get("it/direct")->value(), "d");
+  EXPECT_EQ((*c)->get_tso(1).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClientIntegrationTest, TsoIsStrictlyIncreasingAndBatched) {
+  auto c = client();
+  std::uint64_t last = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto ts = c->get_tso(3);
+    ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+    ASSERT_GT(*ts, last);
+    last = *ts + 2;
+  }
+
+  // 64 concurrent callers share round trips.
+  auto channel = grpc::CreateChannel(cluster_->pd().addr, grpc::InsecureChannelCredentials());
+  TsoBatcher batcher(channel);
+  constexpr int kThreads = 64;
+  constexpr int kPerThread = 200;
+  std::vector<std::vector<std::uint64_t>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto ts = batcher.get(1, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+        ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+        got[static_cast<std::size_t>(t)].push_back(*ts);
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  std::set<std::uint64_t> all;
+  for (const auto& v : got) {
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      ASSERT_LT(v[i - 1], v[i]);
+    }
+    all.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_LT(batcher.requests_sent(), static_cast<std::uint64_t>(kThreads * kPerThread))
+      << "concurrent callers were not batched";
+}
+
+TEST(ClientUnreachableTest, DownServersAreReportedWithinTheDeadline) {
+  // Port 1 on loopback: nothing listens there.
+  ClientOptions o;
+  o.pd_endpoints = {"127.0.0.1:1"};
+  o.timeout = std::chrono::milliseconds(800);
+  auto c = RdbClient::connect(o);
+  ASSERT_TRUE(c.is_ok());
+  auto start = std::chrono::steady_clock::now();
+  Status put = (*c)->raw_put("k", "v");
+  EXPECT_FALSE(put.is_ok());
+  EXPECT_TRUE(put.code() == StatusCode::kUnavailable || put.code() == StatusCode::kDeadlineExceeded)
+      << put.to_string();
+  auto cas = (*c)->cas("k", 0, std::string("v"));
+  EXPECT_FALSE(cas.is_ok());
+  EXPECT_NE(cas.status().code(), StatusCode::kUndetermined) << "nothing was sent, so the outcome is known";
+  auto ts = (*c)->get_tso(1);
+  EXPECT_FALSE(ts.is_ok());
+  // Bounded: three calls of 800 ms each plus slack, not a hang.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_FALSE(RdbClient::connect(ClientOptions{}).is_ok());
+  ClientOptions bad;
+  bad.pd_endpoints = {"no-port"};
+  EXPECT_EQ(RdbClient::connect(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace rdb
