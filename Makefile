@@ -25,7 +25,7 @@ test: build
 
 # PD + store(s) on this machine, data under ./playground-data, until Ctrl-C.
 playground: build
-	scripts/playground.sh
+	scripts/playground.sh $(PLAYGROUND_ARGS)
 
 verify: build
 	scripts/verify-core.sh $(BUILD_DIR)/bin
