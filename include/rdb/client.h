@@ -105,7 +105,11 @@ class RdbClient {
 };
 
 // Timestamp layout: physical milliseconds since the Unix epoch << 18 | logical.
-inline std::uint64_t tso_physical_ms(std::uint64_t ts) { return ts >> 18; }
-inline std::uint64_t tso_logical(std::uint64_t ts) { return ts & ((std::uint64_t{1} << 18) - 1); }
+inline std::uint64_t tso_physical_ms(std::uint64_t ts) {
+  return ts >> 18;
+}
+inline std::uint64_t tso_logical(std::uint64_t ts) {
+  return ts & ((std::uint64_t{1} << 18) - 1);
+}
 
 }  // namespace rdb

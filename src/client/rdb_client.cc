@@ -95,7 +95,8 @@ class ClientImpl final : public RdbClient {
     req.set_limit(o.limit);
     req.set_reverse(o.reverse);
     req.set_key_only(o.keys_only);
-    RDB_ASSIGN_OR_RETURN(auto resp, execute<kvrpc::RawScanResponse>(start, Kind::kRead, req, &kvrpc::Kv::Stub::RawScan));
+    RDB_ASSIGN_OR_RETURN(auto resp,
+                         execute<kvrpc::RawScanResponse>(start, Kind::kRead, req, &kvrpc::Kv::Stub::RawScan));
     return to_pairs(*resp.mutable_kvs());
   }
 
@@ -106,8 +107,8 @@ class ClientImpl final : public RdbClient {
       RDB_RETURN_IF_ERROR(validate_key(k));
       req.add_keys(k);
     }
-    RDB_ASSIGN_OR_RETURN(auto resp,
-                         execute<kvrpc::RawBatchGetResponse>(keys.front(), Kind::kRead, req, &kvrpc::Kv::Stub::RawBatchGet));
+    RDB_ASSIGN_OR_RETURN(
+        auto resp, execute<kvrpc::RawBatchGetResponse>(keys.front(), Kind::kRead, req, &kvrpc::Kv::Stub::RawBatchGet));
     return to_pairs(*resp.mutable_pairs());
   }
 
@@ -144,8 +145,7 @@ class ClientImpl final : public RdbClient {
     kvrpc::RawDeleteRangeRequest req;
     req.set_start_key(start);
     req.set_end_key(end);
-    return execute<kvrpc::RawDeleteRangeResponse>(start, Kind::kIdempotentWrite, req,
-                                                  &kvrpc::Kv::Stub::RawDeleteRange)
+    return execute<kvrpc::RawDeleteRangeResponse>(start, Kind::kIdempotentWrite, req, &kvrpc::Kv::Stub::RawDeleteRange)
         .status();
   }
 
@@ -357,9 +357,9 @@ class ClientImpl final : public RdbClient {
             return Status::deadline_exceeded(
                 fmt::format("store {} did not answer before the deadline", route->store_addr));
           }
-          return Status::undetermined(fmt::format(
-              "store {} did not answer before the deadline; the write may or may not have been applied",
-              route->store_addr));
+          return Status::undetermined(
+              fmt::format("store {} did not answer before the deadline; the write may or may not have been applied",
+                          route->store_addr));
         case grpc::StatusCode::UNAVAILABLE:
         case grpc::StatusCode::CANCELLED:
         case grpc::StatusCode::UNKNOWN:

@@ -18,8 +18,8 @@ namespace rdb {
 
 struct RegionRoute {
   metapb::Region region;
-  metapb::Peer leader;      // the peer to send to
-  std::string store_addr;   // its store's address
+  metapb::Peer leader;     // the peer to send to
+  std::string store_addr;  // its store's address
 };
 
 class RegionCache {

@@ -30,8 +30,8 @@ Result<HostPort> parse_host_port(std::string_view text, bool allow_zero_port) {
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535 ||
       (port == 0 && !allow_zero_port)) {
-    return Status::invalid_argument(
-        fmt::format("address '{}' has an invalid port '{}' (1-65535{})", text, port_text, allow_zero_port ? ", or 0 for any" : ""));
+    return Status::invalid_argument(fmt::format("address '{}' has an invalid port '{}' (1-65535{})", text, port_text,
+                                                allow_zero_port ? ", or 0 for any" : ""));
   }
   return HostPort{std::string(host), static_cast<std::uint16_t>(port)};
 }

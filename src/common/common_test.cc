@@ -121,7 +121,8 @@ std::string http_get(std::uint16_t port, const std::string& path) {
 }
 
 TEST(HttpStatusServerTest, ServesRoutesAnd404) {
-  auto server = HttpStatusServer::start({"127.0.0.1", 0}, {{"/status", {"application/json", [] { return "{\"ok\":true}"; }}}});
+  auto server =
+      HttpStatusServer::start({"127.0.0.1", 0}, {{"/status", {"application/json", [] { return "{\"ok\":true}"; }}}});
   ASSERT_TRUE(server.is_ok()) << server.status().to_string();
   std::uint16_t port = (*server)->port();
   ASSERT_NE(port, 0);

@@ -53,7 +53,8 @@ Result<std::unique_ptr<HttpStatusServer>> HttpStatusServer::start(const HostPort
     int err = errno;
     freeaddrinfo(res);
     ::close(fd);
-    return Status::unavailable(fmt::format("cannot listen on status address {}: {}", addr.to_string(), std::strerror(err)));
+    return Status::unavailable(
+        fmt::format("cannot listen on status address {}: {}", addr.to_string(), std::strerror(err)));
   }
   freeaddrinfo(res);
   sockaddr_storage bound{};

@@ -6,7 +6,9 @@
 
 namespace rdb {
 
-double Histogram::bucket_bound(int i) { return 16e-6 * std::ldexp(1.0, i); }
+double Histogram::bucket_bound(int i) {
+  return 16e-6 * std::ldexp(1.0, i);
+}
 
 void Histogram::observe(std::chrono::nanoseconds elapsed) {
   observe_value(std::chrono::duration<double>(elapsed).count());

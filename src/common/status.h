@@ -14,8 +14,8 @@ namespace rdb {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,   // bad input; nothing was done
-  kNotFound,          // a named thing (not a key: missing keys are results) does not exist
+  kInvalidArgument,  // bad input; nothing was done
+  kNotFound,         // a named thing (not a key: missing keys are results) does not exist
   kAlreadyExists,
   kUnavailable,       // cannot reach / serve now; retrying may help
   kDeadlineExceeded,  // ran out of time; for writes the outcome may be unknown
@@ -63,10 +63,10 @@ class [[nodiscard]] Status {
 }  // namespace rdb
 
 // Propagates a non-OK Status from an expression to the caller.
-#define RDB_RETURN_IF_ERROR(expr)            \
-  do {                                       \
-    ::rdb::Status rdb_status_tmp_ = (expr);  \
-    if (!rdb_status_tmp_.is_ok()) {          \
-      return rdb_status_tmp_;                \
-    }                                        \
+#define RDB_RETURN_IF_ERROR(expr)           \
+  do {                                      \
+    ::rdb::Status rdb_status_tmp_ = (expr); \
+    if (!rdb_status_tmp_.is_ok()) {         \
+      return rdb_status_tmp_;               \
+    }                                       \
   } while (0)

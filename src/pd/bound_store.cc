@@ -19,6 +19,8 @@ Result<std::uint64_t> MetaBoundStore::load() {
   return v;
 }
 
-Status MetaBoundStore::save(std::uint64_t bound) { return engine_.meta_put(key_, std::to_string(bound)); }
+Status MetaBoundStore::save(std::uint64_t bound) {
+  return engine_.meta_put(key_, std::to_string(bound));
+}
 
 }  // namespace rdb

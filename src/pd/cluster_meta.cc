@@ -13,7 +13,9 @@ constexpr const char* kBootstrappedKey = "bootstrapped";
 constexpr const char* kStorePrefix = "store/";
 constexpr const char* kRegionPrefix = "region/";
 
-std::string id_key(const char* prefix, std::uint64_t id) { return fmt::format("{}{:020}", prefix, id); }
+std::string id_key(const char* prefix, std::uint64_t id) {
+  return fmt::format("{}{:020}", prefix, id);
+}
 
 bool epoch_older(const metapb::RegionEpoch& a, const metapb::RegionEpoch& b) {
   return a.conf_ver() < b.conf_ver() || a.version() < b.version();
@@ -104,8 +106,8 @@ Status ClusterMeta::put_store(const metapb::Store& store) {
   std::lock_guard lock(mu_);
   for (const auto& [id, other] : stores_) {
     if (id != store.id() && other.address() == store.address() && other.state() != metapb::TOMBSTONE) {
-      return Status::already_exists(
-          fmt::format("address {} already belongs to store {}; store {} cannot use it", store.address(), id, store.id()));
+      return Status::already_exists(fmt::format("address {} already belongs to store {}; store {} cannot use it",
+                                                store.address(), id, store.id()));
     }
   }
   RDB_RETURN_IF_ERROR(persist_store_locked(store));

@@ -1,9 +1,9 @@
 // rdb-pd: the Placement Driver daemon (TSO, ids, cluster metadata).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/address.h"
@@ -89,18 +89,17 @@ int run(int argc, char** argv) {
   std::uint64_t cluster_id = (*meta)->cluster_id();
   rdb::ClusterMeta* meta_ptr = meta->get();
   auto status_server = rdb::HttpStatusServer::start(
-      *status_listen,
-      {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
-       {"/status", {"application/json", [&, meta_ptr] {
-                      nlohmann::json j = {{"role", "pd"},
-                                          {"version", std::string(rdb::kRdbVersion)},
-                                          {"cluster_id", cluster_id},
-                                          {"bootstrapped", meta_ptr->is_bootstrapped()},
-                                          {"stores", meta_ptr->all_stores().size()},
-                                          {"regions", meta_ptr->all_regions().size()},
-                                          {"addr", served.to_string()}};
-                      return j.dump() + "\n";
-                    }}}});
+      *status_listen, {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
+                       {"/status", {"application/json", [&, meta_ptr] {
+                                      nlohmann::json j = {{"role", "pd"},
+                                                          {"version", std::string(rdb::kRdbVersion)},
+                                                          {"cluster_id", cluster_id},
+                                                          {"bootstrapped", meta_ptr->is_bootstrapped()},
+                                                          {"stores", meta_ptr->all_stores().size()},
+                                                          {"regions", meta_ptr->all_regions().size()},
+                                                          {"addr", served.to_string()}};
+                                      return j.dump() + "\n";
+                                    }}}});
   if (!status_server.is_ok()) {
     spdlog::error("cannot start: {}", status_server.status().message());
     server->Shutdown();
@@ -113,8 +112,10 @@ int run(int argc, char** argv) {
   spdlog::info("rdb-pd {} serving cluster {} on {} (status {}), data in {}", rdb::kRdbVersion, cluster_id,
                served.to_string(), status_served.to_string(), data_dir);
   if (!ready_file.empty()) {
-    nlohmann::json j = {{"addr", served.to_string()}, {"status_addr", status_served.to_string()},
-                        {"cluster_id", cluster_id}, {"pid", ::getpid()}};
+    nlohmann::json j = {{"addr", served.to_string()},
+                        {"status_addr", status_served.to_string()},
+                        {"cluster_id", cluster_id},
+                        {"pid", ::getpid()}};
     if (auto s = rdb::write_ready_file(ready_file, j.dump()); !s.is_ok()) {
       spdlog::error("{}", s.message());
     }
@@ -132,4 +133,6 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return run(argc, argv); }
+int main(int argc, char** argv) {
+  return run(argc, argv);
+}

@@ -15,9 +15,12 @@ void set_error(pdpb::ResponseHeader* h, pdpb::ErrorType type, const std::string&
 
 pdpb::ErrorType error_type_of(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kInvalidArgument: return pdpb::INVALID_ARGUMENT;
-    case StatusCode::kAlreadyExists: return pdpb::ALREADY_BOOTSTRAPPED;
-    default: return pdpb::UNKNOWN;
+    case StatusCode::kInvalidArgument:
+      return pdpb::INVALID_ARGUMENT;
+    case StatusCode::kAlreadyExists:
+      return pdpb::ALREADY_BOOTSTRAPPED;
+    default:
+      return pdpb::UNKNOWN;
   }
 }
 
@@ -34,9 +37,9 @@ PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, Met
 bool PdService::check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp) {
   resp->set_cluster_id(meta_.cluster_id());
   if (req.cluster_id() != 0 && req.cluster_id() != meta_.cluster_id()) {
-    set_error(resp, pdpb::CLUSTER_ID_MISMATCH,
-              fmt::format("request is for cluster {}, but this PD serves cluster {}", req.cluster_id(),
-                          meta_.cluster_id()));
+    set_error(
+        resp, pdpb::CLUSTER_ID_MISMATCH,
+        fmt::format("request is for cluster {}, but this PD serves cluster {}", req.cluster_id(), meta_.cluster_id()));
     return false;
   }
   return true;
@@ -119,21 +122,19 @@ grpc::Status PdService::Bootstrap(grpc::ServerContext*, const pdpb::BootstrapReq
   return grpc::Status::OK;
 }
 
-grpc::Status PdService::PutStore(grpc::ServerContext*, const pdpb::PutStoreRequest* req,
-                                 pdpb::PutStoreResponse* resp) {
+grpc::Status PdService::PutStore(grpc::ServerContext*, const pdpb::PutStoreRequest* req, pdpb::PutStoreResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
   Status s = meta_.put_store(req->store());
   if (!s.is_ok()) {
-    set_error(resp->mutable_header(), s.code() == StatusCode::kAlreadyExists ? pdpb::INVALID_ARGUMENT : error_type_of(s),
-              s.message());
+    set_error(resp->mutable_header(),
+              s.code() == StatusCode::kAlreadyExists ? pdpb::INVALID_ARGUMENT : error_type_of(s), s.message());
   }
   return grpc::Status::OK;
 }
 
-grpc::Status PdService::GetStore(grpc::ServerContext*, const pdpb::GetStoreRequest* req,
-                                 pdpb::GetStoreResponse* resp) {
+grpc::Status PdService::GetStore(grpc::ServerContext*, const pdpb::GetStoreRequest* req, pdpb::GetStoreResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
@@ -169,9 +170,10 @@ static void fill_region(const std::optional<pdpb::RegionInfo>& info, const std::
 grpc::Status PdService::GetRegion(grpc::ServerContext*, const pdpb::GetRegionRequest* req,
                                   pdpb::GetRegionResponse* resp) {
   if (check_header(req->header(), resp->mutable_header())) {
-    fill_region(meta_.region_for_key(req->region_key()),
-                meta_.is_bootstrapped() ? "no region holds that key" : "cluster is not bootstrapped: no store has joined yet",
-                resp);
+    fill_region(
+        meta_.region_for_key(req->region_key()),
+        meta_.is_bootstrapped() ? "no region holds that key" : "cluster is not bootstrapped: no store has joined yet",
+        resp);
   }
   return grpc::Status::OK;
 }

@@ -5,9 +5,9 @@
 namespace rdb {
 namespace {
 
-constexpr std::array<const char*, 10> kMethodNames = {"RawGet",         "RawPut",         "RawDelete", "RawScan",
-                                                      "RawBatchGet",    "RawBatchPut",    "RawBatchDelete",
-                                                      "RawDeleteRange", "Get",            "CompareAndSwap"};
+constexpr std::array<const char*, 10> kMethodNames = {
+    "RawGet",      "RawPut",         "RawDelete",      "RawScan", "RawBatchGet",
+    "RawBatchPut", "RawBatchDelete", "RawDeleteRange", "Get",     "CompareAndSwap"};
 
 template <typename Repeated>
 std::vector<std::string_view> views(const Repeated& keys) {

@@ -43,8 +43,19 @@ class KvService final : public kvrpc::Kv::Service {
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
 
  private:
-  enum Method { kRawGet, kRawPut, kRawDelete, kRawScan, kRawBatchGet, kRawBatchPut, kRawBatchDelete,
-                kRawDeleteRange, kGet, kCompareAndSwap, kMethodCount };
+  enum Method {
+    kRawGet,
+    kRawPut,
+    kRawDelete,
+    kRawScan,
+    kRawBatchGet,
+    kRawBatchPut,
+    kRawBatchDelete,
+    kRawDeleteRange,
+    kGet,
+    kCompareAndSwap,
+    kMethodCount
+  };
   struct RpcMetrics {
     Counter* requests;
     Counter* errors;

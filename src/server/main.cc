@@ -1,10 +1,10 @@
 // rdb-server: a storage node. Serves the KV API over gRPC from a RocksDB data dir.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/address.h"
@@ -90,18 +90,20 @@ int run(int argc, char** argv) {
   std::string advertised = advertise_addr.empty() ? served.to_string() : advertise_addr;
 
   auto status_server = rdb::HttpStatusServer::start(
-      *status_listen,
-      {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
-       {"/status", {"application/json", [&] {
-                      nlohmann::json regions = nlohmann::json::array();
-                      for (const auto& r : router.regions()) {
-                        regions.push_back({{"id", r.id()}, {"leader", true}});
-                      }
-                      nlohmann::json j = {{"role", "store"},   {"version", std::string(rdb::kRdbVersion)},
-                                          {"store_id", router.store_id()}, {"addr", advertised},
-                                          {"regions", regions}, {"data_dir", data_dir}};
-                      return j.dump() + "\n";
-                    }}}});
+      *status_listen, {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
+                       {"/status", {"application/json", [&] {
+                                      nlohmann::json regions = nlohmann::json::array();
+                                      for (const auto& r : router.regions()) {
+                                        regions.push_back({{"id", r.id()}, {"leader", true}});
+                                      }
+                                      nlohmann::json j = {{"role", "store"},
+                                                          {"version", std::string(rdb::kRdbVersion)},
+                                                          {"store_id", router.store_id()},
+                                                          {"addr", advertised},
+                                                          {"regions", regions},
+                                                          {"data_dir", data_dir}};
+                                      return j.dump() + "\n";
+                                    }}}});
   if (!status_server.is_ok()) {
     spdlog::error("cannot start: {}", status_server.status().message());
     server->Shutdown();
@@ -136,12 +138,14 @@ int run(int argc, char** argv) {
     router.set_region(*identity->region);
   }
 
-  spdlog::info("rdb-server {} store {} serving on {} (status {}), data in {}{}", rdb::kRdbVersion,
-               identity->store_id, served.to_string(), status_served.to_string(), data_dir,
+  spdlog::info("rdb-server {} store {} serving on {} (status {}), data in {}{}", rdb::kRdbVersion, identity->store_id,
+               served.to_string(), status_served.to_string(), data_dir,
                pd_addr.empty() ? ", standalone" : fmt::format(", cluster {} via PD {}", identity->cluster_id, pd_addr));
   if (!ready_file.empty()) {
-    nlohmann::json j = {{"addr", served.to_string()}, {"status_addr", status_served.to_string()},
-                        {"store_id", identity->store_id}, {"pid", ::getpid()}};
+    nlohmann::json j = {{"addr", served.to_string()},
+                        {"status_addr", status_served.to_string()},
+                        {"store_id", identity->store_id},
+                        {"pid", ::getpid()}};
     if (auto s = rdb::write_ready_file(ready_file, j.dump()); !s.is_ok()) {
       spdlog::error("{}", s.message());
     }
@@ -161,4 +165,6 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return run(argc, argv); }
+int main(int argc, char** argv) {
+  return run(argc, argv);
+}

@@ -21,7 +21,9 @@ constexpr const char* kCfCas = "cas";
 constexpr const char* kCfMeta = "meta";
 constexpr const char* kCfRaft = "raft";
 
-rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+rocksdb::Slice slice(std::string_view s) {
+  return {s.data(), s.size()};
+}
 
 Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) {
@@ -296,7 +298,9 @@ Result<CasOutcome> RocksEngine::compare_and_swap(std::string_view key, std::uint
   return out;
 }
 
-Result<std::optional<std::string>> RocksEngine::meta_get(std::string_view key) { return get_from(h_->meta, key); }
+Result<std::optional<std::string>> RocksEngine::meta_get(std::string_view key) {
+  return get_from(h_->meta, key);
+}
 
 Status RocksEngine::meta_put(std::string_view key, std::string_view value) {
   rocksdb::WriteOptions sync_always;

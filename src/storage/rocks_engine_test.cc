@@ -171,9 +171,9 @@ TEST_F(RocksEngineTest, CasCreateUpdateConflict) {
 }
 
 TEST_F(RocksEngineTest, CasDeleteAndRecreateNeverReusesVersions) {
-  ASSERT_TRUE(engine_->compare_and_swap("k", 0, std::string("a"))->succeeded);   // v1
-  ASSERT_TRUE(engine_->compare_and_swap("k", 1, std::string("b"))->succeeded);   // v2
-  auto del = engine_->compare_and_swap("k", 2, std::nullopt);                    // tombstone v3
+  ASSERT_TRUE(engine_->compare_and_swap("k", 0, std::string("a"))->succeeded);  // v1
+  ASSERT_TRUE(engine_->compare_and_swap("k", 1, std::string("b"))->succeeded);  // v2
+  auto del = engine_->compare_and_swap("k", 2, std::nullopt);                   // tombstone v3
   ASSERT_TRUE(del->succeeded);
   EXPECT_EQ(del->version, 3u);
   EXPECT_FALSE(engine_->get("k")->found);

@@ -34,11 +34,11 @@ struct KvPair {
 };
 
 struct ScanOptions {
-  std::string start_key;   // inclusive
-  std::string end_key;     // exclusive; empty = to the end of the key space
-  std::uint32_t limit = 0; // 1..kMaxScanLimit
-  bool reverse = false;    // same range, descending key order
-  bool keys_only = false;  // values are left empty
+  std::string start_key;    // inclusive
+  std::string end_key;      // exclusive; empty = to the end of the key space
+  std::uint32_t limit = 0;  // 1..kMaxScanLimit
+  bool reverse = false;     // same range, descending key order
+  bool keys_only = false;   // values are left empty
 };
 
 struct VersionedValue {

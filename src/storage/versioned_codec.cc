@@ -21,7 +21,8 @@ std::string encode_versioned(std::uint64_t version, bool tombstone, std::string_
 
 Result<VersionedRecord> decode_versioned(std::string_view bytes) {
   if (bytes.size() < kHeaderSize) {
-    return Status::corruption(fmt::format("versioned record is {} B, shorter than its {} B header", bytes.size(), kHeaderSize));
+    return Status::corruption(
+        fmt::format("versioned record is {} B, shorter than its {} B header", bytes.size(), kHeaderSize));
   }
   VersionedRecord rec;
   for (std::size_t i = 0; i < 8; ++i) {

@@ -133,7 +133,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(cli({"raw-put", "only-key"}).exit_code, 2);
   EXPECT_EQ(cli({"cas", "k", "not-a-number", "v"}).exit_code, 2);
   EXPECT_EQ(cli({"cas", "k", "-1", "v"}).exit_code, 2);
-  EXPECT_EQ(cli({"cas", "k", "1"}).exit_code, 2);                 // neither VALUE nor --delete
+  EXPECT_EQ(cli({"cas", "k", "1"}).exit_code, 2);                   // neither VALUE nor --delete
   EXPECT_EQ(cli({"cas", "k", "1", "v", "--delete"}).exit_code, 2);  // both
   EXPECT_EQ(cli({"raw-batch-put", "k1", "v1", "k2"}).exit_code, 2);
   auto limit = cli({"raw-scan", "a", "--limit", "20000"});

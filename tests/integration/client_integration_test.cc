@@ -215,8 +215,7 @@ TEST(ClientUnreachableTest, DownServersAreReportedWithinTheDeadline) {
   auto start = std::chrono::steady_clock::now();
   Status put = (*c)->raw_put("k", "v");
   EXPECT_FALSE(put.is_ok());
-  EXPECT_TRUE(put.code() == StatusCode::kUnavailable || put.code() == StatusCode::kDeadlineExceeded)
-      << put.to_string();
+  EXPECT_TRUE(put.code() == StatusCode::kUnavailable || put.code() == StatusCode::kDeadlineExceeded) << put.to_string();
   auto cas = (*c)->cas("k", 0, std::string("v"));
   EXPECT_FALSE(cas.is_ok());
   EXPECT_NE(cas.status().code(), StatusCode::kUndetermined) << "nothing was sent, so the outcome is known";

@@ -14,15 +14,15 @@ std::string Daemon::logs() const {
 Daemon LocalCluster::launch(const std::string& binary, const std::string& name, std::vector<std::string> args,
                             const std::string& data_dir) {
   std::string ready = dir_.sub(name + ".ready." + std::to_string(launches_++));
-  std::vector<std::string> argv = {bin_dir() + "/" + binary, "--addr",     "127.0.0.1:0",
-                                   "--status-addr",          "127.0.0.1:0", "--data-dir",
-                                   data_dir,                 "--ready-file", ready};
+  std::vector<std::string> argv = {
+      bin_dir() + "/" + binary, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0", "--data-dir", data_dir,
+      "--ready-file",           ready};
   argv.insert(argv.end(), args.begin(), args.end());
   Daemon d;
   d.data_dir = data_dir;
   d.process = std::make_unique<Subprocess>(argv, dir_.sub(name + ".log." + std::to_string(launches_)));
-  bool ready_ok = poll_until([&] { return !read_file(ready).empty() || !d.process->running(); },
-                             std::chrono::seconds(30));
+  bool ready_ok =
+      poll_until([&] { return !read_file(ready).empty() || !d.process->running(); }, std::chrono::seconds(30));
   std::string text = read_file(ready);
   if (!ready_ok || text.empty()) {
     throw std::runtime_error(name + " did not become ready:\n" + d.logs());
@@ -50,9 +50,9 @@ Daemon& LocalCluster::start_store(const std::string& name, bool with_pd, const s
 }
 
 CommandResult LocalCluster::run_store_expecting_exit(const std::string& data_dir, bool with_pd) {
-  std::vector<std::string> argv = {bin_dir() + "/rdb-server", "--addr", "127.0.0.1:0", "--status-addr",
-                                   "127.0.0.1:0",             "--data-dir", data_dir,  "--pd-wait-seconds",
-                                   "2"};
+  std::vector<std::string> argv = {
+      bin_dir() + "/rdb-server", "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0", "--data-dir", data_dir,
+      "--pd-wait-seconds",       "2"};
   if (with_pd) {
     argv.push_back("--pd");
     argv.push_back(pd_.addr);

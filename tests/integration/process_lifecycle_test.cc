@@ -166,15 +166,15 @@ TEST(ProcessLifecycleTest, DataDirOfAnotherClusterIsRefused) {
 
 TEST(ProcessLifecycleTest, UnreachablePdAndBadFlagsFailClearly) {
   LocalCluster cluster;
-  auto no_pd = testing::run_command({testing::bin_dir() + "/rdb-server", "--addr", "127.0.0.1:0", "--status-addr",
-                                     "127.0.0.1:0", "--data-dir", cluster.dir().sub("x"), "--pd", "127.0.0.1:1",
-                                     "--pd-wait-seconds", "1"},
-                                    cluster.dir().path());
+  auto no_pd =
+      testing::run_command({testing::bin_dir() + "/rdb-server", "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0",
+                            "--data-dir", cluster.dir().sub("x"), "--pd", "127.0.0.1:1", "--pd-wait-seconds", "1"},
+                           cluster.dir().path());
   EXPECT_EQ(no_pd.exit_code, 1);
   EXPECT_NE(no_pd.err.find("cannot reach PD"), std::string::npos) << no_pd.err;
 
-  auto bad_addr = testing::run_command({testing::bin_dir() + "/rdb-server", "--addr", "nonsense"},
-                                       cluster.dir().path());
+  auto bad_addr =
+      testing::run_command({testing::bin_dir() + "/rdb-server", "--addr", "nonsense"}, cluster.dir().path());
   EXPECT_EQ(bad_addr.exit_code, 2);
   EXPECT_NE(bad_addr.err.find("HOST:PORT"), std::string::npos) << bad_addr.err;
 

@@ -84,8 +84,12 @@ void Subprocess::kill_now() {
   exit_code_ = 128 + SIGKILL;
 }
 
-std::string Subprocess::stdout_text() const { return read_file(out_path_); }
-std::string Subprocess::stderr_text() const { return read_file(err_path_); }
+std::string Subprocess::stdout_text() const {
+  return read_file(out_path_);
+}
+std::string Subprocess::stderr_text() const {
+  return read_file(err_path_);
+}
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& scratch_dir,
                           std::chrono::milliseconds timeout) {
@@ -127,6 +131,8 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string bin_dir() { return RDB_BIN_DIR; }
+std::string bin_dir() {
+  return RDB_BIN_DIR;
+}
 
 }  // namespace rdb::testing

@@ -4,9 +4,9 @@
 // cluster for --duration seconds after a --warmup, recording latency into
 // log-bucketed histograms. Prints a progress line every second (stderr) and a
 // summary (stdout), or one JSON object with --json.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <iostream>
 #include <map>
@@ -106,8 +106,7 @@ int main(int argc, char** argv) {
       loaders.emplace_back([&] {
         for (std::uint64_t i = next++; i < cfg.keys && !failed; i = next++) {
           std::string key = make_key(i, cfg.key_size);
-          rdb::Status s = cfg.workload == "raw-get" ? client.raw_put(key, value)
-                                                    : client.cas(key, 0, value).status();
+          rdb::Status s = cfg.workload == "raw-get" ? client.raw_put(key, value) : client.cas(key, 0, value).status();
           if (!s.is_ok()) {
             std::cerr << "rdb-bench: loading failed: " << s.to_string() << "\n";
             failed = true;
@@ -172,7 +171,7 @@ int main(int argc, char** argv) {
           ++w.ops;
         } else {
           ++w.errors[s.code() == rdb::StatusCode::kAlreadyExists ? "cas_conflict"
-                                                                   : std::string(rdb::status_code_name(s.code()))];
+                                                                 : std::string(rdb::status_code_name(s.code()))];
         }
       }
     });
@@ -239,9 +238,9 @@ int main(int argc, char** argv) {
     std::cout << j.dump() << "\n";
   } else {
     std::cout << fmt::format("workload {}  concurrency {}  {:.1f} s\n", cfg.workload, cfg.concurrency, elapsed);
-    std::cout << fmt::format("throughput  {:.0f} ops/s{}\n", ops_per_s,
-                             cfg.workload == "tso" ? fmt::format(" ({:.0f} timestamps/s)", ops_per_s * cfg.tso_count)
-                                                   : "");
+    std::cout << fmt::format(
+        "throughput  {:.0f} ops/s{}\n", ops_per_s,
+        cfg.workload == "tso" ? fmt::format(" ({:.0f} timestamps/s)", ops_per_s * cfg.tso_count) : "");
     std::cout << fmt::format("latency us  mean {:.1f}  p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
                              total.mean() / 1e3, us(0.5), us(0.95), us(0.99), us(0.999),
                              static_cast<double>(total.max()) / 1e3);

@@ -2,9 +2,9 @@
 //
 // Exit codes (a contract for scripts): 0 ok, 1 key not found, 2 usage error,
 // 3 CAS conflict, 4 any other error (message on stderr).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
