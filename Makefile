@@ -19,9 +19,14 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
-# Every test CI runs: unit, integration (real processes) and the end-to-end script.
+# Every test CI runs: unit, integration (real processes) and the end-to-end script,
+# first in the normal build, then again under AddressSanitizer + UBSan.
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(CTEST_JOBS) --timeout 600
+	$(MAKE) asan-test
+
+# UBSan findings abort the process (so a daemon's error fails its test), as ASan's do.
+SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1
 
 # PD + store(s) on this machine, data under ./playground-data, until Ctrl-C.
 playground: build
@@ -31,9 +36,11 @@ verify: build
 	scripts/verify-core.sh $(BUILD_DIR)/bin
 
 asan-test: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRDB_SANITIZE=ON
+	@if [ ! -f build-asan/build.ninja ]; then \
+	  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRDB_SANITIZE=ON; \
+	fi
 	cmake --build build-asan -j$(JOBS)
-	ctest --test-dir build-asan --output-on-failure -j$(CTEST_JOBS) --timeout 900
+	$(SAN_ENV) ctest --test-dir build-asan --output-on-failure -j$(CTEST_JOBS) --timeout 900
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
