@@ -13,8 +13,8 @@
 
 namespace rdb {
 
-inline constexpr std::size_t kMaxKeySize = 8 * 1024;           // 8 KiB
-inline constexpr std::size_t kMaxValueSize = 8 * 1024 * 1024;  // 8 MiB
+inline constexpr std::size_t kMaxKeySize = std::size_t{8} * 1024;           // 8 KiB
+inline constexpr std::size_t kMaxValueSize = std::size_t{8} * 1024 * 1024;  // 8 MiB
 inline constexpr std::uint32_t kMaxScanLimit = 10240;
 inline constexpr std::size_t kMaxBatchKeys = 10240;
 // gRPC message cap: the largest value plus generous room for batches and framing.

@@ -69,7 +69,7 @@ class KvService final : public kvrpc::Kv::Service {
   StorageEngine& engine_;
   RegionRouter& router_;
   std::atomic<std::uint64_t> cluster_id_;
-  std::array<RpcMetrics, kMethodCount> metrics_;
+  std::array<RpcMetrics, kMethodCount> metrics_{};
 };
 
 }  // namespace rdb

@@ -166,5 +166,11 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run(argc, argv);
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    // Nothing should throw past run(); if a library does, fail loudly instead of terminating.
+    fmt::print(stderr, "rdb-server: fatal: {}\n", e.what());
+    return 1;
+  }
 }

@@ -54,7 +54,9 @@ struct Worker {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   Config cfg;
   CLI::App app{"rdb-bench: measure rdb throughput and latency"};
   app.add_option("--pd", cfg.pd, "PD endpoint HOST:PORT")->capture_default_str();
@@ -123,6 +125,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<std::unique_ptr<Worker>> workers;
+  workers.reserve(static_cast<std::size_t>(cfg.concurrency));
   for (int t = 0; t < cfg.concurrency; ++t) {
     workers.push_back(std::make_unique<Worker>());
   }
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
   };
 
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(cfg.concurrency));
   for (int t = 0; t < cfg.concurrency; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) * 7919 + 1);
@@ -249,4 +253,15 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "rdb-bench: fatal: " << e.what() << "\n";
+    return 4;
+  }
 }

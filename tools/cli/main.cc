@@ -38,7 +38,9 @@ int fail(const rdb::Status& s) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   Globals g;
   CLI::App app{"rdb-cli: use an rdb cluster from the shell"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -299,4 +301,15 @@ int main(int argc, char** argv) {
   }
   std::cerr << app.help();
   return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitError;
+  }
 }
