@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
+#include "common/parse.h"
 
 namespace rdb {
 
@@ -11,12 +11,7 @@ Result<std::uint64_t> MetaBoundStore::load() {
   if (!text) {
     return std::uint64_t{0};
   }
-  std::uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc() || ptr != text->data() + text->size()) {
-    return Status::corruption(fmt::format("persisted bound '{}' is not a number: '{}'", key_, *text));
-  }
-  return v;
+  return parse_u64(*text, fmt::format("persisted bound '{}'", key_));
 }
 
 Status MetaBoundStore::save(std::uint64_t bound) {

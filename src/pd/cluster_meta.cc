@@ -2,8 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <random>
+
+#include "common/parse.h"
 
 namespace rdb {
 namespace {
@@ -31,10 +32,7 @@ Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Cl
   std::unique_ptr<ClusterMeta> meta(new ClusterMeta(engine));
   RDB_ASSIGN_OR_RETURN(auto id_text, engine.meta_get(kClusterIdKey));
   if (id_text) {
-    auto [ptr, ec] = std::from_chars(id_text->data(), id_text->data() + id_text->size(), meta->cluster_id_);
-    if (ec != std::errc() || meta->cluster_id_ == 0) {
-      return Status::corruption(fmt::format("persisted cluster id is not a number: '{}'", *id_text));
-    }
+    RDB_ASSIGN_OR_RETURN(meta->cluster_id_, parse_u64(*id_text, "persisted cluster id"));
   } else {
     // Time in the high bits, randomness in the low: unique across PDs created on different machines.
     std::random_device rd;

@@ -4,8 +4,9 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <thread>
+
+#include "common/parse.h"
 
 namespace rdb {
 namespace {
@@ -19,12 +20,7 @@ Result<std::uint64_t> load_u64(StorageEngine& engine, const char* key) {
   if (!text) {
     return std::uint64_t{0};
   }
-  std::uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc() || ptr != text->data() + text->size()) {
-    return Status::corruption(fmt::format("store meta '{}' is not a number: '{}'", key, *text));
-  }
-  return v;
+  return parse_u64(*text, fmt::format("store meta '{}'", key));
 }
 
 Result<std::optional<metapb::Region>> load_region(StorageEngine& engine) {
