@@ -147,7 +147,11 @@ std::vector<std::uint64_t> Raft::voters() const {
 }
 
 std::size_t Raft::quorum() const {
-  return voters().size() / 2 + 1;
+  std::size_t n = 0;
+  for (const auto& [id, pr] : prs_) {
+    n += pr.is_learner ? 0 : 1;
+  }
+  return n / 2 + 1;
 }
 
 // ---- roles
@@ -471,7 +475,11 @@ Status Raft::step_leader(Message& m) {
         return Status::unavailable(
             fmt::format("raft: proposal dropped: leadership is being transferred to {}", lead_transferee_));
       }
-      std::vector<Entry> ents(m.entries().begin(), m.entries().end());
+      std::vector<Entry> ents;
+      ents.reserve(static_cast<std::size_t>(m.entries_size()));
+      for (auto& e : *m.mutable_entries()) {
+        ents.push_back(std::move(e));
+      }
       for (std::size_t i = 0; i < ents.size(); ++i) {
         if (ents[i].type() != raftpb::ENTRY_CONF_CHANGE) {
           continue;
@@ -749,7 +757,7 @@ void Raft::respond_to_read_index(const Message& req, std::uint64_t index) {
   send(std::move(resp));
 }
 
-void Raft::handle_append_entries(const Message& m) {
+void Raft::handle_append_entries(Message& m) {
   Message resp;
   resp.set_to(m.from());
   resp.set_type(raftpb::MSG_APP_RESP);
@@ -758,8 +766,12 @@ void Raft::handle_append_entries(const Message& m) {
     send(std::move(resp));
     return;
   }
-  std::vector<Entry> ents(m.entries().begin(), m.entries().end());
-  if (auto last = log_.maybe_append(m.index(), m.log_term(), m.commit(), ents)) {
+  std::vector<Entry> ents;
+  ents.reserve(static_cast<std::size_t>(m.entries_size()));
+  for (auto& e : *m.mutable_entries()) {
+    ents.push_back(std::move(e));
+  }
+  if (auto last = log_.maybe_append(m.index(), m.log_term(), m.commit(), std::move(ents))) {
     resp.set_index(*last);
     send(std::move(resp));
     return;
@@ -930,7 +942,7 @@ bool Raft::append_entries(std::vector<Entry> es) {
     es[i].set_term(term_);
     es[i].set_index(li + 1 + i);
   }
-  li = log_.append(es);
+  li = log_.append(std::move(es));
   // The leader counts its own log towards the quorum; the application persists these
   // entries before sending this Ready's messages or applying them.
   if (auto it = prs_.find(id_); it != prs_.end()) {

@@ -144,7 +144,7 @@ class Raft {
   Status step_leader(Message& m);
   Status step_candidate(Message& m);
   Status step_follower(Message& m);
-  void handle_append_entries(const Message& m);
+  void handle_append_entries(Message& m);
   void handle_heartbeat(const Message& m);
   void handle_snapshot(const Message& m);
   bool restore(const Snapshot& snap);

@@ -62,18 +62,18 @@ void Unstable::restore(const Snapshot& snap) {
   snapshot = snap;
 }
 
-void Unstable::truncate_and_append(const std::vector<Entry>& ents) {
+void Unstable::truncate_and_append(std::vector<Entry> ents) {
   std::uint64_t after = ents.front().index();
-  if (after == offset + entries.size()) {
-    entries.insert(entries.end(), ents.begin(), ents.end());
-  } else if (after <= offset) {
+  if (after <= offset) {
     // Replaces everything unstable (and possibly part of what storage holds).
     offset = after;
-    entries = ents;
-  } else {
-    entries.resize(static_cast<std::size_t>(after - offset));
-    entries.insert(entries.end(), ents.begin(), ents.end());
+    entries = std::move(ents);
+    return;
   }
+  if (after != offset + entries.size()) {
+    entries.resize(static_cast<std::size_t>(after - offset));  // drop the conflicting suffix
+  }
+  entries.insert(entries.end(), std::make_move_iterator(ents.begin()), std::make_move_iterator(ents.end()));
 }
 
 std::vector<Entry> Unstable::slice(std::uint64_t lo, std::uint64_t hi) const {
@@ -150,7 +150,7 @@ bool RaftLog::match_term(std::uint64_t i, std::uint64_t t) const {
 }
 
 std::optional<std::uint64_t> RaftLog::maybe_append(std::uint64_t index, std::uint64_t log_term, std::uint64_t committed,
-                                                   const std::vector<Entry>& ents) {
+                                                   std::vector<Entry> ents) {
   if (!match_term(index, log_term)) {
     return std::nullopt;
   }
@@ -161,14 +161,14 @@ std::optional<std::uint64_t> RaftLog::maybe_append(std::uint64_t index, std::uin
       throw std::logic_error(
           fmt::format("raft: entry {} conflicts with committed entry (committed {})", ci, committed_));
     }
-    std::vector<Entry> tail(ents.begin() + static_cast<std::ptrdiff_t>(ci - (index + 1)), ents.end());
-    append(tail);
+    ents.erase(ents.begin(), ents.begin() + static_cast<std::ptrdiff_t>(ci - (index + 1)));
+    append(std::move(ents));
   }
   commit_to(std::min(committed, last_new));
   return last_new;
 }
 
-std::uint64_t RaftLog::append(const std::vector<Entry>& ents) {
+std::uint64_t RaftLog::append(std::vector<Entry> ents) {
   if (ents.empty()) {
     return last_index();
   }
@@ -176,7 +176,7 @@ std::uint64_t RaftLog::append(const std::vector<Entry>& ents) {
   if (after < committed_) {
     throw std::logic_error(fmt::format("raft: append after {} is below committed {}", after, committed_));
   }
-  unstable_.truncate_and_append(ents);
+  unstable_.truncate_and_append(std::move(ents));
   return last_index();
 }
 

@@ -25,7 +25,7 @@ class Unstable {
   void stable_to(std::uint64_t i, std::uint64_t t);
   void stable_snap_to(std::uint64_t i);
   void restore(const Snapshot& snap);
-  void truncate_and_append(const std::vector<Entry>& ents);
+  void truncate_and_append(std::vector<Entry> ents);
   std::vector<Entry> slice(std::uint64_t lo, std::uint64_t hi) const;
 
   std::optional<Snapshot> snapshot;
@@ -50,8 +50,8 @@ class RaftLog {
   // Appends ents after (index, log_term) if that entry matches, truncating any
   // conflicting suffix; returns the last new index, or nullopt if it did not match.
   std::optional<std::uint64_t> maybe_append(std::uint64_t index, std::uint64_t log_term, std::uint64_t committed,
-                                            const std::vector<Entry>& ents);
-  std::uint64_t append(const std::vector<Entry>& ents);
+                                            std::vector<Entry> ents);
+  std::uint64_t append(std::vector<Entry> ents);
   // First index in ents whose term conflicts with ours or that we lack; 0 if none.
   std::uint64_t find_conflict(const std::vector<Entry>& ents) const;
   // Largest index <= `index` whose term is <= `term` (used for fast back-off).

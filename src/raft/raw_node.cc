@@ -23,7 +23,7 @@ RawNode::RawNode(std::unique_ptr<Raft> raft) : raft_(std::move(raft)) {
 Status RawNode::campaign() {
   Message m;
   m.set_type(raftpb::MSG_HUP);
-  return raft_->step(m);
+  return raft_->step(std::move(m));
 }
 
 Status RawNode::propose(std::string data) {
@@ -31,7 +31,18 @@ Status RawNode::propose(std::string data) {
   m.set_type(raftpb::MSG_PROP);
   m.set_from(raft_->id());
   m.add_entries()->set_data(std::move(data));
-  return raft_->step(m);
+  return raft_->step(std::move(m));
+}
+
+Status RawNode::propose_batch(std::vector<std::string> data) {
+  Message m;
+  m.set_type(raftpb::MSG_PROP);
+  m.set_from(raft_->id());
+  m.mutable_entries()->Reserve(static_cast<int>(data.size()));
+  for (auto& d : data) {
+    m.add_entries()->set_data(std::move(d));
+  }
+  return raft_->step(std::move(m));
 }
 
 Status RawNode::propose_conf_change(const ConfChange& cc) {
@@ -41,10 +52,10 @@ Status RawNode::propose_conf_change(const ConfChange& cc) {
   Entry* e = m.add_entries();
   e->set_type(raftpb::ENTRY_CONF_CHANGE);
   e->set_data(cc.SerializeAsString());
-  return raft_->step(m);
+  return raft_->step(std::move(m));
 }
 
-Status RawNode::step(const Message& m) {
+Status RawNode::step(Message m) {
   switch (m.type()) {
     case raftpb::MSG_HUP:
     case raftpb::MSG_BEAT:
@@ -62,7 +73,7 @@ Status RawNode::step(const Message& m) {
   if (is_response && raft_->progress().count(m.from()) == 0 && m.type() != raftpb::MSG_READ_INDEX_RESP) {
     return Status::ok();
   }
-  return raft_->step(m);
+  return raft_->step(std::move(m));
 }
 
 Status RawNode::read_index(std::string request_ctx) {
@@ -70,14 +81,14 @@ Status RawNode::read_index(std::string request_ctx) {
   m.set_type(raftpb::MSG_READ_INDEX);
   m.set_from(raft_->id());
   m.add_entries()->set_data(std::move(request_ctx));
-  return raft_->step(m);
+  return raft_->step(std::move(m));
 }
 
 Status RawNode::transfer_leader(std::uint64_t transferee) {
   Message m;
   m.set_type(raftpb::MSG_TRANSFER_LEADER);
   m.set_from(transferee);
-  return raft_->step(m);
+  return raft_->step(std::move(m));
 }
 
 void RawNode::report_unreachable(std::uint64_t id) {

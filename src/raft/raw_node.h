@@ -55,11 +55,13 @@ class RawNode {
   // Starts an election now (ignored by leaders and non-voters).
   Status campaign();
   Status propose(std::string data);
+  // Proposes several entries in one step: one append round for all of them.
+  Status propose_batch(std::vector<std::string> data);
   Status propose_conf_change(const ConfChange& cc);
   // Applies a committed conf change; returns the new configuration.
   ConfState apply_conf_change(const ConfChange& cc) { return raft_->apply_conf_change(cc); }
   // A message from a peer. Local-only message types are refused.
-  Status step(const Message& m);
+  Status step(Message m);
   // Asks for a linearizable read point; the answer comes as a ReadState with request_ctx.
   Status read_index(std::string request_ctx);
   Status transfer_leader(std::uint64_t transferee);
