@@ -26,6 +26,7 @@ using raftpb::ConfState;
 using raftpb::Entry;
 using raftpb::HardState;
 using raftpb::Snapshot;
+using raftpb::SnapshotMetadata;
 
 Status compacted_error();
 Status unavailable_error();

@@ -49,6 +49,7 @@ struct RocksEngine::Handles {
   rocksdb::ColumnFamilyHandle* raw = nullptr;
   rocksdb::ColumnFamilyHandle* cas = nullptr;
   rocksdb::ColumnFamilyHandle* meta = nullptr;
+  rocksdb::ColumnFamilyHandle* raft = nullptr;
   rocksdb::WriteOptions write_options;
 
   ~Handles() {
@@ -117,6 +118,7 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, c
   handles->raw = handles->all[0];
   handles->cas = handles->all[1];
   handles->meta = handles->all[2];
+  handles->raft = handles->all[3];
   handles->write_options.sync = options.sync_writes;
   return std::unique_ptr<RocksEngine>(new RocksEngine(dir, options, std::move(handles)));
 }
@@ -315,6 +317,63 @@ Result<std::vector<KvPair>> RocksEngine::meta_scan_prefix(std::string_view prefi
     out.push_back({it->key().ToString(), it->value().ToString()});
   }
   RDB_RETURN_IF_ERROR(from_rocks(it->status(), "meta scan"));
+  return out;
+}
+
+rocksdb::ColumnFamilyHandle* RocksEngine::handle(ColumnFamily cf) const {
+  switch (cf) {
+    case ColumnFamily::kRaw:
+      return h_->raw;
+    case ColumnFamily::kCas:
+      return h_->cas;
+    case ColumnFamily::kMeta:
+      return h_->meta;
+    case ColumnFamily::kRaft:
+      return h_->raft;
+  }
+  return h_->raw;
+}
+
+Status RocksEngine::write(const WriteBatch& batch, bool sync) {
+  rocksdb::WriteBatch wb;
+  for (const auto& w : batch.writes()) {
+    rocksdb::ColumnFamilyHandle* cf = handle(w.cf);
+    rocksdb::Status s;
+    switch (w.op) {
+      case WriteBatch::Op::kPut:
+        s = wb.Put(cf, w.key, w.value);
+        break;
+      case WriteBatch::Op::kDelete:
+        s = wb.Delete(cf, w.key);
+        break;
+      case WriteBatch::Op::kDeleteRange:
+        s = wb.DeleteRange(cf, w.key, w.value);
+        break;
+    }
+    RDB_RETURN_IF_ERROR(from_rocks(s, "write batch"));
+  }
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  return from_rocks(h_->db->Write(options, &wb), "write batch");
+}
+
+Result<std::optional<std::string>> RocksEngine::get_cf(ColumnFamily cf, std::string_view key) {
+  return get_from(handle(cf), key);
+}
+
+Result<std::vector<KvPair>> RocksEngine::scan_cf(ColumnFamily cf, std::string_view start, std::string_view end,
+                                                 std::size_t limit) {
+  rocksdb::ReadOptions read_options;
+  rocksdb::Slice upper = slice(end);
+  if (!end.empty()) {
+    read_options.iterate_upper_bound = &upper;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(h_->db->NewIterator(read_options, handle(cf)));
+  std::vector<KvPair> out;
+  for (it->Seek(slice(start)); it->Valid() && (limit == 0 || out.size() < limit); it->Next()) {
+    out.push_back({it->key().ToString(), it->value().ToString()});
+  }
+  RDB_RETURN_IF_ERROR(from_rocks(it->status(), "scan"));
   return out;
 }
 

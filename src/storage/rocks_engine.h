@@ -61,6 +61,11 @@ class RocksEngine final : public StorageEngine {
   Status meta_put(std::string_view key, std::string_view value) override;
   Result<std::vector<KvPair>> meta_scan_prefix(std::string_view prefix) override;
 
+  Status write(const WriteBatch& batch, bool sync) override;
+  Result<std::optional<std::string>> get_cf(ColumnFamily cf, std::string_view key) override;
+  Result<std::vector<KvPair>> scan_cf(ColumnFamily cf, std::string_view start, std::string_view end,
+                                      std::size_t limit) override;
+
   // RocksDB's estimate of live keys across families (for /metrics).
   std::uint64_t estimate_num_keys() const;
   const std::string& dir() const { return dir_; }
@@ -70,6 +75,7 @@ class RocksEngine final : public StorageEngine {
   RocksEngine(std::string dir, const RocksEngineOptions& options, std::unique_ptr<Handles> handles);
   Result<std::optional<std::string>> get_from(rocksdb::ColumnFamilyHandle* cf, std::string_view key);
   std::mutex& cas_lock_for(std::string_view key);
+  rocksdb::ColumnFamilyHandle* handle(ColumnFamily cf) const;
 
   std::string dir_;
   RocksEngineOptions options_;

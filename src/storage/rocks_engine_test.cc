@@ -299,3 +299,43 @@ TEST(RocksEngineOpenTest, UnusablePathsAreClearErrors) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+TEST(RocksEngineBatchTest, WriteBatchSpansColumnFamiliesAtomically) {
+  testing::TempDir dir;
+  {
+    auto e = RocksEngine::open(dir.path());
+    ASSERT_TRUE(e.is_ok());
+    WriteBatch b;
+    b.put(ColumnFamily::kRaw, "k1", "v1");
+    b.put(ColumnFamily::kRaw, "k2", "v2");
+    b.put(ColumnFamily::kRaft, "apply", "7");
+    b.del(ColumnFamily::kRaw, "k2");
+    EXPECT_EQ(b.count(), 4u);
+    ASSERT_TRUE((*e)->write(b, true).is_ok());
+    WriteBatch r;
+    r.put(ColumnFamily::kRaft, "log/1", "a");
+    r.put(ColumnFamily::kRaft, "log/2", "b");
+    r.put(ColumnFamily::kRaft, "log/3", "c");
+    ASSERT_TRUE((*e)->write(r, true).is_ok());
+    WriteBatch d;
+    d.delete_range(ColumnFamily::kRaft, "log/1", "log/3");
+    ASSERT_TRUE((*e)->write(d, true).is_ok());
+  }
+  auto e = RocksEngine::open(dir.path());
+  ASSERT_TRUE(e.is_ok());
+  EXPECT_EQ((*e)->raw_get("k1")->value(), "v1");
+  EXPECT_FALSE((*e)->raw_get("k2")->has_value());
+  EXPECT_EQ((*e)->get_cf(ColumnFamily::kRaft, "apply")->value(), "7");
+  EXPECT_FALSE((*e)->get_cf(ColumnFamily::kRaw, "apply")->has_value()) << "families must stay apart";
+  auto logs = (*e)->scan_cf(ColumnFamily::kRaft, "log/", "log0", 0);
+  ASSERT_TRUE(logs.is_ok());
+  ASSERT_EQ(logs->size(), 1u);
+  EXPECT_EQ((*logs)[0].key, "log/3");
+  EXPECT_EQ((*e)->scan_cf(ColumnFamily::kRaft, "", "", 1)->size(), 1u);
+}
+
+}  // namespace
+}  // namespace rdb

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "storage/write_batch.h"
 
 namespace rdb {
 
@@ -85,6 +86,14 @@ class StorageEngine {
   virtual Status meta_put(std::string_view key, std::string_view value) = 0;
   // Every meta pair whose key starts with `prefix`, in key order.
   virtual Result<std::vector<KvPair>> meta_scan_prefix(std::string_view prefix) = 0;
+
+  // ---- low-level access for the replication layer (no limit checks: callers own the keys)
+  // Applies every write of the batch atomically; durable on return when `sync`.
+  virtual Status write(const WriteBatch& batch, bool sync) = 0;
+  virtual Result<std::optional<std::string>> get_cf(ColumnFamily cf, std::string_view key) = 0;
+  // Pairs in [start, end) of one column family, at most `limit` (0 = no limit), in key order.
+  virtual Result<std::vector<KvPair>> scan_cf(ColumnFamily cf, std::string_view start, std::string_view end,
+                                              std::size_t limit) = 0;
 };
 
 }  // namespace rdb

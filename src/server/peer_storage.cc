@@ -1,0 +1,247 @@
+#include "server/peer_storage.h"
+
+#include <fmt/format.h>
+
+namespace rdb {
+namespace {
+
+constexpr char kRegionPrefix = 0x01;
+constexpr char kLogSuffix = 0x01;
+constexpr char kLocalStateSuffix = 0x02;
+constexpr char kApplyStateSuffix = 0x03;
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+std::string region_key(std::uint64_t region_id, char suffix) {
+  std::string k;
+  k.push_back(kRegionPrefix);
+  put_u64(k, region_id);
+  k.push_back(suffix);
+  return k;
+}
+
+}  // namespace
+
+std::string PeerStorage::log_key(std::uint64_t region_id, std::uint64_t index) {
+  std::string k = region_key(region_id, kLogSuffix);
+  put_u64(k, index);
+  return k;
+}
+
+std::string PeerStorage::local_state_key(std::uint64_t region_id) {
+  return region_key(region_id, kLocalStateSuffix);
+}
+
+std::string PeerStorage::apply_state_key(std::uint64_t region_id) {
+  return region_key(region_id, kApplyStateSuffix);
+}
+
+Result<std::unique_ptr<PeerStorage>> PeerStorage::open(StorageEngine& engine, std::uint64_t region_id) {
+  std::unique_ptr<PeerStorage> ps(new PeerStorage(engine, region_id));
+  RDB_ASSIGN_OR_RETURN(auto local, engine.get_cf(ColumnFamily::kRaft, local_state_key(region_id)));
+  if (local && !ps->local_.ParseFromString(*local)) {
+    return Status::corruption(fmt::format("region {}: raft local state does not parse", region_id));
+  }
+  RDB_ASSIGN_OR_RETURN(auto apply, engine.get_cf(ColumnFamily::kRaft, apply_state_key(region_id)));
+  if (apply && !ps->apply_.ParseFromString(*apply)) {
+    return Status::corruption(fmt::format("region {}: raft apply state does not parse", region_id));
+  }
+  if (ps->local_.last_index() < ps->apply_.truncated_index()) {
+    return Status::corruption(fmt::format("region {}: last index {} is below the truncated index {}", region_id,
+                                          ps->local_.last_index(), ps->apply_.truncated_index()));
+  }
+  if (ps->local_.last_index() == ps->apply_.truncated_index()) {
+    ps->last_term_ = ps->apply_.truncated_term();
+  } else {
+    RDB_ASSIGN_OR_RETURN(raft::Entry last, ps->read_entry(ps->local_.last_index()));
+    ps->last_term_ = last.term();
+  }
+  return ps;
+}
+
+Result<raft::Entry> PeerStorage::read_entry(std::uint64_t index) const {
+  RDB_ASSIGN_OR_RETURN(auto bytes, engine_.get_cf(ColumnFamily::kRaft, log_key(region_id_, index)));
+  raft::Entry e;
+  if (!bytes || !e.ParseFromString(*bytes) || e.index() != index) {
+    return Status::corruption(fmt::format("region {}: raft log entry {} is missing or corrupt", region_id_, index));
+  }
+  return e;
+}
+
+Result<raft::InitialState> PeerStorage::initial_state() const {
+  return raft::InitialState{local_.hard_state(), apply_.conf_state()};
+}
+
+Result<std::uint64_t> PeerStorage::first_index() const {
+  return apply_.truncated_index() + 1;
+}
+Result<std::uint64_t> PeerStorage::last_index() const {
+  return local_.last_index();
+}
+
+Result<std::uint64_t> PeerStorage::term(std::uint64_t i) const {
+  if (i == apply_.truncated_index()) {
+    return apply_.truncated_term();
+  }
+  if (i < apply_.truncated_index()) {
+    return raft::compacted_error();
+  }
+  if (i > local_.last_index()) {
+    return raft::unavailable_error();
+  }
+  if (i == local_.last_index()) {
+    return last_term_;
+  }
+  if (!cache_.empty() && i >= cache_.front().index()) {
+    return cache_[i - cache_.front().index()].term();
+  }
+  RDB_ASSIGN_OR_RETURN(raft::Entry e, read_entry(i));
+  return e.term();
+}
+
+Result<std::vector<raft::Entry>> PeerStorage::entries(std::uint64_t lo, std::uint64_t hi,
+                                                      std::uint64_t max_bytes) const {
+  if (lo <= apply_.truncated_index()) {
+    return raft::compacted_error();
+  }
+  if (hi > local_.last_index() + 1) {
+    return Status::internal(
+        fmt::format("region {}: entries [{}, {}) past the last index {}", region_id_, lo, hi, local_.last_index()));
+  }
+  std::vector<raft::Entry> out;
+  if (lo >= hi) {
+    return out;
+  }
+  if (!cache_.empty() && lo >= cache_.front().index()) {
+    std::size_t from = lo - cache_.front().index();
+    std::size_t to = hi - cache_.front().index();
+    out.assign(cache_.begin() + static_cast<std::ptrdiff_t>(from), cache_.begin() + static_cast<std::ptrdiff_t>(to));
+  } else {
+    RDB_ASSIGN_OR_RETURN(auto pairs,
+                         engine_.scan_cf(ColumnFamily::kRaft, log_key(region_id_, lo), log_key(region_id_, hi), 0));
+    if (pairs.size() != hi - lo) {
+      return Status::corruption(
+          fmt::format("region {}: raft log [{}, {}) has {} entries", region_id_, lo, hi, pairs.size()));
+    }
+    out.resize(pairs.size());
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      if (!out[i].ParseFromString(pairs[i].value)) {
+        return Status::corruption(fmt::format("region {}: raft log entry {} is corrupt", region_id_, lo + i));
+      }
+    }
+  }
+  raft::limit_size(out, max_bytes);
+  return out;
+}
+
+Result<raft::Snapshot> PeerStorage::snapshot() const {
+  if (!snapshot_builder_) {
+    return raft::snapshot_temporarily_unavailable();
+  }
+  RDB_ASSIGN_OR_RETURN(std::string data, snapshot_builder_());
+  raft::Snapshot snap;
+  auto* meta = snap.mutable_metadata();
+  meta->set_index(apply_.applied_index());
+  RDB_ASSIGN_OR_RETURN(std::uint64_t t, term(apply_.applied_index()));
+  meta->set_term(t);
+  *meta->mutable_conf_state() = apply_.conf_state();
+  snap.set_data(std::move(data));
+  return snap;
+}
+
+void PeerStorage::put_local_state(WriteBatch& wb) {
+  wb.put(ColumnFamily::kRaft, local_state_key(region_id_), local_.SerializeAsString());
+}
+
+void PeerStorage::put_apply_state(WriteBatch& wb) {
+  wb.put(ColumnFamily::kRaft, apply_state_key(region_id_), apply_.SerializeAsString());
+}
+
+void PeerStorage::append(const std::vector<raft::Entry>& ents, WriteBatch& wb) {
+  if (ents.empty()) {
+    return;
+  }
+  std::uint64_t first = ents.front().index();
+  std::uint64_t new_last = ents.back().index();
+  std::uint64_t old_last = local_.last_index();
+  // Entries past the new end were written by an older leader: they conflict, delete them.
+  if (old_last > new_last) {
+    wb.delete_range(ColumnFamily::kRaft, log_key(region_id_, new_last + 1), log_key(region_id_, old_last + 1));
+  }
+  for (const auto& e : ents) {
+    wb.put(ColumnFamily::kRaft, log_key(region_id_, e.index()), e.SerializeAsString());
+  }
+  while (!cache_.empty() && cache_.back().index() >= first) {
+    cache_.pop_back();
+  }
+  if (!cache_.empty() && cache_.back().index() + 1 != first) {
+    cache_.clear();
+  }
+  cache_.insert(cache_.end(), ents.begin(), ents.end());
+  while (cache_.size() > kCacheEntries) {
+    cache_.pop_front();
+  }
+  local_.set_last_index(new_last);
+  last_term_ = ents.back().term();
+  put_local_state(wb);
+}
+
+void PeerStorage::set_hard_state(const raft::HardState& hs, WriteBatch& wb) {
+  *local_.mutable_hard_state() = hs;
+  put_local_state(wb);
+}
+
+void PeerStorage::set_applied(std::uint64_t index, WriteBatch& wb) {
+  apply_.set_applied_index(index);
+  put_apply_state(wb);
+}
+
+void PeerStorage::set_conf_state(const raft::ConfState& cs, WriteBatch& wb) {
+  *apply_.mutable_conf_state() = cs;
+  put_apply_state(wb);
+}
+
+Status PeerStorage::compact_to(std::uint64_t index, WriteBatch& wb) {
+  if (index <= apply_.truncated_index()) {
+    return raft::compacted_error();
+  }
+  if (index > apply_.applied_index()) {
+    return Status::invalid_argument(fmt::format("region {}: cannot compact to {} past the applied index {}", region_id_,
+                                                index, apply_.applied_index()));
+  }
+  RDB_ASSIGN_OR_RETURN(std::uint64_t t, term(index));
+  wb.delete_range(ColumnFamily::kRaft, log_key(region_id_, apply_.truncated_index() + 1),
+                  log_key(region_id_, index + 1));
+  apply_.set_truncated_index(index);
+  apply_.set_truncated_term(t);
+  while (!cache_.empty() && cache_.front().index() <= index) {
+    cache_.pop_front();
+  }
+  put_apply_state(wb);
+  return Status::ok();
+}
+
+void PeerStorage::apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteBatch& wb) {
+  if (local_.last_index() > apply_.truncated_index()) {
+    wb.delete_range(ColumnFamily::kRaft, log_key(region_id_, apply_.truncated_index() + 1),
+                    log_key(region_id_, local_.last_index() + 1));
+  }
+  cache_.clear();
+  apply_.set_truncated_index(meta.index());
+  apply_.set_truncated_term(meta.term());
+  apply_.set_applied_index(meta.index());
+  *apply_.mutable_conf_state() = meta.conf_state();
+  local_.set_last_index(meta.index());
+  last_term_ = meta.term();
+  if (local_.hard_state().commit() < meta.index()) {
+    local_.mutable_hard_state()->set_commit(meta.index());
+  }
+  put_local_state(wb);
+  put_apply_state(wb);
+}
+
+}  // namespace rdb

@@ -1,0 +1,89 @@
+// PeerStorage: the Raft core's Storage for one region peer, persisted in the
+// engine's "raft" column family, plus the writes that keep it.
+//
+// Keys (all in ColumnFamily::kRaft, region id and index 8-byte big-endian):
+//   0x01 region 0x01 index  -> raftpb.Entry            (the log)
+//   0x01 region 0x02        -> RaftLocalState          (hard state, last index)
+//   0x01 region 0x03        -> RaftApplyState          (applied index, truncation, conf state)
+//
+// Writes go into a caller's WriteBatch so that a store can persist the Ready
+// work of all its regions with one synced write (group commit), and so that
+// the apply state is written in the same batch as the data it covers. The
+// in-memory view (indexes, hard state, recent entries) is updated when a write
+// is added to a batch: the caller must write that batch before serving anything
+// else, and must stop the process if the write fails.
+//
+// Thread safety: none; one thread (the store's Raft loop) owns a PeerStorage.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "raft/storage.h"
+#include "raft_serverpb.pb.h"
+#include "storage/storage_engine.h"
+
+namespace rdb {
+
+class PeerStorage final : public raft::Storage {
+ public:
+  // Builds the data part of a snapshot at the current applied index.
+  using SnapshotDataBuilder = std::function<Result<std::string>()>;
+
+  // Loads the region's Raft state; a region never written starts empty (index 0).
+  static Result<std::unique_ptr<PeerStorage>> open(StorageEngine& engine, std::uint64_t region_id);
+
+  // ---- raft::Storage
+  Result<raft::InitialState> initial_state() const override;
+  Result<std::vector<raft::Entry>> entries(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_bytes) const override;
+  Result<std::uint64_t> term(std::uint64_t i) const override;
+  Result<std::uint64_t> first_index() const override;
+  Result<std::uint64_t> last_index() const override;
+  Result<raft::Snapshot> snapshot() const override;
+
+  // ---- writes (into the caller's batch)
+  // Appends entries, deleting any persisted suffix that conflicts with them.
+  void append(const std::vector<raft::Entry>& entries, WriteBatch& wb);
+  void set_hard_state(const raft::HardState& hs, WriteBatch& wb);
+  // Records that everything up to `index` is applied (write it with the applied data).
+  void set_applied(std::uint64_t index, WriteBatch& wb);
+  void set_conf_state(const raft::ConfState& cs, WriteBatch& wb);
+  // Discards log entries before `index` (index <= applied).
+  Status compact_to(std::uint64_t index, WriteBatch& wb);
+  // Replaces the log with a snapshot's position (the caller writes the snapshot's data).
+  void apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteBatch& wb);
+
+  void set_snapshot_builder(SnapshotDataBuilder builder) { snapshot_builder_ = std::move(builder); }
+  std::uint64_t region_id() const { return region_id_; }
+  std::uint64_t applied_index() const { return apply_.applied_index(); }
+  std::uint64_t truncated_index() const { return apply_.truncated_index(); }
+  const raft::HardState& hard_state() const { return local_.hard_state(); }
+  const raft::ConfState& conf_state() const { return apply_.conf_state(); }
+
+  // Key helpers (exposed for tests and tools).
+  static std::string log_key(std::uint64_t region_id, std::uint64_t index);
+  static std::string local_state_key(std::uint64_t region_id);
+  static std::string apply_state_key(std::uint64_t region_id);
+
+ private:
+  PeerStorage(StorageEngine& engine, std::uint64_t region_id) : engine_(engine), region_id_(region_id) {}
+  void put_local_state(WriteBatch& wb);
+  void put_apply_state(WriteBatch& wb);
+  Result<raft::Entry> read_entry(std::uint64_t index) const;
+
+  StorageEngine& engine_;
+  std::uint64_t region_id_;
+  raft_serverpb::RaftLocalState local_;
+  raft_serverpb::RaftApplyState apply_;
+  std::uint64_t last_term_ = 0;
+  // Recently appended entries (a suffix of the log), so followers' reads and the
+  // apply path rarely touch RocksDB.
+  std::deque<raft::Entry> cache_;
+  SnapshotDataBuilder snapshot_builder_;
+  static constexpr std::size_t kCacheEntries = 4096;
+};
+
+}  // namespace rdb

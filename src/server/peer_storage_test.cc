@@ -1,0 +1,222 @@
+#include "server/peer_storage.h"
+
+#include <gtest/gtest.h>
+
+#include "raft/raw_node.h"
+#include "storage/rocks_engine.h"
+#include "support/temp_dir.h"
+
+namespace rdb {
+namespace {
+
+raft::Entry entry(std::uint64_t index, std::uint64_t term, const std::string& data = "") {
+  raft::Entry e;
+  e.set_index(index);
+  e.set_term(term);
+  e.set_data(data);
+  return e;
+}
+
+class PeerStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+  void reopen() {
+    ps_.reset();
+    engine_.reset();
+    engine_ = std::move(RocksEngine::open(dir_.path())).value();
+    auto ps = PeerStorage::open(*engine_, 7);
+    ASSERT_TRUE(ps.is_ok()) << ps.status().to_string();
+    ps_ = std::move(ps).value();
+  }
+  void write(WriteBatch& wb) { ASSERT_TRUE(engine_->write(wb, true).is_ok()); }
+  void append(std::vector<raft::Entry> ents) {
+    WriteBatch wb;
+    ps_->append(ents, wb);
+    write(wb);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<RocksEngine> engine_;
+  std::unique_ptr<PeerStorage> ps_;
+};
+
+TEST_F(PeerStorageTest, FreshRegionIsEmpty) {
+  EXPECT_EQ(*ps_->first_index(), 1u);
+  EXPECT_EQ(*ps_->last_index(), 0u);
+  EXPECT_EQ(*ps_->term(0), 0u);
+  auto init = ps_->initial_state();
+  ASSERT_TRUE(init.is_ok());
+  EXPECT_EQ(init->hard_state.term(), 0u);
+  EXPECT_TRUE(raft::is_snapshot_temporarily_unavailable(ps_->snapshot().status()));
+}
+
+TEST_F(PeerStorageTest, EntriesSurviveReopenAndAreReadFromDisk) {
+  append({entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 2, "c")});
+  reopen();  // the entry cache is cold now: reads go to RocksDB
+  EXPECT_EQ(*ps_->last_index(), 3u);
+  EXPECT_EQ(*ps_->term(3), 2u);
+  EXPECT_EQ(*ps_->term(2), 1u);
+  auto ents = ps_->entries(1, 4, raft::kNoLimit);
+  ASSERT_TRUE(ents.is_ok());
+  ASSERT_EQ(ents->size(), 3u);
+  EXPECT_EQ((*ents)[1].data(), "b");
+  EXPECT_EQ(ps_->entries(1, 4, 1)->size(), 1u);  // size limit keeps at least one
+  EXPECT_TRUE(raft::is_unavailable(ps_->term(9).status()));
+}
+
+TEST_F(PeerStorageTest, ConflictingSuffixIsTruncated) {
+  append({entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1), entry(5, 1)});
+  append({entry(3, 2, "new")});  // a new leader's entry at 3 replaces 3..5
+  EXPECT_EQ(*ps_->last_index(), 3u);
+  reopen();
+  EXPECT_EQ(*ps_->last_index(), 3u);
+  EXPECT_EQ(*ps_->term(3), 2u);
+  auto ents = ps_->entries(1, 4, raft::kNoLimit);
+  ASSERT_TRUE(ents.is_ok());
+  EXPECT_EQ((*ents)[2].data(), "new");
+  auto raw = engine_->scan_cf(ColumnFamily::kRaft, PeerStorage::log_key(7, 4), PeerStorage::log_key(7, 100), 0);
+  EXPECT_TRUE(raw->empty()) << "stale entries 4 and 5 are still on disk";
+}
+
+TEST_F(PeerStorageTest, HardStateAndConfStatePersist) {
+  raft::HardState hs;
+  hs.set_term(5);
+  hs.set_vote(2);
+  hs.set_commit(0);
+  raft::ConfState cs;
+  cs.add_voters(1);
+  cs.add_voters(2);
+  cs.add_learners(3);
+  WriteBatch wb;
+  ps_->set_hard_state(hs, wb);
+  ps_->set_conf_state(cs, wb);
+  write(wb);
+  reopen();
+  auto init = ps_->initial_state();
+  EXPECT_EQ(init->hard_state.term(), 5u);
+  EXPECT_EQ(init->hard_state.vote(), 2u);
+  EXPECT_EQ(init->conf_state.voters_size(), 2);
+  EXPECT_EQ(init->conf_state.learners(0), 3u);
+}
+
+TEST_F(PeerStorageTest, CompactionMovesFirstIndexAndKeepsTheBoundaryTerm) {
+  append({entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)});
+  WriteBatch wb;
+  ps_->set_applied(3, wb);
+  ASSERT_TRUE(ps_->compact_to(2, wb).is_ok());
+  write(wb);
+  reopen();
+  EXPECT_EQ(*ps_->first_index(), 3u);
+  EXPECT_EQ(*ps_->term(2), 1u);
+  EXPECT_TRUE(raft::is_compacted(ps_->term(1).status()));
+  EXPECT_TRUE(raft::is_compacted(ps_->entries(2, 4, raft::kNoLimit).status()));
+  EXPECT_EQ(ps_->entries(3, 5, raft::kNoLimit)->size(), 2u);
+  WriteBatch bad;
+  EXPECT_FALSE(ps_->compact_to(4, bad).is_ok()) << "compacting past the applied index";
+  EXPECT_TRUE(raft::is_compacted(ps_->compact_to(2, bad)));
+}
+
+TEST_F(PeerStorageTest, ApplyIndexIsAtomicWithTheDataItCovers) {
+  append({entry(1, 1, "x")});
+  {
+    // A crash before the batch is written: neither the data nor the apply index.
+    WriteBatch wb;
+    wb.put(ColumnFamily::kRaw, "k", "x");
+    ps_->set_applied(1, wb);
+  }
+  reopen();
+  EXPECT_EQ(ps_->applied_index(), 0u);
+  EXPECT_FALSE(engine_->raw_get("k")->has_value());
+  // Written: both, so on restart apply resumes after index 1 and never repeats it.
+  WriteBatch wb;
+  wb.put(ColumnFamily::kRaw, "k", "x");
+  ps_->set_applied(1, wb);
+  write(wb);
+  reopen();
+  EXPECT_EQ(ps_->applied_index(), 1u);
+  EXPECT_EQ(engine_->raw_get("k")->value(), "x");
+}
+
+TEST_F(PeerStorageTest, SnapshotCarriesAppliedPositionAndSnapshotMetaResetsTheLog) {
+  append({entry(1, 1), entry(2, 3)});
+  WriteBatch wb;
+  ps_->set_applied(2, wb);
+  raft::ConfState cs;
+  cs.add_voters(1);
+  ps_->set_conf_state(cs, wb);
+  write(wb);
+  ps_->set_snapshot_builder([] { return Result<std::string>(std::string("region-data")); });
+  auto snap = ps_->snapshot();
+  ASSERT_TRUE(snap.is_ok());
+  EXPECT_EQ(snap->metadata().index(), 2u);
+  EXPECT_EQ(snap->metadata().term(), 3u);
+  EXPECT_EQ(snap->data(), "region-data");
+
+  raft::SnapshotMetadata meta;
+  meta.set_index(10);
+  meta.set_term(4);
+  meta.mutable_conf_state()->add_voters(1);
+  meta.mutable_conf_state()->add_voters(2);
+  WriteBatch sb;
+  ps_->apply_snapshot_meta(meta, sb);
+  write(sb);
+  reopen();
+  EXPECT_EQ(*ps_->first_index(), 11u);
+  EXPECT_EQ(*ps_->last_index(), 10u);
+  EXPECT_EQ(*ps_->term(10), 4u);
+  EXPECT_EQ(ps_->applied_index(), 10u);
+  EXPECT_EQ(ps_->conf_state().voters_size(), 2);
+  EXPECT_GE(ps_->hard_state().commit(), 10u);
+}
+
+TEST_F(PeerStorageTest, DrivesARaftNodeAcrossRestart) {
+  raft::ConfState cs;
+  cs.add_voters(1);
+  {
+    WriteBatch wb;
+    ps_->set_conf_state(cs, wb);
+    write(wb);
+  }
+  auto run = [&](const std::string& prefix, int proposals) {
+    raft::Config c;
+    c.id = 1;
+    c.applied = ps_->applied_index();
+    auto node = raft::RawNode::create(c, *ps_);
+    ASSERT_TRUE(node.is_ok()) << node.status().to_string();
+    ASSERT_TRUE((*node)->campaign().is_ok());
+    for (int i = 0; i < proposals; ++i) {
+      ASSERT_TRUE((*node)->propose(prefix + std::to_string(i)).is_ok());
+    }
+    while ((*node)->has_ready()) {
+      raft::Ready rd = (*node)->ready();
+      WriteBatch wb;
+      ps_->append(rd.entries, wb);
+      if (rd.hard_state) {
+        ps_->set_hard_state(*rd.hard_state, wb);
+      }
+      for (const auto& e : rd.committed_entries) {
+        if (!e.data().empty()) {
+          wb.put(ColumnFamily::kRaw, e.data(), std::to_string(e.index()));
+        }
+      }
+      if (!rd.committed_entries.empty()) {
+        ps_->set_applied(rd.committed_entries.back().index(), wb);
+      }
+      write(wb);
+      (*node)->advance(rd);
+    }
+  };
+  run("first", 3);
+  std::uint64_t applied = ps_->applied_index();
+  std::uint64_t term = ps_->hard_state().term();
+  reopen();
+  EXPECT_EQ(ps_->applied_index(), applied);
+  run("second", 2);  // a new term; the old entries are not applied again
+  EXPECT_GT(ps_->hard_state().term(), term);
+  EXPECT_EQ(engine_->raw_get("first0")->value(), "2");  // applied once, at its original index
+  EXPECT_EQ(engine_->raw_get("second1")->value(), std::to_string(applied + 3));
+  EXPECT_EQ(ps_->applied_index(), applied + 3);  // a new no-op plus two proposals
+}
+
+}  // namespace
+}  // namespace rdb
