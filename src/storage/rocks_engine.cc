@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "common/limits.h"
+#include "storage/cas_rule.h"
 #include "storage/versioned_codec.h"
 
 namespace rdb {
@@ -265,39 +266,13 @@ Result<CasOutcome> RocksEngine::compare_and_swap(std::string_view key, std::uint
     RDB_RETURN_IF_ERROR(validate_value(*new_value));
   }
   std::lock_guard lock(cas_lock_for(key));
-  RDB_ASSIGN_OR_RETURN(auto bytes, get_from(h_->cas, key));
-  VersionedRecord current;  // version 0, tombstone=false, but "absent" below
-  bool exists = false;
-  if (bytes) {
-    RDB_ASSIGN_OR_RETURN(current, decode_versioned(*bytes));
-    exists = !current.tombstone;
+  RDB_ASSIGN_OR_RETURN(auto stored, get_from(h_->cas, key));
+  RDB_ASSIGN_OR_RETURN(CasDecision d, decide_cas(stored, expected_version, new_value));
+  if (d.record_to_write) {
+    RDB_RETURN_IF_ERROR(
+        from_rocks(h_->db->Put(h_->write_options, h_->cas, slice(key), slice(*d.record_to_write)), "compare and swap"));
   }
-  // A live key matches its own version; an absent or deleted key matches only 0.
-  std::uint64_t visible_version = exists ? current.version : 0;
-  CasOutcome out;
-  if (expected_version != visible_version) {
-    out.succeeded = false;
-    out.version = visible_version;
-    out.current_found = exists;
-    if (exists) {
-      out.current_value = std::move(current.value);
-    }
-    return out;
-  }
-  if (!new_value && !exists) {
-    // Deleting what is not there changes nothing; it succeeds without a new version.
-    out.succeeded = true;
-    out.version = 0;
-    return out;
-  }
-  // The stored version (live or tombstone) is the high-water mark; never reuse it.
-  std::uint64_t next = current.version + 1;
-  std::string record = encode_versioned(next, /*tombstone=*/!new_value, new_value ? *new_value : std::string_view());
-  RDB_RETURN_IF_ERROR(
-      from_rocks(h_->db->Put(h_->write_options, h_->cas, slice(key), slice(record)), "compare and swap"));
-  out.succeeded = true;
-  out.version = next;
-  return out;
+  return std::move(d.outcome);
 }
 
 Result<std::optional<std::string>> RocksEngine::meta_get(std::string_view key) {
