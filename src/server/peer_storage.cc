@@ -9,6 +9,7 @@ constexpr char kRegionPrefix = 0x01;
 constexpr char kLogSuffix = 0x01;
 constexpr char kLocalStateSuffix = 0x02;
 constexpr char kApplyStateSuffix = 0x03;
+constexpr char kRegionStateSuffix = 0x04;
 
 void put_u64(std::string& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) {
@@ -38,6 +39,22 @@ std::string PeerStorage::local_state_key(std::uint64_t region_id) {
 
 std::string PeerStorage::apply_state_key(std::uint64_t region_id) {
   return region_key(region_id, kApplyStateSuffix);
+}
+
+std::string PeerStorage::region_state_key(std::uint64_t region_id) {
+  return region_key(region_id, kRegionStateSuffix);
+}
+
+std::pair<std::string, std::string> PeerStorage::region_state_range() {
+  return {std::string(1, kRegionPrefix), std::string(1, static_cast<char>(kRegionPrefix + 1))};
+}
+
+std::uint64_t PeerStorage::region_id_of_state_key(const std::string& key) {
+  std::uint64_t id = 0;
+  for (std::size_t i = 1; i < 9 && i < key.size(); ++i) {
+    id = (id << 8) | static_cast<unsigned char>(key[i]);
+  }
+  return id;
 }
 
 Result<std::unique_ptr<PeerStorage>> PeerStorage::open(StorageEngine& engine, std::uint64_t region_id) {

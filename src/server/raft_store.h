@@ -1,0 +1,159 @@
+// RaftStore: all Raft region peers of one store, driven by one thread.
+//
+// The store's Raft loop owns every peer (RawNode + PeerStorage). Other threads
+// talk to it only by posting tasks (propose, read_index, deliver, change_peer);
+// results come back through callbacks, invoked on the loop thread.
+//
+// Each loop iteration: run posted tasks; tick peers when the tick interval has
+// passed; then for every peer with a Ready, add its entries, hard state and
+// snapshot to ONE WriteBatch written with a single fsync for the whole store
+// (group commit); only then send the messages; then apply committed entries
+// (data and apply index in one batch), answer proposals and reads, advance.
+//
+// Regions are bootstrapped at log index 5 (like TiKV), so a peer created later
+// on another store always starts from a snapshot that carries the configuration.
+// Thread safety: every public method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kvrpc.pb.h"
+#include "raft/raw_node.h"
+#include "raftsvc.pb.h"
+#include "server/kv_applier.h"
+#include "server/peer_storage.h"
+
+namespace rdb {
+
+// Sends Raft messages to other stores. Best effort: messages may be lost (Raft
+// retries); implementations must not block the caller for long.
+class RaftTransport {
+ public:
+  virtual ~RaftTransport() = default;
+  virtual void send(std::vector<raftsvc::RaftMessage> messages) = 0;
+};
+
+struct RaftStoreConfig {
+  std::uint64_t store_id = 0;
+  std::chrono::milliseconds tick_interval{100};
+  int election_ticks = 10;
+  int heartbeat_ticks = 2;
+  // Compact a region's log when this many applied entries are kept.
+  std::uint64_t log_gc_threshold = 10000;
+  std::uint64_t seed = 1;
+};
+
+struct ProposeResult {
+  std::optional<kvrpc::RegionError> region_error;
+  raft_serverpb::KvCommandResult result;
+};
+using ProposeCallback = std::function<void(ProposeResult)>;
+// Called when the store may serve a linearizable read of the region (no region error),
+// i.e. its state machine has applied everything committed before the read was asked.
+using ReadCallback = std::function<void(std::optional<kvrpc::RegionError>)>;
+
+struct RegionStatus {
+  metapb::Region region;
+  metapb::Peer self;
+  bool is_leader = false;
+  metapb::Peer leader;  // unset when unknown
+  std::uint64_t term = 0;
+  std::uint64_t applied_index = 0;
+  std::uint64_t commit_index = 0;
+};
+
+class RaftStore {
+ public:
+  RaftStore(StorageEngine& engine, RaftStoreConfig config, RaftTransport& transport);
+  ~RaftStore();
+  RaftStore(const RaftStore&) = delete;
+  RaftStore& operator=(const RaftStore&) = delete;
+
+  // Loads every region peer persisted on this store. If none exists and
+  // `bootstrap` is given, creates that region (this store must hold one of its
+  // peers). Starts the Raft loop.
+  Status start(const std::optional<metapb::Region>& bootstrap);
+  // Stops the loop; pending proposals and reads are answered with ServerIsBusy.
+  void stop();
+
+  // Replicates a write. `keys` are checked against the region's range.
+  void propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
+               ProposeCallback cb);
+  void read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback cb);
+  // A Raft message from another store.
+  void deliver(raftsvc::RaftMessage msg);
+  // Membership change of a region (PD's replica checker): ADD_NODE / ADD_LEARNER_NODE / REMOVE_NODE.
+  void change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& peer,
+                   std::function<void(Status)> cb);
+  void transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id);
+
+  std::vector<RegionStatus> regions() const;
+  std::uint64_t store_id() const { return config_.store_id; }
+
+ private:
+  struct PendingProposal {
+    std::uint64_t term;
+    ProposeCallback cb;
+  };
+  struct Peer {
+    metapb::Region region;
+    metapb::Peer self;
+    std::unique_ptr<PeerStorage> storage;
+    std::unique_ptr<raft::RawNode> node;
+    std::map<std::uint64_t, PendingProposal> proposals;                 // by log index
+    std::map<std::string, ReadCallback> reads_waiting_index;            // by request ctx
+    std::multimap<std::uint64_t, ReadCallback> reads_waiting_apply;     // by read index
+    std::map<std::uint64_t, std::function<void(Status)>> conf_changes;  // by log index
+    std::uint64_t read_seq = 0;
+    bool removed = false;
+  };
+
+  void post(std::function<void()> task);
+  void run();
+  Status create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh);
+  Peer* find_peer(std::uint64_t region_id);
+  std::optional<kvrpc::RegionError> check_context(Peer* peer, std::uint64_t region_id, const kvrpc::Context& ctx,
+                                                  const std::vector<std::string>& keys) const;
+  kvrpc::RegionError not_leader(const Peer& peer) const;
+  void on_role_change(Peer& peer, const raft::SoftState& ss);
+  void handle_readies();
+  Status apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBatch& wb);
+  Result<std::string> build_snapshot(const Peer& peer) const;
+  void apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
+                       std::vector<std::function<void()>>& replies);
+  void maybe_compact(Peer& peer, WriteBatch& wb);
+  void fail_all_pending(const std::string& why);
+  void refresh_status();
+  std::optional<metapb::Peer> peer_by_id(const metapb::Region& region, std::uint64_t peer_id) const;
+
+  StorageEngine& engine_;
+  RaftStoreConfig config_;
+  RaftTransport& transport_;
+  KvApplier applier_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  // Owned by the loop thread.
+  std::map<std::uint64_t, std::unique_ptr<Peer>> peers_;
+  // A copy for other threads (status, routing), refreshed by the loop.
+  mutable std::mutex status_mu_;
+  std::vector<RegionStatus> status_;
+};
+
+}  // namespace rdb
