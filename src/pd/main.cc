@@ -25,6 +25,8 @@ int run(int argc, char** argv) {
   std::string log_level = "info";
   std::string ready_file;
   std::uint64_t tso_window_ms = 3000;
+  rdb::ReplicaCheckerConfig replicas;
+  std::uint64_t store_down_s = 1800;
 
   CLI::App app{"rdb-pd: the rdb Placement Driver (timestamps, ids, cluster metadata)"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -34,6 +36,15 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
   app.add_option("--tso-save-window-ms", tso_window_ms, "how far ahead the persisted TSO bound runs")
+      ->capture_default_str();
+  app.add_option("--max-replicas", replicas.max_replicas, "voters per region (1, 3, 5, ...)")
+      ->check(CLI::Range(1, 9))
+      ->capture_default_str();
+  app.add_option("--max-store-down-time", store_down_s,
+                 "seconds a store may be silent before its replicas are rebuilt elsewhere")
+      ->capture_default_str();
+  app.add_option("--store-up-window-ms", replicas.store_up_window_ms,
+                 "a store counts as up if it sent a heartbeat within this window")
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -71,7 +82,9 @@ int run(int argc, char** argv) {
     }
   }
   rdb::MetricsRegistry metrics;
-  rdb::PdService service(**tso, **ids, **meta, metrics);
+  replicas.store_down_after_ms = store_down_s * 1000;
+  rdb::ClusterLiveness liveness(clock, replicas);
+  rdb::PdService service(**tso, **ids, **meta, liveness, metrics);
 
   grpc::ServerBuilder builder;
   int bound_port = 0;

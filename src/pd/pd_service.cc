@@ -26,10 +26,12 @@ pdpb::ErrorType error_type_of(const Status& s) {
 
 }  // namespace
 
-PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, MetricsRegistry& metrics)
+PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness,
+                     MetricsRegistry& metrics)
     : tso_(tso),
       ids_(ids),
       meta_(meta),
+      liveness_(liveness),
       tso_requests_(metrics.counter("rdb_pd_tso_requests_total", "TSO stream requests served")),
       tso_timestamps_(metrics.counter("rdb_pd_tso_timestamps_total", "Timestamps handed out")),
       tso_latency_(metrics.histogram("rdb_pd_tso_handle_seconds", "Time to serve one TSO request")) {}
@@ -194,7 +196,63 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
   Status s = meta_.region_heartbeat(req->region(), req->leader());
   if (!s.is_ok()) {
     set_error(resp->mutable_header(), error_type_of(s), s.message());
+    return grpc::Status::OK;
   }
+  // The replica checker: ask the leader for one membership change if the region needs it.
+  std::map<std::uint64_t, StoreLiveness> stores;
+  for (const auto& st : meta_.all_stores()) {
+    StoreLiveness l = liveness_.liveness(st.id());
+    l.tombstone = st.state() == metapb::TOMBSTONE;
+    stores[st.id()] = l;
+  }
+  auto change = check_region(req->region(), req->leader().store_id(), stores, liveness_.config());
+  if (change) {
+    if (change->type() == pdpb::ADD_LEARNER) {
+      auto id = ids_.allocate(1);
+      if (!id.is_ok()) {
+        return grpc::Status::OK;  // try again on the next heartbeat
+      }
+      change->mutable_peer()->set_id(id.value());
+    }
+    spdlog::info("region {}: asking store {} to {} peer {} on store {}", req->region().id(),
+                 req->leader().store_id(), pdpb::ChangePeerType_Name(change->type()), change->peer().id(),
+                 change->peer().store_id());
+    *resp->mutable_change_peer() = std::move(*change);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHeartbeatRequest* req,
+                                       pdpb::StoreHeartbeatResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  if (!meta_.get_store(req->store_id())) {
+    set_error(resp->mutable_header(), pdpb::STORE_NOT_FOUND, fmt::format("store {} is not known", req->store_id()));
+    return grpc::Status::OK;
+  }
+  liveness_.heartbeat(req->store_id(), req->region_count(), req->leader_count());
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::GetClusterStatus(grpc::ServerContext*, const pdpb::GetClusterStatusRequest* req,
+                                         pdpb::GetClusterStatusResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  for (const auto& st : meta_.all_stores()) {
+    auto* out = resp->add_stores();
+    *out->mutable_store() = st;
+    StoreLiveness l = liveness_.liveness(st.id());
+    out->set_up(l.up);
+    out->set_last_heartbeat_age_ms(liveness_.age_ms(st.id()));
+    out->set_region_count(l.region_count);
+    out->set_leader_count(liveness_.leader_count(st.id()));
+  }
+  for (auto& r : meta_.all_regions()) {
+    *resp->add_regions() = std::move(r);
+  }
+  resp->set_max_replicas(liveness_.config().max_replicas);
   return grpc::Status::OK;
 }
 

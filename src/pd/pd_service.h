@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "pd/cluster_meta.h"
 #include "pd/id_allocator.h"
+#include "pd/replica_checker.h"
 #include "pd/tso_allocator.h"
 #include "pdpb.grpc.pb.h"
 
@@ -17,7 +18,8 @@ namespace rdb {
 
 class PdService final : public pdpb::PD::Service {
  public:
-  PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, MetricsRegistry& metrics);
+  PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness,
+            MetricsRegistry& metrics);
 
   grpc::Status GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest*, pdpb::GetMembersResponse*) override;
   grpc::Status Tso(grpc::ServerContext*, grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>*) override;
@@ -34,6 +36,10 @@ class PdService final : public pdpb::PD::Service {
                              pdpb::GetRegionResponse*) override;
   grpc::Status RegionHeartbeat(grpc::ServerContext*, const pdpb::RegionHeartbeatRequest*,
                                pdpb::RegionHeartbeatResponse*) override;
+  grpc::Status StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHeartbeatRequest*,
+                              pdpb::StoreHeartbeatResponse*) override;
+  grpc::Status GetClusterStatus(grpc::ServerContext*, const pdpb::GetClusterStatusRequest*,
+                                pdpb::GetClusterStatusResponse*) override;
 
  private:
   // Fills the response header; returns false (and sets the error) on a cluster id mismatch.
@@ -42,6 +48,7 @@ class PdService final : public pdpb::PD::Service {
   TsoAllocator& tso_;
   IdAllocator& ids_;
   ClusterMeta& meta_;
+  ClusterLiveness& liveness_;
   Counter& tso_requests_;
   Counter& tso_timestamps_;
   Histogram& tso_latency_;

@@ -2,22 +2,41 @@
 
 #include <spdlog/spdlog.h>
 
+#include <future>
+
+#include "common/limits.h"
+
 namespace rdb {
 namespace {
 
-constexpr std::array<const char*, 10> kMethodNames = {
-    "RawGet",      "RawPut",         "RawDelete",      "RawScan", "RawBatchGet",
-    "RawBatchPut", "RawBatchDelete", "RawDeleteRange", "Get",     "CompareAndSwap"};
+using raft_serverpb::KvCommand;
+using raft_serverpb::KvCommandResult;
 
-template <typename Repeated>
-std::vector<std::string_view> views(const Repeated& keys) {
-  return {keys.begin(), keys.end()};
+constexpr std::array<const char*, 10> kMethodNames = {"RawGet",      "RawPut",      "RawDelete",      "RawScan",
+                                                      "RawBatchGet", "RawBatchPut", "RawBatchDelete", "RawDeleteRange",
+                                                      "Get",         "CompareAndSwap"};
+// A call without a deadline still gets one: a store never waits forever.
+constexpr auto kDefaultDeadline = std::chrono::seconds(30);
+
+grpc::Status to_grpc(const Status& s) {
+  if (s.code() == StatusCode::kInvalidArgument) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, s.message()};
+  }
+  return {grpc::StatusCode::INTERNAL, s.to_string()};
+}
+
+Status validate_keys(const std::vector<std::string>& keys) {
+  RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
+  for (const auto& k : keys) {
+    RDB_RETURN_IF_ERROR(validate_key(k));
+  }
+  return Status::ok();
 }
 
 }  // namespace
 
-KvService::KvService(StorageEngine& engine, RegionRouter& router, MetricsRegistry& metrics, std::uint64_t cluster_id)
-    : engine_(engine), router_(router), cluster_id_(cluster_id) {
+KvService::KvService(StorageEngine& engine, RaftStore& store, MetricsRegistry& metrics, std::uint64_t cluster_id)
+    : engine_(engine), store_(store), cluster_id_(cluster_id) {
   for (int m = 0; m < kMethodCount; ++m) {
     std::string labels = fmt::format("method=\"{}\"", kMethodNames[static_cast<std::size_t>(m)]);
     metrics_[static_cast<std::size_t>(m)] = {
@@ -27,50 +46,92 @@ KvService::KvService(StorageEngine& engine, RegionRouter& router, MetricsRegistr
   }
 }
 
-template <typename Req, typename Resp, typename Op>
-grpc::Status KvService::serve(Method m, const Req& req, Resp* resp, const std::vector<std::string_view>& keys,
-                              Op&& op) {
+std::chrono::system_clock::time_point KvService::deadline_of(grpc::ServerContext* sctx) const {
+  auto cap = std::chrono::system_clock::now() + kDefaultDeadline;
+  return sctx == nullptr ? cap : std::min(sctx->deadline(), cap);
+}
+
+template <typename Req, typename Resp, typename OnApplied>
+grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
+                                  std::vector<std::string> keys, KvCommand cmd, Status input,
+                                  OnApplied&& on_applied) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   ScopedTimer timer(*rm.latency);
-  if (auto err = router_.check(req.context(), keys)) {
+  if (!input.is_ok()) {
+    rm.errors->inc();
+    return to_grpc(input);
+  }
+  auto done = std::make_shared<std::promise<ProposeResult>>();
+  auto result = done->get_future();
+  store_.propose(req.context(), std::move(keys), std::move(cmd),
+                 [done](ProposeResult r) { done->set_value(std::move(r)); });
+  if (result.wait_until(deadline_of(sctx)) != std::future_status::ready) {
+    rm.errors->inc();
+    return {grpc::StatusCode::DEADLINE_EXCEEDED,
+            "the write was not applied before the deadline; it may or may not take effect"};
+  }
+  ProposeResult r = result.get();
+  if (r.region_error) {
+    rm.errors->inc();
+    *resp->mutable_region_error() = std::move(*r.region_error);
+    return grpc::Status::OK;
+  }
+  if (!r.result.error().empty()) {
+    rm.errors->inc();
+    return {grpc::StatusCode::INVALID_ARGUMENT, r.result.error()};
+  }
+  on_applied(r.result);
+  return grpc::Status::OK;
+}
+
+template <typename Req, typename Resp, typename Read>
+grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
+                                          std::vector<std::string> keys, Status input, Read&& read) {
+  RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
+  rm.requests->inc();
+  ScopedTimer timer(*rm.latency);
+  if (!input.is_ok()) {
+    rm.errors->inc();
+    return to_grpc(input);
+  }
+  auto done = std::make_shared<std::promise<std::optional<kvrpc::RegionError>>>();
+  auto ready = done->get_future();
+  store_.read_index(req.context(), std::move(keys),
+                    [done](std::optional<kvrpc::RegionError> e) { done->set_value(std::move(e)); });
+  if (ready.wait_until(deadline_of(sctx)) != std::future_status::ready) {
+    rm.errors->inc();
+    return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
+  }
+  if (auto err = ready.get()) {
     rm.errors->inc();
     *resp->mutable_region_error() = std::move(*err);
     return grpc::Status::OK;
   }
-  Status s = op();
-  if (s.is_ok()) {
-    return grpc::Status::OK;
-  }
-  rm.errors->inc();
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-      return {grpc::StatusCode::INVALID_ARGUMENT, s.message()};
-    case StatusCode::kBusy: {
-      auto* busy = resp->mutable_region_error();
-      busy->set_message(s.message());
-      busy->mutable_server_is_busy()->set_reason(s.message());
-      busy->mutable_server_is_busy()->set_backoff_ms(10);
-      return grpc::Status::OK;
-    }
-    default:
+  Status s = read();
+  if (!s.is_ok()) {
+    rm.errors->inc();
+    if (s.code() != StatusCode::kInvalidArgument) {
       spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());
-      return {grpc::StatusCode::INTERNAL, s.to_string()};
-  }
-}
-
-grpc::Status KvService::StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRequest*,
-                                  kvrpc::StoreInfoResponse* resp) {
-  resp->set_store_id(router_.store_id());
-  resp->set_cluster_id(cluster_id_.load());
-  for (auto& r : router_.regions()) {
-    *resp->add_regions() = std::move(r);
+    }
+    return to_grpc(s);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status KvService::RawGet(grpc::ServerContext*, const kvrpc::RawGetRequest* req, kvrpc::RawGetResponse* resp) {
-  return serve(kRawGet, *req, resp, {req->key()}, [&]() -> Status {
+grpc::Status KvService::StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRequest*,
+                                  kvrpc::StoreInfoResponse* resp) {
+  resp->set_store_id(store_.store_id());
+  resp->set_cluster_id(cluster_id_.load());
+  for (auto& r : store_.regions()) {
+    *resp->add_regions() = std::move(r.region);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status KvService::RawGet(grpc::ServerContext* sctx, const kvrpc::RawGetRequest* req,
+                               kvrpc::RawGetResponse* resp) {
+  return linearizable_read(kRawGet, sctx, *req, resp, {req->key()}, validate_key(req->key()), [&]() -> Status {
     RDB_ASSIGN_OR_RETURN(auto value, engine_.raw_get(req->key()));
     if (value) {
       resp->set_value(std::move(*value));
@@ -81,17 +142,23 @@ grpc::Status KvService::RawGet(grpc::ServerContext*, const kvrpc::RawGetRequest*
   });
 }
 
-grpc::Status KvService::RawPut(grpc::ServerContext*, const kvrpc::RawPutRequest* req, kvrpc::RawPutResponse* resp) {
-  return serve(kRawPut, *req, resp, {req->key()}, [&] { return engine_.raw_put(req->key(), req->value()); });
+grpc::Status KvService::Get(grpc::ServerContext* sctx, const kvrpc::GetRequest* req, kvrpc::GetResponse* resp) {
+  return linearizable_read(kGet, sctx, *req, resp, {req->key()}, validate_key(req->key()), [&]() -> Status {
+    RDB_ASSIGN_OR_RETURN(auto v, engine_.get(req->key()));
+    resp->set_not_found(!v.found);
+    resp->set_value(std::move(v.value));
+    resp->set_version(v.version);
+    return Status::ok();
+  });
 }
 
-grpc::Status KvService::RawDelete(grpc::ServerContext*, const kvrpc::RawDeleteRequest* req,
-                                  kvrpc::RawDeleteResponse* resp) {
-  return serve(kRawDelete, *req, resp, {req->key()}, [&] { return engine_.raw_delete(req->key()); });
-}
-
-grpc::Status KvService::RawScan(grpc::ServerContext*, const kvrpc::RawScanRequest* req, kvrpc::RawScanResponse* resp) {
-  return serve(kRawScan, *req, resp, {req->start_key()}, [&]() -> Status {
+grpc::Status KvService::RawScan(grpc::ServerContext* sctx, const kvrpc::RawScanRequest* req,
+                                kvrpc::RawScanResponse* resp) {
+  Status input = validate_scan_limit(req->limit());
+  if (input.is_ok()) {
+    input = validate_range(req->start_key(), req->end_key(), false);
+  }
+  return linearizable_read(kRawScan, sctx, *req, resp, {req->start_key()}, input, [&]() -> Status {
     ScanOptions o{req->start_key(), req->end_key(), req->limit(), req->reverse(), req->key_only()};
     RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_scan(o));
     for (auto& p : pairs) {
@@ -103,10 +170,11 @@ grpc::Status KvService::RawScan(grpc::ServerContext*, const kvrpc::RawScanReques
   });
 }
 
-grpc::Status KvService::RawBatchGet(grpc::ServerContext*, const kvrpc::RawBatchGetRequest* req,
+grpc::Status KvService::RawBatchGet(grpc::ServerContext* sctx, const kvrpc::RawBatchGetRequest* req,
                                     kvrpc::RawBatchGetResponse* resp) {
-  return serve(kRawBatchGet, *req, resp, views(req->keys()), [&]() -> Status {
-    std::vector<std::string> keys(req->keys().begin(), req->keys().end());
+  std::vector<std::string> keys(req->keys().begin(), req->keys().end());
+  Status input = validate_keys(keys);
+  return linearizable_read(kRawBatchGet, sctx, *req, resp, keys, input, [&]() -> Status {
     RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_batch_get(keys));
     for (auto& p : pairs) {
       auto* kv = resp->add_pairs();
@@ -117,61 +185,96 @@ grpc::Status KvService::RawBatchGet(grpc::ServerContext*, const kvrpc::RawBatchG
   });
 }
 
-grpc::Status KvService::RawBatchPut(grpc::ServerContext*, const kvrpc::RawBatchPutRequest* req,
-                                    kvrpc::RawBatchPutResponse* resp) {
-  std::vector<std::string_view> keys;
-  keys.reserve(static_cast<std::size_t>(req->pairs_size()));
-  for (const auto& p : req->pairs()) {
-    keys.emplace_back(p.key());
+grpc::Status KvService::RawPut(grpc::ServerContext* sctx, const kvrpc::RawPutRequest* req,
+                               kvrpc::RawPutResponse* resp) {
+  Status input = validate_key(req->key());
+  if (input.is_ok()) {
+    input = validate_value(req->value());
   }
-  return serve(kRawBatchPut, *req, resp, keys, [&] {
-    std::vector<KvPair> pairs;
-    pairs.reserve(keys.size());
-    for (const auto& p : req->pairs()) {
-      pairs.push_back({p.key(), p.value()});
-    }
-    return engine_.raw_batch_put(pairs);
-  });
+  KvCommand cmd;
+  cmd.set_type(KvCommand::RAW_PUT);
+  cmd.add_keys(req->key());
+  cmd.add_values(req->value());
+  return replicate(kRawPut, sctx, *req, resp, {req->key()}, std::move(cmd), input, [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::RawBatchDelete(grpc::ServerContext*, const kvrpc::RawBatchDeleteRequest* req,
+grpc::Status KvService::RawDelete(grpc::ServerContext* sctx, const kvrpc::RawDeleteRequest* req,
+                                  kvrpc::RawDeleteResponse* resp) {
+  KvCommand cmd;
+  cmd.set_type(KvCommand::RAW_DELETE);
+  cmd.add_keys(req->key());
+  return replicate(kRawDelete, sctx, *req, resp, {req->key()}, std::move(cmd), validate_key(req->key()),
+                   [](const KvCommandResult&) {});
+}
+
+grpc::Status KvService::RawBatchPut(grpc::ServerContext* sctx, const kvrpc::RawBatchPutRequest* req,
+                                    kvrpc::RawBatchPutResponse* resp) {
+  std::vector<std::string> keys;
+  KvCommand cmd;
+  cmd.set_type(KvCommand::RAW_BATCH_PUT);
+  Status input = Status::ok();
+  for (const auto& p : req->pairs()) {
+    keys.push_back(p.key());
+    cmd.add_keys(p.key());
+    cmd.add_values(p.value());
+    if (input.is_ok()) {
+      input = validate_value(p.value());
+    }
+  }
+  if (input.is_ok()) {
+    input = validate_keys(keys);
+  }
+  return replicate(kRawBatchPut, sctx, *req, resp, std::move(keys), std::move(cmd), input,
+                   [](const KvCommandResult&) {});
+}
+
+grpc::Status KvService::RawBatchDelete(grpc::ServerContext* sctx, const kvrpc::RawBatchDeleteRequest* req,
                                        kvrpc::RawBatchDeleteResponse* resp) {
-  return serve(kRawBatchDelete, *req, resp, views(req->keys()), [&] {
-    std::vector<std::string> keys(req->keys().begin(), req->keys().end());
-    return engine_.raw_batch_delete(keys);
-  });
+  std::vector<std::string> keys(req->keys().begin(), req->keys().end());
+  KvCommand cmd;
+  cmd.set_type(KvCommand::RAW_BATCH_DELETE);
+  *cmd.mutable_keys() = req->keys();
+  Status input = validate_keys(keys);
+  return replicate(kRawBatchDelete, sctx, *req, resp, std::move(keys), std::move(cmd), input,
+                   [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::RawDeleteRange(grpc::ServerContext*, const kvrpc::RawDeleteRangeRequest* req,
+grpc::Status KvService::RawDeleteRange(grpc::ServerContext* sctx, const kvrpc::RawDeleteRangeRequest* req,
                                        kvrpc::RawDeleteRangeResponse* resp) {
-  return serve(kRawDeleteRange, *req, resp, {req->start_key()},
-               [&] { return engine_.raw_delete_range(req->start_key(), req->end_key()); });
+  Status input = validate_key(req->start_key(), "start key");
+  if (input.is_ok()) {
+    input = validate_range(req->start_key(), req->end_key(), true);
+  }
+  KvCommand cmd;
+  cmd.set_type(KvCommand::RAW_DELETE_RANGE);
+  cmd.add_keys(req->start_key());
+  cmd.add_keys(req->end_key());
+  return replicate(kRawDeleteRange, sctx, *req, resp, {req->start_key()}, std::move(cmd), input,
+                   [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::Get(grpc::ServerContext*, const kvrpc::GetRequest* req, kvrpc::GetResponse* resp) {
-  return serve(kGet, *req, resp, {req->key()}, [&]() -> Status {
-    RDB_ASSIGN_OR_RETURN(auto v, engine_.get(req->key()));
-    resp->set_not_found(!v.found);
-    resp->set_value(std::move(v.value));
-    resp->set_version(v.version);
-    return Status::ok();
-  });
-}
-
-grpc::Status KvService::CompareAndSwap(grpc::ServerContext*, const kvrpc::CompareAndSwapRequest* req,
+grpc::Status KvService::CompareAndSwap(grpc::ServerContext* sctx, const kvrpc::CompareAndSwapRequest* req,
                                        kvrpc::CompareAndSwapResponse* resp) {
-  return serve(kCompareAndSwap, *req, resp, {req->key()}, [&]() -> Status {
-    std::optional<std::string> new_value;
-    if (!req->delete_()) {
-      new_value = req->new_value();
-    }
-    RDB_ASSIGN_OR_RETURN(auto out, engine_.compare_and_swap(req->key(), req->expected_version(), new_value));
-    resp->set_succeeded(out.succeeded);
-    resp->set_version(out.version);
-    resp->set_current_found(out.current_found);
-    resp->set_current_value(std::move(out.current_value));
-    return Status::ok();
-  });
+  Status input = validate_key(req->key());
+  if (input.is_ok() && !req->delete_()) {
+    input = validate_value(req->new_value());
+  }
+  KvCommand cmd;
+  cmd.set_type(KvCommand::CAS);
+  cmd.add_keys(req->key());
+  cmd.set_expected_version(req->expected_version());
+  if (req->delete_()) {
+    cmd.set_cas_delete(true);
+  } else {
+    cmd.add_values(req->new_value());
+  }
+  return replicate(kCompareAndSwap, sctx, *req, resp, {req->key()}, std::move(cmd), input,
+                   [resp](const KvCommandResult& r) {
+                     resp->set_succeeded(r.cas_succeeded());
+                     resp->set_version(r.cas_version());
+                     resp->set_current_found(r.cas_current_found());
+                     resp->set_current_value(r.cas_current_value());
+                   });
 }
 
 }  // namespace rdb

@@ -1,27 +1,33 @@
 // KvService: the gRPC face of a store (kvrpc.Kv).
 //
-// Each call is checked by the RegionRouter first (a misrouted request gets a
-// RegionError and touches nothing), then served by the StorageEngine. Bad input
-// becomes the gRPC status INVALID_ARGUMENT with the engine's message; a busy
-// engine becomes ServerIsBusy; other engine failures become INTERNAL.
-// Thread safety: gRPC calls handlers concurrently; the engine and router are
-// thread-safe. Borrows (does not own) the engine, router and metrics.
+// Writes become KvCommands replicated through the region's Raft log
+// (RaftStore::propose) and are answered once applied; reads first obtain a
+// linearizable read point (RaftStore::read_index, i.e. ReadIndex) and then read
+// the local engine. A misrouted request gets a RegionError (NotLeader with the
+// leader, RegionNotFound, EpochNotMatch, KeyNotInRegion, ServerIsBusy) and
+// changes nothing. Bad input is answered with INVALID_ARGUMENT before anything
+// is proposed. A write that does not finish before the call's deadline is
+// answered DEADLINE_EXCEEDED: its outcome is unknown to this store too.
+// Thread safety: gRPC calls handlers concurrently; RaftStore and the engine are
+// thread-safe. Borrows (does not own) the engine, store and metrics.
 #pragma once
 
 #include <array>
-#include <string_view>
+#include <atomic>
+#include <chrono>
+#include <string>
 #include <vector>
 
 #include "common/metrics.h"
 #include "kvrpc.grpc.pb.h"
-#include "server/region_router.h"
+#include "server/raft_store.h"
 #include "storage/storage_engine.h"
 
 namespace rdb {
 
 class KvService final : public kvrpc::Kv::Service {
  public:
-  KvService(StorageEngine& engine, RegionRouter& router, MetricsRegistry& metrics, std::uint64_t cluster_id);
+  KvService(StorageEngine& engine, RaftStore& store, MetricsRegistry& metrics, std::uint64_t cluster_id);
 
   grpc::Status StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRequest*, kvrpc::StoreInfoResponse*) override;
   grpc::Status RawGet(grpc::ServerContext*, const kvrpc::RawGetRequest*, kvrpc::RawGetResponse*) override;
@@ -62,12 +68,19 @@ class KvService final : public kvrpc::Kv::Service {
     Histogram* latency;
   };
 
-  // Routes, times and counts one call; `op` does the work and returns its Status.
-  template <typename Req, typename Resp, typename Op>
-  grpc::Status serve(Method m, const Req& req, Resp* resp, const std::vector<std::string_view>& keys, Op&& op);
+  // Replicates `cmd`; on success calls on_applied with its result.
+  template <typename Req, typename Resp, typename OnApplied>
+  grpc::Status replicate(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
+                         std::vector<std::string> keys, raft_serverpb::KvCommand cmd, Status input,
+                         OnApplied&& on_applied);
+  // Obtains a read point, then runs `read` against the engine.
+  template <typename Req, typename Resp, typename Read>
+  grpc::Status linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
+                                 std::vector<std::string> keys, Status input, Read&& read);
+  std::chrono::system_clock::time_point deadline_of(grpc::ServerContext* sctx) const;
 
   StorageEngine& engine_;
-  RegionRouter& router_;
+  RaftStore& store_;
   std::atomic<std::uint64_t> cluster_id_;
   std::array<RpcMetrics, kMethodCount> metrics_{};
 };

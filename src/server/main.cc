@@ -14,7 +14,9 @@
 #include "common/ready_file.h"
 #include "common/signals.h"
 #include "common/version.h"
+#include "server/grpc_transport.h"
 #include "server/kv_service.h"
+#include "server/pd_worker.h"
 #include "server/store_identity.h"
 #include "storage/rocks_engine.h"
 
@@ -29,6 +31,8 @@ int run(int argc, char** argv) {
   std::string log_level = "info";
   std::string ready_file;
   int pd_wait_s = 30;
+  int tick_ms = 100;
+  int heartbeat_ms = 1000;
 
   CLI::App app{"rdb-server: an rdb storage node"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -40,6 +44,12 @@ int run(int argc, char** argv) {
   app.add_option("--pd-wait-seconds", pd_wait_s, "how long to keep trying to reach PD at start")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
+  app.add_option("--raft-tick-ms", tick_ms, "Raft tick interval (elections after 10 ticks of silence)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--pd-heartbeat-ms", heartbeat_ms, "how often to report to PD")
+      ->check(CLI::Range(10, 600000))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -72,8 +82,32 @@ int run(int argc, char** argv) {
     return 1;
   }
   rdb::MetricsRegistry metrics;
-  rdb::RegionRouter router(0);
-  rdb::KvService service(**engine, router, metrics, 0);
+  std::shared_ptr<grpc::Channel> pd_channel;
+  std::unique_ptr<rdb::PdWorker> pd_worker;
+  std::unique_ptr<rdb::RaftTransport> transport;
+  rdb::RaftStoreConfig raft_config;
+  raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
+  raft_config.seed = static_cast<std::uint64_t>(::getpid());
+  // The transport resolves peers' addresses through the PD worker, created once the cluster is joined.
+  struct Resolver {
+    rdb::PdWorker* worker = nullptr;
+  } resolver;
+  if (pd_addr.empty()) {
+    struct NoPeers final : rdb::RaftTransport {
+      void send(std::vector<rdb::raftsvc::RaftMessage>) override {}  // a standalone store has none
+    };
+    transport = std::make_unique<NoPeers>();
+  } else {
+    transport = std::make_unique<rdb::GrpcRaftTransport>([&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
+      if (resolver.worker == nullptr) {
+        return rdb::Status::unavailable("not joined to the cluster yet");
+      }
+      return resolver.worker->resolve(store_id);
+    });
+  }
+  rdb::RaftStore raft_store(**engine, raft_config, *transport);
+  rdb::KvService service(**engine, raft_store, metrics, 0);
+  rdb::RaftService raft_service(raft_store);
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
@@ -81,6 +115,7 @@ int run(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(rdb::kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(rdb::kMaxGrpcMessageBytes);
   builder.RegisterService(&service);
+  builder.RegisterService(&raft_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     spdlog::error("cannot listen on {} (address in use or not local?)", listen->to_string());
@@ -93,12 +128,16 @@ int run(int argc, char** argv) {
       *status_listen, {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
                        {"/status", {"application/json", [&] {
                                       nlohmann::json regions = nlohmann::json::array();
-                                      for (const auto& r : router.regions()) {
-                                        regions.push_back({{"id", r.id()}, {"leader", true}});
+                                      for (const auto& r : raft_store.regions()) {
+                                        regions.push_back({{"id", r.region.id()},
+                                                           {"leader", r.is_leader},
+                                                           {"term", r.term},
+                                                           {"applied_index", r.applied_index},
+                                                           {"peers", r.region.peers_size()}});
                                       }
                                       nlohmann::json j = {{"role", "store"},
                                                           {"version", std::string(rdb::kRdbVersion)},
-                                                          {"store_id", router.store_id()},
+                                                          {"store_id", raft_store.store_id()},
                                                           {"addr", advertised},
                                                           {"regions", regions},
                                                           {"data_dir", data_dir}};
@@ -118,8 +157,8 @@ int run(int argc, char** argv) {
     identity = rdb::load_standalone_identity(**engine);
   } else {
     grpc::ChannelArguments args;
-    auto channel = grpc::CreateCustomChannel(pd_addr, grpc::InsecureChannelCredentials(), args);
-    auto stub = rdb::pdpb::PD::NewStub(channel);
+    pd_channel = grpc::CreateCustomChannel(pd_addr, grpc::InsecureChannelCredentials(), args);
+    auto stub = rdb::pdpb::PD::NewStub(pd_channel);
     rdb::metapb::Store self;
     self.set_address(advertised);
     self.set_status_address(status_served.to_string());
@@ -132,10 +171,18 @@ int run(int argc, char** argv) {
     server->Shutdown();
     return 1;
   }
-  router.set_store_id(identity->store_id);
+  raft_store.set_store_id(identity->store_id);
   service.set_cluster_id(identity->cluster_id);
-  if (identity->region) {
-    router.set_region(*identity->region);
+  if (auto s = raft_store.start(identity->region); !s.is_ok()) {
+    spdlog::error("cannot start: {}", s.message());
+    server->Shutdown();
+    return 1;
+  }
+  if (pd_channel) {
+    pd_worker = std::make_unique<rdb::PdWorker>(pd_channel, identity->cluster_id, raft_store,
+                                                std::chrono::milliseconds(heartbeat_ms));
+    resolver.worker = pd_worker.get();
+    pd_worker->start();
   }
 
   spdlog::info("rdb-server {} store {} serving on {} (status {}), data in {}{}", rdb::kRdbVersion, identity->store_id,
@@ -157,8 +204,13 @@ int run(int argc, char** argv) {
   // then close RocksDB. Acknowledged writes are already in the synced WAL.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
+  if (pd_worker) {
+    pd_worker->stop();
+  }
+  raft_store.stop();
+  resolver.worker = nullptr;
+  transport.reset();
   status_server->reset();
-  engine->reset();
   spdlog::info("rdb-server stopped cleanly");
   return 0;
 }

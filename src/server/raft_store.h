@@ -46,7 +46,15 @@ class RaftTransport {
 };
 
 struct RaftStoreConfig {
-  std::uint64_t store_id = 0;
+  std::atomic<std::uint64_t> store_id{0};
+  RaftStoreConfig() = default;
+  RaftStoreConfig(const RaftStoreConfig& o)
+      : store_id(o.store_id.load()),
+        tick_interval(o.tick_interval),
+        election_ticks(o.election_ticks),
+        heartbeat_ticks(o.heartbeat_ticks),
+        log_gc_threshold(o.log_gc_threshold),
+        seed(o.seed) {}
   std::chrono::milliseconds tick_interval{100};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
@@ -100,7 +108,9 @@ class RaftStore {
   void transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id);
 
   std::vector<RegionStatus> regions() const;
-  std::uint64_t store_id() const { return config_.store_id; }
+  std::uint64_t store_id() const { return config_.store_id.load(); }
+  // Only before start(): the store id may be learned after the RaftStore is built.
+  void set_store_id(std::uint64_t id) { config_.store_id = id; }
 
  private:
   struct PendingProposal {

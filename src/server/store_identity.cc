@@ -25,7 +25,7 @@ Result<std::uint64_t> load_u64(StorageEngine& engine, const char* key) {
 
 Result<std::optional<metapb::Region>> load_region(StorageEngine& engine) {
   RDB_ASSIGN_OR_RETURN(auto bytes, engine.meta_get(kRegionKey));
-  if (!bytes) {
+  if (!bytes || bytes->empty()) {
     return std::optional<metapb::Region>();
   }
   metapb::Region r;
@@ -131,58 +131,65 @@ Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, co
   }
   self.set_id(id.store_id);
 
-  // 3. The first store bootstraps the cluster; a store that bootstrapped but crashed before
-  //    recording its region adopts it from PD.
-  if (!id.region) {
+  // 3. The first store bootstraps the cluster. The region is recorded locally first
+  //    ("prepared"), so a crash before or after PD accepts it is recovered on restart.
+  {
     grpc::ClientContext ctx;
     pdpb::IsBootstrappedRequest req;
     *req.mutable_header() = header;
     pdpb::IsBootstrappedResponse resp;
     grpc::Status s = pd.IsBootstrapped(with_deadline(&ctx), req, &resp);
     RDB_RETURN_IF_ERROR(pd_error("asking PD whether the cluster is bootstrapped", s, resp.header()));
-    if (!resp.bootstrapped()) {
-      grpc::ClientContext alloc_ctx;
-      pdpb::AllocIdRequest alloc;
-      *alloc.mutable_header() = header;
-      alloc.set_count(2);
-      pdpb::AllocIdResponse ids;
-      grpc::Status as = pd.AllocId(with_deadline(&alloc_ctx), alloc, &ids);
-      RDB_RETURN_IF_ERROR(pd_error("allocating region ids", as, ids.header()));
-      metapb::Region r;
-      r.set_id(ids.first_id());
-      r.mutable_region_epoch()->set_conf_ver(1);
-      r.mutable_region_epoch()->set_version(1);
-      auto* peer = r.add_peers();
-      peer->set_id(ids.first_id() + 1);
-      peer->set_store_id(id.store_id);
+    if (resp.bootstrapped()) {
+      if (id.region) {
+        // Keep our prepared region only if it is the one PD accepted.
+        grpc::ClientContext rctx;
+        pdpb::GetRegionByIdRequest rreq;
+        *rreq.mutable_header() = header;
+        rreq.set_region_id(id.region->id());
+        pdpb::GetRegionResponse rresp;
+        grpc::Status rs = pd.GetRegionById(with_deadline(&rctx), rreq, &rresp);
+        RDB_RETURN_IF_ERROR(pd_error("looking up the bootstrapped region", rs, pdpb::ResponseHeader()));
+        if (rresp.header().has_error()) {
+          RDB_RETURN_IF_ERROR(engine.meta_put(kRegionKey, ""));
+          id.region.reset();
+        }
+      }
+    } else {
+      if (!id.region) {
+        grpc::ClientContext alloc_ctx;
+        pdpb::AllocIdRequest alloc;
+        *alloc.mutable_header() = header;
+        alloc.set_count(2);
+        pdpb::AllocIdResponse ids;
+        grpc::Status as = pd.AllocId(with_deadline(&alloc_ctx), alloc, &ids);
+        RDB_RETURN_IF_ERROR(pd_error("allocating region ids", as, ids.header()));
+        metapb::Region r;
+        r.set_id(ids.first_id());
+        r.mutable_region_epoch()->set_conf_ver(1);
+        r.mutable_region_epoch()->set_version(1);
+        auto* peer = r.add_peers();
+        peer->set_id(ids.first_id() + 1);
+        peer->set_store_id(id.store_id);
+        RDB_RETURN_IF_ERROR(engine.meta_put(kRegionKey, r.SerializeAsString()));
+        id.region = r;
+      }
       grpc::ClientContext boot_ctx;
       pdpb::BootstrapRequest boot;
       *boot.mutable_header() = header;
       *boot.mutable_store() = self;
-      *boot.mutable_region() = r;
+      *boot.mutable_region() = *id.region;
       pdpb::BootstrapResponse boot_resp;
       grpc::Status bs = pd.Bootstrap(with_deadline(&boot_ctx), boot, &boot_resp);
-      if (bs.ok() && !boot_resp.header().has_error()) {
-        RDB_RETURN_IF_ERROR(engine.meta_put(kRegionKey, r.SerializeAsString()));
-        id.region = r;
-        spdlog::info("bootstrapped cluster {} with region {}", pd_cluster, r.id());
-      } else if (!bs.ok()) {
+      if (!bs.ok()) {
         return Status::unavailable(fmt::format("bootstrapping the cluster: {}", bs.error_message()));
       }
-    }
-    if (!id.region) {
-      grpc::ClientContext rctx;
-      pdpb::GetRegionRequest rreq;
-      *rreq.mutable_header() = header;
-      pdpb::GetRegionResponse rresp;
-      grpc::Status rs = pd.GetRegion(with_deadline(&rctx), rreq, &rresp);
-      if (rs.ok() && !rresp.header().has_error()) {
-        for (const auto& p : rresp.region().peers()) {
-          if (p.store_id() == id.store_id) {
-            RDB_RETURN_IF_ERROR(engine.meta_put(kRegionKey, rresp.region().SerializeAsString()));
-            id.region = rresp.region();
-          }
-        }
+      if (boot_resp.header().has_error()) {
+        // Another store won the race: it holds the first region, we hold none yet.
+        RDB_RETURN_IF_ERROR(engine.meta_put(kRegionKey, ""));
+        id.region.reset();
+      } else {
+        spdlog::info("bootstrapped cluster {} with region {}", pd_cluster, id.region->id());
       }
     }
   }
@@ -196,21 +203,6 @@ Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, co
     pdpb::PutStoreResponse resp;
     grpc::Status s = pd.PutStore(with_deadline(&ctx), req, &resp);
     RDB_RETURN_IF_ERROR(pd_error(fmt::format("registering store {}", id.store_id), s, resp.header()));
-  }
-  // 5. Tell PD this store leads its region (single replica in this release).
-  if (id.region) {
-    grpc::ClientContext ctx;
-    pdpb::RegionHeartbeatRequest req;
-    *req.mutable_header() = header;
-    *req.mutable_region() = *id.region;
-    for (const auto& p : id.region->peers()) {
-      if (p.store_id() == id.store_id) {
-        *req.mutable_leader() = p;
-      }
-    }
-    pdpb::RegionHeartbeatResponse resp;
-    grpc::Status s = pd.RegionHeartbeat(with_deadline(&ctx), req, &resp);
-    RDB_RETURN_IF_ERROR(pd_error("reporting the region to PD", s, resp.header()));
   }
   return id;
 }

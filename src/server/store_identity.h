@@ -5,6 +5,8 @@
 // With PD: the store learns the cluster id, gets its store id from PD's id
 // allocator, bootstraps the cluster with the first region if nobody has, and
 // registers its address. A data dir that belongs to another cluster is refused.
+// `region` is set only for the store that bootstrapped the cluster: it seeds
+// that store's first Raft peer. Other stores get peers from PD's replica checker.
 // Thread safety: call once at start-up, before serving.
 #pragma once
 

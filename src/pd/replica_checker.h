@@ -1,0 +1,65 @@
+// ReplicaChecker: decides how a region's membership should change so that it
+// has `max_replicas` voters on live stores — PD's replica checker.
+//
+// One change per decision, in this order: remove a peer whose store has been
+// down longer than `store_down_after`; promote a learner; add a learner on the
+// live store with the fewest regions that holds no peer yet; remove a surplus
+// voter. The leader carries the change out through Raft (one at a time).
+// Thread safety: pure functions; ClusterLiveness is internally synchronised.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "common/clock.h"
+#include "pdpb.pb.h"
+
+namespace rdb {
+
+struct ReplicaCheckerConfig {
+  std::uint32_t max_replicas = 3;
+  std::uint64_t store_up_window_ms = 10'000;          // a store is "up" if heard from within this
+  std::uint64_t store_down_after_ms = 30 * 60 * 1000;  // then its replicas are replaced
+};
+
+struct StoreLiveness {
+  bool up = false;
+  bool down_long = false;
+  std::uint64_t region_count = 0;
+  bool tombstone = false;
+};
+
+// `leader_store` is never removed. The returned peer of an ADD_LEARNER has id 0:
+// the caller allocates it.
+std::optional<pdpb::ChangePeer> check_region(const metapb::Region& region, std::uint64_t leader_store,
+                                             const std::map<std::uint64_t, StoreLiveness>& stores,
+                                             const ReplicaCheckerConfig& config);
+
+// Store heartbeats, remembered in memory: after a PD restart every store is
+// given the full down window again before its replicas are replaced.
+class ClusterLiveness {
+ public:
+  ClusterLiveness(Clock& clock, ReplicaCheckerConfig config) : clock_(clock), config_(config), started_(clock.now_ms()) {}
+  void heartbeat(std::uint64_t store_id, std::uint64_t region_count, std::uint64_t leader_count);
+  StoreLiveness liveness(std::uint64_t store_id) const;
+  std::uint64_t age_ms(std::uint64_t store_id) const;  // since the last heartbeat (or PD start)
+  std::uint64_t leader_count(std::uint64_t store_id) const;
+  const ReplicaCheckerConfig& config() const { return config_; }
+
+ private:
+  struct Beat {
+    std::uint64_t at_ms = 0;
+    std::uint64_t regions = 0;
+    std::uint64_t leaders = 0;
+  };
+  Clock& clock_;
+  ReplicaCheckerConfig config_;
+  std::uint64_t started_;
+  mutable std::mutex mu_;
+  std::map<std::uint64_t, Beat> beats_;
+};
+
+}  // namespace rdb

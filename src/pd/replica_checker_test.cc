@@ -1,0 +1,95 @@
+#include "pd/replica_checker.h"
+
+#include <gtest/gtest.h>
+
+namespace rdb {
+namespace {
+
+metapb::Region region(std::vector<std::pair<std::uint64_t, bool>> peers) {
+  metapb::Region r;
+  r.set_id(1);
+  std::uint64_t id = 10;
+  for (auto [store, learner] : peers) {
+    auto* p = r.add_peers();
+    p->set_id(id++);
+    p->set_store_id(store);
+    p->set_is_learner(learner);
+  }
+  return r;
+}
+
+std::map<std::uint64_t, StoreLiveness> stores(std::vector<std::uint64_t> up, std::vector<std::uint64_t> down = {}) {
+  std::map<std::uint64_t, StoreLiveness> m;
+  for (auto s : up) {
+    m[s].up = true;
+    m[s].region_count = s;  // lower ids are less loaded
+  }
+  for (auto s : down) {
+    m[s].down_long = true;
+  }
+  return m;
+}
+
+TEST(ReplicaCheckerTest, AddsLearnersOnLeastLoadedStoresUntilEnoughVoters) {
+  ReplicaCheckerConfig c;
+  auto change = check_region(region({{1, false}}), 1, stores({1, 3, 2}), c);
+  ASSERT_TRUE(change.has_value());
+  EXPECT_EQ(change->type(), pdpb::ADD_LEARNER);
+  EXPECT_EQ(change->peer().store_id(), 2u);
+  EXPECT_EQ(change->peer().id(), 0u);
+  auto promote = check_region(region({{1, false}, {2, true}}), 1, stores({1, 2, 3}), c);
+  ASSERT_TRUE(promote.has_value());
+  EXPECT_EQ(promote->type(), pdpb::ADD_VOTER);
+  EXPECT_EQ(promote->peer().store_id(), 2u);
+  EXPECT_FALSE(check_region(region({{1, false}, {2, false}, {3, false}}), 1, stores({1, 2, 3}), c).has_value());
+  // Not enough live stores: nothing to do.
+  EXPECT_FALSE(check_region(region({{1, false}}), 1, stores({1}), c).has_value());
+}
+
+TEST(ReplicaCheckerTest, ReplacesReplicasOfLongDownStoresButNeverTheLeader) {
+  ReplicaCheckerConfig c;
+  auto r = region({{1, false}, {2, false}, {3, false}});
+  auto remove = check_region(r, 1, stores({1, 2, 4}, {3}), c);
+  ASSERT_TRUE(remove.has_value());
+  EXPECT_EQ(remove->type(), pdpb::REMOVE);
+  EXPECT_EQ(remove->peer().store_id(), 3u);
+  auto after = region({{1, false}, {2, false}});
+  auto add = check_region(after, 1, stores({1, 2, 4}, {3}), c);
+  ASSERT_TRUE(add.has_value());
+  EXPECT_EQ(add->type(), pdpb::ADD_LEARNER);
+  EXPECT_EQ(add->peer().store_id(), 4u);
+  // A down store that is merely "not up" (short outage) keeps its replica.
+  auto short_outage = stores({1, 2});
+  short_outage[3] = StoreLiveness{};
+  EXPECT_FALSE(check_region(r, 1, short_outage, c).has_value());
+}
+
+TEST(ReplicaCheckerTest, RemovesASurplusVoter) {
+  ReplicaCheckerConfig c;
+  c.max_replicas = 1;
+  auto change = check_region(region({{1, false}, {2, false}}), 1, stores({1, 2}), c);
+  ASSERT_TRUE(change.has_value());
+  EXPECT_EQ(change->type(), pdpb::REMOVE);
+  EXPECT_EQ(change->peer().store_id(), 2u);
+}
+
+TEST(ClusterLivenessTest, UpWindowAndDownAfter) {
+  ManualClock clock(1'000'000);
+  ReplicaCheckerConfig c;
+  c.store_up_window_ms = 1000;
+  c.store_down_after_ms = 5000;
+  ClusterLiveness l(clock, c);
+  EXPECT_FALSE(l.liveness(1).up);
+  l.heartbeat(1, 3, 1);
+  EXPECT_TRUE(l.liveness(1).up);
+  EXPECT_EQ(l.liveness(1).region_count, 3u);
+  clock.advance(2000);
+  EXPECT_FALSE(l.liveness(1).up);
+  EXPECT_FALSE(l.liveness(1).down_long);
+  clock.advance(4000);
+  EXPECT_TRUE(l.liveness(1).down_long);
+  EXPECT_TRUE(l.liveness(2).down_long) << "never heard from since PD started, for longer than the window";
+}
+
+}  // namespace
+}  // namespace rdb

@@ -1,0 +1,69 @@
+// Raft traffic between stores over gRPC.
+//
+// GrpcRaftTransport (client side) keeps one connection per destination store:
+// a bounded queue and a sender thread that streams queued messages in batches
+// over the Raft.Send client stream. A broken stream is dropped and re-opened
+// after a short back-off, re-resolving the store's address (a restarted store
+// may listen elsewhere). Messages are dropped, never blocked on, when a queue
+// is full or a store is unreachable: Raft retransmits what matters.
+//
+// RaftService (server side) hands every received message to the RaftStore.
+// Thread safety: send() may be called from any thread; the destructor stops
+// and joins every sender thread.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "raftsvc.grpc.pb.h"
+#include "server/raft_store.h"
+
+namespace rdb {
+
+// Store id -> "host:port" of its gRPC service.
+using StoreResolver = std::function<Result<std::string>(std::uint64_t store_id)>;
+
+class GrpcRaftTransport final : public RaftTransport {
+ public:
+  explicit GrpcRaftTransport(StoreResolver resolver, std::size_t max_queue = 8192);
+  ~GrpcRaftTransport() override;
+
+  void send(std::vector<raftsvc::RaftMessage> messages) override;
+  std::uint64_t dropped() const { return dropped_.load(); }
+
+ private:
+  struct Connection {
+    std::uint64_t store_id = 0;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<raftsvc::RaftMessage> queue;
+    bool stopping = false;
+    std::thread thread;
+  };
+  void run(Connection& c);
+
+  StoreResolver resolver_;
+  std::size_t max_queue_;
+  std::mutex mu_;
+  std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  std::atomic<std::uint64_t> dropped_{0};
+};
+
+class RaftService final : public raftsvc::Raft::Service {
+ public:
+  explicit RaftService(RaftStore& store) : store_(store) {}
+  grpc::Status Send(grpc::ServerContext* ctx, grpc::ServerReader<raftsvc::RaftBatch>* reader,
+                    raftsvc::Done* done) override;
+
+ private:
+  RaftStore& store_;
+};
+
+}  // namespace rdb

@@ -1,0 +1,110 @@
+#include "server/pd_worker.h"
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+namespace rdb {
+
+PdWorker::PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
+                   std::chrono::milliseconds interval)
+    : pd_(pdpb::PD::NewStub(std::move(pd_channel))), cluster_id_(cluster_id), store_(store), interval_(interval) {}
+
+PdWorker::~PdWorker() { stop(); }
+
+void PdWorker::start() { thread_ = std::thread([this] { run(); }); }
+
+void PdWorker::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+Result<std::string> PdWorker::resolve(std::uint64_t store_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  pdpb::GetStoreRequest req;
+  req.mutable_header()->set_cluster_id(cluster_id_);
+  req.set_store_id(store_id);
+  pdpb::GetStoreResponse resp;
+  grpc::Status s = pd_->GetStore(&ctx, req, &resp);
+  if (!s.ok()) {
+    return Status::unavailable(fmt::format("PD unreachable: {}", s.error_message()));
+  }
+  if (resp.header().has_error()) {
+    return Status::not_found(resp.header().error().message());
+  }
+  return resp.store().address();
+}
+
+void PdWorker::run() {
+  for (;;) {
+    heartbeat();
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
+      return;
+    }
+  }
+}
+
+void PdWorker::heartbeat() {
+  auto regions = store_.regions();
+  std::uint64_t leaders = 0;
+  for (const auto& r : regions) {
+    leaders += r.is_leader ? 1 : 0;
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + interval_);
+    pdpb::StoreHeartbeatRequest req;
+    req.mutable_header()->set_cluster_id(cluster_id_);
+    req.set_store_id(store_.store_id());
+    req.set_region_count(regions.size());
+    req.set_leader_count(leaders);
+    pdpb::StoreHeartbeatResponse resp;
+    grpc::Status s = pd_->StoreHeartbeat(&ctx, req, &resp);
+    if (!s.ok()) {
+      spdlog::debug("store heartbeat failed: {}", s.error_message());
+      return;
+    }
+  }
+  for (const auto& r : regions) {
+    if (!r.is_leader) {
+      continue;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + interval_);
+    pdpb::RegionHeartbeatRequest req;
+    req.mutable_header()->set_cluster_id(cluster_id_);
+    *req.mutable_region() = r.region;
+    *req.mutable_leader() = r.self;
+    pdpb::RegionHeartbeatResponse resp;
+    grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
+    if (!s.ok() || !resp.has_change_peer()) {
+      continue;
+    }
+    const auto& change = resp.change_peer();
+    raftpb::ConfChangeType type = raftpb::ADD_LEARNER_NODE;
+    if (change.type() == pdpb::ADD_VOTER) {
+      type = raftpb::ADD_NODE;
+    } else if (change.type() == pdpb::REMOVE) {
+      type = raftpb::REMOVE_NODE;
+    }
+    std::uint64_t region_id = r.region.id();
+    store_.change_peer(region_id, type, change.peer(), [region_id, change](Status st) {
+      if (st.is_ok()) {
+        spdlog::info("region {}: {} peer {} on store {} done", region_id, pdpb::ChangePeerType_Name(change.type()),
+                     change.peer().id(), change.peer().store_id());
+      } else {
+        spdlog::debug("region {}: membership change not done: {}", region_id, st.message());
+      }
+    });
+  }
+}
+
+}  // namespace rdb

@@ -1,0 +1,45 @@
+// PdWorker: a store's conversation with PD after start-up.
+//
+// Every interval it sends a store heartbeat (liveness, region and leader
+// counts) and, for each region this store leads, a region heartbeat; when PD's
+// replica checker answers with a membership change, it asks the RaftStore to
+// carry it out. It also resolves store ids to addresses for the Raft transport.
+// Thread safety: resolve() may be called from any thread; start/stop from one.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "pdpb.grpc.pb.h"
+#include "server/raft_store.h"
+
+namespace rdb {
+
+class PdWorker {
+ public:
+  PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
+           std::chrono::milliseconds interval);
+  ~PdWorker();
+  void start();
+  void stop();
+  // The address PD has for `store_id`.
+  Result<std::string> resolve(std::uint64_t store_id);
+
+ private:
+  void run();
+  void heartbeat();
+
+  std::unique_ptr<pdpb::PD::Stub> pd_;
+  std::uint64_t cluster_id_;
+  RaftStore& store_;
+  std::chrono::milliseconds interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace rdb
