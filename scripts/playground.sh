@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs a local rdb cluster in the foreground: one rdb-pd and N rdb-server stores,
-# data under one folder. Ctrl-C stops everything cleanly.
+# Runs a local rdb cluster in the foreground: one rdb-pd and N rdb-server stores
+# (default 3: every region is replicated 3 ways), data under one folder.
+# Ctrl-C stops everything cleanly.
 # Usage: scripts/playground.sh [--stores N] [--data DIR] [--bin DIR]
 #   (or: make playground; PLAYGROUND_ARGS="--stores 1" make playground)
 set -euo pipefail
@@ -8,13 +9,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 BIN="$here/../build/bin"
 DATA="${RDB_PLAYGROUND_DIR:-$PWD/playground-data}"
-STORES=1
+STORES=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --stores) STORES=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "playground: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,9 +37,10 @@ trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
 PD_ADDR=127.0.0.1:2379
+REPLICAS=$(( STORES < 3 ? STORES : 3 ))
 rm -f "$DATA/pd.ready"
 "$BIN/rdb-pd" --addr "$PD_ADDR" --status-addr 127.0.0.1:2380 --data-dir "$DATA/pd" \
-  --ready-file "$DATA/pd.ready" 2>>"$DATA/pd.log" &
+  --ready-file "$DATA/pd.ready" --max-replicas "$REPLICAS" 2>>"$DATA/pd.log" &
 PIDS+=($!)
 wait_for_file "$DATA/pd.ready" 30 || { echo "rdb-pd failed to start:"; tail -5 "$DATA/pd.log"; exit 1; }
 
@@ -69,6 +71,7 @@ Try, from another shell:
   $CLI --pd $PD_ADDR cas counter 0 1          # create; exit 3 on conflict
   $CLI --pd $PD_ADDR --json get counter
   $CLI --pd $PD_ADDR tso --count 5
+  $CLI --pd $PD_ADDR cluster                  # stores, regions, leaders, peers
 
 Press Ctrl-C to stop.
 MSG

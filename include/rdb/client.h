@@ -68,6 +68,38 @@ struct ScanOptions {
   bool keys_only = false;     // values come back empty
 };
 
+struct PeerInfo {
+  std::uint64_t id = 0;
+  std::uint64_t store_id = 0;
+  bool is_learner = false;
+};
+
+struct RegionInfo {
+  std::uint64_t id = 0;
+  std::string start_key;  // inclusive
+  std::string end_key;    // exclusive; empty = to the end of the key space
+  std::uint64_t conf_ver = 0;
+  std::uint64_t version = 0;
+  PeerInfo leader;  // id 0 when PD knows no leader
+  std::vector<PeerInfo> peers;
+};
+
+struct StoreInfo {
+  std::uint64_t id = 0;
+  std::string address;
+  std::string status_address;
+  std::string state;  // "up", "down" (no heartbeat recently) or "tombstone"
+  std::uint64_t region_count = 0;
+  std::uint64_t leader_count = 0;
+  std::uint64_t last_heartbeat_age_ms = 0;
+};
+
+struct ClusterStatus {
+  std::vector<StoreInfo> stores;
+  std::vector<RegionInfo> regions;
+  std::uint32_t max_replicas = 0;
+};
+
 class RdbClient {
  public:
   // Validates the options and prepares connections. Does not fail when servers
@@ -102,6 +134,10 @@ class RdbClient {
   // ---- timestamps
   // Reserves `count` (1..65536) consecutive timestamps and returns the first.
   virtual Result<std::uint64_t> get_tso(std::uint32_t count = 1) = 0;
+
+  // ---- cluster
+  // Stores and regions as PD sees them (needs a PD endpoint).
+  virtual Result<ClusterStatus> cluster_status() = 0;
 };
 
 // Timestamp layout: physical milliseconds since the Unix epoch << 18 | logical.

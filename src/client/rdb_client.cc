@@ -183,6 +183,54 @@ class ClientImpl final : public RdbClient {
     return r;
   }
 
+  Result<ClusterStatus> cluster_status() override {
+    if (pd_stubs_.empty()) {
+      return Status::invalid_argument("cluster status needs a PD endpoint (--pd)");
+    }
+    const Clock::time_point deadline = Clock::now() + options_.timeout;
+    Status last = Status::unavailable("no PD endpoint answered");
+    for (std::size_t attempt = 0; attempt < pd_stubs_.size(); ++attempt) {
+      std::size_t which = (pd_index_.load() + attempt) % pd_stubs_.size();
+      grpc::ClientContext ctx;
+      ctx.set_deadline(to_system(deadline));
+      pdpb::GetClusterStatusResponse resp;
+      grpc::Status s = pd_stubs_[which]->GetClusterStatus(&ctx, pdpb::GetClusterStatusRequest(), &resp);
+      if (!s.ok()) {
+        last = grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
+        continue;
+      }
+      ClusterStatus out;
+      out.max_replicas = resp.max_replicas();
+      for (const auto& st : resp.stores()) {
+        StoreInfo si;
+        si.id = st.store().id();
+        si.address = st.store().address();
+        si.status_address = st.store().status_address();
+        si.state = st.store().state() == metapb::TOMBSTONE ? "tombstone" : (st.up() ? "up" : "down");
+        si.region_count = st.region_count();
+        si.leader_count = st.leader_count();
+        si.last_heartbeat_age_ms = st.last_heartbeat_age_ms();
+        out.stores.push_back(std::move(si));
+      }
+      auto peer_info = [](const metapb::Peer& p) { return PeerInfo{p.id(), p.store_id(), p.is_learner()}; };
+      for (const auto& info : resp.regions()) {
+        RegionInfo ri;
+        ri.id = info.region().id();
+        ri.start_key = info.region().start_key();
+        ri.end_key = info.region().end_key();
+        ri.conf_ver = info.region().region_epoch().conf_ver();
+        ri.version = info.region().region_epoch().version();
+        ri.leader = peer_info(info.leader());
+        for (const auto& p : info.region().peers()) {
+          ri.peers.push_back(peer_info(p));
+        }
+        out.regions.push_back(std::move(ri));
+      }
+      return out;
+    }
+    return last;
+  }
+
   Result<std::uint64_t> get_tso(std::uint32_t count) override {
     if (!tso_) {
       return Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)");
@@ -262,19 +310,8 @@ class ClientImpl final : public RdbClient {
     if (rresp.leader().store_id() == 0) {
       return Status::unavailable(fmt::format("region {} has no known leader yet", rresp.region().id()));
     }
-    pdpb::GetStoreRequest sreq;
-    sreq.set_store_id(rresp.leader().store_id());
-    pdpb::GetStoreResponse sresp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(to_system(deadline));
-    grpc::Status s = pd.GetStore(&ctx, sreq, &sresp);
-    if (!s.ok()) {
-      return grpc_failure(s, fmt::format("PD {}", pd_name));
-    }
-    if (sresp.header().has_error()) {
-      return Status::unavailable(fmt::format("PD {}: {}", pd_name, sresp.header().error().message()));
-    }
-    RegionRoute route{rresp.region(), rresp.leader(), sresp.store().address()};
+    RDB_ASSIGN_OR_RETURN(std::string addr, store_address(rresp.leader().store_id(), deadline));
+    RegionRoute route{rresp.region(), rresp.leader(), std::move(addr)};
     cache_.insert(route);
     return route;
   }
@@ -289,7 +326,41 @@ class ClientImpl final : public RdbClient {
     return Status::internal(fmt::format("{} failed: {}", who, s.error_message()));
   }
 
-  void on_region_error(const RegionRoute& route, const kvrpc::RegionError& err, std::chrono::milliseconds& backoff) {
+  // The address PD has for a store.
+  Result<std::string> store_address(std::uint64_t store_id, Clock::time_point deadline) {
+    if (pd_stubs_.empty()) {
+      return Status::unavailable("no PD endpoint to look up store addresses");
+    }
+    std::size_t which = pd_index_.load() % pd_stubs_.size();
+    pdpb::GetStoreRequest sreq;
+    sreq.set_store_id(store_id);
+    pdpb::GetStoreResponse sresp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(to_system(deadline));
+    grpc::Status s = pd_stubs_[which]->GetStore(&ctx, sreq, &sresp);
+    if (!s.ok()) {
+      pd_index_.fetch_add(1);
+      return grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
+    }
+    if (sresp.header().has_error()) {
+      return Status::unavailable(fmt::format("PD: {}", sresp.header().error().message()));
+    }
+    return sresp.store().address();
+  }
+
+  void on_region_error(const RegionRoute& route, const kvrpc::RegionError& err, std::chrono::milliseconds& backoff,
+                       Clock::time_point deadline) {
+    if (err.has_not_leader() && err.not_leader().has_leader() && err.not_leader().leader().store_id() != 0 &&
+        options_.store_addr.empty()) {
+      // Follow the hint: the store knows who leads now, PD may not yet.
+      auto addr = store_address(err.not_leader().leader().store_id(), deadline);
+      if (addr.is_ok()) {
+        cache_.invalidate(route.region.id());
+        cache_.insert(RegionRoute{route.region, err.not_leader().leader(), *addr});
+        backoff = std::chrono::milliseconds(1);
+        return;
+      }
+    }
     if (err.has_epoch_not_match() && err.epoch_not_match().current_regions_size() > 0) {
       cache_.invalidate(route.region.id());
       for (const auto& r : err.epoch_not_match().current_regions()) {
@@ -345,7 +416,7 @@ class ClientImpl final : public RdbClient {
         }
         // A region error means the store did not execute the request: retrying is safe.
         last = Status::unavailable(fmt::format("store {}: {}", route->store_addr, resp.region_error().message()));
-        on_region_error(*route, resp.region_error(), backoff);
+        on_region_error(*route, resp.region_error(), backoff, deadline);
         sleep_backoff(backoff, deadline);
         continue;
       }

@@ -102,7 +102,7 @@ void GrpcRaftTransport::run(Connection& c) {
 grpc::Status RaftService::Send(grpc::ServerContext*, grpc::ServerReader<raftsvc::RaftBatch>* reader,
                                raftsvc::Done*) {
   raftsvc::RaftBatch batch;
-  while (reader->Read(&batch)) {
+  while (!shutting_down_ && reader->Read(&batch)) {
     for (auto& m : *batch.mutable_messages()) {
       store_.deliver(std::move(m));
     }

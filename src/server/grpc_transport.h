@@ -61,9 +61,12 @@ class RaftService final : public raftsvc::Raft::Service {
   explicit RaftService(RaftStore& store) : store_(store) {}
   grpc::Status Send(grpc::ServerContext* ctx, grpc::ServerReader<raftsvc::RaftBatch>* reader,
                     raftsvc::Done* done) override;
+  // Makes open streams return at their next message, so a shutdown does not wait for peers.
+  void shutdown() { shutting_down_ = true; }
 
  private:
   RaftStore& store_;
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace rdb

@@ -202,6 +202,7 @@ int run(int argc, char** argv) {
   spdlog::info("received signal {}, shutting down", sig);
   // Stop accepting, let in-flight requests finish (or cancel them after the grace period),
   // then close RocksDB. Acknowledged writes are already in the synced WAL.
+  raft_service.shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   if (pd_worker) {

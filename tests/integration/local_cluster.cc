@@ -33,13 +33,15 @@ Daemon LocalCluster::launch(const std::string& binary, const std::string& name, 
   return d;
 }
 
-Daemon& LocalCluster::start_pd() {
-  pd_ = launch("rdb-pd", "pd", {}, dir_.sub("pd"));
+Daemon& LocalCluster::start_pd(const std::vector<std::string>& extra_args) {
+  pd_args_ = extra_args;
+  pd_ = launch("rdb-pd", "pd", pd_args_, dir_.sub("pd"));
   return pd_;
 }
 
 Daemon& LocalCluster::start_store(const std::string& name, bool with_pd, const std::vector<std::string>& extra) {
   std::vector<std::string> args = extra;
+  args.insert(args.end(), {"--pd-heartbeat-ms", "200", "--raft-tick-ms", "50"});
   if (with_pd) {
     args.push_back("--pd");
     args.push_back(pd_.addr);
@@ -72,7 +74,7 @@ Daemon& LocalCluster::store(const std::string& name) {
 void LocalCluster::restart_pd() {
   // The PD keeps its data dir; stores learn its new port only if they restart too.
   pd_.process.reset();
-  pd_ = launch("rdb-pd", "pd", {}, dir_.sub("pd"));
+  pd_ = launch("rdb-pd", "pd", pd_args_, dir_.sub("pd"));
 }
 
 void LocalCluster::restart_store(const std::string& name) {
@@ -84,9 +86,9 @@ void LocalCluster::restart_store(const std::string& name) {
   }
   Daemon& d = store(name);
   d.process.reset();
-  std::vector<std::string> args;
+  std::vector<std::string> args = {"--pd-heartbeat-ms", "200", "--raft-tick-ms", "50"};
   if (with_pd) {
-    args = {"--pd", pd_.addr};
+    args.insert(args.end(), {"--pd", pd_.addr});
   }
   d = launch("rdb-server", name, args, d.data_dir);
 }

@@ -28,7 +28,7 @@ class LocalCluster {
   LocalCluster() = default;
 
   // Starts rdb-pd with its data under the temp dir ("pd").
-  Daemon& start_pd();
+  Daemon& start_pd(const std::vector<std::string>& extra_args = {});
   // Starts an rdb-server; with_pd registers it with the running PD.
   Daemon& start_store(const std::string& name, bool with_pd = true, const std::vector<std::string>& extra_args = {});
   // Runs a daemon to its exit (for start-up failures); returns exit code and stderr.
@@ -48,6 +48,7 @@ class LocalCluster {
 
   TempDir dir_;
   Daemon pd_;
+  std::vector<std::string> pd_args_;
   std::vector<std::pair<std::string, Daemon>> stores_;
   std::vector<std::pair<std::string, bool>> store_modes_;
   int launches_ = 0;

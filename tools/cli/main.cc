@@ -93,6 +93,7 @@ int run(int argc, char** argv) {
   cas->add_option("EXPECTED_VERSION", expected_text)->required();
   cas->add_option("VALUE", value, "new value (omit with --delete)");
   cas->add_flag("--delete", cas_delete, "delete KEY instead of writing a value");
+  auto* cluster = app.add_subcommand("cluster", "show stores and regions as PD sees them");
   auto* tso = app.add_subcommand("tso", "get timestamps from PD");
   tso->add_option("--count", count, "how many consecutive timestamps (1-65536)")->capture_default_str();
 
@@ -283,6 +284,62 @@ int run(int argc, char** argv) {
       std::cout << "CONFLICT: key does not exist (expected version must be 0)\n";
     }
     return r->succeeded ? kExitOk : kExitConflict;
+  }
+  if (cluster->parsed()) {
+    auto r = client.cluster_status();
+    if (!r.is_ok()) {
+      return fail(r.status());
+    }
+    auto peer_json = [](const rdb::PeerInfo& p) {
+      return nlohmann::json{{"id", p.id}, {"store_id", p.store_id}, {"is_learner", p.is_learner}};
+    };
+    if (g.json) {
+      nlohmann::json stores = nlohmann::json::array();
+      for (const auto& s : r->stores) {
+        stores.push_back({{"id", s.id},
+                          {"address", s.address},
+                          {"status_address", s.status_address},
+                          {"state", s.state},
+                          {"region_count", s.region_count},
+                          {"leader_count", s.leader_count}});
+      }
+      nlohmann::json regions = nlohmann::json::array();
+      for (const auto& reg : r->regions) {
+        nlohmann::json peers = nlohmann::json::array();
+        for (const auto& p : reg.peers) {
+          peers.push_back(peer_json(p));
+        }
+        regions.push_back({{"id", reg.id},
+                           {"start_key", reg.start_key},
+                           {"end_key", reg.end_key},
+                           {"epoch", {{"conf_ver", reg.conf_ver}, {"version", reg.version}}},
+                           {"leader", reg.leader.id == 0 ? nlohmann::json(nullptr) : peer_json(reg.leader)},
+                           {"peers", peers}});
+      }
+      print_json({{"stores", stores}, {"regions", regions}, {"max_replicas", r->max_replicas}});
+      return kExitOk;
+    }
+    std::cout << fmt::format("{} stores (max replicas {})\n", r->stores.size(), r->max_replicas);
+    for (const auto& s : r->stores) {
+      std::cout << fmt::format("  store {:<4} {:<22} {:<9} regions {:<4} leaders {}\n", s.id, s.address, s.state,
+                               s.region_count, s.leader_count);
+    }
+    std::cout << fmt::format("{} regions\n", r->regions.size());
+    for (const auto& reg : r->regions) {
+      std::string peers;
+      for (const auto& p : reg.peers) {
+        peers += fmt::format("{}{}@store{}", peers.empty() ? "" : " ", p.id, p.store_id);
+        if (p.is_learner) {
+          peers += "(learner)";
+        }
+      }
+      std::cout << fmt::format("  region {:<4} [{:?}, {:?}) epoch ({}, {}) leader {} peers {}\n", reg.id,
+                               reg.start_key, reg.end_key, reg.conf_ver, reg.version,
+                               reg.leader.id == 0 ? std::string("none") : fmt::format("{}@store{}", reg.leader.id,
+                                                                                      reg.leader.store_id),
+                               peers);
+    }
+    return kExitOk;
   }
   if (tso->parsed()) {
     auto r = client.get_tso(count);
