@@ -214,9 +214,8 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
       }
       change->mutable_peer()->set_id(id.value());
     }
-    spdlog::info("region {}: asking store {} to {} peer {} on store {}", req->region().id(),
-                 req->leader().store_id(), pdpb::ChangePeerType_Name(change->type()), change->peer().id(),
-                 change->peer().store_id());
+    spdlog::info("region {}: asking store {} to {} peer {} on store {}", req->region().id(), req->leader().store_id(),
+                 pdpb::ChangePeerType_Name(change->type()), change->peer().id(), change->peer().store_id());
     *resp->mutable_change_peer() = std::move(*change);
   }
   return grpc::Status::OK;

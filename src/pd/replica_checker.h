@@ -21,7 +21,7 @@ namespace rdb {
 
 struct ReplicaCheckerConfig {
   std::uint32_t max_replicas = 3;
-  std::uint64_t store_up_window_ms = 10'000;          // a store is "up" if heard from within this
+  std::uint64_t store_up_window_ms = 10'000;           // a store is "up" if heard from within this
   std::uint64_t store_down_after_ms = 30 * 60 * 1000;  // then its replicas are replaced
 };
 
@@ -42,7 +42,8 @@ std::optional<pdpb::ChangePeer> check_region(const metapb::Region& region, std::
 // given the full down window again before its replicas are replaced.
 class ClusterLiveness {
  public:
-  ClusterLiveness(Clock& clock, ReplicaCheckerConfig config) : clock_(clock), config_(config), started_(clock.now_ms()) {}
+  ClusterLiveness(Clock& clock, ReplicaCheckerConfig config)
+      : clock_(clock), config_(config), started_(clock.now_ms()) {}
   void heartbeat(std::uint64_t store_id, std::uint64_t region_count, std::uint64_t leader_count);
   StoreLiveness liveness(std::uint64_t store_id) const;
   std::uint64_t age_ms(std::uint64_t store_id) const;  // since the last heartbeat (or PD start)

@@ -99,8 +99,7 @@ void GrpcRaftTransport::run(Connection& c) {
   reset();
 }
 
-grpc::Status RaftService::Send(grpc::ServerContext*, grpc::ServerReader<raftsvc::RaftBatch>* reader,
-                               raftsvc::Done*) {
+grpc::Status RaftService::Send(grpc::ServerContext*, grpc::ServerReader<raftsvc::RaftBatch>* reader, raftsvc::Done*) {
   raftsvc::RaftBatch batch;
   while (!shutting_down_ && reader->Read(&batch)) {
     for (auto& m : *batch.mutable_messages()) {

@@ -12,9 +12,9 @@ namespace {
 using raft_serverpb::KvCommand;
 using raft_serverpb::KvCommandResult;
 
-constexpr std::array<const char*, 10> kMethodNames = {"RawGet",      "RawPut",      "RawDelete",      "RawScan",
-                                                      "RawBatchGet", "RawBatchPut", "RawBatchDelete", "RawDeleteRange",
-                                                      "Get",         "CompareAndSwap"};
+constexpr std::array<const char*, 10> kMethodNames = {
+    "RawGet",      "RawPut",         "RawDelete",      "RawScan", "RawBatchGet",
+    "RawBatchPut", "RawBatchDelete", "RawDeleteRange", "Get",     "CompareAndSwap"};
 // A call without a deadline still gets one: a store never waits forever.
 constexpr auto kDefaultDeadline = std::chrono::seconds(30);
 
@@ -53,8 +53,7 @@ std::chrono::system_clock::time_point KvService::deadline_of(grpc::ServerContext
 
 template <typename Req, typename Resp, typename OnApplied>
 grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
-                                  std::vector<std::string> keys, KvCommand cmd, Status input,
-                                  OnApplied&& on_applied) {
+                                  std::vector<std::string> keys, KvCommand cmd, Status input, OnApplied&& on_applied) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   ScopedTimer timer(*rm.latency);

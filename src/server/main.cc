@@ -33,6 +33,7 @@ int run(int argc, char** argv) {
   int pd_wait_s = 30;
   int tick_ms = 100;
   int heartbeat_ms = 1000;
+  std::uint64_t log_gc_threshold = 10000;
 
   CLI::App app{"rdb-server: an rdb storage node"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -49,6 +50,10 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pd-heartbeat-ms", heartbeat_ms, "how often to report to PD")
       ->check(CLI::Range(10, 600000))
+      ->capture_default_str();
+  app.add_option("--raft-log-gc-threshold", log_gc_threshold,
+                 "compact a region's Raft log once this many applied entries are kept")
+      ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{100000000}))
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -87,6 +92,7 @@ int run(int argc, char** argv) {
   std::unique_ptr<rdb::RaftTransport> transport;
   rdb::RaftStoreConfig raft_config;
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
+  raft_config.log_gc_threshold = log_gc_threshold;
   raft_config.seed = static_cast<std::uint64_t>(::getpid());
   // The transport resolves peers' addresses through the PD worker, created once the cluster is joined.
   struct Resolver {
@@ -98,12 +104,13 @@ int run(int argc, char** argv) {
     };
     transport = std::make_unique<NoPeers>();
   } else {
-    transport = std::make_unique<rdb::GrpcRaftTransport>([&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
-      if (resolver.worker == nullptr) {
-        return rdb::Status::unavailable("not joined to the cluster yet");
-      }
-      return resolver.worker->resolve(store_id);
-    });
+    transport =
+        std::make_unique<rdb::GrpcRaftTransport>([&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
+          if (resolver.worker == nullptr) {
+            return rdb::Status::unavailable("not joined to the cluster yet");
+          }
+          return resolver.worker->resolve(store_id);
+        });
   }
   rdb::RaftStore raft_store(**engine, raft_config, *transport);
   rdb::KvService service(**engine, raft_store, metrics, 0);

@@ -10,9 +10,13 @@ PdWorker::PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t clus
                    std::chrono::milliseconds interval)
     : pd_(pdpb::PD::NewStub(std::move(pd_channel))), cluster_id_(cluster_id), store_(store), interval_(interval) {}
 
-PdWorker::~PdWorker() { stop(); }
+PdWorker::~PdWorker() {
+  stop();
+}
 
-void PdWorker::start() { thread_ = std::thread([this] { run(); }); }
+void PdWorker::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void PdWorker::stop() {
   {

@@ -434,6 +434,8 @@ Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBa
   }
   peer.storage->apply_snapshot_meta(snap.metadata(), wb);
   peer.region = region;
+  spdlog::info("region {}: installing a snapshot at index {} ({} raw and {} versioned keys)", region.id(),
+               snap.metadata().index(), data.raw_size(), data.cas_size());
   wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(region.id()), region.SerializeAsString());
   return Status::ok();
 }

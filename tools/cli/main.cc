@@ -333,11 +333,11 @@ int run(int argc, char** argv) {
           peers += "(learner)";
         }
       }
-      std::cout << fmt::format("  region {:<4} [{:?}, {:?}) epoch ({}, {}) leader {} peers {}\n", reg.id,
-                               reg.start_key, reg.end_key, reg.conf_ver, reg.version,
-                               reg.leader.id == 0 ? std::string("none") : fmt::format("{}@store{}", reg.leader.id,
-                                                                                      reg.leader.store_id),
-                               peers);
+      std::cout << fmt::format(
+          "  region {:<4} [{:?}, {:?}) epoch ({}, {}) leader {} peers {}\n", reg.id, reg.start_key, reg.end_key,
+          reg.conf_ver, reg.version,
+          reg.leader.id == 0 ? std::string("none") : fmt::format("{}@store{}", reg.leader.id, reg.leader.store_id),
+          peers);
     }
     return kExitOk;
   }
