@@ -88,7 +88,7 @@ struct StoreInfo {
   std::uint64_t id = 0;
   std::string address;
   std::string status_address;
-  std::string state;  // "up", "down" (no heartbeat recently) or "tombstone"
+  std::string state;  // "up", "down" (no heartbeat recently), "offline" (being removed) or "tombstone"
   std::uint64_t region_count = 0;
   std::uint64_t leader_count = 0;
   std::uint64_t last_heartbeat_age_ms = 0;
@@ -138,6 +138,9 @@ class RdbClient {
   // ---- cluster
   // Stores and regions as PD sees them (needs a PD endpoint).
   virtual Result<ClusterStatus> cluster_status() = 0;
+  // Takes a store out of the cluster: PD moves its replicas to other stores,
+  // then marks it a tombstone. Returns once PD has accepted the request.
+  virtual Status remove_store(std::uint64_t store_id) = 0;
 };
 
 // Timestamp layout: physical milliseconds since the Unix epoch << 18 | logical.

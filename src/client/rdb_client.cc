@@ -206,7 +206,9 @@ class ClientImpl final : public RdbClient {
         si.id = st.store().id();
         si.address = st.store().address();
         si.status_address = st.store().status_address();
-        si.state = st.store().state() == metapb::TOMBSTONE ? "tombstone" : (st.up() ? "up" : "down");
+        si.state = st.store().state() == metapb::TOMBSTONE ? "tombstone"
+                   : st.store().state() == metapb::OFFLINE ? "offline"
+                                                           : (st.up() ? "up" : "down");
         si.region_count = st.region_count();
         si.leader_count = st.leader_count();
         si.last_heartbeat_age_ms = st.last_heartbeat_age_ms();
@@ -229,6 +231,26 @@ class ClientImpl final : public RdbClient {
       return out;
     }
     return last;
+  }
+
+  Status remove_store(std::uint64_t store_id) override {
+    if (pd_stubs_.empty()) {
+      return Status::invalid_argument("removing a store needs a PD endpoint (--pd)");
+    }
+    std::size_t which = pd_index_.load() % pd_stubs_.size();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(to_system(Clock::now() + options_.timeout));
+    pdpb::RemoveStoreRequest req;
+    req.set_store_id(store_id);
+    pdpb::RemoveStoreResponse resp;
+    grpc::Status s = pd_stubs_[which]->RemoveStore(&ctx, req, &resp);
+    if (!s.ok()) {
+      return grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
+    }
+    if (resp.header().has_error()) {
+      return Status::invalid_argument(resp.header().error().message());
+    }
+    return Status::ok();
   }
 
   Result<std::uint64_t> get_tso(std::uint32_t count) override {

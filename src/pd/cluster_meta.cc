@@ -102,14 +102,24 @@ Status ClusterMeta::put_store(const metapb::Store& store) {
     return Status::invalid_argument(fmt::format("store {} has an empty address", store.id()));
   }
   std::lock_guard lock(mu_);
+  metapb::Store record = store;
+  if (auto it = stores_.find(store.id()); it != stores_.end()) {
+    if (it->second.state() == metapb::TOMBSTONE && store.state() != metapb::TOMBSTONE) {
+      return Status::invalid_argument(fmt::format("store {} was removed from the cluster (tombstone)", store.id()));
+    }
+    // A store re-registering keeps a removal in progress (only PD changes the state).
+    if (store.state() == metapb::UP) {
+      record.set_state(it->second.state());
+    }
+  }
   for (const auto& [id, other] : stores_) {
     if (id != store.id() && other.address() == store.address() && other.state() != metapb::TOMBSTONE) {
       return Status::already_exists(fmt::format("address {} already belongs to store {}; store {} cannot use it",
                                                 store.address(), id, store.id()));
     }
   }
-  RDB_RETURN_IF_ERROR(persist_store_locked(store));
-  stores_[store.id()] = store;
+  RDB_RETURN_IF_ERROR(persist_store_locked(record));
+  stores_[store.id()] = record;
   return Status::ok();
 }
 

@@ -203,9 +203,14 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
   for (const auto& st : meta_.all_stores()) {
     StoreLiveness l = liveness_.liveness(st.id());
     l.tombstone = st.state() == metapb::TOMBSTONE;
+    l.offline = st.state() == metapb::OFFLINE;
     stores[st.id()] = l;
   }
-  auto change = check_region(req->region(), req->leader().store_id(), stores, liveness_.config());
+  RegionDecision decision = check_region(req->region(), req->leader().store_id(), stores, liveness_.config());
+  if (decision.transfer_leader_to) {
+    *resp->mutable_transfer_leader() = *decision.transfer_leader_to;
+  }
+  auto& change = decision.change;
   if (change) {
     if (change->type() == pdpb::ADD_LEARNER) {
       auto id = ids_.allocate(1);
@@ -231,6 +236,44 @@ grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHe
     return grpc::Status::OK;
   }
   liveness_.heartbeat(req->store_id(), req->region_count(), req->leader_count());
+  // A store being removed becomes a tombstone once no region keeps a replica on it.
+  auto store = meta_.get_store(req->store_id());
+  if (store && store->state() == metapb::OFFLINE) {
+    bool holds = false;
+    for (const auto& info : meta_.all_regions()) {
+      for (const auto& p : info.region().peers()) {
+        holds = holds || p.store_id() == req->store_id();
+      }
+    }
+    if (!holds && req->region_count() == 0) {
+      store->set_state(metapb::TOMBSTONE);
+      if (meta_.put_store(*store).is_ok()) {
+        spdlog::info("store {} holds no replicas any more: it is now a tombstone", req->store_id());
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::RemoveStore(grpc::ServerContext*, const pdpb::RemoveStoreRequest* req,
+                                    pdpb::RemoveStoreResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  auto store = meta_.get_store(req->store_id());
+  if (!store) {
+    set_error(resp->mutable_header(), pdpb::STORE_NOT_FOUND, fmt::format("store {} is not known", req->store_id()));
+    return grpc::Status::OK;
+  }
+  if (store->state() == metapb::UP) {
+    store->set_state(metapb::OFFLINE);
+    Status s = meta_.put_store(*store);
+    if (!s.is_ok()) {
+      set_error(resp->mutable_header(), pdpb::UNKNOWN, s.message());
+      return grpc::Status::OK;
+    }
+    spdlog::info("store {} is being removed: moving its replicas away", req->store_id());
+  }
   return grpc::Status::OK;
 }
 

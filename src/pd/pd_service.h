@@ -40,6 +40,7 @@ class PdService final : public pdpb::PD::Service {
                               pdpb::StoreHeartbeatResponse*) override;
   grpc::Status GetClusterStatus(grpc::ServerContext*, const pdpb::GetClusterStatusRequest*,
                                 pdpb::GetClusterStatusResponse*) override;
+  grpc::Status RemoveStore(grpc::ServerContext*, const pdpb::RemoveStoreRequest*, pdpb::RemoveStoreResponse*) override;
 
  private:
   // Fills the response header; returns false (and sets the error) on a cluster id mismatch.

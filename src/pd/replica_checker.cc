@@ -4,41 +4,53 @@
 
 namespace rdb {
 
-std::optional<pdpb::ChangePeer> check_region(const metapb::Region& region, std::uint64_t leader_store,
-                                             const std::map<std::uint64_t, StoreLiveness>& stores,
-                                             const ReplicaCheckerConfig& config) {
-  auto live = [&](std::uint64_t store) {
+RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_store,
+                            const std::map<std::uint64_t, StoreLiveness>& stores, const ReplicaCheckerConfig& config) {
+  auto find = [&](std::uint64_t store) -> const StoreLiveness* {
     auto it = stores.find(store);
-    return it != stores.end() && it->second.up && !it->second.tombstone;
+    return it == stores.end() ? nullptr : &it->second;
+  };
+  auto live = [&](std::uint64_t store) {
+    const StoreLiveness* l = find(store);
+    return l != nullptr && l->up && !l->tombstone && !l->offline;
   };
   auto gone = [&](std::uint64_t store) {
-    auto it = stores.find(store);
-    return it == stores.end() || it->second.down_long || it->second.tombstone;
+    const StoreLiveness* l = find(store);
+    return l == nullptr || l->down_long || l->tombstone;
+  };
+  auto offline = [&](std::uint64_t store) {
+    const StoreLiveness* l = find(store);
+    return l != nullptr && l->offline;
+  };
+  auto make = [](pdpb::ChangePeerType type, const metapb::Peer& p) {
+    RegionDecision d;
+    d.change.emplace();
+    d.change->set_type(type);
+    *d.change->mutable_peer() = p;
+    return d;
   };
   std::size_t voters = 0;
+  std::size_t healthy_voters = 0;  // voters not on stores being removed
   for (const auto& p : region.peers()) {
-    voters += p.is_learner() ? 0 : 1;
+    if (!p.is_learner()) {
+      ++voters;
+      healthy_voters += offline(p.store_id()) ? 0 : 1;
+    }
   }
   // 1. Replace replicas on stores that have been down too long.
   for (const auto& p : region.peers()) {
     if (p.store_id() != leader_store && gone(p.store_id()) && (p.is_learner() || voters > 1)) {
-      pdpb::ChangePeer c;
-      c.set_type(pdpb::REMOVE);
-      *c.mutable_peer() = p;
-      return c;
+      return make(pdpb::REMOVE, p);
     }
   }
   // 2. Promote a learner that lives on a live store.
   for (const auto& p : region.peers()) {
     if (p.is_learner() && live(p.store_id())) {
-      pdpb::ChangePeer c;
-      c.set_type(pdpb::ADD_VOTER);
-      *c.mutable_peer() = p;
-      return c;
+      return make(pdpb::ADD_VOTER, p);
     }
   }
   // 3. Add a replica on the least loaded live store without one.
-  if (voters < config.max_replicas) {
+  if (healthy_voters < config.max_replicas) {
     std::optional<std::pair<std::uint64_t, std::uint64_t>> best;  // (region_count, store)
     for (const auto& [store, l] : stores) {
       bool holds = std::any_of(region.peers().begin(), region.peers().end(),
@@ -52,26 +64,43 @@ std::optional<pdpb::ChangePeer> check_region(const metapb::Region& region, std::
       }
     }
     if (best) {
-      pdpb::ChangePeer c;
-      c.set_type(pdpb::ADD_LEARNER);
-      c.mutable_peer()->set_store_id(best->second);
-      c.mutable_peer()->set_is_learner(true);
-      return c;
+      metapb::Peer p;
+      p.set_store_id(best->second);
+      p.set_is_learner(true);
+      return make(pdpb::ADD_LEARNER, p);
     }
-    return std::nullopt;
   }
-  // 4. Too many voters (e.g. after a replacement): remove one that is not the leader.
+  // 4. Move replicas off stores being removed, once the others can carry the region.
+  if (healthy_voters >= 1) {
+    for (const auto& p : region.peers()) {
+      if (!offline(p.store_id())) {
+        continue;
+      }
+      if (healthy_voters < config.max_replicas && !p.is_learner()) {
+        break;  // no replacement could be placed yet: keep the replica
+      }
+      if (p.store_id() == leader_store) {
+        for (const auto& q : region.peers()) {
+          if (!q.is_learner() && live(q.store_id())) {
+            RegionDecision d;
+            d.transfer_leader_to = q;
+            return d;
+          }
+        }
+        break;
+      }
+      return make(pdpb::REMOVE, p);
+    }
+  }
+  // 5. Too many voters (e.g. after a replacement): remove one that is not the leader.
   if (voters > config.max_replicas) {
     for (auto it = region.peers().rbegin(); it != region.peers().rend(); ++it) {
       if (!it->is_learner() && it->store_id() != leader_store) {
-        pdpb::ChangePeer c;
-        c.set_type(pdpb::REMOVE);
-        *c.mutable_peer() = *it;
-        return c;
+        return make(pdpb::REMOVE, *it);
       }
     }
   }
-  return std::nullopt;
+  return {};
 }
 
 void ClusterLiveness::heartbeat(std::uint64_t store_id, std::uint64_t region_count, std::uint64_t leader_count) {

@@ -30,13 +30,19 @@ struct StoreLiveness {
   bool down_long = false;
   std::uint64_t region_count = 0;
   bool tombstone = false;
+  bool offline = false;  // being removed: its replicas move elsewhere first
 };
 
-// `leader_store` is never removed. The returned peer of an ADD_LEARNER has id 0:
-// the caller allocates it.
-std::optional<pdpb::ChangePeer> check_region(const metapb::Region& region, std::uint64_t leader_store,
-                                             const std::map<std::uint64_t, StoreLiveness>& stores,
-                                             const ReplicaCheckerConfig& config);
+struct RegionDecision {
+  std::optional<pdpb::ChangePeer> change;
+  std::optional<metapb::Peer> transfer_leader_to;
+};
+
+// `leader_store` is never removed: a leader on an offline store is asked to
+// transfer leadership first. The returned peer of an ADD_LEARNER has id 0: the
+// caller allocates it.
+RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_store,
+                            const std::map<std::uint64_t, StoreLiveness>& stores, const ReplicaCheckerConfig& config);
 
 // Store heartbeats, remembered in memory: after a PD restart every store is
 // given the full down window again before its replicas are replaced.

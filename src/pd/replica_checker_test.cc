@@ -32,45 +32,66 @@ std::map<std::uint64_t, StoreLiveness> stores(std::vector<std::uint64_t> up, std
 
 TEST(ReplicaCheckerTest, AddsLearnersOnLeastLoadedStoresUntilEnoughVoters) {
   ReplicaCheckerConfig c;
-  auto change = check_region(region({{1, false}}), 1, stores({1, 3, 2}), c);
+  auto change = check_region(region({{1, false}}), 1, stores({1, 3, 2}), c).change;
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->type(), pdpb::ADD_LEARNER);
   EXPECT_EQ(change->peer().store_id(), 2u);
   EXPECT_EQ(change->peer().id(), 0u);
-  auto promote = check_region(region({{1, false}, {2, true}}), 1, stores({1, 2, 3}), c);
+  auto promote = check_region(region({{1, false}, {2, true}}), 1, stores({1, 2, 3}), c).change;
   ASSERT_TRUE(promote.has_value());
   EXPECT_EQ(promote->type(), pdpb::ADD_VOTER);
   EXPECT_EQ(promote->peer().store_id(), 2u);
-  EXPECT_FALSE(check_region(region({{1, false}, {2, false}, {3, false}}), 1, stores({1, 2, 3}), c).has_value());
+  EXPECT_FALSE(check_region(region({{1, false}, {2, false}, {3, false}}), 1, stores({1, 2, 3}), c).change.has_value());
   // Not enough live stores: nothing to do.
-  EXPECT_FALSE(check_region(region({{1, false}}), 1, stores({1}), c).has_value());
+  EXPECT_FALSE(check_region(region({{1, false}}), 1, stores({1}), c).change.has_value());
 }
 
 TEST(ReplicaCheckerTest, ReplacesReplicasOfLongDownStoresButNeverTheLeader) {
   ReplicaCheckerConfig c;
   auto r = region({{1, false}, {2, false}, {3, false}});
-  auto remove = check_region(r, 1, stores({1, 2, 4}, {3}), c);
+  auto remove = check_region(r, 1, stores({1, 2, 4}, {3}), c).change;
   ASSERT_TRUE(remove.has_value());
   EXPECT_EQ(remove->type(), pdpb::REMOVE);
   EXPECT_EQ(remove->peer().store_id(), 3u);
   auto after = region({{1, false}, {2, false}});
-  auto add = check_region(after, 1, stores({1, 2, 4}, {3}), c);
+  auto add = check_region(after, 1, stores({1, 2, 4}, {3}), c).change;
   ASSERT_TRUE(add.has_value());
   EXPECT_EQ(add->type(), pdpb::ADD_LEARNER);
   EXPECT_EQ(add->peer().store_id(), 4u);
   // A down store that is merely "not up" (short outage) keeps its replica.
   auto short_outage = stores({1, 2});
   short_outage[3] = StoreLiveness{};
-  EXPECT_FALSE(check_region(r, 1, short_outage, c).has_value());
+  EXPECT_FALSE(check_region(r, 1, short_outage, c).change.has_value());
 }
 
 TEST(ReplicaCheckerTest, RemovesASurplusVoter) {
   ReplicaCheckerConfig c;
   c.max_replicas = 1;
-  auto change = check_region(region({{1, false}, {2, false}}), 1, stores({1, 2}), c);
+  auto change = check_region(region({{1, false}, {2, false}}), 1, stores({1, 2}), c).change;
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->type(), pdpb::REMOVE);
   EXPECT_EQ(change->peer().store_id(), 2u);
+}
+
+TEST(ReplicaCheckerTest, RemovingAStoreMovesItsReplicasFirst) {
+  ReplicaCheckerConfig c;
+  auto r = region({{1, false}, {2, false}, {3, false}});
+  auto live = stores({1, 2, 3, 4});
+  live[3].offline = true;
+  auto add = check_region(r, 1, live, c).change;  // first a replacement on store 4
+  ASSERT_TRUE(add.has_value());
+  EXPECT_EQ(add->type(), pdpb::ADD_LEARNER);
+  EXPECT_EQ(add->peer().store_id(), 4u);
+  auto full = region({{1, false}, {2, false}, {3, false}, {4, false}});
+  auto remove = check_region(full, 1, live, c).change;  // then the replica on the offline store goes
+  ASSERT_TRUE(remove.has_value());
+  EXPECT_EQ(remove->type(), pdpb::REMOVE);
+  EXPECT_EQ(remove->peer().store_id(), 3u);
+  // A leader on the offline store is moved away first.
+  auto transfer = check_region(full, 3, live, c);
+  EXPECT_FALSE(transfer.change.has_value());
+  ASSERT_TRUE(transfer.transfer_leader_to.has_value());
+  EXPECT_NE(transfer.transfer_leader_to->store_id(), 3u);
 }
 
 TEST(ClusterLivenessTest, UpWindowAndDownAfter) {

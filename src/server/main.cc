@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   int tick_ms = 100;
   int heartbeat_ms = 1000;
   std::uint64_t log_gc_threshold = 10000;
+  bool lease_reads = false;
 
   CLI::App app{"rdb-server: an rdb storage node"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -55,6 +56,8 @@ int run(int argc, char** argv) {
                  "compact a region's Raft log once this many applied entries are kept")
       ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{100000000}))
       ->capture_default_str();
+  app.add_flag("--lease-reads", lease_reads,
+               "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,6 +96,7 @@ int run(int argc, char** argv) {
   rdb::RaftStoreConfig raft_config;
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
+  raft_config.lease_reads = lease_reads;
   raft_config.seed = static_cast<std::uint64_t>(::getpid());
   // The transport resolves peers' addresses through the PD worker, created once the cluster is joined.
   struct Resolver {

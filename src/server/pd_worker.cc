@@ -89,6 +89,10 @@ void PdWorker::heartbeat() {
     *req.mutable_leader() = r.self;
     pdpb::RegionHeartbeatResponse resp;
     grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
+    if (s.ok() && resp.has_transfer_leader()) {
+      spdlog::info("region {}: PD asks to move leadership to peer {}", r.region.id(), resp.transfer_leader().id());
+      store_.transfer_leader(r.region.id(), resp.transfer_leader().id());
+    }
     if (!s.ok() || !resp.has_change_peer()) {
       continue;
     }

@@ -189,3 +189,115 @@ TEST_F(ReplicationTest, MinorityCannotServeReadsOrWrites) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// Four stores, three replicas: room to move a replica.
+class RebalanceTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> pd_extra) {
+    pd_extra.insert(pd_extra.end(), {"--max-replicas", "3", "--store-up-window-ms", "2000"});
+    cluster_.start_pd(pd_extra);
+    for (const char* s : {"s1", "s2", "s3", "s4"}) {
+      cluster_.start_store(s, true, {});
+    }
+    ClientOptions o;
+    o.pd_endpoints = {cluster_.pd().addr};
+    o.timeout = std::chrono::seconds(20);
+    client_ = std::move(RdbClient::connect(o)).value();
+    ASSERT_TRUE(testing::poll_until([&] { return voters_excluding(0) == 3; }, std::chrono::seconds(60)));
+    ASSERT_TRUE(client_->raw_put("moved/k", "v").is_ok());
+  }
+  // Voters of the region not on `store_id`.
+  int voters_excluding(std::uint64_t store_id) {
+    auto st = client_->cluster_status();
+    if (!st.is_ok() || st->regions.size() != 1) {
+      return -1;
+    }
+    int n = 0;
+    for (const auto& p : st->regions[0].peers) {
+      n += (!p.is_learner && p.store_id != store_id) ? 1 : 0;
+    }
+    return n;
+  }
+  bool holds_replica(std::uint64_t store_id) {
+    auto st = client_->cluster_status();
+    if (!st.is_ok() || st->regions.empty()) {
+      return true;
+    }
+    for (const auto& p : st->regions[0].peers) {
+      if (p.store_id == store_id) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // A store (by daemon name) holding a replica, preferring one that is not the leader.
+  std::pair<std::string, std::uint64_t> replica_store(bool want_leader) {
+    auto st = client_->cluster_status();
+    for (const auto& s : st->stores) {
+      bool is_leader = st->regions[0].leader.store_id == s.id;
+      if (!holds_replica(s.id) || is_leader != want_leader) {
+        continue;
+      }
+      for (const char* name : {"s1", "s2", "s3", "s4"}) {
+        if (cluster_.store(name).addr == s.address) {
+          return {name, s.id};
+        }
+      }
+    }
+    return {"", 0};
+  }
+  std::string state_of(std::uint64_t store_id) {
+    auto st = client_->cluster_status();
+    for (const auto& s : st->stores) {
+      if (s.id == store_id) {
+        return s.state;
+      }
+    }
+    return "";
+  }
+
+  LocalCluster cluster_;
+  std::unique_ptr<RdbClient> client_;
+};
+
+TEST_F(RebalanceTest, ReplicaOfALongDownStoreIsRebuiltElsewhere) {
+  start({"--max-store-down-time", "3"});
+  auto [name, id] = replica_store(false);
+  ASSERT_FALSE(name.empty());
+  cluster_.store(name).process->kill_now();
+  EXPECT_TRUE(
+      testing::poll_until([&] { return !holds_replica(id) && voters_excluding(id) == 3; }, std::chrono::seconds(60)))
+      << "PD did not replace the replica of the dead store";
+  EXPECT_EQ(client_->raw_get("moved/k")->value(), "v");
+}
+
+TEST_F(RebalanceTest, RemovingAStoreMovesItsReplicasThenTombstonesIt) {
+  start({});
+  auto [name, id] = replica_store(true);  // the leader's store: leadership must move too
+  ASSERT_FALSE(name.empty());
+  auto cli = testing::run_command(
+      {testing::bin_dir() + "/rdb-cli", "--pd", cluster_.pd().addr, "remove-store", std::to_string(id)},
+      cluster_.dir().path());
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_TRUE(testing::poll_until([&] { return state_of(id) == "tombstone"; }, std::chrono::seconds(60)))
+      << "state " << state_of(id);
+  EXPECT_FALSE(holds_replica(id));
+  EXPECT_EQ(voters_excluding(id), 3);
+  EXPECT_EQ(client_->raw_get("moved/k")->value(), "v");
+  auto json = testing::run_command({testing::bin_dir() + "/rdb-cli", "--pd", cluster_.pd().addr, "--json", "cluster"},
+                                   cluster_.dir().path());
+  ASSERT_EQ(json.exit_code, 0);
+  auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j["regions"].size(), 1u);
+  for (const char* field : {"id", "start_key", "end_key", "leader", "peers"}) {
+    EXPECT_TRUE(j["regions"][0].contains(field)) << field;
+  }
+  EXPECT_TRUE(j["regions"][0]["peers"].is_array());
+  EXPECT_EQ(j["regions"][0]["peers"].size(), 3u);
+}
+
+}  // namespace
+}  // namespace rdb

@@ -94,6 +94,10 @@ int run(int argc, char** argv) {
   cas->add_option("VALUE", value, "new value (omit with --delete)");
   cas->add_flag("--delete", cas_delete, "delete KEY instead of writing a value");
   auto* cluster = app.add_subcommand("cluster", "show stores and regions as PD sees them");
+  std::uint64_t remove_store_id = 0;
+  auto* remove_store =
+      app.add_subcommand("remove-store", "take a store out of the cluster: its replicas move to other stores first");
+  remove_store->add_option("STORE_ID", remove_store_id)->required();
   auto* tso = app.add_subcommand("tso", "get timestamps from PD");
   tso->add_option("--count", count, "how many consecutive timestamps (1-65536)")->capture_default_str();
 
@@ -284,6 +288,18 @@ int run(int argc, char** argv) {
       std::cout << "CONFLICT: key does not exist (expected version must be 0)\n";
     }
     return r->succeeded ? kExitOk : kExitConflict;
+  }
+  if (remove_store->parsed()) {
+    auto s = client.remove_store(remove_store_id);
+    if (!s.is_ok()) {
+      return fail(s);
+    }
+    if (g.json) {
+      print_json({{"op", "remove-store"}, {"store_id", remove_store_id}, {"ok", true}});
+    } else {
+      std::cout << "OK: store " << remove_store_id << " is being removed (see `cluster`)\n";
+    }
+    return kExitOk;
   }
   if (cluster->parsed()) {
     auto r = client.cluster_status();
