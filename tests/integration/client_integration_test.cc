@@ -19,9 +19,12 @@ using testing::LocalCluster;
 class ClientIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // Every API is exercised against a replicated cluster: three stores, three replicas.
     cluster_ = new LocalCluster();
-    cluster_->start_pd();
+    cluster_->start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000"});
     cluster_->start_store("s1");
+    cluster_->start_store("s2");
+    cluster_->start_store("s3");
   }
   static void TearDownTestSuite() {
     delete cluster_;
