@@ -76,12 +76,14 @@ Try, from another shell:
 Press Ctrl-C to stop.
 MSG
 
-# Stay in the foreground until interrupted, or until a daemon dies.
+# Stay in the foreground until interrupted. A daemon that dies is reported, not fatal:
+# killing a store is a fine way to watch the others fail over.
+declare -A reported=()
 while true; do
   for p in "${PIDS[@]}"; do
-    if ! kill -0 "$p" 2>/dev/null; then
-      echo "playground: a daemon (pid $p) exited unexpectedly; see the logs in $DATA"
-      exit 1
+    if [ -z "${reported[$p]:-}" ] && ! kill -0 "$p" 2>/dev/null; then
+      echo "playground: a daemon (pid $p) exited; see the logs in $DATA (the others keep running)"
+      reported[$p]=1
     fi
   done
   sleep 1
