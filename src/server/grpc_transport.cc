@@ -1,5 +1,6 @@
 #include "server/grpc_transport.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/limits.h"
@@ -10,6 +11,15 @@ GrpcRaftTransport::GrpcRaftTransport(StoreResolver resolver, std::size_t max_que
     : resolver_(std::move(resolver)), max_queue_(max_queue) {}
 
 GrpcRaftTransport::~GrpcRaftTransport() {
+  std::vector<SnapshotSender> senders;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    senders.swap(snapshot_senders_);
+  }
+  for (auto& s : senders) {
+    s.thread.join();
+  }
   std::lock_guard lock(mu_);
   for (auto& [id, c] : connections_) {
     {
@@ -42,6 +52,67 @@ void GrpcRaftTransport::send(std::vector<raftsvc::RaftMessage> messages) {
     c->queue.push_back(std::move(m));
     c->cv.notify_one();
   }
+}
+
+void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) {
+  std::lock_guard lock(mu_);
+  if (stopping_) {
+    done(false);
+    return;
+  }
+  // Reap senders that have finished.
+  for (auto it = snapshot_senders_.begin(); it != snapshot_senders_.end();) {
+    if (it->finished->load()) {
+      it->thread.join();
+      it = snapshot_senders_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  auto body = [this, message = std::move(message), done = std::move(done)]() mutable {
+    auto addr = resolver_(message.to_peer().store_id());
+    if (!addr.is_ok()) {
+      done(false);
+      return;
+    }
+    std::string data = std::move(*message.mutable_message()->mutable_snapshot()->mutable_data());
+    message.mutable_message()->mutable_snapshot()->clear_data();
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
+    auto stub = raftsvc::Raft::NewStub(grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(), args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    raftsvc::Done reply;
+    auto writer = stub->SendSnapshot(&ctx, &reply);
+    bool ok = true;
+    std::size_t offset = 0;
+    bool first = true;
+    while (ok && (first || offset < data.size())) {
+      raftsvc::SnapshotChunk chunk;
+      if (first) {
+        *chunk.mutable_message() = message;
+        chunk.set_total_size(data.size());
+        first = false;
+      }
+      std::size_t n = std::min(kSnapshotChunkBytes, data.size() - offset);
+      chunk.set_data(data.substr(offset, n));
+      offset += n;
+      ok = writer->Write(chunk);
+    }
+    ok = ok && writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    if (!s.ok() || !ok) {
+      spdlog::warn("region {}: snapshot to store {} failed: {}", message.region_id(), message.to_peer().store_id(),
+                   s.error_message());
+    }
+    done(ok && s.ok());
+  };
+  snapshot_senders_.push_back({std::thread([body = std::move(body), finished]() mutable {
+                                 body();
+                                 finished->store(true);
+                               }),
+                               finished});
 }
 
 void GrpcRaftTransport::run(Connection& c) {
@@ -97,6 +168,33 @@ void GrpcRaftTransport::run(Connection& c) {
     }
   }
   reset();
+}
+
+grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<raftsvc::SnapshotChunk>* reader,
+                                       raftsvc::Done*) {
+  raftsvc::SnapshotChunk chunk;
+  raftsvc::RaftMessage message;
+  std::string data;
+  std::uint64_t total = 0;
+  bool first = true;
+  std::size_t chunks = 0;
+  while (reader->Read(&chunk)) {
+    ++chunks;
+    if (first) {
+      message = std::move(*chunk.mutable_message());
+      total = chunk.total_size();
+      data.reserve(total);
+      first = false;
+    }
+    data.append(chunk.data());
+  }
+  if (first || data.size() != total) {
+    return {grpc::StatusCode::DATA_LOSS, fmt::format("snapshot stream ended after {} of {} bytes", data.size(), total)};
+  }
+  spdlog::info("region {}: received a snapshot of {} bytes in {} chunks", message.region_id(), data.size(), chunks);
+  *message.mutable_message()->mutable_snapshot()->mutable_data() = std::move(data);
+  store_.deliver(std::move(message));
+  return grpc::Status::OK;
 }
 
 grpc::Status RaftService::Send(grpc::ServerContext*, grpc::ServerReader<raftsvc::RaftBatch>* reader, raftsvc::Done*) {

@@ -36,7 +36,10 @@ class GrpcRaftTransport final : public RaftTransport {
   ~GrpcRaftTransport() override;
 
   void send(std::vector<raftsvc::RaftMessage> messages) override;
+  // Streams the snapshot in chunks on a thread of its own.
+  void send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) override;
   std::uint64_t dropped() const { return dropped_.load(); }
+  static constexpr std::size_t kSnapshotChunkBytes = 1 << 20;
 
  private:
   struct Connection {
@@ -53,6 +56,12 @@ class GrpcRaftTransport final : public RaftTransport {
   std::size_t max_queue_;
   std::mutex mu_;
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  struct SnapshotSender {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
+  std::vector<SnapshotSender> snapshot_senders_;
+  bool stopping_ = false;
   std::atomic<std::uint64_t> dropped_{0};
 };
 
@@ -61,6 +70,8 @@ class RaftService final : public raftsvc::Raft::Service {
   explicit RaftService(RaftStore& store) : store_(store) {}
   grpc::Status Send(grpc::ServerContext* ctx, grpc::ServerReader<raftsvc::RaftBatch>* reader,
                     raftsvc::Done* done) override;
+  grpc::Status SendSnapshot(grpc::ServerContext* ctx, grpc::ServerReader<raftsvc::SnapshotChunk>* reader,
+                            raftsvc::Done* done) override;
   // Makes open streams return at their next message, so a shutdown does not wait for peers.
   void shutdown() { shutting_down_ = true; }
 

@@ -321,6 +321,14 @@ void RaftStore::transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_i
   });
 }
 
+void RaftStore::report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_id, bool delivered) {
+  post([this, region_id, to_peer_id, delivered] {
+    if (Peer* peer = find_peer(region_id)) {
+      peer->node->report_snapshot(to_peer_id, delivered);
+    }
+  });
+}
+
 std::vector<RegionStatus> RaftStore::regions() const {
   std::lock_guard lock(status_mu_);
   return status_;
@@ -585,6 +593,14 @@ void RaftStore::handle_readies() {
       *rm.mutable_to_peer() = *to;
       *rm.mutable_region() = w.peer->region;
       *rm.mutable_message() = std::move(m);
+      if (rm.message().type() == raftpb::MSG_SNAP) {
+        std::uint64_t region_id = rm.region_id();
+        std::uint64_t to_peer = rm.to_peer().id();
+        transport_.send_snapshot(std::move(rm), [this, region_id, to_peer](bool delivered) {
+          report_snapshot(region_id, to_peer, delivered);
+        });
+        continue;
+      }
       out.push_back(std::move(rm));
     }
   }

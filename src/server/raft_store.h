@@ -43,6 +43,14 @@ class RaftTransport {
  public:
   virtual ~RaftTransport() = default;
   virtual void send(std::vector<raftsvc::RaftMessage> messages) = 0;
+  // A message carrying a snapshot; `done(delivered)` is called once it was
+  // handed to the receiver or failed. The default sends it like any message.
+  virtual void send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) {
+    std::vector<raftsvc::RaftMessage> one;
+    one.push_back(std::move(message));
+    send(std::move(one));
+    done(true);
+  }
 };
 
 struct RaftStoreConfig {
@@ -110,6 +118,8 @@ class RaftStore {
   void change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& peer,
                    std::function<void(Status)> cb);
   void transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id);
+  // The transport's word on a snapshot sent to `to_peer_id`.
+  void report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_id, bool delivered);
 
   std::vector<RegionStatus> regions() const;
   std::uint64_t store_id() const { return config_.store_id.load(); }

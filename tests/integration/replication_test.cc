@@ -103,6 +103,13 @@ TEST_F(ReplicationTest, LeaderKilledNewLeaderServesOldLeaderCatchesUpBySnapshot)
   for (int i = 30; i < 200; ++i) {  // enough to compact the log past the dead store
     ASSERT_TRUE(client_->raw_put("rep/" + std::to_string(i), "w").is_ok());
   }
+  // Large values make the snapshot span several 1 MiB chunks.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(client_->raw_put("rep/big" + std::to_string(i), std::string(900 * 1024, 'b')).is_ok());
+  }
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(client_->raw_put("rep/tail" + std::to_string(i), "t").is_ok());
+  }
   EXPECT_EQ(client_->get("rep/cas")->value, "one");
 
   cluster_.restart_store(old_leader);
@@ -110,8 +117,12 @@ TEST_F(ReplicationTest, LeaderKilledNewLeaderServesOldLeaderCatchesUpBySnapshot)
   EXPECT_TRUE(
       testing::poll_until([&] { return applied_index(old_leader) >= applied_index(other); }, std::chrono::seconds(30)))
       << "the restarted store did not catch up";
-  EXPECT_NE(cluster_.store(old_leader).process->stderr_text().find("installing a snapshot"), std::string::npos)
-      << "expected catch-up by snapshot after log compaction";
+  std::string log = cluster_.store(old_leader).process->stderr_text();
+  EXPECT_NE(log.find("installing a snapshot"), std::string::npos) << "expected catch-up by snapshot after compaction";
+  auto chunks_at = log.find(" chunks");
+  ASSERT_NE(chunks_at, std::string::npos) << "the snapshot did not come over the chunked stream";
+  auto count_at = log.rfind(' ', chunks_at - 1);
+  EXPECT_GE(std::stoi(log.substr(count_at + 1, chunks_at - count_at - 1)), 3) << "a 2.7 MiB snapshot in one chunk";
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(client_->raw_get("rep/" + std::to_string(i))->has_value()) << i;
   }
