@@ -92,6 +92,8 @@ struct StoreInfo {
   std::uint64_t region_count = 0;
   std::uint64_t leader_count = 0;
   std::uint64_t last_heartbeat_age_ms = 0;
+  std::uint64_t capacity_bytes = 0;  // of the store's data dir file system
+  std::uint64_t available_bytes = 0;
 };
 
 struct ClusterStatus {

@@ -212,6 +212,8 @@ class ClientImpl final : public RdbClient {
         si.region_count = st.region_count();
         si.leader_count = st.leader_count();
         si.last_heartbeat_age_ms = st.last_heartbeat_age_ms();
+        si.capacity_bytes = st.capacity_bytes();
+        si.available_bytes = st.available_bytes();
         out.stores.push_back(std::move(si));
       }
       auto peer_info = [](const metapb::Peer& p) { return PeerInfo{p.id(), p.store_id(), p.is_learner()}; };

@@ -235,7 +235,8 @@ grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHe
     set_error(resp->mutable_header(), pdpb::STORE_NOT_FOUND, fmt::format("store {} is not known", req->store_id()));
     return grpc::Status::OK;
   }
-  liveness_.heartbeat(req->store_id(), req->region_count(), req->leader_count());
+  liveness_.heartbeat(req->store_id(), req->region_count(), req->leader_count(), req->capacity_bytes(),
+                      req->available_bytes());
   // A store being removed becomes a tombstone once no region keeps a replica on it.
   auto store = meta_.get_store(req->store_id());
   if (store && store->state() == metapb::OFFLINE) {
@@ -290,6 +291,9 @@ grpc::Status PdService::GetClusterStatus(grpc::ServerContext*, const pdpb::GetCl
     out->set_last_heartbeat_age_ms(liveness_.age_ms(st.id()));
     out->set_region_count(l.region_count);
     out->set_leader_count(liveness_.leader_count(st.id()));
+    auto [capacity, available] = liveness_.capacity(st.id());
+    out->set_capacity_bytes(capacity);
+    out->set_available_bytes(available);
   }
   for (auto& r : meta_.all_regions()) {
     *resp->add_regions() = std::move(r);

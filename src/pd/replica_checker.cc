@@ -103,9 +103,17 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
   return {};
 }
 
-void ClusterLiveness::heartbeat(std::uint64_t store_id, std::uint64_t region_count, std::uint64_t leader_count) {
+void ClusterLiveness::heartbeat(std::uint64_t store_id, std::uint64_t region_count, std::uint64_t leader_count,
+                                std::uint64_t capacity_bytes, std::uint64_t available_bytes) {
   std::lock_guard lock(mu_);
-  beats_[store_id] = {clock_.now_ms(), region_count, leader_count};
+  beats_[store_id] = {clock_.now_ms(), region_count, leader_count, capacity_bytes, available_bytes};
+}
+
+std::pair<std::uint64_t, std::uint64_t> ClusterLiveness::capacity(std::uint64_t store_id) const {
+  std::lock_guard lock(mu_);
+  auto it = beats_.find(store_id);
+  return it == beats_.end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0}
+                            : std::pair<std::uint64_t, std::uint64_t>{it->second.capacity, it->second.available};
 }
 
 std::uint64_t ClusterLiveness::age_ms(std::uint64_t store_id) const {

@@ -50,7 +50,9 @@ class ClusterLiveness {
  public:
   ClusterLiveness(Clock& clock, ReplicaCheckerConfig config)
       : clock_(clock), config_(config), started_(clock.now_ms()) {}
-  void heartbeat(std::uint64_t store_id, std::uint64_t region_count, std::uint64_t leader_count);
+  void heartbeat(std::uint64_t store_id, std::uint64_t region_count, std::uint64_t leader_count,
+                 std::uint64_t capacity_bytes = 0, std::uint64_t available_bytes = 0);
+  std::pair<std::uint64_t, std::uint64_t> capacity(std::uint64_t store_id) const;  // (capacity, available)
   StoreLiveness liveness(std::uint64_t store_id) const;
   std::uint64_t age_ms(std::uint64_t store_id) const;  // since the last heartbeat (or PD start)
   std::uint64_t leader_count(std::uint64_t store_id) const;
@@ -61,6 +63,8 @@ class ClusterLiveness {
     std::uint64_t at_ms = 0;
     std::uint64_t regions = 0;
     std::uint64_t leaders = 0;
+    std::uint64_t capacity = 0;
+    std::uint64_t available = 0;
   };
   Clock& clock_;
   ReplicaCheckerConfig config_;

@@ -191,7 +191,7 @@ int run(int argc, char** argv) {
   }
   if (pd_channel) {
     pd_worker = std::make_unique<rdb::PdWorker>(pd_channel, identity->cluster_id, raft_store,
-                                                std::chrono::milliseconds(heartbeat_ms));
+                                                std::chrono::milliseconds(heartbeat_ms), data_dir);
     resolver.worker = pd_worker.get();
     pd_worker->start();
   }

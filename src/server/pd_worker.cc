@@ -3,12 +3,17 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 namespace rdb {
 
 PdWorker::PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
-                   std::chrono::milliseconds interval)
-    : pd_(pdpb::PD::NewStub(std::move(pd_channel))), cluster_id_(cluster_id), store_(store), interval_(interval) {}
+                   std::chrono::milliseconds interval, std::string data_dir)
+    : pd_(pdpb::PD::NewStub(std::move(pd_channel))),
+      cluster_id_(cluster_id),
+      store_(store),
+      interval_(interval),
+      data_dir_(std::move(data_dir)) {}
 
 PdWorker::~PdWorker() {
   stop();
@@ -70,6 +75,11 @@ void PdWorker::heartbeat() {
     req.set_store_id(store_.store_id());
     req.set_region_count(regions.size());
     req.set_leader_count(leaders);
+    struct statvfs fs {};
+    if (::statvfs(data_dir_.c_str(), &fs) == 0) {
+      req.set_capacity_bytes(static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize);
+      req.set_available_bytes(static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize);
+    }
     pdpb::StoreHeartbeatResponse resp;
     grpc::Status s = pd_->StoreHeartbeat(&ctx, req, &resp);
     if (!s.ok()) {

@@ -21,7 +21,7 @@ namespace rdb {
 class PdWorker {
  public:
   PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
-           std::chrono::milliseconds interval);
+           std::chrono::milliseconds interval, std::string data_dir);
   ~PdWorker();
   void start();
   void stop();
@@ -36,6 +36,7 @@ class PdWorker {
   std::uint64_t cluster_id_;
   RaftStore& store_;
   std::chrono::milliseconds interval_;
+  std::string data_dir_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -307,6 +307,11 @@ TEST_F(RebalanceTest, RemovingAStoreMovesItsReplicasThenTombstonesIt) {
     EXPECT_TRUE(j["regions"][0].contains(field)) << field;
   }
   EXPECT_TRUE(j["regions"][0]["peers"].is_array());
+  bool some_capacity = false;
+  for (const auto& st : j["stores"]) {
+    some_capacity = some_capacity || st["capacity_bytes"].get<std::uint64_t>() > 0;
+  }
+  EXPECT_TRUE(some_capacity) << "stores report their capacity in heartbeats";
   EXPECT_EQ(j["regions"][0]["peers"].size(), 3u);
 }
 

@@ -317,7 +317,9 @@ int run(int argc, char** argv) {
                           {"status_address", s.status_address},
                           {"state", s.state},
                           {"region_count", s.region_count},
-                          {"leader_count", s.leader_count}});
+                          {"leader_count", s.leader_count},
+                          {"capacity_bytes", s.capacity_bytes},
+                          {"available_bytes", s.available_bytes}});
       }
       nlohmann::json regions = nlohmann::json::array();
       for (const auto& reg : r->regions) {
@@ -337,8 +339,10 @@ int run(int argc, char** argv) {
     }
     std::cout << fmt::format("{} stores (max replicas {})\n", r->stores.size(), r->max_replicas);
     for (const auto& s : r->stores) {
-      std::cout << fmt::format("  store {:<4} {:<22} {:<9} regions {:<4} leaders {}\n", s.id, s.address, s.state,
-                               s.region_count, s.leader_count);
+      std::cout << fmt::format("  store {:<4} {:<22} {:<9} regions {:<4} leaders {:<4} free {:.1f}/{:.1f} GiB\n", s.id,
+                               s.address, s.state, s.region_count, s.leader_count,
+                               static_cast<double>(s.available_bytes) / (1 << 30),
+                               static_cast<double>(s.capacity_bytes) / (1 << 30));
     }
     std::cout << fmt::format("{} regions\n", r->regions.size());
     for (const auto& reg : r->regions) {
