@@ -71,6 +71,11 @@ grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req
             "the write was not applied before the deadline; it may or may not take effect"};
   }
   ProposeResult r = result.get();
+  if (r.undetermined) {
+    rm.errors->inc();
+    // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
+    return {grpc::StatusCode::UNAVAILABLE, "the store stopped before the write's outcome was known"};
+  }
   if (r.region_error) {
     rm.errors->inc();
     *resp->mutable_region_error() = std::move(*r.region_error);

@@ -371,7 +371,9 @@ void RaftStore::fail_all_pending(const std::string& why) {
   // Tasks never run: their callbacks are dropped with them; answer what was accepted.
   for (auto& [id, peer] : peers_) {
     for (auto& [index, p] : peer->proposals) {
-      p.cb({busy(why), {}});
+      ProposeResult r;
+      r.undetermined = true;
+      p.cb(std::move(r));
     }
     for (auto& [ctx, cb] : peer->reads_waiting_index) {
       cb(busy(why));

@@ -76,8 +76,11 @@ struct RaftStoreConfig {
 };
 
 struct ProposeResult {
-  std::optional<kvrpc::RegionError> region_error;
+  std::optional<kvrpc::RegionError> region_error;  // certainly not applied
   raft_serverpb::KvCommandResult result;
+  // The proposal was accepted but the store stops before knowing its fate: it may
+  // still be committed and applied by the next leader.
+  bool undetermined = false;
 };
 using ProposeCallback = std::function<void(ProposeResult)>;
 // Called when the store may serve a linearizable read of the region (no region error),
