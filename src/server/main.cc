@@ -35,6 +35,7 @@ int run(int argc, char** argv) {
   int heartbeat_ms = 1000;
   std::uint64_t log_gc_threshold = 10000;
   bool lease_reads = false;
+  bool unsafe_local_reads = false;
 
   CLI::App app{"rdb-server: an rdb storage node"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -58,6 +59,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--lease-reads", lease_reads,
                "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
+  app.add_flag("--test-unsafe-local-reads", unsafe_local_reads,
+               "TEST ONLY: serve reads from any replica's local state (not linearizable; for testing the chaos "
+               "checker)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,6 +101,10 @@ int run(int argc, char** argv) {
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
   raft_config.lease_reads = lease_reads;
+  raft_config.unsafe_local_reads = unsafe_local_reads;
+  if (unsafe_local_reads) {
+    spdlog::warn("--test-unsafe-local-reads: reads are NOT linearizable (test-only switch)");
+  }
   raft_config.seed = static_cast<std::uint64_t>(::getpid());
   // The transport resolves peers' addresses through the PD worker, created once the cluster is joined.
   struct Resolver {

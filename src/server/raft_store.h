@@ -63,7 +63,8 @@ struct RaftStoreConfig {
         heartbeat_ticks(o.heartbeat_ticks),
         log_gc_threshold(o.log_gc_threshold),
         seed(o.seed),
-        lease_reads(o.lease_reads) {}
+        lease_reads(o.lease_reads),
+        unsafe_local_reads(o.unsafe_local_reads) {}
   std::chrono::milliseconds tick_interval{100};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
@@ -73,6 +74,9 @@ struct RaftStoreConfig {
   // Serve reads under the leader lease instead of a ReadIndex heartbeat round.
   // Faster, but safe only while clocks do not drift more than the lease allows.
   bool lease_reads = false;
+  // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
+  // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
+  bool unsafe_local_reads = false;
 };
 
 struct ProposeResult {

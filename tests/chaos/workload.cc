@@ -128,7 +128,11 @@ void run_workload(RdbClient& client, const WorkloadOptions& o, Recorder& rec) {
         std::string value = fmt::format("c{}-{}", c, n);
         // CAS mostly against the version this client last saw, sometimes a guess.
         std::uint64_t expected = rng() % 5 == 0 ? rng() % 4 : last_version[static_cast<std::size_t>(key)];
-        Operation mine = one_op(client, rec, static_cast<std::uint64_t>(c), key, kind, expected, value);
+        RdbClient* target = &client;
+        if ((kind == 0 || kind == 4) && !o.read_clients.empty()) {
+          target = o.read_clients[rng() % o.read_clients.size()];
+        }
+        Operation mine = one_op(*target, rec, static_cast<std::uint64_t>(c), key, kind, expected, value);
         if (mine.outcome == Outcome::kOk &&
             (mine.kind == OpKind::kGet || mine.kind == OpKind::kCas || mine.kind == OpKind::kCasDelete)) {
           last_version[static_cast<std::size_t>(key)] = mine.version;

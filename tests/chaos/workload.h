@@ -41,6 +41,9 @@ struct WorkloadOptions {
   int keys = 4;
   std::chrono::milliseconds duration{10000};
   std::uint64_t seed = 1;
+  // If set, reads go to one of these clients at random (e.g. clients pointed at
+  // each store directly), writes to the main one.
+  std::vector<RdbClient*> read_clients;
 };
 
 // Runs until `duration` passes; each client uses `client` concurrently.
