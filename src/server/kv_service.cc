@@ -25,6 +25,17 @@ grpc::Status to_grpc(const Status& s) {
   return {grpc::StatusCode::INTERNAL, s.to_string()};
 }
 
+// Moves engine pairs into a response's repeated KvPair field.
+template <typename Repeated>
+void append_pairs(Repeated* out, std::vector<KvPair>& pairs) {
+  out->Reserve(out->size() + static_cast<int>(pairs.size()));
+  for (auto& p : pairs) {
+    auto* kv = out->Add();
+    kv->set_key(std::move(p.key));
+    kv->set_value(std::move(p.value));
+  }
+}
+
 Status validate_keys(const std::vector<std::string>& keys) {
   RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
   for (const auto& k : keys) {
@@ -165,11 +176,7 @@ grpc::Status KvService::RawScan(grpc::ServerContext* sctx, const kvrpc::RawScanR
   return linearizable_read(kRawScan, sctx, *req, resp, {req->start_key()}, input, [&]() -> Status {
     ScanOptions o{req->start_key(), req->end_key(), req->limit(), req->reverse(), req->key_only()};
     RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_scan(o));
-    for (auto& p : pairs) {
-      auto* kv = resp->add_kvs();
-      kv->set_key(std::move(p.key));
-      kv->set_value(std::move(p.value));
-    }
+    append_pairs(resp->mutable_kvs(), pairs);
     return Status::ok();
   });
 }
@@ -180,11 +187,7 @@ grpc::Status KvService::RawBatchGet(grpc::ServerContext* sctx, const kvrpc::RawB
   Status input = validate_keys(keys);
   return linearizable_read(kRawBatchGet, sctx, *req, resp, keys, input, [&]() -> Status {
     RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_batch_get(keys));
-    for (auto& p : pairs) {
-      auto* kv = resp->add_pairs();
-      kv->set_key(std::move(p.key));
-      kv->set_value(std::move(p.value));
-    }
+    append_pairs(resp->mutable_pairs(), pairs);
     return Status::ok();
   });
 }
