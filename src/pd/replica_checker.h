@@ -21,8 +21,8 @@ namespace rdb {
 
 struct ReplicaCheckerConfig {
   std::uint32_t max_replicas = 3;
-  std::uint64_t store_up_window_ms = 10'000;           // a store is "up" if heard from within this
-  std::uint64_t store_down_after_ms = 30 * 60 * 1000;  // then its replicas are replaced
+  std::uint64_t store_up_window_ms = 10'000;                          // a store is "up" if heard from within this
+  std::uint64_t store_down_after_ms = std::uint64_t{30} * 60 * 1000;  // then its replicas are replaced
 };
 
 struct StoreLiveness {

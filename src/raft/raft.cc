@@ -382,10 +382,10 @@ Status Raft::step(Message m) {
         return Status::ok();
       }
     }
-    if (m.type() == raftpb::MSG_PRE_VOTE) {
-      // Never change term for a pre-vote.
-    } else if (m.type() == raftpb::MSG_PRE_VOTE_RESP && !m.reject()) {
-      // The future term we asked for; we bump it ourselves when the pre-vote wins.
+    bool pre_vote_traffic = m.type() == raftpb::MSG_PRE_VOTE || (m.type() == raftpb::MSG_PRE_VOTE_RESP && !m.reject());
+    if (pre_vote_traffic) {
+      // Never change term for a pre-vote; a granted pre-vote carries the future term we
+      // asked for, which we take ourselves when the pre-vote wins.
     } else if (m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_HEARTBEAT || m.type() == raftpb::MSG_SNAP) {
       become_follower(m.term(), m.from());
     } else {

@@ -64,7 +64,9 @@ std::chrono::system_clock::time_point KvService::deadline_of(grpc::ServerContext
 
 template <typename Req, typename Resp, typename OnApplied>
 grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
-                                  std::vector<std::string> keys, KvCommand cmd, Status input, OnApplied&& on_applied) {
+                                  std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
+                                  KvCommand cmd,                  // NOLINT(performance-unnecessary-value-param)
+                                  const Status& input, OnApplied&& on_applied) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   ScopedTimer timer(*rm.latency);
@@ -102,7 +104,8 @@ grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req
 
 template <typename Req, typename Resp, typename Read>
 grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
-                                          std::vector<std::string> keys, Status input, Read&& read) {
+                                          std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
+                                          const Status& input, Read&& read) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   ScopedTimer timer(*rm.latency);

@@ -71,11 +71,11 @@ class KvService final : public kvrpc::Kv::Service {
   // Replicates `cmd`; on success calls on_applied with its result.
   template <typename Req, typename Resp, typename OnApplied>
   grpc::Status replicate(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp, std::vector<std::string> keys,
-                         raft_serverpb::KvCommand cmd, Status input, OnApplied&& on_applied);
+                         raft_serverpb::KvCommand cmd, const Status& input, OnApplied&& on_applied);
   // Obtains a read point, then runs `read` against the engine.
   template <typename Req, typename Resp, typename Read>
   grpc::Status linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
-                                 std::vector<std::string> keys, Status input, Read&& read);
+                                 std::vector<std::string> keys, const Status& input, Read&& read);
   std::chrono::system_clock::time_point deadline_of(grpc::ServerContext* sctx) const;
 
   StorageEngine& engine_;

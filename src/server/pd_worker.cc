@@ -114,7 +114,7 @@ void PdWorker::heartbeat() {
       type = raftpb::REMOVE_NODE;
     }
     std::uint64_t region_id = r.region.id();
-    store_.change_peer(region_id, type, change.peer(), [region_id, change](Status st) {
+    store_.change_peer(region_id, type, change.peer(), [region_id, change](const Status& st) {
       if (st.is_ok()) {
         spdlog::info("region {}: {} peer {} on store {} done", region_id, pdpb::ChangePeerType_Name(change.type()),
                      change.peer().id(), change.peer().store_id());

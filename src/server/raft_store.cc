@@ -55,7 +55,7 @@ raft::ConfState conf_state_of(const metapb::Region& r) {
 
 }  // namespace
 
-RaftStore::RaftStore(StorageEngine& engine, RaftStoreConfig config, RaftTransport& transport)
+RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport)
     : engine_(engine), config_(config), transport_(transport), applier_(engine) {}
 
 RaftStore::~RaftStore() {
@@ -282,7 +282,7 @@ void RaftStore::deliver(raftsvc::RaftMessage msg) {
       if (!from_leader || msg.to_peer().store_id() != config_.store_id) {
         return;
       }
-      metapb::Region uninitialized = msg.region();
+      const metapb::Region& uninitialized = msg.region();
       if (Status s = create_peer(uninitialized, msg.to_peer(), false); !s.is_ok()) {
         spdlog::error("cannot create peer {} of region {}: {}", msg.to_peer().id(), msg.region_id(), s.message());
         return;

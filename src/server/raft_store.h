@@ -45,7 +45,8 @@ class RaftTransport {
   virtual void send(std::vector<raftsvc::RaftMessage> messages) = 0;
   // A message carrying a snapshot; `done(delivered)` is called once it was
   // handed to the receiver or failed. The default sends it like any message.
-  virtual void send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) {
+  virtual void send_snapshot(raftsvc::RaftMessage message,
+                             std::function<void(bool)> done) {  // NOLINT(performance-unnecessary-value-param)
     std::vector<raftsvc::RaftMessage> one;
     one.push_back(std::move(message));
     send(std::move(one));
@@ -103,7 +104,7 @@ struct RegionStatus {
 
 class RaftStore {
  public:
-  RaftStore(StorageEngine& engine, RaftStoreConfig config, RaftTransport& transport);
+  RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport);
   ~RaftStore();
   RaftStore(const RaftStore&) = delete;
   RaftStore& operator=(const RaftStore&) = delete;
@@ -135,7 +136,7 @@ class RaftStore {
 
  private:
   struct PendingProposal {
-    std::uint64_t term;
+    std::uint64_t term = 0;
     ProposeCallback cb;
   };
   struct Peer {
