@@ -10,6 +10,7 @@
 #include "common/http_status_server.h"
 #include "common/limits.h"
 #include "common/logging.h"
+#include "common/main_guard.h"
 #include "common/ready_file.h"
 #include "common/signals.h"
 #include "common/version.h"
@@ -147,11 +148,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    // Nothing should throw past run(); if a library does, fail loudly instead of terminating.
-    fmt::print(stderr, "rdb-pd: fatal: {}\n", e.what());
-    return 1;
-  }
+  return rdb::run_guarded("rdb-pd", run, argc, argv, 1);
 }

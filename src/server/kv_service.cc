@@ -36,6 +36,19 @@ void append_pairs(Repeated* out, std::vector<KvPair>& pairs) {
   }
 }
 
+// Starts an asynchronous RaftStore call and waits for its callback's value until
+// `deadline`; nullopt if it did not come in time (the call may still complete).
+template <typename T, typename Start>
+std::optional<T> await_callback(Start&& start, std::chrono::system_clock::time_point deadline) {
+  auto done = std::make_shared<std::promise<T>>();
+  auto value = done->get_future();
+  start([done](T v) { done->set_value(std::move(v)); });
+  if (value.wait_until(deadline) != std::future_status::ready) {
+    return std::nullopt;
+  }
+  return value.get();
+}
+
 Status validate_keys(const std::vector<std::string>& keys) {
   RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
   for (const auto& k : keys) {
@@ -74,16 +87,15 @@ grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req
     rm.errors->inc();
     return to_grpc(input);
   }
-  auto done = std::make_shared<std::promise<ProposeResult>>();
-  auto result = done->get_future();
-  store_.propose(req.context(), std::move(keys), std::move(cmd),
-                 [done](ProposeResult r) { done->set_value(std::move(r)); });
-  if (result.wait_until(deadline_of(sctx)) != std::future_status::ready) {
+  auto result = await_callback<ProposeResult>(
+      [&](ProposeCallback cb) { store_.propose(req.context(), std::move(keys), std::move(cmd), std::move(cb)); },
+      deadline_of(sctx));
+  if (!result) {
     rm.errors->inc();
     return {grpc::StatusCode::DEADLINE_EXCEEDED,
             "the write was not applied before the deadline; it may or may not take effect"};
   }
-  ProposeResult r = result.get();
+  ProposeResult& r = *result;
   if (r.undetermined) {
     rm.errors->inc();
     // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
@@ -113,15 +125,14 @@ grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, c
     rm.errors->inc();
     return to_grpc(input);
   }
-  auto done = std::make_shared<std::promise<std::optional<kvrpc::RegionError>>>();
-  auto ready = done->get_future();
-  store_.read_index(req.context(), std::move(keys),
-                    [done](std::optional<kvrpc::RegionError> e) { done->set_value(std::move(e)); });
-  if (ready.wait_until(deadline_of(sctx)) != std::future_status::ready) {
+  using ReadPoint = std::optional<kvrpc::RegionError>;
+  auto ready = await_callback<ReadPoint>(
+      [&](ReadCallback cb) { store_.read_index(req.context(), std::move(keys), std::move(cb)); }, deadline_of(sctx));
+  if (!ready) {
     rm.errors->inc();
     return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
   }
-  if (auto err = ready.get()) {
+  if (auto& err = *ready) {
     rm.errors->inc();
     *resp->mutable_region_error() = std::move(*err);
     return grpc::Status::OK;

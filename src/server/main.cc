@@ -11,6 +11,7 @@
 #include "common/http_status_server.h"
 #include "common/limits.h"
 #include "common/logging.h"
+#include "common/main_guard.h"
 #include "common/ready_file.h"
 #include "common/signals.h"
 #include "common/version.h"
@@ -238,11 +239,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    // Nothing should throw past run(); if a library does, fail loudly instead of terminating.
-    fmt::print(stderr, "rdb-server: fatal: {}\n", e.what());
-    return 1;
-  }
+  return rdb::run_guarded("rdb-server", run, argc, argv, 1);
 }

@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "common/main_guard.h"
 #include "latency_histogram.h"
 #include "rdb/client.h"
 
@@ -258,10 +259,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "rdb-bench: fatal: " << e.what() << "\n";
-    return 4;
-  }
+  return rdb::run_guarded("rdb-bench", run, argc, argv, 4);
 }

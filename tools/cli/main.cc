@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/main_guard.h"
 #include "common/version.h"
 #include "rdb/client.h"
 
@@ -383,10 +384,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitError;
-  }
+  return rdb::run_guarded("rdb-cli", run, argc, argv, kExitError);
 }
