@@ -88,7 +88,7 @@ grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req
     return to_grpc(input);
   }
   auto result = await_callback<ProposeResult>(
-      [&](ProposeCallback cb) { store_.propose(req.context(), std::move(keys), std::move(cmd), std::move(cb)); },
+      [&](ProposeCallback&& cb) { store_.propose(req.context(), std::move(keys), std::move(cmd), std::move(cb)); },
       deadline_of(sctx));
   if (!result) {
     rm.errors->inc();
@@ -127,7 +127,7 @@ grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, c
   }
   using ReadPoint = std::optional<kvrpc::RegionError>;
   auto ready = await_callback<ReadPoint>(
-      [&](ReadCallback cb) { store_.read_index(req.context(), std::move(keys), std::move(cb)); }, deadline_of(sctx));
+      [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb)); }, deadline_of(sctx));
   if (!ready) {
     rm.errors->inc();
     return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
