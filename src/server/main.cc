@@ -37,6 +37,7 @@ int run(int argc, char** argv) {
   std::uint64_t log_gc_threshold = 10000;
   bool lease_reads = false;
   bool unsafe_local_reads = false;
+  bool ack_before_commit = false;
 
   CLI::App app{"rdb-server: an rdb storage node"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -63,6 +64,9 @@ int run(int argc, char** argv) {
   app.add_flag("--test-unsafe-local-reads", unsafe_local_reads,
                "TEST ONLY: serve reads from any replica's local state (not linearizable; for testing the chaos "
                "checker)");
+  app.add_flag("--test-ack-before-commit", ack_before_commit,
+               "TEST ONLY: acknowledge raw writes before they commit (loses acknowledged writes on failover; for "
+               "testing the chaos checker)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +109,10 @@ int run(int argc, char** argv) {
   raft_config.unsafe_local_reads = unsafe_local_reads;
   if (unsafe_local_reads) {
     spdlog::warn("--test-unsafe-local-reads: reads are NOT linearizable (test-only switch)");
+  }
+  raft_config.ack_before_commit = ack_before_commit;
+  if (ack_before_commit) {
+    spdlog::warn("--test-ack-before-commit: acknowledged writes can be lost (test-only switch)");
   }
   raft_config.seed = static_cast<std::uint64_t>(::getpid());
   // The transport resolves peers' addresses through the PD worker, created once the cluster is joined.
@@ -177,6 +185,10 @@ int run(int argc, char** argv) {
     identity = rdb::load_standalone_identity(**engine);
   } else {
     grpc::ChannelArguments args;
+    // Reconnect quickly after a PD restart (gRPC's default back-off grows to 2 minutes).
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     pd_channel = grpc::CreateCustomChannel(pd_addr, grpc::InsecureChannelCredentials(), args);
     auto stub = rdb::pdpb::PD::NewStub(pd_channel);
     rdb::metapb::Store self;

@@ -243,6 +243,10 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
       return;
     }
     std::uint64_t index = peer->node->raft().log().last_index();
+    if (config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS) {
+      cb({});  // TEST ONLY: acknowledged before it is replicated
+      return;
+    }
     peer->proposals[index] = {peer->node->raft().term(), std::move(cb)};
   });
 }

@@ -65,7 +65,8 @@ struct RaftStoreConfig {
         log_gc_threshold(o.log_gc_threshold),
         seed(o.seed),
         lease_reads(o.lease_reads),
-        unsafe_local_reads(o.unsafe_local_reads) {}
+        unsafe_local_reads(o.unsafe_local_reads),
+        ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
@@ -78,6 +79,9 @@ struct RaftStoreConfig {
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
+  // TEST ONLY: acknowledge raw writes as soon as the leader appends them, before they
+  // commit. Loses acknowledged writes on failover on purpose (chaos tests must catch it).
+  bool ack_before_commit = false;
 };
 
 struct ProposeResult {

@@ -56,7 +56,9 @@ std::string to_json_line(const Operation& op) {
     } else if (op.kind != OpKind::kRawPut) {
       r = {{"succeeded", op.succeeded}, {"version", op.version}, {"found", op.found}, {"value", op.result_value}};
     }
-    j["result"] = r;
+    if (!r.is_null()) {
+      j["result"] = r;  // a raw_put has no result
+    }
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -96,7 +98,7 @@ Result<Operation> parse_json_line(const std::string& line) {
     } else {
       return Status::invalid_argument(fmt::format("unknown outcome '{}'", outcome));
     }
-    if (op.outcome == Outcome::kOk && j.contains("result")) {
+    if (op.outcome == Outcome::kOk && j.contains("result") && j["result"].is_object()) {
       const auto& r = j["result"];
       op.found = r.value("found", false);
       op.result_value = r.value("value", "");
@@ -112,26 +114,62 @@ Result<Operation> parse_json_line(const std::string& line) {
   }
 }
 
-Result<std::vector<Operation>> read_history(const std::string& path) {
+std::string to_json_line(const FaultEvent& fault) {
+  nlohmann::json j = {
+      {"fault", fault.kind}, {"target", fault.target}, {"start_ns", fault.start_ns}, {"end_ns", fault.end_ns}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<FaultEvent> parse_fault_line(const std::string& line) {
+  try {
+    auto j = nlohmann::json::parse(line);
+    FaultEvent f;
+    f.kind = j.at("fault");
+    f.target = j.value("target", "");
+    f.start_ns = j.at("start_ns");
+    f.end_ns = j.value("end_ns", f.start_ns);
+    if (f.end_ns < f.start_ns) {
+      return Status::invalid_argument(fmt::format("fault '{}' ends before it starts", f.kind));
+    }
+    return f;
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(fmt::format("bad fault line: {}", e.what()));
+  }
+}
+
+Result<History> read_history_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return Status::io_error(fmt::format("cannot read history '{}'", path));
   }
-  std::vector<Operation> ops;
+  History h;
   std::string line;
   std::size_t n = 0;
   while (std::getline(in, line)) {
     ++n;
     if (line.empty() || line[0] != '{') {
-      continue;  // fault records and comments are not operations
+      continue;  // comments
+    }
+    if (line.find("\"fault\"") != std::string::npos) {
+      auto f = parse_fault_line(line);
+      if (!f.is_ok()) {
+        return f.status().with_context(fmt::format("{}:{}", path, n));
+      }
+      h.faults.push_back(std::move(f).value());
+      continue;
     }
     auto op = parse_json_line(line);
     if (!op.is_ok()) {
       return op.status().with_context(fmt::format("{}:{}", path, n));
     }
-    ops.push_back(std::move(op).value());
+    h.operations.push_back(std::move(op).value());
   }
-  return ops;
+  return h;
+}
+
+Result<std::vector<Operation>> read_history(const std::string& path) {
+  RDB_ASSIGN_OR_RETURN(History h, read_history_file(path));
+  return std::move(h.operations);
 }
 
 std::string describe(const Operation& op) {

@@ -8,6 +8,8 @@
 //   {"id":7,"client":2,"key":"k1","op":"cas","expected_version":3,"value":"v9",
 //    "invoke_ns":100,"complete_ns":250,"outcome":"ok",
 //    "result":{"succeeded":true,"version":4}}
+// Faults injected during the run are recorded in the same file, one line each:
+//   {"fault":"partition-leader","target":"s2","start_ns":2000000000,"end_ns":5000000000}
 // op is one of get, cas, cas_delete, raw_put, raw_get. result fields: found,
 // value, version (get, raw_get), succeeded, version, found, value (cas: on a
 // conflict version/found/value describe the key as it was).
@@ -42,10 +44,27 @@ struct Operation {
   bool succeeded = false;
 };
 
+// A fault window: what was done, to which node(s), from start to end (healed).
+struct FaultEvent {
+  std::string kind;    // e.g. kill, pause, partition-leader, one-way, pd-restart
+  std::string target;  // e.g. "s2", "s1|s2,s3" for a split
+  std::uint64_t start_ns = 0;
+  std::uint64_t end_ns = 0;
+};
+
+struct History {
+  std::vector<Operation> operations;
+  std::vector<FaultEvent> faults;
+};
+
 const char* op_kind_name(OpKind k);
 const char* outcome_name(Outcome o);
 std::string to_json_line(const Operation& op);
 Result<Operation> parse_json_line(const std::string& line);
+std::string to_json_line(const FaultEvent& fault);
+Result<FaultEvent> parse_fault_line(const std::string& line);
+Result<History> read_history_file(const std::string& path);
+// The operations only.
 Result<std::vector<Operation>> read_history(const std::string& path);
 std::string describe(const Operation& op);
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -23,7 +24,7 @@ Outcome classify_write(const Status& s) {
 }
 
 std::string key_name(int k) {
-  return fmt::format("chaos/{}", k);
+  return fmt::format("{}{}", kKeyPrefix, k);
 }
 
 }  // namespace
@@ -43,20 +44,47 @@ std::vector<Operation> Recorder::operations() const {
   return ops_;
 }
 
+std::size_t Recorder::fault_started(const std::string& kind, const std::string& target) {
+  FaultEvent f{kind, target, now_ns(), 0};
+  std::lock_guard lock(mu_);
+  faults_.push_back(std::move(f));
+  return faults_.size() - 1;
+}
+
+void Recorder::fault_healed(std::size_t handle) {
+  std::uint64_t now = now_ns();
+  std::lock_guard lock(mu_);
+  faults_.at(handle).end_ns = now;
+}
+
+std::vector<FaultEvent> Recorder::faults() const {
+  std::lock_guard lock(mu_);
+  std::vector<FaultEvent> out = faults_;
+  for (auto& f : out) {
+    if (f.end_ns == 0) {
+      f.end_ns = now_ns();  // still open: shown as lasting until now
+    }
+  }
+  return out;
+}
+
 Status Recorder::write(const std::string& path) const {
-  std::ofstream out(path, std::ios::app);
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& f : faults()) {
+    out << to_json_line(f) << "\n";
+  }
   for (const auto& op : operations()) {
     out << to_json_line(op) << "\n";
   }
   return out ? Status::ok() : Status::io_error(fmt::format("cannot write history '{}'", path));
 }
 
-static Operation one_op(RdbClient& client, Recorder& rec, std::uint64_t client_id, int key, int kind,
+static Operation one_op(RdbClient& client, Recorder& rec, std::uint64_t client_id, const std::string& key, int kind,
                         std::uint64_t expected, const std::string& value) {
   Operation op;
   op.id = rec.next_id();
   op.client = client_id;
-  op.key = key_name(key);
+  op.key = key;
   switch (kind) {
     case 0: {
       op.kind = OpKind::kGet;
@@ -124,15 +152,29 @@ void run_workload(RdbClient& client, const WorkloadOptions& o, Recorder& rec) {
       for (std::uint64_t n = 0; std::chrono::steady_clock::now() < deadline; ++n) {
         int key = static_cast<int>(rng() % static_cast<std::uint64_t>(o.keys));
         int roll = static_cast<int>(rng() % 100);
-        int kind = roll < 25 ? 0 : roll < 50 ? 1 : roll < 58 ? 2 : roll < 80 ? 3 : 4;
+        // 0 get, 1 cas, 2 cas_delete, 3 raw_put, 4 raw_get, 5 log write
+        int kind = o.write_heavy ? (roll < 5    ? 0
+                                    : roll < 50 ? 3
+                                    : roll < 95 ? 5
+                                                : 4)
+                                 : (roll < 25   ? 0
+                                    : roll < 47 ? 1
+                                    : roll < 55 ? 2
+                                    : roll < 72 ? 3
+                                    : roll < 80 ? 5
+                                                : 4);
         std::string value = fmt::format("c{}-{}", c, n);
+        if (kind == 5) {  // a log write: a key of its own, never overwritten
+          (void)one_op(client, rec, static_cast<std::uint64_t>(c), kLogPrefix + value, 3, 0, value);
+          continue;
+        }
         // CAS mostly against the version this client last saw, sometimes a guess.
         std::uint64_t expected = rng() % 5 == 0 ? rng() % 4 : last_version[static_cast<std::size_t>(key)];
         RdbClient* target = &client;
         if ((kind == 0 || kind == 4) && !o.read_clients.empty()) {
           target = o.read_clients[rng() % o.read_clients.size()];
         }
-        Operation mine = one_op(*target, rec, static_cast<std::uint64_t>(c), key, kind, expected, value);
+        Operation mine = one_op(*target, rec, static_cast<std::uint64_t>(c), key_name(key), kind, expected, value);
         if (mine.outcome == Outcome::kOk &&
             (mine.kind == OpKind::kGet || mine.kind == OpKind::kCas || mine.kind == OpKind::kCasDelete)) {
           last_version[static_cast<std::size_t>(key)] = mine.version;
@@ -146,9 +188,52 @@ void run_workload(RdbClient& client, const WorkloadOptions& o, Recorder& rec) {
 }
 
 void final_reads(RdbClient& client, const WorkloadOptions& o, Recorder& rec) {
+  // A cluster that did not recover fails the first read: stop there rather than
+  // wait out every read's deadline.
   for (int k = 0; k < o.keys; ++k) {
-    (void)one_op(client, rec, 1000, k, 0, 0, "");
-    (void)one_op(client, rec, 1000, k, 4, 0, "");
+    if (one_op(client, rec, kFinalReader, key_name(k), 0, 0, "").outcome != Outcome::kOk ||
+        one_op(client, rec, kFinalReader, key_name(k), 4, 0, "").outcome != Outcome::kOk) {
+      return;
+    }
+  }
+  std::vector<std::string> logs;
+  for (const auto& op : rec.operations()) {
+    if (op.kind == OpKind::kRawPut && op.key.rfind(kLogPrefix, 0) == 0) {
+      logs.push_back(op.key);
+    }
+  }
+  // Batched: a long run writes thousands of log keys.
+  constexpr std::size_t kBatch = 256;
+  for (std::size_t i = 0; i < logs.size(); i += kBatch) {
+    std::vector<std::string> keys(logs.begin() + static_cast<std::ptrdiff_t>(i),
+                                  logs.begin() + static_cast<std::ptrdiff_t>(std::min(logs.size(), i + kBatch)));
+    std::uint64_t invoke = rec.now_ns();
+    auto r = client.raw_batch_get(keys);
+    std::uint64_t complete = rec.now_ns();
+    std::map<std::string, std::string> found;
+    if (r.is_ok()) {
+      for (auto& kv : *r) {
+        found[kv.key] = kv.value;
+      }
+    }
+    for (const auto& key : keys) {
+      Operation op;
+      op.id = rec.next_id();
+      op.client = kFinalReader;
+      op.key = key;
+      op.kind = OpKind::kRawGet;
+      op.invoke_ns = invoke;
+      op.complete_ns = complete;
+      op.outcome = r.is_ok() ? Outcome::kOk : Outcome::kFailed;
+      if (auto it = found.find(key); it != found.end()) {
+        op.found = true;
+        op.result_value = it->second;
+      }
+      rec.record(std::move(op));
+    }
+    if (!r.is_ok()) {
+      return;
+    }
   }
 }
 

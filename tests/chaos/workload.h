@@ -26,7 +26,11 @@ class Recorder {
   std::uint64_t next_id() { return ++ids_; }
   void record(Operation op);
   std::vector<Operation> operations() const;
-  // Appends one JSON line per operation to `path`.
+  // Opens a fault window now; returns its handle for fault_healed().
+  std::size_t fault_started(const std::string& kind, const std::string& target);
+  void fault_healed(std::size_t handle);
+  std::vector<FaultEvent> faults() const;
+  // Writes one JSON line per fault and per operation to `path` (replacing it).
   Status write(const std::string& path) const;
 
  private:
@@ -34,6 +38,7 @@ class Recorder {
   std::atomic<std::uint64_t> ids_{0};
   mutable std::mutex mu_;
   std::vector<Operation> ops_;
+  std::vector<FaultEvent> faults_;
 };
 
 struct WorkloadOptions {
@@ -41,6 +46,9 @@ struct WorkloadOptions {
   int keys = 4;
   std::chrono::milliseconds duration{10000};
   std::uint64_t seed = 1;
+  // Mostly raw puts and log writes (no CAS, few reads): keeps every client writing
+  // even while reads would block, e.g. on an isolated leader.
+  bool write_heavy = false;
   // If set, reads go to one of these clients at random (e.g. clients pointed at
   // each store directly), writes to the main one.
   std::vector<RdbClient*> read_clients;
@@ -49,8 +57,16 @@ struct WorkloadOptions {
 // Runs until `duration` passes; each client uses `client` concurrently.
 void run_workload(RdbClient& client, const WorkloadOptions& options, Recorder& recorder);
 
-// Reads every key once (raw and versioned), recorded like any operation: after the
-// faults heal, every acknowledged write must still be visible to these reads.
+// Besides the shared keys, clients write unique "log" keys (kLogPrefix + client-n)
+// once each; after the run every acknowledged one must be readable.
+inline constexpr const char* kKeyPrefix = "chaos/";
+inline constexpr const char* kLogPrefix = "chaos/log/";
+// The client id of final reads in the history.
+inline constexpr std::uint64_t kFinalReader = 1000;
+
+// After the faults heal: reads every shared key (raw and versioned) and every log
+// key that was written (acknowledged, failed or unknown), recorded like any
+// operation, so the checkers see whether acknowledged writes survived.
 void final_reads(RdbClient& client, const WorkloadOptions& options, Recorder& recorder);
 
 }  // namespace rdb::chaos

@@ -12,15 +12,16 @@ std::string Daemon::logs() const {
 }
 
 Daemon LocalCluster::launch(const std::string& binary, const std::string& name, std::vector<std::string> args,
-                            const std::string& data_dir) {
+                            const std::string& data_dir, const std::vector<std::string>& env,
+                            const std::string& listen_addr) {
   std::string ready = dir_.sub(name + ".ready." + std::to_string(launches_++));
   std::vector<std::string> argv = {
-      bin_dir() + "/" + binary, "--addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0", "--data-dir", data_dir,
+      bin_dir() + "/" + binary, "--addr", listen_addr, "--status-addr", "127.0.0.1:0", "--data-dir", data_dir,
       "--ready-file",           ready};
   argv.insert(argv.end(), args.begin(), args.end());
   Daemon d;
   d.data_dir = data_dir;
-  d.process = std::make_unique<Subprocess>(argv, dir_.sub(name + ".log." + std::to_string(launches_)));
+  d.process = std::make_unique<Subprocess>(argv, dir_.sub(name + ".log." + std::to_string(launches_)), env);
   bool ready_ok =
       poll_until([&] { return !read_file(ready).empty() || !d.process->running(); }, std::chrono::seconds(30));
   std::string text = read_file(ready);
@@ -39,15 +40,20 @@ Daemon& LocalCluster::start_pd(const std::vector<std::string>& extra_args) {
   return pd_;
 }
 
-Daemon& LocalCluster::start_store(const std::string& name, bool with_pd, const std::vector<std::string>& extra) {
-  std::vector<std::string> args = extra;
+std::vector<std::string> LocalCluster::store_args(const StoreSpec& spec) const {
+  std::vector<std::string> args = spec.args;
   args.insert(args.end(), {"--pd-heartbeat-ms", "200", "--raft-tick-ms", "50"});
-  if (with_pd) {
-    args.push_back("--pd");
-    args.push_back(pd_.addr);
+  if (spec.with_pd) {
+    args.insert(args.end(), {"--pd", pd_.addr});
   }
-  stores_.emplace_back(name, launch("rdb-server", name, args, dir_.sub(name)));
-  store_modes_.emplace_back(name, with_pd);
+  return args;
+}
+
+Daemon& LocalCluster::start_store(const std::string& name, bool with_pd, const std::vector<std::string>& extra,
+                                  const std::vector<std::string>& env) {
+  StoreSpec spec{with_pd, extra, env};
+  stores_.emplace_back(name, launch("rdb-server", name, store_args(spec), dir_.sub(name), env));
+  store_specs_.emplace_back(name, std::move(spec));
   return stores_.back().second;
 }
 
@@ -72,25 +78,29 @@ Daemon& LocalCluster::store(const std::string& name) {
 }
 
 void LocalCluster::restart_pd() {
-  // The PD keeps its data dir; stores learn its new port only if they restart too.
   pd_.process.reset();
   pd_ = launch("rdb-pd", "pd", pd_args_, dir_.sub("pd"));
 }
 
+void LocalCluster::restart_pd_in_place() {
+  pd_.process.reset();
+  std::string addr = pd_.addr;
+  pd_ = launch("rdb-pd", "pd", pd_args_, dir_.sub("pd"), {}, addr);
+}
+
 void LocalCluster::restart_store(const std::string& name) {
-  bool with_pd = true;
-  for (auto& [n, m] : store_modes_) {
+  const StoreSpec* spec = nullptr;
+  for (auto& [n, s] : store_specs_) {
     if (n == name) {
-      with_pd = m;
+      spec = &s;
     }
+  }
+  if (spec == nullptr) {
+    throw std::runtime_error("no store named " + name);
   }
   Daemon& d = store(name);
   d.process.reset();
-  std::vector<std::string> args = {"--pd-heartbeat-ms", "200", "--raft-tick-ms", "50"};
-  if (with_pd) {
-    args.insert(args.end(), {"--pd", pd_.addr});
-  }
-  d = launch("rdb-server", name, args, d.data_dir);
+  d = launch("rdb-server", name, store_args(*spec), d.data_dir, spec->env);
 }
 
 }  // namespace rdb::testing

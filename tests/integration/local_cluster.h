@@ -30,7 +30,9 @@ class LocalCluster {
   // Starts rdb-pd with its data under the temp dir ("pd").
   Daemon& start_pd(const std::vector<std::string>& extra_args = {});
   // Starts an rdb-server; with_pd registers it with the running PD.
-  Daemon& start_store(const std::string& name, bool with_pd = true, const std::vector<std::string>& extra_args = {});
+  // `env` ("NAME=value") is added to the store's environment, on restarts too.
+  Daemon& start_store(const std::string& name, bool with_pd = true, const std::vector<std::string>& extra_args = {},
+                      const std::vector<std::string>& env = {});
   // Runs a daemon to its exit (for start-up failures); returns exit code and stderr.
   CommandResult run_store_expecting_exit(const std::string& data_dir, bool with_pd);
 
@@ -39,18 +41,29 @@ class LocalCluster {
   const TempDir& dir() const { return dir_; }
 
   // Restarts a daemon with the same data dir (after it was stopped or killed).
+  // The PD comes back on a new port; stores learn it only if they restart too.
   void restart_pd();
+  // Restarts the PD on the address it had, so running stores reconnect to it.
+  void restart_pd_in_place();
+  // Restarts a store with the arguments and environment it was started with.
   void restart_store(const std::string& name);
 
  private:
+  struct StoreSpec {
+    bool with_pd = true;
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+  };
   Daemon launch(const std::string& binary, const std::string& name, std::vector<std::string> args,
-                const std::string& data_dir);
+                const std::string& data_dir, const std::vector<std::string>& env = {},
+                const std::string& listen_addr = "127.0.0.1:0");
+  std::vector<std::string> store_args(const StoreSpec& spec) const;
 
   TempDir dir_;
   Daemon pd_;
   std::vector<std::string> pd_args_;
   std::vector<std::pair<std::string, Daemon>> stores_;
-  std::vector<std::pair<std::string, bool>> store_modes_;
+  std::vector<std::pair<std::string, StoreSpec>> store_specs_;
   int launches_ = 0;
 };
 

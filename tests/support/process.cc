@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -14,13 +15,46 @@
 
 namespace rdb::testing {
 
-Subprocess::Subprocess(std::vector<std::string> argv, std::string log_prefix)
-    : out_path_(log_prefix + ".out"), err_path_(log_prefix + ".err") {
-  std::vector<char*> args;
-  for (auto& a : argv) {
-    args.push_back(a.data());
+namespace {
+
+// The parent's environment with `overrides` applied, built before fork (the child
+// of a multi-threaded parent must not allocate).
+std::vector<std::string> child_environment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> env;
+  auto overridden = [&](const std::string& entry) {
+    std::string name = entry.substr(0, entry.find('='));
+    for (const auto& o : overrides) {
+      if (o.substr(0, o.find('=')) == name) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!overridden(*e)) {
+      env.emplace_back(*e);
+    }
   }
-  args.push_back(nullptr);
+  env.insert(env.end(), overrides.begin(), overrides.end());
+  return env;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) {
+    out.push_back(s.data());
+  }
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::string log_prefix, const std::vector<std::string>& env)
+    : out_path_(log_prefix + ".out"), err_path_(log_prefix + ".err") {
+  std::vector<char*> args = c_strings(argv);
+  std::vector<std::string> env_strings = child_environment(env);
+  std::vector<char*> envp = c_strings(env_strings);
   int out_fd = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int err_fd = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out_fd < 0 || err_fd < 0) {
@@ -34,7 +68,7 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::string log_prefix)
     ::dup2(devnull, 0);
     // Die with the test runner, so a crashed test never leaves daemons behind.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   ::close(out_fd);
@@ -132,7 +166,8 @@ std::string read_file(const std::string& path) {
 }
 
 std::string bin_dir() {
-  return RDB_BIN_DIR;
+  const char* override_dir = std::getenv("RDB_BIN_DIR");
+  return override_dir != nullptr && *override_dir != '\0' ? override_dir : RDB_BIN_DIR;
 }
 
 }  // namespace rdb::testing

@@ -1,5 +1,8 @@
 // Child processes for integration tests: spawn, signal, wait, and always reap.
 //
+// A Subprocess owns one child. The child is SIGKILLed when the *thread* that
+// started it exits (PR_SET_PDEATHSIG, so a crashed test never leaks daemons):
+// start long-lived daemons from a thread that outlives them.
 // A Subprocess owns one child. Its destructor SIGKILLs a still-running child and
 // waits for it, so a failing test never leaks processes. stdout and stderr go to
 // files (readable while the child runs) so a test can show them on failure.
@@ -19,8 +22,9 @@ namespace rdb::testing {
 class Subprocess {
  public:
   // Starts argv[0] (a path) with the given arguments; output goes to
-  // `log_prefix`.out / .err.
-  Subprocess(std::vector<std::string> argv, std::string log_prefix);
+  // `log_prefix`.out / .err. The child inherits this process's environment with
+  // `env` ("NAME=value" entries) replacing or adding variables.
+  Subprocess(std::vector<std::string> argv, std::string log_prefix, const std::vector<std::string>& env = {});
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
@@ -56,7 +60,7 @@ bool poll_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 std::string read_file(const std::string& path);
 
-// Directory holding the built executables (set by CMake as RDB_BIN_DIR).
+// Directory holding the built executables: $RDB_BIN_DIR, else the build's (set by CMake).
 std::string bin_dir();
 
 }  // namespace rdb::testing

@@ -1,0 +1,30 @@
+// Reports of a chaos run: a text summary (operations by kind and outcome, the
+// fault schedule, both checkers' verdicts) and a self-contained HTML page with an
+// SVG timeline — every operation's latency over time (log scale) coloured by
+// outcome, throughput below it, fault windows shaded — so a person sees at a
+// glance what the faults did.
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "durability.h"
+#include "history.h"
+#include "linearizability.h"
+
+namespace rdb::chaos {
+
+struct RunSummary {
+  std::string scenario;
+  std::uint64_t seed = 0;
+  History history;
+  Verdict linearizability;
+  DurabilityVerdict durability;
+  bool passed() const { return linearizability.linearizable && durability.ok; }
+};
+
+std::string text_report(const RunSummary& run);
+std::string html_report(const RunSummary& run);
+
+}  // namespace rdb::chaos

@@ -1,0 +1,272 @@
+#include "scenario.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "durability.h"
+#include "fault_network.h"
+#include "linearizability.h"
+#include "local_cluster.h"
+#include "workload.h"
+
+namespace rdb::chaos {
+namespace {
+
+using rdb::testing::LocalCluster;
+
+const std::vector<std::string> kStores = {"s1", "s2", "s3"};
+
+// The cluster under test. The network outlives the cluster so that tunnel
+// threads never wait on a stopped process: processes die first.
+class ChaosCluster {
+ public:
+  Status start(const ScenarioOptions& o) {
+    try {
+      cluster_.start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000"});
+      net_.register_address(cluster_.pd().addr, "pd");
+      std::vector<std::string> args = o.store_args;
+      args.insert(args.end(), {"--raft-log-gc-threshold", "200"});
+      for (const auto& name : kStores) {
+        RDB_ASSIGN_OR_RETURN(auto env, net_.env_for(name));
+        cluster_.start_store(name, true, args, env);
+        net_.register_address(cluster_.store(name).addr, name);
+      }
+    } catch (const std::exception& e) {
+      return Status::unavailable(fmt::format("the chaos cluster did not start: {}", e.what()));
+    }
+    client_ = connect(std::chrono::seconds(3));
+    if (client_ == nullptr) {
+      return Status::unavailable("cannot create a client of the chaos cluster");
+    }
+    if (!wait_healthy(std::chrono::seconds(60))) {
+      return Status::unavailable("the chaos cluster did not elect a leader with 3 replicas in 60 s");
+    }
+    return Status::ok();
+  }
+
+  std::unique_ptr<RdbClient> connect(std::chrono::milliseconds timeout) {
+    ClientOptions o;
+    o.pd_endpoints = {cluster_.pd().addr};
+    o.timeout = timeout;
+    auto c = RdbClient::connect(o);
+    return c.is_ok() ? std::move(c).value() : nullptr;
+  }
+
+  bool wait_healthy(std::chrono::milliseconds timeout) {
+    return rdb::testing::poll_until(
+        [&] {
+          auto st = client_->cluster_status();
+          return st.is_ok() && st->regions.size() == 1 && st->regions[0].peers.size() == kStores.size() &&
+                 st->regions[0].leader.id != 0;
+        },
+        timeout);
+  }
+
+  // The store PD names as the region's leader, or "" when unknown (PD down).
+  std::string leader() {
+    auto st = client_->cluster_status();
+    if (!st.is_ok() || st->regions.empty()) {
+      return "";
+    }
+    for (const auto& s : st->stores) {
+      if (s.id != st->regions[0].leader.store_id) {
+        continue;
+      }
+      for (const auto& name : kStores) {
+        if (cluster_.store(name).addr == s.address) {
+          return name;
+        }
+      }
+    }
+    return "";
+  }
+
+  void restart_store(const std::string& name) {
+    cluster_.restart_store(name);
+    net_.register_address(cluster_.store(name).addr, name);
+  }
+
+  FaultNetwork& net() { return net_; }
+  LocalCluster& cluster() { return cluster_; }
+  RdbClient& client() { return *client_; }
+
+ private:
+  FaultNetwork net_;
+  LocalCluster cluster_;
+  std::unique_ptr<RdbClient> client_;
+};
+
+struct ActiveFault {
+  std::string kind;
+  std::string target;
+  std::function<void()> heal;
+};
+
+std::string pick(const std::vector<std::string>& from, std::mt19937_64& rng) {
+  return from[rng() % from.size()];
+}
+
+std::string leader_or_random(ChaosCluster& c, std::mt19937_64& rng) {
+  std::string leader = c.leader();
+  return leader.empty() ? pick(kStores, rng) : leader;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    out += (out.empty() ? "" : ",") + n;
+  }
+  return out;
+}
+
+ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_64& rng) {
+  if (kind == "kill-leader" || kind == "kill-random") {
+    std::string victim = kind == "kill-leader" ? leader_or_random(c, rng) : pick(kStores, rng);
+    c.cluster().store(victim).process->kill_now();
+    return {"kill", victim, [&c, victim] { c.restart_store(victim); }};
+  }
+  if (kind == "pause") {
+    std::string victim = pick(kStores, rng);
+    c.cluster().store(victim).process->signal(SIGSTOP);
+    return {"pause", victim, [&c, victim] { c.cluster().store(victim).process->signal(SIGCONT); }};
+  }
+  if (kind == "partition-leader") {
+    std::string victim = leader_or_random(c, rng);
+    c.net().isolate(victim);
+    return {"partition-leader", victim, [&c] { c.net().heal(); }};
+  }
+  if (kind == "partition-split") {
+    // A minority of the stores vs. the rest (and the PD).
+    std::vector<std::string> shuffled = kStores;
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    std::size_t minority_size = (kStores.size() - 1) / 2;
+    std::vector<std::string> minority(shuffled.begin(), shuffled.begin() + static_cast<std::ptrdiff_t>(minority_size));
+    std::vector<std::string> majority(shuffled.begin() + static_cast<std::ptrdiff_t>(minority_size), shuffled.end());
+    majority.push_back("pd");
+    for (const auto& a : minority) {
+      for (const auto& b : majority) {
+        c.net().cut(a, b);
+        c.net().cut(b, a);
+      }
+    }
+    return {"partition-split", join(minority) + " | " + join(majority), [&c] { c.net().heal(); }};
+  }
+  if (kind == "one-way") {
+    std::string victim = leader_or_random(c, rng);
+    std::vector<std::string> senders;
+    for (const auto& s : kStores) {
+      if (s != victim) {
+        c.net().cut(s, victim);
+        senders.push_back(s);
+      }
+    }
+    return {"one-way", join(senders) + " -/-> " + victim, [&c] { c.net().heal(); }};
+  }
+  if (kind == "pd-restart") {
+    c.cluster().pd().process->kill_now();
+    return {"pd-restart", "pd", [&c] { c.cluster().restart_pd_in_place(); }};
+  }
+  throw std::invalid_argument("unknown fault " + kind);
+}
+
+// Faults on a schedule until `deadline`; every fault is healed before returning.
+void run_nemesis(const ScenarioOptions& o, ChaosCluster& c, Recorder& rec,
+                 std::chrono::steady_clock::time_point deadline, std::string& error) {
+  std::mt19937_64 rng(o.seed);
+  std::vector<std::string> kinds(scenario_names().begin(), scenario_names().end() - 1);  // all but "mixed"
+  try {
+    while (true) {
+      std::this_thread::sleep_for(o.quiet);  // the schedule, not a wait for a condition
+      if (std::chrono::steady_clock::now() + o.fault + std::chrono::seconds(1) > deadline) {
+        return;
+      }
+      std::string kind = o.scenario == "mixed" ? pick(kinds, rng) : o.scenario;
+      ActiveFault f = start_fault(kind, c, rng);
+      std::size_t handle = rec.fault_started(f.kind, f.target);
+      std::this_thread::sleep_for(o.fault);
+      f.heal();
+      rec.fault_healed(handle);
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+}
+
+Status write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return out ? Status::ok() : Status::io_error(fmt::format("cannot write '{}'", path));
+}
+
+}  // namespace
+
+const std::vector<std::string>& scenario_names() {
+  static const std::vector<std::string> names = {"kill-leader",     "kill-random", "pause",      "partition-leader",
+                                                 "partition-split", "one-way",     "pd-restart", "mixed"};
+  return names;
+}
+
+Result<RunSummary> run_scenario(const ScenarioOptions& o) {
+  if (std::find(scenario_names().begin(), scenario_names().end(), o.scenario) == scenario_names().end()) {
+    return Status::invalid_argument(
+        fmt::format("unknown scenario '{}' (known: {})", o.scenario, fmt::join(scenario_names(), ", ")));
+  }
+  if (!o.out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.out_dir, ec);
+    if (ec) {
+      return Status::io_error(fmt::format("cannot create '{}': {}", o.out_dir, ec.message()));
+    }
+  }
+  ChaosCluster c;
+  RDB_RETURN_IF_ERROR(c.start(o));
+
+  WorkloadOptions w;
+  w.duration = o.duration;
+  w.seed = o.seed;
+  w.clients = o.clients;
+  w.keys = o.keys;
+  w.write_heavy = o.write_heavy;
+  Recorder rec;
+  std::string nemesis_error;
+  auto deadline = std::chrono::steady_clock::now() + o.duration;
+  // The nemesis runs on this thread: daemons it restarts die with the thread that
+  // started them (PR_SET_PDEATHSIG), so it must outlive the run.
+  std::thread workload([&] { run_workload(c.client(), w, rec); });
+  run_nemesis(o, c, rec, deadline, nemesis_error);
+  workload.join();
+  if (!nemesis_error.empty()) {
+    return Status::internal(fmt::format("the nemesis failed: {}", nemesis_error));
+  }
+
+  // Healed: give the cluster time to settle, then read back with a patient client.
+  (void)c.wait_healthy(std::chrono::seconds(60));
+  auto patient = c.connect(std::chrono::seconds(30));
+  if (patient == nullptr) {
+    return Status::unavailable("cannot create the final reader");
+  }
+  final_reads(*patient, w, rec);
+
+  RunSummary run;
+  run.scenario = o.scenario;
+  run.seed = o.seed;
+  run.history.operations = rec.operations();
+  run.history.faults = rec.faults();
+  run.linearizability = check_history(run.history.operations);
+  run.durability = check_durability(run.history.operations);
+  if (!o.out_dir.empty()) {
+    RDB_RETURN_IF_ERROR(rec.write(o.out_dir + "/history.jsonl"));
+    RDB_RETURN_IF_ERROR(write_text(o.out_dir + "/report.txt", text_report(run)));
+    RDB_RETURN_IF_ERROR(write_text(o.out_dir + "/report.html", html_report(run)));
+  }
+  return run;
+}
+
+}  // namespace rdb::chaos
