@@ -6,8 +6,8 @@
 
 namespace rdb {
 
-double Histogram::bucket_bound(int i) {
-  return 16e-6 * std::ldexp(1.0, i);
+double Histogram::bucket_bound(int i) const {
+  return first_bound_ * std::ldexp(1.0, i);
 }
 
 void Histogram::observe(std::chrono::nanoseconds elapsed) {
@@ -38,14 +38,15 @@ Counter& MetricsRegistry::counter(const std::string& name, const std::string& he
   return *slot;
 }
 
-Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help, const std::string& labels) {
+Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help, const std::string& labels,
+                                      double first_bound) {
   std::lock_guard lock(mu_);
   Family& f = families_[name];
   f.help = help;
   f.type = "histogram";
   auto& slot = f.histograms[labels];
   if (!slot) {
-    slot = std::make_unique<Histogram>();
+    slot = std::make_unique<Histogram>(first_bound);
   }
   return *slot;
 }
@@ -80,7 +81,7 @@ std::string MetricsRegistry::render_prometheus() const {
       std::uint64_t cumulative = 0;
       for (int i = 0; i < Histogram::kBuckets; ++i) {
         cumulative += h->buckets_[static_cast<std::size_t>(i)].load(std::memory_order_relaxed);
-        std::string le = (i == Histogram::kBuckets - 1) ? "+Inf" : fmt::format("{:g}", Histogram::bucket_bound(i));
+        std::string le = (i == Histogram::kBuckets - 1) ? "+Inf" : fmt::format("{:g}", h->bucket_bound(i));
         out += fmt::format("{}_bucket{} {}\n", name, braces(labels, fmt::format("le=\"{}\"", le)), cumulative);
       }
       out += fmt::format("{}_sum{} {:g}\n", name, braces(labels), h->sum_.load(std::memory_order_relaxed));

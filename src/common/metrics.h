@@ -27,18 +27,22 @@ class Counter {
   std::atomic<std::uint64_t> value_{0};
 };
 
-// Latency histogram with fixed log2 buckets from 16 µs to ~67 s.
+// Histogram with fixed log2 buckets: by default latencies from 16 µs to ~67 s;
+// with first_bound 1, sizes from 1 to ~4 million (e.g. entries per batch).
 class Histogram {
  public:
   static constexpr int kBuckets = 23;
+  static constexpr double kLatencyFirstBound = 16e-6;
+  explicit Histogram(double first_bound = kLatencyFirstBound) : first_bound_(first_bound) {}
   void observe(std::chrono::nanoseconds elapsed);
   void observe_value(double value_in_units);  // for non-time histograms (e.g. batch size)
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   // Upper bound of bucket i in seconds (or units, for value histograms).
-  static double bucket_bound(int i);
+  double bucket_bound(int i) const;
 
  private:
   friend class MetricsRegistry;
+  double first_bound_;
   std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<double> sum_{0.0};
@@ -48,7 +52,8 @@ class MetricsRegistry {
  public:
   // `labels` is the Prometheus label set without braces, e.g. `method="RawPut"`.
   Counter& counter(const std::string& name, const std::string& help, const std::string& labels = "");
-  Histogram& histogram(const std::string& name, const std::string& help, const std::string& labels = "");
+  Histogram& histogram(const std::string& name, const std::string& help, const std::string& labels = "",
+                       double first_bound = Histogram::kLatencyFirstBound);
   // A gauge is read on demand when rendering.
   void gauge(const std::string& name, const std::string& help, std::function<double()> read);
 

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "common/address.h"
 #include "common/http_status_server.h"
@@ -133,7 +135,7 @@ int run(int argc, char** argv) {
           return resolver.worker->resolve(store_id);
         });
   }
-  rdb::RaftStore raft_store(**engine, raft_config, *transport);
+  rdb::RaftStore raft_store(**engine, raft_config, *transport, &metrics);
   rdb::KvService service(**engine, raft_store, metrics, 0);
   rdb::RaftService raft_service(raft_store);
 
@@ -179,6 +181,20 @@ int run(int argc, char** argv) {
   rdb::HostPort status_served{status_listen->host, (*status_server)->port()};
   metrics.gauge("rdb_engine_estimated_keys", "RocksDB estimate of live keys",
                 [e = engine->get()] { return static_cast<double>(e->estimate_num_keys()); });
+  // RocksDB basics, summed over column families.
+  for (const auto& [name, property, help] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"rdb_engine_memtable_bytes", "rocksdb.cur-size-all-mem-tables", "Memtable memory"},
+           {"rdb_engine_sst_bytes", "rocksdb.total-sst-files-size", "Size of all SST files"},
+           {"rdb_engine_live_data_bytes", "rocksdb.estimate-live-data-size", "Estimated live data"},
+           {"rdb_engine_pending_compaction_bytes", "rocksdb.estimate-pending-compaction-bytes",
+            "Bytes compaction still has to rewrite"},
+           {"rdb_engine_running_compactions", "rocksdb.num-running-compactions", "Compactions running now"},
+           {"rdb_engine_block_cache_bytes", "rocksdb.block-cache-usage", "Block cache memory in use"},
+           {"rdb_engine_table_readers_bytes", "rocksdb.estimate-table-readers-mem",
+            "Index and filter memory outside the block cache"}}) {
+    metrics.gauge(name, help,
+                  [e = engine->get(), p = property] { return static_cast<double>(e->int_property_total(p)); });
+  }
 
   rdb::Result<rdb::StoreIdentity> identity = rdb::Status::internal("unset");
   if (pd_addr.empty()) {

@@ -55,8 +55,53 @@ raft::ConfState conf_state_of(const metapb::Region& r) {
 
 }  // namespace
 
-RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport)
-    : engine_(engine), config_(config), transport_(transport), applier_(engine) {}
+RaftStore::Metrics::Metrics(MetricsRegistry& r)
+    : proposals(r.counter("rdb_raft_proposals_total", "Writes proposed to Raft by this store's leaders")),
+      proposals_refused(r.counter("rdb_raft_proposals_refused_total",
+                                  "Proposals refused before entering the log (not leader, busy, bad epoch)")),
+      applied_entries(
+          r.counter("rdb_raft_applied_entries_total", "Committed log entries applied to the state machine")),
+      messages_sent(r.counter("rdb_raft_messages_sent_total", "Raft messages handed to the transport")),
+      persists(r.counter("rdb_raft_persist_total", "Writes of Raft state (log, hard state) for a batch of Readies")),
+      synced_persists(r.counter("rdb_raft_fsync_total", "Raft state writes that were fsync'd")),
+      persist_seconds(r.histogram("rdb_raft_persist_duration_seconds",
+                                  "Time to write (and fsync, when required) one batch of Raft state")),
+      persist_entries(
+          r.histogram("rdb_raft_persist_batch_entries", "Log entries per Raft state write (group commit)", "", 1.0)),
+      persist_regions(r.histogram("rdb_raft_persist_batch_regions", "Regions per Raft state write", "", 1.0)),
+      apply_seconds(r.histogram("rdb_raft_apply_duration_seconds", "Time to apply one batch of committed entries")),
+      apply_entries(r.histogram("rdb_raft_apply_batch_entries", "Committed entries applied per batch", "", 1.0)),
+      snapshots_applied(r.counter("rdb_raft_snapshots_applied_total", "Snapshots installed on this store")) {}
+
+RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport,
+                     MetricsRegistry* metrics)
+    : engine_(engine),
+      own_metrics_(metrics == nullptr ? std::make_unique<MetricsRegistry>() : nullptr),
+      metrics_(metrics != nullptr ? *metrics : *own_metrics_),
+      config_(config),
+      transport_(transport),
+      applier_(engine) {
+  register_gauges(metrics != nullptr ? *metrics : *own_metrics_);
+}
+
+void RaftStore::register_gauges(MetricsRegistry& registry) {
+  auto sum = [this](auto field) {
+    double total = 0;
+    for (const auto& r : regions()) {
+      total += field(r);
+    }
+    return total;
+  };
+  registry.gauge("rdb_raft_regions", "Region replicas on this store",
+                 [sum] { return sum([](const RegionStatus&) { return 1.0; }); });
+  registry.gauge("rdb_raft_leaders", "Regions this store leads",
+                 [sum] { return sum([](const RegionStatus& r) { return r.is_leader ? 1.0 : 0.0; }); });
+  registry.gauge("rdb_raft_apply_lag_entries", "Committed but not yet applied entries, summed over regions", [sum] {
+    return sum([](const RegionStatus& r) {
+      return r.commit_index > r.applied_index ? static_cast<double>(r.commit_index - r.applied_index) : 0.0;
+    });
+  });
+}
 
 RaftStore::~RaftStore() {
   stop();
@@ -231,6 +276,7 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
   post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), cb = std::move(cb)]() mutable {
     Peer* peer = find_peer(ctx.region_id());
     if (auto err = check_context(peer, ctx.region_id(), ctx, keys)) {
+      metrics_.proposals_refused.inc();
       cb({std::move(err), {}});
       return;
     }
@@ -239,9 +285,11 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
     cmd.set_epoch_conf_ver(peer->region.region_epoch().conf_ver());
     Status s = peer->node->propose(cmd.SerializeAsString());
     if (!s.is_ok()) {
+      metrics_.proposals_refused.inc();
       cb({busy(s.message()), {}});
       return;
     }
+    metrics_.proposals.inc();
     std::uint64_t index = peer->node->raft().log().last_index();
     if (config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS) {
       cb({});  // TEST ONLY: acknowledged before it is replicated
@@ -571,6 +619,7 @@ void RaftStore::handle_readies() {
         spdlog::critical("region {}: cannot apply snapshot: {}", id, s.to_string());
         std::abort();
       }
+      metrics_.snapshots_applied.inc();
     }
     peer->storage->append(w.rd.entries, raft_wb);
     if (w.rd.hard_state) {
@@ -584,10 +633,22 @@ void RaftStore::handle_readies() {
   }
   // 1. Persist every region's Raft state with one write (and one fsync).
   if (!raft_wb.empty()) {
+    std::size_t entries = 0;
+    for (const auto& w : work) {
+      entries += w.rd.entries.size();
+    }
+    auto started = std::chrono::steady_clock::now();
     if (Status s = engine_.write(raft_wb, must_sync); !s.is_ok()) {
       spdlog::critical("cannot persist raft state: {}", s.to_string());
       std::abort();  // continuing could acknowledge what is not durable
     }
+    metrics_.persist_seconds.observe(std::chrono::steady_clock::now() - started);
+    metrics_.persists.inc();
+    if (must_sync) {
+      metrics_.synced_persists.inc();
+    }
+    metrics_.persist_entries.observe_value(static_cast<double>(entries));
+    metrics_.persist_regions.observe_value(static_cast<double>(work.size()));
   }
   // 2. Only now may messages leave.
   std::vector<raftsvc::RaftMessage> out;
@@ -615,16 +676,20 @@ void RaftStore::handle_readies() {
     }
   }
   if (!out.empty()) {
+    metrics_.messages_sent.inc(out.size());
     transport_.send(std::move(out));
   }
   // 3. Apply committed entries: data and apply index in one batch. It need not be synced:
   //    after a crash the log (synced above) is applied again from the persisted apply index.
+  auto apply_started = std::chrono::steady_clock::now();
   WriteBatch apply_wb;
   std::vector<std::function<void()>> replies;
+  std::size_t applied = 0;
   for (auto& w : work) {
     if (w.rd.soft_state) {
       on_role_change(*w.peer, *w.rd.soft_state);
     }
+    applied += w.rd.committed_entries.size();
     apply_committed(*w.peer, w.rd.committed_entries, apply_wb, replies);
     maybe_compact(*w.peer, apply_wb);
   }
@@ -633,6 +698,11 @@ void RaftStore::handle_readies() {
       spdlog::critical("cannot apply committed entries: {}", s.to_string());
       std::abort();
     }
+  }
+  if (applied > 0) {
+    metrics_.applied_entries.inc(applied);
+    metrics_.apply_entries.observe_value(static_cast<double>(applied));
+    metrics_.apply_seconds.observe(std::chrono::steady_clock::now() - apply_started);
   }
   applier_.batch_written();
   for (auto& r : replies) {

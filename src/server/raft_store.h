@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics.h"
 #include "kvrpc.pb.h"
 #include "raft/raw_node.h"
 #include "raftsvc.pb.h"
@@ -108,7 +109,10 @@ struct RegionStatus {
 
 class RaftStore {
  public:
-  RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport);
+  // Metrics (Raft proposals, commits, apply lag, persistence latency and batch
+  // sizes) go to `metrics` when given; it must outlive the store.
+  RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport,
+            MetricsRegistry* metrics = nullptr);
   ~RaftStore();
   RaftStore(const RaftStore&) = delete;
   RaftStore& operator=(const RaftStore&) = delete;
@@ -174,7 +178,26 @@ class RaftStore {
   void refresh_status();
   std::optional<metapb::Peer> peer_by_id(const metapb::Region& region, std::uint64_t peer_id) const;
 
+  struct Metrics {
+    explicit Metrics(MetricsRegistry& r);
+    Counter& proposals;
+    Counter& proposals_refused;
+    Counter& applied_entries;
+    Counter& messages_sent;
+    Counter& persists;
+    Counter& synced_persists;
+    Histogram& persist_seconds;
+    Histogram& persist_entries;
+    Histogram& persist_regions;
+    Histogram& apply_seconds;
+    Histogram& apply_entries;
+    Counter& snapshots_applied;
+  };
+  void register_gauges(MetricsRegistry& registry);
+
   StorageEngine& engine_;
+  std::unique_ptr<MetricsRegistry> own_metrics_;  // when the caller gives none
+  Metrics metrics_;
   RaftStoreConfig config_;
   RaftTransport& transport_;
   KvApplier applier_;

@@ -353,10 +353,14 @@ Result<std::vector<KvPair>> RocksEngine::scan_cf(ColumnFamily cf, std::string_vi
 }
 
 std::uint64_t RocksEngine::estimate_num_keys() const {
+  return int_property_total("rocksdb.estimate-num-keys");
+}
+
+std::uint64_t RocksEngine::int_property_total(const std::string& property) const {
   std::uint64_t total = 0;
   for (auto* cf : h_->all) {
     std::uint64_t n = 0;
-    if (h_->db->GetIntProperty(cf, "rocksdb.estimate-num-keys", &n)) {
+    if (h_->db->GetIntProperty(cf, property, &n)) {
       total += n;
     }
   }

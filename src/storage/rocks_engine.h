@@ -68,6 +68,9 @@ class RocksEngine final : public StorageEngine {
 
   // RocksDB's estimate of live keys across families (for /metrics).
   std::uint64_t estimate_num_keys() const;
+  // A RocksDB integer property (e.g. "rocksdb.cur-size-all-mem-tables") summed over
+  // the column families; 0 when unknown.
+  std::uint64_t int_property_total(const std::string& property) const;
   const std::string& dir() const { return dir_; }
 
  private:

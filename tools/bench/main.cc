@@ -1,9 +1,12 @@
-// rdb-bench: a load generator for rdb.
+// rdb-bench: a load generator for rdb — and, with --driver etcd, for etcd, so
+// both are measured by the same harness (driver.h).
 //
-// N worker threads (--concurrency) each keep one request in flight against the
-// cluster for --duration seconds after a --warmup, recording latency into
-// log-bucketed histograms. Prints a progress line every second (stderr) and a
-// summary (stdout), or one JSON object with --json.
+// --concurrency worker threads each keep one request in flight for --duration
+// seconds (or until --ops operations) after a --warmup, optionally paced to a
+// total --target-rate (latency then counts from each operation's scheduled start,
+// so a stalled server is not hidden by coordinated omission). Latencies go into
+// log-bucketed histograms. A progress line every second (stderr), a summary
+// (stdout), or one JSON object with --json.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -13,25 +16,41 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/main_guard.h"
+#include "driver.h"
+#include "key_chooser.h"
 #include "latency_histogram.h"
 #include "rdb/client.h"
 
 namespace {
 
+using rdb::bench::BenchDriver;
+using rdb::bench::KeyChooser;
 using rdb::bench::LatencyHistogram;
 using Clock = std::chrono::steady_clock;
 
+constexpr int kExitBadUsage = 2;
+constexpr int kExitFailed = 4;
+
 struct Config {
+  std::string driver = "rdb";
   std::string pd = "127.0.0.1:2379";
   std::string addr;
+  std::string endpoints;
+  bool serializable = false;
   std::string workload = "raw-put";
   int concurrency = 1;
   int key_size = 16;
   int value_size = 100;
   std::uint64_t keys = 10000;
+  std::string distribution = "uniform";
+  double zipf_theta = 0.99;
+  double read_ratio = 0.5;
+  double target_rate = 0;
+  std::uint64_t total_ops = 0;
   double duration_s = 10;
   double warmup_s = 1;
   std::uint32_t tso_count = 1;
@@ -46,6 +65,17 @@ std::string make_key(std::uint64_t i, int size) {
   return k;
 }
 
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) {
+      out.push_back(item);
+    }
+  }
+  return out;
+}
+
 struct Worker {
   LatencyHistogram hist;
   std::map<std::string, std::uint64_t> errors;
@@ -53,17 +83,67 @@ struct Worker {
   std::mutex mu;  // guards the above against the progress reporter
 };
 
-}  // namespace
+// What one operation of the workload does; the read share for mixed workloads.
+struct Mix {
+  bool reads_need_data = false;
+  double read_ratio = 0;  // mixed: share of reads (the rest are puts)
+};
 
-namespace {
+Mix mix_of(const Config& cfg) {
+  if (cfg.workload == "ycsb-a") {
+    return {true, 0.5};
+  }
+  if (cfg.workload == "ycsb-b") {
+    return {true, 0.95};
+  }
+  if (cfg.workload == "ycsb-c") {
+    return {true, 1.0};
+  }
+  if (cfg.workload == "mixed") {
+    return {true, cfg.read_ratio};
+  }
+  return {cfg.workload == "raw-get" || cfg.workload == "get", 0};
+}
+
+rdb::Status preload(BenchDriver& driver, const Config& cfg, const std::string& value) {
+  std::atomic<std::uint64_t> next{0};
+  std::mutex mu;
+  rdb::Status failure;
+  std::vector<std::thread> loaders;
+  for (int t = 0; t < std::min(cfg.concurrency, 32); ++t) {
+    loaders.emplace_back([&] {
+      for (std::uint64_t i = next++; i < cfg.keys; i = next++) {
+        std::string key = make_key(i, cfg.key_size);
+        rdb::Status s = cfg.workload == "get" ? driver.load_versioned(key, value) : driver.put(key, value);
+        if (!s.is_ok()) {
+          std::lock_guard lock(mu);
+          failure = s;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& l : loaders) {
+    l.join();
+  }
+  return failure;
+}
 
 int run(int argc, char** argv) {
   Config cfg;
-  CLI::App app{"rdb-bench: measure rdb throughput and latency"};
-  app.add_option("--pd", cfg.pd, "PD endpoint HOST:PORT")->capture_default_str();
-  app.add_option("--addr", cfg.addr, "talk to this store directly instead of routing via PD");
-  app.add_option("--workload", cfg.workload, "raw-put, raw-get, get, cas, tso")
-      ->check(CLI::IsMember({"raw-put", "raw-get", "get", "cas", "tso"}))
+  CLI::App app{"rdb-bench: measure rdb (or etcd) throughput and latency"};
+  app.add_option("--driver", cfg.driver, "system under test: rdb (native client) or etcd (v3 gRPC KV API)")
+      ->check(CLI::IsMember({"rdb", "etcd"}))
+      ->capture_default_str();
+  app.add_option("--pd", cfg.pd, "rdb: PD endpoint HOST:PORT")->capture_default_str();
+  app.add_option("--addr", cfg.addr, "rdb: talk to this store directly instead of routing via PD");
+  app.add_option("--endpoints", cfg.endpoints, "etcd: comma-separated member endpoints HOST:PORT");
+  app.add_flag("--serializable", cfg.serializable, "etcd: serializable reads (no ReadIndex; may be stale)");
+  app.add_option("--workload", cfg.workload,
+                 "raw-put, raw-get, get (versioned), cas, cas-contended, mixed (--read-ratio), ycsb-a (50% reads), "
+                 "ycsb-b (95%), ycsb-c (100%), tso")
+      ->check(CLI::IsMember(
+          {"raw-put", "raw-get", "get", "cas", "cas-contended", "mixed", "ycsb-a", "ycsb-b", "ycsb-c", "tso"}))
       ->capture_default_str();
   app.add_option("--concurrency", cfg.concurrency, "requests in flight (one per worker thread)")
       ->check(CLI::Range(1, 4096))
@@ -72,56 +152,79 @@ int run(int argc, char** argv) {
   app.add_option("--value-size", cfg.value_size, "value size in bytes")
       ->check(CLI::Range(0, 8 << 20))
       ->capture_default_str();
-  app.add_option("--keys", cfg.keys, "number of distinct keys (uniform)")
+  app.add_option("--keys", cfg.keys, "number of distinct keys (cas-contended: default 8)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--distribution", cfg.distribution, "key distribution: uniform or zipfian")
+      ->check(CLI::IsMember({"uniform", "zipfian"}))
+      ->capture_default_str();
+  app.add_option("--zipf-theta", cfg.zipf_theta, "zipfian skew")
+      ->check(CLI::Range(0.01, 0.9999))
+      ->capture_default_str();
+  app.add_option("--read-ratio", cfg.read_ratio, "mixed: share of reads, 0..1")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--target-rate", cfg.target_rate, "total operations per second to offer (0: as fast as possible)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--ops", cfg.total_ops, "stop after this many measured operations (instead of --duration)");
   app.add_option("--duration", cfg.duration_s, "measured seconds")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--warmup", cfg.warmup_s, "seconds of unmeasured load first")->capture_default_str();
+  app.add_option("--warmup", cfg.warmup_s, "seconds of unmeasured load first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--tso-count", cfg.tso_count, "timestamps per get_tso call")->capture_default_str();
   app.add_flag("--json", cfg.json, "print one JSON object with the results");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return code == 0 ? 0 : kExitBadUsage;
+  }
+  if (cfg.workload == "cas-contended" && app.count("--keys") == 0) {
+    cfg.keys = 8;
   }
 
-  rdb::ClientOptions options;
-  if (!cfg.pd.empty()) {
-    options.pd_endpoints = {cfg.pd};
+  std::unique_ptr<rdb::RdbClient> rdb_client;
+  std::unique_ptr<BenchDriver> driver;
+  if (cfg.driver == "rdb") {
+    if (cfg.serializable) {
+      std::cerr << "rdb-bench: --serializable applies to --driver etcd only (rdb reads are always linearizable)\n";
+      return kExitBadUsage;
+    }
+    rdb::ClientOptions options;
+    if (!cfg.pd.empty()) {
+      options.pd_endpoints = {cfg.pd};
+    }
+    options.store_addr = cfg.addr;
+    options.timeout = std::chrono::seconds(10);
+    auto client_or = rdb::RdbClient::connect(options);
+    if (!client_or.is_ok()) {
+      std::cerr << "rdb-bench: " << client_or.status().to_string() << "\n";
+      return kExitBadUsage;
+    }
+    rdb_client = std::move(client_or).value();
+    driver = rdb::bench::make_rdb_driver(*rdb_client);
+  } else {
+    if (cfg.workload == "tso") {
+      std::cerr << "rdb-bench: --workload tso needs --driver rdb (etcd has no timestamp oracle)\n";
+      return kExitBadUsage;
+    }
+    auto d = rdb::bench::make_etcd_driver(split_list(cfg.endpoints), cfg.serializable);
+    if (!d.is_ok()) {
+      std::cerr << "rdb-bench: " << d.status().to_string() << "\n";
+      return kExitBadUsage;
+    }
+    driver = std::move(d).value();
   }
-  options.store_addr = cfg.addr;
-  options.timeout = std::chrono::seconds(10);
-  auto client_or = rdb::RdbClient::connect(options);
-  if (!client_or.is_ok()) {
-    std::cerr << "rdb-bench: " << client_or.status().to_string() << "\n";
-    return 2;
-  }
-  rdb::RdbClient& client = **client_or;
   const std::string value(static_cast<std::size_t>(cfg.value_size), 'v');
+  const Mix mix = mix_of(cfg);
+  const KeyChooser chooser =
+      cfg.distribution == "zipfian" ? KeyChooser::zipfian(cfg.keys, cfg.zipf_theta) : KeyChooser::uniform(cfg.keys);
 
-  // Reads need data: load every key once (in parallel) before measuring.
-  if (cfg.workload == "raw-get" || cfg.workload == "get") {
-    std::atomic<std::uint64_t> next{0};
-    std::atomic<bool> failed{false};
-    std::vector<std::thread> loaders;
-    for (int t = 0; t < std::min(cfg.concurrency, 32); ++t) {
-      loaders.emplace_back([&] {
-        for (std::uint64_t i = next++; i < cfg.keys && !failed; i = next++) {
-          std::string key = make_key(i, cfg.key_size);
-          rdb::Status s = cfg.workload == "raw-get" ? client.raw_put(key, value) : client.cas(key, 0, value).status();
-          if (!s.is_ok()) {
-            std::cerr << "rdb-bench: loading failed: " << s.to_string() << "\n";
-            failed = true;
-          }
-        }
-      });
-    }
-    for (auto& l : loaders) {
-      l.join();
-    }
-    if (failed) {
-      return 4;
+  if (mix.reads_need_data) {  // reads need data: load every key once before measuring
+    if (rdb::Status s = preload(*driver, cfg, value); !s.is_ok()) {
+      std::cerr << "rdb-bench: loading failed: " << s.to_string() << "\n";
+      return kExitFailed;
     }
   }
 
@@ -132,40 +235,59 @@ int run(int argc, char** argv) {
   }
   std::atomic<bool> measuring{false};
   std::atomic<bool> stop{false};
-  auto one_op = [&](std::mt19937_64& rng) -> rdb::Status {
-    std::string key = make_key(rng() % cfg.keys, cfg.key_size);
+  std::atomic<std::uint64_t> measured{0};
+  const std::uint64_t per_worker = std::max<std::uint64_t>(1, cfg.keys / static_cast<std::uint64_t>(cfg.concurrency));
+  auto one_op = [&](std::mt19937_64& rng, int t) -> rdb::Status {
+    std::uint64_t k = chooser.next(rng);
+    if (cfg.workload == "cas") {  // uncontended: each worker owns a slice of the keys
+      k = (k % per_worker) * static_cast<std::uint64_t>(cfg.concurrency) + static_cast<std::uint64_t>(t);
+    }
+    std::string key = make_key(k, cfg.key_size);
     if (cfg.workload == "raw-put") {
-      return client.raw_put(key, value);
+      return driver->put(key, value);
     }
     if (cfg.workload == "raw-get") {
-      return client.raw_get(key).status();
+      return driver->get(key);
     }
     if (cfg.workload == "get") {
-      return client.get(key).status();
+      return driver->read_version(key).status();
     }
-    if (cfg.workload == "cas") {
-      auto cur = client.get(key);
-      if (!cur.is_ok()) {
-        return cur.status();
+    if (cfg.workload == "cas" || cfg.workload == "cas-contended") {
+      auto version = driver->read_version(key);
+      if (!version.is_ok()) {
+        return version.status();
       }
-      auto r = client.cas(key, cur->version, value);
-      if (!r.is_ok()) {
-        return r.status();
+      auto written = driver->cas(key, *version, value);
+      if (!written.is_ok()) {
+        return written.status();
       }
-      return r->succeeded ? rdb::Status::ok() : rdb::Status(rdb::StatusCode::kAlreadyExists, "cas conflict");
+      return *written ? rdb::Status::ok() : rdb::Status::already_exists("cas conflict");
     }
-    return client.get_tso(cfg.tso_count).status();
+    if (cfg.workload == "tso") {
+      return driver->tso(cfg.tso_count);
+    }
+    bool read = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio;
+    return read ? driver->get(key) : driver->put(key, value);
   };
 
+  // Pacing: each worker offers target_rate / concurrency operations per second.
+  const auto interval = cfg.target_rate > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                                  static_cast<double>(cfg.concurrency) / cfg.target_rate))
+                                            : Clock::duration::zero();
   std::vector<std::thread> threads;
   threads.reserve(static_cast<std::size_t>(cfg.concurrency));
   for (int t = 0; t < cfg.concurrency; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) * 7919 + 1);
       Worker& w = *workers[static_cast<std::size_t>(t)];
+      auto scheduled = Clock::now() + interval * t / cfg.concurrency;  // spread the workers' phases
       while (!stop.load(std::memory_order_relaxed)) {
-        auto start = Clock::now();
-        rdb::Status s = one_op(rng);
+        if (interval > Clock::duration::zero()) {
+          std::this_thread::sleep_until(scheduled);  // the offered rate, not a wait for a condition
+        }
+        auto start = interval > Clock::duration::zero() ? scheduled : Clock::now();
+        scheduled += interval;
+        rdb::Status s = one_op(rng, t);
         auto nanos = static_cast<std::uint64_t>(std::chrono::nanoseconds(Clock::now() - start).count());
         if (!measuring.load(std::memory_order_relaxed)) {
           continue;
@@ -174,6 +296,9 @@ int run(int argc, char** argv) {
         if (s.is_ok()) {
           w.hist.record(nanos);
           ++w.ops;
+          if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
+            stop = true;
+          }
         } else {
           ++w.errors[s.code() == rdb::StatusCode::kAlreadyExists ? "cas_conflict"
                                                                  : std::string(rdb::status_code_name(s.code()))];
@@ -185,10 +310,15 @@ int run(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(cfg.warmup_s));  // load runs unmeasured
   measuring = true;
   auto begin = Clock::now();
-  auto end = begin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
+  auto end = cfg.total_ops > 0
+                 ? Clock::time_point::max()
+                 : begin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
   std::uint64_t last_ops = 0;
-  for (int sec = 1; Clock::now() < end; ++sec) {
-    std::this_thread::sleep_until(std::min(begin + std::chrono::seconds(sec), end));  // progress tick
+  for (int sec = 1; Clock::now() < end && !stop; ++sec) {
+    auto tick = begin + std::chrono::seconds(sec);
+    while (Clock::now() < std::min(tick, end) && !stop) {  // progress tick; --ops may end it early
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     std::uint64_t ops = 0;
     LatencyHistogram snapshot;
     for (auto& w : workers) {
@@ -221,11 +351,14 @@ int run(int argc, char** argv) {
   auto us = [&](double q) { return static_cast<double>(total.percentile(q)) / 1e3; };
   double ops_per_s = static_cast<double>(ops) / elapsed;
   if (cfg.json) {
-    nlohmann::json j = {{"workload", cfg.workload},
+    nlohmann::json j = {{"driver", cfg.driver},
+                        {"workload", cfg.workload},
                         {"concurrency", cfg.concurrency},
                         {"key_size", cfg.key_size},
                         {"value_size", cfg.value_size},
                         {"keys", cfg.keys},
+                        {"distribution", cfg.distribution},
+                        {"target_rate", cfg.target_rate},
                         {"duration_s", elapsed},
                         {"ops", ops},
                         {"ops_per_s", ops_per_s},
@@ -237,12 +370,19 @@ int run(int argc, char** argv) {
                           {"p999", us(0.999)},
                           {"max", static_cast<double>(total.max()) / 1e3}}},
                         {"errors", errors}};
+    if (mix.read_ratio > 0) {
+      j["read_ratio"] = mix.read_ratio;
+    }
+    if (cfg.driver == "etcd") {
+      j["serializable"] = cfg.serializable;
+    }
     if (cfg.workload == "tso") {
       j["timestamps_per_s"] = ops_per_s * cfg.tso_count;
     }
     std::cout << j.dump() << "\n";
   } else {
-    std::cout << fmt::format("workload {}  concurrency {}  {:.1f} s\n", cfg.workload, cfg.concurrency, elapsed);
+    std::cout << fmt::format("driver {}  workload {}  concurrency {}  {:.1f} s\n", cfg.driver, cfg.workload,
+                             cfg.concurrency, elapsed);
     std::cout << fmt::format(
         "throughput  {:.0f} ops/s{}\n", ops_per_s,
         cfg.workload == "tso" ? fmt::format(" ({:.0f} timestamps/s)", ops_per_s * cfg.tso_count) : "");
@@ -259,5 +399,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return rdb::run_guarded("rdb-bench", run, argc, argv, 4);
+  return rdb::run_guarded("rdb-bench", run, argc, argv, kExitFailed);
 }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of rdb and etcd on this machine, same load generator
+# (rdb-bench with --driver rdb / --driver etcd), same matrix, one script run.
+#   bench/compare-etcd.sh                 # 10 s per row (+2 s warm-up)
+#   DURATION=30 bench/compare-etcd.sh     # longer rows
+# Installs Debian's etcd-server if missing. Starts a 3-member etcd (default
+# settings: fsync'd WAL) and measures it, stops it, then starts PD + 3 rdb stores
+# (default settings: synced writes) and measures it. Both clusters run on loopback
+# with their own temp data dirs, one after the other. Prints a Markdown table with
+# both figures and the ratio per row, the stores' memory, and how to reproduce.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+BIN=${BIN:-build/bin}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+VALUE_SIZE=${VALUE_SIZE:-1024}
+KEYS=${KEYS:-10000}
+ETCD_BASE=${ETCD_BASE:-23790}   # etcd client ports BASE+1..3, peer ports BASE+11..13
+RDB_BASE=${RDB_BASE:-24790}     # PD BASE, PD status BASE+1, stores BASE+11..13, status BASE+21..23
+
+# The matrix: workload:in-flight.
+ROWS=(raw-put:1 raw-put:16 raw-put:64 raw-put:256 raw-get:1 raw-get:16 raw-get:256 cas:16 cas:256)
+
+if ! command -v etcd >/dev/null; then
+  SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q etcd-server >/dev/null
+fi
+[ -x "$BIN/rdb-bench" ] || make build >/dev/null
+
+WORK=$(mktemp -d /tmp/rdb-vs-etcd.XXXXXX)
+PIDS=()
+stop_all() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+field() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -1 | cut -d: -f2; }
+
+# bench NAME ROW ARGS...: one rdb-bench run, JSON kept as $WORK/NAME-ROW.json
+bench() {
+  local name=$1 row=$2; shift 2
+  local workload=${row%%:*} conc=${row##*:}
+  "$BIN/rdb-bench" "$@" --workload "$workload" --concurrency "$conc" --value-size "$VALUE_SIZE" --keys "$KEYS" \
+    --duration "$DURATION" --warmup "$WARMUP" --json >"$WORK/$name-$row.json" 2>"$WORK/$name-$row.err" ||
+    { echo "rdb-bench failed ($name $row):"; tail -3 "$WORK/$name-$row.err"; exit 1; }
+  printf '  %-5s %-12s %10.0f ops/s  p99 %8.1f ms\n' "$name" "$row" "$(field "$WORK/$name-$row.json" ops_per_s)" \
+    "$(awk -v u="$(field "$WORK/$name-$row.json" p99)" 'BEGIN {print u / 1000}')"
+}
+
+# ---- etcd: 3 members
+CLUSTER=""
+for i in 1 2 3; do CLUSTER+="${CLUSTER:+,}e$i=http://127.0.0.1:$((ETCD_BASE + 10 + i))"; done
+ETCD_ENDPOINTS=""
+ETCD_PIDS=()
+for i in 1 2 3; do
+  etcd --name "e$i" --data-dir "$WORK/etcd$i" \
+    --listen-client-urls "http://127.0.0.1:$((ETCD_BASE + i))" --advertise-client-urls "http://127.0.0.1:$((ETCD_BASE + i))" \
+    --listen-peer-urls "http://127.0.0.1:$((ETCD_BASE + 10 + i))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_BASE + 10 + i))" \
+    --initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token rdb-bench \
+    >"$WORK/etcd$i.log" 2>&1 &
+  PIDS+=($!); ETCD_PIDS+=($!)
+  ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}127.0.0.1:$((ETCD_BASE + i))"
+done
+for i in 1 2 3; do
+  deadline=$((SECONDS + 60))
+  until http_get "127.0.0.1:$((ETCD_BASE + i))" /health 2>/dev/null | grep -q '"health":"true"'; do
+    [ $SECONDS -lt $deadline ] || { echo "etcd member $i did not become healthy:"; tail -5 "$WORK/etcd$i.log"; exit 1; }
+    sleep 0.2
+  done
+done
+echo "etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members on $ETCD_ENDPOINTS"
+for row in "${ROWS[@]}"; do bench etcd "$row" --driver etcd --endpoints "$ETCD_ENDPOINTS"; done
+ETCD_RSS=""; for p in "${ETCD_PIDS[@]}"; do ETCD_RSS+="${ETCD_RSS:+/}$(rss_mib "$p")"; done
+stop_all
+
+# ---- rdb: PD + 3 stores
+PD="127.0.0.1:$RDB_BASE"
+"$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((RDB_BASE + 1))" --data-dir "$WORK/pd" \
+  --ready-file "$WORK/pd.ready" --max-replicas 3 2>"$WORK/pd.log" &
+PIDS+=($!)
+wait_for_file "$WORK/pd.ready" 30 || { echo "rdb-pd did not start"; tail -5 "$WORK/pd.log"; exit 1; }
+STORE_PIDS=()
+for i in 1 2 3; do
+  "$BIN/rdb-server" --addr "127.0.0.1:$((RDB_BASE + 10 + i))" --status-addr "127.0.0.1:$((RDB_BASE + 20 + i))" \
+    --data-dir "$WORK/store$i" --pd "$PD" --ready-file "$WORK/store$i.ready" 2>"$WORK/store$i.log" &
+  PIDS+=($!); STORE_PIDS+=($!)
+  wait_for_file "$WORK/store$i.ready" 60 || { echo "rdb-server $i did not start"; tail -5 "$WORK/store$i.log"; exit 1; }
+done
+deadline=$((SECONDS + 60))
+until "$BIN/rdb-cli" --pd "$PD" cluster 2>/dev/null | grep -q "leader [0-9]*@store.*peers.*@store.*@store.*@store"; do
+  [ $SECONDS -lt $deadline ] || { echo "rdb did not reach 3 replicas with a leader"; "$BIN/rdb-cli" --pd "$PD" cluster; exit 1; }
+  sleep 0.2
+done
+RDB_IDLE_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_IDLE_RSS+="${RDB_IDLE_RSS:+/}$(rss_mib "$p")"; done
+echo "rdb $("$BIN/rdb-server" --version): PD $PD + 3 stores (idle RSS $RDB_IDLE_RSS MiB)"
+RDB_PEAK_RSS=""
+for row in "${ROWS[@]}"; do
+  bench rdb "$row" --driver rdb --pd "$PD"
+  if [ "$row" = raw-put:256 ]; then
+    RDB_PEAK_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_PEAK_RSS+="${RDB_PEAK_RSS:+/}$(rss_mib "$p")"; done
+  fi
+done
+RDB_END_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_END_RSS+="${RDB_END_RSS:+/}$(rss_mib "$p")"; done
+TSO=$("$BIN/rdb-bench" --pd "$PD" --workload tso --concurrency 64 --duration "$DURATION" --warmup 1 --json 2>/dev/null)
+stop_all
+
+# ---- the table
+label() {
+  case $1 in
+    raw-put) echo "put ${VALUE_SIZE} B" ;;
+    raw-get) echo "linearizable get" ;;
+    cas) echo "CAS (read + compare-and-swap)" ;;
+  esac
+}
+echo
+echo "| workload | in flight | etcd ops/s | rdb ops/s | rdb/etcd | etcd p99 ms | rdb p99 ms |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for row in "${ROWS[@]}"; do
+  e="$WORK/etcd-$row.json"; r="$WORK/rdb-$row.json"
+  awk -v w="$(label "${row%%:*}")" -v c="${row##*:}" -v eo="$(field "$e" ops_per_s)" -v ro="$(field "$r" ops_per_s)" \
+    -v ep="$(field "$e" p99)" -v rp="$(field "$r" p99)" \
+    'BEGIN { printf "| %s | %d | %.0f | %.0f | %.2fx | %.1f | %.1f |\n", w, c, eo, ro, (eo > 0 ? ro / eo : 0), ep / 1000, rp / 1000 }'
+done
+echo
+echo "rdb TSO, 64 callers: $(echo "$TSO" | grep -o '"timestamps_per_s":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}') timestamps/s"
+echo "RSS MiB per process: etcd members after the runs $ETCD_RSS; rdb stores idle $RDB_IDLE_RSS, after put@256 $RDB_PEAK_RSS, at the end $RDB_END_RSS"
+echo
+echo "Reproduce: bench/compare-etcd.sh (DURATION=$DURATION WARMUP=$WARMUP VALUE_SIZE=$VALUE_SIZE KEYS=$KEYS); one row by hand:"
+echo "  $BIN/rdb-bench --driver etcd --endpoints <e1,e2,e3> --workload raw-put --concurrency 256 --value-size $VALUE_SIZE --json"
+echo "  $BIN/rdb-bench --driver rdb --pd <pd> --workload raw-put --concurrency 256 --value-size $VALUE_SIZE --json"

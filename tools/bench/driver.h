@@ -1,0 +1,46 @@
+// The system under test, seen by rdb-bench: one interface, one implementation
+// per system (rdb through its native client; etcd through its v3 gRPC KV API),
+// so both are measured by the same load generator.
+//
+//   rdb                        etcd
+//   put      raw_put           Put
+//   get      raw_get           Range (linearizable, or serializable if asked)
+//   read_version get (version) Range -> mod_revision
+//   cas      cas(version)      Txn(compare mod_revision == version, then Put)
+//   tso      get_tso           (not available)
+// Thread safety: every method may be called from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace rdb {
+class RdbClient;
+}
+
+namespace rdb::bench {
+
+class BenchDriver {
+ public:
+  virtual ~BenchDriver() = default;
+  virtual Status put(const std::string& key, const std::string& value) = 0;
+  virtual Status get(const std::string& key) = 0;
+  // The version a CAS compares against (0 when the key does not exist).
+  virtual Result<std::uint64_t> read_version(const std::string& key) = 0;
+  // true: written; false: the version had moved on (a conflict, not an error).
+  virtual Result<bool> cas(const std::string& key, std::uint64_t version, const std::string& value) = 0;
+  // Stores a key that read_version/cas will see (preloading the versioned workloads).
+  virtual Status load_versioned(const std::string& key, const std::string& value) = 0;
+  virtual Status tso(std::uint32_t count) = 0;
+};
+
+std::unique_ptr<BenchDriver> make_rdb_driver(RdbClient& client);
+// `endpoints` HOST:PORT of etcd members; requests are spread over them by caller
+// (worker index) the way etcd's client balances; `serializable` reads skip ReadIndex.
+Result<std::unique_ptr<BenchDriver>> make_etcd_driver(const std::vector<std::string>& endpoints, bool serializable);
+
+}  // namespace rdb::bench

@@ -1,0 +1,111 @@
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+
+#include "driver.h"
+#include "etcd_kv.grpc.pb.h"
+
+namespace rdb::bench {
+namespace {
+
+constexpr auto kTimeout = std::chrono::seconds(10);
+
+Status from_grpc(const grpc::Status& s) {
+  if (s.ok()) {
+    return Status::ok();
+  }
+  std::string msg = fmt::format("etcd: {}", s.error_message());
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return Status::unavailable(std::move(msg));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Status::deadline_exceeded(std::move(msg));
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return Status::invalid_argument(std::move(msg));
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Status::busy(std::move(msg));
+    default:
+      return Status::internal(std::move(msg));
+  }
+}
+
+class EtcdDriver final : public BenchDriver {
+ public:
+  EtcdDriver(const std::vector<std::string>& endpoints, bool serializable) : serializable_(serializable) {
+    for (const auto& e : endpoints) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(64 << 20);
+      stubs_.push_back(
+          etcdserverpb::KV::NewStub(grpc::CreateCustomChannel(e, grpc::InsecureChannelCredentials(), args)));
+    }
+  }
+
+  Status put(const std::string& key, const std::string& value) override {
+    etcdserverpb::PutRequest req;
+    req.set_key(key);
+    req.set_value(value);
+    etcdserverpb::PutResponse resp;
+    auto ctx = context();
+    return from_grpc(stub().Put(ctx.get(), req, &resp));
+  }
+
+  Status get(const std::string& key) override { return read_version(key).status(); }
+
+  Result<std::uint64_t> read_version(const std::string& key) override {
+    etcdserverpb::RangeRequest req;
+    req.set_key(key);
+    req.set_serializable(serializable_);
+    etcdserverpb::RangeResponse resp;
+    auto ctx = context();
+    RDB_RETURN_IF_ERROR(from_grpc(stub().Range(ctx.get(), req, &resp)));
+    return resp.kvs().empty() ? 0 : static_cast<std::uint64_t>(resp.kvs(0).mod_revision());
+  }
+
+  Result<bool> cas(const std::string& key, std::uint64_t version, const std::string& value) override {
+    etcdserverpb::TxnRequest req;
+    auto* cmp = req.add_compare();
+    cmp->set_key(key);
+    cmp->set_target(etcdserverpb::Compare::MOD);
+    cmp->set_result(etcdserverpb::Compare::EQUAL);
+    cmp->set_mod_revision(static_cast<std::int64_t>(version));
+    auto* put = req.add_success()->mutable_request_put();
+    put->set_key(key);
+    put->set_value(value);
+    etcdserverpb::TxnResponse resp;
+    auto ctx = context();
+    RDB_RETURN_IF_ERROR(from_grpc(stub().Txn(ctx.get(), req, &resp)));
+    return resp.succeeded();
+  }
+
+  Status load_versioned(const std::string& key, const std::string& value) override { return put(key, value); }
+
+  Status tso(std::uint32_t) override { return Status::invalid_argument("etcd has no timestamp oracle"); }
+
+ private:
+  static std::unique_ptr<grpc::ClientContext> context() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + kTimeout);
+    return ctx;
+  }
+  // Each calling thread sticks to one endpoint, threads spread round-robin.
+  etcdserverpb::KV::Stub& stub() {
+    thread_local std::size_t mine = next_++;
+    return *stubs_[mine % stubs_.size()];
+  }
+
+  bool serializable_;
+  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs_;
+  inline static std::atomic<std::size_t> next_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BenchDriver>> make_etcd_driver(const std::vector<std::string>& endpoints, bool serializable) {
+  if (endpoints.empty()) {
+    return Status::invalid_argument("--endpoints: at least one etcd endpoint HOST:PORT is needed");
+  }
+  return std::unique_ptr<BenchDriver>(std::make_unique<EtcdDriver>(endpoints, serializable));
+}
+
+}  // namespace rdb::bench

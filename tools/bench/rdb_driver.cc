@@ -1,0 +1,35 @@
+#include "driver.h"
+#include "rdb/client.h"
+
+namespace rdb::bench {
+namespace {
+
+class RdbDriver final : public BenchDriver {
+ public:
+  explicit RdbDriver(RdbClient& client) : client_(client) {}
+  Status put(const std::string& key, const std::string& value) override { return client_.raw_put(key, value); }
+  Status get(const std::string& key) override { return client_.raw_get(key).status(); }
+  Result<std::uint64_t> read_version(const std::string& key) override {
+    RDB_ASSIGN_OR_RETURN(auto r, client_.get(key));
+    return r.version;
+  }
+  Result<bool> cas(const std::string& key, std::uint64_t version, const std::string& value) override {
+    RDB_ASSIGN_OR_RETURN(auto r, client_.cas(key, version, value));
+    return r.succeeded;
+  }
+  Status load_versioned(const std::string& key, const std::string& value) override {
+    return client_.cas(key, 0, value).status();  // a conflict means it is loaded already
+  }
+  Status tso(std::uint32_t count) override { return client_.get_tso(count).status(); }
+
+ private:
+  RdbClient& client_;
+};
+
+}  // namespace
+
+std::unique_ptr<BenchDriver> make_rdb_driver(RdbClient& client) {
+  return std::make_unique<RdbDriver>(client);
+}
+
+}  // namespace rdb::bench
