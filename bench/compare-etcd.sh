@@ -93,7 +93,9 @@ for i in 1 2 3; do
   wait_for_file "$WORK/store$i.ready" 60 || { echo "rdb-server $i did not start"; tail -5 "$WORK/store$i.log"; exit 1; }
 done
 deadline=$((SECONDS + 60))
-until "$BIN/rdb-cli" --pd "$PD" cluster 2>/dev/null | grep -q "leader [0-9]*@store.*peers.*@store.*@store.*@store"; do
+three_voters() { "$BIN/rdb-cli" --pd "$PD" cluster 2>/dev/null | grep "leader [0-9]*@store" | grep -v learner |
+  grep -q "peers.*@store.*@store.*@store"; }
+until three_voters; do
   [ $SECONDS -lt $deadline ] || { echo "rdb did not reach 3 replicas with a leader"; "$BIN/rdb-cli" --pd "$PD" cluster; exit 1; }
   sleep 0.2
 done
@@ -108,6 +110,8 @@ for row in "${ROWS[@]}"; do
 done
 RDB_END_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_END_RSS+="${RDB_END_RSS:+/}$(rss_mib "$p")"; done
 TSO=$("$BIN/rdb-bench" --pd "$PD" --workload tso --concurrency 64 --duration "$DURATION" --warmup 1 --json 2>/dev/null)
+TSO_ASYNC=$("$BIN/rdb-bench" --pd "$PD" --workload tso --tso-async --concurrency 64 --duration "$DURATION" --warmup 1 \
+  --json 2>/dev/null)
 stop_all
 
 # ---- the table
@@ -128,7 +132,9 @@ for row in "${ROWS[@]}"; do
     'BEGIN { printf "| %s | %d | %.0f | %.0f | %.2fx | %.1f | %.1f |\n", w, c, eo, ro, (eo > 0 ? ro / eo : 0), ep / 1000, rp / 1000 }'
 done
 echo
-echo "rdb TSO, 64 callers: $(echo "$TSO" | grep -o '"timestamps_per_s":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}') timestamps/s"
+tso_rate() { echo "$1" | grep -o '"timestamps_per_s":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}'; }
+echo "rdb TSO, 64 callers: $(tso_rate "$TSO") timestamps/s with a thread per caller (get_tso);" \
+  "$(tso_rate "$TSO_ASYNC") timestamps/s with 64 requests in flight through get_tso_async"
 echo "RSS MiB per process: etcd members after the runs $ETCD_RSS; rdb stores idle $RDB_IDLE_RSS, after put@256 $RDB_PEAK_RSS, at the end $RDB_END_RSS"
 echo
 echo "Reproduce: bench/compare-etcd.sh (DURATION=$DURATION WARMUP=$WARMUP VALUE_SIZE=$VALUE_SIZE KEYS=$KEYS); one row by hand:"

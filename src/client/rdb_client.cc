@@ -255,6 +255,14 @@ class ClientImpl final : public RdbClient {
     return Status::ok();
   }
 
+  void get_tso_async(std::uint32_t count, std::function<void(Result<std::uint64_t>)> done) override {
+    if (!tso_) {
+      done(Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)"));
+      return;
+    }
+    tso_->get_async(count, Clock::now() + options_.timeout, std::move(done));
+  }
+
   Result<std::uint64_t> get_tso(std::uint32_t count) override {
     if (!tso_) {
       return Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)");

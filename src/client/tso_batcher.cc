@@ -33,17 +33,62 @@ Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, std::chrono::steady_c
   }
   auto w = std::make_shared<Waiter>();
   w->count = count;
-  std::unique_lock lock(mu_);
-  queue_.push_back(w);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      return Status::unavailable("client is shutting down");
+    }
+    queue_.push_back(w);
+  }
   work_cv_.notify_one();
-  if (!done_cv_.wait_until(lock, deadline, [&] { return w->done; })) {
+  std::unique_lock wait_lock(w->mu);
+  if (!w->cv.wait_until(wait_lock, deadline, [&] { return w->done; })) {
+    wait_lock.unlock();
     // Unblock a stream stuck on an unresponsive PD so later callers reconnect.
+    std::lock_guard lock(mu_);
     if (stream_ctx_) {
       stream_ctx_->TryCancel();
     }
     return Status::deadline_exceeded("no timestamp from PD before the deadline");
   }
   return w->result;
+}
+
+void TsoBatcher::get_async(std::uint32_t count, std::chrono::steady_clock::time_point deadline,
+                           std::function<void(Result<std::uint64_t>)> done) {
+  if (count == 0 || count > kMaxBatch) {
+    done(Status::invalid_argument(fmt::format("TSO count {} is out of range (1 to {})", count, kMaxBatch)));
+    return;
+  }
+  auto w = std::make_shared<Waiter>();
+  w->count = count;
+  w->callback = std::move(done);
+  w->deadline = deadline;
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(w));
+      w = nullptr;
+    }
+  }
+  if (w != nullptr) {
+    w->callback(Status::unavailable("client is shutting down"));
+    return;
+  }
+  work_cv_.notify_one();
+}
+
+void TsoBatcher::finish(Waiter& w, Result<std::uint64_t> result) {
+  if (w.callback) {
+    w.callback(std::move(result));  // on this (the batcher) thread, no lock held
+    return;
+  }
+  {
+    std::lock_guard lock(w.mu);
+    w.result = std::move(result);
+    w.done = true;
+  }
+  w.cv.notify_one();
 }
 
 Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
@@ -89,35 +134,47 @@ void TsoBatcher::run() {
   for (;;) {
     work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) {
-      for (auto& w : queue_) {
-        w->done = true;
-        w->result = Status::unavailable("client is shutting down");
+      std::deque<std::shared_ptr<Waiter>> left;
+      left.swap(queue_);
+      lock.unlock();  // callbacks may call get_async (refused now) and must not find mu_ held
+      for (auto& w : left) {
+        finish(*w, Status::unavailable("client is shutting down"));
       }
-      queue_.clear();
-      done_cv_.notify_all();
       return;
     }
     std::vector<std::shared_ptr<Waiter>> batch;
+    std::vector<std::shared_ptr<Waiter>> expired;
     std::uint32_t total = 0;
+    auto now = std::chrono::steady_clock::now();
     while (!queue_.empty() && total + queue_.front()->count <= kMaxBatch) {
-      total += queue_.front()->count;
-      batch.push_back(std::move(queue_.front()));
+      auto& front = queue_.front();
+      if (front->callback && front->deadline < now) {
+        expired.push_back(std::move(front));
+      } else {
+        total += front->count;
+        batch.push_back(std::move(front));
+      }
       queue_.pop_front();
     }
     lock.unlock();
+    for (auto& w : expired) {
+      finish(*w, Status::deadline_exceeded("no timestamp from PD before the deadline"));
+    }
+    if (batch.empty()) {
+      lock.lock();
+      continue;
+    }
     Result<std::uint64_t> first = round_trip(total);
-    lock.lock();
     std::uint64_t offset = 0;
     for (auto& w : batch) {
-      w->done = true;
       if (first.is_ok()) {
-        w->result = first.value() + offset;
+        finish(*w, first.value() + offset);
         offset += w->count;
       } else {
-        w->result = first.status();
+        finish(*w, first.status());
       }
     }
-    done_cv_.notify_all();
+    lock.lock();
   }
 }
 

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -35,15 +36,28 @@ class TsoBatcher {
   // Returns the first of `count` consecutive timestamps.
   Result<std::uint64_t> get(std::uint32_t count, std::chrono::steady_clock::time_point deadline);
 
+  // Calls `done` with the first timestamp (on the batcher thread) once answered.
+  // A request still queued at its deadline is answered with DEADLINE_EXCEEDED.
+  void get_async(std::uint32_t count, std::chrono::steady_clock::time_point deadline,
+                 std::function<void(Result<std::uint64_t>)> done);
+
   // How many TsoRequests were sent (for tests and metrics).
   std::uint64_t requests_sent() const;
 
  private:
+  // Each waiter has its own condition variable: a finished batch wakes exactly its
+  // callers, not every thread blocked in get() (with 64 callers on 2 cores, waking
+  // all of them per batch cost more than the round trip).
   struct Waiter {
     std::uint32_t count = 0;
-    bool done = false;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // guarded by mu
     Result<std::uint64_t> result = Status::internal("pending");
+    std::function<void(Result<std::uint64_t>)> callback;  // async callers
+    std::chrono::steady_clock::time_point deadline;
   };
+  static void finish(Waiter& w, Result<std::uint64_t> result);
   void run();
   // Sends one batch; returns the first timestamp or an error. Called without mu_.
   Result<std::uint64_t> round_trip(std::uint32_t total);
@@ -51,7 +65,6 @@ class TsoBatcher {
   std::unique_ptr<pdpb::PD::Stub> stub_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
   std::deque<std::shared_ptr<Waiter>> queue_;
   bool stopping_ = false;
   std::uint64_t requests_sent_ = 0;

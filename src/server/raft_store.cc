@@ -631,6 +631,44 @@ void RaftStore::handle_readies() {
   if (work.empty()) {
     return;
   }
+  // Messages leave in two groups. A leader's replication traffic (MsgApp,
+  // heartbeats) goes out before its own log is persisted, so the leader's fsync
+  // overlaps the followers' (Raft thesis 10.2.1). That is safe because this one
+  // thread persists the Ready before it processes any reply: an entry can only
+  // commit on a follower's ack, which arrives after the leader's copy is durable.
+  // With a single voter the leader commits alone, so nothing leaves early then.
+  // Everything else (votes, append responses, snapshots) waits for the persist.
+  std::vector<raftsvc::RaftMessage> early;
+  std::vector<raftsvc::RaftMessage> out;
+  std::vector<raftsvc::RaftMessage> snapshots;
+  for (auto& w : work) {
+    auto voters = std::count_if(w.peer->region.peers().begin(), w.peer->region.peers().end(),
+                                [](const metapb::Peer& p) { return !p.is_learner(); });
+    bool may_send_early = voters >= 2;
+    for (auto& m : w.rd.messages) {
+      auto to = peer_by_id(w.peer->region, m.to());
+      if (!to) {
+        continue;
+      }
+      raftsvc::RaftMessage rm;
+      rm.set_region_id(w.peer->region.id());
+      *rm.mutable_from_peer() = w.peer->self;
+      *rm.mutable_to_peer() = *to;
+      *rm.mutable_region() = w.peer->region;
+      *rm.mutable_message() = std::move(m);
+      auto type = rm.message().type();
+      if (type == raftpb::MSG_SNAP) {
+        snapshots.push_back(std::move(rm));
+        continue;
+      }
+      bool replication = type == raftpb::MSG_APP || type == raftpb::MSG_HEARTBEAT;
+      (may_send_early && replication ? early : out).push_back(std::move(rm));
+    }
+  }
+  if (!early.empty()) {
+    metrics_.messages_sent.inc(early.size());
+    transport_.send(std::move(early));
+  }
   // 1. Persist every region's Raft state with one write (and one fsync).
   if (!raft_wb.empty()) {
     std::size_t entries = 0;
@@ -650,30 +688,12 @@ void RaftStore::handle_readies() {
     metrics_.persist_entries.observe_value(static_cast<double>(entries));
     metrics_.persist_regions.observe_value(static_cast<double>(work.size()));
   }
-  // 2. Only now may messages leave.
-  std::vector<raftsvc::RaftMessage> out;
-  for (auto& w : work) {
-    for (auto& m : w.rd.messages) {
-      auto to = peer_by_id(w.peer->region, m.to());
-      if (!to) {
-        continue;
-      }
-      raftsvc::RaftMessage rm;
-      rm.set_region_id(w.peer->region.id());
-      *rm.mutable_from_peer() = w.peer->self;
-      *rm.mutable_to_peer() = *to;
-      *rm.mutable_region() = w.peer->region;
-      *rm.mutable_message() = std::move(m);
-      if (rm.message().type() == raftpb::MSG_SNAP) {
-        std::uint64_t region_id = rm.region_id();
-        std::uint64_t to_peer = rm.to_peer().id();
-        transport_.send_snapshot(std::move(rm), [this, region_id, to_peer](bool delivered) {
-          report_snapshot(region_id, to_peer, delivered);
-        });
-        continue;
-      }
-      out.push_back(std::move(rm));
-    }
+  // 2. Only now may the other messages leave.
+  for (auto& rm : snapshots) {
+    std::uint64_t region_id = rm.region_id();
+    std::uint64_t to_peer = rm.to_peer().id();
+    transport_.send_snapshot(
+        std::move(rm), [this, region_id, to_peer](bool delivered) { report_snapshot(region_id, to_peer, delivered); });
   }
   if (!out.empty()) {
     metrics_.messages_sent.inc(out.size());

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -206,6 +209,56 @@ TEST_F(ClientIntegrationTest, TsoIsStrictlyIncreasingAndBatched) {
   EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
   EXPECT_LT(batcher.requests_sent(), static_cast<std::uint64_t>(kThreads * kPerThread))
       << "concurrent callers were not batched";
+}
+
+TEST_F(ClientIntegrationTest, AsyncTsoCallersChainRequestsAndShareRoundTrips) {
+  auto channel = grpc::CreateChannel(cluster_->pd().addr, grpc::InsecureChannelCredentials());
+  TsoBatcher batcher(channel);
+  constexpr int kInFlight = 64;
+  constexpr int kPerCaller = 100;
+  std::mutex mu;
+  std::vector<std::uint64_t> got;
+  std::vector<std::string> errors;
+  std::atomic<int> finished{0};
+  // Each caller re-issues from its own callback (on the batcher thread).
+  std::function<void(int)> issue = [&](int remaining) {
+    batcher.get_async(1, std::chrono::steady_clock::now() + std::chrono::seconds(10),
+                      [&, remaining](Result<std::uint64_t> ts) {
+                        {
+                          std::lock_guard lock(mu);
+                          if (ts.is_ok()) {
+                            got.push_back(*ts);
+                          } else {
+                            errors.push_back(ts.status().to_string());
+                          }
+                        }
+                        if (remaining > 1 && ts.is_ok()) {
+                          issue(remaining - 1);
+                        } else {
+                          ++finished;
+                        }
+                      });
+  };
+  for (int c = 0; c < kInFlight; ++c) {
+    issue(kPerCaller);
+  }
+  ASSERT_TRUE(rdb::testing::poll_until([&] { return finished.load() == kInFlight; }, std::chrono::seconds(30)));
+  std::lock_guard lock(mu);
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  std::set<std::uint64_t> unique(got.begin(), got.end());
+  EXPECT_EQ(unique.size(), static_cast<std::size_t>(kInFlight * kPerCaller));
+  EXPECT_LE(batcher.requests_sent(), static_cast<std::uint64_t>(kPerCaller) * 4) << "async callers were not batched";
+
+  // The client's API, and a count out of range reported through the callback.
+  auto c = client();
+  std::promise<Result<std::uint64_t>> bad;
+  c->get_tso_async(0, [&](Result<std::uint64_t> r) { bad.set_value(std::move(r)); });
+  EXPECT_EQ(bad.get_future().get().status().code(), StatusCode::kInvalidArgument);
+  std::promise<Result<std::uint64_t>> good;
+  c->get_tso_async(5, [&](Result<std::uint64_t> r) { good.set_value(std::move(r)); });
+  auto ts = good.get_future().get();
+  ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+  EXPECT_GT(*ts, *unique.rbegin());
 }
 
 TEST(ClientUnreachableTest, DownServersAreReportedWithinTheDeadline) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,8 @@ class BenchDriver {
   // Stores a key that read_version/cas will see (preloading the versioned workloads).
   virtual Status load_versioned(const std::string& key, const std::string& value) = 0;
   virtual Status tso(std::uint32_t count) = 0;
+  // Without a thread per request: `done` runs on the client's TSO thread.
+  virtual void tso_async(std::uint32_t count, std::function<void(Status)> done) = 0;
 };
 
 std::unique_ptr<BenchDriver> make_rdb_driver(RdbClient& client);

@@ -81,6 +81,7 @@ class EtcdDriver final : public BenchDriver {
   Status load_versioned(const std::string& key, const std::string& value) override { return put(key, value); }
 
   Status tso(std::uint32_t) override { return Status::invalid_argument("etcd has no timestamp oracle"); }
+  void tso_async(std::uint32_t count, std::function<void(Status)> done) override { done(tso(count)); }
 
  private:
   static std::unique_ptr<grpc::ClientContext> context() {

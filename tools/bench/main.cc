@@ -54,6 +54,7 @@ struct Config {
   double duration_s = 10;
   double warmup_s = 1;
   std::uint32_t tso_count = 1;
+  bool tso_async = false;
   bool json = false;
 };
 
@@ -173,6 +174,9 @@ int run(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--tso-count", cfg.tso_count, "timestamps per get_tso call")->capture_default_str();
+  app.add_flag("--tso-async", cfg.tso_async,
+               "tso: keep --concurrency requests in flight through the client's callback API (no thread per "
+               "request)");
   app.add_flag("--json", cfg.json, "print one JSON object with the results");
   try {
     app.parse(argc, argv);
@@ -274,9 +278,38 @@ int run(int argc, char** argv) {
   const auto interval = cfg.target_rate > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                                   static_cast<double>(cfg.concurrency) / cfg.target_rate))
                                             : Clock::duration::zero();
+  // --tso-async: each in-flight request re-issues itself from its callback.
+  std::atomic<int> async_outstanding{0};
+  std::function<void(Clock::time_point)> issue_tso = [&](Clock::time_point start) {
+    ++async_outstanding;
+    driver->tso_async(cfg.tso_count, [&, start](rdb::Status s) {
+      auto now = Clock::now();
+      if (measuring.load(std::memory_order_relaxed)) {
+        Worker& w = *workers[0];
+        std::lock_guard lock(w.mu);
+        if (s.is_ok()) {
+          w.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(now - start).count()));
+          ++w.ops;
+          if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
+            stop = true;
+          }
+        } else {
+          ++w.errors[std::string(rdb::status_code_name(s.code()))];
+        }
+      }
+      if (!stop.load(std::memory_order_relaxed)) {
+        issue_tso(now);
+      }
+      --async_outstanding;
+    });
+  };
+  const bool async_mode = cfg.workload == "tso" && cfg.tso_async;
   std::vector<std::thread> threads;
   threads.reserve(static_cast<std::size_t>(cfg.concurrency));
-  for (int t = 0; t < cfg.concurrency; ++t) {
+  for (int t = 0; t < cfg.concurrency && async_mode; ++t) {
+    issue_tso(Clock::now());
+  }
+  for (int t = 0; t < cfg.concurrency && !async_mode; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) * 7919 + 1);
       Worker& w = *workers[static_cast<std::size_t>(t)];
@@ -336,6 +369,9 @@ int run(int argc, char** argv) {
   stop = true;
   for (auto& t : threads) {
     t.join();
+  }
+  while (async_outstanding.load() > 0) {  // the last callbacks still reference this frame
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
   LatencyHistogram total;

@@ -21,6 +21,9 @@ class RdbDriver final : public BenchDriver {
     return client_.cas(key, 0, value).status();  // a conflict means it is loaded already
   }
   Status tso(std::uint32_t count) override { return client_.get_tso(count).status(); }
+  void tso_async(std::uint32_t count, std::function<void(Status)> done) override {
+    client_.get_tso_async(count, [done = std::move(done)](Result<std::uint64_t> r) { done(r.status()); });
+  }
 
  private:
   RdbClient& client_;
