@@ -76,42 +76,44 @@ std::chrono::system_clock::time_point KvService::deadline_of(grpc::ServerContext
 }
 
 template <typename Req, typename Resp, typename OnApplied>
-grpc::Status KvService::replicate(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
-                                  std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
-                                  KvCommand cmd,                  // NOLINT(performance-unnecessary-value-param)
-                                  const Status& input, OnApplied&& on_applied) {
+grpc::ServerUnaryReactor* KvService::replicate(
+    Method m, grpc::CallbackServerContext* sctx, const Req& req, Resp* resp,
+    std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
+    KvCommand cmd,                  // NOLINT(performance-unnecessary-value-param)
+    const Status& input, OnApplied on_applied) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
-  ScopedTimer timer(*rm.latency);
+  auto started = std::chrono::steady_clock::now();
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
   if (!input.is_ok()) {
     rm.errors->inc();
-    return to_grpc(input);
+    rm.latency->observe(std::chrono::steady_clock::now() - started);
+    reactor->Finish(to_grpc(input));
+    return reactor;
   }
-  auto result = await_callback<ProposeResult>(
-      [&](ProposeCallback&& cb) { store_.propose(req.context(), std::move(keys), std::move(cmd), std::move(cb)); },
-      deadline_of(sctx));
-  if (!result) {
-    rm.errors->inc();
-    return {grpc::StatusCode::DEADLINE_EXCEEDED,
-            "the write was not applied before the deadline; it may or may not take effect"};
-  }
-  ProposeResult& r = *result;
-  if (r.undetermined) {
-    rm.errors->inc();
-    // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
-    return {grpc::StatusCode::UNAVAILABLE, "the store stopped before the write's outcome was known"};
-  }
-  if (r.region_error) {
-    rm.errors->inc();
-    *resp->mutable_region_error() = std::move(*r.region_error);
-    return grpc::Status::OK;
-  }
-  if (!r.result.error().empty()) {
-    rm.errors->inc();
-    return {grpc::StatusCode::INVALID_ARGUMENT, r.result.error()};
-  }
-  on_applied(r.result);
-  return grpc::Status::OK;
+  // The callback always comes: applied, refused, or undetermined when the store
+  // stops. A client that gave up meanwhile sees its own DEADLINE_EXCEEDED; the
+  // write's outcome is unknown to it either way.
+  store_.propose(req.context(), std::move(keys), std::move(cmd),
+                 [&rm, reactor, resp, started, on_applied = std::move(on_applied)](ProposeResult r) {
+                   grpc::Status status = grpc::Status::OK;
+                   if (r.undetermined) {
+                     // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
+                     status = {grpc::StatusCode::UNAVAILABLE, "the store stopped before the write's outcome was known"};
+                   } else if (r.region_error) {
+                     *resp->mutable_region_error() = std::move(*r.region_error);
+                   } else if (!r.result.error().empty()) {
+                     status = {grpc::StatusCode::INVALID_ARGUMENT, r.result.error()};
+                   } else {
+                     on_applied(r.result);
+                   }
+                   if (!status.ok() || resp->has_region_error()) {
+                     rm.errors->inc();
+                   }
+                   rm.latency->observe(std::chrono::steady_clock::now() - started);
+                   reactor->Finish(status);
+                 });
+  return reactor;
 }
 
 template <typename Req, typename Resp, typename Read>
@@ -148,6 +150,38 @@ grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, c
   return grpc::Status::OK;
 }
 
+template <typename Req, typename Resp, typename Read>
+grpc::ServerUnaryReactor* KvService::point_read(Method m, grpc::CallbackServerContext* sctx, const Req& req, Resp* resp,
+                                                const std::string& key, Read read) {
+  RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
+  rm.requests->inc();
+  auto started = std::chrono::steady_clock::now();
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  if (Status input = validate_key(key); !input.is_ok()) {
+    rm.errors->inc();
+    rm.latency->observe(std::chrono::steady_clock::now() - started);
+    reactor->Finish(to_grpc(input));
+    return reactor;
+  }
+  store_.read_index(req.context(), {key},
+                    [&rm, m, reactor, resp, started, read = std::move(read)](std::optional<kvrpc::RegionError> err) {
+                      grpc::Status status = grpc::Status::OK;
+                      if (err) {
+                        rm.errors->inc();
+                        *resp->mutable_region_error() = std::move(*err);
+                      } else if (Status s = read(); !s.is_ok()) {
+                        rm.errors->inc();
+                        if (s.code() != StatusCode::kInvalidArgument) {
+                          spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());
+                        }
+                        status = to_grpc(s);
+                      }
+                      rm.latency->observe(std::chrono::steady_clock::now() - started);
+                      reactor->Finish(status);
+                    });
+  return reactor;
+}
+
 grpc::Status KvService::StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRequest*,
                                   kvrpc::StoreInfoResponse* resp) {
   resp->set_store_id(store_.store_id());
@@ -158,9 +192,9 @@ grpc::Status KvService::StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRe
   return grpc::Status::OK;
 }
 
-grpc::Status KvService::RawGet(grpc::ServerContext* sctx, const kvrpc::RawGetRequest* req,
-                               kvrpc::RawGetResponse* resp) {
-  return linearizable_read(kRawGet, sctx, *req, resp, {req->key()}, validate_key(req->key()), [&]() -> Status {
+grpc::ServerUnaryReactor* KvService::RawGet(grpc::CallbackServerContext* sctx, const kvrpc::RawGetRequest* req,
+                                            kvrpc::RawGetResponse* resp) {
+  return point_read(kRawGet, sctx, *req, resp, req->key(), [this, req, resp]() -> Status {
     RDB_ASSIGN_OR_RETURN(auto value, engine_.raw_get(req->key()));
     if (value) {
       resp->set_value(std::move(*value));
@@ -171,8 +205,9 @@ grpc::Status KvService::RawGet(grpc::ServerContext* sctx, const kvrpc::RawGetReq
   });
 }
 
-grpc::Status KvService::Get(grpc::ServerContext* sctx, const kvrpc::GetRequest* req, kvrpc::GetResponse* resp) {
-  return linearizable_read(kGet, sctx, *req, resp, {req->key()}, validate_key(req->key()), [&]() -> Status {
+grpc::ServerUnaryReactor* KvService::Get(grpc::CallbackServerContext* sctx, const kvrpc::GetRequest* req,
+                                         kvrpc::GetResponse* resp) {
+  return point_read(kGet, sctx, *req, resp, req->key(), [this, req, resp]() -> Status {
     RDB_ASSIGN_OR_RETURN(auto v, engine_.get(req->key()));
     resp->set_not_found(!v.found);
     resp->set_value(std::move(v.value));
@@ -206,8 +241,8 @@ grpc::Status KvService::RawBatchGet(grpc::ServerContext* sctx, const kvrpc::RawB
   });
 }
 
-grpc::Status KvService::RawPut(grpc::ServerContext* sctx, const kvrpc::RawPutRequest* req,
-                               kvrpc::RawPutResponse* resp) {
+grpc::ServerUnaryReactor* KvService::RawPut(grpc::CallbackServerContext* sctx, const kvrpc::RawPutRequest* req,
+                                            kvrpc::RawPutResponse* resp) {
   Status input = validate_key(req->key());
   if (input.is_ok()) {
     input = validate_value(req->value());
@@ -219,8 +254,8 @@ grpc::Status KvService::RawPut(grpc::ServerContext* sctx, const kvrpc::RawPutReq
   return replicate(kRawPut, sctx, *req, resp, {req->key()}, std::move(cmd), input, [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::RawDelete(grpc::ServerContext* sctx, const kvrpc::RawDeleteRequest* req,
-                                  kvrpc::RawDeleteResponse* resp) {
+grpc::ServerUnaryReactor* KvService::RawDelete(grpc::CallbackServerContext* sctx, const kvrpc::RawDeleteRequest* req,
+                                               kvrpc::RawDeleteResponse* resp) {
   KvCommand cmd;
   cmd.set_type(KvCommand::RAW_DELETE);
   cmd.add_keys(req->key());
@@ -228,8 +263,9 @@ grpc::Status KvService::RawDelete(grpc::ServerContext* sctx, const kvrpc::RawDel
                    [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::RawBatchPut(grpc::ServerContext* sctx, const kvrpc::RawBatchPutRequest* req,
-                                    kvrpc::RawBatchPutResponse* resp) {
+grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* sctx,
+                                                 const kvrpc::RawBatchPutRequest* req,
+                                                 kvrpc::RawBatchPutResponse* resp) {
   std::vector<std::string> keys;
   KvCommand cmd;
   cmd.set_type(KvCommand::RAW_BATCH_PUT);
@@ -249,8 +285,9 @@ grpc::Status KvService::RawBatchPut(grpc::ServerContext* sctx, const kvrpc::RawB
                    [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::RawBatchDelete(grpc::ServerContext* sctx, const kvrpc::RawBatchDeleteRequest* req,
-                                       kvrpc::RawBatchDeleteResponse* resp) {
+grpc::ServerUnaryReactor* KvService::RawBatchDelete(grpc::CallbackServerContext* sctx,
+                                                    const kvrpc::RawBatchDeleteRequest* req,
+                                                    kvrpc::RawBatchDeleteResponse* resp) {
   std::vector<std::string> keys(req->keys().begin(), req->keys().end());
   KvCommand cmd;
   cmd.set_type(KvCommand::RAW_BATCH_DELETE);
@@ -260,8 +297,9 @@ grpc::Status KvService::RawBatchDelete(grpc::ServerContext* sctx, const kvrpc::R
                    [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::RawDeleteRange(grpc::ServerContext* sctx, const kvrpc::RawDeleteRangeRequest* req,
-                                       kvrpc::RawDeleteRangeResponse* resp) {
+grpc::ServerUnaryReactor* KvService::RawDeleteRange(grpc::CallbackServerContext* sctx,
+                                                    const kvrpc::RawDeleteRangeRequest* req,
+                                                    kvrpc::RawDeleteRangeResponse* resp) {
   Status input = validate_key(req->start_key(), "start key");
   if (input.is_ok()) {
     input = validate_range(req->start_key(), req->end_key(), true);
@@ -274,8 +312,9 @@ grpc::Status KvService::RawDeleteRange(grpc::ServerContext* sctx, const kvrpc::R
                    [](const KvCommandResult&) {});
 }
 
-grpc::Status KvService::CompareAndSwap(grpc::ServerContext* sctx, const kvrpc::CompareAndSwapRequest* req,
-                                       kvrpc::CompareAndSwapResponse* resp) {
+grpc::ServerUnaryReactor* KvService::CompareAndSwap(grpc::CallbackServerContext* sctx,
+                                                    const kvrpc::CompareAndSwapRequest* req,
+                                                    kvrpc::CompareAndSwapResponse* resp) {
   Status input = validate_key(req->key());
   if (input.is_ok() && !req->delete_()) {
     input = validate_value(req->new_value());

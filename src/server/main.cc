@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <future>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -251,7 +253,20 @@ int run(int argc, char** argv) {
   // Stop accepting, let in-flight requests finish (or cancel them after the grace period),
   // then close RocksDB. Acknowledged writes are already in the synced WAL.
   raft_service.shutdown();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto grace = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  std::promise<void> drained;
+  auto drained_future = drained.get_future();
+  std::thread shutdown_thread([&] {
+    server->Shutdown(grace);
+    drained.set_value();
+  });
+  // Writes on the callback API finish only when Raft answers them; Shutdown waits for
+  // them. Past the grace period (e.g. no quorum), stop Raft, which answers every
+  // pending write as undetermined, so Shutdown can return.
+  if (drained_future.wait_until(grace + std::chrono::seconds(1)) != std::future_status::ready) {
+    raft_store.stop();
+  }
+  shutdown_thread.join();
   server->Wait();
   if (pd_worker) {
     pd_worker->stop();

@@ -208,7 +208,13 @@ void RaftStore::stop() {
 void RaftStore::post(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
-    tasks_.push_back(std::move(task));
+    if (!stopping_) {
+      tasks_.push_back(std::move(task));
+      task = nullptr;
+    }
+  }
+  if (task) {
+    return;  // stopping: the task is dropped here, outside the lock (see propose())
   }
   cv_.notify_one();
 }
@@ -272,8 +278,19 @@ std::optional<kvrpc::RegionError> RaftStore::check_context(Peer* peer, std::uint
 }
 
 void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
-                        ProposeCallback cb) {
-  post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), cb = std::move(cb)]() mutable {
+                        ProposeCallback callback) {
+  // The callback is answered exactly once, even when the task never runs (the store
+  // is stopping): a dropped task answers "busy" — the write never entered the log.
+  // Callers on gRPC's callback API rely on that to finish their calls.
+  auto once = std::shared_ptr<ProposeCallback>(new ProposeCallback(std::move(callback)), [](ProposeCallback* cb) {
+    if (*cb) {
+      (*cb)({busy("the store is shutting down"), {}});
+    }
+    delete cb;
+  });
+  post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), once]() mutable {
+    ProposeCallback cb = std::move(*once);
+    *once = nullptr;
     Peer* peer = find_peer(ctx.region_id());
     if (auto err = check_context(peer, ctx.region_id(), ctx, keys)) {
       metrics_.proposals_refused.inc();
@@ -299,8 +316,17 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
   });
 }
 
-void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback cb) {
-  post([this, ctx, keys = std::move(keys), cb = std::move(cb)]() mutable {
+void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback callback) {
+  // Answered exactly once, like propose(): a dropped task answers "busy".
+  auto once = std::shared_ptr<ReadCallback>(new ReadCallback(std::move(callback)), [](ReadCallback* cb) {
+    if (*cb) {
+      (*cb)(busy("the store is shutting down"));
+    }
+    delete cb;
+  });
+  post([this, ctx, keys = std::move(keys), once]() mutable {
+    ReadCallback cb = std::move(*once);
+    *once = nullptr;
     Peer* peer = find_peer(ctx.region_id());
     if (config_.unsafe_local_reads && peer != nullptr) {
       cb(std::nullopt);  // TEST ONLY: whatever this replica has applied, leader or not
