@@ -142,7 +142,9 @@ class RdbClient {
   // be quick and must not block; it may call get_tso_async again. The client's
   // timeout applies as for get_tso. This is how many concurrent callers share a
   // round trip without paying a thread wake-up each.
-  virtual void get_tso_async(std::uint32_t count, std::function<void(Result<std::uint64_t>)> done) {
+  virtual void get_tso_async(
+      std::uint32_t count,
+      std::function<void(Result<std::uint64_t>)> done) {  // NOLINT(performance-unnecessary-value-param)
     done(get_tso(count));
   }
 

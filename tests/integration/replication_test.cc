@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "kvrpc.grpc.pb.h"
 #include "local_cluster.h"
@@ -147,6 +148,64 @@ TEST_F(ReplicationTest, FullClusterRestartKeepsEveryAcknowledgedWrite) {
     ASSERT_TRUE(v->has_value()) << "lost acknowledged write " << i;
     EXPECT_EQ(**v, std::to_string(i));
   }
+}
+
+// A leader that lost its quorum still shuts down on SIGTERM within the grace
+// period: writes waiting for Raft (on the callback API, holding no thread) are
+// answered as undetermined, so the gRPC server can drain.
+TEST_F(ReplicationTest, LeaderWithoutQuorumShutsDownWithWritesPending) {
+  std::string leader = leader_name();
+  ASSERT_FALSE(leader.empty());
+  std::vector<std::string> frozen;
+  for (const char* s : {"s1", "s2", "s3"}) {
+    if (s != leader) {
+      cluster_.store(s).process->signal(SIGSTOP);
+      frozen.push_back(s);
+    }
+  }
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_.store(leader).addr, grpc::InsecureChannelCredentials()));
+  kvrpc::StoreInfoResponse info;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->StoreInfo(&ctx, kvrpc::StoreInfoRequest(), &info).ok());
+  }
+  ASSERT_EQ(info.regions_size(), 1);
+  kvrpc::RawPutRequest put;
+  put.mutable_context()->set_region_id(info.regions(0).id());
+  *put.mutable_context()->mutable_region_epoch() = info.regions(0).region_epoch();
+  put.set_key("shutdown/k");
+  put.set_value("pending");
+  grpc::Status put_status;
+  kvrpc::RawPutResponse put_resp;
+  std::thread writer([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    put_status = stub->RawPut(&ctx, put, &put_resp);
+  });
+  // The write is pending once the store counted it (it cannot commit without a quorum).
+  const std::string& status_addr = cluster_.store(leader).status_addr;
+  std::string fetch_metrics = "exec 3<>/dev/tcp/127.0.0.1/" + status_addr.substr(status_addr.rfind(':') + 1) +
+                              "; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
+  bool pending = testing::poll_until(
+      [&] {
+        auto m =
+            testing::run_command({"/bin/bash", "-c", fetch_metrics}, cluster_.dir().path(), std::chrono::seconds(5));
+        auto at = m.out.find("\nrdb_raft_proposals_total ");
+        return at != std::string::npos && std::stoull(m.out.substr(at + 26)) >= 1;
+      },
+      std::chrono::seconds(10));
+  EXPECT_TRUE(pending) << "the write never reached the leader's Raft log";
+  auto started = std::chrono::steady_clock::now();
+  cluster_.store(leader).process->signal(SIGTERM);
+  auto code = cluster_.store(leader).process->wait_for_exit(std::chrono::seconds(20));
+  writer.join();
+  for (const auto& s : frozen) {
+    cluster_.store(s).process->signal(SIGCONT);
+  }
+  ASSERT_TRUE(code.has_value()) << "the leader did not exit within 20 s of SIGTERM";
+  EXPECT_EQ(*code, 0) << cluster_.store(leader).logs();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
+  EXPECT_FALSE(put_status.ok() && !put_resp.has_region_error()) << "a write without quorum was acknowledged";
 }
 
 TEST_F(ReplicationTest, MinorityCannotServeReadsOrWrites) {

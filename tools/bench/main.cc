@@ -282,7 +282,7 @@ int run(int argc, char** argv) {
   std::atomic<int> async_outstanding{0};
   std::function<void(Clock::time_point)> issue_tso = [&](Clock::time_point start) {
     ++async_outstanding;
-    driver->tso_async(cfg.tso_count, [&, start](rdb::Status s) {
+    driver->tso_async(cfg.tso_count, [&, start](const rdb::Status& s) {
       auto now = Clock::now();
       if (measuring.load(std::memory_order_relaxed)) {
         Worker& w = *workers[0];

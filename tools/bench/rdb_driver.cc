@@ -22,7 +22,7 @@ class RdbDriver final : public BenchDriver {
   }
   Status tso(std::uint32_t count) override { return client_.get_tso(count).status(); }
   void tso_async(std::uint32_t count, std::function<void(Status)> done) override {
-    client_.get_tso_async(count, [done = std::move(done)](Result<std::uint64_t> r) { done(r.status()); });
+    client_.get_tso_async(count, [done = std::move(done)](const Result<std::uint64_t>& r) { done(r.status()); });
   }
 
  private:
