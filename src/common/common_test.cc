@@ -10,6 +10,7 @@
 #include "common/http_status_server.h"
 #include "common/limits.h"
 #include "common/metrics.h"
+#include "common/parse.h"
 #include "common/result.h"
 
 namespace rdb {
@@ -141,4 +142,10 @@ TEST(HttpStatusServerTest, PortInUseIsAClearError) {
 }
 
 }  // namespace
+TEST(ParseTest, SplitListKeepsNonEmptyItems) {
+  EXPECT_EQ(split_list("a,b,,c"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(split_list(""), std::vector<std::string>{});
+  EXPECT_EQ(split_list(",x,"), std::vector<std::string>{"x"});
+}
+
 }  // namespace rdb

@@ -1,9 +1,11 @@
-// Strict number parsing for persisted metadata and flags.
+// Strict number parsing for persisted metadata and flags; comma-separated flag lists.
 // Thread safety: pure functions.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -11,5 +13,8 @@ namespace rdb {
 
 // The whole of `text` must be a base-10 unsigned 64-bit number; `what` names it in the error.
 Result<std::uint64_t> parse_u64(std::string_view text, std::string_view what);
+
+// "a,b,,c" -> {"a", "b", "c"}: the non-empty items of a comma-separated list.
+std::vector<std::string> split_list(std::string_view list);
 
 }  // namespace rdb

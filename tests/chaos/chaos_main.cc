@@ -7,25 +7,12 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <sstream>
 
 #include "common/main_guard.h"
+#include "common/parse.h"
 #include "scenario.h"
 
-namespace {
-
-std::vector<std::string> split_list(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (!item.empty()) {
-      out.push_back(item);
-    }
-  }
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 static int run(int argc, char** argv) {
   std::string scenarios = "mixed";
@@ -66,7 +53,7 @@ static int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  std::vector<std::string> runs = scenarios == "all" ? rdb::chaos::scenario_names() : split_list(scenarios);
+  std::vector<std::string> runs = scenarios == "all" ? rdb::chaos::scenario_names() : rdb::split_list(scenarios);
   if (runs.empty()) {
     fmt::print(stderr, "error: --scenario names no scenario\n");
     return 2;

@@ -46,6 +46,37 @@ class ReplicationTest : public ::testing::Test {
     return std::move(RdbClient::connect(o)).value();
   }
 
+  // SIGSTOPs every store but `keep`; returns the names of the frozen ones.
+  std::vector<std::string> freeze_all_but(const std::string& keep) {
+    std::vector<std::string> frozen;
+    for (const char* s : {"s1", "s2", "s3"}) {
+      if (s != keep) {
+        cluster_.store(s).process->signal(SIGSTOP);
+        frozen.push_back(s);
+      }
+    }
+    return frozen;
+  }
+  void thaw(const std::vector<std::string>& frozen) {
+    for (const auto& s : frozen) {
+      cluster_.store(s).process->signal(SIGCONT);
+    }
+  }
+  // The request context of the (single) region, as `stub`'s store reports it.
+  static kvrpc::Context region_context(kvrpc::Kv::Stub& stub) {
+    kvrpc::StoreInfoResponse info;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub.StoreInfo(&ctx, kvrpc::StoreInfoRequest(), &info).ok());
+    kvrpc::Context rctx;
+    if (info.regions_size() != 1) {
+      ADD_FAILURE() << "expected one region, the store has " << info.regions_size();
+      return rctx;
+    }
+    rctx.set_region_id(info.regions(0).id());
+    *rctx.mutable_region_epoch() = info.regions(0).region_epoch();
+    return rctx;
+  }
+
   // The daemon name of the store PD reports as leader.
   std::string leader_name() {
     auto st = client_->cluster_status();
@@ -156,23 +187,11 @@ TEST_F(ReplicationTest, FullClusterRestartKeepsEveryAcknowledgedWrite) {
 TEST_F(ReplicationTest, LeaderWithoutQuorumShutsDownWithWritesPending) {
   std::string leader = leader_name();
   ASSERT_FALSE(leader.empty());
-  std::vector<std::string> frozen;
-  for (const char* s : {"s1", "s2", "s3"}) {
-    if (s != leader) {
-      cluster_.store(s).process->signal(SIGSTOP);
-      frozen.push_back(s);
-    }
-  }
+  std::vector<std::string> frozen = freeze_all_but(leader);
   auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_.store(leader).addr, grpc::InsecureChannelCredentials()));
-  kvrpc::StoreInfoResponse info;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(stub->StoreInfo(&ctx, kvrpc::StoreInfoRequest(), &info).ok());
-  }
-  ASSERT_EQ(info.regions_size(), 1);
+  kvrpc::Context rctx = region_context(*stub);
   kvrpc::RawPutRequest put;
-  put.mutable_context()->set_region_id(info.regions(0).id());
-  *put.mutable_context()->mutable_region_epoch() = info.regions(0).region_epoch();
+  *put.mutable_context() = rctx;
   put.set_key("shutdown/k");
   put.set_value("pending");
   grpc::Status put_status;
@@ -199,9 +218,7 @@ TEST_F(ReplicationTest, LeaderWithoutQuorumShutsDownWithWritesPending) {
   cluster_.store(leader).process->signal(SIGTERM);
   auto code = cluster_.store(leader).process->wait_for_exit(std::chrono::seconds(20));
   writer.join();
-  for (const auto& s : frozen) {
-    cluster_.store(s).process->signal(SIGCONT);
-  }
+  thaw(frozen);
   ASSERT_TRUE(code.has_value()) << "the leader did not exit within 20 s of SIGTERM";
   EXPECT_EQ(*code, 0) << cluster_.store(leader).logs();
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
@@ -213,23 +230,9 @@ TEST_F(ReplicationTest, MinorityCannotServeReadsOrWrites) {
   std::string leader = leader_name();
   ASSERT_FALSE(leader.empty());
   // Freeze the two other stores: the leader is now a minority of one.
-  std::vector<std::string> frozen;
-  for (const char* s : {"s1", "s2", "s3"}) {
-    if (s != leader) {
-      cluster_.store(s).process->signal(SIGSTOP);
-      frozen.push_back(s);
-    }
-  }
+  std::vector<std::string> frozen = freeze_all_but(leader);
   auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_.store(leader).addr, grpc::InsecureChannelCredentials()));
-  kvrpc::StoreInfoResponse info;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(stub->StoreInfo(&ctx, kvrpc::StoreInfoRequest(), &info).ok());
-  }
-  ASSERT_EQ(info.regions_size(), 1);
-  kvrpc::Context rctx;
-  rctx.set_region_id(info.regions(0).id());
-  *rctx.mutable_region_epoch() = info.regions(0).region_epoch();
+  kvrpc::Context rctx = region_context(*stub);
   // A read must not be served from the minority's local state.
   kvrpc::RawGetRequest get;
   *get.mutable_context() = rctx;
@@ -248,9 +251,7 @@ TEST_F(ReplicationTest, MinorityCannotServeReadsOrWrites) {
   put_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
   grpc::Status ps = stub->RawPut(&put_ctx, put, &put_resp);
   EXPECT_TRUE(!ps.ok() || put_resp.has_region_error()) << "a minority acknowledged a write";
-  for (const auto& s : frozen) {
-    cluster_.store(s).process->signal(SIGCONT);
-  }
+  thaw(frozen);
   // Healed: the cluster serves again, and the write that timed out was never acknowledged.
   auto v = client_->raw_get("minority/k");
   ASSERT_TRUE(v.is_ok()) << v.status().to_string();

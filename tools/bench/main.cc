@@ -16,10 +16,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "common/main_guard.h"
+#include "common/parse.h"
 #include "driver.h"
 #include "key_chooser.h"
 #include "latency_histogram.h"
@@ -64,17 +64,6 @@ std::string make_key(std::uint64_t i, int size) {
     k.append(static_cast<std::size_t>(size) - k.size(), 'k');
   }
   return k;
-}
-
-std::vector<std::string> split_list(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (!item.empty()) {
-      out.push_back(item);
-    }
-  }
-  return out;
 }
 
 struct Worker {
@@ -213,7 +202,7 @@ int run(int argc, char** argv) {
       std::cerr << "rdb-bench: --workload tso needs --driver rdb (etcd has no timestamp oracle)\n";
       return kExitBadUsage;
     }
-    auto d = rdb::bench::make_etcd_driver(split_list(cfg.endpoints), cfg.serializable);
+    auto d = rdb::bench::make_etcd_driver(rdb::split_list(cfg.endpoints), cfg.serializable);
     if (!d.is_ok()) {
       std::cerr << "rdb-bench: " << d.status().to_string() << "\n";
       return kExitBadUsage;
