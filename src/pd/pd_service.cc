@@ -54,33 +54,64 @@ grpc::Status PdService::GetMembers(grpc::ServerContext*, const pdpb::GetMembersR
   return grpc::Status::OK;
 }
 
-grpc::Status PdService::Tso(grpc::ServerContext* ctx,
-                            grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>* stream) {
-  pdpb::TsoRequest req;
-  while (stream->Read(&req)) {
-    ScopedTimer timer(tso_latency_);
-    pdpb::TsoResponse resp;
-    if (check_header(req.header(), resp.mutable_header())) {
-      auto first = tso_.allocate(req.count());
-      if (!first.is_ok()) {
-        if (first.status().code() == StatusCode::kInvalidArgument) {
-          set_error(resp.mutable_header(), pdpb::INVALID_ARGUMENT, first.status().message());
-        } else {
-          spdlog::error("TSO allocation failed: {}", first.status().to_string());
-          return {grpc::StatusCode::UNAVAILABLE, first.status().to_string()};
-        }
-      } else {
-        resp.set_first_timestamp(first.value());
-        resp.set_count(req.count());
-        tso_requests_.inc();
-        tso_timestamps_.inc(req.count());
-      }
-    }
-    if (!stream->Write(resp)) {
-      break;
-    }
+grpc::Status PdService::serve_tso(const pdpb::TsoRequest& req, pdpb::TsoResponse* resp) {
+  ScopedTimer timer(tso_latency_);
+  if (!check_header(req.header(), resp->mutable_header())) {
+    return grpc::Status::OK;
   }
+  auto first = tso_.allocate(req.count());
+  if (!first.is_ok()) {
+    if (first.status().code() == StatusCode::kInvalidArgument) {
+      set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT, first.status().message());
+      return grpc::Status::OK;
+    }
+    spdlog::error("TSO allocation failed: {}", first.status().to_string());
+    return {grpc::StatusCode::UNAVAILABLE, first.status().to_string()};
+  }
+  resp->set_first_timestamp(first.value());
+  resp->set_count(req.count());
+  tso_requests_.inc();
+  tso_timestamps_.inc(req.count());
   return grpc::Status::OK;
+}
+
+namespace {
+
+// One TSO stream: read a request, answer it, read the next. Deletes itself when done.
+class TsoReactor final : public grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse> {
+ public:
+  explicit TsoReactor(PdService& service) : service_(service) { StartRead(&req_); }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);  // the client closed its side (or the call was cancelled)
+      return;
+    }
+    resp_.Clear();
+    if (grpc::Status s = service_.serve_tso(req_, &resp_); !s.ok()) {
+      Finish(s);
+      return;
+    }
+    StartWrite(&resp_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);  // the stream broke; nothing more to say on it
+      return;
+    }
+    StartRead(&req_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  PdService& service_;
+  pdpb::TsoRequest req_;
+  pdpb::TsoResponse resp_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse>* PdService::Tso(grpc::CallbackServerContext*) {
+  return new TsoReactor(*this);
 }
 
 grpc::Status PdService::AllocId(grpc::ServerContext*, const pdpb::AllocIdRequest* req, pdpb::AllocIdResponse* resp) {

@@ -16,13 +16,17 @@
 
 namespace rdb {
 
-class PdService final : public pdpb::PD::Service {
+// Tso runs on gRPC's callback API: a stream's requests are answered by a reactor
+// without a handler thread per stream hop, which shortens the TSO round trip.
+class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Service> {
  public:
   PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness,
             MetricsRegistry& metrics);
 
   grpc::Status GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest*, pdpb::GetMembersResponse*) override;
-  grpc::Status Tso(grpc::ServerContext*, grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>*) override;
+  grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse>* Tso(grpc::CallbackServerContext*) override;
+  // Serves one TsoRequest; an error status ends the stream (allocation failed).
+  grpc::Status serve_tso(const pdpb::TsoRequest& req, pdpb::TsoResponse* resp);
   grpc::Status AllocId(grpc::ServerContext*, const pdpb::AllocIdRequest*, pdpb::AllocIdResponse*) override;
   grpc::Status IsBootstrapped(grpc::ServerContext*, const pdpb::IsBootstrappedRequest*,
                               pdpb::IsBootstrappedResponse*) override;
