@@ -246,6 +246,28 @@ TEST(HistoryFaultsTest, FaultLinesRoundTripAndAreSkippedAsOperations) {
   EXPECT_FALSE(parse_fault_line(R"({"fault":"kill","start_ns":5,"end_ns":2})").is_ok());
 }
 
+// Times, versions and ids beyond 32 bits survive the file (a run longer than 2.1 s has them).
+TEST(HistoryFaultsTest, LargeNumbersRoundTrip) {
+  Operation op;
+  op.id = 7;
+  op.client = 5'000'000'000ULL;
+  op.key = "chaos/0";
+  op.kind = OpKind::kCas;
+  op.expected_version = 6'000'000'000ULL;
+  op.value = "v";
+  op.invoke_ns = 4'291'669'600ULL;
+  op.complete_ns = 600'000'000'000ULL;
+  op.succeeded = true;
+  op.version = 6'000'000'001ULL;
+  auto back = parse_json_line(to_json_line(op));
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(back->client, op.client);
+  EXPECT_EQ(back->expected_version, op.expected_version);
+  EXPECT_EQ(back->invoke_ns, op.invoke_ns);
+  EXPECT_EQ(back->complete_ns, op.complete_ns);
+  EXPECT_EQ(back->version, op.version);
+}
+
 TEST(ReportTest, TextAndHtmlShowOutcomesFaultsAndVerdict) {
   RunSummary run;
   run.scenario = "kill-leader";

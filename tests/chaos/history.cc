@@ -68,7 +68,9 @@ Result<Operation> parse_json_line(const std::string& line) {
     auto j = nlohmann::json::parse(line);
     Operation op;
     op.id = j.at("id");
-    op.client = j.value("client", 0);
+    // Numeric defaults are uint64_t: value() returns the default's type, and an int
+    // would truncate nanosecond times past 2^31 (2.1 s into a run).
+    op.client = j.value("client", std::uint64_t{0});
     op.key = j.at("key");
     std::string kind = j.at("op");
     if (kind == "get") {
@@ -84,10 +86,10 @@ Result<Operation> parse_json_line(const std::string& line) {
     } else {
       return Status::invalid_argument(fmt::format("unknown op '{}'", kind));
     }
-    op.expected_version = j.value("expected_version", 0);
+    op.expected_version = j.value("expected_version", std::uint64_t{0});
     op.value = j.value("value", "");
     op.invoke_ns = j.at("invoke_ns");
-    op.complete_ns = j.value("complete_ns", 0);
+    op.complete_ns = j.value("complete_ns", std::uint64_t{0});
     std::string outcome = j.at("outcome");
     if (outcome == "ok") {
       op.outcome = Outcome::kOk;
@@ -102,7 +104,7 @@ Result<Operation> parse_json_line(const std::string& line) {
       const auto& r = j["result"];
       op.found = r.value("found", false);
       op.result_value = r.value("value", "");
-      op.version = r.value("version", 0);
+      op.version = r.value("version", std::uint64_t{0});
       op.succeeded = r.value("succeeded", false);
     }
     if (op.outcome == Outcome::kOk && op.complete_ns < op.invoke_ns) {

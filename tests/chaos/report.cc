@@ -143,8 +143,12 @@ std::string html_report(const RunSummary& run) {
         "{:.3f}..{:.3f} s</title></rect>\n",
         x0, kTop, w, rate_top + kRateHeight - kTop, fault_colour(f.kind), escape_html(f.kind), escape_html(f.target),
         seconds(f.start_ns), seconds(f.end_ns));
-    svg += fmt::format("<text x='{:.1f}' y='{}' fill='{}'>{} {}</text>\n", x0 + 2, kTop + 12, fault_colour(f.kind),
-                       escape_html(f.kind), escape_html(f.target));
+    std::string label = f.kind + " " + f.target;
+    constexpr double kCharWidth = 6.5;  // at font-size 11: labels of narrow windows would overlap
+    if (w >= static_cast<double>(label.size()) * kCharWidth) {
+      svg += fmt::format("<text x='{:.1f}' y='{}' fill='{}'>{}</text>\n", x0 + 2, kTop + 12, fault_colour(f.kind),
+                         escape_html(label));
+    }
   }
   // Latency axis: one grid line per decade.
   for (double s = kMinLatency; s <= kMaxLatency * 1.001; s *= 10) {
@@ -212,10 +216,14 @@ std::string html_report(const RunSummary& run) {
   for (Outcome o : {Outcome::kOk, Outcome::kFailed, Outcome::kUnknown}) {
     legend += fmt::format("<span style='color:{}'>&#9632; {}</span> ", outcome_colour(o), outcome_name(o));
   }
+  legend += " &nbsp; fault windows: ";
+  for (const char* kind : {"kill", "pause", "partition", "pd-restart"}) {
+    legend += fmt::format("<span style='color:{}'>&#9632; {}</span> ", fault_colour(kind), kind);
+  }
   return fmt::format(
       "<!doctype html>\n<html><head><meta charset='utf-8'><title>rdb chaos: {0}</title></head>\n"
-      "<body style='font-family:sans-serif'>\n<h2>rdb chaos run: {0} — {1}</h2>\n<p>{2} shaded: fault windows "
-      "(hover for details)</p>\n{3}<pre>{4}</pre>\n</body></html>\n",
+      "<body style='font-family:sans-serif'>\n<h2>rdb chaos run: {0} — {1}</h2>\n<p>{2} (hover a window for "
+      "details)</p>\n{3}<pre>{4}</pre>\n</body></html>\n",
       escape_html(run.scenario), run.passed() ? "PASS" : "FAIL", legend, svg, escape_html(text_report(run)));
 }
 
