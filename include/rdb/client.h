@@ -111,6 +111,9 @@ class RdbClient {
   virtual ~RdbClient() = default;
 
   // ---- raw key space: last writer wins
+  // Writes (here and CAS) are never re-sent once they may have reached a store: a lost
+  // connection mid-request yields UNDETERMINED rather than a retry that could re-apply
+  // an old value over a newer one.
   virtual Status raw_put(const std::string& key, const std::string& value) = 0;
   // nullopt when the key does not exist.
   virtual Result<std::optional<std::string>> raw_get(const std::string& key) = 0;

@@ -19,10 +19,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Reads are retried freely. A write is never re-sent once it may have reached a
+// store — not even a raw put or delete: re-applying one after another client's
+// write to the same key would let an old value reappear (the chaos suite caught
+// exactly that: put A, put B, then A's retry, so readers saw A, B, A). Like etcd's
+// client, a write is retried only when it certainly was not sent or not executed.
 enum class Kind {
-  kRead,                // safe to retry; running out of time is DEADLINE_EXCEEDED
-  kIdempotentWrite,     // safe to retry; running out of time after sending is UNDETERMINED
-  kNonIdempotentWrite,  // never re-sent once it may have reached a store
+  kRead,   // safe to retry; running out of time is DEADLINE_EXCEEDED
+  kWrite,  // never re-sent once it may have reached a store; then UNDETERMINED
 };
 
 std::shared_ptr<grpc::Channel> make_channel(const std::string& addr) {
@@ -64,7 +68,7 @@ class ClientImpl final : public RdbClient {
     kvrpc::RawPutRequest req;
     req.set_key(key);
     req.set_value(value);
-    return execute<kvrpc::RawPutResponse>(key, Kind::kIdempotentWrite, req, &kvrpc::Kv::Stub::RawPut).status();
+    return execute<kvrpc::RawPutResponse>(key, Kind::kWrite, req, &kvrpc::Kv::Stub::RawPut).status();
   }
 
   Result<std::optional<std::string>> raw_get(const std::string& key) override {
@@ -82,7 +86,7 @@ class ClientImpl final : public RdbClient {
     RDB_RETURN_IF_ERROR(validate_key(key));
     kvrpc::RawDeleteRequest req;
     req.set_key(key);
-    return execute<kvrpc::RawDeleteResponse>(key, Kind::kIdempotentWrite, req, &kvrpc::Kv::Stub::RawDelete).status();
+    return execute<kvrpc::RawDeleteResponse>(key, Kind::kWrite, req, &kvrpc::Kv::Stub::RawDelete).status();
   }
 
   Result<std::vector<KeyValue>> raw_scan(const std::string& start, const std::string& end,
@@ -122,8 +126,7 @@ class ClientImpl final : public RdbClient {
       kv->set_key(p.key);
       kv->set_value(p.value);
     }
-    return execute<kvrpc::RawBatchPutResponse>(pairs.front().key, Kind::kIdempotentWrite, req,
-                                               &kvrpc::Kv::Stub::RawBatchPut)
+    return execute<kvrpc::RawBatchPutResponse>(pairs.front().key, Kind::kWrite, req, &kvrpc::Kv::Stub::RawBatchPut)
         .status();
   }
 
@@ -134,8 +137,7 @@ class ClientImpl final : public RdbClient {
       RDB_RETURN_IF_ERROR(validate_key(k));
       req.add_keys(k);
     }
-    return execute<kvrpc::RawBatchDeleteResponse>(keys.front(), Kind::kIdempotentWrite, req,
-                                                  &kvrpc::Kv::Stub::RawBatchDelete)
+    return execute<kvrpc::RawBatchDeleteResponse>(keys.front(), Kind::kWrite, req, &kvrpc::Kv::Stub::RawBatchDelete)
         .status();
   }
 
@@ -145,8 +147,7 @@ class ClientImpl final : public RdbClient {
     kvrpc::RawDeleteRangeRequest req;
     req.set_start_key(start);
     req.set_end_key(end);
-    return execute<kvrpc::RawDeleteRangeResponse>(start, Kind::kIdempotentWrite, req, &kvrpc::Kv::Stub::RawDeleteRange)
-        .status();
+    return execute<kvrpc::RawDeleteRangeResponse>(start, Kind::kWrite, req, &kvrpc::Kv::Stub::RawDeleteRange).status();
   }
 
   Result<VersionedValue> get(const std::string& key) override {
@@ -173,8 +174,8 @@ class ClientImpl final : public RdbClient {
     } else {
       req.set_delete_(true);
     }
-    RDB_ASSIGN_OR_RETURN(auto resp, execute<kvrpc::CompareAndSwapResponse>(key, Kind::kNonIdempotentWrite, req,
-                                                                           &kvrpc::Kv::Stub::CompareAndSwap));
+    RDB_ASSIGN_OR_RETURN(
+        auto resp, execute<kvrpc::CompareAndSwapResponse>(key, Kind::kWrite, req, &kvrpc::Kv::Stub::CompareAndSwap));
     CasResult r;
     r.succeeded = resp.succeeded();
     r.version = resp.version();
@@ -413,7 +414,6 @@ class ClientImpl final : public RdbClient {
     const Clock::time_point deadline = Clock::now() + options_.timeout;
     std::chrono::milliseconds backoff(2);
     Status last = Status::deadline_exceeded("the call's deadline passed before any attempt");
-    bool maybe_applied = false;
     while (Clock::now() < deadline) {
       auto route = locate(key, deadline);
       if (!route.is_ok()) {
@@ -425,7 +425,7 @@ class ClientImpl final : public RdbClient {
         continue;
       }
       auto channel = channel_for(route->store_addr);
-      if (kind == Kind::kNonIdempotentWrite &&
+      if (kind == Kind::kWrite &&
           !channel->WaitForConnected(to_system(std::min(deadline, Clock::now() + std::chrono::seconds(1))))) {
         // Not connected, so nothing was sent: safe to look elsewhere and retry.
         last = Status::unavailable(fmt::format("cannot connect to store {}", route->store_addr));
@@ -470,13 +470,12 @@ class ClientImpl final : public RdbClient {
         case grpc::StatusCode::UNAVAILABLE:
         case grpc::StatusCode::CANCELLED:
         case grpc::StatusCode::UNKNOWN:
-          if (kind == Kind::kNonIdempotentWrite) {
+          if (kind == Kind::kWrite) {
             return Status::undetermined(
                 fmt::format("connection to store {} failed during the request ({}); the write may or may not have "
                             "been applied",
                             route->store_addr, s.error_message()));
           }
-          maybe_applied = maybe_applied || kind == Kind::kIdempotentWrite;
           last = Status::unavailable(fmt::format("cannot reach store {}: {}", route->store_addr, s.error_message()));
           cache_.invalidate(route->region.id());
           sleep_backoff(backoff, deadline);
@@ -484,9 +483,6 @@ class ClientImpl final : public RdbClient {
         default:
           return Status::internal(fmt::format("store {} failed the request: {}", route->store_addr, s.error_message()));
       }
-    }
-    if (maybe_applied) {
-      return Status::undetermined(last.message() + "; an earlier attempt may have been applied");
     }
     return last;
   }
