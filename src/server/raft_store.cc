@@ -53,6 +53,27 @@ raft::ConfState conf_state_of(const metapb::Region& r) {
   return cs;
 }
 
+// Wraps a callback so that it is answered exactly once: if the task holding it is
+// dropped without running (the store is stopping), `if_dropped` is passed to it.
+// Callers on gRPC's callback API rely on that to finish their calls.
+template <typename Callback, typename Value>
+std::shared_ptr<Callback> answered_once(Callback cb, Value if_dropped) {
+  return std::shared_ptr<Callback>(new Callback(std::move(cb)), [v = std::move(if_dropped)](Callback* c) mutable {
+    if (*c) {
+      (*c)(std::move(v));
+    }
+    delete c;
+  });
+}
+
+// Takes the callback out of an answered_once wrapper, which then answers nothing.
+template <typename Callback>
+Callback take(Callback& held) {
+  Callback cb = std::move(held);
+  held = nullptr;
+  return cb;
+}
+
 }  // namespace
 
 RaftStore::Metrics::Metrics(MetricsRegistry& r)
@@ -279,18 +300,10 @@ std::optional<kvrpc::RegionError> RaftStore::check_context(Peer* peer, std::uint
 
 void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
                         ProposeCallback callback) {
-  // The callback is answered exactly once, even when the task never runs (the store
-  // is stopping): a dropped task answers "busy" — the write never entered the log.
-  // Callers on gRPC's callback API rely on that to finish their calls.
-  auto once = std::shared_ptr<ProposeCallback>(new ProposeCallback(std::move(callback)), [](ProposeCallback* cb) {
-    if (*cb) {
-      (*cb)({busy("the store is shutting down"), {}});
-    }
-    delete cb;
-  });
+  // A dropped task answers "busy": the write never entered the log.
+  auto once = answered_once(std::move(callback), ProposeResult{busy("the store is shutting down"), {}});
   post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), once]() mutable {
-    ProposeCallback cb = std::move(*once);
-    *once = nullptr;
+    ProposeCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());
     if (auto err = check_context(peer, ctx.region_id(), ctx, keys)) {
       metrics_.proposals_refused.inc();
@@ -317,16 +330,9 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
 }
 
 void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback callback) {
-  // Answered exactly once, like propose(): a dropped task answers "busy".
-  auto once = std::shared_ptr<ReadCallback>(new ReadCallback(std::move(callback)), [](ReadCallback* cb) {
-    if (*cb) {
-      (*cb)(busy("the store is shutting down"));
-    }
-    delete cb;
-  });
+  auto once = answered_once(std::move(callback), std::optional<kvrpc::RegionError>(busy("the store is shutting down")));
   post([this, ctx, keys = std::move(keys), once]() mutable {
-    ReadCallback cb = std::move(*once);
-    *once = nullptr;
+    ReadCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());
     if (config_.unsafe_local_reads && peer != nullptr) {
       cb(std::nullopt);  // TEST ONLY: whatever this replica has applied, leader or not

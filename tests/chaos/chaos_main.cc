@@ -12,8 +12,6 @@
 #include "common/parse.h"
 #include "scenario.h"
 
-namespace {}  // namespace
-
 static int run(int argc, char** argv) {
   std::string scenarios = "mixed";
   double duration_s = 60;
