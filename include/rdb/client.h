@@ -41,6 +41,10 @@ struct ClientOptions {
   std::string store_addr;
   // Deadline applied to every call, retries included.
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  // Send point requests (raw get/put/delete, get, cas) over one BatchCommands
+  // stream per store, packing concurrent requests into shared messages. Off: one
+  // unary gRPC call per request (same outcomes, more overhead per request).
+  bool batch_requests = true;
 };
 
 struct KeyValue {

@@ -4,9 +4,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "client/region_cache.h"
+#include "client/store_stream.h"
 #include "client/tso_batcher.h"
 #include "common/address.h"
 #include "common/limits.h"
@@ -50,6 +53,52 @@ void sleep_backoff(std::chrono::milliseconds& backoff, Clock::time_point deadlin
   std::this_thread::sleep_until(until);  // retry back-off, bounded by the call's deadline
   backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
 }
+
+// How one attempt went: the gRPC status, and whether a failed request may have
+// reached the store (false only when it certainly was not sent).
+struct Attempt {
+  grpc::Status status;
+  bool maybe_sent = true;
+};
+
+// The point requests that travel in BatchCommands messages.
+using BatchRequest = kvrpc::BatchCommandsRequest::Request;
+using BatchResponse = kvrpc::BatchCommandsResponse::Response;
+void wrap(const kvrpc::RawGetRequest& r, BatchRequest* b) {
+  *b->mutable_raw_get() = r;
+}
+void wrap(const kvrpc::RawPutRequest& r, BatchRequest* b) {
+  *b->mutable_raw_put() = r;
+}
+void wrap(const kvrpc::RawDeleteRequest& r, BatchRequest* b) {
+  *b->mutable_raw_delete() = r;
+}
+void wrap(const kvrpc::GetRequest& r, BatchRequest* b) {
+  *b->mutable_get() = r;
+}
+void wrap(const kvrpc::CompareAndSwapRequest& r, BatchRequest* b) {
+  *b->mutable_compare_and_swap() = r;
+}
+void unwrap(BatchResponse& b, kvrpc::RawGetResponse* r) {
+  r->Swap(b.mutable_raw_get());
+}
+void unwrap(BatchResponse& b, kvrpc::RawPutResponse* r) {
+  r->Swap(b.mutable_raw_put());
+}
+void unwrap(BatchResponse& b, kvrpc::RawDeleteResponse* r) {
+  r->Swap(b.mutable_raw_delete());
+}
+void unwrap(BatchResponse& b, kvrpc::GetResponse* r) {
+  r->Swap(b.mutable_get());
+}
+void unwrap(BatchResponse& b, kvrpc::CompareAndSwapResponse* r) {
+  r->Swap(b.mutable_compare_and_swap());
+}
+
+template <typename Req>
+concept Batchable = requires(const Req& r, BatchRequest* b) {
+  wrap(r, b);
+};
 
 class ClientImpl final : public RdbClient {
  public:
@@ -408,6 +457,55 @@ class ClientImpl final : public RdbClient {
     cache_.invalidate(route.region.id());
   }
 
+  StoreStream& stream_for(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel) {
+    std::lock_guard lock(channels_mu_);
+    auto& stream = streams_[addr];
+    if (!stream) {
+      stream = std::make_unique<StoreStream>(channel);
+    }
+    return *stream;
+  }
+
+  // One attempt at `req` on the store at `addr`: through its BatchCommands stream
+  // when the request can travel there, else as a unary call.
+  template <typename Req, typename Resp, typename Rpc>
+  Attempt send(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel, const Req& req, Resp* resp,
+               Rpc rpc, Clock::time_point deadline) {
+    if constexpr (Batchable<Req>) {
+      if (options_.batch_requests) {
+        struct Waiting {
+          std::mutex mu;
+          std::condition_variable cv;
+          bool done = false;
+          StoreReply reply;
+        };
+        auto waiting = std::make_shared<Waiting>();
+        BatchRequest request;
+        wrap(req, &request);
+        stream_for(addr, channel).call(std::move(request), [waiting](StoreReply reply) {
+          std::lock_guard lock(waiting->mu);
+          waiting->reply = std::move(reply);
+          waiting->done = true;
+          waiting->cv.notify_one();
+        });
+        std::unique_lock lock(waiting->mu);
+        if (!waiting->cv.wait_until(lock, deadline, [&] { return waiting->done; })) {
+          // The answer may still come; the stream drops it then.
+          return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer before the deadline"), true};
+        }
+        if (!waiting->reply.status.ok()) {
+          return {waiting->reply.status, waiting->reply.maybe_sent};
+        }
+        unwrap(waiting->reply.response, resp);
+        return {};
+      }
+    }
+    auto stub = kvrpc::Kv::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(to_system(deadline));
+    return {((*stub).*rpc)(&ctx, req, resp), true};
+  }
+
   // Sends `req` to the store holding `key`, following the retry rules of `kind`.
   template <typename Resp, typename Req, typename Rpc>
   Result<Resp> execute(const std::string& key, Kind kind, Req req, Rpc rpc) {
@@ -437,11 +535,16 @@ class ClientImpl final : public RdbClient {
       ctx_proto->set_region_id(route->region.id());
       *ctx_proto->mutable_region_epoch() = route->region.region_epoch();
       *ctx_proto->mutable_peer() = route->leader;
-      auto stub = kvrpc::Kv::NewStub(channel);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(to_system(deadline));
       Resp resp;
-      grpc::Status s = ((*stub).*rpc)(&ctx, req, &resp);
+      Attempt attempt = send(route->store_addr, channel, req, &resp, rpc, deadline);
+      const grpc::Status& s = attempt.status;
+      if (!s.ok() && !attempt.maybe_sent) {
+        // It never left this client: safe to retry even a write.
+        last = Status::unavailable(fmt::format("cannot reach store {}: {}", route->store_addr, s.error_message()));
+        cache_.invalidate(route->region.id());
+        sleep_backoff(backoff, deadline);
+        continue;
+      }
       if (s.ok()) {
         if (!resp.has_region_error()) {
           return resp;
@@ -494,6 +597,8 @@ class ClientImpl final : public RdbClient {
   RegionCache cache_;
   std::mutex channels_mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  // Declared last so they are destroyed first: their destructors wait for the streams' callbacks.
+  std::map<std::string, std::unique_ptr<StoreStream>> streams_;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <mutex>
 
 #include "common/limits.h"
 
@@ -49,6 +50,11 @@ std::optional<T> await_callback(Start&& start, std::chrono::system_clock::time_p
   return value.get();
 }
 
+// Finishes a unary callback call with the operation's status.
+std::function<void(grpc::Status)> finisher(grpc::ServerUnaryReactor* reactor) {
+  return [reactor](grpc::Status s) { reactor->Finish(std::move(s)); };
+}
+
 Status validate_keys(const std::vector<std::string>& keys) {
   RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
   for (const auto& k : keys) {
@@ -68,6 +74,8 @@ KvService::KvService(StorageEngine& engine, RaftStore& store, MetricsRegistry& m
         &metrics.counter("rdb_kv_errors_total", "KV requests that failed or were misrouted", labels),
         &metrics.histogram("rdb_kv_request_duration_seconds", "KV request handling time", labels)};
   }
+  batch_requests_ = &metrics.histogram("rdb_kv_batch_commands_requests",
+                                       "Point requests per BatchCommands message received", "", 1.0);
 }
 
 std::chrono::system_clock::time_point KvService::deadline_of(grpc::ServerContext* sctx) const {
@@ -76,26 +84,24 @@ std::chrono::system_clock::time_point KvService::deadline_of(grpc::ServerContext
 }
 
 template <typename Req, typename Resp, typename OnApplied>
-grpc::ServerUnaryReactor* KvService::replicate(
-    Method m, grpc::CallbackServerContext* sctx, const Req& req, Resp* resp,
-    std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
-    KvCommand cmd,                  // NOLINT(performance-unnecessary-value-param)
-    const Status& input, OnApplied on_applied) {
+void KvService::replicate(Method m, const Req& req, Resp* resp,
+                          std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
+                          KvCommand cmd,                  // NOLINT(performance-unnecessary-value-param)
+                          const Status& input, OnApplied on_applied, Done done) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   auto started = std::chrono::steady_clock::now();
-  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
   if (!input.is_ok()) {
     rm.errors->inc();
     rm.latency->observe(std::chrono::steady_clock::now() - started);
-    reactor->Finish(to_grpc(input));
-    return reactor;
+    done(to_grpc(input));
+    return;
   }
   // The callback always comes: applied, refused, or undetermined when the store
   // stops. A client that gave up meanwhile sees its own DEADLINE_EXCEEDED; the
   // write's outcome is unknown to it either way.
   store_.propose(req.context(), std::move(keys), std::move(cmd),
-                 [&rm, reactor, resp, started, on_applied = std::move(on_applied)](ProposeResult r) {
+                 [&rm, resp, started, on_applied = std::move(on_applied), done = std::move(done)](ProposeResult r) {
                    grpc::Status status = grpc::Status::OK;
                    if (r.undetermined) {
                      // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
@@ -111,9 +117,8 @@ grpc::ServerUnaryReactor* KvService::replicate(
                      rm.errors->inc();
                    }
                    rm.latency->observe(std::chrono::steady_clock::now() - started);
-                   reactor->Finish(status);
+                   done(std::move(status));
                  });
-  return reactor;
 }
 
 template <typename Req, typename Resp, typename Read>
@@ -151,35 +156,33 @@ grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, c
 }
 
 template <typename Req, typename Resp, typename Read>
-grpc::ServerUnaryReactor* KvService::point_read(Method m, grpc::CallbackServerContext* sctx, const Req& req, Resp* resp,
-                                                const std::string& key, Read read) {
+void KvService::point_read(Method m, const Req& req, Resp* resp, const std::string& key, Read read, Done done) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   auto started = std::chrono::steady_clock::now();
-  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
   if (Status input = validate_key(key); !input.is_ok()) {
     rm.errors->inc();
     rm.latency->observe(std::chrono::steady_clock::now() - started);
-    reactor->Finish(to_grpc(input));
-    return reactor;
+    done(to_grpc(input));
+    return;
   }
-  store_.read_index(req.context(), {key},
-                    [&rm, m, reactor, resp, started, read = std::move(read)](std::optional<kvrpc::RegionError> err) {
-                      grpc::Status status = grpc::Status::OK;
-                      if (err) {
-                        rm.errors->inc();
-                        *resp->mutable_region_error() = std::move(*err);
-                      } else if (Status s = read(); !s.is_ok()) {
-                        rm.errors->inc();
-                        if (s.code() != StatusCode::kInvalidArgument) {
-                          spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());
-                        }
-                        status = to_grpc(s);
-                      }
-                      rm.latency->observe(std::chrono::steady_clock::now() - started);
-                      reactor->Finish(status);
-                    });
-  return reactor;
+  store_.read_index(
+      req.context(), {key},
+      [&rm, m, resp, started, read = std::move(read), done = std::move(done)](std::optional<kvrpc::RegionError> err) {
+        grpc::Status status = grpc::Status::OK;
+        if (err) {
+          rm.errors->inc();
+          *resp->mutable_region_error() = std::move(*err);
+        } else if (Status s = read(); !s.is_ok()) {
+          rm.errors->inc();
+          if (s.code() != StatusCode::kInvalidArgument) {
+            spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());
+          }
+          status = to_grpc(s);
+        }
+        rm.latency->observe(std::chrono::steady_clock::now() - started);
+        done(std::move(status));
+      });
 }
 
 grpc::Status KvService::StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRequest*,
@@ -192,28 +195,46 @@ grpc::Status KvService::StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRe
   return grpc::Status::OK;
 }
 
+void KvService::start_raw_get(const kvrpc::RawGetRequest& req, kvrpc::RawGetResponse* resp, Done done) {
+  point_read(
+      kRawGet, req, resp, req.key(),
+      [this, &req, resp]() -> Status {
+        RDB_ASSIGN_OR_RETURN(auto value, engine_.raw_get(req.key()));
+        if (value) {
+          resp->set_value(std::move(*value));
+        } else {
+          resp->set_not_found(true);
+        }
+        return Status::ok();
+      },
+      std::move(done));
+}
+
+void KvService::start_get(const kvrpc::GetRequest& req, kvrpc::GetResponse* resp, Done done) {
+  point_read(
+      kGet, req, resp, req.key(),
+      [this, &req, resp]() -> Status {
+        RDB_ASSIGN_OR_RETURN(auto v, engine_.get(req.key()));
+        resp->set_not_found(!v.found);
+        resp->set_value(std::move(v.value));
+        resp->set_version(v.version);
+        return Status::ok();
+      },
+      std::move(done));
+}
+
 grpc::ServerUnaryReactor* KvService::RawGet(grpc::CallbackServerContext* sctx, const kvrpc::RawGetRequest* req,
                                             kvrpc::RawGetResponse* resp) {
-  return point_read(kRawGet, sctx, *req, resp, req->key(), [this, req, resp]() -> Status {
-    RDB_ASSIGN_OR_RETURN(auto value, engine_.raw_get(req->key()));
-    if (value) {
-      resp->set_value(std::move(*value));
-    } else {
-      resp->set_not_found(true);
-    }
-    return Status::ok();
-  });
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  start_raw_get(*req, resp, finisher(reactor));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::Get(grpc::CallbackServerContext* sctx, const kvrpc::GetRequest* req,
                                          kvrpc::GetResponse* resp) {
-  return point_read(kGet, sctx, *req, resp, req->key(), [this, req, resp]() -> Status {
-    RDB_ASSIGN_OR_RETURN(auto v, engine_.get(req->key()));
-    resp->set_not_found(!v.found);
-    resp->set_value(std::move(v.value));
-    resp->set_version(v.version);
-    return Status::ok();
-  });
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  start_get(*req, resp, finisher(reactor));
+  return reactor;
 }
 
 grpc::Status KvService::RawScan(grpc::ServerContext* sctx, const kvrpc::RawScanRequest* req,
@@ -241,26 +262,40 @@ grpc::Status KvService::RawBatchGet(grpc::ServerContext* sctx, const kvrpc::RawB
   });
 }
 
-grpc::ServerUnaryReactor* KvService::RawPut(grpc::CallbackServerContext* sctx, const kvrpc::RawPutRequest* req,
-                                            kvrpc::RawPutResponse* resp) {
-  Status input = validate_key(req->key());
+void KvService::start_raw_put(const kvrpc::RawPutRequest& req, kvrpc::RawPutResponse* resp, Done done) {
+  Status input = validate_key(req.key());
   if (input.is_ok()) {
-    input = validate_value(req->value());
+    input = validate_value(req.value());
   }
   KvCommand cmd;
   cmd.set_type(KvCommand::RAW_PUT);
-  cmd.add_keys(req->key());
-  cmd.add_values(req->value());
-  return replicate(kRawPut, sctx, *req, resp, {req->key()}, std::move(cmd), input, [](const KvCommandResult&) {});
+  cmd.add_keys(req.key());
+  cmd.add_values(req.value());
+  replicate(
+      kRawPut, req, resp, {req.key()}, std::move(cmd), input, [](const KvCommandResult&) {}, std::move(done));
+}
+
+void KvService::start_raw_delete(const kvrpc::RawDeleteRequest& req, kvrpc::RawDeleteResponse* resp, Done done) {
+  KvCommand cmd;
+  cmd.set_type(KvCommand::RAW_DELETE);
+  cmd.add_keys(req.key());
+  replicate(
+      kRawDelete, req, resp, {req.key()}, std::move(cmd), validate_key(req.key()), [](const KvCommandResult&) {},
+      std::move(done));
+}
+
+grpc::ServerUnaryReactor* KvService::RawPut(grpc::CallbackServerContext* sctx, const kvrpc::RawPutRequest* req,
+                                            kvrpc::RawPutResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  start_raw_put(*req, resp, finisher(reactor));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::RawDelete(grpc::CallbackServerContext* sctx, const kvrpc::RawDeleteRequest* req,
                                                kvrpc::RawDeleteResponse* resp) {
-  KvCommand cmd;
-  cmd.set_type(KvCommand::RAW_DELETE);
-  cmd.add_keys(req->key());
-  return replicate(kRawDelete, sctx, *req, resp, {req->key()}, std::move(cmd), validate_key(req->key()),
-                   [](const KvCommandResult&) {});
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  start_raw_delete(*req, resp, finisher(reactor));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* sctx,
@@ -281,8 +316,11 @@ grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* sc
   if (input.is_ok()) {
     input = validate_keys(keys);
   }
-  return replicate(kRawBatchPut, sctx, *req, resp, std::move(keys), std::move(cmd), input,
-                   [](const KvCommandResult&) {});
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  replicate(
+      kRawBatchPut, *req, resp, std::move(keys), std::move(cmd), input, [](const KvCommandResult&) {},
+      finisher(reactor));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::RawBatchDelete(grpc::CallbackServerContext* sctx,
@@ -293,8 +331,11 @@ grpc::ServerUnaryReactor* KvService::RawBatchDelete(grpc::CallbackServerContext*
   cmd.set_type(KvCommand::RAW_BATCH_DELETE);
   *cmd.mutable_keys() = req->keys();
   Status input = validate_keys(keys);
-  return replicate(kRawBatchDelete, sctx, *req, resp, std::move(keys), std::move(cmd), input,
-                   [](const KvCommandResult&) {});
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  replicate(
+      kRawBatchDelete, *req, resp, std::move(keys), std::move(cmd), input, [](const KvCommandResult&) {},
+      finisher(reactor));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::RawDeleteRange(grpc::CallbackServerContext* sctx,
@@ -308,33 +349,181 @@ grpc::ServerUnaryReactor* KvService::RawDeleteRange(grpc::CallbackServerContext*
   cmd.set_type(KvCommand::RAW_DELETE_RANGE);
   cmd.add_keys(req->start_key());
   cmd.add_keys(req->end_key());
-  return replicate(kRawDeleteRange, sctx, *req, resp, {req->start_key()}, std::move(cmd), input,
-                   [](const KvCommandResult&) {});
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  replicate(
+      kRawDeleteRange, *req, resp, {req->start_key()}, std::move(cmd), input, [](const KvCommandResult&) {},
+      finisher(reactor));
+  return reactor;
+}
+
+void KvService::start_cas(const kvrpc::CompareAndSwapRequest& req, kvrpc::CompareAndSwapResponse* resp, Done done) {
+  Status input = validate_key(req.key());
+  if (input.is_ok() && !req.delete_()) {
+    input = validate_value(req.new_value());
+  }
+  KvCommand cmd;
+  cmd.set_type(KvCommand::CAS);
+  cmd.add_keys(req.key());
+  cmd.set_expected_version(req.expected_version());
+  if (req.delete_()) {
+    cmd.set_cas_delete(true);
+  } else {
+    cmd.add_values(req.new_value());
+  }
+  replicate(
+      kCompareAndSwap, req, resp, {req.key()}, std::move(cmd), input,
+      [resp](const KvCommandResult& r) {
+        resp->set_succeeded(r.cas_succeeded());
+        resp->set_version(r.cas_version());
+        resp->set_current_found(r.cas_current_found());
+        resp->set_current_value(r.cas_current_value());
+      },
+      std::move(done));
 }
 
 grpc::ServerUnaryReactor* KvService::CompareAndSwap(grpc::CallbackServerContext* sctx,
                                                     const kvrpc::CompareAndSwapRequest* req,
                                                     kvrpc::CompareAndSwapResponse* resp) {
-  Status input = validate_key(req->key());
-  if (input.is_ok() && !req->delete_()) {
-    input = validate_value(req->new_value());
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  start_cas(*req, resp, finisher(reactor));
+  return reactor;
+}
+
+// One BatchCommands stream. Reads run on gRPC's threads; answers arrive from the
+// Raft thread (or inline for bad input) and are packed into whatever response
+// message is written next: one write in flight at a time, and everything that
+// completed meanwhile goes out in the following one. The reactor deletes itself
+// once the client stopped sending, every request was answered and every answer
+// was written (or the stream broke).
+class KvService::BatchStream final
+    : public grpc::ServerBidiReactor<kvrpc::BatchCommandsRequest, kvrpc::BatchCommandsResponse> {
+ public:
+  explicit BatchStream(KvService& service) : service_(service) { StartRead(&in_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard lock(mu_);
+      reads_done_ = true;
+      maybe_finish_locked();
+      return;
+    }
+    auto batch = std::make_shared<kvrpc::BatchCommandsRequest>();
+    batch->Swap(&in_);
+    if (batch->request_ids_size() != batch->requests_size()) {
+      std::lock_guard lock(mu_);
+      reads_done_ = true;  // a malformed stream is not read further
+      finish_status_ = {grpc::StatusCode::INVALID_ARGUMENT,
+                        fmt::format("BatchCommandsRequest has {} requests but {} request_ids", batch->requests_size(),
+                                    batch->request_ids_size())};
+      maybe_finish_locked();
+      return;
+    }
+    service_.batch_requests_->observe_value(static_cast<double>(batch->requests_size()));
+    {
+      std::lock_guard lock(mu_);
+      outstanding_ += static_cast<std::size_t>(batch->requests_size());
+    }
+    StartRead(&in_);
+    for (int i = 0; i < batch->requests_size(); ++i) {
+      service_.dispatch(batch, i, this);
+    }
   }
-  KvCommand cmd;
-  cmd.set_type(KvCommand::CAS);
-  cmd.add_keys(req->key());
-  cmd.set_expected_version(req->expected_version());
-  if (req->delete_()) {
-    cmd.set_cas_delete(true);
-  } else {
-    cmd.add_values(req->new_value());
+
+  // Takes ownership of `out`, the answer to request `id`.
+  void complete(std::uint64_t id, kvrpc::BatchCommandsResponse::Response* out, const grpc::Status& status) {
+    out->set_status_code(static_cast<std::uint32_t>(status.error_code()));
+    if (!status.ok()) {
+      out->set_status_message(status.error_message());
+    }
+    std::lock_guard lock(mu_);
+    --outstanding_;
+    if (broken_) {
+      delete out;  // NOLINT(cppcoreguidelines-owning-memory): nobody is listening any more
+    } else {
+      pending_.add_request_ids(id);
+      pending_.mutable_responses()->AddAllocated(out);
+      if (!writing_) {
+        start_write_locked();
+      }
+    }
+    maybe_finish_locked();
   }
-  return replicate(kCompareAndSwap, sctx, *req, resp, {req->key()}, std::move(cmd), input,
-                   [resp](const KvCommandResult& r) {
-                     resp->set_succeeded(r.cas_succeeded());
-                     resp->set_version(r.cas_version());
-                     resp->set_current_found(r.cas_current_found());
-                     resp->set_current_value(r.cas_current_value());
-                   });
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      broken_ = true;
+      pending_.Clear();
+    } else if (pending_.responses_size() > 0) {
+      start_write_locked();
+    }
+    maybe_finish_locked();
+  }
+
+  void OnDone() override { delete this; }  // NOLINT(cppcoreguidelines-owning-memory): reactor owns itself
+
+ private:
+  void start_write_locked() {
+    out_.Clear();
+    out_.Swap(&pending_);
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  void maybe_finish_locked() {
+    if (reads_done_ && outstanding_ == 0 && !writing_ && pending_.responses_size() == 0 && !finished_) {
+      finished_ = true;
+      Finish(finish_status_);
+    }
+  }
+
+  KvService& service_;
+  kvrpc::BatchCommandsRequest in_;  // only touched by the read path
+  std::mutex mu_;
+  kvrpc::BatchCommandsResponse pending_;  // answers not yet written
+  kvrpc::BatchCommandsResponse out_;      // the message being written
+  std::size_t outstanding_ = 0;           // requests read but not yet answered
+  bool reads_done_ = false;
+  bool writing_ = false;
+  bool broken_ = false;
+  bool finished_ = false;
+  grpc::Status finish_status_ = grpc::Status::OK;
+};
+
+void KvService::dispatch(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, int index,
+                         BatchStream* stream) {
+  const auto& sub = batch->requests(index);
+  std::uint64_t id = batch->request_ids(index);
+  auto* out = new kvrpc::BatchCommandsResponse::Response();  // owned by `stream` once answered
+  // `batch` rides along so the request outlives its answer.
+  Done done = [stream, id, out, batch](const grpc::Status& s) { stream->complete(id, out, s); };
+  using Request = kvrpc::BatchCommandsRequest::Request;
+  switch (sub.cmd_case()) {
+    case Request::kRawGet:
+      start_raw_get(sub.raw_get(), out->mutable_raw_get(), std::move(done));
+      return;
+    case Request::kRawPut:
+      start_raw_put(sub.raw_put(), out->mutable_raw_put(), std::move(done));
+      return;
+    case Request::kRawDelete:
+      start_raw_delete(sub.raw_delete(), out->mutable_raw_delete(), std::move(done));
+      return;
+    case Request::kGet:
+      start_get(sub.get(), out->mutable_get(), std::move(done));
+      return;
+    case Request::kCompareAndSwap:
+      start_cas(sub.compare_and_swap(), out->mutable_compare_and_swap(), std::move(done));
+      return;
+    case Request::CMD_NOT_SET:
+      break;
+  }
+  done({grpc::StatusCode::INVALID_ARGUMENT, fmt::format("batch request {} names no command this store knows", id)});
+}
+
+grpc::ServerBidiReactor<kvrpc::BatchCommandsRequest, kvrpc::BatchCommandsResponse>* KvService::BatchCommands(
+    grpc::CallbackServerContext*) {
+  return new BatchStream(*this);  // NOLINT(cppcoreguidelines-owning-memory): deletes itself in OnDone
 }
 
 }  // namespace rdb

@@ -8,6 +8,9 @@
 // changes nothing. Bad input is answered with INVALID_ARGUMENT before anything
 // is proposed. A write that does not finish before the call's deadline is
 // answered DEADLINE_EXCEEDED: its outcome is unknown to this store too.
+// BatchCommands carries many point requests (RawGet, RawPut, RawDelete, Get,
+// CompareAndSwap) over one stream: each runs exactly as its unary RPC would, and
+// answers are packed into response messages as they complete (see kvrpc.proto).
 // Thread safety: gRPC calls handlers concurrently; RaftStore and the engine are
 // thread-safe. Borrows (does not own) the engine, store and metrics.
 #pragma once
@@ -15,6 +18,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,11 +36,11 @@ namespace rdb {
 // Point reads (RawGet, Get) too: the engine read runs on the Raft thread once the
 // read point is reached (a few µs). Scans and batch reads stay synchronous: their
 // engine work is unbounded and runs on the handler thread.
-using KvServiceBase =
+using KvServiceBase = kvrpc::Kv::WithCallbackMethod_BatchCommands<
     kvrpc::Kv::WithCallbackMethod_RawGet<kvrpc::Kv::WithCallbackMethod_Get<kvrpc::Kv::WithCallbackMethod_RawPut<
         kvrpc::Kv::WithCallbackMethod_RawDelete<kvrpc::Kv::WithCallbackMethod_RawBatchPut<
             kvrpc::Kv::WithCallbackMethod_RawBatchDelete<kvrpc::Kv::WithCallbackMethod_RawDeleteRange<
-                kvrpc::Kv::WithCallbackMethod_CompareAndSwap<kvrpc::Kv::Service>>>>>>>>;
+                kvrpc::Kv::WithCallbackMethod_CompareAndSwap<kvrpc::Kv::Service>>>>>>>>>;
 
 class KvService final : public KvServiceBase {
  public:
@@ -60,6 +65,8 @@ class KvService final : public KvServiceBase {
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext*, const kvrpc::GetRequest*, kvrpc::GetResponse*) override;
   grpc::ServerUnaryReactor* CompareAndSwap(grpc::CallbackServerContext*, const kvrpc::CompareAndSwapRequest*,
                                            kvrpc::CompareAndSwapResponse*) override;
+  grpc::ServerBidiReactor<kvrpc::BatchCommandsRequest, kvrpc::BatchCommandsResponse>* BatchCommands(
+      grpc::CallbackServerContext*) override;
 
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
 
@@ -83,26 +90,40 @@ class KvService final : public KvServiceBase {
     Histogram* latency;
   };
 
+  class BatchStream;
+  // Finishes one request (a unary call or one request of a BatchCommands stream);
+  // called exactly once, possibly on the Raft thread.
+  using Done = std::function<void(grpc::Status)>;
+
   // Replicates `cmd`; once applied calls on_applied with its result (on the Raft
-  // thread) and finishes the call.
+  // thread), then `done`.
   template <typename Req, typename Resp, typename OnApplied>
-  grpc::ServerUnaryReactor* replicate(Method m, grpc::CallbackServerContext* sctx, const Req& req, Resp* resp,
-                                      std::vector<std::string> keys, raft_serverpb::KvCommand cmd, const Status& input,
-                                      OnApplied on_applied);
+  void replicate(Method m, const Req& req, Resp* resp, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
+                 const Status& input, OnApplied on_applied, Done done);
   // Obtains a read point, then runs `read` against the engine.
   template <typename Req, typename Resp, typename Read>
   grpc::Status linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
                                  std::vector<std::string> keys, const Status& input, Read&& read);
-  // The same for one key on the callback API: `read` runs on the Raft thread.
+  // The same for one key without blocking: `read` runs on the Raft thread, then `done`.
   template <typename Req, typename Resp, typename Read>
-  grpc::ServerUnaryReactor* point_read(Method m, grpc::CallbackServerContext* sctx, const Req& req, Resp* resp,
-                                       const std::string& key, Read read);
+  void point_read(Method m, const Req& req, Resp* resp, const std::string& key, Read read, Done done);
+
+  // The point operations, shared by the unary RPCs and BatchCommands. `req` and
+  // `resp` must stay valid until `done` is called.
+  void start_raw_get(const kvrpc::RawGetRequest& req, kvrpc::RawGetResponse* resp, Done done);
+  void start_get(const kvrpc::GetRequest& req, kvrpc::GetResponse* resp, Done done);
+  void start_raw_put(const kvrpc::RawPutRequest& req, kvrpc::RawPutResponse* resp, Done done);
+  void start_raw_delete(const kvrpc::RawDeleteRequest& req, kvrpc::RawDeleteResponse* resp, Done done);
+  void start_cas(const kvrpc::CompareAndSwapRequest& req, kvrpc::CompareAndSwapResponse* resp, Done done);
+  // Runs request `index` of `batch`, answering it on `stream`.
+  void dispatch(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, int index, BatchStream* stream);
   std::chrono::system_clock::time_point deadline_of(grpc::ServerContext* sctx) const;
 
   StorageEngine& engine_;
   RaftStore& store_;
   std::atomic<std::uint64_t> cluster_id_;
   std::array<RpcMetrics, kMethodCount> metrics_{};
+  Histogram* batch_requests_ = nullptr;  // requests per BatchCommands message
 };
 
 }  // namespace rdb

@@ -1,9 +1,11 @@
 // The C++ client against real rdb-pd and rdb-server processes.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -158,6 +160,141 @@ TEST_F(ClientIntegrationTest, ServerValidatesWhatAClientDidNotCheck) {
   ASSERT_TRUE(stub->RawGet(&stale_ctx, stale, &stale_resp).ok());
   ASSERT_TRUE(stale_resp.region_error().has_epoch_not_match());
   EXPECT_EQ(stale_resp.region_error().epoch_not_match().current_regions(0).id(), info.regions(0).id());
+}
+
+TEST_F(ClientIntegrationTest, BatchCommandsAnswersEveryRequestOnceById) {
+  // Find the leader: BatchCommands requests behave as their unary RPCs, so only it serves them.
+  // The client writes first so the region has elected its leader.
+  ASSERT_TRUE(client()->raw_put("it/probe", "p").is_ok());
+  std::string leader_addr;
+  kvrpc::Context region_ctx;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (leader_addr.empty() && std::chrono::steady_clock::now() < deadline) {
+    for (const char* name : {"s1", "s2", "s3"}) {
+      auto stub =
+          kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_->store(name).addr, grpc::InsecureChannelCredentials()));
+      kvrpc::StoreInfoResponse info;
+      grpc::ClientContext info_ctx;
+      if (!stub->StoreInfo(&info_ctx, kvrpc::StoreInfoRequest(), &info).ok() || info.regions_size() == 0) {
+        continue;
+      }
+      region_ctx.set_region_id(info.regions(0).id());
+      *region_ctx.mutable_region_epoch() = info.regions(0).region_epoch();
+      kvrpc::RawGetRequest probe;
+      *probe.mutable_context() = region_ctx;
+      probe.set_key("it/probe");
+      kvrpc::RawGetResponse probe_resp;
+      grpc::ClientContext probe_ctx;
+      if (stub->RawGet(&probe_ctx, probe, &probe_resp).ok() && !probe_resp.has_region_error()) {
+        leader_addr = cluster_->store(name).addr;
+        break;
+      }
+    }
+  }
+  ASSERT_FALSE(leader_addr.empty());
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(leader_addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->BatchCommands(&ctx);
+
+  kvrpc::BatchCommandsRequest first;
+  auto add = [&](kvrpc::BatchCommandsRequest& m, std::uint64_t id) {
+    m.add_request_ids(id);
+    return m.add_requests();
+  };
+  auto* put = add(first, 10)->mutable_raw_put();
+  *put->mutable_context() = region_ctx;
+  put->set_key("it/batch");
+  put->set_value("b1");
+  auto* cas = add(first, 11)->mutable_compare_and_swap();
+  *cas->mutable_context() = region_ctx;
+  cas->set_key("it/batch-cas");
+  cas->set_new_value("c1");
+  auto* empty_key = add(first, 12)->mutable_raw_put();
+  *empty_key->mutable_context() = region_ctx;
+  empty_key->set_value("v");
+  add(first, 13);  // no command at all
+  auto* lost = add(first, 14)->mutable_raw_get();
+  lost->mutable_context()->set_region_id(424242);
+  lost->set_key("it/batch");
+  ASSERT_TRUE(stream->Write(first));
+
+  std::map<std::uint64_t, kvrpc::BatchCommandsResponse::Response> answers;
+  kvrpc::BatchCommandsResponse in;
+  while (answers.size() < 5 && stream->Read(&in)) {
+    ASSERT_EQ(in.request_ids_size(), in.responses_size());
+    for (int i = 0; i < in.responses_size(); ++i) {
+      EXPECT_TRUE(answers.emplace(in.request_ids(i), in.responses(i)).second) << "id answered twice";
+    }
+  }
+  ASSERT_EQ(answers.size(), 5U);
+  EXPECT_EQ(answers[10].status_code(), 0U);
+  EXPECT_FALSE(answers[10].raw_put().has_region_error());
+  EXPECT_EQ(answers[11].status_code(), 0U);
+  EXPECT_TRUE(answers[11].compare_and_swap().succeeded());
+  EXPECT_EQ(answers[12].status_code(), static_cast<std::uint32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(answers[12].status_message().find("empty"), std::string::npos) << answers[12].status_message();
+  EXPECT_EQ(answers[13].status_code(), static_cast<std::uint32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_TRUE(answers[14].raw_get().region_error().has_region_not_found());
+
+  // Reads in a later message see the writes of the first.
+  kvrpc::BatchCommandsRequest second;
+  auto* get = add(second, 20)->mutable_raw_get();
+  *get->mutable_context() = region_ctx;
+  get->set_key("it/batch");
+  auto* vget = add(second, 21)->mutable_get();
+  *vget->mutable_context() = region_ctx;
+  vget->set_key("it/batch-cas");
+  ASSERT_TRUE(stream->Write(second));
+  answers.clear();
+  while (answers.size() < 2 && stream->Read(&in)) {
+    for (int i = 0; i < in.responses_size(); ++i) {
+      answers.emplace(in.request_ids(i), in.responses(i));
+    }
+  }
+  ASSERT_EQ(answers.size(), 2U);
+  EXPECT_EQ(answers[20].raw_get().value(), "b1");
+  EXPECT_EQ(answers[21].get().value(), "c1");
+  EXPECT_GT(answers[21].get().version(), 0U);
+
+  // A message whose ids do not match its requests ends the stream.
+  kvrpc::BatchCommandsRequest malformed;
+  malformed.add_requests()->mutable_raw_get()->set_key("it/batch");
+  ASSERT_TRUE(stream->Write(malformed));
+  stream->WritesDone();
+  while (stream->Read(&in)) {
+  }
+  grpc::Status end = stream->Finish();
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(end.error_message().find("request_ids"), std::string::npos) << end.error_message();
+}
+
+TEST_F(ClientIntegrationTest, BatchedAndUnaryClientsSeeTheSameData) {
+  ClientOptions o;
+  o.pd_endpoints = {cluster_->pd().addr};
+  o.batch_requests = false;
+  auto unary = RdbClient::connect(o);
+  ASSERT_TRUE(unary.is_ok());
+  auto batched = client();
+  // Many callers at once through one batched client; each reads back its own write.
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        std::string key = fmt::format("it/mix/{}/{}", t, i);
+        if (!batched->raw_put(key, key).is_ok() || batched->raw_get(key)->value_or("") != key) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ((*unary)->raw_get("it/mix/7/19")->value_or(""), "it/mix/7/19");
+  ASSERT_TRUE((*unary)->raw_put("it/mix/unary", "u").is_ok());
+  EXPECT_EQ(batched->raw_get("it/mix/unary")->value_or(""), "u");
 }
 
 TEST_F(ClientIntegrationTest, DirectStoreModeWorksWithoutPd) {

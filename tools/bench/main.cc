@@ -41,6 +41,7 @@ struct Config {
   std::string addr;
   std::string endpoints;
   bool serializable = false;
+  bool unary = false;
   std::string workload = "raw-put";
   int concurrency = 1;
   int key_size = 16;
@@ -129,6 +130,8 @@ int run(int argc, char** argv) {
   app.add_option("--addr", cfg.addr, "rdb: talk to this store directly instead of routing via PD");
   app.add_option("--endpoints", cfg.endpoints, "etcd: comma-separated member endpoints HOST:PORT");
   app.add_flag("--serializable", cfg.serializable, "etcd: serializable reads (no ReadIndex; may be stale)");
+  app.add_flag("--unary", cfg.unary,
+               "rdb: one unary gRPC call per request instead of the client's batched BatchCommands stream");
   app.add_option("--workload", cfg.workload,
                  "raw-put, raw-get, get (versioned), cas, cas-contended, mixed (--read-ratio), ycsb-a (50% reads), "
                  "ycsb-b (95%), ycsb-c (100%), tso")
@@ -190,6 +193,7 @@ int run(int argc, char** argv) {
     }
     options.store_addr = cfg.addr;
     options.timeout = std::chrono::seconds(10);
+    options.batch_requests = !cfg.unary;
     auto client_or = rdb::RdbClient::connect(options);
     if (!client_or.is_ok()) {
       std::cerr << "rdb-bench: " << client_or.status().to_string() << "\n";
@@ -198,6 +202,10 @@ int run(int argc, char** argv) {
     rdb_client = std::move(client_or).value();
     driver = rdb::bench::make_rdb_driver(*rdb_client);
   } else {
+    if (cfg.unary) {
+      std::cerr << "rdb-bench: --unary applies to --driver rdb only\n";
+      return kExitBadUsage;
+    }
     if (cfg.workload == "tso") {
       std::cerr << "rdb-bench: --workload tso needs --driver rdb (etcd has no timestamp oracle)\n";
       return kExitBadUsage;
@@ -400,6 +408,8 @@ int run(int argc, char** argv) {
     }
     if (cfg.driver == "etcd") {
       j["serializable"] = cfg.serializable;
+    } else {
+      j["batched"] = !cfg.unary;
     }
     if (cfg.workload == "tso") {
       j["timestamps_per_s"] = ops_per_s * cfg.tso_count;
