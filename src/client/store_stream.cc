@@ -157,27 +157,25 @@ StoreStream::~StoreStream() {
 void StoreStream::call(Request request, Callback done) {
   Call* fresh = nullptr;
   {
-    std::lock_guard lock(mu_);
-    if (!stopping_) {
-      if (current_ == nullptr || current_->broken_locked()) {
-        fresh = new Call(*this);  // NOLINT(cppcoreguidelines-owning-memory): freed in call_done
-        current_ = fresh;
-        live_.insert(fresh);
-      }
-      current_->enqueue_locked(next_id_++, std::move(request), std::move(done));
-      if (fresh == nullptr) {
-        return;
-      }
+    std::unique_lock lock(mu_);
+    if (stopping_) {
+      lock.unlock();
+      StoreReply reply;
+      reply.status = grpc::Status(grpc::StatusCode::CANCELLED, "the client is shutting down");
+      reply.maybe_sent = false;
+      done(std::move(reply));
+      return;
     }
+    if (current_ == nullptr || current_->broken_locked()) {
+      fresh = new Call(*this);  // NOLINT(cppcoreguidelines-owning-memory): freed in call_done
+      current_ = fresh;
+      live_.insert(fresh);
+    }
+    current_->enqueue_locked(next_id_++, std::move(request), std::move(done));
   }
   if (fresh != nullptr) {
     fresh->start();
-    return;
   }
-  StoreReply reply;
-  reply.status = grpc::Status(grpc::StatusCode::CANCELLED, "the client is shutting down");
-  reply.maybe_sent = false;
-  done(std::move(reply));
 }
 
 void StoreStream::call_done(Call* call) {

@@ -87,7 +87,7 @@ Request get_of(const std::string& key) {
 // Collects replies and lets the test wait for a number of them.
 class Replies {
  public:
-  StoreStream::Callback add(std::string key = "") {
+  StoreStream::Callback add(const std::string& key = "") {
     return [this, key](StoreReply reply) {
       std::lock_guard lock(mu_);
       got_.push_back({key, std::move(reply)});
