@@ -490,7 +490,7 @@ class ClientImpl final : public RdbClient {
         });
         std::unique_lock lock(waiting->mu);
         if (!waiting->cv.wait_until(lock, deadline, [&] { return waiting->done; })) {
-          // The answer may still come; the stream drops it then.
+          // A late answer only fills this abandoned slot.
           return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer before the deadline"), true};
         }
         if (!waiting->reply.status.ok()) {
