@@ -155,6 +155,15 @@ grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, c
   return grpc::Status::OK;
 }
 
+template <typename Req, typename Resp>
+grpc::ServerUnaryReactor* KvService::unary(grpc::CallbackServerContext* sctx,
+                                           void (KvService::*start)(const Req&, Resp*, Done), const Req* req,
+                                           Resp* resp) {
+  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
+  (this->*start)(*req, resp, finisher(reactor));
+  return reactor;
+}
+
 template <typename Req, typename Resp, typename Read>
 void KvService::point_read(Method m, const Req& req, Resp* resp, const std::string& key, Read read, Done done) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
@@ -225,16 +234,12 @@ void KvService::start_get(const kvrpc::GetRequest& req, kvrpc::GetResponse* resp
 
 grpc::ServerUnaryReactor* KvService::RawGet(grpc::CallbackServerContext* sctx, const kvrpc::RawGetRequest* req,
                                             kvrpc::RawGetResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
-  start_raw_get(*req, resp, finisher(reactor));
-  return reactor;
+  return unary(sctx, &KvService::start_raw_get, req, resp);
 }
 
 grpc::ServerUnaryReactor* KvService::Get(grpc::CallbackServerContext* sctx, const kvrpc::GetRequest* req,
                                          kvrpc::GetResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
-  start_get(*req, resp, finisher(reactor));
-  return reactor;
+  return unary(sctx, &KvService::start_get, req, resp);
 }
 
 grpc::Status KvService::RawScan(grpc::ServerContext* sctx, const kvrpc::RawScanRequest* req,
@@ -286,16 +291,12 @@ void KvService::start_raw_delete(const kvrpc::RawDeleteRequest& req, kvrpc::RawD
 
 grpc::ServerUnaryReactor* KvService::RawPut(grpc::CallbackServerContext* sctx, const kvrpc::RawPutRequest* req,
                                             kvrpc::RawPutResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
-  start_raw_put(*req, resp, finisher(reactor));
-  return reactor;
+  return unary(sctx, &KvService::start_raw_put, req, resp);
 }
 
 grpc::ServerUnaryReactor* KvService::RawDelete(grpc::CallbackServerContext* sctx, const kvrpc::RawDeleteRequest* req,
                                                kvrpc::RawDeleteResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
-  start_raw_delete(*req, resp, finisher(reactor));
-  return reactor;
+  return unary(sctx, &KvService::start_raw_delete, req, resp);
 }
 
 grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* sctx,
@@ -384,9 +385,7 @@ void KvService::start_cas(const kvrpc::CompareAndSwapRequest& req, kvrpc::Compar
 grpc::ServerUnaryReactor* KvService::CompareAndSwap(grpc::CallbackServerContext* sctx,
                                                     const kvrpc::CompareAndSwapRequest* req,
                                                     kvrpc::CompareAndSwapResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
-  start_cas(*req, resp, finisher(reactor));
-  return reactor;
+  return unary(sctx, &KvService::start_cas, req, resp);
 }
 
 // One BatchCommands stream. Reads run on gRPC's threads; answers arrive from the

@@ -115,6 +115,10 @@ class KvService final : public KvServiceBase {
   void start_raw_put(const kvrpc::RawPutRequest& req, kvrpc::RawPutResponse* resp, Done done);
   void start_raw_delete(const kvrpc::RawDeleteRequest& req, kvrpc::RawDeleteResponse* resp, Done done);
   void start_cas(const kvrpc::CompareAndSwapRequest& req, kvrpc::CompareAndSwapResponse* resp, Done done);
+  // Runs a point operation as a unary callback call, finished when `start` is done.
+  template <typename Req, typename Resp>
+  grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* sctx, void (KvService::*start)(const Req&, Resp*, Done),
+                                  const Req* req, Resp* resp);
   // Runs request `index` of `batch`, answering it on `stream`.
   void dispatch(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, int index, BatchStream* stream);
   std::chrono::system_clock::time_point deadline_of(grpc::ServerContext* sctx) const;
