@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <map>
 #include <mutex>
+#include <tuple>
 
 #include "common/limits.h"
 
@@ -18,6 +20,8 @@ constexpr std::array<const char*, 10> kMethodNames = {
     "RawBatchPut", "RawBatchDelete", "RawDeleteRange", "Get",     "CompareAndSwap"};
 // A call without a deadline still gets one: a store never waits forever.
 constexpr auto kDefaultDeadline = std::chrono::seconds(30);
+// Values per grouped raw-put Raft entry (see KvService::dispatch_all).
+constexpr std::size_t kMaxGroupedPutBytes = std::size_t{1} << 20;
 
 grpc::Status to_grpc(const Status& s) {
   if (s.code() == StatusCode::kInvalidArgument) {
@@ -87,12 +91,12 @@ template <typename Req, typename Resp, typename OnApplied>
 void KvService::replicate(Method m, const Req& req, Resp* resp,
                           std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
                           KvCommand cmd,                  // NOLINT(performance-unnecessary-value-param)
-                          const Status& input, OnApplied on_applied, Done done) {
+                          const Status& input, OnApplied on_applied, Done done, std::uint64_t requests) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
-  rm.requests->inc();
+  rm.requests->inc(requests);
   auto started = std::chrono::steady_clock::now();
   if (!input.is_ok()) {
-    rm.errors->inc();
+    rm.errors->inc(requests);
     rm.latency->observe(std::chrono::steady_clock::now() - started);
     done(to_grpc(input));
     return;
@@ -100,25 +104,29 @@ void KvService::replicate(Method m, const Req& req, Resp* resp,
   // The callback always comes: applied, refused, or undetermined when the store
   // stops. A client that gave up meanwhile sees its own DEADLINE_EXCEEDED; the
   // write's outcome is unknown to it either way.
-  store_.propose(req.context(), std::move(keys), std::move(cmd),
-                 [&rm, resp, started, on_applied = std::move(on_applied), done = std::move(done)](ProposeResult r) {
-                   grpc::Status status = grpc::Status::OK;
-                   if (r.undetermined) {
-                     // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
-                     status = {grpc::StatusCode::UNAVAILABLE, "the store stopped before the write's outcome was known"};
-                   } else if (r.region_error) {
-                     *resp->mutable_region_error() = std::move(*r.region_error);
-                   } else if (!r.result.error().empty()) {
-                     status = {grpc::StatusCode::INVALID_ARGUMENT, r.result.error()};
-                   } else {
-                     on_applied(r.result);
-                   }
-                   if (!status.ok() || resp->has_region_error()) {
-                     rm.errors->inc();
-                   }
-                   rm.latency->observe(std::chrono::steady_clock::now() - started);
-                   done(std::move(status));
-                 });
+  store_.propose(
+      req.context(), std::move(keys), std::move(cmd),
+      [&rm, resp, started, requests, on_applied = std::move(on_applied), done = std::move(done)](ProposeResult r) {
+        grpc::Status status = grpc::Status::OK;
+        if (r.undetermined) {
+          // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
+          status = {grpc::StatusCode::UNAVAILABLE, "the store stopped before the write's outcome was known"};
+        } else if (r.region_error) {
+          *resp->mutable_region_error() = std::move(*r.region_error);
+        } else if (!r.result.error().empty()) {
+          status = {grpc::StatusCode::INVALID_ARGUMENT, r.result.error()};
+        } else {
+          on_applied(r.result);
+        }
+        if (!status.ok() || resp->has_region_error()) {
+          rm.errors->inc(requests);
+        }
+        auto elapsed = std::chrono::steady_clock::now() - started;
+        for (std::uint64_t i = 0; i < requests; ++i) {
+          rm.latency->observe(elapsed);
+        }
+        done(std::move(status));
+      });
 }
 
 template <typename Req, typename Resp, typename Read>
@@ -423,9 +431,7 @@ class KvService::BatchStream final
       outstanding_ += static_cast<std::size_t>(batch->requests_size());
     }
     StartRead(&in_);
-    for (int i = 0; i < batch->requests_size(); ++i) {
-      service_.dispatch(batch, i, this);
-    }
+    service_.dispatch_all(batch, this);
   }
 
   // Takes ownership of `out`, the answer to request `id`.
@@ -518,6 +524,74 @@ void KvService::dispatch(const std::shared_ptr<const kvrpc::BatchCommandsRequest
       break;
   }
   done({grpc::StatusCode::INVALID_ARGUMENT, fmt::format("batch request {} names no command this store knows", id)});
+}
+
+void KvService::dispatch_all(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, BatchStream* stream) {
+  // Valid raw puts routed alike (region, epoch, peer) share one Raft entry: one log
+  // record, one MsgApp entry and one apply batch for the group instead of one each.
+  // Each put is still answered on its own, with the group's outcome. Anything else
+  // runs on its own, exactly as its unary RPC.
+  using Route = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>;
+  std::map<Route, std::vector<int>> groups;
+  for (int i = 0; i < batch->requests_size(); ++i) {
+    const auto& sub = batch->requests(i);
+    if (sub.has_raw_put() && validate_key(sub.raw_put().key()).is_ok() &&
+        validate_value(sub.raw_put().value()).is_ok()) {
+      const kvrpc::Context& c = sub.raw_put().context();
+      groups[{c.region_id(), c.region_epoch().conf_ver(), c.region_epoch().version(), c.peer().id()}].push_back(i);
+    } else {
+      dispatch(batch, i, stream);
+    }
+  }
+  for (auto& [route, members] : groups) {
+    std::size_t from = 0;
+    while (from < members.size()) {
+      // Cut groups by count and bytes so one entry stays well inside message limits.
+      std::size_t to = from;
+      std::size_t bytes = 0;
+      while (to < members.size() && to - from < kMaxBatchKeys && bytes < kMaxGroupedPutBytes) {
+        bytes += batch->requests(members[to]).raw_put().value().size();
+        ++to;
+      }
+      if (to - from == 1) {
+        dispatch(batch, members[from], stream);
+      } else {
+        put_group(
+            batch,
+            {members.begin() + static_cast<std::ptrdiff_t>(from), members.begin() + static_cast<std::ptrdiff_t>(to)},
+            stream);
+      }
+      from = to;
+    }
+  }
+}
+
+void KvService::put_group(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, std::vector<int> members,
+                          BatchStream* stream) {
+  KvCommand cmd;
+  cmd.set_type(KvCommand::RAW_BATCH_PUT);
+  std::vector<std::string> keys;
+  keys.reserve(members.size());
+  for (int i : members) {
+    const auto& put = batch->requests(i).raw_put();
+    keys.push_back(put.key());
+    cmd.add_keys(put.key());
+    cmd.add_values(put.value());
+  }
+  // The group's outcome, copied into every member's answer.
+  auto outcome = std::make_shared<kvrpc::RawPutResponse>();
+  const auto& first = batch->requests(members.front()).raw_put();
+  auto count = static_cast<std::uint64_t>(members.size());
+  Done done = [batch, members = std::move(members), outcome, stream](const grpc::Status& s) {
+    for (int i : members) {
+      auto* out = new kvrpc::BatchCommandsResponse::Response();  // owned by `stream` once answered
+      *out->mutable_raw_put() = *outcome;
+      stream->complete(batch->request_ids(i), out, s);
+    }
+  };
+  replicate(
+      kRawPut, first, outcome.get(), std::move(keys), std::move(cmd), Status::ok(), [](const KvCommandResult&) {},
+      std::move(done), count);
 }
 
 grpc::ServerBidiReactor<kvrpc::BatchCommandsRequest, kvrpc::BatchCommandsResponse>* KvService::BatchCommands(

@@ -96,10 +96,10 @@ class KvService final : public KvServiceBase {
   using Done = std::function<void(grpc::Status)>;
 
   // Replicates `cmd`; once applied calls on_applied with its result (on the Raft
-  // thread), then `done`.
+  // thread), then `done`. `requests`: how many client requests `cmd` carries (metrics).
   template <typename Req, typename Resp, typename OnApplied>
   void replicate(Method m, const Req& req, Resp* resp, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
-                 const Status& input, OnApplied on_applied, Done done);
+                 const Status& input, OnApplied on_applied, Done done, std::uint64_t requests = 1);
   // Obtains a read point, then runs `read` against the engine.
   template <typename Req, typename Resp, typename Read>
   grpc::Status linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
@@ -119,6 +119,11 @@ class KvService final : public KvServiceBase {
   template <typename Req, typename Resp>
   grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* sctx, void (KvService::*start)(const Req&, Resp*, Done),
                                   const Req* req, Resp* resp);
+  // Runs every request of `batch`, answering each on `stream`; raw puts routed alike
+  // are grouped into one Raft entry (put_group).
+  void dispatch_all(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, BatchStream* stream);
+  void put_group(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, std::vector<int> members,
+                 BatchStream* stream);
   // Runs request `index` of `batch`, answering it on `stream`.
   void dispatch(const std::shared_ptr<const kvrpc::BatchCommandsRequest>& batch, int index, BatchStream* stream);
   std::chrono::system_clock::time_point deadline_of(grpc::ServerContext* sctx) const;

@@ -43,6 +43,55 @@ class ClientIntegrationTest : public ::testing::Test {
     EXPECT_TRUE(c.is_ok()) << c.status().to_string();
     return std::move(c).value();
   }
+
+  // The leader store's address and a routing context for its region: BatchCommands
+  // requests behave as their unary RPCs, so only the leader serves them.
+  std::pair<std::string, kvrpc::Context> leader_route() {
+    // The client writes first so the region has elected its leader.
+    EXPECT_TRUE(client()->raw_put("it/probe", "p").is_ok());
+    std::string leader_addr;
+    kvrpc::Context region_ctx;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (leader_addr.empty() && std::chrono::steady_clock::now() < deadline) {
+      for (const char* name : {"s1", "s2", "s3"}) {
+        auto stub =
+            kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_->store(name).addr, grpc::InsecureChannelCredentials()));
+        kvrpc::StoreInfoResponse info;
+        grpc::ClientContext info_ctx;
+        if (!stub->StoreInfo(&info_ctx, kvrpc::StoreInfoRequest(), &info).ok() || info.regions_size() == 0) {
+          continue;
+        }
+        region_ctx.set_region_id(info.regions(0).id());
+        *region_ctx.mutable_region_epoch() = info.regions(0).region_epoch();
+        kvrpc::RawGetRequest probe;
+        *probe.mutable_context() = region_ctx;
+        probe.set_key("it/probe");
+        kvrpc::RawGetResponse probe_resp;
+        grpc::ClientContext probe_ctx;
+        if (stub->RawGet(&probe_ctx, probe, &probe_resp).ok() && !probe_resp.has_region_error()) {
+          leader_addr = cluster_->store(name).addr;
+          break;
+        }
+      }
+    }
+    return {leader_addr, region_ctx};
+  }
+
+  // rdb_raft_proposals_total of the store serving `addr`, read from its /metrics.
+  static std::uint64_t proposals_of(const std::string& addr) {
+    for (const char* name : {"s1", "s2", "s3"}) {
+      if (cluster_->store(name).addr != addr) {
+        continue;
+      }
+      const std::string& status = cluster_->store(name).status_addr;
+      std::string fetch = "exec 3<>/dev/tcp/127.0.0.1/" + status.substr(status.rfind(':') + 1) +
+                          "; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
+      auto m = testing::run_command({"/bin/bash", "-c", fetch}, cluster_->dir().path(), std::chrono::seconds(5));
+      auto at = m.out.find("\nrdb_raft_proposals_total ");
+      return at == std::string::npos ? 0 : std::stoull(m.out.substr(at + 26));
+    }
+    return 0;
+  }
   static LocalCluster* cluster_;
 };
 LocalCluster* ClientIntegrationTest::cluster_ = nullptr;
@@ -163,34 +212,7 @@ TEST_F(ClientIntegrationTest, ServerValidatesWhatAClientDidNotCheck) {
 }
 
 TEST_F(ClientIntegrationTest, BatchCommandsAnswersEveryRequestOnceById) {
-  // Find the leader: BatchCommands requests behave as their unary RPCs, so only it serves them.
-  // The client writes first so the region has elected its leader.
-  ASSERT_TRUE(client()->raw_put("it/probe", "p").is_ok());
-  std::string leader_addr;
-  kvrpc::Context region_ctx;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (leader_addr.empty() && std::chrono::steady_clock::now() < deadline) {
-    for (const char* name : {"s1", "s2", "s3"}) {
-      auto stub =
-          kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_->store(name).addr, grpc::InsecureChannelCredentials()));
-      kvrpc::StoreInfoResponse info;
-      grpc::ClientContext info_ctx;
-      if (!stub->StoreInfo(&info_ctx, kvrpc::StoreInfoRequest(), &info).ok() || info.regions_size() == 0) {
-        continue;
-      }
-      region_ctx.set_region_id(info.regions(0).id());
-      *region_ctx.mutable_region_epoch() = info.regions(0).region_epoch();
-      kvrpc::RawGetRequest probe;
-      *probe.mutable_context() = region_ctx;
-      probe.set_key("it/probe");
-      kvrpc::RawGetResponse probe_resp;
-      grpc::ClientContext probe_ctx;
-      if (stub->RawGet(&probe_ctx, probe, &probe_resp).ok() && !probe_resp.has_region_error()) {
-        leader_addr = cluster_->store(name).addr;
-        break;
-      }
-    }
-  }
+  auto [leader_addr, region_ctx] = leader_route();
   ASSERT_FALSE(leader_addr.empty());
   auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(leader_addr, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
@@ -266,6 +288,87 @@ TEST_F(ClientIntegrationTest, BatchCommandsAnswersEveryRequestOnceById) {
   grpc::Status end = stream->Finish();
   EXPECT_EQ(end.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(end.error_message().find("request_ids"), std::string::npos) << end.error_message();
+}
+
+TEST_F(ClientIntegrationTest, RawPutsSharingAMessageAreEachAppliedAndAnswered) {
+  // The store groups the valid raw puts of one message into one Raft entry; each is
+  // still answered on its own, in message order for the same key.
+  auto [leader_addr, region_ctx] = leader_route();
+  ASSERT_FALSE(leader_addr.empty());
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(leader_addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->BatchCommands(&ctx);
+  kvrpc::BatchCommandsRequest message;
+  auto put = [&](std::uint64_t id, const std::string& key, const std::string& value) {
+    message.add_request_ids(id);
+    auto* p = message.add_requests()->mutable_raw_put();
+    *p->mutable_context() = region_ctx;
+    p->set_key(key);
+    p->set_value(value);
+  };
+  constexpr int kPuts = 50;
+  for (int i = 0; i < kPuts; ++i) {
+    put(static_cast<std::uint64_t>(i), fmt::format("it/group/{}", i), fmt::format("v{}", i));
+  }
+  put(100, "it/group/dup", "first");
+  put(101, "it/group/dup", "second");
+  put(102, "", "an empty key is refused on its own");
+  std::uint64_t proposals_before = proposals_of(leader_addr);
+  ASSERT_TRUE(stream->Write(message));
+  std::map<std::uint64_t, kvrpc::BatchCommandsResponse::Response> answers;
+  kvrpc::BatchCommandsResponse in;
+  while (answers.size() < kPuts + 3U && stream->Read(&in)) {
+    for (int i = 0; i < in.responses_size(); ++i) {
+      EXPECT_TRUE(answers.emplace(in.request_ids(i), in.responses(i)).second) << "id answered twice";
+    }
+  }
+  ASSERT_EQ(answers.size(), kPuts + 3U);
+  EXPECT_LT(proposals_of(leader_addr) - proposals_before, static_cast<std::uint64_t>(kPuts))
+      << "the puts of one message were proposed one by one";
+  for (auto& [id, answer] : answers) {
+    if (id == 102) {
+      EXPECT_EQ(answer.status_code(), static_cast<std::uint32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+    } else {
+      EXPECT_EQ(answer.status_code(), 0U) << id << ": " << answer.status_message();
+      EXPECT_TRUE(answer.has_raw_put()) << id;
+      EXPECT_FALSE(answer.raw_put().has_region_error()) << id;
+    }
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  auto c = client();
+  for (int i = 0; i < kPuts; ++i) {
+    EXPECT_EQ(c->raw_get(fmt::format("it/group/{}", i))->value_or(""), fmt::format("v{}", i));
+  }
+  EXPECT_EQ(c->raw_get("it/group/dup")->value_or(""), "second");
+
+  // A group sent with a stale epoch is refused as a whole, each put with the region error.
+  kvrpc::BatchCommandsRequest stale;
+  for (std::uint64_t id = 0; id < 3; ++id) {
+    stale.add_request_ids(id);
+    auto* p = stale.add_requests()->mutable_raw_put();
+    *p->mutable_context() = region_ctx;
+    p->mutable_context()->mutable_region_epoch()->set_version(region_ctx.region_epoch().version() + 7);
+    p->set_key("it/group/stale");
+    p->set_value("never");
+  }
+  grpc::ClientContext stale_ctx;
+  auto stale_stream = stub->BatchCommands(&stale_ctx);
+  ASSERT_TRUE(stale_stream->Write(stale));
+  answers.clear();
+  while (answers.size() < 3 && stale_stream->Read(&in)) {
+    for (int i = 0; i < in.responses_size(); ++i) {
+      answers.emplace(in.request_ids(i), in.responses(i));
+    }
+  }
+  ASSERT_EQ(answers.size(), 3U);
+  for (auto& [id, answer] : answers) {
+    EXPECT_TRUE(answer.raw_put().region_error().has_epoch_not_match()) << id;
+  }
+  stale_stream->WritesDone();
+  EXPECT_TRUE(stale_stream->Finish().ok());
+  EXPECT_FALSE(c->raw_get("it/group/stale")->has_value());
 }
 
 TEST_F(ClientIntegrationTest, BatchedAndUnaryClientsSeeTheSameData) {
