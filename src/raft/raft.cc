@@ -368,6 +368,26 @@ Raft::VoteResult Raft::poll(std::uint64_t from, MessageType, bool granted) {
 
 // ---- step
 
+std::optional<Rejection> Raft::check_remote(const Message& m) const {
+  if (m.to() != id_) {
+    return Rejection{"misaddressed", fmt::format("message for node {} arrived at node {}", m.to(), id_)};
+  }
+  if (m.term() < term_) {
+    return std::nullopt;  // stale: step() answers or ignores it without touching the log
+  }
+  if (m.type() == raftpb::MSG_HEARTBEAT && m.commit() > log_.last_index()) {
+    return Rejection{"bad_commit", fmt::format("heartbeat commits {} but the log ends at {}: a leader only "
+                                               "commits what the follower acknowledged",
+                                               m.commit(), log_.last_index())};
+  }
+  if (m.type() == raftpb::MSG_APP_RESP && !m.reject() && m.term() == term_ && state_ == StateRole::kLeader &&
+      m.index() > log_.last_index()) {
+    return Rejection{"bad_index",
+                     fmt::format("acknowledges index {} beyond the leader's last {}", m.index(), log_.last_index())};
+  }
+  return std::nullopt;
+}
+
 Status Raft::step(Message m) {
   // Term handling first (§5.1): newer terms win, older ones are answered or ignored.
   if (m.term() == 0) {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/message_check.h"
 #include "raft/progress.h"
 #include "raft/raft_log.h"
 
@@ -92,6 +93,10 @@ class Raft {
 
   void tick();
   Status step(Message m);
+  // Checks a message from a peer against this node's log (after
+  // check_message_shape()): a current heartbeat may not commit past our last
+  // index, an acknowledgement may not claim entries this leader never had.
+  std::optional<Rejection> check_remote(const Message& m) const;
   ConfState apply_conf_change(const ConfChange& cc);
   ConfState conf_state() const;
 

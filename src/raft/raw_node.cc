@@ -1,5 +1,7 @@
 #include "raft/raw_node.h"
 
+#include <fmt/format.h>
+
 namespace rdb::raft {
 
 bool hard_state_equal(const HardState& a, const HardState& b) {
@@ -55,16 +57,16 @@ Status RawNode::propose_conf_change(const ConfChange& cc) {
   return raft_->step(std::move(m));
 }
 
+std::optional<Rejection> RawNode::check(const Message& m) const {
+  if (auto bad = check_message_shape(m)) {
+    return bad;
+  }
+  return raft_->check_remote(m);
+}
+
 Status RawNode::step(Message m) {
-  switch (m.type()) {
-    case raftpb::MSG_HUP:
-    case raftpb::MSG_BEAT:
-    case raftpb::MSG_UNREACHABLE:
-    case raftpb::MSG_SNAP_STATUS:
-    case raftpb::MSG_CHECK_QUORUM:
-      return Status::invalid_argument("raft: local message types cannot come from the network");
-    default:
-      break;
+  if (auto bad = check(m)) {
+    return Status::invalid_argument(fmt::format("raft: message dropped ({}): {}", bad->reason, bad->detail));
   }
   // Responses from nodes not in the group are ignored (they may be stale).
   bool is_response = m.type() == raftpb::MSG_APP_RESP || m.type() == raftpb::MSG_HEARTBEAT_RESP ||

@@ -60,7 +60,11 @@ class RawNode {
   Status propose_conf_change(const ConfChange& cc);
   // Applies a committed conf change; returns the new configuration.
   ConfState apply_conf_change(const ConfChange& cc) { return raft_->apply_conf_change(cc); }
-  // A message from a peer. Local-only message types are refused.
+  // Validates a message from a peer (check_message_shape, then Raft::check_remote);
+  // nullopt when it may be stepped.
+  std::optional<Rejection> check(const Message& m) const;
+  // A message from a peer. Anything check() rejects is refused with
+  // INVALID_ARGUMENT naming the reason, and leaves the node untouched.
   Status step(Message m);
   // Asks for a linearizable read point; the answer comes as a ReadState with request_ctx.
   Status read_index(std::string request_ctx);

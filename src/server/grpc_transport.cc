@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/limits.h"
 
 namespace rdb {
@@ -178,13 +180,31 @@ grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<
   std::uint64_t total = 0;
   bool first = true;
   std::size_t chunks = 0;
+  auto refuse = [&](grpc::StatusCode code, std::string why) {
+    store_.dropped_messages().drop(message.region_id(), {"bad_snapshot", why});
+    return grpc::Status(code, std::move(why));
+  };
   while (reader->Read(&chunk)) {
     ++chunks;
     if (first) {
       message = std::move(*chunk.mutable_message());
       total = chunk.total_size();
-      data.reserve(total);
       first = false;
+      if (message.message().type() != raftpb::MSG_SNAP) {
+        return refuse(grpc::StatusCode::INVALID_ARGUMENT, "the first snapshot chunk must carry a MsgSnap");
+      }
+      if (total > kMaxSnapshotBytes) {
+        return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                      fmt::format("snapshot of {} bytes is over the limit of {} bytes", total, kMaxSnapshotBytes));
+      }
+      // Reserve by what arrives, not by what the sender announces.
+      data.reserve(std::min<std::uint64_t>(total, kSnapshotReserveBytes));
+    } else if (chunk.has_message() || chunk.total_size() != 0) {
+      return refuse(grpc::StatusCode::INVALID_ARGUMENT, "only the first snapshot chunk carries the message and size");
+    }
+    if (chunk.data().size() > total - data.size()) {
+      return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                    fmt::format("snapshot stream carries more than the {} bytes it announced", total));
     }
     data.append(chunk.data());
   }

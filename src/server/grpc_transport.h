@@ -65,8 +65,16 @@ class GrpcRaftTransport final : public RaftTransport {
   std::atomic<std::uint64_t> dropped_{0};
 };
 
+// Validates what it receives before the store sees it: a snapshot stream is refused
+// (INVALID_ARGUMENT, counted as a dropped message) when it announces more than
+// kMaxSnapshotBytes, carries more than it announced, or does not start with a MsgSnap.
 class RaftService final : public raftsvc::Raft::Service {
  public:
+  // Protobuf cannot parse more than 2 GiB in one message; a snapshot above it could
+  // never be installed (streaming snapshots remove this limit).
+  static constexpr std::uint64_t kMaxSnapshotBytes = (std::uint64_t{2} << 30) - 1;
+  static constexpr std::uint64_t kSnapshotReserveBytes = std::uint64_t{64} << 20;
+
   explicit RaftService(RaftStore& store) : store_(store) {}
   grpc::Status Send(grpc::ServerContext* ctx, grpc::ServerReader<raftsvc::RaftBatch>* reader,
                     raftsvc::Done* done) override;

@@ -5,33 +5,18 @@
 
 #include <algorithm>
 
+#include "server/snapshot_data.h"
+
 namespace rdb {
 namespace {
+
+// Peers created by messages that wait for their first snapshot; beyond this,
+// messages for unknown regions are dropped instead of creating more.
+constexpr std::size_t kMaxUninitializedPeers = 256;
 
 // Regions start at this log index and term, so any peer added later needs a snapshot.
 constexpr std::uint64_t kInitLogIndex = 5;
 constexpr std::uint64_t kInitLogTerm = 5;
-
-// Above every valid key (keys are at most 8 KiB): the end of an unbounded range.
-const std::string& max_key() {
-  static const std::string k(8 * 1024 + 1, '\xff');
-  return k;
-}
-
-std::string range_end(const metapb::Region& r) {
-  return r.end_key().empty() ? max_key() : r.end_key();
-}
-
-bool key_in_region(const std::string& key, const metapb::Region& r) {
-  return key >= r.start_key() && (r.end_key().empty() || key < r.end_key());
-}
-
-std::uint64_t checksum_add(std::uint64_t h, const std::string& s) {
-  for (unsigned char c : s) {  // FNV-1a
-    h = (h ^ c) * 1099511628211ULL;
-  }
-  return (h ^ 0xff) * 1099511628211ULL;
-}
 
 kvrpc::RegionError busy(const std::string& why) {
   kvrpc::RegionError e;
@@ -101,7 +86,8 @@ RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftT
       metrics_(metrics != nullptr ? *metrics : *own_metrics_),
       config_(config),
       transport_(transport),
-      applier_(engine) {
+      applier_(engine),
+      dropped_(metrics != nullptr ? *metrics : *own_metrics_) {
   register_gauges(metrics != nullptr ? *metrics : *own_metrics_);
 }
 
@@ -149,7 +135,7 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
     RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   }
   Peer* raw = peer.get();
-  peer->storage->set_snapshot_builder([this, raw] { return build_snapshot(*raw); });
+  peer->storage->set_snapshot_builder([this, raw] { return build_snapshot_data(engine_, raw->region); });
   raft::Config c;
   c.id = self.id();
   c.election_tick = config_.election_ticks;
@@ -242,7 +228,7 @@ void RaftStore::post(std::function<void()> task) {
 
 RaftStore::Peer* RaftStore::find_peer(std::uint64_t region_id) {
   auto it = peers_.find(region_id);
-  return it == peers_.end() || it->second->removed ? nullptr : it->second.get();
+  return it == peers_.end() || it->second->removed || it->second->broken ? nullptr : it->second.get();
 }
 
 std::optional<metapb::Peer> RaftStore::peer_by_id(const metapb::Region& region, std::uint64_t peer_id) const {
@@ -354,30 +340,124 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
 }
 
 void RaftStore::deliver(raftsvc::RaftMessage msg) {
-  post([this, msg = std::move(msg)]() mutable {
-    Peer* peer = find_peer(msg.region_id());
-    if (peer == nullptr) {
-      if (peers_.count(msg.region_id()) != 0) {
-        return;  // a removed peer: ignore stale traffic
-      }
-      // A leader talking to a peer we do not have yet: create it; it will get a snapshot.
-      auto t = msg.message().type();
-      bool from_leader = t == raftpb::MSG_APP || t == raftpb::MSG_HEARTBEAT || t == raftpb::MSG_SNAP;
-      if (!from_leader || msg.to_peer().store_id() != config_.store_id) {
-        return;
-      }
-      const metapb::Region& uninitialized = msg.region();
-      if (Status s = create_peer(uninitialized, msg.to_peer(), false); !s.is_ok()) {
-        spdlog::error("cannot create peer {} of region {}: {}", msg.to_peer().id(), msg.region_id(), s.message());
-        return;
-      }
-      peer = find_peer(msg.region_id());
+  if (auto bad = check_envelope(msg, config_.store_id)) {
+    dropped_.drop(msg.region_id(), *bad);
+    return;
+  }
+  if (auto bad = raft::check_message_shape(msg.message())) {
+    dropped_.drop(msg.region_id(), *bad);
+    return;
+  }
+  post([this, msg = std::move(msg)]() mutable { deliver_now(std::move(msg)); });
+}
+
+std::optional<raft::Rejection> RaftStore::may_create_peer(const raftsvc::RaftMessage& msg) const {
+  if (auto bad = check_new_peer(msg)) {
+    return bad;
+  }
+  std::size_t uninitialized = 0;
+  for (const auto& [id, peer] : peers_) {
+    if (peer->removed) {
+      continue;
     }
-    if (msg.to_peer().id() != peer->self.id()) {
-      return;  // addressed to an older incarnation of this store's peer
+    if (peer->storage->applied_index() == 0) {
+      ++uninitialized;
+      continue;
     }
-    (void)peer->node->step(std::move(*msg.mutable_message()));
-  });
+    const metapb::Region& have = peer->region;
+    const metapb::Region& want = msg.region();
+    bool overlaps = want.start_key() < range_end(have) && have.start_key() < range_end(want);
+    if (overlaps) {
+      return raft::Rejection{"region_overlaps",
+                             fmt::format("region {} overlaps region {} on this store", want.id(), have.id())};
+    }
+  }
+  if (uninitialized >= kMaxUninitializedPeers) {
+    return raft::Rejection{"too_many_new_peers",
+                           fmt::format("{} peers already wait for their first snapshot", uninitialized)};
+  }
+  return std::nullopt;
+}
+
+void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
+  const std::uint64_t region_id = msg.region_id();
+  Peer* peer = find_peer(region_id);
+  if (peer == nullptr) {
+    if (peers_.count(region_id) != 0) {
+      return;  // a removed (or broken, reloading) peer: ignore its traffic
+    }
+    // A leader talking to a peer we do not have yet: create it; it will get a snapshot.
+    if (auto bad = may_create_peer(msg)) {
+      dropped_.drop(region_id, *bad);
+      return;
+    }
+    if (Status s = create_peer(msg.region(), msg.to_peer(), false); !s.is_ok()) {
+      spdlog::error("cannot create peer {} of region {}: {}", msg.to_peer().id(), region_id, s.message());
+      return;
+    }
+    peer = find_peer(region_id);
+  }
+  if (msg.to_peer().id() != peer->self.id()) {
+    dropped_.drop(region_id, {"stale_peer", fmt::format("message for peer {}, this store holds peer {}",
+                                                        msg.to_peer().id(), peer->self.id())});
+    return;
+  }
+  if (auto bad = peer->node->check(msg.message())) {
+    dropped_.drop(region_id, *bad);
+    return;
+  }
+  if (msg.message().type() == raftpb::MSG_SNAP) {
+    auto data = verify_snapshot_data(msg.message().snapshot().data(), region_id, peer->self);
+    if (!data.is_ok()) {
+      dropped_.drop(region_id, {"bad_snapshot", data.status().message()});
+      return;
+    }
+    const metapb::Region& have = peer->region;
+    const metapb::Region& got = data.value().region();
+    bool initialized = peer->storage->applied_index() > 0;
+    if (initialized && (got.start_key() != have.start_key() || got.end_key() != have.end_key())) {
+      dropped_.drop(region_id, {"bad_snapshot", "the snapshot's range differs from the region's"});
+      return;
+    }
+  }
+  guarded(*peer, "a message", [&] { (void)peer->node->step(std::move(*msg.mutable_message())); });
+}
+
+template <typename Fn>
+void RaftStore::guarded(Peer& peer, const char* what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    // The core's invariant checks fired: whatever caused it, the process and the other
+    // regions carry on; this peer restarts from its persisted state.
+    spdlog::error("region {}: the Raft core failed on {}: {}; reloading the peer from disk", peer.region.id(), what,
+                  e.what());
+    dropped_.drop(peer.region.id(), {"raft_core_error", e.what()});
+    peer.broken = true;
+  }
+}
+
+void RaftStore::reload_broken_peers() {
+  std::vector<std::uint64_t> broken;
+  for (auto& [id, peer] : peers_) {
+    if (peer->broken) {
+      broken.push_back(id);
+    }
+  }
+  for (std::uint64_t id : broken) {
+    auto it = peers_.find(id);
+    fail_pending(*it->second, "the region's peer is restarting");
+    metapb::Peer self = it->second->self;
+    peers_.erase(it);
+    auto state = engine_.get_cf(ColumnFamily::kRaft, PeerStorage::region_state_key(id));
+    metapb::Region region;
+    if (!state.is_ok() || !state.value() || !region.ParseFromString(*state.value())) {
+      continue;  // never initialized: the leader's next message creates it again
+    }
+    if (Status s = create_peer(region, self, false); !s.is_ok()) {
+      spdlog::error("region {}: cannot reload the peer: {}", id, s.to_string());
+    }
+  }
 }
 
 void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& target,
@@ -439,13 +519,14 @@ void RaftStore::run() {
     }
     if (std::chrono::steady_clock::now() >= next_tick) {
       for (auto& [id, peer] : peers_) {
-        if (!peer->removed) {
-          peer->node->tick();
+        if (!peer->removed && !peer->broken) {
+          guarded(*peer, "a tick", [&] { peer->node->tick(); });
         }
       }
       next_tick = std::chrono::steady_clock::now() + config_.tick_interval;
     }
     handle_readies();
+    reload_broken_peers();
   }
   fail_all_pending("the store is shutting down");
 }
@@ -458,25 +539,29 @@ void RaftStore::fail_all_pending(const std::string& why) {
   }
   // Tasks never run: their callbacks are dropped with them; answer what was accepted.
   for (auto& [id, peer] : peers_) {
-    for (auto& [index, p] : peer->proposals) {
-      ProposeResult r;
-      r.undetermined = true;
-      p.cb(std::move(r));
-    }
-    for (auto& [ctx, cb] : peer->reads_waiting_index) {
-      cb(busy(why));
-    }
-    for (auto& [index, cb] : peer->reads_waiting_apply) {
-      cb(busy(why));
-    }
-    for (auto& [index, cb] : peer->conf_changes) {
-      cb(Status::unavailable(why));
-    }
-    peer->proposals.clear();
-    peer->reads_waiting_index.clear();
-    peer->reads_waiting_apply.clear();
-    peer->conf_changes.clear();
+    fail_pending(*peer, why);
   }
+}
+
+void RaftStore::fail_pending(Peer& peer, const std::string& why) {
+  for (auto& [index, p] : peer.proposals) {
+    ProposeResult r;
+    r.undetermined = true;
+    p.cb(std::move(r));
+  }
+  for (auto& [ctx, cb] : peer.reads_waiting_index) {
+    cb(busy(why));
+  }
+  for (auto& [index, cb] : peer.reads_waiting_apply) {
+    cb(busy(why));
+  }
+  for (auto& [index, cb] : peer.conf_changes) {
+    cb(Status::unavailable(why));
+  }
+  peer.proposals.clear();
+  peer.reads_waiting_index.clear();
+  peer.reads_waiting_apply.clear();
+  peer.conf_changes.clear();
 }
 
 void RaftStore::on_role_change(Peer& peer, const raft::SoftState& ss) {
@@ -490,52 +575,15 @@ void RaftStore::on_role_change(Peer& peer, const raft::SoftState& ss) {
   peer.reads_waiting_index.clear();
 }
 
-Result<std::string> RaftStore::build_snapshot(const Peer& peer) const {
-  raftsvc::SnapshotData data;
-  *data.mutable_region() = peer.region;
-  std::uint64_t h = 1469598103934665603ULL;
-  for (auto [cf, out] :
-       {std::pair{ColumnFamily::kRaw, data.mutable_raw()}, std::pair{ColumnFamily::kCas, data.mutable_cas()}}) {
-    RDB_ASSIGN_OR_RETURN(auto pairs, engine_.scan_cf(cf, peer.region.start_key(), range_end(peer.region), 0));
-    for (auto& kv : pairs) {
-      h = checksum_add(checksum_add(h, kv.key), kv.value);
-      auto* e = out->Add();
-      e->set_key(std::move(kv.key));
-      e->set_value(std::move(kv.value));
-    }
-  }
-  data.set_checksum(h);
-  return data.SerializeAsString();
-}
-
 Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBatch& wb) {
-  raftsvc::SnapshotData data;
-  if (!data.ParseFromString(snap.data())) {
-    return Status::corruption(fmt::format("region {}: snapshot data does not parse", peer.region.id()));
-  }
-  std::uint64_t h = 1469598103934665603ULL;
-  for (const auto* list : {&data.raw(), &data.cas()}) {
-    for (const auto& kv : *list) {
-      h = checksum_add(checksum_add(h, kv.key()), kv.value());
-    }
-  }
-  if (h != data.checksum()) {
-    return Status::corruption(fmt::format("region {}: snapshot checksum mismatch", peer.region.id()));
-  }
-  const metapb::Region& region = data.region();
-  wb.delete_range(ColumnFamily::kRaw, region.start_key(), range_end(region));
-  wb.delete_range(ColumnFamily::kCas, region.start_key(), range_end(region));
-  for (const auto& kv : data.raw()) {
-    wb.put(ColumnFamily::kRaw, kv.key(), kv.value());
-  }
-  for (const auto& kv : data.cas()) {
-    wb.put(ColumnFamily::kCas, kv.key(), kv.value());
-  }
+  // Verified when it arrived (deliver); verified again because deleting the range is irreversible.
+  RDB_ASSIGN_OR_RETURN(auto data, verify_snapshot_data(snap.data(), peer.region.id(), peer.self));
+  write_snapshot_data(data, wb);
   peer.storage->apply_snapshot_meta(snap.metadata(), wb);
-  peer.region = region;
-  spdlog::info("region {}: installing a snapshot at index {} ({} raw and {} versioned keys)", region.id(),
+  peer.region = data.region();
+  spdlog::info("region {}: installing a snapshot at index {} ({} raw and {} versioned keys)", peer.region.id(),
                snap.metadata().index(), data.raw_size(), data.cas_size());
-  wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(region.id()), region.SerializeAsString());
+  wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(peer.region.id()), peer.region.SerializeAsString());
   return Status::ok();
 }
 
@@ -642,14 +690,21 @@ void RaftStore::handle_readies() {
   WriteBatch raft_wb;
   bool must_sync = false;
   for (auto& [id, peer] : peers_) {
-    if (peer->removed || !peer->node->has_ready()) {
+    if (peer->removed || peer->broken || !peer->node->has_ready()) {
       continue;
     }
-    Work w{peer.get(), peer->node->ready()};
+    Work w{peer.get(), {}};
+    guarded(*peer, "collecting its Ready", [&] { w.rd = peer->node->ready(); });
+    if (peer->broken) {
+      continue;
+    }
     if (w.rd.snapshot) {
       if (Status s = apply_snapshot(*peer, *w.rd.snapshot, raft_wb); !s.is_ok()) {
-        spdlog::critical("region {}: cannot apply snapshot: {}", id, s.to_string());
-        std::abort();
+        // Nothing of it was written; the peer restarts from disk and the leader sends another.
+        spdlog::error("region {}: cannot apply snapshot: {}", id, s.to_string());
+        dropped_.drop(id, {"bad_snapshot", s.message()});
+        peer->broken = true;
+        continue;
       }
       metrics_.snapshots_applied.inc();
     }

@@ -35,6 +35,7 @@
 #include "raftsvc.pb.h"
 #include "server/kv_applier.h"
 #include "server/peer_storage.h"
+#include "server/raft_message_check.h"
 
 namespace rdb {
 
@@ -138,6 +139,8 @@ class RaftStore {
   void report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_id, bool delivered);
 
   std::vector<RegionStatus> regions() const;
+  // Counts and logs a message refused before it reached a peer (the transport uses it too).
+  DroppedMessages& dropped_messages() { return dropped_; }
   std::uint64_t store_id() const { return config_.store_id.load(); }
   // Only before start(): the store id may be learned after the RaftStore is built.
   void set_store_id(std::uint64_t id) { config_.store_id = id; }
@@ -158,6 +161,9 @@ class RaftStore {
     std::map<std::uint64_t, std::function<void(Status)>> conf_changes;  // by log index
     std::uint64_t read_seq = 0;
     bool removed = false;
+    // The Raft core threw while handling this peer: its in-memory state is not to be
+    // trusted. The loop reloads it from what was persisted, as after a crash.
+    bool broken = false;
   };
 
   void post(std::function<void()> task);
@@ -170,11 +176,18 @@ class RaftStore {
   void on_role_change(Peer& peer, const raft::SoftState& ss);
   void handle_readies();
   Status apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBatch& wb);
-  Result<std::string> build_snapshot(const Peer& peer) const;
   void apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
                        std::vector<std::function<void()>>& replies);
   void maybe_compact(Peer& peer, WriteBatch& wb);
   void fail_all_pending(const std::string& why);
+  void fail_pending(Peer& peer, const std::string& why);
+  // Runs `fn` on the peer; if the Raft core throws, marks the peer broken.
+  template <typename Fn>
+  void guarded(Peer& peer, const char* what, Fn&& fn);
+  void reload_broken_peers();
+  // May a message for a region this store does not have create a peer?
+  std::optional<raft::Rejection> may_create_peer(const raftsvc::RaftMessage& msg) const;
+  void deliver_now(raftsvc::RaftMessage msg);
   void refresh_status();
   std::optional<metapb::Peer> peer_by_id(const metapb::Region& region, std::uint64_t peer_id) const;
 
@@ -201,6 +214,7 @@ class RaftStore {
   RaftStoreConfig config_;
   RaftTransport& transport_;
   KvApplier applier_;
+  DroppedMessages dropped_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

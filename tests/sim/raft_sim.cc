@@ -245,6 +245,11 @@ class Simulation {
     auto it = nodes_.find(m.to());
     bool up = it != nodes_.end() && it->second->node;
     if (up) {
+      // Every message here comes from a correct node: validation must never refuse one.
+      if (auto bad = it->second->node->check(m)) {
+        throw Violation(fmt::format("a correct node's message was rejected ({}: {}): {}", bad->reason, bad->detail,
+                                    m.ShortDebugString()));
+      }
       (void)it->second->node->step(m);
     }
     if (m.type() == raftpb::MSG_SNAP) {
