@@ -103,6 +103,11 @@ std::optional<Rejection> check_message_shape(const raftpb::Message& m) {
                   fmt::format("index {} / commit {} / hint {} out of range", m.index(), m.commit(), m.reject_hint()));
   }
   if (type == raftpb::MSG_APP) {
+    // Every entry has a term of at least 1, so only the empty log's position (0, 0)
+    // has term 0; a term-0 probe elsewhere would "match" past the receiver's log.
+    if ((m.index() == 0) != (m.log_term() == 0)) {
+      return reject("bad_index", fmt::format("MsgApp after index {} with log term {}", m.index(), m.log_term()));
+    }
     if (auto bad = check_entries(m)) {
       return bad;
     }

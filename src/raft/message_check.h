@@ -28,6 +28,11 @@ namespace rdb::raft {
 // 2^64-1 cannot make the receiver's next campaign overflow.
 inline constexpr std::uint64_t kMaxTerm = std::uint64_t{1} << 62;
 inline constexpr std::uint64_t kMaxIndex = std::uint64_t{1} << 62;
+// A message may lead the receiver's term by at most this much (Raft::check_remote).
+// Honest terms grow by one per election, so no correct peer is 2^32 elections ahead;
+// a forged term near the bound would otherwise strand the group there, unable to
+// campaign once more.
+inline constexpr std::uint64_t kMaxTermJump = std::uint64_t{1} << 32;
 
 struct Rejection {
   std::string_view reason;  // static label: bad_type, bad_peer, bad_term, bad_index, bad_entries, ...

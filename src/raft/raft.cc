@@ -372,6 +372,9 @@ std::optional<Rejection> Raft::check_remote(const Message& m) const {
   if (m.to() != id_) {
     return Rejection{"misaddressed", fmt::format("message for node {} arrived at node {}", m.to(), id_)};
   }
+  if (m.term() > term_ + kMaxTermJump) {
+    return Rejection{"bad_term", fmt::format("term {} leads ours ({}) by more than 2^32", m.term(), term_)};
+  }
   if (m.term() < term_) {
     return std::nullopt;  // stale: step() answers or ignores it without touching the log
   }
@@ -451,7 +454,7 @@ Status Raft::step(Message m) {
           election_elapsed_ = 0;
           vote_ = m.from();
         }
-      } else {
+      } else if (term_ != 0) {  // a node at term 0 has nothing to tell the candidate
         resp.set_term(term_);
         resp.set_reject(true);
         send(std::move(resp));
@@ -518,6 +521,9 @@ Status Raft::step_leader(Message& m) {
       return Status::ok();
     }
     case raftpb::MSG_READ_INDEX: {
+      if (m.entries_size() != 1) {
+        return Status::invalid_argument("raft: a read index request carries exactly one entry");
+      }
       if (voters().size() == 1 && prs_.count(id_) != 0) {
         respond_to_read_index(m, log_.committed());
         return Status::ok();

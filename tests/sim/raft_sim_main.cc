@@ -2,11 +2,44 @@
 //   rdb-raft-sim --seed 1 --seeds 100000            soak
 //   rdb-raft-sim --seed 4242 --seeds 1 --verbose    replay one seed
 //   rdb-raft-sim --bug vote-without-log-check       show the checker catching a bug
+//   rdb-raft-sim --fuzz --seeds 100000              hostile-message harness (see raft_fuzz.h)
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 
+#include "raft_fuzz.h"
 #include "raft_sim.h"
+
+namespace {
+
+int run_fuzz(std::uint64_t first, std::uint64_t seeds, int steps, bool stop_at_first) {
+  rdb::raft::sim::FuzzOptions f;
+  f.steps = steps;
+  std::uint64_t failures = 0;
+  std::uint64_t injected = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t ran = 0;
+  for (std::uint64_t s = first; s < first + seeds; ++s) {
+    f.seed = s;
+    auto r = rdb::raft::sim::run_message_fuzz(f);
+    ++ran;
+    injected += r.injected;
+    rejected += r.rejected;
+    if (!r.ok) {
+      ++failures;
+      fmt::print("VIOLATION seed {} at step {}: {}\n  replay: {}\n", s, r.step, r.violation,
+                 rdb::raft::sim::fuzz_replay_command(f));
+      if (stop_at_first) {
+        break;
+      }
+    }
+  }
+  fmt::print("raft-fuzz: {} seeds, {} hostile messages injected, {} refused by validation; {} passed, {} failed\n", ran,
+             injected, rejected, ran - failures, failures);
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   rdb::raft::sim::SimOptions o;
@@ -27,7 +60,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-pre-vote", no_pre_vote, "disable pre-vote");
   app.add_flag("--verbose", verbose, "print a line per seed");
   app.add_flag("!--keep-going", stop_at_first, "do not stop at the first violation");
+  bool fuzz = false;
+  app.add_flag("--fuzz", fuzz, "run the hostile-message harness instead of the fault simulation");
   CLI11_PARSE(app, argc, argv);
+  if (fuzz) {
+    return run_fuzz(o.seed, seeds, app.get_option("--steps")->count() > 0 ? o.steps : 3000, stop_at_first);
+  }
   for (const auto& b : bugs) {
     if (b == "vote-without-log-check") {
       o.bugs.grant_vote_without_log_check = true;
