@@ -98,6 +98,10 @@ std::string text_report(const RunSummary& run) {
   for (const auto& f : run.history.faults) {
     out += fmt::format("  {:7.3f} .. {:7.3f} s  {} {}\n", seconds(f.start_ns), seconds(f.end_ns), f.kind, f.target);
   }
+  if (run.confused_messages_sent > 0) {
+    out += fmt::format("confused peer: {} messages sent; the stores logged {} refusals (rate-limited)\n",
+                       run.confused_messages_sent, run.store_drop_log_lines);
+  }
   const Verdict& v = run.linearizability;
   out += fmt::format("linearizability: {} ({} operations on {} keys, checked in {:.3f} s)\n",
                      v.linearizable ? "LINEARIZABLE" : "NOT LINEARIZABLE", v.operations, v.keys, v.seconds);

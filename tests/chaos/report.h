@@ -21,6 +21,10 @@ struct RunSummary {
   History history;
   Verdict linearizability;
   DurabilityVerdict durability;
+  // Confused-peer faults: messages the fault sent, and how many refusals the stores logged
+  // (rate-limited, so a lower bound on what they dropped).
+  std::uint64_t confused_messages_sent = 0;
+  std::uint64_t store_drop_log_lines = 0;
   bool passed() const { return linearizability.linearizable && durability.ok; }
 };
 

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "confused_peer.h"
 #include "durability.h"
 #include "fault_network.h"
 #include "linearizability.h"
@@ -94,6 +95,7 @@ class ChaosCluster {
   }
 
   FaultNetwork& net() { return net_; }
+  ConfusedPeer& confused() { return confused_; }
   LocalCluster& cluster() { return cluster_; }
   RdbClient& client() { return *client_; }
 
@@ -101,6 +103,7 @@ class ChaosCluster {
   FaultNetwork net_;
   LocalCluster cluster_;
   std::unique_ptr<RdbClient> client_;
+  ConfusedPeer confused_;  // stopped before the cluster goes
 };
 
 struct ActiveFault {
@@ -116,6 +119,14 @@ std::string pick(const std::vector<std::string>& from, std::mt19937_64& rng) {
 std::string leader_or_random(ChaosCluster& c, std::mt19937_64& rng) {
   std::string leader = c.leader();
   return leader.empty() ? pick(kStores, rng) : leader;
+}
+
+std::uint64_t count_lines_with(const std::string& text, const std::string& needle) {
+  std::uint64_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -169,6 +180,18 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
     }
     return {"one-way", join(senders) + " -/-> " + victim, [&c] { c.net().heal(); }};
   }
+  if (kind == "confused-peer") {
+    auto st = c.client().cluster_status();
+    if (!st.is_ok() || st->regions.empty()) {
+      return {"confused-peer", "none (cluster status unavailable)", [] {}};
+    }
+    std::vector<ConfusedPeer::Target> targets;
+    for (const auto& s : st->stores) {
+      targets.push_back({s.id, s.address});
+    }
+    c.confused().start(std::move(targets), st->regions[0], rng());
+    return {"confused-peer", "every store", [&c] { c.confused().stop(); }};
+  }
   if (kind == "pd-restart") {
     c.cluster().pd().process->kill_now();
     return {"pd-restart", "pd", [&c] { c.cluster().restart_pd_in_place(); }};
@@ -208,8 +231,9 @@ Status write_text(const std::string& path, const std::string& text) {
 }  // namespace
 
 const std::vector<std::string>& scenario_names() {
-  static const std::vector<std::string> names = {"kill-leader",     "kill-random", "pause",      "partition-leader",
-                                                 "partition-split", "one-way",     "pd-restart", "mixed"};
+  static const std::vector<std::string> names = {"kill-leader",      "kill-random",     "pause",
+                                                 "partition-leader", "partition-split", "one-way",
+                                                 "pd-restart",       "confused-peer",   "mixed"};
   return names;
 }
 
@@ -261,6 +285,10 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   run.history.faults = rec.faults();
   run.linearizability = check_history(run.history.operations);
   run.durability = check_durability(run.history.operations);
+  run.confused_messages_sent = c.confused().sent();
+  for (const auto& name : kStores) {
+    run.store_drop_log_lines += count_lines_with(c.cluster().store(name).logs(), "dropped a Raft message");
+  }
   if (!o.out_dir.empty()) {
     RDB_RETURN_IF_ERROR(rec.write(o.out_dir + "/history.jsonl"));
     RDB_RETURN_IF_ERROR(write_text(o.out_dir + "/report.txt", text_report(run)));

@@ -12,6 +12,8 @@
 //   partition-split   a random minority of stores vs. the majority (with PD)
 //   one-way           the leader's inbound links are cut: it can send, not hear
 //   pd-restart        kill -9 the PD, restart it on the same address
+//   confused-peer     stale, duplicated, malformed and misaddressed Raft messages
+//                     sent straight to every store (confused_peer.h)
 //   mixed             each fault window picks one of the above at random
 // Thread safety: run_scenario is self-contained; runs may not share out_dir.
 #pragma once
