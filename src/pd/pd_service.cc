@@ -237,7 +237,8 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     l.offline = st.state() == metapb::OFFLINE;
     stores[st.id()] = l;
   }
-  RegionDecision decision = check_region(req->region(), req->leader().store_id(), stores, liveness_.config());
+  std::vector<metapb::Peer> pending(req->pending_peers().begin(), req->pending_peers().end());
+  RegionDecision decision = check_region(req->region(), req->leader().store_id(), stores, liveness_.config(), pending);
   if (decision.transfer_leader_to) {
     *resp->mutable_transfer_leader() = *decision.transfer_leader_to;
   }

@@ -5,7 +5,12 @@
 namespace rdb {
 
 RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_store,
-                            const std::map<std::uint64_t, StoreLiveness>& stores, const ReplicaCheckerConfig& config) {
+                            const std::map<std::uint64_t, StoreLiveness>& stores, const ReplicaCheckerConfig& config,
+                            const std::vector<metapb::Peer>& pending_peers) {
+  auto pending = [&](const metapb::Peer& p) {
+    return std::any_of(pending_peers.begin(), pending_peers.end(),
+                       [&](const metapb::Peer& q) { return q.id() == p.id(); });
+  };
   auto find = [&](std::uint64_t store) -> const StoreLiveness* {
     auto it = stores.find(store);
     return it == stores.end() ? nullptr : &it->second;
@@ -30,11 +35,13 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
     return d;
   };
   std::size_t voters = 0;
-  std::size_t healthy_voters = 0;  // voters not on stores being removed
+  std::size_t healthy_voters = 0;    // voters not on stores being removed
+  std::size_t caught_up_voters = 0;  // ... and not behind the leader's log
   for (const auto& p : region.peers()) {
     if (!p.is_learner()) {
       ++voters;
       healthy_voters += offline(p.store_id()) ? 0 : 1;
+      caught_up_voters += offline(p.store_id()) || pending(p) ? 0 : 1;
     }
   }
   // 1. Replace replicas on stores that have been down too long.
@@ -43,9 +50,9 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
       return make(pdpb::REMOVE, p);
     }
   }
-  // 2. Promote a learner that lives on a live store.
+  // 2. Promote a learner that lives on a live store and has caught up.
   for (const auto& p : region.peers()) {
-    if (p.is_learner() && live(p.store_id())) {
+    if (p.is_learner() && live(p.store_id()) && !pending(p)) {
       return make(pdpb::ADD_VOTER, p);
     }
   }
@@ -76,8 +83,8 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
       if (!offline(p.store_id())) {
         continue;
       }
-      if (healthy_voters < config.max_replicas && !p.is_learner()) {
-        break;  // no replacement could be placed yet: keep the replica
+      if (caught_up_voters < config.max_replicas && !p.is_learner()) {
+        break;  // no replacement has caught up yet: keep the replica
       }
       if (p.store_id() == leader_store) {
         for (const auto& q : region.peers()) {
@@ -95,7 +102,9 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
   // 5. Too many voters (e.g. after a replacement): remove one that is not the leader.
   if (voters > config.max_replicas) {
     for (auto it = region.peers().rbegin(); it != region.peers().rend(); ++it) {
-      if (!it->is_learner() && it->store_id() != leader_store) {
+      bool counted = !offline(it->store_id()) && !pending(*it);
+      bool keeps_enough = caught_up_voters - (counted ? 1 : 0) >= config.max_replicas;
+      if (!it->is_learner() && it->store_id() != leader_store && keeps_enough) {
         return make(pdpb::REMOVE, *it);
       }
     }

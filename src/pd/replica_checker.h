@@ -2,9 +2,16 @@
 // has `max_replicas` voters on live stores — PD's replica checker.
 //
 // One change per decision, in this order: remove a peer whose store has been
-// down longer than `store_down_after`; promote a learner; add a learner on the
-// live store with the fewest regions that holds no peer yet; remove a surplus
-// voter. The leader carries the change out through Raft (one at a time).
+// down longer than `store_down_after`; promote a learner that has caught up;
+// add a learner on the live store with the fewest regions that holds no peer
+// yet; move replicas off stores being removed; remove a surplus voter. The
+// leader carries the change out through Raft (one at a time).
+//
+// Pending peers (the leader reports them: they need or are installing a
+// snapshot) are neither promoted nor counted as healthy: a voter on a store
+// being removed, or a surplus voter, is removed only while at least
+// `max_replicas` caught-up voters remain, so a move never leaves the region one
+// failure away from losing its majority.
 // Thread safety: pure functions; ClusterLiveness is internally synchronised.
 #pragma once
 
@@ -13,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "common/clock.h"
 #include "pdpb.pb.h"
@@ -42,7 +50,8 @@ struct RegionDecision {
 // transfer leadership first. The returned peer of an ADD_LEARNER has id 0: the
 // caller allocates it.
 RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_store,
-                            const std::map<std::uint64_t, StoreLiveness>& stores, const ReplicaCheckerConfig& config);
+                            const std::map<std::uint64_t, StoreLiveness>& stores, const ReplicaCheckerConfig& config,
+                            const std::vector<metapb::Peer>& pending_peers = {});
 
 // Store heartbeats, remembered in memory: after a PD restart every store is
 // given the full down window again before its replicas are replaced.

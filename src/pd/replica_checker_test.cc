@@ -114,3 +114,43 @@ TEST(ClusterLivenessTest, UpWindowAndDownAfter) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+metapb::Peer peer_of(const metapb::Region& r, std::uint64_t store) {
+  for (const auto& p : r.peers()) {
+    if (p.store_id() == store) {
+      return p;
+    }
+  }
+  return {};
+}
+
+// The remove-store story: a learner whose snapshot has not landed is not promoted, and
+// the replica being moved stays until the replacement has caught up.
+TEST(ReplicaCheckerTest, PendingPeersAreNeitherPromotedNorCounted) {
+  ReplicaCheckerConfig c;
+  auto live = stores({1, 2, 3, 4});
+  live[3].offline = true;
+  auto with_learner = region({{1, false}, {2, false}, {3, false}, {4, true}});
+  std::vector<metapb::Peer> pending = {peer_of(with_learner, 4)};
+  auto d = check_region(with_learner, 1, live, c, pending);
+  EXPECT_FALSE(d.change.has_value()) << "a pending learner must wait: " << d.change->ShortDebugString();
+  auto promote = check_region(with_learner, 1, live, c).change;  // caught up: promoted
+  ASSERT_TRUE(promote.has_value());
+  EXPECT_EQ(promote->type(), pdpb::ADD_VOTER);
+  // Promoted, but it fell behind again: the offline store's voter stays.
+  auto full = region({{1, false}, {2, false}, {3, false}, {4, false}});
+  EXPECT_FALSE(check_region(full, 1, live, c, {peer_of(full, 4)}).change.has_value());
+  // A surplus voter is removed only while max_replicas caught-up voters remain: with
+  // store 2 behind, removing 1 of the others would leave two; the pending one goes.
+  auto surplus = region({{1, false}, {2, false}, {3, false}, {4, false}});
+  auto rm = check_region(surplus, 1, stores({1, 2, 3, 4}), c, {peer_of(surplus, 2)}).change;
+  ASSERT_TRUE(rm.has_value());
+  EXPECT_EQ(rm->type(), pdpb::REMOVE);
+  EXPECT_EQ(rm->peer().store_id(), 2u);
+}
+
+}  // namespace
+}  // namespace rdb

@@ -97,6 +97,9 @@ void PdWorker::heartbeat() {
     req.mutable_header()->set_cluster_id(cluster_id_);
     *req.mutable_region() = r.region;
     *req.mutable_leader() = r.self;
+    for (const auto& p : r.pending_peers) {
+      *req.add_pending_peers() = p;
+    }
     pdpb::RegionHeartbeatResponse resp;
     grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
     if (s.ok() && resp.has_transfer_leader()) {

@@ -340,6 +340,16 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
 }
 
 void RaftStore::deliver(raftsvc::RaftMessage msg) {
+  if (msg.is_tombstone()) {
+    bool addressed = msg.region_id() != 0 && msg.has_region() && msg.region().id() == msg.region_id() &&
+                     msg.to_peer().store_id() == config_.store_id;
+    if (!addressed) {
+      dropped_.drop(msg.region_id(), {"bad_tombstone", "a tombstone must carry its region and be for this store"});
+      return;
+    }
+    post([this, msg = std::move(msg)] { on_tombstone(msg); });
+    return;
+  }
   if (auto bad = check_envelope(msg, config_.store_id)) {
     dropped_.drop(msg.region_id(), *bad);
     return;
@@ -351,13 +361,14 @@ void RaftStore::deliver(raftsvc::RaftMessage msg) {
   post([this, msg = std::move(msg)]() mutable { deliver_now(std::move(msg)); });
 }
 
-std::optional<raft::Rejection> RaftStore::may_create_peer(const raftsvc::RaftMessage& msg) const {
+std::optional<raft::Rejection> RaftStore::may_create_peer(const raftsvc::RaftMessage& msg,
+                                                          std::uint64_t replacing) const {
   if (auto bad = check_new_peer(msg)) {
     return bad;
   }
   std::size_t uninitialized = 0;
   for (const auto& [id, peer] : peers_) {
-    if (peer->removed) {
+    if (peer->removed || id == replacing) {
       continue;
     }
     if (peer->storage->applied_index() == 0) {
@@ -381,6 +392,22 @@ std::optional<raft::Rejection> RaftStore::may_create_peer(const raftsvc::RaftMes
 
 void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
   const std::uint64_t region_id = msg.region_id();
+  if (auto it = peers_.find(region_id);
+      it != peers_.end() && !it->second->broken && msg.to_peer().id() > it->second->self.id()) {
+    // Peer ids only grow: PD replaced this store's peer while it was away (or removed
+    // it and added it back). Ours is stale; the new one starts empty and gets a snapshot.
+    if (auto bad = may_create_peer(msg, region_id)) {
+      dropped_.drop(region_id, *bad);
+      return;
+    }
+    spdlog::info("region {}: peer {} on this store is stale, replaced by peer {}", region_id, it->second->self.id(),
+                 msg.to_peer().id());
+    if (Status s = destroy_peer(*it->second, std::nullopt); !s.is_ok()) {
+      spdlog::error("region {}: cannot destroy stale peer {}: {}", region_id, it->second->self.id(), s.to_string());
+      return;
+    }
+    peers_.erase(it);
+  }
   Peer* peer = find_peer(region_id);
   if (peer == nullptr) {
     if (peers_.count(region_id) != 0) {
@@ -402,6 +429,16 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
                                                         msg.to_peer().id(), peer->self.id())});
     return;
   }
+  if (!peer_by_id(peer->region, msg.from_peer().id()) &&
+      msg.region().region_epoch().conf_ver() < peer->region.region_epoch().conf_ver()) {
+    // A peer removed from the region (it was away when that happened) still talks:
+    // tell it, so it destroys itself instead of campaigning forever.
+    send_tombstone(*peer, msg.from_peer());
+    dropped_.drop(region_id, {"stale_sender", fmt::format("peer {} is no longer a member (conf_ver {} < {})",
+                                                          msg.from_peer().id(), msg.region().region_epoch().conf_ver(),
+                                                          peer->region.region_epoch().conf_ver())});
+    return;
+  }
   if (auto bad = peer->node->check(msg.message())) {
     dropped_.drop(region_id, *bad);
     return;
@@ -421,6 +458,56 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
     }
   }
   guarded(*peer, "a message", [&] { (void)peer->node->step(std::move(*msg.mutable_message())); });
+}
+
+void RaftStore::send_tombstone(const Peer& peer, const metapb::Peer& to) {
+  raftsvc::RaftMessage t;
+  t.set_region_id(peer.region.id());
+  *t.mutable_from_peer() = peer.self;
+  *t.mutable_to_peer() = to;
+  *t.mutable_region() = peer.region;
+  t.set_is_tombstone(true);
+  std::vector<raftsvc::RaftMessage> one;
+  one.push_back(std::move(t));
+  transport_.send(std::move(one));
+}
+
+void RaftStore::on_tombstone(const raftsvc::RaftMessage& msg) {
+  Peer* peer = find_peer(msg.region_id());
+  if (peer == nullptr || msg.to_peer().id() != peer->self.id()) {
+    return;
+  }
+  const metapb::Region& newer = msg.region();
+  if (newer.region_epoch().conf_ver() <= peer->region.region_epoch().conf_ver() || peer_by_id(newer, peer->self.id())) {
+    dropped_.drop(msg.region_id(), {"bad_tombstone", "the tombstone's region is not newer, or still holds this peer"});
+    return;
+  }
+  spdlog::info("region {}: peer {} was removed from the region (conf_ver {}) while away; destroying it", newer.id(),
+               peer->self.id(), newer.region_epoch().conf_ver());
+  if (Status s = destroy_peer(*peer, newer); !s.is_ok()) {
+    spdlog::error("region {}: cannot destroy peer {}: {}", newer.id(), peer->self.id(), s.to_string());
+  }
+}
+
+Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone) {
+  const std::uint64_t id = peer.region.id();
+  fail_pending(peer, fmt::format("peer {} of region {} was removed from this store", peer.self.id(), id));
+  WriteBatch wb;
+  wb.delete_range(ColumnFamily::kRaft, PeerStorage::log_key(id, 0), PeerStorage::log_key(id, ~std::uint64_t{0}));
+  wb.del(ColumnFamily::kRaft, PeerStorage::local_state_key(id));
+  wb.del(ColumnFamily::kRaft, PeerStorage::apply_state_key(id));
+  if (peer.storage->applied_index() > 0) {
+    wb.delete_range(ColumnFamily::kRaw, peer.region.start_key(), range_end(peer.region));
+    wb.delete_range(ColumnFamily::kCas, peer.region.start_key(), range_end(peer.region));
+  }
+  if (tombstone) {
+    wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(id), tombstone->SerializeAsString());
+  } else {
+    wb.del(ColumnFamily::kRaft, PeerStorage::region_state_key(id));
+  }
+  RDB_RETURN_IF_ERROR(engine_.write(wb, true));
+  peer.removed = true;
+  return Status::ok();
 }
 
 template <typename Fn>
@@ -852,6 +939,17 @@ void RaftStore::refresh_status() {
     s.term = r.term();
     s.applied_index = peer->storage->applied_index();
     s.commit_index = r.log().committed();
+    if (s.is_leader) {
+      // Behind the log's start (or never heard from): only a snapshot can bring it back.
+      std::uint64_t floor = std::max<std::uint64_t>(peer->storage->truncated_index(), 1);
+      for (const auto& [id, pr] : r.progress()) {
+        if (id != peer->self.id() && (pr.state == raft::ProgressState::kSnapshot || pr.match < floor)) {
+          if (auto p = peer_by_id(peer->region, id)) {
+            s.pending_peers.push_back(*p);
+          }
+        }
+      }
+    }
     status.push_back(std::move(s));
   }
   std::lock_guard lock(status_mu_);

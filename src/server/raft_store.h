@@ -106,6 +106,8 @@ struct RegionStatus {
   std::uint64_t term = 0;
   std::uint64_t applied_index = 0;
   std::uint64_t commit_index = 0;
+  // Leaders only: peers that need (or are installing) a snapshot, for PD.
+  std::vector<metapb::Peer> pending_peers;
 };
 
 class RaftStore {
@@ -185,9 +187,16 @@ class RaftStore {
   template <typename Fn>
   void guarded(Peer& peer, const char* what, Fn&& fn);
   void reload_broken_peers();
-  // May a message for a region this store does not have create a peer?
-  std::optional<raft::Rejection> may_create_peer(const raftsvc::RaftMessage& msg) const;
+  // May a message for a region this store does not have create a peer? `replacing`
+  // names a stale peer of the same region that the new one would replace.
+  std::optional<raft::Rejection> may_create_peer(const raftsvc::RaftMessage& msg, std::uint64_t replacing = 0) const;
   void deliver_now(raftsvc::RaftMessage msg);
+  void on_tombstone(const raftsvc::RaftMessage& msg);
+  // Tells a peer that is no longer a member of `peer`'s region so (it destroys itself).
+  void send_tombstone(const Peer& peer, const metapb::Peer& to);
+  // Removes the peer's Raft state and data from the engine. With `tombstone`, its region
+  // state is replaced by that newer view (without this store), so it stays gone at restart.
+  Status destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone);
   void refresh_status();
   std::optional<metapb::Peer> peer_by_id(const metapb::Region& region, std::uint64_t peer_id) const;
 

@@ -277,11 +277,12 @@ namespace {
 // Four stores, three replicas: room to move a replica.
 class RebalanceTest : public ::testing::Test {
  protected:
-  void start(std::vector<std::string> pd_extra) {
+  void start(std::vector<std::string> pd_extra, std::vector<std::string> stores = {"s1", "s2", "s3", "s4"}) {
     pd_extra.insert(pd_extra.end(), {"--max-replicas", "3", "--store-up-window-ms", "2000"});
     cluster_.start_pd(pd_extra);
-    for (const char* s : {"s1", "s2", "s3", "s4"}) {
-      cluster_.start_store(s, true, {});
+    stores_ = stores;
+    for (const auto& s : stores_) {
+      cluster_.start_store(s, true, {"--raft-log-gc-threshold", "50"});
     }
     ClientOptions o;
     o.pd_endpoints = {cluster_.pd().addr};
@@ -322,7 +323,7 @@ class RebalanceTest : public ::testing::Test {
       if (!holds_replica(s.id) || is_leader != want_leader) {
         continue;
       }
-      for (const char* name : {"s1", "s2", "s3", "s4"}) {
+      for (const auto& name : stores_) {
         if (cluster_.store(name).addr == s.address) {
           return {name, s.id};
         }
@@ -340,9 +341,50 @@ class RebalanceTest : public ::testing::Test {
     return "";
   }
 
+  // Writes go on with one more store down: every remaining voter is live and caught up.
+  void expect_writes_survive_killing(const std::string& name, const std::string& key) {
+    cluster_.store(name).process->kill_now();
+    ClientOptions o;
+    o.pd_endpoints = {cluster_.pd().addr};
+    o.timeout = std::chrono::seconds(30);
+    auto patient = std::move(RdbClient::connect(o)).value();
+    Status put = patient->raw_put(key, "after");
+    EXPECT_TRUE(put.is_ok()) << "with " << name << " down: " << put.to_string();
+    auto got = patient->raw_get("moved/k");
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    EXPECT_EQ(got->value(), "v");
+  }
+
   LocalCluster cluster_;
   std::unique_ptr<RdbClient> client_;
+  std::vector<std::string> stores_;
 };
+
+// The story: PD replaces the replica of a store that stayed down; the store
+// comes back with its stale peer. It must end up with a live, caught-up replica (the
+// stale one destroyed, the new one filled by a snapshot) before PD counts on it.
+TEST_F(RebalanceTest, ReturningStoreGetsALiveReplicaAgain) {
+  start({"--max-store-down-time", "3"}, {"s1", "s2", "s3"});
+  auto [name, id] = replica_store(false);
+  ASSERT_FALSE(name.empty());
+  cluster_.store(name).process->kill_now();
+  ASSERT_TRUE(testing::poll_until([&] { return !holds_replica(id); }, std::chrono::seconds(60)))
+      << "PD did not remove the replica of the dead store";
+  for (int i = 0; i < 200; ++i) {  // past the log GC threshold: the returning store needs a snapshot
+    ASSERT_TRUE(client_->raw_put("while-away/" + std::to_string(i), "x").is_ok());
+  }
+  cluster_.restart_store(name);
+  ASSERT_TRUE(
+      testing::poll_until([&] { return holds_replica(id) && voters_excluding(0) == 3; }, std::chrono::seconds(60)))
+      << "the returning store never got a voter again\n"
+      << cluster_.store(name).logs();
+  // Kill one of the two stores that never left: the returning one must carry the majority.
+  auto [other, other_id] = replica_store(false);
+  if (other == name) {
+    other = replica_store(true).first;
+  }
+  expect_writes_survive_killing(other, "after/returning");
+}
 
 TEST_F(RebalanceTest, ReplicaOfALongDownStoreIsRebuiltElsewhere) {
   start({"--max-store-down-time", "3"});
@@ -383,6 +425,8 @@ TEST_F(RebalanceTest, RemovingAStoreMovesItsReplicasThenTombstonesIt) {
   }
   EXPECT_TRUE(some_capacity) << "stores report their capacity in heartbeats";
   EXPECT_EQ(j["regions"][0]["peers"].size(), 3u);
+  // The move left three caught-up voters: one more failure keeps the majority.
+  expect_writes_survive_killing(replica_store(false).first, "after/remove-store");
 }
 
 }  // namespace
