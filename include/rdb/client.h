@@ -41,6 +41,13 @@ struct ClientOptions {
   std::string store_addr;
   // Deadline applied to every call, retries included.
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  // A store that answers nothing at all for this long while a point request waits
+  // on it is taken as hung (paused, partitioned, stuck): a read waiting there is
+  // sent to another replica, a write comes back UNDETERMINED at once instead of at
+  // `timeout`, and new requests avoid that store for a few seconds (they reach the
+  // region's new leader through its other replicas). A store that is busy but still
+  // answering other requests is not hung. Applies to batched point requests.
+  std::chrono::milliseconds attempt_timeout{std::chrono::seconds(1)};
   // Send point requests (raw get/put/delete, get, cas) over one BatchCommands
   // stream per store, packing concurrent requests into shared messages. Off: one
   // unary gRPC call per request (same outcomes, more overhead per request).

@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "client/region_cache.h"
+#include "client/slow_stores.h"
 #include "client/store_stream.h"
 #include "client/tso_batcher.h"
 #include "common/address.h"
+#include "common/grpc_setup.h"
 #include "common/limits.h"
 #include "kvrpc.grpc.pb.h"
 #include "pdpb.grpc.pb.h"
@@ -33,14 +35,8 @@ enum class Kind {
 };
 
 std::shared_ptr<grpc::Channel> make_channel(const std::string& addr) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
-  args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
-  // Reconnect quickly after a store restarts instead of gRPC's default of up to two minutes.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(),
+                                   default_channel_args(kMaxGrpcMessageBytes));
 }
 
 std::chrono::system_clock::time_point to_system(Clock::time_point t) {
@@ -59,6 +55,7 @@ void sleep_backoff(std::chrono::milliseconds& backoff, Clock::time_point deadlin
 struct Attempt {
   grpc::Status status;
   bool maybe_sent = true;
+  bool hung = false;  // the store answered nothing for the attempt timeout
 };
 
 // The point requests that travel in BatchCommands messages.
@@ -457,6 +454,20 @@ class ClientImpl final : public RdbClient {
     cache_.invalidate(route.region.id());
   }
 
+  // The region through a replica other than `route`'s, on a store that has not hung.
+  std::optional<RegionRoute> route_around(const RegionRoute& route, Clock::time_point deadline) {
+    for (const auto& p : route.region.peers()) {
+      if (p.store_id() == route.leader.store_id()) {
+        continue;
+      }
+      auto addr = store_address(p.store_id(), deadline);
+      if (addr.is_ok() && !slow_.is_slow(*addr)) {
+        return RegionRoute{route.region, p, *addr};
+      }
+    }
+    return std::nullopt;
+  }
+
   StoreStream& stream_for(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel) {
     std::lock_guard lock(channels_mu_);
     auto& stream = streams_[addr];
@@ -488,10 +499,25 @@ class ClientImpl final : public RdbClient {
           waiting->done = true;
           waiting->cv.notify_one();
         });
+        StoreStream& stream = stream_for(addr, channel);
+        const auto started = Clock::now();
         std::unique_lock lock(waiting->mu);
-        if (!waiting->cv.wait_until(lock, deadline, [&] { return waiting->done; })) {
+        for (;;) {
+          // Wake when the store has been silent for the attempt timeout (since this
+          // request started, or since its last answer to anyone), or at the deadline.
+          auto silent_until = std::max(started, stream.last_answer()) + options_.attempt_timeout;
+          if (waiting->cv.wait_until(lock, std::min(deadline, silent_until), [&] { return waiting->done; })) {
+            break;
+          }
           // A late answer only fills this abandoned slot.
-          return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer before the deadline"), true};
+          if (Clock::now() >= deadline) {
+            return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer before the deadline"), true};
+          }
+          if (Clock::now() >= std::max(started, stream.last_answer()) + options_.attempt_timeout) {
+            return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                 fmt::format("the store answered nothing for {} ms", options_.attempt_timeout.count())),
+                    true, true};
+          }
         }
         if (!waiting->reply.status.ok()) {
           return {waiting->reply.status, waiting->reply.maybe_sent};
@@ -522,6 +548,17 @@ class ClientImpl final : public RdbClient {
         sleep_backoff(backoff, deadline);
         continue;
       }
+      if (slow_.is_slow(route->store_addr) && options_.store_addr.empty()) {
+        // It hung lately: go through another replica, which answers or names the leader.
+        auto around = route_around(*route, deadline);
+        if (!around) {
+          last = Status::unavailable(fmt::format("store {} hung and no other replica is reachable", route->store_addr));
+          cache_.invalidate(route->region.id());
+          sleep_backoff(backoff, deadline);
+          continue;
+        }
+        route = std::move(*around);
+      }
       auto channel = channel_for(route->store_addr);
       if (kind == Kind::kWrite &&
           !channel->WaitForConnected(to_system(std::min(deadline, Clock::now() + std::chrono::seconds(1))))) {
@@ -545,7 +582,19 @@ class ClientImpl final : public RdbClient {
         sleep_backoff(backoff, deadline);
         continue;
       }
+      if (attempt.hung) {
+        slow_.mark(route->store_addr);
+        cache_.invalidate(route->region.id());
+        if (kind == Kind::kWrite) {
+          return Status::undetermined(
+              fmt::format("store {} answered nothing for {} ms; the write may or may not have been applied",
+                          route->store_addr, options_.attempt_timeout.count()));
+        }
+        last = Status::unavailable(fmt::format("store {} hung: {}", route->store_addr, s.error_message()));
+        continue;  // another replica next
+      }
       if (s.ok()) {
+        slow_.answered(route->store_addr);
         if (!resp.has_region_error()) {
           return resp;
         }
@@ -595,6 +644,7 @@ class ClientImpl final : public RdbClient {
   std::atomic<std::size_t> pd_index_{0};
   std::unique_ptr<TsoBatcher> tso_;
   RegionCache cache_;
+  SlowStores slow_{std::chrono::seconds(5)};
   std::mutex channels_mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
   // Declared last so they are destroyed first: their destructors wait for the streams' callbacks.
@@ -615,6 +665,9 @@ Result<std::unique_ptr<RdbClient>> RdbClient::connect(ClientOptions options) {
   }
   if (options.timeout <= std::chrono::milliseconds::zero()) {
     return Status::invalid_argument("timeout must be positive");
+  }
+  if (options.attempt_timeout <= std::chrono::milliseconds::zero()) {
+    return Status::invalid_argument("attempt_timeout must be positive");
   }
   return std::unique_ptr<RdbClient>(new ClientImpl(std::move(options)));
 }

@@ -73,6 +73,7 @@ class StoreStream::Call final
       }
     }
     in_.Clear();
+    owner_.last_answer_.store(std::chrono::steady_clock::now().time_since_epoch().count());
     StartRead(&in_);
     for (auto& [done, response] : ready) {
       StoreReply reply;
@@ -143,7 +144,13 @@ class StoreStream::Call final
 };
 
 StoreStream::StoreStream(std::shared_ptr<grpc::Channel> channel)
-    : channel_(std::move(channel)), stub_(kvrpc::Kv::NewStub(channel_)) {}
+    : channel_(std::move(channel)),
+      stub_(kvrpc::Kv::NewStub(channel_)),
+      last_answer_(std::chrono::steady_clock::now().time_since_epoch().count()) {}
+
+std::chrono::steady_clock::time_point StoreStream::last_answer() const {
+  return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_answer_.load()));
+}
 
 StoreStream::~StoreStream() {
   std::unique_lock lock(mu_);

@@ -20,6 +20,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -50,6 +52,10 @@ class StoreStream {
 
   // Stream messages sent so far (for tests: batching packs several requests per message).
   std::uint64_t messages_sent() const;
+  // When the store last answered anything on this StoreStream (its creation time
+  // before the first answer). A store with requests waiting that has answered
+  // nothing for a while is hung (paused, overloaded to a stop), not merely slow.
+  std::chrono::steady_clock::time_point last_answer() const;
 
  private:
   class Call;  // one gRPC stream; a broken one is replaced by the next call()
@@ -63,7 +69,8 @@ class StoreStream {
   std::set<Call*> live_;             // streams whose OnDone has not run; guarded by mu_
   std::uint64_t next_id_ = 1;        // guarded by mu_
   std::uint64_t messages_sent_ = 0;  // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
+  std::atomic<std::chrono::steady_clock::rep> last_answer_;
+  bool stopping_ = false;  // guarded by mu_
 };
 
 }  // namespace rdb

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/address.h"
+#include "common/grpc_setup.h"
 #include "common/http_status_server.h"
 #include "common/limits.h"
 #include "common/logging.h"
@@ -92,6 +93,7 @@ int run(int argc, char** argv) {
   builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);
   builder.SetMaxReceiveMessageSize(rdb::kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(rdb::kMaxGrpcMessageBytes);
+  rdb::allow_keepalive_pings(builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/grpc_setup.h"
 #include "common/limits.h"
 
 namespace rdb {
@@ -80,9 +81,8 @@ void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::functio
     }
     std::string data = std::move(*message.mutable_message()->mutable_snapshot()->mutable_data());
     message.mutable_message()->mutable_snapshot()->clear_data();
-    grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
-    auto stub = raftsvc::Raft::NewStub(grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(), args));
+    auto stub = raftsvc::Raft::NewStub(grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(),
+                                                                 default_channel_args(kMaxGrpcMessageBytes)));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
     raftsvc::Done reply;
@@ -152,12 +152,8 @@ void GrpcRaftTransport::run(Connection& c) {
         c.cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return c.stopping; });  // resolve back-off
         continue;
       }
-      grpc::ChannelArguments args;
-      args.SetMaxSendMessageSize(kMaxGrpcMessageBytes * 4);
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      stub = raftsvc::Raft::NewStub(grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(), args));
+      stub = raftsvc::Raft::NewStub(grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(),
+                                                              default_channel_args(kMaxGrpcMessageBytes * 4)));
       ctx = std::make_unique<grpc::ClientContext>();
       writer = stub->Send(ctx.get(), &done);
     }

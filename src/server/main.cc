@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/address.h"
+#include "common/grpc_setup.h"
 #include "common/http_status_server.h"
 #include "common/limits.h"
 #include "common/logging.h"
@@ -146,6 +147,7 @@ int run(int argc, char** argv) {
   builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);
   builder.SetMaxReceiveMessageSize(rdb::kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(rdb::kMaxGrpcMessageBytes);
+  rdb::allow_keepalive_pings(builder);
   builder.RegisterService(&service);
   builder.RegisterService(&raft_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -202,12 +204,8 @@ int run(int argc, char** argv) {
   if (pd_addr.empty()) {
     identity = rdb::load_standalone_identity(**engine);
   } else {
-    grpc::ChannelArguments args;
-    // Reconnect quickly after a PD restart (gRPC's default back-off grows to 2 minutes).
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    pd_channel = grpc::CreateCustomChannel(pd_addr, grpc::InsecureChannelCredentials(), args);
+    pd_channel = grpc::CreateCustomChannel(pd_addr, grpc::InsecureChannelCredentials(),
+                                           rdb::default_channel_args(rdb::kMaxGrpcMessageBytes));
     auto stub = rdb::pdpb::PD::NewStub(pd_channel);
     rdb::metapb::Store self;
     self.set_address(advertised);

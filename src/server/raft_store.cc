@@ -507,6 +507,7 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
   }
   RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   peer.removed = true;
+  refresh_status();  // no Ready may follow: PD must stop counting this replica now
   return Status::ok();
 }
 

@@ -406,7 +406,9 @@ TEST_F(RebalanceTest, RemovingAStoreMovesItsReplicasThenTombstonesIt) {
       cluster_.dir().path());
   ASSERT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_TRUE(testing::poll_until([&] { return state_of(id) == "tombstone"; }, std::chrono::seconds(60)))
-      << "state " << state_of(id);
+      << "state " << state_of(id) << "\nPD log:\n"
+      << cluster_.pd().logs() << "\nremoved store's log:\n"
+      << cluster_.store(name).logs();
   EXPECT_FALSE(holds_replica(id));
   EXPECT_EQ(voters_excluding(id), 3);
   EXPECT_EQ(client_->raw_get("moved/k")->value(), "v");
