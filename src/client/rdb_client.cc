@@ -454,6 +454,24 @@ class ClientImpl final : public RdbClient {
     cache_.invalidate(route.region.id());
   }
 
+  // Asks a hung store for its StoreInfo without waiting; an answer lifts its mark.
+  void probe(const std::string& addr) {
+    struct Probe {
+      std::unique_ptr<kvrpc::Kv::Stub> stub;
+      grpc::ClientContext ctx;
+      kvrpc::StoreInfoRequest req;
+      kvrpc::StoreInfoResponse resp;
+    };
+    auto p = std::make_shared<Probe>();
+    p->stub = kvrpc::Kv::NewStub(channel_for(addr));
+    p->ctx.set_deadline(to_system(Clock::now() + options_.attempt_timeout));
+    p->stub->async()->StoreInfo(&p->ctx, &p->req, &p->resp, [p, slow = slow_, addr](const grpc::Status& s) {
+      if (s.ok()) {
+        slow->answered(addr);
+      }
+    });
+  }
+
   // The region through a replica other than `route`'s, on a store that has not hung.
   std::optional<RegionRoute> route_around(const RegionRoute& route, Clock::time_point deadline) {
     for (const auto& p : route.region.peers()) {
@@ -461,7 +479,7 @@ class ClientImpl final : public RdbClient {
         continue;
       }
       auto addr = store_address(p.store_id(), deadline);
-      if (addr.is_ok() && !slow_.is_slow(*addr)) {
+      if (addr.is_ok() && !slow_->is_slow(*addr)) {
         return RegionRoute{route.region, p, *addr};
       }
     }
@@ -548,7 +566,10 @@ class ClientImpl final : public RdbClient {
         sleep_backoff(backoff, deadline);
         continue;
       }
-      if (slow_.is_slow(route->store_addr) && options_.store_addr.empty()) {
+      if (slow_->is_slow(route->store_addr) && slow_->take_probe_turn(route->store_addr)) {
+        probe(route->store_addr);
+      }
+      if (slow_->is_slow(route->store_addr) && options_.store_addr.empty()) {
         // It hung lately: go through another replica, which answers or names the leader.
         auto around = route_around(*route, deadline);
         if (!around) {
@@ -583,7 +604,7 @@ class ClientImpl final : public RdbClient {
         continue;
       }
       if (attempt.hung) {
-        slow_.mark(route->store_addr);
+        slow_->mark(route->store_addr);
         cache_.invalidate(route->region.id());
         if (kind == Kind::kWrite) {
           return Status::undetermined(
@@ -594,7 +615,7 @@ class ClientImpl final : public RdbClient {
         continue;  // another replica next
       }
       if (s.ok()) {
-        slow_.answered(route->store_addr);
+        slow_->answered(route->store_addr);
         if (!resp.has_region_error()) {
           return resp;
         }
@@ -644,7 +665,8 @@ class ClientImpl final : public RdbClient {
   std::atomic<std::size_t> pd_index_{0};
   std::unique_ptr<TsoBatcher> tso_;
   RegionCache cache_;
-  SlowStores slow_{std::chrono::seconds(5)};
+  // Shared with in-flight probes, which may finish after the client is gone.
+  std::shared_ptr<SlowStores> slow_ = std::make_shared<SlowStores>(std::chrono::seconds(1));
   std::mutex channels_mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
   // Declared last so they are destroyed first: their destructors wait for the streams' callbacks.

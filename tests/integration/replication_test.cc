@@ -170,6 +170,32 @@ TEST_F(ReplicationTest, LeaderKilledNewLeaderServesOldLeaderCatchesUpBySnapshot)
   }
 }
 
+// A hung leader (SIGSTOP: its sockets stay open, it just never answers) must not
+// stall clients: a read waiting there goes to another replica, the write caught
+// there comes back UNDETERMINED instead of waiting out the call's deadline, and new
+// writes reach the new leader — all while the old one is still stopped.
+TEST_F(ReplicationTest, HungLeaderDoesNotStallClients) {
+  ASSERT_TRUE(client_->raw_put("hung/k", "v").is_ok());
+  std::string leader = leader_name();
+  ASSERT_FALSE(leader.empty());
+  ClientOptions o;
+  o.pd_endpoints = {cluster_.pd().addr};
+  o.timeout = std::chrono::seconds(60);
+  o.attempt_timeout = std::chrono::milliseconds(500);
+  auto patient = std::move(RdbClient::connect(o)).value();
+  ASSERT_TRUE(patient->raw_get("hung/k").is_ok());  // routes (and caches) the leader
+  cluster_.store(leader).process->signal(SIGSTOP);
+  Status first = patient->raw_put("hung/first", "x");
+  EXPECT_EQ(first.code(), StatusCode::kUndetermined) << first.to_string();
+  EXPECT_NE(first.message().find("answered nothing"), std::string::npos) << first.to_string();
+  auto read = patient->raw_get("hung/k");
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  EXPECT_EQ(read->value(), "v");
+  Status later = patient->raw_put("hung/later", "y");
+  EXPECT_TRUE(later.is_ok()) << later.to_string();
+  cluster_.store(leader).process->signal(SIGCONT);
+}
+
 TEST_F(ReplicationTest, FullClusterRestartKeepsEveryAcknowledgedWrite) {
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(client_->raw_put("full/" + std::to_string(i), std::to_string(i)).is_ok());

@@ -42,6 +42,7 @@ struct Config {
   std::string endpoints;
   bool serializable = false;
   bool unary = false;
+  int attempt_timeout_ms = 1000;
   std::string workload = "raw-put";
   int concurrency = 1;
   int key_size = 16;
@@ -169,6 +170,10 @@ int run(int argc, char** argv) {
   app.add_flag("--tso-async", cfg.tso_async,
                "tso: keep --concurrency requests in flight through the client's callback API (no thread per "
                "request)");
+  app.add_option("--attempt-timeout-ms", cfg.attempt_timeout_ms,
+                 "rdb: a store silent this long is taken as hung (ClientOptions::attempt_timeout)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("--json", cfg.json, "print one JSON object with the results");
   try {
     app.parse(argc, argv);
@@ -194,6 +199,7 @@ int run(int argc, char** argv) {
     options.store_addr = cfg.addr;
     options.timeout = std::chrono::seconds(10);
     options.batch_requests = !cfg.unary;
+    options.attempt_timeout = std::chrono::milliseconds(cfg.attempt_timeout_ms);
     auto client_or = rdb::RdbClient::connect(options);
     if (!client_or.is_ok()) {
       std::cerr << "rdb-bench: " << client_or.status().to_string() << "\n";
