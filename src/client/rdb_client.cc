@@ -142,12 +142,26 @@ class ClientImpl final : public RdbClient {
     kvrpc::RawScanRequest req;
     req.set_start_key(start);
     req.set_end_key(end);
-    req.set_limit(o.limit);
     req.set_reverse(o.reverse);
     req.set_key_only(o.keys_only);
-    RDB_ASSIGN_OR_RETURN(auto resp,
-                         execute<kvrpc::RawScanResponse>(start, Kind::kRead, req, &kvrpc::Kv::Stub::RawScan));
-    return to_pairs(*resp.mutable_kvs());
+    std::vector<KeyValue> out;
+    for (;;) {
+      // A store cuts a response at kMaxResponseBytes: continue after (reverse: before) the last key.
+      req.set_limit(o.limit - static_cast<std::uint32_t>(out.size()));
+      RDB_ASSIGN_OR_RETURN(
+          auto resp, execute<kvrpc::RawScanResponse>(req.start_key(), Kind::kRead, req, &kvrpc::Kv::Stub::RawScan));
+      auto part = to_pairs(*resp.mutable_kvs());
+      bool more = resp.truncated() && !part.empty() && out.size() + part.size() < o.limit;
+      if (more && !o.reverse) {
+        req.set_start_key(part.back().key + '\0');
+      } else if (more) {
+        req.set_end_key(part.back().key);
+      }
+      std::move(part.begin(), part.end(), std::back_inserter(out));
+      if (!more) {
+        return out;
+      }
+    }
   }
 
   Result<std::vector<KeyValue>> raw_batch_get(const std::vector<std::string>& keys) override {
@@ -165,6 +179,11 @@ class ClientImpl final : public RdbClient {
   Status raw_batch_put(const std::vector<KeyValue>& pairs) override {
     RDB_RETURN_IF_ERROR(validate_batch_size(pairs.size()));
     kvrpc::RawBatchPutRequest req;
+    std::size_t bytes = 0;
+    for (const auto& p : pairs) {
+      bytes += p.key.size() + p.value.size();
+    }
+    RDB_RETURN_IF_ERROR(validate_write_bytes(bytes));
     for (const auto& p : pairs) {
       RDB_RETURN_IF_ERROR(validate_key(p.key));
       RDB_RETURN_IF_ERROR(validate_value(p.value));

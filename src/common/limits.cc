@@ -31,6 +31,16 @@ Status validate_scan_limit(std::uint32_t limit) {
   return Status::ok();
 }
 
+Status validate_write_bytes(std::size_t bytes) {
+  if (bytes > kMaxWriteBytes) {
+    return Status::invalid_argument(
+        fmt::format("write holds {} bytes of keys and values, over the limit of {} MiB "
+                    "for one write (split it into several batches)",
+                    bytes, kMaxWriteBytes >> 20));
+  }
+  return Status::ok();
+}
+
 Status validate_batch_size(std::size_t count) {
   if (count == 0) {
     return Status::invalid_argument("batch is empty (a batch must hold 1 to 10240 entries)");

@@ -19,11 +19,20 @@ inline constexpr std::uint32_t kMaxScanLimit = 10240;
 inline constexpr std::size_t kMaxBatchKeys = 10240;
 // gRPC message cap: the largest value plus generous room for batches and framing.
 inline constexpr int kMaxGrpcMessageBytes = 64 * 1024 * 1024;
+// A read's response is cut (scan: continued by the client) or refused (batch get)
+// beyond this many bytes of keys and values, well inside the message cap.
+inline constexpr std::size_t kMaxResponseBytes = std::size_t{32} * 1024 * 1024;
+// One write (a Raft entry) may carry at most this many bytes of keys and values:
+// followers receive entries in messages capped at kMaxGrpcMessageBytes * 4, and
+// an entry that cannot travel would stall replication forever.
+inline constexpr std::size_t kMaxWriteBytes = std::size_t{48} * 1024 * 1024;
 
 Status validate_key(std::string_view key, std::string_view what = "key");
 Status validate_value(std::string_view value);
 Status validate_scan_limit(std::uint32_t limit);
 Status validate_batch_size(std::size_t count);
+// The keys and values of one write together, against kMaxWriteBytes.
+Status validate_write_bytes(std::size_t bytes);
 // [start, end) with end == "" meaning unbounded; a bounded range must have start < end.
 Status validate_range(std::string_view start, std::string_view end, bool end_required);
 

@@ -139,7 +139,14 @@ void GrpcRaftTransport::run(Connection& c) {
       if (c.stopping) {
         break;
       }
+      // Cut by count and bytes: the receiver accepts messages up to kMaxGrpcMessageBytes.
+      std::size_t bytes = 0;
       while (!c.queue.empty() && batch.messages_size() < 256) {
+        std::size_t next = c.queue.front().ByteSizeLong();
+        if (bytes > 0 && bytes + next > kMaxRaftBatchBytes) {
+          break;
+        }
+        bytes += next;
         *batch.add_messages() = std::move(c.queue.front());
         c.queue.pop_front();
       }

@@ -40,6 +40,8 @@ class GrpcRaftTransport final : public RaftTransport {
   void send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) override;
   std::uint64_t dropped() const { return dropped_.load(); }
   static constexpr std::size_t kSnapshotChunkBytes = 1 << 20;
+  // A RaftBatch holds messages up to this many bytes (one larger message travels alone).
+  static constexpr std::size_t kMaxRaftBatchBytes = std::size_t{8} << 20;
 
  private:
   struct Connection {

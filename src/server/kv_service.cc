@@ -257,8 +257,13 @@ grpc::Status KvService::RawScan(grpc::ServerContext* sctx, const kvrpc::RawScanR
     input = validate_range(req->start_key(), req->end_key(), false);
   }
   return linearizable_read(kRawScan, sctx, *req, resp, {req->start_key()}, input, [&]() -> Status {
-    ScanOptions o{req->start_key(), req->end_key(), req->limit(), req->reverse(), req->key_only()};
+    ScanOptions o{req->start_key(), req->end_key(), req->limit(), req->reverse(), req->key_only(), kMaxResponseBytes};
     RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_scan(o));
+    std::size_t bytes = 0;
+    for (const auto& p : pairs) {
+      bytes += p.key.size() + p.value.size();
+    }
+    resp->set_truncated(pairs.size() < req->limit() && bytes >= kMaxResponseBytes);
     append_pairs(resp->mutable_kvs(), pairs);
     return Status::ok();
   });
@@ -269,7 +274,7 @@ grpc::Status KvService::RawBatchGet(grpc::ServerContext* sctx, const kvrpc::RawB
   std::vector<std::string> keys(req->keys().begin(), req->keys().end());
   Status input = validate_keys(keys);
   return linearizable_read(kRawBatchGet, sctx, *req, resp, keys, input, [&]() -> Status {
-    RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_batch_get(keys));
+    RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_batch_get(keys, kMaxResponseBytes));
     append_pairs(resp->mutable_pairs(), pairs);
     return Status::ok();
   });
@@ -314,16 +319,21 @@ grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* sc
   KvCommand cmd;
   cmd.set_type(KvCommand::RAW_BATCH_PUT);
   Status input = Status::ok();
+  std::size_t bytes = 0;
   for (const auto& p : req->pairs()) {
     keys.push_back(p.key());
     cmd.add_keys(p.key());
     cmd.add_values(p.value());
+    bytes += p.key().size() + p.value().size();
     if (input.is_ok()) {
       input = validate_value(p.value());
     }
   }
   if (input.is_ok()) {
     input = validate_keys(keys);
+  }
+  if (input.is_ok()) {
+    input = validate_write_bytes(bytes);
   }
   grpc::ServerUnaryReactor* reactor = sctx->DefaultReactor();
   replicate(
@@ -426,11 +436,18 @@ class KvService::BatchStream final
       return;
     }
     service_.batch_requests_->observe_value(static_cast<double>(batch->requests_size()));
+    bool read_on = true;
     {
       std::lock_guard lock(mu_);
       outstanding_ += static_cast<std::size_t>(batch->requests_size());
+      // Backpressure: with this many requests unanswered, stop reading until answers
+      // drain; the client's sends then wait in gRPC's flow control, not in our memory.
+      read_paused_ = outstanding_ >= service_.max_stream_requests_;
+      read_on = !read_paused_;
     }
-    StartRead(&in_);
+    if (read_on) {
+      StartRead(&in_);
+    }
     service_.dispatch_all(batch, this);
   }
 
@@ -440,18 +457,28 @@ class KvService::BatchStream final
     if (!status.ok()) {
       out->set_status_message(status.error_message());
     }
-    std::lock_guard lock(mu_);
-    --outstanding_;
-    if (broken_) {
-      delete out;  // NOLINT(cppcoreguidelines-owning-memory): nobody is listening any more
-    } else {
-      pending_.add_request_ids(id);
-      pending_.mutable_responses()->AddAllocated(out);
-      if (!writing_) {
-        start_write_locked();
+    bool resume_reading = false;
+    {
+      std::lock_guard lock(mu_);
+      --outstanding_;
+      if (read_paused_ && outstanding_ <= service_.max_stream_requests_ / 2) {
+        read_paused_ = false;
+        resume_reading = true;
       }
+      if (broken_) {
+        delete out;  // NOLINT(cppcoreguidelines-owning-memory): nobody is listening any more
+      } else {
+        pending_.add_request_ids(id);
+        pending_.mutable_responses()->AddAllocated(out);
+        if (!writing_) {
+          start_write_locked();
+        }
+      }
+      maybe_finish_locked();  // never finishes while reading is paused: no read has failed yet
     }
-    maybe_finish_locked();
+    if (resume_reading) {
+      StartRead(&in_);
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -489,6 +516,7 @@ class KvService::BatchStream final
   kvrpc::BatchCommandsResponse pending_;  // answers not yet written
   kvrpc::BatchCommandsResponse out_;      // the message being written
   std::size_t outstanding_ = 0;           // requests read but not yet answered
+  bool read_paused_ = false;              // backpressure: no read outstanding until answers drain
   bool reads_done_ = false;
   bool writing_ = false;
   bool broken_ = false;

@@ -45,6 +45,9 @@ using KvServiceBase = kvrpc::Kv::WithCallbackMethod_BatchCommands<
 class KvService final : public KvServiceBase {
  public:
   KvService(StorageEngine& engine, RaftStore& store, MetricsRegistry& metrics, std::uint64_t cluster_id);
+  static constexpr std::size_t kDefaultMaxStreamRequests = 4096;
+  // Before serving: the backpressure bound of each BatchCommands stream.
+  void set_max_stream_requests(std::size_t n) { max_stream_requests_ = n; }
 
   grpc::Status StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRequest*, kvrpc::StoreInfoResponse*) override;
   grpc::ServerUnaryReactor* RawGet(grpc::CallbackServerContext*, const kvrpc::RawGetRequest*,
@@ -133,6 +136,9 @@ class KvService final : public KvServiceBase {
   std::atomic<std::uint64_t> cluster_id_;
   std::array<RpcMetrics, kMethodCount> metrics_{};
   Histogram* batch_requests_ = nullptr;  // requests per BatchCommands message
+  // Requests of one BatchCommands stream read but not yet answered, beyond which the
+  // stream stops reading (backpressure) until half of them are answered.
+  std::size_t max_stream_requests_ = kDefaultMaxStreamRequests;
 };
 
 }  // namespace rdb

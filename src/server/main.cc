@@ -43,6 +43,8 @@ int run(int argc, char** argv) {
   bool lease_reads = false;
   bool unsafe_local_reads = false;
   bool ack_before_commit = false;
+  std::size_t max_stream_requests = rdb::KvService::kDefaultMaxStreamRequests;
+  std::size_t max_raft_queue = rdb::RaftStoreConfig().max_pending_tasks;
 
   CLI::App app{"rdb-server: an rdb storage node"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -63,6 +65,15 @@ int run(int argc, char** argv) {
   app.add_option("--raft-log-gc-threshold", log_gc_threshold,
                  "compact a region's Raft log once this many applied entries are kept")
       ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{100000000}))
+      ->capture_default_str();
+  app.add_option("--max-stream-requests", max_stream_requests,
+                 "requests of one client's BatchCommands stream awaiting answers before the store stops reading it "
+                 "(backpressure)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-raft-queue", max_raft_queue,
+                 "requests and peer messages waiting for the Raft thread before new ones get ServerIsBusy")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
   app.add_flag("--lease-reads", lease_reads,
                "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
@@ -111,6 +122,7 @@ int run(int argc, char** argv) {
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
   raft_config.lease_reads = lease_reads;
+  raft_config.max_pending_tasks = max_raft_queue;
   raft_config.unsafe_local_reads = unsafe_local_reads;
   if (unsafe_local_reads) {
     spdlog::warn("--test-unsafe-local-reads: reads are NOT linearizable (test-only switch)");
@@ -140,6 +152,7 @@ int run(int argc, char** argv) {
   }
   rdb::RaftStore raft_store(**engine, raft_config, *transport, &metrics);
   rdb::KvService service(**engine, raft_store, metrics, 0);
+  service.set_max_stream_requests(max_stream_requests);
   rdb::RaftService raft_service(raft_store);
 
   grpc::ServerBuilder builder;

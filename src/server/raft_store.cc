@@ -77,7 +77,9 @@ RaftStore::Metrics::Metrics(MetricsRegistry& r)
       persist_regions(r.histogram("rdb_raft_persist_batch_regions", "Regions per Raft state write", "", 1.0)),
       apply_seconds(r.histogram("rdb_raft_apply_duration_seconds", "Time to apply one batch of committed entries")),
       apply_entries(r.histogram("rdb_raft_apply_batch_entries", "Committed entries applied per batch", "", 1.0)),
-      snapshots_applied(r.counter("rdb_raft_snapshots_applied_total", "Snapshots installed on this store")) {}
+      snapshots_applied(r.counter("rdb_raft_snapshots_applied_total", "Snapshots installed on this store")),
+      tasks_refused(r.counter("rdb_raft_tasks_refused_total",
+                              "Requests and peer messages refused because the Raft queue was full")) {}
 
 RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport,
                      MetricsRegistry* metrics)
@@ -213,15 +215,20 @@ void RaftStore::stop() {
 }
 
 void RaftStore::post(std::function<void()> task) {
+  bool full = false;
   {
     std::lock_guard lock(mu_);
-    if (!stopping_) {
+    full = tasks_.size() >= config_.max_pending_tasks;
+    if (!stopping_ && !full) {
       tasks_.push_back(std::move(task));
       task = nullptr;
     }
   }
   if (task) {
-    return;  // stopping: the task is dropped here, outside the lock (see propose())
+    if (full) {
+      metrics_.tasks_refused.inc();
+    }
+    return;  // dropped here, outside the lock: its callback answers "busy" (see propose())
   }
   cv_.notify_one();
 }
@@ -287,7 +294,8 @@ std::optional<kvrpc::RegionError> RaftStore::check_context(Peer* peer, std::uint
 void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
                         ProposeCallback callback) {
   // A dropped task answers "busy": the write never entered the log.
-  auto once = answered_once(std::move(callback), ProposeResult{busy("the store is shutting down"), {}});
+  auto once = answered_once(std::move(callback),
+                            ProposeResult{busy("the store is shutting down or its Raft queue is full"), {}});
   post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), once]() mutable {
     ProposeCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());
@@ -316,7 +324,9 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
 }
 
 void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback callback) {
-  auto once = answered_once(std::move(callback), std::optional<kvrpc::RegionError>(busy("the store is shutting down")));
+  auto once =
+      answered_once(std::move(callback),
+                    std::optional<kvrpc::RegionError>(busy("the store is shutting down or its Raft queue is full")));
   post([this, ctx, keys = std::move(keys), once]() mutable {
     ReadCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());

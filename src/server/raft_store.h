@@ -67,6 +67,7 @@ struct RaftStoreConfig {
         log_gc_threshold(o.log_gc_threshold),
         seed(o.seed),
         lease_reads(o.lease_reads),
+        max_pending_tasks(o.max_pending_tasks),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
@@ -78,6 +79,9 @@ struct RaftStoreConfig {
   // Serve reads under the leader lease instead of a ReadIndex heartbeat round.
   // Faster, but safe only while clocks do not drift more than the lease allows.
   bool lease_reads = false;
+  // Requests and messages waiting for the Raft thread. Beyond this, proposals and
+  // reads are refused with ServerIsBusy and peers' messages dropped (Raft resends).
+  std::size_t max_pending_tasks = 100'000;
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
@@ -168,6 +172,8 @@ class RaftStore {
     bool broken = false;
   };
 
+  // Queues a task for the loop; drops it (running its destructor, not it) when the
+  // store stops or the queue is full.
   void post(std::function<void()> task);
   void run();
   Status create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh);
@@ -214,6 +220,7 @@ class RaftStore {
     Histogram& apply_seconds;
     Histogram& apply_entries;
     Counter& snapshots_applied;
+    Counter& tasks_refused;
   };
   void register_gauges(MetricsRegistry& registry);
 

@@ -58,6 +58,29 @@ TEST_F(RaftStoreTest, ThreeReplicasReplicateFailOverAndCatchUp) {
   EXPECT_EQ(nodes_[leader].engine->get("c")->version, 1u);
 }
 
+// The Raft thread's queue is bounded: past it, proposals and reads are refused with
+// ServerIsBusy at once instead of queueing without limit.
+TEST_F(RaftStoreTest, FullRaftQueueRefusesWithServerIsBusy) {
+  RaftStoreConfig c;
+  c.store_id = 1;
+  c.max_pending_tasks = 0;  // every task finds the queue full
+  nodes_[1].engine = std::move(RocksEngine::open(dir_.sub("full"))).value();
+  RaftStore store(*nodes_[1].engine, c, transport_);
+  ASSERT_TRUE(store.start(region_with({1})).is_ok());
+  auto p = std::make_shared<std::promise<ProposeResult>>();
+  kvrpc::Context ctx;
+  ctx.set_region_id(100);
+  store.propose(ctx, {"k"}, put("k", "v"), [p](ProposeResult r) { p->set_value(std::move(r)); });
+  auto r = p->get_future().get();
+  ASSERT_TRUE(r.region_error.has_value());
+  EXPECT_TRUE(r.region_error->has_server_is_busy()) << r.region_error->ShortDebugString();
+  auto rp = std::make_shared<std::promise<std::optional<kvrpc::RegionError>>>();
+  store.read_index(ctx, {"k"}, [rp](auto err) { rp->set_value(std::move(err)); });
+  auto read = rp->get_future().get();
+  ASSERT_TRUE(read.has_value());
+  EXPECT_TRUE(read->has_server_is_busy());
+}
+
 TEST_F(RaftStoreTest, AddingAPeerBringsANewStoreUpBySnapshot) {
   start(1, region_with({1}));
   wait_for_leader();

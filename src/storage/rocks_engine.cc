@@ -172,20 +172,23 @@ Result<std::vector<KvPair>> RocksEngine::raw_scan(const ScanOptions& o) {
   }
   std::unique_ptr<rocksdb::Iterator> it(h_->db->NewIterator(read_options, h_->raw));
   std::vector<KvPair> out;
+  std::size_t bytes = 0;
   auto take = [&] {
     KvPair p;
     p.key = it->key().ToString();
     if (!o.keys_only) {
       p.value = it->value().ToString();
     }
+    bytes += p.key.size() + p.value.size();
     out.push_back(std::move(p));
   };
+  auto more = [&] { return it->Valid() && out.size() < o.limit && (o.max_bytes == 0 || bytes < o.max_bytes); };
   if (!o.reverse) {
-    for (it->Seek(lower); it->Valid() && out.size() < o.limit; it->Next()) {
+    for (it->Seek(lower); more(); it->Next()) {
       take();
     }
   } else {
-    for (it->SeekToLast(); it->Valid() && out.size() < o.limit; it->Prev()) {
+    for (it->SeekToLast(); more(); it->Prev()) {
       take();
     }
   }
@@ -193,24 +196,34 @@ Result<std::vector<KvPair>> RocksEngine::raw_scan(const ScanOptions& o) {
   return out;
 }
 
-Result<std::vector<KvPair>> RocksEngine::raw_batch_get(const std::vector<std::string>& keys) {
+Result<std::vector<KvPair>> RocksEngine::raw_batch_get(const std::vector<std::string>& keys, std::size_t max_bytes) {
   RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
-  std::vector<rocksdb::Slice> slices;
-  slices.reserve(keys.size());
   for (const auto& k : keys) {
     RDB_RETURN_IF_ERROR(validate_key(k));
-    slices.emplace_back(k);
   }
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), h_->raw);
-  std::vector<std::string> values;
-  std::vector<rocksdb::Status> statuses = h_->db->MultiGet(rocksdb::ReadOptions(), cfs, slices, &values);
+  constexpr std::size_t kGroup = 64;  // values read per MultiGet: bounds what is held beyond max_bytes
   std::vector<KvPair> out;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (statuses[i].IsNotFound()) {
-      continue;
+  std::size_t bytes = 0;
+  for (std::size_t first = 0; first < keys.size(); first += kGroup) {
+    std::size_t n = std::min(kGroup, keys.size() - first);
+    std::vector<rocksdb::Slice> slices(keys.begin() + static_cast<std::ptrdiff_t>(first),
+                                       keys.begin() + static_cast<std::ptrdiff_t>(first + n));
+    std::vector<rocksdb::ColumnFamilyHandle*> cfs(n, h_->raw);
+    std::vector<std::string> values;
+    std::vector<rocksdb::Status> statuses = h_->db->MultiGet(rocksdb::ReadOptions(), cfs, slices, &values);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (statuses[i].IsNotFound()) {
+        continue;
+      }
+      RDB_RETURN_IF_ERROR(from_rocks(statuses[i], "raw batch get"));
+      bytes += keys[first + i].size() + values[i].size();
+      if (max_bytes > 0 && bytes > max_bytes) {
+        return Status::invalid_argument(
+            fmt::format("the requested keys hold more than {} MiB, the bound of one response: ask for fewer keys",
+                        max_bytes >> 20));
+      }
+      out.push_back({keys[first + i], std::move(values[i])});
     }
-    RDB_RETURN_IF_ERROR(from_rocks(statuses[i], "raw batch get"));
-    out.push_back({keys[i], std::move(values[i])});
   }
   return out;
 }

@@ -94,6 +94,24 @@ TEST_F(RocksEngineTest, ScanRejectsBadLimitAndRange) {
   EXPECT_EQ(engine_->raw_scan({"b", "a", 10, false, false}).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(RocksEngineTest, ReadsStopAtTheirByteBound) {
+  for (char c = 'a'; c <= 'e'; ++c) {
+    ASSERT_TRUE(engine_->raw_put(std::string(1, c), std::string(100, c)).is_ok());
+  }
+  ScanOptions o{"a", "", 10, false, false, 250};  // cut after the pair that reaches 250 bytes
+  auto cut = engine_->raw_scan(o);
+  ASSERT_TRUE(cut.is_ok());
+  EXPECT_EQ(cut->size(), 3u);
+  o.max_bytes = 1;  // at least one pair
+  EXPECT_EQ(engine_->raw_scan(o)->size(), 1u);
+  o.max_bytes = 0;  // unbounded
+  EXPECT_EQ(engine_->raw_scan(o)->size(), 5u);
+  std::vector<std::string> keys = {"a", "b", "c", "zz"};
+  EXPECT_EQ(engine_->raw_batch_get(keys, 1000)->size(), 3u);
+  auto over = engine_->raw_batch_get(keys, 250);
+  EXPECT_EQ(over.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(RocksEngineTest, BatchesAreAtomicAndOrdered) {
   ASSERT_TRUE(engine_->raw_batch_put({{"k1", "v1"}, {"k2", "v2"}, {"k3", "v3"}}).is_ok());
   auto got = engine_->raw_batch_get({"k3", "missing", "k1"});

@@ -40,6 +40,9 @@ struct ScanOptions {
   std::uint32_t limit = 0;  // 1..kMaxScanLimit
   bool reverse = false;     // same range, descending key order
   bool keys_only = false;   // values are left empty
+  // 0 = unbounded; else stop after the pair that brings keys + values to this many
+  // bytes (at least one pair is returned), so a response stays bounded.
+  std::size_t max_bytes = 0;
 };
 
 struct VersionedValue {
@@ -67,7 +70,10 @@ class StorageEngine {
   virtual Status raw_delete(std::string_view key) = 0;
   virtual Result<std::vector<KvPair>> raw_scan(const ScanOptions& options) = 0;
   // Returns the pairs that exist, in the order of `keys`.
-  virtual Result<std::vector<KvPair>> raw_batch_get(const std::vector<std::string>& keys) = 0;
+  // With `max_bytes` > 0, INVALID_ARGUMENT (naming the bound) when the pairs found
+  // exceed it; values are read in small groups, so memory stays near the bound.
+  virtual Result<std::vector<KvPair>> raw_batch_get(const std::vector<std::string>& keys,
+                                                    std::size_t max_bytes = 0) = 0;
   // Atomic: every pair is written, or none.
   virtual Status raw_batch_put(const std::vector<KvPair>& pairs) = 0;
   virtual Status raw_batch_delete(const std::vector<std::string>& keys) = 0;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "client/tso_batcher.h"
+#include "common/grpc_setup.h"
 #include "common/limits.h"
 #include "kvrpc.grpc.pb.h"
 #include "local_cluster.h"
@@ -216,6 +217,59 @@ TEST_F(ClientIntegrationTest, ServerValidatesWhatAClientDidNotCheck) {
   ASSERT_TRUE(stub->RawGet(&stale_ctx, stale, &stale_resp).ok());
   ASSERT_TRUE(stale_resp.region_error().has_epoch_not_match());
   EXPECT_EQ(stale_resp.region_error().epoch_not_match().current_regions(0).id(), info.regions(0).id());
+}
+
+// Responses and writes are bounded in bytes: a scan larger than one response is
+// continued by the client, a batch get over the bound is refused, and a batch put
+// too large for one Raft entry is refused at the door (by the client and, when a
+// raw stub skips the client, by the store) with nothing written.
+TEST_F(ClientIntegrationTest, LargeReadsAndWritesStayWithinMessageBounds) {
+  auto c = client(std::chrono::seconds(60));
+  const std::string big(kMaxValueSize, 'v');  // 8 MiB
+  for (int i = 0; i < 5; ++i) {               // 40 MiB: more than one 32 MiB response
+    ASSERT_TRUE(c->raw_put("big/" + std::to_string(i), big).is_ok());
+  }
+  for (bool reverse : {false, true}) {
+    auto all = c->raw_scan("big/", "big0", {.limit = 10, .reverse = reverse});
+    ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+    ASSERT_EQ(all->size(), 5u) << "reverse " << reverse;
+    EXPECT_EQ(all->front().key, reverse ? "big/4" : "big/0");
+    EXPECT_EQ(all->back().key, reverse ? "big/0" : "big/4");
+  }
+  auto limited = c->raw_scan("big/", "big0", {.limit = 2});
+  ASSERT_TRUE(limited.is_ok());
+  EXPECT_EQ(limited->size(), 2u);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 5; ++i) {
+    keys.push_back("big/" + std::to_string(i));
+  }
+  auto bg = c->raw_batch_get(keys);
+  EXPECT_EQ(bg.status().code(), StatusCode::kInvalidArgument) << bg.status().to_string();
+  EXPECT_NE(bg.status().message().find("MiB"), std::string::npos) << bg.status().to_string();
+
+  std::vector<KeyValue> huge;
+  for (int i = 0; i < 7; ++i) {  // 56 MiB: under gRPC's cap, over one write's
+    huge.push_back({"huge/" + std::to_string(i), big});
+  }
+  Status refused = c->raw_batch_put(huge);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
+  auto [leader, region_ctx] = leader_route();
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateCustomChannel(leader, grpc::InsecureChannelCredentials(),
+                                                           default_channel_args(kMaxGrpcMessageBytes)));
+  kvrpc::RawBatchPutRequest req;
+  *req.mutable_context() = region_ctx;
+  for (const auto& kv : huge) {
+    auto* p = req.add_pairs();
+    p->set_key(kv.key);
+    p->set_value(kv.value);
+  }
+  kvrpc::RawBatchPutResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub->RawBatchPut(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("MiB"), std::string::npos) << s.error_message();
+  EXPECT_FALSE(c->raw_get("huge/0")->has_value());
+  ASSERT_TRUE(c->raw_delete_range("big/", "big0").is_ok());
 }
 
 TEST_F(ClientIntegrationTest, BatchCommandsAnswersEveryRequestOnceById) {
@@ -506,6 +560,35 @@ TEST_F(ClientIntegrationTest, AsyncTsoCallersChainRequestsAndShareRoundTrips) {
   auto ts = good.get_future().get();
   ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
   EXPECT_GT(*ts, *unique.rbegin());
+}
+
+// With a BatchCommands stream capped at two unanswered requests, the store stops
+// reading and resumes as answers drain: every one of many concurrent requests is
+// still answered.
+TEST(ClientBackpressureTest, CappedStreamStillAnswersEveryRequest) {
+  LocalCluster cluster;
+  cluster.start_pd({"--max-replicas", "1"});
+  cluster.start_store("s1", true, {"--max-stream-requests", "2"});
+  ClientOptions o;
+  o.pd_endpoints = {cluster.pd().addr};
+  o.timeout = std::chrono::seconds(30);
+  auto c = std::move(RdbClient::connect(o)).value();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 32; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        std::string k = "bp/" + std::to_string(t) + "/" + std::to_string(i);
+        if (c->raw_put(k, "v").is_ok() && c->raw_get(k).is_ok()) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 32 * 20);
 }
 
 TEST(ClientUnreachableTest, DownServersAreReportedWithinTheDeadline) {
