@@ -190,10 +190,17 @@ int run(int argc, char** argv) {
                                                           {"data_dir", data_dir}};
                                       return j.dump() + "\n";
                                     }}}});
-  if (!status_server.is_ok()) {
-    spdlog::error("cannot start: {}", status_server.status().message());
-    server->Shutdown();
+  // Requests may have arrived already; they wait for a Raft loop that will never run.
+  // Stop the store first (it answers them "busy"), then give gRPC a short deadline.
+  auto fail_start = [&](const std::string& why) {
+    spdlog::error("cannot start: {}", why);
+    raft_service.shutdown();
+    raft_store.stop();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     return 1;
+  };
+  if (!status_server.is_ok()) {
+    return fail_start(status_server.status().message());
   }
   rdb::HostPort status_served{status_listen->host, (*status_server)->port()};
   metrics.gauge("rdb_engine_estimated_keys", "RocksDB estimate of live keys",
@@ -228,16 +235,12 @@ int run(int argc, char** argv) {
                                  std::chrono::system_clock::now() + std::chrono::seconds(pd_wait_s));
   }
   if (!identity.is_ok()) {
-    spdlog::error("cannot start: {}", identity.status().message());
-    server->Shutdown();
-    return 1;
+    return fail_start(identity.status().message());
   }
   raft_store.set_store_id(identity->store_id);
   service.set_cluster_id(identity->cluster_id);
   if (auto s = raft_store.start(identity->region); !s.is_ok()) {
-    spdlog::error("cannot start: {}", s.message());
-    server->Shutdown();
-    return 1;
+    return fail_start(s.message());
   }
   if (pd_channel) {
     pd_worker = std::make_unique<rdb::PdWorker>(pd_channel, identity->cluster_id, raft_store,

@@ -211,6 +211,14 @@ void RaftStore::stop() {
   cv_.notify_all();
   if (thread_.joinable()) {
     thread_.join();
+    return;
+  }
+  // The loop never ran (start-up failed): drop what was queued, which answers
+  // every waiting caller "busy" (see answered_once).
+  std::deque<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(mu_);
+    tasks.swap(tasks_);
   }
 }
 

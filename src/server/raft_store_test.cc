@@ -81,6 +81,26 @@ TEST_F(RaftStoreTest, FullRaftQueueRefusesWithServerIsBusy) {
   EXPECT_TRUE(read->has_server_is_busy());
 }
 
+// A store whose start-up fails never runs its loop: stopping it must still answer
+// what clients queued meanwhile, or gRPC's shutdown would wait for them forever.
+TEST_F(RaftStoreTest, StopWithoutStartAnswersQueuedRequests) {
+  RaftStoreConfig c;
+  c.store_id = 1;
+  nodes_[1].engine = std::move(RocksEngine::open(dir_.sub("never-started"))).value();
+  RaftStore store(*nodes_[1].engine, c, transport_);
+  auto p = std::make_shared<std::promise<ProposeResult>>();
+  kvrpc::Context ctx;
+  ctx.set_region_id(100);
+  store.propose(ctx, {"k"}, put("k", "v"), [p](ProposeResult r) { p->set_value(std::move(r)); });
+  auto f = p->get_future();
+  EXPECT_EQ(f.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout) << "queued, not answered yet";
+  store.stop();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto r = f.get();
+  ASSERT_TRUE(r.region_error.has_value());
+  EXPECT_TRUE(r.region_error->has_server_is_busy());
+}
+
 TEST_F(RaftStoreTest, AddingAPeerBringsANewStoreUpBySnapshot) {
   start(1, region_with({1}));
   wait_for_leader();
