@@ -7,7 +7,7 @@ PACKAGES=(
   librocksdb-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libspdlog-dev libfmt-dev libjemalloc-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format clang-tidy iproute2 procps
+  clang-format clang-tidy iproute2 procps openssl
 )
 
 missing=()

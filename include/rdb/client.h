@@ -48,6 +48,11 @@ struct ClientOptions {
   // region's new leader through its other replicas). A store that is busy but still
   // answering other requests is not hung. Applies to batched point requests.
   std::chrono::milliseconds attempt_timeout{std::chrono::seconds(1)};
+  // Mutual TLS (PEM file paths; all three or none): the client verifies PD and stores
+  // against `tls_ca` and presents `tls_cert`. Empty: plaintext. Same as --ca/--cert/--key.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
   // Send point requests (raw get/put/delete, get, cas) over one BatchCommands
   // stream per store, packing concurrent requests into shared messages. Off: one
   // unary gRPC call per request (same outcomes, more overhead per request).

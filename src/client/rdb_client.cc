@@ -34,11 +34,6 @@ enum class Kind {
   kWrite,  // never re-sent once it may have reached a store; then UNDETERMINED
 };
 
-std::shared_ptr<grpc::Channel> make_channel(const std::string& addr) {
-  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(),
-                                   default_channel_args(kMaxGrpcMessageBytes));
-}
-
 std::chrono::system_clock::time_point to_system(Clock::time_point t) {
   return std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                                 std::max(t - Clock::now(), Clock::duration::zero()));
@@ -99,12 +94,13 @@ concept Batchable = requires(const Req& r, BatchRequest* b) {
 
 class ClientImpl final : public RdbClient {
  public:
-  explicit ClientImpl(ClientOptions options) : options_(std::move(options)) {
+  ClientImpl(ClientOptions options, std::shared_ptr<grpc::ChannelCredentials> creds)
+      : options_(std::move(options)), creds_(std::move(creds)) {
     for (const auto& ep : options_.pd_endpoints) {
-      pd_stubs_.push_back(pdpb::PD::NewStub(make_channel(ep)));
+      pd_stubs_.push_back(pdpb::PD::NewStub(make_channel(ep, creds_, kMaxGrpcMessageBytes)));
     }
     if (!options_.pd_endpoints.empty()) {
-      tso_ = std::make_unique<TsoBatcher>(make_channel(options_.pd_endpoints.front()));
+      tso_ = std::make_unique<TsoBatcher>(make_channel(options_.pd_endpoints.front(), creds_, kMaxGrpcMessageBytes));
     }
   }
 
@@ -351,7 +347,7 @@ class ClientImpl final : public RdbClient {
     std::lock_guard lock(channels_mu_);
     auto& ch = channels_[addr];
     if (!ch) {
-      ch = make_channel(addr);
+      ch = make_channel(addr, creds_, kMaxGrpcMessageBytes);
     }
     return ch;
   }
@@ -680,6 +676,7 @@ class ClientImpl final : public RdbClient {
   }
 
   ClientOptions options_;
+  std::shared_ptr<grpc::ChannelCredentials> creds_;
   std::vector<std::unique_ptr<pdpb::PD::Stub>> pd_stubs_;
   std::atomic<std::size_t> pd_index_{0};
   std::unique_ptr<TsoBatcher> tso_;
@@ -710,7 +707,8 @@ Result<std::unique_ptr<RdbClient>> RdbClient::connect(ClientOptions options) {
   if (options.attempt_timeout <= std::chrono::milliseconds::zero()) {
     return Status::invalid_argument("attempt_timeout must be positive");
   }
-  return std::unique_ptr<RdbClient>(new ClientImpl(std::move(options)));
+  RDB_ASSIGN_OR_RETURN(auto creds, channel_credentials({options.tls_ca, options.tls_cert, options.tls_key, {}}));
+  return std::unique_ptr<RdbClient>(new ClientImpl(std::move(options), std::move(creds)));
 }
 
 }  // namespace rdb

@@ -1,6 +1,54 @@
 #include "common/grpc_setup.h"
 
+#include <fmt/format.h>
+#include <grpcpp/security/auth_metadata_processor.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
 namespace rdb {
+namespace {
+
+Result<std::string> read_pem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::invalid_argument(fmt::format("cannot read the TLS {} file '{}'", what, path));
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (s.str().find("-----BEGIN") == std::string::npos) {
+    return Status::invalid_argument(fmt::format("the TLS {} file '{}' is not PEM", what, path));
+  }
+  return s.str();
+}
+
+Status check_complete(const TlsFiles& tls) {
+  if (tls.ca.empty() || tls.cert.empty() || tls.key.empty()) {
+    return Status::invalid_argument("TLS needs all three of --ca, --cert and --key");
+  }
+  return Status::ok();
+}
+
+// Refuses calls whose peer certificate's common name is not allowed.
+class AllowedCommonNames final : public grpc::AuthMetadataProcessor {
+ public:
+  explicit AllowedCommonNames(std::vector<std::string> allowed) : allowed_(std::move(allowed)) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata&, grpc::AuthContext* context, OutputMetadata*, OutputMetadata*) override {
+    for (const auto& cn : context->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+      if (std::find(allowed_.begin(), allowed_.end(), std::string(cn.data(), cn.size())) != allowed_.end()) {
+        return grpc::Status::OK;
+      }
+    }
+    return {grpc::StatusCode::UNAUTHENTICATED, "the peer certificate's common name is not in --cert-allowed-cn"};
+  }
+
+ private:
+  std::vector<std::string> allowed_;
+};
+
+}  // namespace
 
 grpc::ChannelArguments default_channel_args(int max_message_bytes) {
   grpc::ChannelArguments args;
@@ -20,6 +68,45 @@ void allow_keepalive_pings(grpc::ServerBuilder& builder) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, kKeepaliveTimeMs / 2);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+}
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> channel_credentials(const TlsFiles& tls) {
+  if (!tls.enabled()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  RDB_RETURN_IF_ERROR(check_complete(tls));
+  grpc::SslCredentialsOptions o;
+  RDB_ASSIGN_OR_RETURN(o.pem_root_certs, read_pem(tls.ca, "CA"));
+  RDB_ASSIGN_OR_RETURN(o.pem_cert_chain, read_pem(tls.cert, "certificate"));
+  RDB_ASSIGN_OR_RETURN(o.pem_private_key, read_pem(tls.key, "key"));
+  return grpc::SslCredentials(o);
+}
+
+Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const TlsFiles& tls) {
+  if (!tls.enabled()) {
+    if (!tls.allowed_cn.empty()) {
+      return Status::invalid_argument("--cert-allowed-cn needs TLS (--ca, --cert, --key)");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  RDB_RETURN_IF_ERROR(check_complete(tls));
+  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  RDB_ASSIGN_OR_RETURN(o.pem_root_certs, read_pem(tls.ca, "CA"));
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  RDB_ASSIGN_OR_RETURN(pair.cert_chain, read_pem(tls.cert, "certificate"));
+  RDB_ASSIGN_OR_RETURN(pair.private_key, read_pem(tls.key, "key"));
+  o.pem_key_cert_pairs.push_back(std::move(pair));
+  auto creds = grpc::SslServerCredentials(o);
+  if (!tls.allowed_cn.empty()) {
+    creds->SetAuthMetadataProcessor(std::make_shared<AllowedCommonNames>(tls.allowed_cn));
+  }
+  return creds;
+}
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& addr,
+                                            const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                                            int max_message_bytes) {
+  return grpc::CreateCustomChannel(addr, creds, default_channel_args(max_message_bytes));
 }
 
 }  // namespace rdb

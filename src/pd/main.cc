@@ -14,6 +14,7 @@
 #include "common/main_guard.h"
 #include "common/ready_file.h"
 #include "common/signals.h"
+#include "common/tls_flags.h"
 #include "common/version.h"
 #include "pd/pd_service.h"
 #include "storage/rocks_engine.h"
@@ -29,6 +30,7 @@ int run(int argc, char** argv) {
   std::uint64_t tso_window_ms = 3000;
   rdb::ReplicaCheckerConfig replicas;
   std::uint64_t store_down_s = 1800;
+  rdb::TlsFiles tls;
 
   CLI::App app{"rdb-pd: the rdb Placement Driver (timestamps, ids, cluster metadata)"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -48,6 +50,7 @@ int run(int argc, char** argv) {
   app.add_option("--store-up-window-ms", replicas.store_up_window_ms,
                  "a store counts as up if it sent a heartbeat within this window")
       ->capture_default_str();
+  rdb::add_tls_flags(app, tls, /*server=*/true);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -88,9 +91,14 @@ int run(int argc, char** argv) {
   rdb::ClusterLiveness liveness(clock, replicas);
   rdb::PdService service(**tso, **ids, **meta, liveness, metrics);
 
+  auto creds = rdb::server_credentials(tls);
+  if (!creds.is_ok()) {
+    spdlog::error("cannot start: {}", creds.status().message());
+    return 2;
+  }
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(listen->to_string(), *creds, &bound_port);
   builder.SetMaxReceiveMessageSize(rdb::kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(rdb::kMaxGrpcMessageBytes);
   rdb::allow_keepalive_pings(builder);

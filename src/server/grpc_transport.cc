@@ -10,8 +10,9 @@
 
 namespace rdb {
 
-GrpcRaftTransport::GrpcRaftTransport(StoreResolver resolver, std::size_t max_queue)
-    : resolver_(std::move(resolver)), max_queue_(max_queue) {}
+GrpcRaftTransport::GrpcRaftTransport(StoreResolver resolver, std::size_t max_queue,
+                                     std::shared_ptr<grpc::ChannelCredentials> creds)
+    : resolver_(std::move(resolver)), max_queue_(max_queue), creds_(std::move(creds)) {}
 
 GrpcRaftTransport::~GrpcRaftTransport() {
   std::vector<SnapshotSender> senders;
@@ -81,8 +82,7 @@ void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::functio
     }
     std::string data = std::move(*message.mutable_message()->mutable_snapshot()->mutable_data());
     message.mutable_message()->mutable_snapshot()->clear_data();
-    auto stub = raftsvc::Raft::NewStub(grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(),
-                                                                 default_channel_args(kMaxGrpcMessageBytes)));
+    auto stub = raftsvc::Raft::NewStub(make_channel(*addr, creds_, kMaxGrpcMessageBytes));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
     raftsvc::Done reply;
@@ -159,8 +159,7 @@ void GrpcRaftTransport::run(Connection& c) {
         c.cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return c.stopping; });  // resolve back-off
         continue;
       }
-      stub = raftsvc::Raft::NewStub(grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(),
-                                                              default_channel_args(kMaxGrpcMessageBytes * 4)));
+      stub = raftsvc::Raft::NewStub(make_channel(*addr, creds_, kMaxGrpcMessageBytes * 4));
       ctx = std::make_unique<grpc::ClientContext>();
       writer = stub->Send(ctx.get(), &done);
     }

@@ -32,7 +32,9 @@ using StoreResolver = std::function<Result<std::string>(std::uint64_t store_id)>
 
 class GrpcRaftTransport final : public RaftTransport {
  public:
-  explicit GrpcRaftTransport(StoreResolver resolver, std::size_t max_queue = 8192);
+  // `creds`: how to reach other stores (TLS or not; see common/grpc_setup.h).
+  explicit GrpcRaftTransport(StoreResolver resolver, std::size_t max_queue = 8192,
+                             std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials());
   ~GrpcRaftTransport() override;
 
   void send(std::vector<raftsvc::RaftMessage> messages) override;
@@ -56,6 +58,7 @@ class GrpcRaftTransport final : public RaftTransport {
 
   StoreResolver resolver_;
   std::size_t max_queue_;
+  std::shared_ptr<grpc::ChannelCredentials> creds_;
   std::mutex mu_;
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   struct SnapshotSender {

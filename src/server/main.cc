@@ -19,6 +19,7 @@
 #include "common/main_guard.h"
 #include "common/ready_file.h"
 #include "common/signals.h"
+#include "common/tls_flags.h"
 #include "common/version.h"
 #include "server/grpc_transport.h"
 #include "server/kv_service.h"
@@ -43,6 +44,7 @@ int run(int argc, char** argv) {
   bool lease_reads = false;
   bool unsafe_local_reads = false;
   bool ack_before_commit = false;
+  rdb::TlsFiles tls;
   std::size_t max_stream_requests = rdb::KvService::kDefaultMaxStreamRequests;
   std::size_t max_raft_queue = rdb::RaftStoreConfig().max_pending_tasks;
 
@@ -75,6 +77,7 @@ int run(int argc, char** argv) {
                  "requests and peer messages waiting for the Raft thread before new ones get ServerIsBusy")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
+  rdb::add_tls_flags(app, tls, /*server=*/true);
   app.add_flag("--lease-reads", lease_reads,
                "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
   app.add_flag("--test-unsafe-local-reads", unsafe_local_reads,
@@ -93,6 +96,14 @@ int run(int argc, char** argv) {
   if (auto s = rdb::init_logging("rdb-server", log_level); !s.is_ok()) {
     fmt::print(stderr, "rdb-server: {}\n", s.message());
     return 2;
+  }
+  auto server_creds = rdb::server_credentials(tls);
+  auto peer_creds = rdb::channel_credentials(tls);
+  for (const rdb::Status* s : {&server_creds.status(), &peer_creds.status()}) {
+    if (!s->is_ok()) {
+      spdlog::error("cannot start: {}", s->message());
+      return 2;
+    }
   }
   auto listen = rdb::parse_host_port(addr, true);
   auto status_listen = rdb::parse_host_port(status_addr, true);
@@ -142,13 +153,14 @@ int run(int argc, char** argv) {
     };
     transport = std::make_unique<NoPeers>();
   } else {
-    transport =
-        std::make_unique<rdb::GrpcRaftTransport>([&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
+    transport = std::make_unique<rdb::GrpcRaftTransport>(
+        [&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
           if (resolver.worker == nullptr) {
             return rdb::Status::unavailable("not joined to the cluster yet");
           }
           return resolver.worker->resolve(store_id);
-        });
+        },
+        8192, *peer_creds);
   }
   rdb::RaftStore raft_store(**engine, raft_config, *transport, &metrics);
   rdb::KvService service(**engine, raft_store, metrics, 0);
@@ -157,7 +169,7 @@ int run(int argc, char** argv) {
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen->to_string(), grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(listen->to_string(), *server_creds, &bound_port);
   builder.SetMaxReceiveMessageSize(rdb::kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(rdb::kMaxGrpcMessageBytes);
   rdb::allow_keepalive_pings(builder);
@@ -224,8 +236,7 @@ int run(int argc, char** argv) {
   if (pd_addr.empty()) {
     identity = rdb::load_standalone_identity(**engine);
   } else {
-    pd_channel = grpc::CreateCustomChannel(pd_addr, grpc::InsecureChannelCredentials(),
-                                           rdb::default_channel_args(rdb::kMaxGrpcMessageBytes));
+    pd_channel = rdb::make_channel(pd_addr, *peer_creds, rdb::kMaxGrpcMessageBytes);
     auto stub = rdb::pdpb::PD::NewStub(pd_channel);
     rdb::metapb::Store self;
     self.set_address(advertised);

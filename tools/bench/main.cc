@@ -20,6 +20,7 @@
 
 #include "common/main_guard.h"
 #include "common/parse.h"
+#include "common/tls_flags.h"
 #include "driver.h"
 #include "key_chooser.h"
 #include "latency_histogram.h"
@@ -39,6 +40,7 @@ struct Config {
   std::string driver = "rdb";
   std::string pd = "127.0.0.1:2379";
   std::string addr;
+  rdb::TlsFiles tls;
   std::string endpoints;
   bool serializable = false;
   bool unary = false;
@@ -129,6 +131,7 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pd", cfg.pd, "rdb: PD endpoint HOST:PORT")->capture_default_str();
   app.add_option("--addr", cfg.addr, "rdb: talk to this store directly instead of routing via PD");
+  rdb::add_tls_flags(app, cfg.tls, /*server=*/false);
   app.add_option("--endpoints", cfg.endpoints, "etcd: comma-separated member endpoints HOST:PORT");
   app.add_flag("--serializable", cfg.serializable, "etcd: serializable reads (no ReadIndex; may be stale)");
   app.add_flag("--unary", cfg.unary,
@@ -197,6 +200,9 @@ int run(int argc, char** argv) {
       options.pd_endpoints = {cfg.pd};
     }
     options.store_addr = cfg.addr;
+    options.tls_ca = cfg.tls.ca;
+    options.tls_cert = cfg.tls.cert;
+    options.tls_key = cfg.tls.key;
     options.timeout = std::chrono::seconds(10);
     options.batch_requests = !cfg.unary;
     options.attempt_timeout = std::chrono::milliseconds(cfg.attempt_timeout_ms);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/main_guard.h"
+#include "common/tls_flags.h"
 #include "common/version.h"
 #include "rdb/client.h"
 
@@ -23,6 +24,7 @@ constexpr int kExitError = 4;
 struct Globals {
   std::string pd;
   std::string addr;
+  rdb::TlsFiles tls;
   bool json = false;
   int timeout_ms = 5000;
 };
@@ -50,6 +52,7 @@ int run(int argc, char** argv) {
   app.add_option("--pd", g.pd, "PD endpoint HOST:PORT (routing and timestamps)")->envname("RDB_PD");
   app.add_option("--addr", g.addr, "talk to this store HOST:PORT directly instead of routing via PD")
       ->envname("RDB_ADDR");
+  rdb::add_tls_flags(app, g.tls, /*server=*/false);
   app.add_flag("--json", g.json, "print one JSON object per result");
   app.add_option("--timeout-ms", g.timeout_ms, "deadline for the whole call, retries included")
       ->capture_default_str()
@@ -136,6 +139,9 @@ int run(int argc, char** argv) {
     options.pd_endpoints.push_back(g.pd);
   }
   options.store_addr = g.addr;
+  options.tls_ca = g.tls.ca;
+  options.tls_cert = g.tls.cert;
+  options.tls_key = g.tls.key;
   options.timeout = std::chrono::milliseconds(g.timeout_ms);
   if (g.pd.empty() && g.addr.empty()) {
     options.pd_endpoints.push_back("127.0.0.1:2379");  // the playground's PD
