@@ -30,7 +30,7 @@ SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_l
 
 # PD + store(s) on this machine, data under ./playground-data, until Ctrl-C.
 playground: build
-	scripts/playground.sh $(PLAYGROUND_ARGS)
+	scripts/playground.sh $(if $(TLS),--tls) $(PLAYGROUND_ARGS)
 
 verify: build
 	scripts/verify-core.sh $(BUILD_DIR)/bin

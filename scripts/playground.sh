@@ -2,20 +2,24 @@
 # Runs a local rdb cluster in the foreground: one rdb-pd and N rdb-server stores
 # (default 3: every region is replicated 3 ways), data under one folder.
 # Ctrl-C stops everything cleanly.
-# Usage: scripts/playground.sh [--stores N] [--data DIR] [--bin DIR]
-#   (or: make playground; PLAYGROUND_ARGS="--stores 1" make playground)
+# Usage: scripts/playground.sh [--stores N] [--data DIR] [--bin DIR] [--tls]
+#   (or: make playground; PLAYGROUND_ARGS="--stores 1" make playground; make playground TLS=1)
+#   --tls: makes a CA and certificates under DIR/certs (scripts/gen-certs.sh) and runs
+#          every daemon with mutual TLS; the CLI flags to use are printed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 BIN="$here/../build/bin"
 DATA="${RDB_PLAYGROUND_DIR:-$PWD/playground-data}"
 STORES=3
+TLS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --stores) STORES=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --tls) TLS=1; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "playground: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,11 +40,22 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
+PD_TLS=()
+STORE_TLS=()
+CLI_TLS=""
+if [ "$TLS" = 1 ]; then
+  "$here/gen-certs.sh" "$DATA/certs" pd store client >/dev/null
+  C="$DATA/certs"
+  PD_TLS=(--ca "$C/ca.pem" --cert "$C/pd.pem" --key "$C/pd.key")
+  STORE_TLS=(--ca "$C/ca.pem" --cert "$C/store.pem" --key "$C/store.key")
+  CLI_TLS="--ca $C/ca.pem --cert $C/client.pem --key $C/client.key"
+fi
+
 PD_ADDR=127.0.0.1:2379
 REPLICAS=$(( STORES < 3 ? STORES : 3 ))
 rm -f "$DATA/pd.ready"
 "$BIN/rdb-pd" --addr "$PD_ADDR" --status-addr 127.0.0.1:2380 --data-dir "$DATA/pd" \
-  --ready-file "$DATA/pd.ready" --max-replicas "$REPLICAS" 2>>"$DATA/pd.log" &
+  --ready-file "$DATA/pd.ready" --max-replicas "$REPLICAS" ${PD_TLS[@]+"${PD_TLS[@]}"} 2>>"$DATA/pd.log" &
 PIDS+=($!)
 wait_for_file "$DATA/pd.ready" 30 || { echo "rdb-pd failed to start:"; tail -5 "$DATA/pd.log"; exit 1; }
 
@@ -48,12 +63,13 @@ for ((i = 1; i <= STORES; i++)); do
   port=$((20159 + i)); status=$((20179 + i))
   rm -f "$DATA/store$i.ready"
   "$BIN/rdb-server" --addr "127.0.0.1:$port" --status-addr "127.0.0.1:$status" --data-dir "$DATA/store$i" \
-    --pd "$PD_ADDR" --ready-file "$DATA/store$i.ready" 2>>"$DATA/store$i.log" &
+    --pd "$PD_ADDR" --ready-file "$DATA/store$i.ready" ${STORE_TLS[@]+"${STORE_TLS[@]}"} 2>>"$DATA/store$i.log" &
   PIDS+=($!)
   wait_for_file "$DATA/store$i.ready" 60 || { echo "rdb-server $i failed to start:"; tail -5 "$DATA/store$i.log"; exit 1; }
 done
 
 CLI="$(cd "$BIN" && pwd)/rdb-cli"
+[ -z "$CLI_TLS" ] || CLI="$CLI $CLI_TLS"
 cat <<MSG
 
 rdb playground is running (data and logs in $DATA)
