@@ -114,6 +114,7 @@ struct StoreInfo {
 };
 
 struct ClusterStatus {
+  std::uint64_t cluster_id = 0;
   std::vector<StoreInfo> stores;
   std::vector<RegionInfo> regions;
   std::uint32_t max_replicas = 0;

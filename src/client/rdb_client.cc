@@ -256,12 +256,23 @@ class ClientImpl final : public RdbClient {
       grpc::ClientContext ctx;
       ctx.set_deadline(to_system(deadline));
       pdpb::GetClusterStatusResponse resp;
-      grpc::Status s = pd_stubs_[which]->GetClusterStatus(&ctx, pdpb::GetClusterStatusRequest(), &resp);
+      auto cid = cluster_id(deadline);
+      if (!cid.is_ok()) {
+        last = cid.status();
+        continue;
+      }
+      pdpb::GetClusterStatusRequest req;
+      req.mutable_header()->set_cluster_id(*cid);
+      grpc::Status s = pd_stubs_[which]->GetClusterStatus(&ctx, req, &resp);
       if (!s.ok()) {
         last = grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
         continue;
       }
+      if (resp.header().has_error()) {
+        return Status::unavailable(fmt::format("PD: {}", resp.header().error().message()));
+      }
       ClusterStatus out;
+      out.cluster_id = *cid;
       out.max_replicas = resp.max_replicas();
       for (const auto& st : resp.stores()) {
         StoreInfo si;
@@ -305,6 +316,8 @@ class ClientImpl final : public RdbClient {
     grpc::ClientContext ctx;
     ctx.set_deadline(to_system(Clock::now() + options_.timeout));
     pdpb::RemoveStoreRequest req;
+    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(Clock::now() + options_.timeout));
+    req.mutable_header()->set_cluster_id(cid);
     req.set_store_id(store_id);
     pdpb::RemoveStoreResponse resp;
     grpc::Status s = pd_stubs_[which]->RemoveStore(&ctx, req, &resp);
@@ -322,17 +335,49 @@ class ClientImpl final : public RdbClient {
       done(Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)"));
       return;
     }
-    tso_->get_async(count, Clock::now() + options_.timeout, std::move(done));
+    auto deadline = Clock::now() + options_.timeout;
+    if (auto cid = cluster_id(deadline); !cid.is_ok()) {
+      done(cid.status());
+      return;
+    }
+    tso_->get_async(count, deadline, std::move(done));
   }
 
   Result<std::uint64_t> get_tso(std::uint32_t count) override {
     if (!tso_) {
       return Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)");
     }
-    return tso_->get(count, Clock::now() + options_.timeout);
+    auto deadline = Clock::now() + options_.timeout;
+    RDB_RETURN_IF_ERROR(cluster_id(deadline).status());
+    return tso_->get(count, deadline);
   }
 
  private:
+  // The id of the cluster PD serves, asked once (GetMembers) and stamped on every PD request.
+  Result<std::uint64_t> cluster_id(Clock::time_point deadline) {
+    if (std::uint64_t known = cluster_id_.load(); known != 0) {
+      return known;
+    }
+    Status last = Status::unavailable("no PD endpoint answered");
+    for (std::size_t attempt = 0; attempt < pd_stubs_.size(); ++attempt) {
+      std::size_t which = (pd_index_.load() + attempt) % pd_stubs_.size();
+      grpc::ClientContext ctx;
+      ctx.set_deadline(to_system(deadline));
+      pdpb::GetMembersResponse resp;
+      grpc::Status s = pd_stubs_[which]->GetMembers(&ctx, pdpb::GetMembersRequest(), &resp);
+      if (!s.ok()) {
+        last = grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
+        continue;
+      }
+      cluster_id_ = resp.header().cluster_id();
+      if (tso_) {
+        tso_->set_cluster_id(resp.header().cluster_id());
+      }
+      return resp.header().cluster_id();
+    }
+    return last;
+  }
+
   template <typename Repeated>
   static std::vector<KeyValue> to_pairs(Repeated& kvs) {
     std::vector<KeyValue> out;
@@ -387,6 +432,8 @@ class ClientImpl final : public RdbClient {
     auto& pd = *pd_stubs_[which];
     std::string pd_name = options_.pd_endpoints[which];
     pdpb::GetRegionRequest rreq;
+    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(deadline));
+    rreq.mutable_header()->set_cluster_id(cid);
     rreq.set_region_key(key);
     pdpb::GetRegionResponse rresp;
     {
@@ -427,6 +474,8 @@ class ClientImpl final : public RdbClient {
     }
     std::size_t which = pd_index_.load() % pd_stubs_.size();
     pdpb::GetStoreRequest sreq;
+    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(deadline));
+    sreq.mutable_header()->set_cluster_id(cid);
     sreq.set_store_id(store_id);
     pdpb::GetStoreResponse sresp;
     grpc::ClientContext ctx;
@@ -679,6 +728,7 @@ class ClientImpl final : public RdbClient {
   std::shared_ptr<grpc::ChannelCredentials> creds_;
   std::vector<std::unique_ptr<pdpb::PD::Stub>> pd_stubs_;
   std::atomic<std::size_t> pd_index_{0};
+  std::atomic<std::uint64_t> cluster_id_{0};
   std::unique_ptr<TsoBatcher> tso_;
   RegionCache cache_;
   // Shared with in-flight probes, which may finish after the client is gone.

@@ -103,6 +103,7 @@ Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
     ++requests_sent_;
   }
   pdpb::TsoRequest req;
+  req.mutable_header()->set_cluster_id(cluster_id_.load());
   req.set_count(total);
   pdpb::TsoResponse resp;
   if (stream->Write(req) && stream->Read(&resp)) {

@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -29,6 +30,8 @@ namespace rdb {
 class TsoBatcher {
  public:
   explicit TsoBatcher(std::shared_ptr<grpc::Channel> pd_channel);
+  // The cluster id stamped on every TSO request (PD refuses requests without it).
+  void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
   ~TsoBatcher();
   TsoBatcher(const TsoBatcher&) = delete;
   TsoBatcher& operator=(const TsoBatcher&) = delete;
@@ -71,6 +74,7 @@ class TsoBatcher {
   // The live stream; guarded by mu_ for cancellation from other threads.
   std::unique_ptr<grpc::ClientContext> stream_ctx_;
   std::unique_ptr<grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>> stream_;
+  std::atomic<std::uint64_t> cluster_id_{0};
   std::thread thread_;
 };
 

@@ -38,10 +38,14 @@ PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, Clu
 
 bool PdService::check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp) {
   resp->set_cluster_id(meta_.cluster_id());
-  if (req.cluster_id() != 0 && req.cluster_id() != meta_.cluster_id()) {
-    set_error(
-        resp, pdpb::CLUSTER_ID_MISMATCH,
-        fmt::format("request is for cluster {}, but this PD serves cluster {}", req.cluster_id(), meta_.cluster_id()));
+  // Every request names its cluster; 0 is not a wildcard (GetMembers tells the id).
+  if (req.cluster_id() != meta_.cluster_id()) {
+    set_error(resp, pdpb::CLUSTER_ID_MISMATCH,
+              req.cluster_id() == 0
+                  ? fmt::format("request carries no cluster id; this PD serves cluster {} (ask GetMembers)",
+                                meta_.cluster_id())
+                  : fmt::format("request is for cluster {}, but this PD serves cluster {}", req.cluster_id(),
+                                meta_.cluster_id()));
     return false;
   }
   return true;

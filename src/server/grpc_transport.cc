@@ -95,6 +95,7 @@ void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::functio
       if (first) {
         *chunk.mutable_message() = message;
         chunk.set_total_size(data.size());
+        chunk.set_cluster_id(cluster_id_.load());
         first = false;
       }
       std::size_t n = std::min(kSnapshotChunkBytes, data.size() - offset);
@@ -133,6 +134,7 @@ void GrpcRaftTransport::run(Connection& c) {
   };
   for (;;) {
     raftsvc::RaftBatch batch;
+    batch.set_cluster_id(cluster_id_.load());
     {
       std::unique_lock lock(c.mu);
       c.cv.wait(lock, [&] { return c.stopping || !c.queue.empty(); });
@@ -192,6 +194,9 @@ grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<
       message = std::move(*chunk.mutable_message());
       total = chunk.total_size();
       first = false;
+      if (grpc::Status s = check_cluster(message.region_id(), chunk.cluster_id()); !s.ok()) {
+        return s;
+      }
       if (message.message().type() != raftpb::MSG_SNAP) {
         return refuse(grpc::StatusCode::INVALID_ARGUMENT, "the first snapshot chunk must carry a MsgSnap");
       }
@@ -201,7 +206,7 @@ grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<
       }
       // Reserve by what arrives, not by what the sender announces.
       data.reserve(std::min<std::uint64_t>(total, kSnapshotReserveBytes));
-    } else if (chunk.has_message() || chunk.total_size() != 0) {
+    } else if (chunk.has_message() || chunk.total_size() != 0 || chunk.cluster_id() != 0) {
       return refuse(grpc::StatusCode::INVALID_ARGUMENT, "only the first snapshot chunk carries the message and size");
     }
     if (chunk.data().size() > total - data.size()) {
@@ -219,9 +224,24 @@ grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<
   return grpc::Status::OK;
 }
 
+grpc::Status RaftService::check_cluster(std::uint64_t region_id, std::uint64_t sender_cluster) {
+  std::uint64_t mine = cluster_id_.load();
+  if (mine != 0 && sender_cluster == mine) {
+    return grpc::Status::OK;
+  }
+  std::string why =
+      mine == 0 ? "this store has not joined its cluster yet"
+                : fmt::format("Raft traffic of cluster {} refused by a store of cluster {}", sender_cluster, mine);
+  store_.dropped_messages().drop(region_id, {"cluster_mismatch", why});
+  return {grpc::StatusCode::FAILED_PRECONDITION, why};
+}
+
 grpc::Status RaftService::Send(grpc::ServerContext*, grpc::ServerReader<raftsvc::RaftBatch>* reader, raftsvc::Done*) {
   raftsvc::RaftBatch batch;
   while (!shutting_down_ && reader->Read(&batch)) {
+    if (grpc::Status s = check_cluster(0, batch.cluster_id()); !s.ok()) {
+      return s;  // the sender reconnects, and is refused again until it is configured right
+    }
     for (auto& m : *batch.mutable_messages()) {
       store_.deliver(std::move(m));
     }

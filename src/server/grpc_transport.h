@@ -41,6 +41,8 @@ class GrpcRaftTransport final : public RaftTransport {
   // Streams the snapshot in chunks on a thread of its own.
   void send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) override;
   std::uint64_t dropped() const { return dropped_.load(); }
+  // Stamped on every batch and snapshot; set once the store has joined its cluster.
+  void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
   static constexpr std::size_t kSnapshotChunkBytes = 1 << 20;
   // A RaftBatch holds messages up to this many bytes (one larger message travels alone).
   static constexpr std::size_t kMaxRaftBatchBytes = std::size_t{8} << 20;
@@ -68,6 +70,7 @@ class GrpcRaftTransport final : public RaftTransport {
   std::vector<SnapshotSender> snapshot_senders_;
   bool stopping_ = false;
   std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> cluster_id_{0};
 };
 
 // Validates what it receives before the store sees it: a snapshot stream is refused
@@ -87,10 +90,15 @@ class RaftService final : public raftsvc::Raft::Service {
                             raftsvc::Done* done) override;
   // Makes open streams return at their next message, so a shutdown does not wait for peers.
   void shutdown() { shutting_down_ = true; }
+  // Once joined: streams from any other cluster are refused. Before, every stream is.
+  void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
 
  private:
+  grpc::Status check_cluster(std::uint64_t region_id, std::uint64_t sender_cluster);
+
   RaftStore& store_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<std::uint64_t> cluster_id_{0};
 };
 
 }  // namespace rdb

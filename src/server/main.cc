@@ -129,6 +129,7 @@ int run(int argc, char** argv) {
   std::shared_ptr<grpc::Channel> pd_channel;
   std::unique_ptr<rdb::PdWorker> pd_worker;
   std::unique_ptr<rdb::RaftTransport> transport;
+  rdb::GrpcRaftTransport* grpc_transport = nullptr;  // owned by `transport` when peers exist
   rdb::RaftStoreConfig raft_config;
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
@@ -153,7 +154,7 @@ int run(int argc, char** argv) {
     };
     transport = std::make_unique<NoPeers>();
   } else {
-    transport = std::make_unique<rdb::GrpcRaftTransport>(
+    auto grpc = std::make_unique<rdb::GrpcRaftTransport>(
         [&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
           if (resolver.worker == nullptr) {
             return rdb::Status::unavailable("not joined to the cluster yet");
@@ -161,6 +162,8 @@ int run(int argc, char** argv) {
           return resolver.worker->resolve(store_id);
         },
         8192, *peer_creds);
+    grpc_transport = grpc.get();
+    transport = std::move(grpc);
   }
   rdb::RaftStore raft_store(**engine, raft_config, *transport, &metrics);
   rdb::KvService service(**engine, raft_store, metrics, 0);
@@ -249,6 +252,10 @@ int run(int argc, char** argv) {
     return fail_start(identity.status().message());
   }
   raft_store.set_store_id(identity->store_id);
+  raft_service.set_cluster_id(identity->cluster_id);
+  if (grpc_transport != nullptr) {
+    grpc_transport->set_cluster_id(identity->cluster_id);
+  }
   service.set_cluster_id(identity->cluster_id);
   if (auto s = raft_store.start(identity->region); !s.is_ok()) {
     return fail_start(s.message());

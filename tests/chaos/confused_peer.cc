@@ -114,7 +114,8 @@ class Maker {
 };
 
 // A snapshot stream that does not parse, or announces more than it carries.
-void send_bad_snapshot(raftsvc::Raft::Stub& stub, raftsvc::RaftMessage header, bool oversized) {
+void send_bad_snapshot(raftsvc::Raft::Stub& stub, raftsvc::RaftMessage header, bool oversized,
+                       std::uint64_t cluster_id) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   raftsvc::Done done;
@@ -127,6 +128,7 @@ void send_bad_snapshot(raftsvc::Raft::Stub& stub, raftsvc::RaftMessage header, b
   raftsvc::SnapshotChunk chunk;
   *chunk.mutable_message() = header;
   chunk.set_total_size(oversized ? std::uint64_t{1} << 40 : 16);
+  chunk.set_cluster_id(cluster_id);
   chunk.set_data("\xff\xfe not a snapshot");
   (void)writer->Write(chunk);
   (void)writer->WritesDone();
@@ -135,9 +137,10 @@ void send_bad_snapshot(raftsvc::Raft::Stub& stub, raftsvc::RaftMessage header, b
 
 }  // namespace
 
-void ConfusedPeer::start(std::vector<Target> targets, RegionInfo region, std::uint64_t seed) {
+void ConfusedPeer::start(std::vector<Target> targets, RegionInfo region, std::uint64_t cluster_id, std::uint64_t seed) {
   stop();
   stopping_ = false;
+  cluster_id_ = cluster_id;
   thread_ = std::thread([this, targets = std::move(targets), region = std::move(region), seed]() mutable {
     run(std::move(targets), std::move(region), seed);
   });
@@ -151,6 +154,7 @@ void ConfusedPeer::stop() {
 }
 
 void ConfusedPeer::run(std::vector<Target> targets, RegionInfo region, std::uint64_t seed) {
+  const std::uint64_t cluster_id = cluster_id_;
   Maker maker(std::move(region), seed);
   struct Stream {
     std::unique_ptr<raftsvc::Raft::Stub> stub;
@@ -168,6 +172,9 @@ void ConfusedPeer::run(std::vector<Target> targets, RegionInfo region, std::uint
       s.writer = s.stub->Send(s.ctx.get(), &s.done);
     }
     raftsvc::RaftBatch batch;
+    // Mostly the right cluster, so the messages reach the stores' validation; now and
+    // then another one (or none), which must close the stream.
+    batch.set_cluster_id(maker.pick(10) == 0 ? maker.pick(2) * (cluster_id + 1) : cluster_id);
     for (int i = 0; i < 8; ++i) {
       auto m = maker.make(t.store_id);
       if (maker.pick(4) == 0) {
@@ -182,7 +189,7 @@ void ConfusedPeer::run(std::vector<Target> targets, RegionInfo region, std::uint
       s.writer.reset();  // the store restarted or is paused: dial again
     }
     if (maker.pick(20) == 0) {
-      send_bad_snapshot(*s.stub, maker.make(t.store_id), maker.pick(2) == 0);
+      send_bad_snapshot(*s.stub, maker.make(t.store_id), maker.pick(2) == 0, cluster_id);
       ++sent_;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a steady trickle, not a flood

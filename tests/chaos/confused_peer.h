@@ -30,8 +30,9 @@ class ConfusedPeer {
   ConfusedPeer(const ConfusedPeer&) = delete;
   ConfusedPeer& operator=(const ConfusedPeer&) = delete;
 
-  // Sends to every target until stop(); `region` is the region the stores hold.
-  void start(std::vector<Target> targets, RegionInfo region, std::uint64_t seed);
+  // Sends to every target until stop(); `region` is the region the stores hold,
+  // `cluster_id` the stores' cluster.
+  void start(std::vector<Target> targets, RegionInfo region, std::uint64_t cluster_id, std::uint64_t seed);
   void stop();
   std::uint64_t sent() const { return sent_.load(); }
 
@@ -39,6 +40,7 @@ class ConfusedPeer {
   void run(std::vector<Target> targets, RegionInfo region, std::uint64_t seed);
 
   std::atomic<bool> stopping_{false};
+  std::uint64_t cluster_id_ = 0;
   std::atomic<std::uint64_t> sent_{0};
   std::thread thread_;
 };

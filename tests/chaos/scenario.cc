@@ -189,7 +189,7 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
     for (const auto& s : st->stores) {
       targets.push_back({s.id, s.address});
     }
-    c.confused().start(std::move(targets), st->regions[0], rng());
+    c.confused().start(std::move(targets), st->regions[0], st->cluster_id, rng());
     return {"confused-peer", "every store", [&c] { c.confused().stop(); }};
   }
   if (kind == "pd-restart") {

@@ -16,6 +16,8 @@
 #include "common/limits.h"
 #include "kvrpc.grpc.pb.h"
 #include "local_cluster.h"
+#include "pdpb.grpc.pb.h"
+#include "raftsvc.grpc.pb.h"
 #include "rdb/client.h"
 
 namespace rdb {
@@ -272,6 +274,37 @@ TEST_F(ClientIntegrationTest, LargeReadsAndWritesStayWithinMessageBounds) {
   ASSERT_TRUE(c->raw_delete_range("big/", "big0").is_ok());
 }
 
+// Raft traffic names its cluster: a store refuses a stream of batches from another
+// cluster, or with no cluster id at all (0 is not a wildcard); so does PD for requests.
+TEST_F(ClientIntegrationTest, TrafficOfAnotherClusterIsRefused) {
+  std::uint64_t cluster = client()->cluster_status()->cluster_id;
+  ASSERT_NE(cluster, 0u);
+  auto stub =
+      raftsvc::Raft::NewStub(grpc::CreateChannel(cluster_->store("s1").addr, grpc::InsecureChannelCredentials()));
+  for (std::uint64_t wrong : {std::uint64_t{0}, cluster + 1}) {
+    grpc::ClientContext ctx;
+    raftsvc::Done done;
+    auto writer = stub->Send(&ctx, &done);
+    raftsvc::RaftBatch batch;
+    batch.set_cluster_id(wrong);
+    (void)writer->Write(batch);
+    (void)writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << "cluster " << wrong << ": " << s.error_message();
+  }
+  auto pd = pdpb::PD::NewStub(grpc::CreateChannel(cluster_->pd().addr, grpc::InsecureChannelCredentials()));
+  for (std::uint64_t wrong : {std::uint64_t{0}, cluster + 1}) {
+    pdpb::GetStoreRequest req;
+    req.mutable_header()->set_cluster_id(wrong);
+    req.set_store_id(1);
+    pdpb::GetStoreResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(pd->GetStore(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.header().error().type(), pdpb::CLUSTER_ID_MISMATCH) << "cluster " << wrong;
+  }
+}
+
 TEST_F(ClientIntegrationTest, BatchCommandsAnswersEveryRequestOnceById) {
   auto [leader_addr, region_ctx] = leader_route();
   ASSERT_FALSE(leader_addr.empty());
@@ -484,6 +517,7 @@ TEST_F(ClientIntegrationTest, TsoIsStrictlyIncreasingAndBatched) {
   // 64 concurrent callers share round trips.
   auto channel = grpc::CreateChannel(cluster_->pd().addr, grpc::InsecureChannelCredentials());
   TsoBatcher batcher(channel);
+  batcher.set_cluster_id(client()->cluster_status()->cluster_id);
   constexpr int kThreads = 64;
   constexpr int kPerThread = 200;
   std::vector<std::vector<std::uint64_t>> got(kThreads);
@@ -515,6 +549,7 @@ TEST_F(ClientIntegrationTest, TsoIsStrictlyIncreasingAndBatched) {
 TEST_F(ClientIntegrationTest, AsyncTsoCallersChainRequestsAndShareRoundTrips) {
   auto channel = grpc::CreateChannel(cluster_->pd().addr, grpc::InsecureChannelCredentials());
   TsoBatcher batcher(channel);
+  batcher.set_cluster_id(client()->cluster_status()->cluster_id);
   constexpr int kInFlight = 64;
   constexpr int kPerCaller = 100;
   std::mutex mu;
