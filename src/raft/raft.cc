@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "common/test_switches.h"
+
 namespace rdb::raft {
 namespace {
 
@@ -33,6 +35,9 @@ const char* role_name(StateRole r) {
 Status Config::validate() const {
   if (id == kNone) {
     return Status::invalid_argument("raft config: id must not be 0");
+  }
+  if (!kTestSwitches && (bugs.grant_vote_without_log_check || bugs.commit_previous_term_by_counting)) {
+    return Status::invalid_argument("raft config: test bugs are compiled out of this build (RDB_TEST_SWITCHES=OFF)");
   }
   if (heartbeat_tick <= 0) {
     return Status::invalid_argument("raft config: heartbeat_tick must be positive");
@@ -443,7 +448,8 @@ Status Raft::step(Message m) {
       // and know no leader, or (pre-vote) for a future term.
       bool can_vote = vote_ == m.from() || (vote_ == kNone && lead_ == kNone) ||
                       (m.type() == raftpb::MSG_PRE_VOTE && m.term() > term_);
-      bool log_ok = bugs_.grant_vote_without_log_check || log_.is_up_to_date(m.index(), m.log_term());
+      bool log_ok =
+          (kTestSwitches && bugs_.grant_vote_without_log_check) || log_.is_up_to_date(m.index(), m.log_term());
       Message resp;
       resp.set_to(m.from());
       resp.set_type(vote_resp_type(m.type()));
@@ -990,7 +996,7 @@ bool Raft::maybe_commit() {
   }
   std::sort(matches.begin(), matches.end(), std::greater<>());
   std::uint64_t mci = matches[quorum() - 1];
-  if (bugs_.commit_previous_term_by_counting) {
+  if (kTestSwitches && bugs_.commit_previous_term_by_counting) {
     // BUG (test only): commits an entry of an earlier term by counting replicas.
     if (mci > log_.committed()) {
       log_.commit_to(mci);

@@ -19,6 +19,7 @@
 #include "common/main_guard.h"
 #include "common/ready_file.h"
 #include "common/signals.h"
+#include "common/test_switches.h"
 #include "common/tls_flags.h"
 #include "common/version.h"
 #include "server/grpc_transport.h"
@@ -80,12 +81,14 @@ int run(int argc, char** argv) {
   rdb::add_tls_flags(app, tls, /*server=*/true);
   app.add_flag("--lease-reads", lease_reads,
                "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
-  app.add_flag("--test-unsafe-local-reads", unsafe_local_reads,
-               "TEST ONLY: serve reads from any replica's local state (not linearizable; for testing the chaos "
-               "checker)");
-  app.add_flag("--test-ack-before-commit", ack_before_commit,
-               "TEST ONLY: acknowledge raw writes before they commit (loses acknowledged writes on failover; for "
-               "testing the chaos checker)");
+  if constexpr (rdb::kTestSwitches) {  // never in builds with RDB_TEST_SWITCHES=OFF
+    app.add_flag("--test-unsafe-local-reads", unsafe_local_reads,
+                 "TEST ONLY: serve reads from any replica's local state (not linearizable; for testing the chaos "
+                 "checker)");
+    app.add_flag("--test-ack-before-commit", ack_before_commit,
+                 "TEST ONLY: acknowledge raw writes before they commit (loses acknowledged writes on failover; for "
+                 "testing the chaos checker)");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

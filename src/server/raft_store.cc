@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/test_switches.h"
 #include "server/snapshot_data.h"
 
 namespace rdb {
@@ -323,7 +324,7 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
     }
     metrics_.proposals.inc();
     std::uint64_t index = peer->node->raft().log().last_index();
-    if (config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS) {
+    if (kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS) {
       cb({});  // TEST ONLY: acknowledged before it is replicated
       return;
     }
@@ -338,7 +339,7 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
   post([this, ctx, keys = std::move(keys), once]() mutable {
     ReadCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());
-    if (config_.unsafe_local_reads && peer != nullptr) {
+    if (kTestSwitches && config_.unsafe_local_reads && peer != nullptr) {
       cb(std::nullopt);  // TEST ONLY: whatever this replica has applied, leader or not
       return;
     }

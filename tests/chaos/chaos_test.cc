@@ -5,6 +5,7 @@
 // run keeps its history and reports under the test's temp dir.
 #include <gtest/gtest.h>
 
+#include "common/test_switches.h"
 #include "local_cluster.h"
 #include "scenario.h"
 #include "workload.h"
@@ -66,6 +67,9 @@ INSTANTIATE_TEST_SUITE_P(Faults, ChaosScenarioTest,
 // A store that acknowledges raw writes before they commit loses them when its
 // leadership ends: the harness must report it.
 TEST(ChaosSelfCheckTest, AcknowledgeBeforeCommitIsCaught) {
+  if (!kTestSwitches) {
+    GTEST_SKIP() << "test switches are compiled out (RDB_TEST_SWITCHES=OFF)";
+  }
   ScenarioOptions o;
   o.scenario = "partition-leader";
   o.duration = std::chrono::seconds(15);
@@ -122,6 +126,9 @@ TEST(ChaosSelfCheckTest, SafeReadsStayLinearizableWhenSentToFollowers) {
 }
 
 TEST(ChaosSelfCheckTest, UnsafeLocalReadsAreReportedAsNotLinearizable) {
+  if (!kTestSwitches) {
+    GTEST_SKIP() << "test switches are compiled out (RDB_TEST_SWITCHES=OFF)";
+  }
   EXPECT_FALSE(run_direct_reads({"--test-unsafe-local-reads"}).linearizable)
       << "the checker missed stale reads from followers";
 }

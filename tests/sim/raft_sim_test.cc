@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 
+#include "common/test_switches.h"
+
 namespace rdb::raft::sim {
 namespace {
 
@@ -89,6 +91,9 @@ std::uint64_t first_violation(const TestBugs& bugs, std::uint64_t max_seeds, std
 }
 
 TEST(RaftSimBugInjectionTest, VotingWithoutLogCheckIsCaught) {
+  if (!kTestSwitches) {
+    GTEST_SKIP() << "test switches are compiled out (RDB_TEST_SWITCHES=OFF)";
+  }
   TestBugs bugs;
   bugs.grant_vote_without_log_check = true;
   std::string what;
@@ -98,6 +103,9 @@ TEST(RaftSimBugInjectionTest, VotingWithoutLogCheckIsCaught) {
 }
 
 TEST(RaftSimBugInjectionTest, CommittingPreviousTermByCountingIsCaught) {
+  if (!kTestSwitches) {
+    GTEST_SKIP() << "test switches are compiled out (RDB_TEST_SWITCHES=OFF)";
+  }
   TestBugs bugs;
   bugs.commit_previous_term_by_counting = true;
   std::string what;
