@@ -22,6 +22,11 @@ class IdAllocator {
 
   // Reserves `count` consecutive ids (1 <= count <= kMaxCount) and returns the first (ids start at 1).
   Result<std::uint64_t> allocate(std::uint32_t count = 1);
+  // Whether `id` may have been handed out by this allocator (now or before a restart).
+  bool handed_out(std::uint64_t id) {
+    std::lock_guard lock(mu_);
+    return id >= 1 && id < next_;
+  }
 
  private:
   IdAllocator(BoundStore& store, std::uint64_t step) : store_(store), step_(step) {}

@@ -163,6 +163,11 @@ grpc::Status PdService::PutStore(grpc::ServerContext*, const pdpb::PutStoreReque
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
+  if (!ids_.handed_out(req->store().id())) {
+    set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT,
+              fmt::format("store id {} was never allocated by this PD (ask AllocId first)", req->store().id()));
+    return grpc::Status::OK;
+  }
   Status s = meta_.put_store(req->store());
   if (!s.is_ok()) {
     set_error(resp->mutable_header(),
@@ -223,9 +228,59 @@ grpc::Status PdService::GetRegionById(grpc::ServerContext*, const pdpb::GetRegio
   return grpc::Status::OK;
 }
 
+Status PdService::validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& req) {
+  const metapb::Region& region = req.region();
+  const metapb::Peer& leader = req.leader();
+  bool leader_is_member = std::any_of(region.peers().begin(), region.peers().end(), [&](const metapb::Peer& p) {
+    return p.id() == leader.id() && p.store_id() == leader.store_id();
+  });
+  if (!leader_is_member) {
+    return Status::invalid_argument(fmt::format("region {}: leader peer {} on store {} is not a member of the region",
+                                                region.id(), leader.id(), leader.store_id()));
+  }
+  if (!meta_.get_store(leader.store_id())) {
+    return Status::invalid_argument(
+        fmt::format("region {}: store {} is not registered", region.id(), leader.store_id()));
+  }
+  if (!ids_.handed_out(region.id())) {
+    return Status::invalid_argument(fmt::format("region id {} was never allocated by this PD", region.id()));
+  }
+  for (const auto& p : region.peers()) {
+    if (!ids_.handed_out(p.id())) {
+      return Status::invalid_argument(
+          fmt::format("region {}: peer id {} was never allocated by this PD", region.id(), p.id()));
+    }
+  }
+  auto known = meta_.region_by_id(region.id());
+  if (!known) {
+    return Status::ok();
+  }
+  // Epochs grow only by what PD asked for: one conf_ver per membership change it
+  // issued (plus a little slack for changes issued before a PD restart); no
+  // split exists yet, so the version may not move beyond that slack either.
+  const auto& have = known->region().region_epoch();
+  const auto& got = region.region_epoch();
+  std::lock_guard lock(epoch_mu_);
+  std::uint64_t& allowance = conf_ver_allowance_[region.id()];
+  std::uint64_t conf_growth = got.conf_ver() > have.conf_ver() ? got.conf_ver() - have.conf_ver() : 0;
+  std::uint64_t version_growth = got.version() > have.version() ? got.version() - have.version() : 0;
+  if (conf_growth > allowance + kEpochSlack || version_growth > kEpochSlack) {
+    return Status::invalid_argument(
+        fmt::format("region {}: epoch ({}, {}) jumps beyond what PD handed out (known ({}, {}), {} change(s) issued)",
+                    region.id(), got.conf_ver(), got.version(), have.conf_ver(), have.version(), allowance));
+  }
+  allowance = conf_growth > allowance ? 0 : allowance - conf_growth;
+  return Status::ok();
+}
+
 grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::RegionHeartbeatRequest* req,
                                         pdpb::RegionHeartbeatResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  if (Status v = validate_region_heartbeat(*req); !v.is_ok()) {
+    spdlog::warn("region heartbeat refused: {}", v.message());
+    set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT, v.message());
     return grpc::Status::OK;
   }
   Status s = meta_.region_heartbeat(req->region(), req->leader());
@@ -254,6 +309,10 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
         return grpc::Status::OK;  // try again on the next heartbeat
       }
       change->mutable_peer()->set_id(id.value());
+    }
+    {
+      std::lock_guard lock(epoch_mu_);
+      ++conf_ver_allowance_[req->region().id()];  // this change may bump conf_ver once
     }
     spdlog::info("region {}: asking store {} to {} peer {} on store {}", req->region().id(), req->leader().store_id(),
                  pdpb::ChangePeerType_Name(change->type()), change->peer().id(), change->peer().store_id());

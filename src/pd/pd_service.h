@@ -7,6 +7,9 @@
 // internally synchronised. It does not own the allocators or metadata.
 #pragma once
 
+#include <map>
+#include <mutex>
+
 #include "common/metrics.h"
 #include "pd/cluster_meta.h"
 #include "pd/id_allocator.h"
@@ -49,6 +52,10 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
  private:
   // Fills the response header; returns false (and sets the error) on a cluster id mismatch.
   bool check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp);
+  // A region heartbeat must name a leader that is a member of the region, ids this PD
+  // allocated, and an epoch that grew only by the changes PD asked for.
+  Status validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& req);
+  static constexpr std::uint64_t kEpochSlack = 2;
 
   TsoAllocator& tso_;
   IdAllocator& ids_;
@@ -57,6 +64,8 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   Counter& tso_requests_;
   Counter& tso_timestamps_;
   Histogram& tso_latency_;
+  std::mutex epoch_mu_;
+  std::map<std::uint64_t, std::uint64_t> conf_ver_allowance_;  // region -> conf_ver bumps PD may still see
 };
 
 }  // namespace rdb

@@ -305,6 +305,60 @@ TEST_F(ClientIntegrationTest, TrafficOfAnotherClusterIsRefused) {
   }
 }
 
+// PD validates what it stores: a region heartbeat whose leader is not a member, or
+// whose epoch leaps beyond the changes PD asked for, and a store id PD never handed
+// out are refused with a clear error; what PD knows stays as it was.
+TEST_F(ClientIntegrationTest, PdRefusesWhatItNeverHandedOut) {
+  auto c = client();
+  auto st = c->cluster_status();
+  ASSERT_TRUE(st.is_ok() && st->regions.size() == 1);
+  const RegionInfo& known = st->regions[0];
+  auto pd = pdpb::PD::NewStub(grpc::CreateChannel(cluster_->pd().addr, grpc::InsecureChannelCredentials()));
+  auto heartbeat = [&](const std::function<void(pdpb::RegionHeartbeatRequest&)>& edit) {
+    pdpb::RegionHeartbeatRequest req;
+    req.mutable_header()->set_cluster_id(st->cluster_id);
+    auto* r = req.mutable_region();
+    r->set_id(known.id);
+    r->set_start_key(known.start_key);
+    r->set_end_key(known.end_key);
+    r->mutable_region_epoch()->set_conf_ver(known.conf_ver);
+    r->mutable_region_epoch()->set_version(known.version);
+    for (const auto& p : known.peers) {
+      auto* peer = r->add_peers();
+      peer->set_id(p.id);
+      peer->set_store_id(p.store_id);
+      peer->set_is_learner(p.is_learner);
+    }
+    req.mutable_leader()->set_id(known.leader.id);
+    req.mutable_leader()->set_store_id(known.leader.store_id);
+    edit(req);
+    pdpb::RegionHeartbeatResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(pd->RegionHeartbeat(&ctx, req, &resp).ok());
+    return resp.header().error();
+  };
+  auto outsider = heartbeat([](auto& req) { req.mutable_leader()->set_id(999'999); });
+  EXPECT_EQ(outsider.type(), pdpb::INVALID_ARGUMENT);
+  EXPECT_NE(outsider.message().find("not a member"), std::string::npos) << outsider.message();
+  auto leap = heartbeat([](auto& req) { req.mutable_region()->mutable_region_epoch()->set_conf_ver(~0ULL); });
+  EXPECT_EQ(leap.type(), pdpb::INVALID_ARGUMENT);
+  EXPECT_NE(leap.message().find("jumps"), std::string::npos) << leap.message();
+  auto after = c->cluster_status();
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_EQ(after->regions[0].conf_ver, known.conf_ver);
+  EXPECT_EQ(after->regions[0].leader.id, known.leader.id);
+
+  pdpb::PutStoreRequest put;
+  put.mutable_header()->set_cluster_id(st->cluster_id);
+  put.mutable_store()->set_id(1'000'000'000);
+  put.mutable_store()->set_address("127.0.0.1:1");
+  pdpb::PutStoreResponse put_resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(pd->PutStore(&ctx, put, &put_resp).ok());
+  EXPECT_EQ(put_resp.header().error().type(), pdpb::INVALID_ARGUMENT);
+  EXPECT_NE(put_resp.header().error().message().find("never allocated"), std::string::npos);
+}
+
 TEST_F(ClientIntegrationTest, BatchCommandsAnswersEveryRequestOnceById) {
   auto [leader_addr, region_ctx] = leader_route();
   ASSERT_FALSE(leader_addr.empty());
