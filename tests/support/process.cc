@@ -1,6 +1,7 @@
 #include "support/process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -9,6 +10,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -125,6 +128,48 @@ std::string Subprocess::stderr_text() const {
   return read_file(err_path_);
 }
 
+namespace {
+
+// The commands the current test ran (run_command), so that any failed assertion
+// shows what they printed to stderr, whether or not the assertion streamed it.
+std::mutex g_commands_mu;
+std::vector<std::string> g_commands;
+
+class PrintCommandsOnFailure final : public ::testing::EmptyTestEventListener {
+ public:
+  void OnTestStart(const ::testing::TestInfo&) override {
+    std::lock_guard lock(g_commands_mu);
+    g_commands.clear();
+  }
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (!result.failed()) {
+      return;
+    }
+    std::lock_guard lock(g_commands_mu);
+    std::size_t first = g_commands.size() > 3 ? g_commands.size() - 3 : 0;
+    for (std::size_t i = first; i < g_commands.size(); ++i) {
+      std::cout << g_commands[i];
+    }
+  }
+};
+
+[[maybe_unused]] const bool g_listener_registered = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new PrintCommandsOnFailure);
+  return true;
+}();
+
+void remember(const std::vector<std::string>& argv, const CommandResult& r) {
+  std::string line = "  command:";
+  for (const auto& a : argv) {
+    line += " " + a;
+  }
+  line += "\n  exit code " + std::to_string(r.exit_code) + ", stderr:\n" + r.err + "\n";
+  std::lock_guard lock(g_commands_mu);
+  g_commands.push_back(std::move(line));
+}
+
+}  // namespace
+
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& scratch_dir,
                           std::chrono::milliseconds timeout) {
   static std::atomic<int> counter{0};
@@ -140,6 +185,7 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   }
   r.out = p.stdout_text();
   r.err = p.stderr_text();
+  remember(argv, r);
   return r;
 }
 
