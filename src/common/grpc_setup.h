@@ -26,6 +26,7 @@ namespace rdb {
 
 inline constexpr int kKeepaliveTimeMs = 10'000;
 inline constexpr int kKeepaliveTimeoutMs = 5'000;
+inline constexpr int kMinConnectTimeoutMs = 5'000;
 
 struct TlsFiles {
   std::string ca;                       // PEM: the CA that signed every peer's certificate
