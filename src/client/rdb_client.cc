@@ -685,6 +685,9 @@ class ClientImpl final : public RdbClient {
         }
         // A region error means the store did not execute the request: retrying is safe.
         last = Status::unavailable(fmt::format("store {}: {}", route->store_addr, resp.region_error().message()));
+        if (resp.region_error().has_disk_full()) {
+          return Status::unavailable(fmt::format("store {}: {}", route->store_addr, resp.region_error().message()));
+        }
         if (!options_.store_addr.empty() && resp.region_error().has_not_leader()) {
           // Pointed at one store that does not lead: no retry here can fix that.
           return last;

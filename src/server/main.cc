@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "common/test_switches.h"
 #include "common/tls_flags.h"
 #include "common/version.h"
+#include "server/disk_space.h"
 #include "server/grpc_transport.h"
 #include "server/kv_service.h"
 #include "server/pd_worker.h"
@@ -46,6 +48,8 @@ int run(int argc, char** argv) {
   bool unsafe_local_reads = false;
   bool ack_before_commit = false;
   rdb::TlsFiles tls;
+  std::uint64_t reserve_space = std::uint64_t{256} << 20;
+  std::uint64_t min_free_space = std::uint64_t{64} << 20;
   std::size_t max_stream_requests = rdb::KvService::kDefaultMaxStreamRequests;
   std::size_t max_raft_queue = rdb::RaftStoreConfig().max_pending_tasks;
 
@@ -54,7 +58,9 @@ int run(int argc, char** argv) {
   app.add_option("--addr", addr, "gRPC listen address HOST:PORT (port 0 picks a free port)")->capture_default_str();
   app.add_option("--advertise-addr", advertise_addr, "address clients should use (default: the bound --addr)");
   app.add_option("--status-addr", status_addr, "HTTP status address for /metrics and /status")->capture_default_str();
-  app.add_option("--data-dir", data_dir, "directory for this store's data")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "directory for this store's data")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
   app.add_option("--pd", pd_addr, "PD address HOST:PORT; without it the store runs standalone");
   app.add_option("--pd-wait-seconds", pd_wait_s, "how long to keep trying to reach PD at start")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
@@ -77,6 +83,17 @@ int run(int argc, char** argv) {
   app.add_option("--max-raft-queue", max_raft_queue,
                  "requests and peer messages waiting for the Raft thread before new ones get ServerIsBusy")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
+  app.add_option("--reserve-space", reserve_space,
+                 "bytes of a placeholder file kept in the data dir and deleted when a store starts on a full disk "
+                 "(0: none); accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  app.add_option("--min-free-space", min_free_space,
+                 "refuse writes (DiskFull) while the data dir's file system has less free space; accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
   rdb::add_tls_flags(app, tls, /*server=*/true);
   app.add_flag("--lease-reads", lease_reads,
@@ -123,6 +140,17 @@ int run(int argc, char** argv) {
     }
   }
 
+  auto disk = std::make_shared<rdb::DiskSpace>(data_dir, min_free_space);
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    auto placeholder = disk->manage_placeholder(reserve_space);
+    if (!placeholder.is_ok()) {
+      spdlog::warn("{}", placeholder.status().message());
+    } else if (!placeholder->empty()) {
+      spdlog::warn("{}", *placeholder);
+    }
+  }
   auto engine = rdb::RocksEngine::open(data_dir);
   if (!engine.is_ok()) {
     spdlog::error("cannot start: {}", engine.status().message());
@@ -138,6 +166,7 @@ int run(int argc, char** argv) {
   raft_config.log_gc_threshold = log_gc_threshold;
   raft_config.lease_reads = lease_reads;
   raft_config.max_pending_tasks = max_raft_queue;
+  raft_config.disk = disk;
   raft_config.unsafe_local_reads = unsafe_local_reads;
   if (unsafe_local_reads) {
     spdlog::warn("--test-unsafe-local-reads: reads are NOT linearizable (test-only switch)");

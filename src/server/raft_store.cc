@@ -303,6 +303,22 @@ std::optional<kvrpc::RegionError> RaftStore::check_context(Peer* peer, std::uint
 void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
                         ProposeCallback callback) {
   // A dropped task answers "busy": the write never entered the log.
+  // Refuse a write that would leave less than the minimum free: RocksDB must never meet
+  // ENOSPC in its WAL (the write would fail and the engine stop writing).
+  if (config_.disk && config_.disk->min_free_bytes() > 0 &&
+      config_.disk->available_bytes() < config_.disk->min_free_bytes() + cmd.ByteSizeLong()) {
+    kvrpc::RegionError e;
+    std::string why = fmt::format(
+        "the disk of store {} is full ({} bytes free, --min-free-space {}): writes are "
+        "refused until space is freed; reads still work",
+        config_.store_id.load(), config_.disk->available_bytes(), config_.disk->min_free_bytes());
+    e.set_message(why);
+    e.mutable_disk_full()->set_store_id(config_.store_id.load());
+    e.mutable_disk_full()->set_reason(why);
+    metrics_.proposals_refused.inc();
+    callback({std::move(e), {}});
+    return;
+  }
   auto once = answered_once(std::move(callback),
                             ProposeResult{busy("the store is shutting down or its Raft queue is full"), {}});
   post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), once]() mutable {
@@ -542,6 +558,15 @@ void RaftStore::guarded(Peer& peer, const char* what, Fn&& fn) {
     dropped_.drop(peer.region.id(), {"raft_core_error", e.what()});
     peer.broken = true;
   }
+}
+
+void RaftStore::persist_failed(const std::vector<Peer*>& peers, const Status& why) {
+  spdlog::error("cannot write to the engine ({}); {} region peer(s) restart from disk, retrying in 1 s",
+                why.to_string(), peers.size());
+  for (Peer* p : peers) {
+    p->broken = true;  // reloaded by the loop: as after a crash, with what is on disk
+  }
+  engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
 }
 
 void RaftStore::reload_broken_peers() {
@@ -789,6 +814,17 @@ void RaftStore::maybe_compact(Peer& peer, WriteBatch& wb) {
 }
 
 void RaftStore::handle_readies() {
+  if (std::chrono::steady_clock::now() < engine_retry_at_) {
+    return;  // the engine failed a write lately (e.g. disk full): give it time
+  }
+  if (engine_retry_at_ != std::chrono::steady_clock::time_point{}) {
+    engine_retry_at_ = {};
+    if (Status s = engine_.resume(); !s.is_ok()) {
+      spdlog::warn("the engine cannot resume writing yet: {}", s.to_string());
+      engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      return;
+    }
+  }
   struct Work {
     Peer* peer;
     raft::Ready rd;
@@ -825,6 +861,13 @@ void RaftStore::handle_readies() {
   if (work.empty()) {
     return;
   }
+  auto work_peers = [&work] {
+    std::vector<Peer*> peers;
+    for (auto& w : work) {
+      peers.push_back(w.peer);
+    }
+    return peers;
+  };
   // Messages leave in two groups. A leader's replication traffic (MsgApp,
   // heartbeats) goes out before its own log is persisted, so the leader's fsync
   // overlaps the followers' (Raft thesis 10.2.1). That is safe because this one
@@ -870,9 +913,18 @@ void RaftStore::handle_readies() {
       entries += w.rd.entries.size();
     }
     auto started = std::chrono::steady_clock::now();
+    if (config_.disk && config_.disk->min_free_bytes() > 0 &&
+        config_.disk->available_bytes() < raft_wb.bytes() + config_.disk->min_free_bytes() / 2) {
+      // A follower whose disk filled up: do not let the write meet ENOSPC; lag instead
+      // (the leader resends) until space returns.
+      persist_failed(work_peers(), Status::io_error(fmt::format("the disk is full ({} bytes free)",
+                                                                config_.disk->available_bytes())));
+      return;
+    }
     if (Status s = engine_.write(raft_wb, must_sync); !s.is_ok()) {
-      spdlog::critical("cannot persist raft state: {}", s.to_string());
-      std::abort();  // continuing could acknowledge what is not durable
+      // Nothing of this round is durable: acknowledge nothing, send nothing more.
+      persist_failed(work_peers(), s);
+      return;
     }
     metrics_.persist_seconds.observe(std::chrono::steady_clock::now() - started);
     metrics_.persists.inc();
@@ -909,8 +961,14 @@ void RaftStore::handle_readies() {
   }
   if (!apply_wb.empty()) {
     if (Status s = engine_.write(apply_wb, false); !s.is_ok()) {
-      spdlog::critical("cannot apply committed entries: {}", s.to_string());
-      std::abort();
+      // The entries are committed and their log durable: they are applied again, with
+      // the same results, once the peers reload from the persisted apply index. Their
+      // answers stand; reads wait for the re-apply.
+      persist_failed(work_peers(), s);
+      for (auto& r : replies) {
+        r();
+      }
+      return;
     }
   }
   if (applied > 0) {

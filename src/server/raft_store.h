@@ -33,6 +33,7 @@
 #include "kvrpc.pb.h"
 #include "raft/raw_node.h"
 #include "raftsvc.pb.h"
+#include "server/disk_space.h"
 #include "server/kv_applier.h"
 #include "server/peer_storage.h"
 #include "server/raft_message_check.h"
@@ -68,6 +69,7 @@ struct RaftStoreConfig {
         seed(o.seed),
         lease_reads(o.lease_reads),
         max_pending_tasks(o.max_pending_tasks),
+        disk(o.disk),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
@@ -82,6 +84,8 @@ struct RaftStoreConfig {
   // Requests and messages waiting for the Raft thread. Beyond this, proposals and
   // reads are refused with ServerIsBusy and peers' messages dropped (Raft resends).
   std::size_t max_pending_tasks = 100'000;
+  // When set and full(), writes are refused with RegionError.disk_full.
+  std::shared_ptr<DiskSpace> disk;
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
@@ -193,6 +197,9 @@ class RaftStore {
   template <typename Fn>
   void guarded(Peer& peer, const char* what, Fn&& fn);
   void reload_broken_peers();
+  // A write to the engine failed (e.g. no space): nothing of this round may be
+  // acknowledged; every peer in it restarts from disk and the loop backs off.
+  void persist_failed(const std::vector<Peer*>& peers, const Status& why);
   // May a message for a region this store does not have create a peer? `replacing`
   // names a stale peer of the same region that the new one would replace.
   std::optional<raft::Rejection> may_create_peer(const raftsvc::RaftMessage& msg, std::uint64_t replacing = 0) const;
@@ -237,6 +244,8 @@ class RaftStore {
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
   std::thread thread_;
+  // Owned by the loop thread: after a failed engine write, no Ready is handled before this.
+  std::chrono::steady_clock::time_point engine_retry_at_{};
 
   // Owned by the loop thread.
   std::map<std::uint64_t, std::unique_ptr<Peer>> peers_;

@@ -196,6 +196,11 @@ Result<std::vector<KvPair>> RocksEngine::raw_scan(const ScanOptions& o) {
   return out;
 }
 
+Status RocksEngine::resume() {
+  // RocksDB stops writing after an I/O error such as ENOSPC; Resume() retries once space returns.
+  return from_rocks(h_->db->Resume(), "resume after a write error");
+}
+
 Result<std::vector<KvPair>> RocksEngine::raw_batch_get(const std::vector<std::string>& keys, std::size_t max_bytes) {
   RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
   for (const auto& k : keys) {

@@ -48,6 +48,7 @@ class RocksEngine final : public StorageEngine {
   Status raw_put(std::string_view key, std::string_view value) override;
   Status raw_delete(std::string_view key) override;
   Result<std::vector<KvPair>> raw_scan(const ScanOptions& options) override;
+  Status resume() override;
   Result<std::vector<KvPair>> raw_batch_get(const std::vector<std::string>& keys, std::size_t max_bytes = 0) override;
   Status raw_batch_put(const std::vector<KvPair>& pairs) override;
   Status raw_batch_delete(const std::vector<std::string>& keys) override;

@@ -96,6 +96,8 @@ class StorageEngine {
   // ---- low-level access for the replication layer (no limit checks: callers own the keys)
   // Applies every write of the batch atomically; durable on return when `sync`.
   virtual Status write(const WriteBatch& batch, bool sync) = 0;
+  // After a failed write (e.g. no space left): tries to make the engine writable again.
+  virtual Status resume() { return Status::ok(); }
   virtual Result<std::optional<std::string>> get_cf(ColumnFamily cf, std::string_view key) = 0;
   // Pairs in [start, end) of one column family, at most `limit` (0 = no limit), in key order.
   virtual Result<std::vector<KvPair>> scan_cf(ColumnFamily cf, std::string_view start, std::string_view end,

@@ -41,8 +41,10 @@ Daemon& LocalCluster::start_pd(const std::vector<std::string>& extra_args) {
 }
 
 std::vector<std::string> LocalCluster::store_args(const StoreSpec& spec) const {
-  std::vector<std::string> args = spec.args;
-  args.insert(args.end(), {"--pd-heartbeat-ms", "200", "--raft-tick-ms", "50"});
+  // Defaults first: a test's own flags come later and win (the store takes the last
+  // --data-dir / --reserve-space / --min-free-space given).
+  std::vector<std::string> args = {"--pd-heartbeat-ms", "200", "--raft-tick-ms", "50", "--reserve-space", "0"};
+  args.insert(args.end(), spec.args.begin(), spec.args.end());
   if (spec.with_pd) {
     args.insert(args.end(), {"--pd", pd_.addr});
   }

@@ -1,8 +1,12 @@
 // Crash, restart and start-up failure behaviour of the real daemons.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -180,6 +184,95 @@ TEST(ProcessLifecycleTest, UnreachablePdAndBadFlagsFailClearly) {
 
   auto pd_bad = testing::run_command({testing::bin_dir() + "/rdb-pd", "--bogus-flag"}, cluster.dir().path());
   EXPECT_NE(pd_bad.exit_code, 0);
+}
+
+// A store on a small file system (a tmpfs, so this needs root): when the disk fills,
+// writes are refused with a clear DiskFull error and nothing is half-written, reads
+// keep working, and writes resume once space returns. A store started on a full disk
+// deletes its reserved-space file and starts.
+TEST(ProcessLifecycleTest, DiskFullRefusesWritesKeepsReadsAndRecovers) {
+  LocalCluster cluster;
+  std::string fs = cluster.dir().sub("small-fs");
+  std::filesystem::create_directories(fs);
+  auto mount = testing::run_command({"/bin/sh", "-c", "mount -t tmpfs -o size=128m tmpfs " + fs}, cluster.dir().path());
+  if (mount.exit_code != 0) {
+    GTEST_SKIP() << "needs root to mount a size-limited tmpfs: " << mount.err;
+  }
+  struct Unmount {
+    std::string path, scratch;
+    ~Unmount() { (void)testing::run_command({"/bin/sh", "-c", "umount -l " + path}, scratch); }
+  } unmount{fs, cluster.dir().path()};
+  cluster.start_pd({"--max-replicas", "1"});
+  cluster.start_store("s1", true,
+                      {"--data-dir", fs + "/store", "--reserve-space", "8MiB", "--min-free-space", "16MiB"});
+  ClientOptions o;
+  o.pd_endpoints = {cluster.pd().addr};
+  o.timeout = std::chrono::seconds(10);
+  auto c = std::move(RdbClient::connect(o)).value();
+  ASSERT_TRUE(c->raw_put("disk/k", "v").is_ok());
+  EXPECT_TRUE(std::filesystem::exists(fs + "/store/space_placeholder_file"));
+
+  auto available = [&] {
+    struct statvfs s {};
+    ::statvfs(fs.c_str(), &s);
+    return static_cast<std::uint64_t>(s.f_bavail) * s.f_frsize;
+  };
+  auto fill_leaving = [&](const std::string& name, std::uint64_t leave) {
+    int fd = ::open((fs + "/" + name).c_str(), O_CREAT | O_WRONLY, 0600);
+    std::uint64_t take = available() > leave ? available() - leave : 0;
+    EXPECT_EQ(::posix_fallocate(fd, 0, static_cast<off_t>(take)), 0);
+    ::close(fd);
+  };
+  fill_leaving("filler", 8 << 20);  // 8 MiB left: under --min-free-space
+  Status refused;
+  std::string refused_key;
+  int attempt = 0;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        refused_key = "disk/new" + std::to_string(attempt++);  // the store re-reads free space every 100 ms
+        refused = c->raw_put(refused_key, "x");
+        return !refused.is_ok();
+      },
+      std::chrono::seconds(10)))
+      << "writes were still accepted on a full disk";
+  EXPECT_NE(refused.message().find("disk"), std::string::npos) << refused.to_string();
+  EXPECT_FALSE(c->raw_get(refused_key)->has_value()) << "a refused write was applied";
+  auto read = c->raw_get("disk/k");
+  ASSERT_TRUE(read.is_ok()) << "reads must keep working: " << read.status().to_string();
+  EXPECT_EQ(read->value(), "v");
+
+  std::filesystem::remove(fs + "/filler");
+  EXPECT_TRUE(testing::poll_until([&] { return c->raw_put("disk/after", "y").is_ok(); }, std::chrono::seconds(20)))
+      << cluster.store("s1").logs();
+
+  // A write that fits the minimum now but would eat into it (32 MiB with 20 free) is
+  // refused too: RocksDB must never meet ENOSPC in its WAL.
+  fill_leaving("filler3", 20 << 20);
+  const std::string big(8 << 20, 'b');
+  std::vector<KeyValue> batch;
+  for (int i = 0; i < 4; ++i) {
+    batch.push_back({"disk/big" + std::to_string(i), big});
+  }
+  Status overflow = c->raw_batch_put(batch);
+  EXPECT_NE(overflow.message().find("disk"), std::string::npos) << overflow.to_string();
+  EXPECT_TRUE(cluster.store("s1").process->running()) << cluster.store("s1").logs();
+  std::filesystem::remove(fs + "/filler3");
+  EXPECT_TRUE(testing::poll_until([&] { return c->raw_put("disk/again", "z").is_ok(); }, std::chrono::seconds(30)))
+      << cluster.store("s1").logs();
+  auto k = c->raw_get("disk/k");
+  ASSERT_TRUE(k.is_ok()) << k.status().to_string();
+  EXPECT_EQ(k->value(), "v");
+  EXPECT_FALSE(c->raw_get("disk/big0")->has_value()) << "a refused write was applied";
+
+  // Full to the last byte, then a restart: the placeholder makes room for it.
+  cluster.store("s1").process->kill_now();
+  fill_leaving("filler2", 0);
+  cluster.restart_store("s1");
+  EXPECT_NE(cluster.store("s1").logs().find("deleted the reserved-space file"), std::string::npos)
+      << cluster.store("s1").logs();
+  auto after = c->raw_get("disk/k");
+  ASSERT_TRUE(after.is_ok()) << after.status().to_string();
+  EXPECT_EQ(after->value(), "v");
 }
 
 TEST(ProcessLifecycleTest, StandaloneStoreServesWithoutPd) {
