@@ -1,6 +1,7 @@
 #include "pd/pd_service.h"
 
 #include <fmt/format.h>
+#include <grpc/grpc_security_constants.h>
 #include <spdlog/spdlog.h>
 
 #include "common/version.h"
@@ -144,12 +145,27 @@ grpc::Status PdService::IsBootstrapped(grpc::ServerContext*, const pdpb::IsBoots
   return grpc::Status::OK;
 }
 
-grpc::Status PdService::Bootstrap(grpc::ServerContext*, const pdpb::BootstrapRequest* req,
+namespace {
+
+// The caller's TLS certificate common name; empty without TLS.
+std::string peer_identity(const grpc::ServerContext* ctx) {
+  if (ctx == nullptr || ctx->auth_context() == nullptr) {
+    return "";
+  }
+  auto cns = ctx->auth_context()->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+  return cns.empty() ? "" : std::string(cns.front().data(), cns.front().size());
+}
+
+}  // namespace
+
+grpc::Status PdService::Bootstrap(grpc::ServerContext* ctx, const pdpb::BootstrapRequest* req,
                                   pdpb::BootstrapResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
-  Status s = meta_.bootstrap(req->store(), req->region());
+  metapb::Store store = req->store();
+  store.set_identity(peer_identity(ctx));
+  Status s = meta_.bootstrap(store, req->region());
   if (!s.is_ok()) {
     set_error(resp->mutable_header(), error_type_of(s), s.message());
   } else {
@@ -159,7 +175,8 @@ grpc::Status PdService::Bootstrap(grpc::ServerContext*, const pdpb::BootstrapReq
   return grpc::Status::OK;
 }
 
-grpc::Status PdService::PutStore(grpc::ServerContext*, const pdpb::PutStoreRequest* req, pdpb::PutStoreResponse* resp) {
+grpc::Status PdService::PutStore(grpc::ServerContext* ctx, const pdpb::PutStoreRequest* req,
+                                 pdpb::PutStoreResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
@@ -168,7 +185,18 @@ grpc::Status PdService::PutStore(grpc::ServerContext*, const pdpb::PutStoreReque
               fmt::format("store id {} was never allocated by this PD (ask AllocId first)", req->store().id()));
     return grpc::Status::OK;
   }
-  Status s = meta_.put_store(req->store());
+  metapb::Store store = req->store();
+  std::string caller = peer_identity(ctx);
+  auto existing = meta_.get_store(store.id());
+  if (existing && !existing->identity().empty() && existing->address() != store.address() &&
+      existing->identity() != caller) {
+    set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT,
+              fmt::format("store {} registered as '{}'; '{}' may not move it to {}", store.id(), existing->identity(),
+                          caller, store.address()));
+    return grpc::Status::OK;
+  }
+  store.set_identity(existing && !existing->identity().empty() ? existing->identity() : caller);
+  Status s = meta_.put_store(store);
   if (!s.is_ok()) {
     set_error(resp->mutable_header(),
               s.code() == StatusCode::kAlreadyExists ? pdpb::INVALID_ARGUMENT : error_type_of(s), s.message());

@@ -34,6 +34,7 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   grpc::Status IsBootstrapped(grpc::ServerContext*, const pdpb::IsBootstrappedRequest*,
                               pdpb::IsBootstrappedResponse*) override;
   grpc::Status Bootstrap(grpc::ServerContext*, const pdpb::BootstrapRequest*, pdpb::BootstrapResponse*) override;
+  // A store's address may change only by a caller with the TLS identity it first registered with.
   grpc::Status PutStore(grpc::ServerContext*, const pdpb::PutStoreRequest*, pdpb::PutStoreResponse*) override;
   grpc::Status GetStore(grpc::ServerContext*, const pdpb::GetStoreRequest*, pdpb::GetStoreResponse*) override;
   grpc::Status GetAllStores(grpc::ServerContext*, const pdpb::GetAllStoresRequest*,

@@ -3,9 +3,11 @@
 // rdb-cli). A client without TLS, with a certificate from another CA, or whose
 // certificate's common name is not allowed is refused; the Raft traffic between
 // stores runs over TLS too (the region reaches three replicas and replicates).
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include "local_cluster.h"
+#include "pdpb.grpc.pb.h"
 #include "rdb/client.h"
 
 namespace rdb {
@@ -98,6 +100,26 @@ TEST_F(TlsIntegrationTest, OnlyClientsWithAnAllowedCertificateGetIn) {
                            cluster_.dir().path());
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_EQ(cli.out, "v\n");
+  // A store's address may be changed only by the identity it registered with.
+  auto st = c->cluster_status();
+  ASSERT_TRUE(st.is_ok());
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = testing::read_file(certs_ + "/ca.pem");
+  ssl.pem_cert_chain = testing::read_file(certs_ + "/client.pem");
+  ssl.pem_private_key = testing::read_file(certs_ + "/client.key");
+  auto pd = pdpb::PD::NewStub(grpc::CreateChannel(cluster_.pd().addr, grpc::SslCredentials(ssl)));
+  pdpb::PutStoreRequest move;
+  move.mutable_header()->set_cluster_id(st->cluster_id);
+  move.mutable_store()->set_id(st->stores[0].id);
+  move.mutable_store()->set_address("127.0.0.1:1");
+  pdpb::PutStoreResponse moved;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(pd->PutStore(&ctx, move, &moved).ok());
+  EXPECT_EQ(moved.header().error().type(), pdpb::INVALID_ARGUMENT);
+  EXPECT_NE(moved.header().error().message().find("registered as 'store'"), std::string::npos)
+      << moved.header().error().message();
+  EXPECT_EQ(c->cluster_status()->stores[0].address, st->stores[0].address);
+
   auto half = testing::run_command(
       {testing::bin_dir() + "/rdb-cli", "--pd", cluster_.pd().addr, "--ca", certs_ + "/ca.pem", "raw-get", "tls/k"},
       cluster_.dir().path());
