@@ -42,11 +42,13 @@ struct ClientOptions {
   // Deadline applied to every call, retries included.
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
   // A store that answers nothing at all for this long while a point request waits
-  // on it is taken as hung (paused, partitioned, stuck): a read waiting there is
-  // sent to another replica, a write comes back UNDETERMINED at once instead of at
-  // `timeout`, and new requests avoid that store for a few seconds (they reach the
-  // region's new leader through its other replicas). A store that is busy but still
-  // answering other requests is not hung. Applies to batched point requests.
+  // on it is probed (a cheap StoreInfo call served off its Raft thread); if the probe
+  // gets no answer within the same time either, the store is hung (paused,
+  // partitioned, stuck): a read waiting there is sent to another replica, a write
+  // comes back UNDETERMINED at once instead of at `timeout`, and new requests avoid
+  // that store until it answers a probe again (they reach the region's new leader
+  // through its other replicas). A store that is merely busy (a big write, a slow
+  // disk) answers the probe and is waited for. Applies to batched point requests.
   std::chrono::milliseconds attempt_timeout{std::chrono::seconds(1)};
   // Mutual TLS (PEM file paths; all three or none): the client verifies PD and stores
   // against `tls_ca` and presents `tls_cert`. Empty: plaintext. Same as --ca/--cert/--key.

@@ -519,21 +519,14 @@ class ClientImpl final : public RdbClient {
   }
 
   // Asks a hung store for its StoreInfo without waiting; an answer lifts its mark.
-  void probe(const std::string& addr) {
-    struct Probe {
-      std::unique_ptr<kvrpc::Kv::Stub> stub;
-      grpc::ClientContext ctx;
-      kvrpc::StoreInfoRequest req;
-      kvrpc::StoreInfoResponse resp;
-    };
-    auto p = std::make_shared<Probe>();
-    p->stub = kvrpc::Kv::NewStub(channel_for(addr));
-    p->ctx.set_deadline(to_system(Clock::now() + options_.attempt_timeout));
-    p->stub->async()->StoreInfo(&p->ctx, &p->req, &p->resp, [p, slow = slow_, addr](const grpc::Status& s) {
-      if (s.ok()) {
-        slow->answered(addr);
-      }
-    });
+  // Does the store answer a cheap StoreInfo within the attempt timeout? It is served
+  // by gRPC's threads, not the store's Raft thread: a busy store answers, a hung one not.
+  bool store_answers(const std::shared_ptr<grpc::Channel>& channel, Clock::time_point deadline) {
+    auto stub = kvrpc::Kv::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(to_system(std::min(deadline, Clock::now() + options_.attempt_timeout)));
+    kvrpc::StoreInfoResponse info;
+    return stub->StoreInfo(&ctx, kvrpc::StoreInfoRequest(), &info).ok();
   }
 
   // The region through a replica other than `route`'s, on a store that has not hung.
@@ -582,12 +575,12 @@ class ClientImpl final : public RdbClient {
           waiting->cv.notify_one();
         });
         StoreStream& stream = stream_for(addr, channel);
-        const auto started = Clock::now();
+        auto heard = Clock::now();  // when the store last showed it is alive
         std::unique_lock lock(waiting->mu);
         for (;;) {
           // Wake when the store has been silent for the attempt timeout (since this
-          // request started, or since its last answer to anyone), or at the deadline.
-          auto silent_until = std::max(started, stream.last_answer()) + options_.attempt_timeout;
+          // request started, its last answer to anyone, or its last probe), or at the deadline.
+          auto silent_until = std::max(heard, stream.last_answer()) + options_.attempt_timeout;
           if (waiting->cv.wait_until(lock, std::min(deadline, silent_until), [&] { return waiting->done; })) {
             break;
           }
@@ -595,11 +588,25 @@ class ClientImpl final : public RdbClient {
           if (Clock::now() >= deadline) {
             return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer before the deadline"), true};
           }
-          if (Clock::now() >= std::max(started, stream.last_answer()) + options_.attempt_timeout) {
-            return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                 fmt::format("the store answered nothing for {} ms", options_.attempt_timeout.count())),
-                    true, true};
+          if (Clock::now() < std::max(heard, stream.last_answer()) + options_.attempt_timeout) {
+            continue;
           }
+          // Silent: busy with a big or slow request, or hung? A process that answers a
+          // probe (served off its Raft thread) is alive: keep waiting.
+          lock.unlock();
+          bool alive = store_answers(channel, deadline);
+          lock.lock();
+          if (alive) {
+            heard = Clock::now();
+            continue;
+          }
+          if (waiting->done) {
+            break;
+          }
+          return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                               fmt::format("the store answered nothing, not even a probe, for {} ms",
+                                           2 * options_.attempt_timeout.count())),
+                  true, true};
         }
         if (!waiting->reply.status.ok()) {
           return {waiting->reply.status, waiting->reply.maybe_sent};
@@ -630,8 +637,9 @@ class ClientImpl final : public RdbClient {
         sleep_backoff(backoff, deadline);
         continue;
       }
-      if (slow_->is_slow(route->store_addr) && slow_->take_probe_turn(route->store_addr)) {
-        probe(route->store_addr);
+      if (slow_->is_slow(route->store_addr) && slow_->take_probe_turn(route->store_addr) &&
+          store_answers(channel_for(route->store_addr), deadline)) {
+        slow_->answered(route->store_addr);  // it answers again: use it
       }
       if (slow_->is_slow(route->store_addr) && options_.store_addr.empty()) {
         // It hung lately: go through another replica, which answers or names the leader.
@@ -734,7 +742,6 @@ class ClientImpl final : public RdbClient {
   std::atomic<std::uint64_t> cluster_id_{0};
   std::unique_ptr<TsoBatcher> tso_;
   RegionCache cache_;
-  // Shared with in-flight probes, which may finish after the client is gone.
   std::shared_ptr<SlowStores> slow_ = std::make_shared<SlowStores>(std::chrono::seconds(1));
   std::mutex channels_mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;

@@ -3,8 +3,8 @@
 // A store that answers nothing for the client's attempt timeout while requests
 // wait on it is marked; routing then goes through another replica of the region.
 // The mark is lifted only by an answer from the store: any reply to a request, or
-// a probe (a cheap StoreInfo call) that the client sends at most once per
-// `probe_every` while the mark stands — never a user's request, so a store that
+// a probe (a cheap StoreInfo call, made by one caller at most once per
+// `probe_every` while the mark stands) — never a user's request, so a store that
 // is still hung costs no more failed writes.
 // Thread safety: every method may be called from any thread.
 #pragma once
