@@ -266,6 +266,14 @@ Status PdService::validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& 
     return Status::invalid_argument(fmt::format("region {}: leader peer {} on store {} is not a member of the region",
                                                 region.id(), leader.id(), leader.store_id()));
   }
+  for (const auto& pending : req.pending_peers()) {
+    bool member = std::any_of(region.peers().begin(), region.peers().end(),
+                              [&](const metapb::Peer& p) { return p.id() == pending.id(); });
+    if (!member) {
+      return Status::invalid_argument(
+          fmt::format("region {}: pending peer {} is not a member of the region", region.id(), pending.id()));
+    }
+  }
   if (!meta_.get_store(leader.store_id())) {
     return Status::invalid_argument(
         fmt::format("region {}: store {} is not registered", region.id(), leader.store_id()));

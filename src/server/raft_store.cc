@@ -474,7 +474,8 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
                                                           peer->region.region_epoch().conf_ver())});
     return;
   }
-  if (auto bad = peer->node->check(msg.message())) {
+  // The shape was checked on arrival (deliver); here only what needs this peer's log.
+  if (auto bad = peer->node->raft().check_remote(msg.message())) {
     dropped_.drop(region_id, *bad);
     return;
   }

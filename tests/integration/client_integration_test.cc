@@ -340,6 +340,9 @@ TEST_F(ClientIntegrationTest, PdRefusesWhatItNeverHandedOut) {
   auto outsider = heartbeat([](auto& req) { req.mutable_leader()->set_id(999'999); });
   EXPECT_EQ(outsider.type(), pdpb::INVALID_ARGUMENT);
   EXPECT_NE(outsider.message().find("not a member"), std::string::npos) << outsider.message();
+  auto bogus_pending = heartbeat([](auto& req) { req.add_pending_peers()->set_id(999'999); });
+  EXPECT_EQ(bogus_pending.type(), pdpb::INVALID_ARGUMENT);
+  EXPECT_NE(bogus_pending.message().find("pending peer"), std::string::npos) << bogus_pending.message();
   auto leap = heartbeat([](auto& req) { req.mutable_region()->mutable_region_epoch()->set_conf_ver(~0ULL); });
   EXPECT_EQ(leap.type(), pdpb::INVALID_ARGUMENT);
   EXPECT_NE(leap.message().find("jumps"), std::string::npos) << leap.message();
