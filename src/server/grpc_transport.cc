@@ -7,14 +7,19 @@
 
 #include "common/grpc_setup.h"
 #include "common/limits.h"
+#include "server/snap_manager.h"
 
 namespace rdb {
 
 GrpcRaftTransport::GrpcRaftTransport(StoreResolver resolver, std::size_t max_queue,
-                                     std::shared_ptr<grpc::ChannelCredentials> creds)
-    : resolver_(std::move(resolver)), max_queue_(max_queue), creds_(std::move(creds)) {}
+                                     std::shared_ptr<grpc::ChannelCredentials> creds, std::uint64_t snap_bytes_per_sec)
+    : resolver_(std::move(resolver)),
+      max_queue_(max_queue),
+      creds_(std::move(creds)),
+      snap_limiter_(snap_bytes_per_sec) {}
 
 GrpcRaftTransport::~GrpcRaftTransport() {
+  snap_limiter_.stop();  // senders waiting for their turn give up now
   std::vector<SnapshotSender> senders;
   {
     std::lock_guard lock(mu_);
@@ -58,7 +63,8 @@ void GrpcRaftTransport::send(std::vector<raftsvc::RaftMessage> messages) {
   }
 }
 
-void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) {
+void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::vector<std::string> files,
+                                      std::function<void(bool)> done) {
   std::lock_guard lock(mu_);
   if (stopping_) {
     done(false);
@@ -74,40 +80,48 @@ void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::functio
     }
   }
   auto finished = std::make_shared<std::atomic<bool>>(false);
-  auto body = [this, message = std::move(message), done = std::move(done)]() mutable {
+  auto body = [this, message = std::move(message), files = std::move(files), done = std::move(done)]() mutable {
     auto addr = resolver_(message.to_peer().store_id());
     if (!addr.is_ok()) {
       done(false);
       return;
     }
-    std::string data = std::move(*message.mutable_message()->mutable_snapshot()->mutable_data());
-    message.mutable_message()->mutable_snapshot()->clear_data();
+    std::uint64_t total = 0;
+    raftsvc::SnapshotDescriptor d;
+    if (d.ParseFromString(message.message().snapshot().data())) {
+      for (const auto& f : d.files()) {
+        total += f.size();
+      }
+    }
     auto stub = raftsvc::Raft::NewStub(make_channel(*addr, creds_, kMaxGrpcMessageBytes));
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    // Long enough for the files at the paced rate (or 10 MiB/s unpaced), plus slack.
+    std::uint64_t rate = snap_limiter_.bytes_per_sec() == 0 ? (10U << 20) : snap_limiter_.bytes_per_sec();
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10) +
+                     std::chrono::seconds(2 * total / rate));
     raftsvc::Done reply;
     auto writer = stub->SendSnapshot(&ctx, &reply);
-    bool ok = true;
-    std::size_t offset = 0;
-    bool first = true;
-    while (ok && (first || offset < data.size())) {
-      raftsvc::SnapshotChunk chunk;
-      if (first) {
-        *chunk.mutable_message() = message;
-        chunk.set_total_size(data.size());
-        chunk.set_cluster_id(cluster_id_.load());
-        first = false;
-      }
-      std::size_t n = std::min(kSnapshotChunkBytes, data.size() - offset);
-      chunk.set_data(data.substr(offset, n));
-      offset += n;
-      ok = writer->Write(chunk);
+    raftsvc::SnapshotChunk first;
+    *first.mutable_message() = message;
+    first.set_total_size(total);
+    first.set_cluster_id(cluster_id_.load());
+    bool ok = writer->Write(first);
+    Status sent = Status::ok();
+    if (ok) {
+      sent = stream_snapshot_files(files, kSnapshotChunkBytes, &snap_limiter_, [&](std::string_view bytes) {
+        raftsvc::SnapshotChunk chunk;
+        chunk.set_data(bytes.data(), bytes.size());
+        return writer->Write(chunk);
+      });
     }
-    ok = ok && writer->WritesDone();
+    ok = ok && sent.is_ok() && writer->WritesDone();
+    if (!ok) {
+      ctx.TryCancel();
+    }
     grpc::Status s = writer->Finish();
     if (!s.ok() || !ok) {
       spdlog::warn("region {}: snapshot to store {} failed: {}", message.region_id(), message.to_peer().store_id(),
-                   s.error_message());
+                   sent.is_ok() ? s.error_message() : sent.message());
     }
     done(ok && s.ok());
   };
@@ -179,48 +193,53 @@ void GrpcRaftTransport::run(Connection& c) {
 grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<raftsvc::SnapshotChunk>* reader,
                                        raftsvc::Done*) {
   raftsvc::SnapshotChunk chunk;
-  raftsvc::RaftMessage message;
-  std::string data;
-  std::uint64_t total = 0;
-  bool first = true;
-  std::size_t chunks = 0;
+  if (!reader->Read(&chunk)) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "empty snapshot stream"};
+  }
+  raftsvc::RaftMessage message = std::move(*chunk.mutable_message());
   auto refuse = [&](grpc::StatusCode code, std::string why) {
     store_.dropped_messages().drop(message.region_id(), {"bad_snapshot", why});
     return grpc::Status(code, std::move(why));
   };
-  while (reader->Read(&chunk)) {
+  if (grpc::Status s = check_cluster(message.region_id(), chunk.cluster_id()); !s.ok()) {
+    return s;
+  }
+  if (message.message().type() != raftpb::MSG_SNAP || !message.message().has_snapshot()) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "the first snapshot chunk must carry a MsgSnap");
+  }
+  if (!message.has_to_peer() || message.to_peer().store_id() != store_.store_id()) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "the snapshot is not addressed to this store");
+  }
+  auto receiver = store_.receive_snapshot(message, chunk.total_size());
+  if (!receiver.is_ok()) {
+    auto code = receiver.status().code() == StatusCode::kBusy ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                                                              : grpc::StatusCode::INVALID_ARGUMENT;
+    return refuse(code, receiver.status().message());
+  }
+  std::uint64_t bytes = 0;
+  std::size_t chunks = 1;
+  Status s = (*receiver)->write(chunk.data());
+  bytes += chunk.data().size();
+  while (s.is_ok() && !shutting_down_ && reader->Read(&chunk)) {
     ++chunks;
-    if (first) {
-      message = std::move(*chunk.mutable_message());
-      total = chunk.total_size();
-      first = false;
-      if (grpc::Status s = check_cluster(message.region_id(), chunk.cluster_id()); !s.ok()) {
-        return s;
-      }
-      if (message.message().type() != raftpb::MSG_SNAP) {
-        return refuse(grpc::StatusCode::INVALID_ARGUMENT, "the first snapshot chunk must carry a MsgSnap");
-      }
-      if (total > kMaxSnapshotBytes) {
-        return refuse(grpc::StatusCode::INVALID_ARGUMENT,
-                      fmt::format("snapshot of {} bytes is over the limit of {} bytes", total, kMaxSnapshotBytes));
-      }
-      // Reserve by what arrives, not by what the sender announces.
-      data.reserve(std::min<std::uint64_t>(total, kSnapshotReserveBytes));
-    } else if (chunk.has_message() || chunk.total_size() != 0 || chunk.cluster_id() != 0) {
+    if (chunk.has_message() || chunk.total_size() != 0 || chunk.cluster_id() != 0) {
       return refuse(grpc::StatusCode::INVALID_ARGUMENT, "only the first snapshot chunk carries the message and size");
     }
-    if (chunk.data().size() > total - data.size()) {
-      return refuse(grpc::StatusCode::INVALID_ARGUMENT,
-                    fmt::format("snapshot stream carries more than the {} bytes it announced", total));
-    }
-    data.append(chunk.data());
+    s = (*receiver)->write(chunk.data());
+    bytes += chunk.data().size();
   }
-  if (first || data.size() != total) {
-    return {grpc::StatusCode::DATA_LOSS, fmt::format("snapshot stream ended after {} of {} bytes", data.size(), total)};
+  if (!s.is_ok()) {
+    return refuse(s.code() == StatusCode::kIOError ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::INVALID_ARGUMENT,
+                  s.message());
   }
-  spdlog::info("region {}: received a snapshot of {} bytes in {} chunks", message.region_id(), data.size(), chunks);
-  *message.mutable_message()->mutable_snapshot()->mutable_data() = std::move(data);
-  store_.deliver(std::move(message));
+  auto delivered = (*receiver)->finish();
+  if (!delivered.is_ok()) {
+    return refuse(delivered.status().code() == StatusCode::kUnavailable ? grpc::StatusCode::DATA_LOSS
+                                                                        : grpc::StatusCode::INVALID_ARGUMENT,
+                  delivered.status().message());
+  }
+  spdlog::info("region {}: received a snapshot of {} bytes in {} chunks", message.region_id(), bytes, chunks);
+  store_.deliver(std::move(delivered).value());
   return grpc::Status::OK;
 }
 

@@ -7,7 +7,14 @@
 // may listen elsewhere). Messages are dropped, never blocked on, when a queue
 // is full or a store is unreachable: Raft retransmits what matters.
 //
-// RaftService (server side) hands every received message to the RaftStore.
+// Snapshots travel on streams of their own (one thread each): the table files
+// SnapManager generated, read in 1 MiB chunks, paced store-wide to
+// `snap_bytes_per_sec` (0 = unlimited) so that re-replicating a region does not
+// take the disk and network from client traffic.
+//
+// RaftService (server side) hands every received message to the RaftStore; an
+// arriving snapshot is written to files as it comes and checked in full before
+// the store sees its message.
 // Thread safety: send() may be called from any thread; the destructor stops
 // and joins every sender thread.
 #pragma once
@@ -22,6 +29,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/rate_limiter.h"
 #include "raftsvc.grpc.pb.h"
 #include "server/raft_store.h"
 
@@ -34,12 +42,14 @@ class GrpcRaftTransport final : public RaftTransport {
  public:
   // `creds`: how to reach other stores (TLS or not; see common/grpc_setup.h).
   explicit GrpcRaftTransport(StoreResolver resolver, std::size_t max_queue = 8192,
-                             std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials());
+                             std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials(),
+                             std::uint64_t snap_bytes_per_sec = 0);
   ~GrpcRaftTransport() override;
 
   void send(std::vector<raftsvc::RaftMessage> messages) override;
-  // Streams the snapshot in chunks on a thread of its own.
-  void send_snapshot(raftsvc::RaftMessage message, std::function<void(bool)> done) override;
+  // Streams the snapshot's files in chunks on a thread of its own.
+  void send_snapshot(raftsvc::RaftMessage message, std::vector<std::string> files,
+                     std::function<void(bool)> done) override;
   std::uint64_t dropped() const { return dropped_.load(); }
   // Stamped on every batch and snapshot; set once the store has joined its cluster.
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
@@ -68,21 +78,20 @@ class GrpcRaftTransport final : public RaftTransport {
     std::shared_ptr<std::atomic<bool>> finished;
   };
   std::vector<SnapshotSender> snapshot_senders_;
+  RateLimiter snap_limiter_;
   bool stopping_ = false;
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> cluster_id_{0};
 };
 
 // Validates what it receives before the store sees it: a snapshot stream is refused
-// (INVALID_ARGUMENT, counted as a dropped message) when it announces more than
-// kMaxSnapshotBytes, carries more than it announced, or does not start with a MsgSnap.
+// (counted as a dropped message) when it does not start with a MsgSnap whose
+// descriptor matches the message, carries more or fewer bytes than it announced,
+// fails a file's CRC32 or holds keys outside its region (INVALID_ARGUMENT,
+// DATA_LOSS), or when the disk has no room or too many arrive at once
+// (RESOURCE_EXHAUSTED).
 class RaftService final : public raftsvc::Raft::Service {
  public:
-  // Protobuf cannot parse more than 2 GiB in one message; a snapshot above it could
-  // never be installed (streaming snapshots remove this limit).
-  static constexpr std::uint64_t kMaxSnapshotBytes = (std::uint64_t{2} << 30) - 1;
-  static constexpr std::uint64_t kSnapshotReserveBytes = std::uint64_t{64} << 20;
-
   explicit RaftService(RaftStore& store) : store_(store) {}
   grpc::Status Send(grpc::ServerContext* ctx, grpc::ServerReader<raftsvc::RaftBatch>* reader,
                     raftsvc::Done* done) override;

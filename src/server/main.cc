@@ -50,6 +50,7 @@ int run(int argc, char** argv) {
   rdb::TlsFiles tls;
   std::uint64_t reserve_space = std::uint64_t{256} << 20;
   std::uint64_t min_free_space = std::uint64_t{64} << 20;
+  std::uint64_t snap_max_bytes_per_sec = std::uint64_t{100} << 20;
   std::size_t max_stream_requests = rdb::KvService::kDefaultMaxStreamRequests;
   std::size_t max_raft_queue = rdb::RaftStoreConfig().max_pending_tasks;
 
@@ -92,6 +93,12 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--min-free-space", min_free_space,
                  "refuse writes (DiskFull) while the data dir's file system has less free space; accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  app.add_option("--snap-max-bytes-per-sec", snap_max_bytes_per_sec,
+                 "pace of the snapshots this store sends to others, all together (0: unlimited); accepts "
+                 "KiB/MiB/GiB")
       ->transform(CLI::AsSizeValue(false))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
@@ -167,6 +174,7 @@ int run(int argc, char** argv) {
   raft_config.lease_reads = lease_reads;
   raft_config.max_pending_tasks = max_raft_queue;
   raft_config.disk = disk;
+  raft_config.snap_dir = data_dir + "/snap";
   raft_config.unsafe_local_reads = unsafe_local_reads;
   if (unsafe_local_reads) {
     spdlog::warn("--test-unsafe-local-reads: reads are NOT linearizable (test-only switch)");
@@ -183,6 +191,9 @@ int run(int argc, char** argv) {
   if (pd_addr.empty()) {
     struct NoPeers final : rdb::RaftTransport {
       void send(std::vector<rdb::raftsvc::RaftMessage>) override {}  // a standalone store has none
+      void send_snapshot(rdb::raftsvc::RaftMessage, std::vector<std::string>, std::function<void(bool)> done) override {
+        done(false);
+      }
     };
     transport = std::make_unique<NoPeers>();
   } else {
@@ -193,7 +204,7 @@ int run(int argc, char** argv) {
           }
           return resolver.worker->resolve(store_id);
         },
-        8192, *peer_creds);
+        8192, *peer_creds, snap_max_bytes_per_sec);
     grpc_transport = grpc.get();
     transport = std::move(grpc);
   }

@@ -10,6 +10,7 @@ constexpr char kLogSuffix = 0x01;
 constexpr char kLocalStateSuffix = 0x02;
 constexpr char kApplyStateSuffix = 0x03;
 constexpr char kRegionStateSuffix = 0x04;
+constexpr char kSnapshotIngestSuffix = 0x05;
 
 void put_u64(std::string& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) {
@@ -43,6 +44,10 @@ std::string PeerStorage::apply_state_key(std::uint64_t region_id) {
 
 std::string PeerStorage::region_state_key(std::uint64_t region_id) {
   return region_key(region_id, kRegionStateSuffix);
+}
+
+std::string PeerStorage::snapshot_ingest_key(std::uint64_t region_id) {
+  return region_key(region_id, kSnapshotIngestSuffix);
 }
 
 std::pair<std::string, std::string> PeerStorage::region_state_range() {
@@ -159,15 +164,16 @@ Result<raft::Snapshot> PeerStorage::snapshot() const {
   if (!snapshot_builder_) {
     return raft::snapshot_temporarily_unavailable();
   }
-  RDB_ASSIGN_OR_RETURN(std::string data, snapshot_builder_());
-  raft::Snapshot snap;
-  auto* meta = snap.mutable_metadata();
-  meta->set_index(apply_.applied_index());
+  return snapshot_builder_();
+}
+
+Result<raft::SnapshotMetadata> PeerStorage::snapshot_metadata() const {
+  raft::SnapshotMetadata meta;
+  meta.set_index(apply_.applied_index());
   RDB_ASSIGN_OR_RETURN(std::uint64_t t, term(apply_.applied_index()));
-  meta->set_term(t);
-  *meta->mutable_conf_state() = apply_.conf_state();
-  snap.set_data(std::move(data));
-  return snap;
+  meta.set_term(t);
+  *meta.mutable_conf_state() = apply_.conf_state();
+  return meta;
 }
 
 void PeerStorage::put_local_state(WriteBatch& wb) {

@@ -30,8 +30,8 @@ namespace rdb {
 
 class PeerStorage final : public raft::Storage {
  public:
-  // Builds the data part of a snapshot at the current applied index.
-  using SnapshotDataBuilder = std::function<Result<std::string>()>;
+  // Hands out the region's snapshot (or snapshot_temporarily_unavailable()).
+  using SnapshotDataBuilder = std::function<Result<raft::Snapshot>()>;
 
   // Loads the region's Raft state; a region never written starts empty (index 0).
   static Result<std::unique_ptr<PeerStorage>> open(StorageEngine& engine, std::uint64_t region_id);
@@ -57,6 +57,8 @@ class PeerStorage final : public raft::Storage {
   void apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteBatch& wb);
 
   void set_snapshot_builder(SnapshotDataBuilder builder) { snapshot_builder_ = std::move(builder); }
+  // Where a snapshot taken now stands: the applied index, its term and configuration.
+  Result<raft::SnapshotMetadata> snapshot_metadata() const;
   std::uint64_t region_id() const { return region_id_; }
   std::uint64_t applied_index() const { return apply_.applied_index(); }
   std::uint64_t truncated_index() const { return apply_.truncated_index(); }
@@ -69,6 +71,8 @@ class PeerStorage final : public raft::Storage {
   static std::string apply_state_key(std::uint64_t region_id);
   // Where the store keeps the region's metadata (metapb.Region), next to its Raft state.
   static std::string region_state_key(std::uint64_t region_id);
+  // Present while a received snapshot's files are being ingested (SnapshotIngest).
+  static std::string snapshot_ingest_key(std::uint64_t region_id);
   // [start, end) covering every region's region_state_key, for scanning at start-up.
   static std::pair<std::string, std::string> region_state_range();
   static std::uint64_t region_id_of_state_key(const std::string& key);

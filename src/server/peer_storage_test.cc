@@ -145,11 +145,21 @@ TEST_F(PeerStorageTest, SnapshotCarriesAppliedPositionAndSnapshotMetaResetsTheLo
   cs.add_voters(1);
   ps_->set_conf_state(cs, wb);
   write(wb);
-  ps_->set_snapshot_builder([] { return Result<std::string>(std::string("region-data")); });
+  EXPECT_TRUE(raft::is_snapshot_temporarily_unavailable(ps_->snapshot().status()));
+  auto at = ps_->snapshot_metadata();
+  ASSERT_TRUE(at.is_ok());
+  EXPECT_EQ(at->index(), 2u);
+  EXPECT_EQ(at->term(), 3u);
+  EXPECT_EQ(at->conf_state().voters_size(), 1);
+  ps_->set_snapshot_builder([&] {
+    raft::Snapshot s;
+    *s.mutable_metadata() = *ps_->snapshot_metadata();
+    s.set_data("region-data");
+    return Result<raft::Snapshot>(s);
+  });
   auto snap = ps_->snapshot();
   ASSERT_TRUE(snap.is_ok());
   EXPECT_EQ(snap->metadata().index(), 2u);
-  EXPECT_EQ(snap->metadata().term(), 3u);
   EXPECT_EQ(snap->data(), "region-data");
 
   raft::SnapshotMetadata meta;

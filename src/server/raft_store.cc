@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 #include "common/test_switches.h"
 #include "server/snapshot_data.h"
@@ -90,7 +91,8 @@ RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftT
       config_(config),
       transport_(transport),
       applier_(engine),
-      dropped_(metrics != nullptr ? *metrics : *own_metrics_) {
+      dropped_(metrics != nullptr ? *metrics : *own_metrics_),
+      snaps_(engine, SnapManager::Options{config.snap_dir, config.disk}) {
   register_gauges(metrics != nullptr ? *metrics : *own_metrics_);
 }
 
@@ -138,7 +140,7 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
     RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   }
   Peer* raw = peer.get();
-  peer->storage->set_snapshot_builder([this, raw] { return build_snapshot_data(engine_, raw->region); });
+  peer->storage->set_snapshot_builder([this, raw] { return snapshot_for(*raw); });
   raft::Config c;
   c.id = self.id();
   c.election_tick = config_.election_ticks;
@@ -160,8 +162,41 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
 }
 
 Status RaftStore::start(const std::optional<metapb::Region>& bootstrap) {
+  if (config_.snap_dir.empty()) {
+    return Status::invalid_argument("the store needs a snapshot directory (RaftStoreConfig::snap_dir)");
+  }
   auto [start, end] = PeerStorage::region_state_range();
   RDB_ASSIGN_OR_RETURN(auto states, engine_.scan_cf(ColumnFamily::kRaft, start, end, 0));
+  // Snapshots whose ingestion an earlier run began: their files stay and are ingested
+  // again (idempotent: the files replace the range) before anything else happens.
+  std::set<std::string> keep;
+  std::vector<std::pair<std::uint64_t, SnapshotFileList>> unfinished;
+  for (const auto& kv : states) {
+    std::uint64_t id = PeerStorage::region_id_of_state_key(kv.key);
+    if (kv.key != PeerStorage::snapshot_ingest_key(id)) {
+      continue;
+    }
+    raftsvc::SnapshotIngest marker;
+    if (!marker.ParseFromString(kv.value) || marker.cfs_size() != marker.paths_size()) {
+      return Status::corruption(fmt::format("region {}: snapshot ingest marker does not parse", id));
+    }
+    SnapshotFileList files;
+    for (int i = 0; i < marker.paths_size(); ++i) {
+      auto cf = snapshot_cf(marker.cfs(i));
+      if (!cf) {
+        return Status::corruption(
+            fmt::format("region {}: snapshot ingest marker names key space '{}'", id, marker.cfs(i)));
+      }
+      files.emplace_back(*cf, marker.paths(i));
+      keep.insert(marker.paths(i));
+    }
+    unfinished.emplace_back(id, std::move(files));
+  }
+  RDB_RETURN_IF_ERROR(snaps_.open(keep));
+  for (const auto& [id, files] : unfinished) {
+    spdlog::info("region {}: ingesting the snapshot an earlier run left half-installed", id);
+    RDB_RETURN_IF_ERROR(finish_ingest(id, files));
+  }
   for (const auto& kv : states) {
     // Only region-state keys: 0x01 + 8 bytes id + 0x04.
     if (kv.key.size() != 10 || kv.key[9] != 0x04) {
@@ -212,8 +247,10 @@ void RaftStore::stop() {
   cv_.notify_all();
   if (thread_.joinable()) {
     thread_.join();
+    snaps_.stop();
     return;
   }
+  snaps_.stop();
   // The loop never ran (start-up failed): drop what was queued, which answers
   // every waiting caller "busy" (see answered_once).
   std::deque<std::function<void()>> tasks;
@@ -480,9 +517,15 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
     return;
   }
   if (msg.message().type() == raftpb::MSG_SNAP) {
-    auto data = verify_snapshot_data(msg.message().snapshot().data(), region_id, peer->self);
+    auto data = verify_snapshot_descriptor(msg.message().snapshot().data(), region_id, peer->self);
     if (!data.is_ok()) {
       dropped_.drop(region_id, {"bad_snapshot", data.status().message()});
+      return;
+    }
+    if (!snaps_.has_received(region_id, msg.message().snapshot().metadata())) {
+      dropped_.drop(region_id, {"bad_snapshot",
+                                "no verified files arrived for this snapshot (snapshots travel on "
+                                "their own stream)"});
       return;
     }
     const metapb::Region& have = peer->region;
@@ -532,6 +575,7 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
   wb.delete_range(ColumnFamily::kRaft, PeerStorage::log_key(id, 0), PeerStorage::log_key(id, ~std::uint64_t{0}));
   wb.del(ColumnFamily::kRaft, PeerStorage::local_state_key(id));
   wb.del(ColumnFamily::kRaft, PeerStorage::apply_state_key(id));
+  wb.del(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(id));
   if (peer.storage->applied_index() > 0) {
     wb.delete_range(ColumnFamily::kRaw, peer.region.start_key(), range_end(peer.region));
     wb.delete_range(ColumnFamily::kCas, peer.region.start_key(), range_end(peer.region));
@@ -542,6 +586,7 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
     wb.del(ColumnFamily::kRaft, PeerStorage::region_state_key(id));
   }
   RDB_RETURN_IF_ERROR(engine_.write(wb, true));
+  snaps_.forget(id);
   peer.removed = true;
   refresh_status();  // no Ready may follow: PD must stop counting this replica now
   return Status::ok();
@@ -567,6 +612,10 @@ void RaftStore::persist_failed(const std::vector<Peer*>& peers, const Status& wh
   for (Peer* p : peers) {
     p->broken = true;  // reloaded by the loop: as after a crash, with what is on disk
   }
+  for (const auto& [id, files] : ingests_) {
+    SnapManager::remove_files(files);  // their marker never reached the disk; the leader sends again
+  }
+  ingests_.clear();
   engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
 }
 
@@ -577,7 +626,26 @@ void RaftStore::reload_broken_peers() {
       broken.push_back(id);
     }
   }
+  if (!broken.empty() && std::chrono::steady_clock::now() < engine_retry_at_) {
+    return;  // the engine failed lately: reloading now would meet the same failure
+  }
   for (std::uint64_t id : broken) {
+    auto marker = engine_.get_cf(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(id));
+    if (marker.is_ok() && marker.value()) {
+      // Its snapshot's files were not ingested: the peer's state says they were.
+      raftsvc::SnapshotIngest m;
+      SnapshotFileList files;
+      if (m.ParseFromString(*marker.value()) && m.cfs_size() == m.paths_size()) {
+        for (int i = 0; i < m.paths_size(); ++i) {
+          files.emplace_back(snapshot_cf(m.cfs(i)).value_or(ColumnFamily::kRaw), m.paths(i));
+        }
+      }
+      if (Status s = finish_ingest(id, files); !s.is_ok()) {
+        spdlog::error("region {}: cannot ingest its snapshot: {}; retrying in 1 s", id, s.to_string());
+        engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        continue;  // stays broken (serves nothing) until it succeeds
+      }
+    }
     auto it = peers_.find(id);
     fail_pending(*it->second, "the region's peer is restarting");
     metapb::Peer self = it->second->self;
@@ -620,6 +688,11 @@ void RaftStore::transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_i
       (void)peer->node->transfer_leader(to_peer_id);
     }
   });
+}
+
+Result<std::unique_ptr<SnapshotReceiver>> RaftStore::receive_snapshot(const raftsvc::RaftMessage& msg,
+                                                                      std::uint64_t total_bytes) {
+  return snaps_.receive(msg, total_bytes);
 }
 
 void RaftStore::report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_id, bool delivered) {
@@ -708,15 +781,53 @@ void RaftStore::on_role_change(Peer& peer, const raft::SoftState& ss) {
   peer.reads_waiting_index.clear();
 }
 
+Result<raft::Snapshot> RaftStore::snapshot_for(Peer& peer) {
+  RDB_ASSIGN_OR_RETURN(auto meta, peer.storage->snapshot_metadata());
+  // Older than the log's start, a snapshot could not be followed by entries: make a new one.
+  return snaps_.snapshot_for(peer.region.id(), peer.storage->truncated_index(), peer.region.region_epoch(), [&] {
+    // On the loop thread, so the view holds exactly what `meta.index` applied.
+    return SnapManager::Source{peer.region, meta, engine_.snapshot()};
+  });
+}
+
 Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBatch& wb) {
+  const std::uint64_t id = peer.region.id();
   // Verified when it arrived (deliver); verified again because deleting the range is irreversible.
-  RDB_ASSIGN_OR_RETURN(auto data, verify_snapshot_data(snap.data(), peer.region.id(), peer.self));
-  write_snapshot_data(data, wb);
+  RDB_ASSIGN_OR_RETURN(auto d, verify_snapshot_descriptor(snap.data(), id, peer.self));
+  auto files = snaps_.take_received(id, snap.metadata());
+  if (!files) {
+    return Status::not_found(
+        fmt::format("region {}: the files of the snapshot at index {} are gone", id, snap.metadata().index()));
+  }
+  const metapb::Region& region = d.region();
+  wb.delete_range(ColumnFamily::kRaw, region.start_key(), range_end(region));
+  wb.delete_range(ColumnFamily::kCas, region.start_key(), range_end(region));
+  raftsvc::SnapshotIngest marker;
+  for (const auto& [cf, path] : *files) {
+    marker.add_cfs(snapshot_cf_name(cf));
+    marker.add_paths(path);
+  }
+  wb.put(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(id), marker.SerializeAsString());
   peer.storage->apply_snapshot_meta(snap.metadata(), wb);
-  peer.region = data.region();
-  spdlog::info("region {}: installing a snapshot at index {} ({} raw and {} versioned keys)", peer.region.id(),
-               snap.metadata().index(), data.raw_size(), data.cas_size());
-  wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(peer.region.id()), peer.region.SerializeAsString());
+  peer.region = region;
+  wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(id), peer.region.SerializeAsString());
+  std::uint64_t keys = 0;
+  for (const auto& f : d.files()) {
+    keys += f.keys();
+  }
+  spdlog::info("region {}: installing a snapshot at index {} ({} keys in {} files)", id, snap.metadata().index(), keys,
+               files->size());
+  ingests_.emplace_back(id, std::move(*files));
+  return Status::ok();
+}
+
+Status RaftStore::finish_ingest(std::uint64_t region_id, const SnapshotFileList& files) {
+  RDB_RETURN_IF_ERROR(engine_.ingest_sst(files));
+  WriteBatch wb;
+  wb.del(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(region_id));
+  // Synced before the files go: a marker that outlived its files could never be finished.
+  RDB_RETURN_IF_ERROR(engine_.write(wb, true));
+  SnapManager::remove_files(files);
   return Status::ok();
 }
 
@@ -935,12 +1046,29 @@ void RaftStore::handle_readies() {
     metrics_.persist_entries.observe_value(static_cast<double>(entries));
     metrics_.persist_regions.observe_value(static_cast<double>(work.size()));
   }
+  // Snapshots' positions are durable: now their data. The range's old keys went in the same write.
+  for (const auto& [id, files] : ingests_) {
+    if (Status s = finish_ingest(id, files); !s.is_ok()) {
+      spdlog::error("region {}: cannot ingest its snapshot: {}; the peer reloads and tries again", id, s.to_string());
+      if (auto it = peers_.find(id); it != peers_.end()) {
+        it->second->broken = true;
+      }
+      engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
+  }
+  ingests_.clear();
   // 2. Only now may the other messages leave.
   for (auto& rm : snapshots) {
     std::uint64_t region_id = rm.region_id();
     std::uint64_t to_peer = rm.to_peer().id();
-    transport_.send_snapshot(
-        std::move(rm), [this, region_id, to_peer](bool delivered) { report_snapshot(region_id, to_peer, delivered); });
+    auto files = snaps_.files_to_send(region_id, rm.message().snapshot().metadata());
+    if (!files) {
+      report_snapshot(region_id, to_peer, false);  // replaced by a newer one meanwhile: Raft asks again
+      continue;
+    }
+    transport_.send_snapshot(std::move(rm), std::move(*files), [this, region_id, to_peer](bool delivered) {
+      report_snapshot(region_id, to_peer, delivered);
+    });
   }
   if (!out.empty()) {
     metrics_.messages_sent.inc(out.size());

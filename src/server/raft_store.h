@@ -37,6 +37,7 @@
 #include "server/kv_applier.h"
 #include "server/peer_storage.h"
 #include "server/raft_message_check.h"
+#include "server/snap_manager.h"
 
 namespace rdb {
 
@@ -46,15 +47,11 @@ class RaftTransport {
  public:
   virtual ~RaftTransport() = default;
   virtual void send(std::vector<raftsvc::RaftMessage> messages) = 0;
-  // A message carrying a snapshot; `done(delivered)` is called once it was
-  // handed to the receiver or failed. The default sends it like any message.
-  virtual void send_snapshot(raftsvc::RaftMessage message,
-                             std::function<void(bool)> done) {  // NOLINT(performance-unnecessary-value-param)
-    std::vector<raftsvc::RaftMessage> one;
-    one.push_back(std::move(message));
-    send(std::move(one));
-    done(true);
-  }
+  // A MsgSnap (its data is the SnapshotDescriptor) and the local table files it
+  // describes, to stream to the receiver (see SnapManager); `done(delivered)` is
+  // called once the receiver took it all, or it failed. Must not block the caller.
+  virtual void send_snapshot(raftsvc::RaftMessage message, std::vector<std::string> files,
+                             std::function<void(bool)> done) = 0;
 };
 
 struct RaftStoreConfig {
@@ -70,6 +67,7 @@ struct RaftStoreConfig {
         lease_reads(o.lease_reads),
         max_pending_tasks(o.max_pending_tasks),
         disk(o.disk),
+        snap_dir(o.snap_dir),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
@@ -86,6 +84,8 @@ struct RaftStoreConfig {
   std::size_t max_pending_tasks = 100'000;
   // When set and full(), writes are refused with RegionError.disk_full.
   std::shared_ptr<DiskSpace> disk;
+  // Where snapshots are generated and received (table files); required.
+  std::string snap_dir;
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
@@ -145,6 +145,10 @@ class RaftStore {
   void change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& peer,
                    std::function<void(Status)> cb);
   void transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id);
+  // The first chunk of a snapshot arriving from another store: checks it and opens
+  // the files it is written to. finish() on the receiver yields the message to deliver().
+  Result<std::unique_ptr<SnapshotReceiver>> receive_snapshot(const raftsvc::RaftMessage& msg,
+                                                             std::uint64_t total_bytes);
   // The transport's word on a snapshot sent to `to_peer_id`.
   void report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_id, bool delivered);
 
@@ -187,7 +191,14 @@ class RaftStore {
   kvrpc::RegionError not_leader(const Peer& peer) const;
   void on_role_change(Peer& peer, const raft::SoftState& ss);
   void handle_readies();
+  // The snapshot Raft hands this peer (generated off the loop, see SnapManager).
+  Result<raft::Snapshot> snapshot_for(Peer& peer);
+  // Writes the received snapshot's position, the deletion of the region's old data
+  // and an ingest marker to `wb`; the files are ingested once `wb` is durable.
   Status apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBatch& wb);
+  // Ingests a received snapshot's files, then clears the marker and deletes them.
+  // Also run at start-up for a marker an earlier run left.
+  Status finish_ingest(std::uint64_t region_id, const SnapshotFileList& files);
   void apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
                        std::vector<std::function<void()>>& replies);
   void maybe_compact(Peer& peer, WriteBatch& wb);
@@ -238,6 +249,7 @@ class RaftStore {
   RaftTransport& transport_;
   KvApplier applier_;
   DroppedMessages dropped_;
+  SnapManager snaps_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -249,6 +261,8 @@ class RaftStore {
 
   // Owned by the loop thread.
   std::map<std::uint64_t, std::unique_ptr<Peer>> peers_;
+  // Snapshots written to this round's Raft batch, ingested once it is durable.
+  std::vector<std::pair<std::uint64_t, SnapshotFileList>> ingests_;
   // A copy for other threads (status, routing), refreshed by the loop.
   mutable std::mutex status_mu_;
   std::vector<RegionStatus> status_;

@@ -3,10 +3,12 @@
 // mutates and misaddresses real traffic while the region keeps serving writes.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <random>
 
 #include "server/raft_store.h"
 #include "server/raft_store_fixture.h"
+#include "server/snap_manager.h"
 #include "server/snapshot_data.h"
 
 namespace rdb {
@@ -115,33 +117,94 @@ TEST_F(RaftStoreHostileTest, HugeTermIsRefusedNeverPersisted) {
 
 TEST_F(RaftStoreHostileTest, BadSnapshotsAreDroppedNotInstalled) {
   start_three();
-  auto snap = [&](const std::string& data, std::uint64_t region_in_data) {
+  RaftStore& to = *nodes_[follower_].store;
+  // A MsgSnap naming `region` (its data a descriptor of `files`), as a leader would send it.
+  auto snap = [&](const metapb::Region& region, const std::vector<raftsvc::SnapshotFile>& files) {
     auto m = from_leader_to(follower_, raftpb::MSG_SNAP);
     auto* s = m.mutable_message()->mutable_snapshot();
     s->mutable_metadata()->set_index(1'000);
     s->mutable_metadata()->set_term(term_of(follower_));
     s->mutable_metadata()->mutable_conf_state()->add_voters(1000 + leader_);
-    if (region_in_data != 0) {
-      raftsvc::SnapshotData d;
-      *d.mutable_region() = region_with({1, 2, 3});
-      d.mutable_region()->set_id(region_in_data);
-      auto* kv = d.add_raw();
-      kv->set_key("evil");
-      kv->set_value("x");
-      d.set_checksum(12345);  // wrong
-      s->set_data(d.SerializeAsString());
-    } else {
-      s->set_data(data);
+    raftsvc::SnapshotDescriptor d;
+    *d.mutable_region() = region;
+    for (const auto& f : files) {
+      *d.add_files() = f;
     }
+    s->set_data(d.SerializeAsString());
     return m;
   };
-  nodes_[follower_].store->deliver(snap("\xff\xff garbage", 0));  // does not parse
-  nodes_[follower_].store->deliver(snap("", 100));                // checksum mismatch
-  nodes_[follower_].store->deliver(snap("", 7));                  // another region's data
-  EXPECT_TRUE(testing::poll_until([&] { return dropped(follower_, "bad_snapshot") == 3; }, std::chrono::seconds(5)));
+  // A real table file holding "evil" and "zzz" (the out-of-range key), made by another engine.
+  auto other = std::move(RocksEngine::open(dir_.sub("other"))).value();
+  ASSERT_TRUE(other->raw_put("evil", "x").is_ok());
+  ASSERT_TRUE(other->raw_put("zzz", "x").is_ok());
+  std::string sst_path = dir_.sub("other-snap") + "/raw.sst";
+  ASSERT_TRUE(std::filesystem::create_directories(dir_.sub("other-snap")) || true);
+  auto info = other->export_sst(*other->snapshot(), ColumnFamily::kRaw, "", max_key(), sst_path);
+  ASSERT_TRUE(info.is_ok()) << info.status().to_string();
+  std::string sst;
+  ASSERT_TRUE(stream_snapshot_files({sst_path}, 1 << 20, nullptr, [&](std::string_view b) {
+                sst.append(b);
+                return true;
+              }).is_ok());
+  raftsvc::SnapshotFile good_file;
+  good_file.set_cf("raw");
+  good_file.set_size(sst.size());
+  good_file.set_crc32(snapshot_crc32(sst));
+  good_file.set_keys(2);
+  // Streams `bytes` as the snapshot's files; the first error on the way, or OK once delivered.
+  auto send = [&](const raftsvc::RaftMessage& m, std::uint64_t total, const std::string& bytes) -> Status {
+    RDB_ASSIGN_OR_RETURN(auto receiver, to.receive_snapshot(m, total));
+    RDB_RETURN_IF_ERROR(receiver->write(bytes));
+    RDB_ASSIGN_OR_RETURN(auto msg, receiver->finish());
+    to.deliver(std::move(msg));
+    return Status::ok();
+  };
+  auto region = region_with({1, 2, 3});
+  auto expect_refused = [&](const Status& s, std::string_view why) {
+    EXPECT_FALSE(s.is_ok()) << why;
+    EXPECT_NE(s.message().find(why), std::string::npos) << s.to_string();
+  };
+
+  // A descriptor that does not parse, or names another region.
+  auto garbage = from_leader_to(follower_, raftpb::MSG_SNAP);
+  garbage.mutable_message()->mutable_snapshot()->mutable_metadata()->set_index(1'000);
+  garbage.mutable_message()->mutable_snapshot()->set_data("\xff\xff garbage");
+  expect_refused(send(garbage, 0, ""), "does not parse");
+  auto region7 = region;
+  region7.set_id(7);
+  expect_refused(send(snap(region7, {}), 0, ""), "region 7");
+  // Announced sizes that do not add up, more bytes than announced, a CRC that fails.
+  expect_refused(send(snap(region, {good_file}), sst.size() + 1, sst), "add up");
+  expect_refused(send(snap(region, {good_file}), sst.size(), sst + "more"), "more bytes than announced");
+  auto bad_crc = good_file;
+  bad_crc.set_crc32(good_file.crc32() ^ 1);
+  expect_refused(send(snap(region, {bad_crc}), sst.size(), sst), "CRC32");
+  // Bytes with a matching CRC that are no table file; a key count that lies.
+  std::string junk(sst.size(), 'j');
+  auto junk_file = good_file;
+  junk_file.set_crc32(snapshot_crc32(junk));
+  expect_refused(send(snap(region, {junk_file}), junk.size(), junk), "table file");
+  auto lying = good_file;
+  lying.set_keys(1);
+  expect_refused(send(snap(region, {lying}), sst.size(), sst), "announced");
+  // A well-formed file holding a key outside the region's range.
+  auto bounded = region;
+  bounded.set_end_key("m");
+  expect_refused(send(snap(bounded, {good_file}), sst.size(), sst), "outside the region's range");
+  // A MsgSnap on the ordinary message path: no files arrived for it.
+  to.deliver(snap(region, {good_file}));
+  EXPECT_TRUE(testing::poll_until([&] { return dropped(follower_, "bad_snapshot") >= 1; }, std::chrono::seconds(5)));
+
   expect_region_serves("after");
   EXPECT_FALSE(has_value(follower_, "evil", "x"));
   EXPECT_TRUE(has_value(follower_, "before", "1"));
+  // Nothing refused stays on disk.
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator(dir_.sub("snap" + std::to_string(follower_)))) {
+    ++files;
+  }
+  EXPECT_EQ(files, 0u);
 }
 
 TEST_F(RaftStoreHostileTest, AppendWithGapsOrBehindCommitIsDropped) {

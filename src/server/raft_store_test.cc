@@ -2,7 +2,11 @@
 // real Raft loops, no network.
 #include "server/raft_store.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include "server/raft_store_fixture.h"
+#include "server/snapshot_data.h"
 
 namespace rdb {
 namespace {
@@ -64,6 +68,7 @@ TEST_F(RaftStoreTest, FullRaftQueueRefusesWithServerIsBusy) {
   RaftStoreConfig c;
   c.store_id = 1;
   c.max_pending_tasks = 0;  // every task finds the queue full
+  c.snap_dir = dir_.sub("full-snap");
   nodes_[1].engine = std::move(RocksEngine::open(dir_.sub("full"))).value();
   RaftStore store(*nodes_[1].engine, c, transport_);
   ASSERT_TRUE(store.start(region_with({1})).is_ok());
@@ -104,9 +109,18 @@ TEST_F(RaftStoreTest, StopWithoutStartAnswersQueuedRequests) {
 TEST_F(RaftStoreTest, AddingAPeerBringsANewStoreUpBySnapshot) {
   start(1, region_with({1}));
   wait_for_leader();
+  // Values big enough that the files cross many transport chunks; a versioned key too.
+  const std::string big(20 << 10, 'v');
   for (int i = 0; i < 100; ++i) {
-    ASSERT_FALSE(write(put("d" + std::to_string(i), "x")).region_error.has_value());
+    ASSERT_FALSE(write(put("d" + std::to_string(i), i == 50 ? big : "x")).region_error.has_value());
+    ASSERT_FALSE(write(put("e" + std::to_string(i), big)).region_error.has_value());
   }
+  KvCommand cas;
+  cas.set_type(KvCommand::CAS);
+  cas.add_keys("c");
+  cas.add_values("versioned");
+  cas.set_expected_version(0);
+  ASSERT_TRUE(write(cas).result.cas_succeeded());
   start(2, std::nullopt);  // an empty store
   metapb::Peer p;
   p.set_id(2002);
@@ -119,6 +133,13 @@ TEST_F(RaftStoreTest, AddingAPeerBringsANewStoreUpBySnapshot) {
     ASSERT_TRUE(f.get().is_ok());
   }
   EXPECT_TRUE(testing::poll_until([&] { return has_value(2, "d99", "x"); }, std::chrono::seconds(20)));
+  EXPECT_TRUE(has_value(2, "d50", big));
+  EXPECT_TRUE(has_value(2, "e99", big));
+  EXPECT_EQ(nodes_[2].engine->get("c")->value, "versioned");
+  EXPECT_EQ(nodes_[2].engine->get("c")->version, 1u);
+  // Installed files are gone from the receiver's snapshot directory once ingested.
+  EXPECT_TRUE(
+      testing::poll_until([&] { return std::filesystem::is_empty(dir_.sub("snap2")); }, std::chrono::seconds(10)));
   auto s = leader_status();
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->region.peers_size(), 2);
@@ -134,6 +155,41 @@ TEST_F(RaftStoreTest, AddingAPeerBringsANewStoreUpBySnapshot) {
   auto r = pr->get_future().get();
   ASSERT_TRUE(r.region_error.has_value());
   EXPECT_TRUE(r.region_error->has_epoch_not_match());
+}
+
+}  // namespace
+}  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// A store stopped between persisting a snapshot's position and ingesting its files
+// finds the marker at start and ingests them before serving anything.
+TEST_F(RaftStoreTest, SnapshotIngestInterruptedByACrashFinishesAtStart) {
+  start(1, region_with({1}));
+  wait_for_leader();
+  ASSERT_FALSE(write(put("old", "1")).region_error.has_value());
+  stop(1);
+  // The files a received snapshot left, and the marker persisted with its position.
+  auto other = std::move(RocksEngine::open(dir_.sub("other"))).value();
+  ASSERT_TRUE(other->raw_put("new", "2").is_ok());
+  const std::string path = dir_.sub("snap1") + "/rcv_100_1_raw.sst";
+  ASSERT_TRUE(other->export_sst(*other->snapshot(), ColumnFamily::kRaw, "", max_key(), path).is_ok());
+  raftsvc::SnapshotIngest marker;
+  marker.add_cfs("raw");
+  marker.add_paths(path);
+  WriteBatch wb;
+  wb.delete_range(ColumnFamily::kRaw, "", max_key());
+  wb.put(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(100), marker.SerializeAsString());
+  ASSERT_TRUE(nodes_[1].engine->write(wb, true).is_ok());
+  // A stray file from an unfinished receive is cleaned up too.
+  { std::ofstream(dir_.sub("snap1") + "/rcv_100_2_raw.sst.tmp") << "partial"; }
+
+  start(1, std::nullopt);
+  EXPECT_TRUE(has_value(1, "new", "2"));
+  EXPECT_FALSE(nodes_[1].engine->raw_get("old")->has_value());
+  EXPECT_FALSE(nodes_[1].engine->get_cf(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(100))->has_value());
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.sub("snap1")));
 }
 
 }  // namespace

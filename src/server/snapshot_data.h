@@ -1,21 +1,22 @@
-// The data part of a region snapshot: every raw and versioned key of the
-// region's range, the region's metadata and a checksum over all of it.
+// What a region snapshot says about itself, and the checks a receiver runs on it.
 //
-// build_snapshot_data() reads it from the engine; verify_snapshot_data() is
-// what a receiver runs on bytes from the network before anything is stepped
-// or deleted: they must parse, the checksum must match, and the region must be
-// the one the message names, contain the receiving peer and cover a valid range.
-// write_snapshot_data() replaces the region's range with the snapshot's keys.
-// Free functions; thread-safe as far as the engine is.
+// A snapshot's data travels as table files (see snap_manager.h); MsgSnap carries
+// only a SnapshotDescriptor: the region as of the snapshot's index and, for each
+// file, its key space, size, CRC32 and key count. verify_snapshot_descriptor() is
+// what a receiver runs on bytes from the network before anything is stepped or
+// deleted: they must parse, name the region the message names, hold the receiving
+// peer, cover a valid range and list sane files.
+// Free functions; thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
 #include "metapb.pb.h"
 #include "raftsvc.pb.h"
-#include "storage/storage_engine.h"
+#include "storage/write_batch.h"
 
 namespace rdb {
 
@@ -23,17 +24,16 @@ namespace rdb {
 const std::string& max_key();
 // The exclusive end of a region's range, max_key() for an unbounded one.
 std::string range_end(const metapb::Region& r);
-bool key_in_region(const std::string& key, const metapb::Region& r);
+bool key_in_region(std::string_view key, const metapb::Region& r);
 
-Result<std::string> build_snapshot_data(StorageEngine& engine, const metapb::Region& region);
+// The key spaces a snapshot carries, by their names in SnapshotFile.cf.
+std::optional<ColumnFamily> snapshot_cf(const std::string& name);
+const char* snapshot_cf_name(ColumnFamily cf);
 
-// Parses `bytes` and checks them against the receiver: INVALID_ARGUMENT (data that
-// does not parse or whose region is not `region_id`, does not hold `to_peer`, or has
-// an empty range) or CORRUPTION (checksum mismatch), naming what was wrong.
-Result<raftsvc::SnapshotData> verify_snapshot_data(const std::string& bytes, std::uint64_t region_id,
-                                                   const metapb::Peer& to_peer);
-
-// Deletes the region's range in both key spaces and puts the snapshot's keys.
-void write_snapshot_data(const raftsvc::SnapshotData& data, WriteBatch& wb);
+// Parses `bytes` and checks them against the receiver: INVALID_ARGUMENT naming what
+// was wrong (does not parse; region is not `region_id`, does not hold `to_peer`, or
+// has an empty range; a file of an unknown or repeated key space, or empty).
+Result<raftsvc::SnapshotDescriptor> verify_snapshot_descriptor(const std::string& bytes, std::uint64_t region_id,
+                                                               const metapb::Peer& to_peer);
 
 }  // namespace rdb

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <rocksdb/db.h>
+#include <rocksdb/sst_file_reader.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
@@ -52,6 +54,8 @@ struct RocksEngine::Handles {
   rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::ColumnFamilyHandle* raft = nullptr;
   rocksdb::WriteOptions write_options;
+  // What the families were opened with: table files written for ingestion use it too.
+  rocksdb::Options options;
 
   ~Handles() {
     for (auto* cf : all) {
@@ -121,6 +125,7 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, c
   handles->meta = handles->all[2];
   handles->raft = handles->all[3];
   handles->write_options.sync = options.sync_writes;
+  handles->options = rocksdb::Options(db_options, cf_options);
   return std::unique_ptr<RocksEngine>(new RocksEngine(dir, options, std::move(handles)));
 }
 
@@ -368,6 +373,123 @@ Result<std::vector<KvPair>> RocksEngine::scan_cf(ColumnFamily cf, std::string_vi
   }
   RDB_RETURN_IF_ERROR(from_rocks(it->status(), "scan"));
   return out;
+}
+
+namespace {
+
+class RocksSnapshot final : public EngineSnapshot {
+ public:
+  RocksSnapshot(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
+  ~RocksSnapshot() override { db_->ReleaseSnapshot(snap_); }
+  RocksSnapshot(const RocksSnapshot&) = delete;
+  RocksSnapshot& operator=(const RocksSnapshot&) = delete;
+  const rocksdb::Snapshot* get() const { return snap_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snap_;
+};
+
+}  // namespace
+
+std::shared_ptr<const EngineSnapshot> RocksEngine::snapshot() {
+  return std::make_shared<RocksSnapshot>(h_->db.get());
+}
+
+Result<SstInfo> RocksEngine::export_sst(const EngineSnapshot& view, ColumnFamily cf, std::string_view start,
+                                        std::string_view end, const std::string& path) {
+  rocksdb::ReadOptions read_options;
+  read_options.snapshot = dynamic_cast<const RocksSnapshot&>(view).get();
+  read_options.fill_cache = false;  // a one-off pass over the whole range
+  rocksdb::Slice upper = slice(end);
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(h_->db->NewIterator(read_options, handle(cf)));
+  it->Seek(slice(start));
+  if (!it->Valid()) {
+    RDB_RETURN_IF_ERROR(from_rocks(it->status(), "snapshot export"));
+    return SstInfo{};
+  }
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), h_->options, handle(cf));
+  RDB_RETURN_IF_ERROR(from_rocks(writer.Open(path), fmt::format("cannot create table file '{}'", path)));
+  SstInfo info;
+  for (; it->Valid(); it->Next()) {
+    RDB_RETURN_IF_ERROR(from_rocks(writer.Put(it->key(), it->value()), fmt::format("writing '{}'", path)));
+    ++info.keys;
+  }
+  RDB_RETURN_IF_ERROR(from_rocks(it->status(), "snapshot export"));
+  rocksdb::ExternalSstFileInfo file;
+  RDB_RETURN_IF_ERROR(from_rocks(writer.Finish(&file), fmt::format("finishing '{}'", path)));
+  info.bytes = file.file_size;
+  return info;
+}
+
+Status RocksEngine::read_sst(const std::string& path, const SstVisitor& visit) {
+  rocksdb::SstFileReader reader(h_->options);
+  RDB_RETURN_IF_ERROR(from_rocks(reader.Open(path), fmt::format("table file '{}'", path)));
+  RDB_RETURN_IF_ERROR(from_rocks(reader.VerifyChecksum(), fmt::format("table file '{}'", path)));
+  auto props = reader.GetTableProperties();
+  if (props && props->num_range_deletions > 0) {
+    return Status::invalid_argument(fmt::format("table file '{}' holds range deletions", path));
+  }
+  rocksdb::ReadOptions read_options;
+  read_options.fill_cache = false;
+  read_options.verify_checksums = true;
+  std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(read_options));
+  std::uint64_t seen = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    RDB_RETURN_IF_ERROR(visit(std::string_view(it->key().data(), it->key().size()),
+                              std::string_view(it->value().data(), it->value().size())));
+    ++seen;
+  }
+  RDB_RETURN_IF_ERROR(from_rocks(it->status(), fmt::format("table file '{}'", path)));
+  if (props && seen != props->num_entries) {
+    // Deletions or merges: an exported snapshot holds only values.
+    return Status::invalid_argument(
+        fmt::format("table file '{}' holds {} entries but {} values", path, props->num_entries, seen));
+  }
+  return Status::ok();
+}
+
+Status RocksEngine::ingest_sst(const std::vector<std::pair<ColumnFamily, std::string>>& files) {
+  namespace fs = std::filesystem;
+  // RocksDB removes what it moves in; ingest hard links, so the caller's files stay
+  // until it deletes them (a crash mid-way can then ingest them again).
+  std::vector<rocksdb::IngestExternalFileArg> args;
+  std::vector<std::string> links;
+  auto remove_links = [&links] {
+    for (const auto& l : links) {
+      std::error_code ec;
+      fs::remove(l, ec);
+    }
+  };
+  for (const auto& [cf, path] : files) {
+    std::string link = path + ".ingest";
+    std::error_code ec;
+    fs::remove(link, ec);
+    fs::create_hard_link(path, link, ec);
+    if (ec) {
+      remove_links();
+      return Status::io_error(fmt::format("cannot link '{}' for ingestion: {}", path, ec.message()));
+    }
+    links.push_back(link);
+    rocksdb::IngestExternalFileArg arg;
+    arg.column_family = handle(cf);
+    arg.external_files = {link};
+    arg.options.move_files = true;
+    arg.options.snapshot_consistency = true;
+    arg.options.allow_global_seqno = true;
+    arg.options.allow_blocking_flush = true;
+    // Never rewrite the file in place: it is a hard link to the caller's, which must stay intact.
+    arg.options.write_global_seqno = false;
+    arg.options.verify_checksums_before_ingest = true;
+    args.push_back(std::move(arg));
+  }
+  if (args.empty()) {
+    return Status::ok();
+  }
+  Status s = from_rocks(h_->db->IngestExternalFiles(args), "ingesting snapshot files");
+  remove_links();
+  return s;
 }
 
 std::uint64_t RocksEngine::estimate_num_keys() const {

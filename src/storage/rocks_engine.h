@@ -66,6 +66,11 @@ class RocksEngine final : public StorageEngine {
   Result<std::optional<std::string>> get_cf(ColumnFamily cf, std::string_view key) override;
   Result<std::vector<KvPair>> scan_cf(ColumnFamily cf, std::string_view start, std::string_view end,
                                       std::size_t limit) override;
+  std::shared_ptr<const EngineSnapshot> snapshot() override;
+  Result<SstInfo> export_sst(const EngineSnapshot& view, ColumnFamily cf, std::string_view start, std::string_view end,
+                             const std::string& path) override;
+  Status read_sst(const std::string& path, const SstVisitor& visit) override;
+  Status ingest_sst(const std::vector<std::pair<ColumnFamily, std::string>>& files) override;
 
   // RocksDB's estimate of live keys across families (for /metrics).
   std::uint64_t estimate_num_keys() const;

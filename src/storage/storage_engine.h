@@ -18,6 +18,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +61,23 @@ struct CasOutcome {
   bool current_found = false;
   std::string current_value;
 };
+
+// A consistent, read-only view of the engine at one moment (see snapshot()).
+// Opaque; it pins what it sees until destroyed, which must happen before the
+// engine is destroyed. Safe to use from any thread.
+class EngineSnapshot {
+ public:
+  virtual ~EngineSnapshot() = default;
+};
+
+// What export_sst() wrote.
+struct SstInfo {
+  std::uint64_t keys = 0;
+  std::uint64_t bytes = 0;  // the file's size; 0 (and no file) when the range was empty
+};
+
+// Called for each pair read from a table file; an error stops the read and is returned.
+using SstVisitor = std::function<Status(std::string_view key, std::string_view value)>;
 
 class StorageEngine {
  public:
@@ -102,6 +121,21 @@ class StorageEngine {
   // Pairs in [start, end) of one column family, at most `limit` (0 = no limit), in key order.
   virtual Result<std::vector<KvPair>> scan_cf(ColumnFamily cf, std::string_view start, std::string_view end,
                                               std::size_t limit) = 0;
+
+  // ---- table files, for region snapshots that never sit whole in memory
+  // A view of everything written so far; later writes are not seen through it.
+  virtual std::shared_ptr<const EngineSnapshot> snapshot() = 0;
+  // Streams the pairs of [start, end) in `cf`, as `view` sees them, into a new table
+  // file at `path` (synced). Writes no file when the range is empty.
+  virtual Result<SstInfo> export_sst(const EngineSnapshot& view, ColumnFamily cf, std::string_view start,
+                                     std::string_view end, const std::string& path) = 0;
+  // Reads a table file that came from elsewhere, without trusting it: block checksums
+  // are verified and range deletions refused (CORRUPTION / INVALID_ARGUMENT), then
+  // `visit` sees every pair in key order. Memory stays bounded whatever the file's size.
+  virtual Status read_sst(const std::string& path, const SstVisitor& visit) = 0;
+  // Adds the files' pairs to their families in one atomic step, above every older
+  // write of the same keys. The files stay where they are (the engine links them).
+  virtual Status ingest_sst(const std::vector<std::pair<ColumnFamily, std::string>>& files) = 0;
 };
 
 }  // namespace rdb

@@ -113,7 +113,8 @@ class Maker {
   std::mt19937_64 rng_;
 };
 
-// A snapshot stream that does not parse, or announces more than it carries.
+// A snapshot stream whose files are not what the descriptor says (bytes that fail
+// their CRC32), or that announces more than the disk could hold.
 void send_bad_snapshot(raftsvc::Raft::Stub& stub, raftsvc::RaftMessage header, bool oversized,
                        std::uint64_t cluster_id) {
   grpc::ClientContext ctx;
@@ -125,11 +126,20 @@ void send_bad_snapshot(raftsvc::Raft::Stub& stub, raftsvc::RaftMessage header, b
   meta->set_index(1'000'000);
   meta->set_term(1);
   meta->mutable_conf_state()->add_voters(header.from_peer().id());
+  const std::string junk = "\xff\xfe not a table";
+  raftsvc::SnapshotDescriptor d;
+  *d.mutable_region() = header.region();
+  auto* f = d.add_files();
+  f->set_cf("raw");
+  f->set_size(oversized ? std::uint64_t{1} << 40 : junk.size());
+  f->set_crc32(0);
+  f->set_keys(1);
+  header.mutable_message()->mutable_snapshot()->set_data(d.SerializeAsString());
   raftsvc::SnapshotChunk chunk;
   *chunk.mutable_message() = header;
-  chunk.set_total_size(oversized ? std::uint64_t{1} << 40 : 16);
+  chunk.set_total_size(f->size());
   chunk.set_cluster_id(cluster_id);
-  chunk.set_data("\xff\xfe not a snapshot");
+  chunk.set_data(junk);
   (void)writer->Write(chunk);
   (void)writer->WritesDone();
   (void)writer->Finish();

@@ -49,6 +49,7 @@ struct Config {
   int concurrency = 1;
   int key_size = 16;
   int value_size = 100;
+  bool random_values = false;
   std::uint64_t keys = 10000;
   std::string distribution = "uniform";
   double zipf_theta = 0.99;
@@ -146,6 +147,8 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_option("--key-size", cfg.key_size, "key size in bytes")->check(CLI::Range(17, 8192))->capture_default_str();
+  app.add_flag("--random-values", cfg.random_values,
+               "values of random bytes (incompressible on disk) instead of a repeated letter");
   app.add_option("--value-size", cfg.value_size, "value size in bytes")
       ->check(CLI::Range(0, 8 << 20))
       ->capture_default_str();
@@ -229,7 +232,13 @@ int run(int argc, char** argv) {
     }
     driver = std::move(d).value();
   }
-  const std::string value(static_cast<std::size_t>(cfg.value_size), 'v');
+  std::string value(static_cast<std::size_t>(cfg.value_size), 'v');
+  if (cfg.random_values) {
+    std::mt19937_64 bytes(42);
+    for (char& c : value) {
+      c = static_cast<char>(bytes() & 0xff);
+    }
+  }
   const Mix mix = mix_of(cfg);
   const KeyChooser chooser =
       cfg.distribution == "zipfian" ? KeyChooser::zipfian(cfg.keys, cfg.zipf_theta) : KeyChooser::uniform(cfg.keys);
