@@ -199,18 +199,32 @@ void PeerStorage::append(const std::vector<raft::Entry>& ents, WriteBatch& wb) {
     wb.put(ColumnFamily::kRaft, log_key(region_id_, e.index()), e.SerializeAsString());
   }
   while (!cache_.empty() && cache_.back().index() >= first) {
+    cache_bytes_ -= cache_.back().data().size();
     cache_.pop_back();
   }
   if (!cache_.empty() && cache_.back().index() + 1 != first) {
-    cache_.clear();
+    clear_cache();
   }
-  cache_.insert(cache_.end(), ents.begin(), ents.end());
-  while (cache_.size() > kCacheEntries) {
-    cache_.pop_front();
+  for (const auto& e : ents) {
+    cache_.push_back(e);
+    cache_bytes_ += e.data().size();
+  }
+  while (!cache_.empty() && (cache_.size() > kCacheEntries || cache_bytes_ > kCacheBytes)) {
+    pop_cache_front();
   }
   local_.set_last_index(new_last);
   last_term_ = ents.back().term();
   put_local_state(wb);
+}
+
+void PeerStorage::pop_cache_front() {
+  cache_bytes_ -= cache_.front().data().size();
+  cache_.pop_front();
+}
+
+void PeerStorage::clear_cache() {
+  cache_.clear();
+  cache_bytes_ = 0;
 }
 
 void PeerStorage::set_hard_state(const raft::HardState& hs, WriteBatch& wb) {
@@ -242,7 +256,7 @@ Status PeerStorage::compact_to(std::uint64_t index, WriteBatch& wb) {
   apply_.set_truncated_index(index);
   apply_.set_truncated_term(t);
   while (!cache_.empty() && cache_.front().index() <= index) {
-    cache_.pop_front();
+    pop_cache_front();
   }
   put_apply_state(wb);
   return Status::ok();
@@ -253,7 +267,7 @@ void PeerStorage::apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteB
     wb.delete_range(ColumnFamily::kRaft, log_key(region_id_, apply_.truncated_index() + 1),
                     log_key(region_id_, local_.last_index() + 1));
   }
-  cache_.clear();
+  clear_cache();
   apply_.set_truncated_index(meta.index());
   apply_.set_truncated_term(meta.term());
   apply_.set_applied_index(meta.index());

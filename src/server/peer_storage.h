@@ -64,6 +64,8 @@ class PeerStorage final : public raft::Storage {
   std::uint64_t truncated_index() const { return apply_.truncated_index(); }
   const raft::HardState& hard_state() const { return local_.hard_state(); }
   const raft::ConfState& conf_state() const { return apply_.conf_state(); }
+  // Bytes of entry data held in memory for this region (bounded by kCacheBytes).
+  std::size_t cached_bytes() const { return cache_bytes_; }
 
   // Key helpers (exposed for tests and tools).
   static std::string log_key(std::uint64_t region_id, std::uint64_t index);
@@ -90,9 +92,15 @@ class PeerStorage final : public raft::Storage {
   std::uint64_t last_term_ = 0;
   // Recently appended entries (a suffix of the log), so followers' reads and the
   // apply path rarely touch RocksDB.
+  // Bounded in entries and in bytes (of entry data): a region writing big values keeps
+  // fewer; older entries are read from the engine.
   std::deque<raft::Entry> cache_;
+  std::size_t cache_bytes_ = 0;
+  void pop_cache_front();
+  void clear_cache();
   SnapshotDataBuilder snapshot_builder_;
   static constexpr std::size_t kCacheEntries = 4096;
+  static constexpr std::size_t kCacheBytes = std::size_t{32} << 20;
 };
 
 }  // namespace rdb

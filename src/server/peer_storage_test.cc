@@ -64,6 +64,24 @@ TEST_F(PeerStorageTest, EntriesSurviveReopenAndAreReadFromDisk) {
   EXPECT_TRUE(raft::is_unavailable(ps_->term(9).status()));
 }
 
+// The in-memory tail of the log is bounded in bytes, not only in entries: big values
+// fall back to the engine instead of piling up in memory.
+TEST_F(PeerStorageTest, EntryCacheIsBoundedInBytes) {
+  const std::string mib(1 << 20, 'x');
+  for (std::uint64_t i = 1; i <= 100; ++i) {
+    append({entry(i, 1, mib + std::to_string(i))});
+  }
+  EXPECT_LE(ps_->cached_bytes(), std::size_t{32} << 20);
+  EXPECT_GT(ps_->cached_bytes(), 0u);
+  auto first = ps_->entries(1, 3, raft::kNoLimit);
+  ASSERT_TRUE(first.is_ok());
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[1].data(), mib + "2");
+  auto last = ps_->entries(100, 101, raft::kNoLimit);
+  ASSERT_TRUE(last.is_ok());
+  EXPECT_EQ((*last)[0].data(), mib + "100");
+}
+
 TEST_F(PeerStorageTest, ConflictingSuffixIsTruncated) {
   append({entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1), entry(5, 1)});
   append({entry(3, 2, "new")});  // a new leader's entry at 3 replaces 3..5
