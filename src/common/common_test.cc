@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <future>
 #include <string>
 
 #include "common/address.h"
@@ -11,6 +13,7 @@
 #include "common/limits.h"
 #include "common/metrics.h"
 #include "common/parse.h"
+#include "common/rate_limiter.h"
 #include "common/result.h"
 
 namespace rdb {
@@ -148,4 +151,31 @@ TEST(ParseTest, SplitListKeepsNonEmptyItems) {
   EXPECT_EQ(split_list(",x,"), std::vector<std::string>{"x"});
 }
 
+}  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// Pacing can only make a stream slower: 1,100 bytes at 1,000 B/s cannot pass in
+// under a second (the first acquisition goes at once). No upper bound is asserted.
+TEST(RateLimiterTest, PacesToTheRateAndStopWakesWaiters) {
+  RateLimiter unlimited;
+  EXPECT_TRUE(unlimited.acquire(std::uint64_t{1} << 40));
+  RateLimiter limiter(1000);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(limiter.acquire(100));
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1100));
+
+  RateLimiter slow(1);
+  ASSERT_TRUE(slow.acquire(1'000'000));  // the next caller would wait ~11 days
+  auto waiter = std::async(std::launch::async, [&] { return slow.acquire(1); });
+  slow.stop();
+  ASSERT_EQ(waiter.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_FALSE(waiter.get());
+  EXPECT_FALSE(slow.acquire(1)) << "stopped for good";
+}
+
+}  // namespace
 }  // namespace rdb
