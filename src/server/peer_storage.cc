@@ -2,73 +2,16 @@
 
 #include <fmt/format.h>
 
+#include "server/raft_keys.h"
+
 namespace rdb {
-namespace {
-
-constexpr char kRegionPrefix = 0x01;
-constexpr char kLogSuffix = 0x01;
-constexpr char kLocalStateSuffix = 0x02;
-constexpr char kApplyStateSuffix = 0x03;
-constexpr char kRegionStateSuffix = 0x04;
-constexpr char kSnapshotIngestSuffix = 0x05;
-
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((v >> shift) & 0xff));
-  }
-}
-
-std::string region_key(std::uint64_t region_id, char suffix) {
-  std::string k;
-  k.push_back(kRegionPrefix);
-  put_u64(k, region_id);
-  k.push_back(suffix);
-  return k;
-}
-
-}  // namespace
-
-std::string PeerStorage::log_key(std::uint64_t region_id, std::uint64_t index) {
-  std::string k = region_key(region_id, kLogSuffix);
-  put_u64(k, index);
-  return k;
-}
-
-std::string PeerStorage::local_state_key(std::uint64_t region_id) {
-  return region_key(region_id, kLocalStateSuffix);
-}
-
-std::string PeerStorage::apply_state_key(std::uint64_t region_id) {
-  return region_key(region_id, kApplyStateSuffix);
-}
-
-std::string PeerStorage::region_state_key(std::uint64_t region_id) {
-  return region_key(region_id, kRegionStateSuffix);
-}
-
-std::string PeerStorage::snapshot_ingest_key(std::uint64_t region_id) {
-  return region_key(region_id, kSnapshotIngestSuffix);
-}
-
-std::pair<std::string, std::string> PeerStorage::region_state_range() {
-  return {std::string(1, kRegionPrefix), std::string(1, static_cast<char>(kRegionPrefix + 1))};
-}
-
-std::uint64_t PeerStorage::region_id_of_state_key(const std::string& key) {
-  std::uint64_t id = 0;
-  for (std::size_t i = 1; i < 9 && i < key.size(); ++i) {
-    id = (id << 8) | static_cast<unsigned char>(key[i]);
-  }
-  return id;
-}
-
 Result<std::unique_ptr<PeerStorage>> PeerStorage::open(StorageEngine& engine, std::uint64_t region_id) {
   std::unique_ptr<PeerStorage> ps(new PeerStorage(engine, region_id));
-  RDB_ASSIGN_OR_RETURN(auto local, engine.get_cf(ColumnFamily::kRaft, local_state_key(region_id)));
+  RDB_ASSIGN_OR_RETURN(auto local, engine.get_cf(ColumnFamily::kRaft, raft_keys::local_state_key(region_id)));
   if (local && !ps->local_.ParseFromString(*local)) {
     return Status::corruption(fmt::format("region {}: raft local state does not parse", region_id));
   }
-  RDB_ASSIGN_OR_RETURN(auto apply, engine.get_cf(ColumnFamily::kRaft, apply_state_key(region_id)));
+  RDB_ASSIGN_OR_RETURN(auto apply, engine.get_cf(ColumnFamily::kRaft, raft_keys::apply_state_key(region_id)));
   if (apply && !ps->apply_.ParseFromString(*apply)) {
     return Status::corruption(fmt::format("region {}: raft apply state does not parse", region_id));
   }
@@ -86,7 +29,7 @@ Result<std::unique_ptr<PeerStorage>> PeerStorage::open(StorageEngine& engine, st
 }
 
 Result<raft::Entry> PeerStorage::read_entry(std::uint64_t index) const {
-  RDB_ASSIGN_OR_RETURN(auto bytes, engine_.get_cf(ColumnFamily::kRaft, log_key(region_id_, index)));
+  RDB_ASSIGN_OR_RETURN(auto bytes, engine_.get_cf(ColumnFamily::kRaft, raft_keys::log_key(region_id_, index)));
   raft::Entry e;
   if (!bytes || !e.ParseFromString(*bytes) || e.index() != index) {
     return Status::corruption(fmt::format("region {}: raft log entry {} is missing or corrupt", region_id_, index));
@@ -143,8 +86,8 @@ Result<std::vector<raft::Entry>> PeerStorage::entries(std::uint64_t lo, std::uin
     std::size_t to = hi - cache_.front().index();
     out.assign(cache_.begin() + static_cast<std::ptrdiff_t>(from), cache_.begin() + static_cast<std::ptrdiff_t>(to));
   } else {
-    RDB_ASSIGN_OR_RETURN(auto pairs,
-                         engine_.scan_cf(ColumnFamily::kRaft, log_key(region_id_, lo), log_key(region_id_, hi), 0));
+    RDB_ASSIGN_OR_RETURN(auto pairs, engine_.scan_cf(ColumnFamily::kRaft, raft_keys::log_key(region_id_, lo),
+                                                     raft_keys::log_key(region_id_, hi), 0));
     if (pairs.size() != hi - lo) {
       return Status::corruption(
           fmt::format("region {}: raft log [{}, {}) has {} entries", region_id_, lo, hi, pairs.size()));
@@ -177,11 +120,11 @@ Result<raft::SnapshotMetadata> PeerStorage::snapshot_metadata() const {
 }
 
 void PeerStorage::put_local_state(WriteBatch& wb) {
-  wb.put(ColumnFamily::kRaft, local_state_key(region_id_), local_.SerializeAsString());
+  wb.put(ColumnFamily::kRaft, raft_keys::local_state_key(region_id_), local_.SerializeAsString());
 }
 
 void PeerStorage::put_apply_state(WriteBatch& wb) {
-  wb.put(ColumnFamily::kRaft, apply_state_key(region_id_), apply_.SerializeAsString());
+  wb.put(ColumnFamily::kRaft, raft_keys::apply_state_key(region_id_), apply_.SerializeAsString());
 }
 
 void PeerStorage::append(const std::vector<raft::Entry>& ents, WriteBatch& wb) {
@@ -193,10 +136,11 @@ void PeerStorage::append(const std::vector<raft::Entry>& ents, WriteBatch& wb) {
   std::uint64_t old_last = local_.last_index();
   // Entries past the new end were written by an older leader: they conflict, delete them.
   if (old_last > new_last) {
-    wb.delete_range(ColumnFamily::kRaft, log_key(region_id_, new_last + 1), log_key(region_id_, old_last + 1));
+    wb.delete_range(ColumnFamily::kRaft, raft_keys::log_key(region_id_, new_last + 1),
+                    raft_keys::log_key(region_id_, old_last + 1));
   }
   for (const auto& e : ents) {
-    wb.put(ColumnFamily::kRaft, log_key(region_id_, e.index()), e.SerializeAsString());
+    wb.put(ColumnFamily::kRaft, raft_keys::log_key(region_id_, e.index()), e.SerializeAsString());
   }
   while (!cache_.empty() && cache_.back().index() >= first) {
     cache_bytes_ -= cache_.back().data().size();
@@ -251,8 +195,8 @@ Status PeerStorage::compact_to(std::uint64_t index, WriteBatch& wb) {
                                                 index, apply_.applied_index()));
   }
   RDB_ASSIGN_OR_RETURN(std::uint64_t t, term(index));
-  wb.delete_range(ColumnFamily::kRaft, log_key(region_id_, apply_.truncated_index() + 1),
-                  log_key(region_id_, index + 1));
+  wb.delete_range(ColumnFamily::kRaft, raft_keys::log_key(region_id_, apply_.truncated_index() + 1),
+                  raft_keys::log_key(region_id_, index + 1));
   apply_.set_truncated_index(index);
   apply_.set_truncated_term(t);
   while (!cache_.empty() && cache_.front().index() <= index) {
@@ -264,8 +208,8 @@ Status PeerStorage::compact_to(std::uint64_t index, WriteBatch& wb) {
 
 void PeerStorage::apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteBatch& wb) {
   if (local_.last_index() > apply_.truncated_index()) {
-    wb.delete_range(ColumnFamily::kRaft, log_key(region_id_, apply_.truncated_index() + 1),
-                    log_key(region_id_, local_.last_index() + 1));
+    wb.delete_range(ColumnFamily::kRaft, raft_keys::log_key(region_id_, apply_.truncated_index() + 1),
+                    raft_keys::log_key(region_id_, local_.last_index() + 1));
   }
   clear_cache();
   apply_.set_truncated_index(meta.index());

@@ -67,18 +67,6 @@ class PeerStorage final : public raft::Storage {
   // Bytes of entry data held in memory for this region (bounded by kCacheBytes).
   std::size_t cached_bytes() const { return cache_bytes_; }
 
-  // Key helpers (exposed for tests and tools).
-  static std::string log_key(std::uint64_t region_id, std::uint64_t index);
-  static std::string local_state_key(std::uint64_t region_id);
-  static std::string apply_state_key(std::uint64_t region_id);
-  // Where the store keeps the region's metadata (metapb.Region), next to its Raft state.
-  static std::string region_state_key(std::uint64_t region_id);
-  // Present while a received snapshot's files are being ingested (SnapshotIngest).
-  static std::string snapshot_ingest_key(std::uint64_t region_id);
-  // [start, end) covering every region's region_state_key, for scanning at start-up.
-  static std::pair<std::string, std::string> region_state_range();
-  static std::uint64_t region_id_of_state_key(const std::string& key);
-
  private:
   PeerStorage(StorageEngine& engine, std::uint64_t region_id) : engine_(engine), region_id_(region_id) {}
   void put_local_state(WriteBatch& wb);

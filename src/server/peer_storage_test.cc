@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "raft/raw_node.h"
+#include "server/raft_keys.h"
 #include "storage/rocks_engine.h"
 #include "support/temp_dir.h"
 
@@ -92,7 +93,7 @@ TEST_F(PeerStorageTest, ConflictingSuffixIsTruncated) {
   auto ents = ps_->entries(1, 4, raft::kNoLimit);
   ASSERT_TRUE(ents.is_ok());
   EXPECT_EQ((*ents)[2].data(), "new");
-  auto raw = engine_->scan_cf(ColumnFamily::kRaft, PeerStorage::log_key(7, 4), PeerStorage::log_key(7, 100), 0);
+  auto raw = engine_->scan_cf(ColumnFamily::kRaft, raft_keys::log_key(7, 4), raft_keys::log_key(7, 100), 0);
   EXPECT_TRUE(raw->empty()) << "stale entries 4 and 5 are still on disk";
 }
 
@@ -244,6 +245,32 @@ TEST_F(PeerStorageTest, DrivesARaftNodeAcrossRestart) {
   EXPECT_EQ(engine_->raw_get("first0")->value(), "2");  // applied once, at its original index
   EXPECT_EQ(engine_->raw_get("second1")->value(), std::to_string(applied + 3));
   EXPECT_EQ(ps_->applied_index(), applied + 3);  // a new no-op plus two proposals
+}
+
+}  // namespace
+}  // namespace rdb
+
+namespace rdb {
+namespace {
+
+TEST(RaftKeysTest, OneRegionsKeysAreContiguousAndNameTheirRegion) {
+  auto [start, end] = raft_keys::region_range(7);
+  for (const auto& k :
+       {raft_keys::log_key(7, 0), raft_keys::log_key(7, ~std::uint64_t{0}), raft_keys::local_state_key(7),
+        raft_keys::apply_state_key(7), raft_keys::region_state_key(7), raft_keys::snapshot_ingest_key(7)}) {
+    EXPECT_GE(k, start);
+    EXPECT_LT(k, end);
+    EXPECT_EQ(raft_keys::region_id_of(k), 7u);
+  }
+  EXPECT_GE(raft_keys::log_key(8, 0), end);
+  EXPECT_TRUE(raft_keys::is_region_state_key(raft_keys::region_state_key(7)));
+  EXPECT_FALSE(raft_keys::is_region_state_key(raft_keys::apply_state_key(7)));
+  EXPECT_TRUE(raft_keys::is_snapshot_ingest_key(raft_keys::snapshot_ingest_key(7)));
+  EXPECT_FALSE(raft_keys::is_snapshot_ingest_key(raft_keys::log_key(7, 5)));
+  EXPECT_EQ(raft_keys::region_id_of("x"), 0u);
+  auto [all_start, all_end] = raft_keys::all_regions_range();
+  EXPECT_LE(all_start, start);
+  EXPECT_LE(raft_keys::region_range(~std::uint64_t{0}).second, all_end);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/test_switches.h"
+#include "server/raft_keys.h"
 #include "server/snapshot_data.h"
 
 namespace rdb {
@@ -59,6 +60,62 @@ Callback take(Callback& held) {
   Callback cb = std::move(held);
   held = nullptr;
   return cb;
+}
+
+struct PersistedRegion {
+  std::uint64_t id = 0;
+  std::optional<metapb::Region> region;  // none: only a log, never initialized
+  SnapshotFileList unfinished_ingest;
+};
+
+Result<SnapshotFileList> parse_ingest_marker(std::uint64_t region_id, const std::string& bytes) {
+  raftsvc::SnapshotIngest marker;
+  if (!marker.ParseFromString(bytes) || marker.cfs_size() != marker.paths_size()) {
+    return Status::corruption(fmt::format("region {}: snapshot ingest marker does not parse", region_id));
+  }
+  SnapshotFileList files;
+  for (int i = 0; i < marker.paths_size(); ++i) {
+    auto cf = snapshot_cf(marker.cfs(i));
+    if (!cf) {
+      return Status::corruption(
+          fmt::format("region {}: snapshot ingest marker names key space '{}'", region_id, marker.cfs(i)));
+    }
+    files.emplace_back(*cf, marker.paths(i));
+  }
+  return files;
+}
+
+// Every region with state in the raft family, one seek per region: its log is never read.
+Result<std::vector<PersistedRegion>> load_persisted_regions(StorageEngine& engine) {
+  std::vector<PersistedRegion> out;
+  auto [from, end] = raft_keys::all_regions_range();
+  for (;;) {
+    RDB_ASSIGN_OR_RETURN(auto first, engine.scan_cf(ColumnFamily::kRaft, from, end, 1));
+    if (first.empty()) {
+      return out;
+    }
+    PersistedRegion r;
+    r.id = raft_keys::region_id_of(first[0].key);
+    if (r.id == 0 && first[0].key.size() < 9) {
+      return Status::corruption("a key in the raft family is too short to name a region");
+    }
+    RDB_ASSIGN_OR_RETURN(auto state, engine.get_cf(ColumnFamily::kRaft, raft_keys::region_state_key(r.id)));
+    if (state) {
+      r.region.emplace();
+      if (!r.region->ParseFromString(*state)) {
+        return Status::corruption(fmt::format("region state {} does not parse", r.id));
+      }
+    }
+    RDB_ASSIGN_OR_RETURN(auto marker, engine.get_cf(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(r.id)));
+    if (marker) {
+      RDB_ASSIGN_OR_RETURN(r.unfinished_ingest, parse_ingest_marker(r.id, *marker));
+    }
+    out.push_back(std::move(r));
+    from = raft_keys::region_range(out.back().id).second;
+    if (from >= end) {
+      return out;
+    }
+  }
 }
 
 }  // namespace
@@ -136,7 +193,7 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
     hs.set_term(kInitLogTerm);
     hs.set_commit(kInitLogIndex);
     peer->storage->set_hard_state(hs, wb);
-    wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(region.id()), region.SerializeAsString());
+    wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(region.id()), region.SerializeAsString());
     RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   }
   Peer* raw = peer.get();
@@ -165,48 +222,27 @@ Status RaftStore::start(const std::optional<metapb::Region>& bootstrap) {
   if (config_.snap_dir.empty()) {
     return Status::invalid_argument("the store needs a snapshot directory (RaftStoreConfig::snap_dir)");
   }
-  auto [start, end] = PeerStorage::region_state_range();
-  RDB_ASSIGN_OR_RETURN(auto states, engine_.scan_cf(ColumnFamily::kRaft, start, end, 0));
+  RDB_ASSIGN_OR_RETURN(auto persisted, load_persisted_regions(engine_));
   // Snapshots whose ingestion an earlier run began: their files stay and are ingested
   // again (idempotent: the files replace the range) before anything else happens.
   std::set<std::string> keep;
-  std::vector<std::pair<std::uint64_t, SnapshotFileList>> unfinished;
-  for (const auto& kv : states) {
-    std::uint64_t id = PeerStorage::region_id_of_state_key(kv.key);
-    if (kv.key != PeerStorage::snapshot_ingest_key(id)) {
-      continue;
+  for (const auto& r : persisted) {
+    for (const auto& [cf, path] : r.unfinished_ingest) {
+      keep.insert(path);
     }
-    raftsvc::SnapshotIngest marker;
-    if (!marker.ParseFromString(kv.value) || marker.cfs_size() != marker.paths_size()) {
-      return Status::corruption(fmt::format("region {}: snapshot ingest marker does not parse", id));
-    }
-    SnapshotFileList files;
-    for (int i = 0; i < marker.paths_size(); ++i) {
-      auto cf = snapshot_cf(marker.cfs(i));
-      if (!cf) {
-        return Status::corruption(
-            fmt::format("region {}: snapshot ingest marker names key space '{}'", id, marker.cfs(i)));
-      }
-      files.emplace_back(*cf, marker.paths(i));
-      keep.insert(marker.paths(i));
-    }
-    unfinished.emplace_back(id, std::move(files));
   }
   RDB_RETURN_IF_ERROR(snaps_.open(keep));
-  for (const auto& [id, files] : unfinished) {
-    spdlog::info("region {}: ingesting the snapshot an earlier run left half-installed", id);
-    RDB_RETURN_IF_ERROR(finish_ingest(id, files));
+  for (const auto& r : persisted) {
+    if (!r.unfinished_ingest.empty()) {
+      spdlog::info("region {}: ingesting the snapshot an earlier run left half-installed", r.id);
+      RDB_RETURN_IF_ERROR(finish_ingest(r.id, r.unfinished_ingest));
+    }
   }
-  for (const auto& kv : states) {
-    // Only region-state keys: 0x01 + 8 bytes id + 0x04.
-    if (kv.key.size() != 10 || kv.key[9] != 0x04) {
+  for (const auto& r : persisted) {
+    if (!r.region) {
       continue;
     }
-    metapb::Region region;
-    if (!region.ParseFromString(kv.value)) {
-      return Status::corruption(
-          fmt::format("region state {} does not parse", PeerStorage::region_id_of_state_key(kv.key)));
-    }
+    const metapb::Region& region = *r.region;
     std::optional<metapb::Peer> self;
     for (const auto& p : region.peers()) {
       if (p.store_id() == config_.store_id) {
@@ -572,18 +608,18 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
   const std::uint64_t id = peer.region.id();
   fail_pending(peer, fmt::format("peer {} of region {} was removed from this store", peer.self.id(), id));
   WriteBatch wb;
-  wb.delete_range(ColumnFamily::kRaft, PeerStorage::log_key(id, 0), PeerStorage::log_key(id, ~std::uint64_t{0}));
-  wb.del(ColumnFamily::kRaft, PeerStorage::local_state_key(id));
-  wb.del(ColumnFamily::kRaft, PeerStorage::apply_state_key(id));
-  wb.del(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(id));
+  // Everything of the region in the raft family but its state (rewritten below).
+  auto [raft_start, raft_end] = raft_keys::region_range(id);
+  wb.delete_range(ColumnFamily::kRaft, raft_start, raft_keys::region_state_key(id));
+  wb.delete_range(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(id), raft_end);
   if (peer.storage->applied_index() > 0) {
     wb.delete_range(ColumnFamily::kRaw, peer.region.start_key(), range_end(peer.region));
     wb.delete_range(ColumnFamily::kCas, peer.region.start_key(), range_end(peer.region));
   }
   if (tombstone) {
-    wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(id), tombstone->SerializeAsString());
+    wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(id), tombstone->SerializeAsString());
   } else {
-    wb.del(ColumnFamily::kRaft, PeerStorage::region_state_key(id));
+    wb.del(ColumnFamily::kRaft, raft_keys::region_state_key(id));
   }
   RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   snaps_.forget(id);
@@ -630,17 +666,11 @@ void RaftStore::reload_broken_peers() {
     return;  // the engine failed lately: reloading now would meet the same failure
   }
   for (std::uint64_t id : broken) {
-    auto marker = engine_.get_cf(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(id));
+    auto marker = engine_.get_cf(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(id));
     if (marker.is_ok() && marker.value()) {
       // Its snapshot's files were not ingested: the peer's state says they were.
-      raftsvc::SnapshotIngest m;
-      SnapshotFileList files;
-      if (m.ParseFromString(*marker.value()) && m.cfs_size() == m.paths_size()) {
-        for (int i = 0; i < m.paths_size(); ++i) {
-          files.emplace_back(snapshot_cf(m.cfs(i)).value_or(ColumnFamily::kRaw), m.paths(i));
-        }
-      }
-      if (Status s = finish_ingest(id, files); !s.is_ok()) {
+      auto files = parse_ingest_marker(id, *marker.value());
+      if (Status s = files.is_ok() ? finish_ingest(id, *files) : files.status(); !s.is_ok()) {
         spdlog::error("region {}: cannot ingest its snapshot: {}; retrying in 1 s", id, s.to_string());
         engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
         continue;  // stays broken (serves nothing) until it succeeds
@@ -650,7 +680,7 @@ void RaftStore::reload_broken_peers() {
     fail_pending(*it->second, "the region's peer is restarting");
     metapb::Peer self = it->second->self;
     peers_.erase(it);
-    auto state = engine_.get_cf(ColumnFamily::kRaft, PeerStorage::region_state_key(id));
+    auto state = engine_.get_cf(ColumnFamily::kRaft, raft_keys::region_state_key(id));
     metapb::Region region;
     if (!state.is_ok() || !state.value() || !region.ParseFromString(*state.value())) {
       continue;  // never initialized: the leader's next message creates it again
@@ -807,10 +837,10 @@ Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBa
     marker.add_cfs(snapshot_cf_name(cf));
     marker.add_paths(path);
   }
-  wb.put(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(id), marker.SerializeAsString());
+  wb.put(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(id), marker.SerializeAsString());
   peer.storage->apply_snapshot_meta(snap.metadata(), wb);
   peer.region = region;
-  wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(id), peer.region.SerializeAsString());
+  wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(id), peer.region.SerializeAsString());
   std::uint64_t keys = 0;
   for (const auto& f : d.files()) {
     keys += f.keys();
@@ -824,7 +854,7 @@ Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBa
 Status RaftStore::finish_ingest(std::uint64_t region_id, const SnapshotFileList& files) {
   RDB_RETURN_IF_ERROR(engine_.ingest_sst(files));
   WriteBatch wb;
-  wb.del(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(region_id));
+  wb.del(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(region_id));
   // Synced before the files go: a marker that outlived its files could never be finished.
   RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   SnapManager::remove_files(files);
@@ -876,7 +906,7 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entr
       peer.region.mutable_region_epoch()->set_conf_ver(peer.region.region_epoch().conf_ver() + 1);
       raft::ConfState cs = peer.node->apply_conf_change(cc);
       peer.storage->set_conf_state(cs, wb);
-      wb.put(ColumnFamily::kRaft, PeerStorage::region_state_key(peer.region.id()), peer.region.SerializeAsString());
+      wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
       if (cc.type() == raftpb::REMOVE_NODE && cc.node_id() == peer.self.id()) {
         peer.removed = true;
       }

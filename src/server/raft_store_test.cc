@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "server/raft_keys.h"
 #include "server/raft_store_fixture.h"
 #include "server/snapshot_data.h"
 
@@ -180,7 +181,7 @@ TEST_F(RaftStoreTest, SnapshotIngestInterruptedByACrashFinishesAtStart) {
   marker.add_paths(path);
   WriteBatch wb;
   wb.delete_range(ColumnFamily::kRaw, "", max_key());
-  wb.put(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(100), marker.SerializeAsString());
+  wb.put(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(100), marker.SerializeAsString());
   ASSERT_TRUE(nodes_[1].engine->write(wb, true).is_ok());
   // A stray file from an unfinished receive is cleaned up too.
   { std::ofstream(dir_.sub("snap1") + "/rcv_100_2_raw.sst.tmp") << "partial"; }
@@ -188,7 +189,7 @@ TEST_F(RaftStoreTest, SnapshotIngestInterruptedByACrashFinishesAtStart) {
   start(1, std::nullopt);
   EXPECT_TRUE(has_value(1, "new", "2"));
   EXPECT_FALSE(nodes_[1].engine->raw_get("old")->has_value());
-  EXPECT_FALSE(nodes_[1].engine->get_cf(ColumnFamily::kRaft, PeerStorage::snapshot_ingest_key(100))->has_value());
+  EXPECT_FALSE(nodes_[1].engine->get_cf(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(100))->has_value());
   EXPECT_TRUE(std::filesystem::is_empty(dir_.sub("snap1")));
 }
 
