@@ -21,14 +21,6 @@ constexpr std::size_t kMaxUninitializedPeers = 256;
 constexpr std::uint64_t kInitLogIndex = 5;
 constexpr std::uint64_t kInitLogTerm = 5;
 
-kvrpc::RegionError busy(const std::string& why) {
-  kvrpc::RegionError e;
-  e.set_message(why);
-  e.mutable_server_is_busy()->set_reason(why);
-  e.mutable_server_is_busy()->set_backoff_ms(50);
-  return e;
-}
-
 raft::ConfState conf_state_of(const metapb::Region& r) {
   raft::ConfState cs;
   for (const auto& p : r.peers()) {
@@ -177,10 +169,8 @@ RaftStore::~RaftStore() {
 }
 
 Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh) {
-  auto peer = std::make_unique<Peer>();
-  peer->region = region;
-  peer->self = self;
-  RDB_ASSIGN_OR_RETURN(peer->storage, PeerStorage::open(engine_, region.id()));
+  RDB_ASSIGN_OR_RETURN(auto storage, PeerStorage::open(engine_, region.id()));
+  auto peer = std::make_unique<Peer>(region, self, std::move(storage));
   if (fresh) {
     // Bootstrap: the initial configuration is a snapshot position at index 5.
     WriteBatch wb;
@@ -320,57 +310,16 @@ RaftStore::Peer* RaftStore::find_peer(std::uint64_t region_id) {
   return it == peers_.end() || it->second->removed || it->second->broken ? nullptr : it->second.get();
 }
 
-std::optional<metapb::Peer> RaftStore::peer_by_id(const metapb::Region& region, std::uint64_t peer_id) const {
-  for (const auto& p : region.peers()) {
-    if (p.id() == peer_id) {
-      return p;
-    }
-  }
-  return std::nullopt;
-}
-
-kvrpc::RegionError RaftStore::not_leader(const Peer& peer) const {
-  kvrpc::RegionError e;
-  e.set_message(fmt::format("peer {} of region {} is not the leader", peer.self.id(), peer.region.id()));
-  e.mutable_not_leader()->set_region_id(peer.region.id());
-  if (auto leader = peer_by_id(peer.region, peer.node->raft().leader())) {
-    *e.mutable_not_leader()->mutable_leader() = *leader;
-  }
-  return e;
-}
-
 std::optional<kvrpc::RegionError> RaftStore::check_context(Peer* peer, std::uint64_t region_id,
                                                            const kvrpc::Context& ctx,
                                                            const std::vector<std::string>& keys) const {
-  kvrpc::RegionError e;
   if (peer == nullptr) {
+    kvrpc::RegionError e;
     e.set_message(fmt::format("region {} is not on store {}", region_id, config_.store_id));
     e.mutable_region_not_found()->set_region_id(region_id);
     return e;
   }
-  const auto& have = peer->region.region_epoch();
-  const auto& want = ctx.region_epoch();
-  if (have.conf_ver() != want.conf_ver() || have.version() != want.version()) {
-    e.set_message(fmt::format("region {} epoch is ({}, {}), request has ({}, {})", region_id, have.conf_ver(),
-                              have.version(), want.conf_ver(), want.version()));
-    *e.mutable_epoch_not_match()->add_current_regions() = peer->region;
-    return e;
-  }
-  for (const auto& k : keys) {
-    if (!key_in_region(k, peer->region)) {
-      e.set_message(fmt::format("key is outside region {}", region_id));
-      auto* kn = e.mutable_key_not_in_region();
-      kn->set_key(k);
-      kn->set_region_id(region_id);
-      kn->set_start_key(peer->region.start_key());
-      kn->set_end_key(peer->region.end_key());
-      return e;
-    }
-  }
-  if (peer->node->raft().role() != raft::StateRole::kLeader) {
-    return not_leader(*peer);
-  }
-  return std::nullopt;
+  return peer->check_request(ctx, keys);
 }
 
 void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
@@ -393,7 +342,7 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
     return;
   }
   auto once = answered_once(std::move(callback),
-                            ProposeResult{busy("the store is shutting down or its Raft queue is full"), {}});
+                            ProposeResult{server_is_busy("the store is shutting down or its Raft queue is full"), {}});
   post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), once]() mutable {
     ProposeCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());
@@ -405,26 +354,25 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
     cmd.set_region_id(peer->region.id());
     cmd.set_epoch_version(peer->region.region_epoch().version());
     cmd.set_epoch_conf_ver(peer->region.region_epoch().conf_ver());
-    Status s = peer->node->propose(cmd.SerializeAsString());
+    bool ack_now = kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS;
+    ProposeCallback ignored = [](ProposeResult) {};
+    Status s = peer->propose(cmd.SerializeAsString(), ack_now ? ignored : cb);
     if (!s.is_ok()) {
       metrics_.proposals_refused.inc();
-      cb({busy(s.message()), {}});
+      cb({server_is_busy(s.message()), {}});
       return;
     }
     metrics_.proposals.inc();
-    std::uint64_t index = peer->node->raft().log().last_index();
-    if (kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS) {
+    if (ack_now) {
       cb({});  // TEST ONLY: acknowledged before it is replicated
-      return;
     }
-    peer->proposals[index] = {peer->node->raft().term(), std::move(cb)};
   });
 }
 
 void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback callback) {
-  auto once =
-      answered_once(std::move(callback),
-                    std::optional<kvrpc::RegionError>(busy("the store is shutting down or its Raft queue is full")));
+  auto once = answered_once(
+      std::move(callback),
+      std::optional<kvrpc::RegionError>(server_is_busy("the store is shutting down or its Raft queue is full")));
   post([this, ctx, keys = std::move(keys), once]() mutable {
     ReadCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());
@@ -436,14 +384,10 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
       cb(std::move(err));
       return;
     }
-    std::string request = fmt::format("{}:{}", peer->region.id(), ++peer->read_seq);
-    Status s = peer->node->read_index(request);
-    if (!s.is_ok()) {
+    if (Status s = peer->read_index(cb); !s.is_ok()) {
       // E.g. a new leader that has not committed in its term yet: retry shortly.
-      cb(busy(s.message()));
-      return;
+      cb(server_is_busy(s.message()));
     }
-    peer->reads_waiting_index.emplace(std::move(request), std::move(cb));
   });
 }
 
@@ -537,7 +481,7 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
                                                         msg.to_peer().id(), peer->self.id())});
     return;
   }
-  if (!peer_by_id(peer->region, msg.from_peer().id()) &&
+  if (!find_member(peer->region, msg.from_peer().id()) &&
       msg.region().region_epoch().conf_ver() < peer->region.region_epoch().conf_ver()) {
     // A peer removed from the region (it was away when that happened) still talks:
     // tell it, so it destroys itself instead of campaigning forever.
@@ -593,7 +537,8 @@ void RaftStore::on_tombstone(const raftsvc::RaftMessage& msg) {
     return;
   }
   const metapb::Region& newer = msg.region();
-  if (newer.region_epoch().conf_ver() <= peer->region.region_epoch().conf_ver() || peer_by_id(newer, peer->self.id())) {
+  if (newer.region_epoch().conf_ver() <= peer->region.region_epoch().conf_ver() ||
+      find_member(newer, peer->self.id())) {
     dropped_.drop(msg.region_id(), {"bad_tombstone", "the tombstone's region is not newer, or still holds this peer"});
     return;
   }
@@ -606,7 +551,7 @@ void RaftStore::on_tombstone(const raftsvc::RaftMessage& msg) {
 
 Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone) {
   const std::uint64_t id = peer.region.id();
-  fail_pending(peer, fmt::format("peer {} of region {} was removed from this store", peer.self.id(), id));
+  peer.fail_pending(fmt::format("peer {} of region {} was removed from this store", peer.self.id(), id));
   WriteBatch wb;
   // Everything of the region in the raft family but its state (rewritten below).
   auto [raft_start, raft_end] = raft_keys::region_range(id);
@@ -677,7 +622,7 @@ void RaftStore::reload_broken_peers() {
       }
     }
     auto it = peers_.find(id);
-    fail_pending(*it->second, "the region's peer is restarting");
+    it->second->fail_pending("the region's peer is restarting");
     metapb::Peer self = it->second->self;
     peers_.erase(it);
     auto state = engine_.get_cf(ColumnFamily::kRaft, raft_keys::region_state_key(id));
@@ -695,7 +640,7 @@ void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type
                             std::function<void(Status)> cb) {
   post([this, region_id, type, target, cb = std::move(cb)]() mutable {
     Peer* peer = find_peer(region_id);
-    if (peer == nullptr || peer->node->raft().role() != raft::StateRole::kLeader) {
+    if (peer == nullptr || !peer->is_leader()) {
       cb(Status::unavailable(fmt::format("region {}: this store does not lead it", region_id)));
       return;
     }
@@ -703,12 +648,9 @@ void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type
     cc.set_type(type);
     cc.set_node_id(target.id());
     cc.set_context(target.SerializeAsString());
-    Status s = peer->node->propose_conf_change(cc);
-    if (!s.is_ok()) {
+    if (Status s = peer->propose_conf_change(cc, cb); !s.is_ok()) {
       cb(s);
-      return;
     }
-    peer->conf_changes[peer->node->raft().log().last_index()] = std::move(cb);
   });
 }
 
@@ -775,40 +717,8 @@ void RaftStore::fail_all_pending(const std::string& why) {
   }
   // Tasks never run: their callbacks are dropped with them; answer what was accepted.
   for (auto& [id, peer] : peers_) {
-    fail_pending(*peer, why);
+    peer->fail_pending(why);
   }
-}
-
-void RaftStore::fail_pending(Peer& peer, const std::string& why) {
-  for (auto& [index, p] : peer.proposals) {
-    ProposeResult r;
-    r.undetermined = true;
-    p.cb(std::move(r));
-  }
-  for (auto& [ctx, cb] : peer.reads_waiting_index) {
-    cb(busy(why));
-  }
-  for (auto& [index, cb] : peer.reads_waiting_apply) {
-    cb(busy(why));
-  }
-  for (auto& [index, cb] : peer.conf_changes) {
-    cb(Status::unavailable(why));
-  }
-  peer.proposals.clear();
-  peer.reads_waiting_index.clear();
-  peer.reads_waiting_apply.clear();
-  peer.conf_changes.clear();
-}
-
-void RaftStore::on_role_change(Peer& peer, const raft::SoftState& ss) {
-  if (ss.role == raft::StateRole::kLeader) {
-    return;
-  }
-  // Reads in flight may never be confirmed by a deposed leader: let the client retry elsewhere.
-  for (auto& [ctx, cb] : peer.reads_waiting_index) {
-    cb(not_leader(peer));
-  }
-  peer.reads_waiting_index.clear();
 }
 
 Result<raft::Snapshot> RaftStore::snapshot_for(Peer& peer) {
@@ -864,15 +774,10 @@ Status RaftStore::finish_ingest(std::uint64_t region_id, const SnapshotFileList&
 void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
                                 std::vector<std::function<void()>>& replies) {
   for (const auto& e : entries) {
-    auto pending = peer.proposals.find(e.index());
-    std::optional<PendingProposal> mine;
-    if (pending != peer.proposals.end()) {
-      mine = std::move(pending->second);
-      peer.proposals.erase(pending);
-    }
+    std::optional<Peer::PendingProposal> mine = peer.take_proposal(e.index());
     if (mine && mine->term != e.term()) {
       // Our entry was replaced by another leader's: it was never applied.
-      kvrpc::RegionError err = not_leader(peer);
+      kvrpc::RegionError err = peer.not_leader();
       err.set_message("the proposal was overwritten by a new leader and not applied");
       replies.push_back([cb = std::move(mine->cb), err] { cb({err, {}}); });
       mine.reset();
@@ -910,9 +815,8 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entr
       if (cc.type() == raftpb::REMOVE_NODE && cc.node_id() == peer.self.id()) {
         peer.removed = true;
       }
-      if (auto cc_cb = peer.conf_changes.find(e.index()); cc_cb != peer.conf_changes.end()) {
-        replies.push_back([cb = std::move(cc_cb->second)] { cb(Status::ok()); });
-        peer.conf_changes.erase(cc_cb);
+      if (auto cc_cb = peer.take_conf_change(e.index())) {
+        replies.push_back([cb = std::move(cc_cb)] { cb(Status::ok()); });
       }
       continue;
     }
@@ -1025,7 +929,7 @@ void RaftStore::handle_readies() {
                                 [](const metapb::Peer& p) { return !p.is_learner(); });
     bool may_send_early = voters >= 2;
     for (auto& m : w.rd.messages) {
-      auto to = peer_by_id(w.peer->region, m.to());
+      auto to = find_member(w.peer->region, m.to());
       if (!to) {
         continue;
       }
@@ -1112,7 +1016,7 @@ void RaftStore::handle_readies() {
   std::size_t applied = 0;
   for (auto& w : work) {
     if (w.rd.soft_state) {
-      on_role_change(*w.peer, *w.rd.soft_state);
+      w.peer->on_role_change(*w.rd.soft_state);
     }
     applied += w.rd.committed_entries.size();
     apply_committed(*w.peer, w.rd.committed_entries, apply_wb, replies);
@@ -1142,18 +1046,8 @@ void RaftStore::handle_readies() {
   // 4. Reads: confirmed read points, then those whose index is now applied.
   for (auto& w : work) {
     Peer& peer = *w.peer;
-    for (const auto& rs : w.rd.read_states) {
-      auto it = peer.reads_waiting_index.find(rs.request_ctx);
-      if (it != peer.reads_waiting_index.end()) {
-        peer.reads_waiting_apply.emplace(rs.index, std::move(it->second));
-        peer.reads_waiting_index.erase(it);
-      }
-    }
-    std::uint64_t applied = peer.storage->applied_index();
-    while (!peer.reads_waiting_apply.empty() && peer.reads_waiting_apply.begin()->first <= applied) {
-      peer.reads_waiting_apply.begin()->second(std::nullopt);
-      peer.reads_waiting_apply.erase(peer.reads_waiting_apply.begin());
-    }
+    peer.on_read_states(w.rd.read_states);
+    peer.answer_applied_reads();
     peer.node->advance(w.rd);
   }
   refresh_status();
@@ -1170,7 +1064,7 @@ void RaftStore::refresh_status() {
     s.self = peer->self;
     const raft::Raft& r = peer->node->raft();
     s.is_leader = r.role() == raft::StateRole::kLeader;
-    if (auto l = peer_by_id(peer->region, r.leader())) {
+    if (auto l = find_member(peer->region, r.leader())) {
       s.leader = *l;
     }
     s.term = r.term();
@@ -1181,7 +1075,7 @@ void RaftStore::refresh_status() {
       std::uint64_t floor = std::max<std::uint64_t>(peer->storage->truncated_index(), 1);
       for (const auto& [id, pr] : r.progress()) {
         if (id != peer->self.id() && (pr.state == raft::ProgressState::kSnapshot || pr.match < floor)) {
-          if (auto p = peer_by_id(peer->region, id)) {
+          if (auto p = find_member(peer->region, id)) {
             s.pending_peers.push_back(*p);
           }
         }

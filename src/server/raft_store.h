@@ -37,6 +37,7 @@
 #include "server/kv_applier.h"
 #include "server/peer_storage.h"
 #include "server/raft_message_check.h"
+#include "server/region_peer.h"
 #include "server/snap_manager.h"
 
 namespace rdb {
@@ -94,18 +95,6 @@ struct RaftStoreConfig {
   bool ack_before_commit = false;
 };
 
-struct ProposeResult {
-  std::optional<kvrpc::RegionError> region_error;  // certainly not applied
-  raft_serverpb::KvCommandResult result;
-  // The proposal was accepted but the store stops before knowing its fate: it may
-  // still be committed and applied by the next leader.
-  bool undetermined = false;
-};
-using ProposeCallback = std::function<void(ProposeResult)>;
-// Called when the store may serve a linearizable read of the region (no region error),
-// i.e. its state machine has applied everything committed before the read was asked.
-using ReadCallback = std::function<void(std::optional<kvrpc::RegionError>)>;
-
 struct RegionStatus {
   metapb::Region region;
   metapb::Peer self;
@@ -160,25 +149,7 @@ class RaftStore {
   void set_store_id(std::uint64_t id) { config_.store_id = id; }
 
  private:
-  struct PendingProposal {
-    std::uint64_t term = 0;
-    ProposeCallback cb;
-  };
-  struct Peer {
-    metapb::Region region;
-    metapb::Peer self;
-    std::unique_ptr<PeerStorage> storage;
-    std::unique_ptr<raft::RawNode> node;
-    std::map<std::uint64_t, PendingProposal> proposals;                 // by log index
-    std::map<std::string, ReadCallback> reads_waiting_index;            // by request ctx
-    std::multimap<std::uint64_t, ReadCallback> reads_waiting_apply;     // by read index
-    std::map<std::uint64_t, std::function<void(Status)>> conf_changes;  // by log index
-    std::uint64_t read_seq = 0;
-    bool removed = false;
-    // The Raft core threw while handling this peer: its in-memory state is not to be
-    // trusted. The loop reloads it from what was persisted, as after a crash.
-    bool broken = false;
-  };
+  using Peer = RegionPeer;
 
   // Queues a task for the loop; drops it (running its destructor, not it) when the
   // store stops or the queue is full.
@@ -186,10 +157,9 @@ class RaftStore {
   void run();
   Status create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh);
   Peer* find_peer(std::uint64_t region_id);
+  // RegionNotFound when this store has no peer of the region, else the peer's own checks.
   std::optional<kvrpc::RegionError> check_context(Peer* peer, std::uint64_t region_id, const kvrpc::Context& ctx,
                                                   const std::vector<std::string>& keys) const;
-  kvrpc::RegionError not_leader(const Peer& peer) const;
-  void on_role_change(Peer& peer, const raft::SoftState& ss);
   void handle_readies();
   // The snapshot Raft hands this peer (generated off the loop, see SnapManager).
   Result<raft::Snapshot> snapshot_for(Peer& peer);
@@ -203,7 +173,6 @@ class RaftStore {
                        std::vector<std::function<void()>>& replies);
   void maybe_compact(Peer& peer, WriteBatch& wb);
   void fail_all_pending(const std::string& why);
-  void fail_pending(Peer& peer, const std::string& why);
   // Runs `fn` on the peer; if the Raft core throws, marks the peer broken.
   template <typename Fn>
   void guarded(Peer& peer, const char* what, Fn&& fn);
@@ -222,7 +191,6 @@ class RaftStore {
   // state is replaced by that newer view (without this store), so it stays gone at restart.
   Status destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone);
   void refresh_status();
-  std::optional<metapb::Peer> peer_by_id(const metapb::Region& region, std::uint64_t peer_id) const;
 
   struct Metrics {
     explicit Metrics(MetricsRegistry& r);

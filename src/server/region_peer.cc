@@ -1,0 +1,152 @@
+#include "server/region_peer.h"
+
+#include <fmt/format.h>
+
+#include "server/snapshot_data.h"
+
+namespace rdb {
+
+kvrpc::RegionError server_is_busy(const std::string& why) {
+  kvrpc::RegionError e;
+  e.set_message(why);
+  e.mutable_server_is_busy()->set_reason(why);
+  e.mutable_server_is_busy()->set_backoff_ms(50);
+  return e;
+}
+
+std::optional<metapb::Peer> find_member(const metapb::Region& region, std::uint64_t peer_id) {
+  for (const auto& p : region.peers()) {
+    if (p.id() == peer_id) {
+      return p;
+    }
+  }
+  return std::nullopt;
+}
+
+kvrpc::RegionError RegionPeer::not_leader() const {
+  kvrpc::RegionError e;
+  e.set_message(fmt::format("peer {} of region {} is not the leader", self.id(), region.id()));
+  e.mutable_not_leader()->set_region_id(region.id());
+  if (auto leader = find_member(region, node->raft().leader())) {
+    *e.mutable_not_leader()->mutable_leader() = *leader;
+  }
+  return e;
+}
+
+std::optional<kvrpc::RegionError> RegionPeer::check_request(const kvrpc::Context& ctx,
+                                                            const std::vector<std::string>& keys) const {
+  kvrpc::RegionError e;
+  const auto& have = region.region_epoch();
+  const auto& want = ctx.region_epoch();
+  if (have.conf_ver() != want.conf_ver() || have.version() != want.version()) {
+    e.set_message(fmt::format("region {} epoch is ({}, {}), request has ({}, {})", region.id(), have.conf_ver(),
+                              have.version(), want.conf_ver(), want.version()));
+    *e.mutable_epoch_not_match()->add_current_regions() = region;
+    return e;
+  }
+  for (const auto& k : keys) {
+    if (!key_in_region(k, region)) {
+      e.set_message(fmt::format("key is outside region {}", region.id()));
+      auto* kn = e.mutable_key_not_in_region();
+      kn->set_key(k);
+      kn->set_region_id(region.id());
+      kn->set_start_key(region.start_key());
+      kn->set_end_key(region.end_key());
+      return e;
+    }
+  }
+  if (!is_leader()) {
+    return not_leader();
+  }
+  return std::nullopt;
+}
+
+Status RegionPeer::propose(const std::string& data, ProposeCallback& cb) {
+  RDB_RETURN_IF_ERROR(node->propose(data));
+  proposals_[node->raft().log().last_index()] = {node->raft().term(), std::move(cb)};
+  return Status::ok();
+}
+
+Status RegionPeer::read_index(ReadCallback& cb) {
+  std::string request = fmt::format("{}:{}", region.id(), ++read_seq_);
+  RDB_RETURN_IF_ERROR(node->read_index(request));
+  reads_waiting_index_.emplace(std::move(request), std::move(cb));
+  return Status::ok();
+}
+
+Status RegionPeer::propose_conf_change(const raft::ConfChange& cc, std::function<void(Status)>& cb) {
+  RDB_RETURN_IF_ERROR(node->propose_conf_change(cc));
+  conf_changes_[node->raft().log().last_index()] = std::move(cb);
+  return Status::ok();
+}
+
+std::optional<RegionPeer::PendingProposal> RegionPeer::take_proposal(std::uint64_t index) {
+  auto it = proposals_.find(index);
+  if (it == proposals_.end()) {
+    return std::nullopt;
+  }
+  PendingProposal p = std::move(it->second);
+  proposals_.erase(it);
+  return p;
+}
+
+std::function<void(Status)> RegionPeer::take_conf_change(std::uint64_t index) {
+  auto it = conf_changes_.find(index);
+  if (it == conf_changes_.end()) {
+    return nullptr;
+  }
+  auto cb = std::move(it->second);
+  conf_changes_.erase(it);
+  return cb;
+}
+
+void RegionPeer::on_role_change(const raft::SoftState& ss) {
+  if (ss.role == raft::StateRole::kLeader) {
+    return;
+  }
+  for (auto& [ctx, cb] : reads_waiting_index_) {
+    cb(not_leader());
+  }
+  reads_waiting_index_.clear();
+}
+
+void RegionPeer::on_read_states(const std::vector<raft::ReadState>& states) {
+  for (const auto& rs : states) {
+    auto it = reads_waiting_index_.find(rs.request_ctx);
+    if (it != reads_waiting_index_.end()) {
+      reads_waiting_apply_.emplace(rs.index, std::move(it->second));
+      reads_waiting_index_.erase(it);
+    }
+  }
+}
+
+void RegionPeer::answer_applied_reads() {
+  std::uint64_t applied = storage->applied_index();
+  while (!reads_waiting_apply_.empty() && reads_waiting_apply_.begin()->first <= applied) {
+    reads_waiting_apply_.begin()->second(std::nullopt);
+    reads_waiting_apply_.erase(reads_waiting_apply_.begin());
+  }
+}
+
+void RegionPeer::fail_pending(const std::string& why) {
+  for (auto& [index, p] : proposals_) {
+    ProposeResult r;
+    r.undetermined = true;
+    p.cb(std::move(r));
+  }
+  for (auto& [ctx, cb] : reads_waiting_index_) {
+    cb(server_is_busy(why));
+  }
+  for (auto& [index, cb] : reads_waiting_apply_) {
+    cb(server_is_busy(why));
+  }
+  for (auto& [index, cb] : conf_changes_) {
+    cb(Status::unavailable(why));
+  }
+  proposals_.clear();
+  reads_waiting_index_.clear();
+  reads_waiting_apply_.clear();
+  conf_changes_.clear();
+}
+
+}  // namespace rdb

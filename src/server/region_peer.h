@@ -1,0 +1,99 @@
+// RegionPeer: one region's replica on this store — its Raft node and log storage,
+// its view of the region, and the requests waiting on it: proposals (by log index),
+// reads (by request until Raft confirms their index, then by index until applied)
+// and membership changes. It checks a request against the region (epoch, range,
+// leadership) before anything is proposed.
+//
+// Thread safety: none. A RegionPeer is owned and driven by its store's loop thread;
+// every callback it holds is invoked there.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kvrpc.pb.h"
+#include "metapb.pb.h"
+#include "raft/raw_node.h"
+#include "raft_serverpb.pb.h"
+#include "server/peer_storage.h"
+
+namespace rdb {
+
+struct ProposeResult {
+  std::optional<kvrpc::RegionError> region_error;  // certainly not applied
+  raft_serverpb::KvCommandResult result;
+  // The proposal was accepted but the store stops before knowing its fate: it may
+  // still be committed and applied by the next leader.
+  bool undetermined = false;
+};
+using ProposeCallback = std::function<void(ProposeResult)>;
+// Called when the store may serve a linearizable read of the region (no region error),
+// i.e. its state machine has applied everything committed before the read was asked.
+using ReadCallback = std::function<void(std::optional<kvrpc::RegionError>)>;
+
+// A retryable refusal: the write never entered the log.
+kvrpc::RegionError server_is_busy(const std::string& why);
+// The member of `region` with this peer id, if any.
+std::optional<metapb::Peer> find_member(const metapb::Region& region, std::uint64_t peer_id);
+
+class RegionPeer {
+ public:
+  RegionPeer(metapb::Region region, metapb::Peer self, std::unique_ptr<PeerStorage> storage)
+      : region(std::move(region)), self(std::move(self)), storage(std::move(storage)) {}
+
+  metapb::Region region;
+  metapb::Peer self;
+  std::unique_ptr<PeerStorage> storage;
+  std::unique_ptr<raft::RawNode> node;
+  // Removed from the region (by a conf change or a tombstone): it serves nothing more.
+  bool removed = false;
+  // The Raft core threw while handling this peer: its in-memory state is not to be
+  // trusted. The store reloads it from what was persisted, as after a crash.
+  bool broken = false;
+
+  std::uint64_t id() const { return region.id(); }
+  bool is_leader() const { return node->raft().role() == raft::StateRole::kLeader; }
+  // NotLeader naming the leader this peer knows of.
+  kvrpc::RegionError not_leader() const;
+  // Epoch, keys in range, leadership: the first that fails, as a region error.
+  std::optional<kvrpc::RegionError> check_request(const kvrpc::Context& ctx,
+                                                  const std::vector<std::string>& keys) const;
+
+  // Appends the command to the log and takes `cb`, answered once the entry applies (or
+  // is overwritten). On an error (e.g. a leader transferring away) `cb` stays with the
+  // caller, unanswered.
+  Status propose(const std::string& data, ProposeCallback& cb);
+  // Asks Raft to confirm a read point; takes `cb`, answered once that point is applied.
+  Status read_index(ReadCallback& cb);
+  Status propose_conf_change(const raft::ConfChange& cc, std::function<void(Status)>& cb);
+
+  struct PendingProposal {
+    std::uint64_t term = 0;
+    ProposeCallback cb;
+  };
+  // The proposal this peer made at `index`, if any (taken: it is answered by the caller).
+  std::optional<PendingProposal> take_proposal(std::uint64_t index);
+  std::function<void(Status)> take_conf_change(std::uint64_t index);
+
+  // A deposed leader's unconfirmed reads can never be confirmed: they are told NotLeader.
+  void on_role_change(const raft::SoftState& ss);
+  // Reads Raft confirmed wait for their index to apply; those already applied are answered.
+  void on_read_states(const std::vector<raft::ReadState>& states);
+  void answer_applied_reads();
+  // Answers everything waiting: proposals UNDETERMINED, reads ServerIsBusy(why).
+  void fail_pending(const std::string& why);
+
+ private:
+  std::map<std::uint64_t, PendingProposal> proposals_;                 // by log index
+  std::map<std::string, ReadCallback> reads_waiting_index_;            // by request ctx
+  std::multimap<std::uint64_t, ReadCallback> reads_waiting_apply_;     // by read index
+  std::map<std::uint64_t, std::function<void(Status)>> conf_changes_;  // by log index
+  std::uint64_t read_seq_ = 0;
+};
+
+}  // namespace rdb
