@@ -118,3 +118,66 @@ TEST_F(KvApplierTest, RawCommandsAndRefusals) {
 
 }  // namespace
 }  // namespace rdb
+
+#include "server/region_apply.h"
+
+namespace rdb {
+namespace {
+
+// Each committed entry's outcome is explicit: a command's result, a region error that
+// kept it from applying, or a membership change the store must carry out.
+TEST_F(KvApplierTest, EntriesApplyWithExplicitOutcomes) {
+  metapb::Region region;
+  region.set_id(3);
+  region.mutable_region_epoch()->set_conf_ver(1);
+  region.mutable_region_epoch()->set_version(1);
+  auto* p = region.add_peers();
+  p->set_id(30);
+  p->set_store_id(1);
+  auto entry = [](std::uint64_t index, const std::string& data, raftpb::EntryType type = raftpb::ENTRY_NORMAL) {
+    raft::Entry e;
+    e.set_index(index);
+    e.set_term(2);
+    e.set_type(type);
+    e.set_data(data);
+    return e;
+  };
+  KvCommand ok = put("a", "1");
+  ok.set_epoch_version(1);
+  KvCommand stale = put("b", "1");
+  stale.set_epoch_version(0);  // proposed before a split that never happened here: refused
+  raft::ConfChange cc;
+  cc.set_type(raftpb::ADD_LEARNER_NODE);
+  cc.set_node_id(31);
+  metapb::Peer learner;
+  learner.set_id(31);
+  learner.set_store_id(2);
+  cc.set_context(learner.SerializeAsString());
+  WriteBatch wb;
+  auto applied = apply_entries(applier_, region,
+                               {entry(6, ""), entry(7, ok.SerializeAsString()), entry(8, stale.SerializeAsString()),
+                                entry(9, cc.SerializeAsString(), raftpb::ENTRY_CONF_CHANGE), entry(10, "garbage\xff")},
+                               wb);
+  ASSERT_TRUE(applied.is_ok());
+  ASSERT_EQ(applied->size(), 5u);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>((*applied)[0].outcome));
+  const auto& put_result = std::get<ProposeResult>((*applied)[1].outcome);
+  EXPECT_FALSE(put_result.region_error.has_value());
+  EXPECT_TRUE(put_result.result.error().empty());
+  const auto& refused = std::get<ProposeResult>((*applied)[2].outcome);
+  ASSERT_TRUE(refused.region_error.has_value());
+  EXPECT_TRUE(refused.region_error->has_epoch_not_match());
+  const auto& change = std::get<ChangePeerResult>((*applied)[3].outcome);
+  EXPECT_EQ(change.cc.node_id(), 31u);
+  EXPECT_EQ(region.peers_size(), 2);
+  EXPECT_TRUE(region.peers(1).is_learner());
+  EXPECT_EQ(region.region_epoch().conf_ver(), 2u);
+  EXPECT_EQ(region.region_epoch().version(), 1u) << "membership changes bump conf_ver only";
+  EXPECT_FALSE(std::get<ProposeResult>((*applied)[4].outcome).result.error().empty()) << "garbage is an error";
+  ASSERT_TRUE(engine_->write(wb, true).is_ok());
+  EXPECT_EQ(engine_->raw_get("a")->value(), "1");
+  EXPECT_FALSE(engine_->raw_get("b")->has_value());
+}
+
+}  // namespace
+}  // namespace rdb

@@ -8,6 +8,7 @@
 
 #include "common/test_switches.h"
 #include "server/raft_keys.h"
+#include "server/region_apply.h"
 #include "server/snapshot_data.h"
 
 namespace rdb {
@@ -773,80 +774,43 @@ Status RaftStore::finish_ingest(std::uint64_t region_id, const SnapshotFileList&
 
 void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
                                 std::vector<std::function<void()>>& replies) {
-  for (const auto& e : entries) {
-    std::optional<Peer::PendingProposal> mine = peer.take_proposal(e.index());
-    if (mine && mine->term != e.term()) {
+  auto applied = apply_entries(applier_, peer.region, entries, wb);
+  if (!applied.is_ok()) {
+    // An engine read failed: nothing sensible can continue on this store.
+    spdlog::critical("region {}: apply failed: {}", peer.region.id(), applied.status().to_string());
+    std::abort();
+  }
+  for (auto& a : *applied) {
+    std::optional<Peer::PendingProposal> mine = peer.take_proposal(a.index);
+    if (mine && mine->term != a.term) {
       // Our entry was replaced by another leader's: it was never applied.
       kvrpc::RegionError err = peer.not_leader();
       err.set_message("the proposal was overwritten by a new leader and not applied");
       replies.push_back([cb = std::move(mine->cb), err] { cb({err, {}}); });
       mine.reset();
     }
-    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
-      raft::ConfChange cc;
-      cc.ParseFromString(e.data());
-      metapb::Peer target;
-      target.ParseFromString(cc.context());
-      auto* peers = peer.region.mutable_peers();
-      auto it =
-          std::find_if(peers->begin(), peers->end(), [&](const metapb::Peer& p) { return p.id() == cc.node_id(); });
-      switch (cc.type()) {
-        case raftpb::ADD_NODE:
-        case raftpb::ADD_LEARNER_NODE:
-          if (it == peers->end()) {
-            target.set_is_learner(cc.type() == raftpb::ADD_LEARNER_NODE);
-            *peers->Add() = target;
-          } else if (cc.type() == raftpb::ADD_NODE) {
-            it->set_is_learner(false);
-          }
-          break;
-        case raftpb::REMOVE_NODE:
-          if (it != peers->end()) {
-            peers->erase(it);
-          }
-          break;
-        default:
-          break;
-      }
-      peer.region.mutable_region_epoch()->set_conf_ver(peer.region.region_epoch().conf_ver() + 1);
-      raft::ConfState cs = peer.node->apply_conf_change(cc);
-      peer.storage->set_conf_state(cs, wb);
-      wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
-      if (cc.type() == raftpb::REMOVE_NODE && cc.node_id() == peer.self.id()) {
-        peer.removed = true;
-      }
-      if (auto cc_cb = peer.take_conf_change(e.index())) {
-        replies.push_back([cb = std::move(cc_cb)] { cb(Status::ok()); });
-      }
-      continue;
-    }
-    if (e.data().empty()) {
-      continue;  // a new leader's empty entry
-    }
-    raft_serverpb::KvCommand cmd;
-    ProposeResult out;
-    if (!cmd.ParseFromString(e.data())) {
-      out.result.set_error("command does not parse");
-    } else if (cmd.epoch_version() != peer.region.region_epoch().version()) {
-      // The region's range changed since the command was proposed: it must not apply.
-      out.region_error = kvrpc::RegionError();
-      out.region_error->set_message("region epoch changed before the command applied");
-      *out.region_error->mutable_epoch_not_match()->add_current_regions() = peer.region;
-    } else {
-      auto r = applier_.apply(cmd, wb);
-      if (!r.is_ok()) {
-        // An engine read failed: nothing sensible can continue on this store.
-        spdlog::critical("region {}: apply failed: {}", peer.region.id(), r.status().to_string());
-        std::abort();
-      }
-      out.result = std::move(r).value();
-    }
-    if (mine) {
-      replies.push_back([cb = std::move(mine->cb), out = std::move(out)]() mutable { cb(std::move(out)); });
+    if (auto* change = std::get_if<ChangePeerResult>(&a.outcome)) {
+      on_change_peer(peer, change->cc, a.index, wb, replies);
+    } else if (auto* result = std::get_if<ProposeResult>(&a.outcome); result != nullptr && mine) {
+      replies.push_back([cb = std::move(mine->cb), out = std::move(*result)]() mutable { cb(std::move(out)); });
     }
   }
   if (!entries.empty()) {
     peer.storage->set_applied(entries.back().index(), wb);
+  }
+}
+
+void RaftStore::on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint64_t index, WriteBatch& wb,
+                               std::vector<std::function<void()>>& replies) {
+  // peer.region already holds the new membership (apply_entries).
+  raft::ConfState cs = peer.node->apply_conf_change(cc);
+  peer.storage->set_conf_state(cs, wb);
+  wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
+  if (cc.type() == raftpb::REMOVE_NODE && cc.node_id() == peer.self.id()) {
+    peer.removed = true;
+  }
+  if (auto cb = peer.take_conf_change(index)) {
+    replies.push_back([cb = std::move(cb)] { cb(Status::ok()); });
   }
 }
 

@@ -171,6 +171,9 @@ class RaftStore {
   Status finish_ingest(std::uint64_t region_id, const SnapshotFileList& files);
   void apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
                        std::vector<std::function<void()>>& replies);
+  // Exec result of a membership change: the Raft node, conf state and region state follow.
+  void on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint64_t index, WriteBatch& wb,
+                      std::vector<std::function<void()>>& replies);
   void maybe_compact(Peer& peer, WriteBatch& wb);
   void fail_all_pending(const std::string& why);
   // Runs `fn` on the peer; if the Raft core throws, marks the peer broken.

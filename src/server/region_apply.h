@@ -1,0 +1,41 @@
+// Applying a region's committed log entries: what each one does to the region's
+// metadata and to the engine, with its outcome made explicit so the store acts on
+// it — a KV command's result (or the region error that kept it from applying), or
+// an exec result that changes the region itself: today a membership change
+// (the region's peers and conf_ver are already updated; the store applies it to the
+// Raft node and persists it). Compact-log, split and merge join here.
+//
+// Deterministic, like KvApplier: every replica applying the same entries to the same
+// region and engine state produces the same writes, region and outcomes.
+// Thread safety: none; run by the thread that applies the region's log.
+#pragma once
+
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+#include "metapb.pb.h"
+#include "raft/raw_node.h"
+#include "server/kv_applier.h"
+#include "server/region_peer.h"
+
+namespace rdb {
+
+// A membership change took effect: the store applies `cc` to the Raft node.
+struct ChangePeerResult {
+  raft::ConfChange cc;
+};
+
+struct AppliedEntry {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  // monostate: nothing to answer (a new leader's empty entry).
+  std::variant<std::monostate, ProposeResult, ChangePeerResult> outcome;
+};
+
+// Applies `entries` in order into `wb`; `region` follows membership changes.
+// An error is an engine read failure: nothing of the batch may be written.
+Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Region& region,
+                                                const std::vector<raft::Entry>& entries, WriteBatch& wb);
+
+}  // namespace rdb
