@@ -205,6 +205,9 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
   if (sole_voter && peer->storage->applied_index() >= kInitLogIndex) {
     (void)peer->node->campaign();  // nobody else can be leader: do not wait a timeout
   }
+  if (peer->storage->applied_index() > 0) {
+    ranges_.put(peer->region);
+  }
   peers_[region.id()] = std::move(peer);
   return Status::ok();
 }
@@ -419,21 +422,14 @@ std::optional<raft::Rejection> RaftStore::may_create_peer(const raftsvc::RaftMes
   if (auto bad = check_new_peer(msg)) {
     return bad;
   }
+  if (auto other = ranges_.overlapping(msg.region()); other && *other != replacing) {
+    return raft::Rejection{"region_overlaps",
+                           fmt::format("region {} overlaps region {} on this store", msg.region().id(), *other)};
+  }
   std::size_t uninitialized = 0;
   for (const auto& [id, peer] : peers_) {
-    if (peer->removed || id == replacing) {
-      continue;
-    }
-    if (peer->storage->applied_index() == 0) {
+    if (!peer->removed && id != replacing && peer->storage->applied_index() == 0) {
       ++uninitialized;
-      continue;
-    }
-    const metapb::Region& have = peer->region;
-    const metapb::Region& want = msg.region();
-    bool overlaps = want.start_key() < range_end(have) && have.start_key() < range_end(want);
-    if (overlaps) {
-      return raft::Rejection{"region_overlaps",
-                             fmt::format("region {} overlaps region {} on this store", want.id(), have.id())};
     }
   }
   if (uninitialized >= kMaxUninitializedPeers) {
@@ -569,6 +565,7 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
   }
   RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   snaps_.forget(id);
+  ranges_.erase(id);
   peer.removed = true;
   refresh_status();  // no Ready may follow: PD must stop counting this replica now
   return Status::ok();
@@ -626,6 +623,7 @@ void RaftStore::reload_broken_peers() {
     it->second->fail_pending("the region's peer is restarting");
     metapb::Peer self = it->second->self;
     peers_.erase(it);
+    ranges_.erase(id);
     auto state = engine_.get_cf(ColumnFamily::kRaft, raft_keys::region_state_key(id));
     metapb::Region region;
     if (!state.is_ok() || !state.value() || !region.ParseFromString(*state.value())) {
@@ -751,6 +749,7 @@ Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBa
   wb.put(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(id), marker.SerializeAsString());
   peer.storage->apply_snapshot_meta(snap.metadata(), wb);
   peer.region = region;
+  ranges_.put(region);
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(id), peer.region.SerializeAsString());
   std::uint64_t keys = 0;
   for (const auto& f : d.files()) {
@@ -808,6 +807,7 @@ void RaftStore::on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
   if (cc.type() == raftpb::REMOVE_NODE && cc.node_id() == peer.self.id()) {
     peer.removed = true;
+    ranges_.erase(peer.region.id());
   }
   if (auto cb = peer.take_conf_change(index)) {
     replies.push_back([cb = std::move(cb)] { cb(Status::ok()); });

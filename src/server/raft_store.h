@@ -37,6 +37,7 @@
 #include "server/kv_applier.h"
 #include "server/peer_storage.h"
 #include "server/raft_message_check.h"
+#include "server/region_index.h"
 #include "server/region_peer.h"
 #include "server/snap_manager.h"
 
@@ -232,6 +233,8 @@ class RaftStore {
 
   // Owned by the loop thread.
   std::map<std::uint64_t, std::unique_ptr<Peer>> peers_;
+  // The ranges of the initialized peers in peers_ (not removed).
+  RegionRangeIndex ranges_;
   // Snapshots written to this round's Raft batch, ingested once it is durable.
   std::vector<std::pair<std::uint64_t, SnapshotFileList>> ingests_;
   // A copy for other threads (status, routing), refreshed by the loop.

@@ -182,20 +182,23 @@ TEST_F(ReplicationTest, LeaderKilledNewLeaderServesOldLeaderCatchesUpBySnapshot)
 // writes reach the new leader — all while the old one is still stopped.
 TEST_F(ReplicationTest, HungLeaderDoesNotStallClients) {
   ASSERT_TRUE(client_->raw_put("hung/k", "v").is_ok());
-  // The store PD names must lead by its own account too, or the pause would hit a follower.
-  std::string leader;
-  ASSERT_TRUE(testing::poll_until(
-      [&] {
-        leader = leader_name();
-        return !leader.empty() && leads(leader);
-      },
-      std::chrono::seconds(20)));
   ClientOptions o;
   o.pd_endpoints = {cluster_.pd().addr};
   o.timeout = std::chrono::seconds(60);
   o.attempt_timeout = std::chrono::milliseconds(500);
   auto patient = std::move(RdbClient::connect(o)).value();
-  ASSERT_TRUE(patient->raw_get("hung/k").is_ok());  // routes (and caches) the leader
+  // The pause must hit the store the client is connected to as the leader: the store PD
+  // names, leading by its own account before and after the client routed (and cached)
+  // it. Otherwise (leadership moving under load) the write would find the paused store
+  // unconnected — nothing sent, safely retried elsewhere — and succeed.
+  std::string leader;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        leader = leader_name();
+        return !leader.empty() && leads(leader) && patient->raw_get("hung/k").is_ok() && leads(leader) &&
+               leader_name() == leader;
+      },
+      std::chrono::seconds(20)));
   cluster_.store(leader).process->signal(SIGSTOP);
   Status first = patient->raw_put("hung/first", "x");
   EXPECT_EQ(first.code(), StatusCode::kUndetermined) << first.to_string();
