@@ -1,5 +1,6 @@
-// Clock: wall-clock milliseconds behind an interface, so time-dependent logic
-// (TSO) can be tested with a clock that stands still or goes backwards.
+// Clock: milliseconds behind an interface, so time-dependent logic (TSO, the
+// store's Raft ticks) can be tested with a clock that stands still, goes
+// backwards or is stepped by hand.
 // Thread safety: implementations must be callable from any thread.
 #pragma once
 
@@ -12,7 +13,7 @@ namespace rdb {
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual std::uint64_t now_ms() = 0;  // milliseconds since the Unix epoch
+  virtual std::uint64_t now_ms() = 0;  // milliseconds (since the Unix epoch for SystemClock)
 };
 
 class SystemClock final : public Clock {
@@ -20,6 +21,17 @@ class SystemClock final : public Clock {
   std::uint64_t now_ms() override {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+  }
+};
+
+// Monotonic milliseconds (since an arbitrary start): for intervals and timers,
+// which must not jump when the wall clock is set.
+class SteadyClock final : public Clock {
+ public:
+  std::uint64_t now_ms() override {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
             .count());
   }
 };

@@ -142,7 +142,8 @@ RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftT
       transport_(transport),
       applier_(engine),
       dropped_(metrics != nullptr ? *metrics : *own_metrics_),
-      snaps_(engine, SnapManager::Options{config.snap_dir, config.disk}) {
+      snaps_(engine, SnapManager::Options{config.snap_dir, config.disk}),
+      clock_(config.clock ? config.clock : std::make_shared<SteadyClock>()) {
   register_gauges(metrics != nullptr ? *metrics : *own_metrics_);
 }
 
@@ -595,7 +596,7 @@ void RaftStore::persist_failed(const std::vector<Peer*>& peers, const Status& wh
     SnapManager::remove_files(files);  // their marker never reached the disk; the leader sends again
   }
   ingests_.clear();
-  engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  engine_retry_at_ = clock_->now_ms() + 1000;
 }
 
 void RaftStore::reload_broken_peers() {
@@ -605,7 +606,7 @@ void RaftStore::reload_broken_peers() {
       broken.push_back(id);
     }
   }
-  if (!broken.empty() && std::chrono::steady_clock::now() < engine_retry_at_) {
+  if (!broken.empty() && clock_->now_ms() < engine_retry_at_) {
     return;  // the engine failed lately: reloading now would meet the same failure
   }
   for (std::uint64_t id : broken) {
@@ -615,7 +616,7 @@ void RaftStore::reload_broken_peers() {
       auto files = parse_ingest_marker(id, *marker.value());
       if (Status s = files.is_ok() ? finish_ingest(id, *files) : files.status(); !s.is_ok()) {
         spdlog::error("region {}: cannot ingest its snapshot: {}; retrying in 1 s", id, s.to_string());
-        engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        engine_retry_at_ = clock_->now_ms() + 1000;
         continue;  // stays broken (serves nothing) until it succeeds
       }
     }
@@ -680,12 +681,17 @@ std::vector<RegionStatus> RaftStore::regions() const {
 }
 
 void RaftStore::run() {
-  auto next_tick = std::chrono::steady_clock::now() + config_.tick_interval;
+  const auto tick_ms = static_cast<std::uint64_t>(config_.tick_interval.count());
+  std::uint64_t next_tick = clock_->now_ms() + tick_ms;
   for (;;) {
     std::deque<std::function<void()>> tasks;
     {
+      std::uint64_t now = clock_->now_ms();
+      // Real time to wait: until the next tick by this clock, at most one tick (a
+      // manual clock may move, and wake() us, at any time).
+      auto wait = std::chrono::milliseconds(next_tick > now ? std::min(next_tick - now, tick_ms) : 0);
       std::unique_lock lock(mu_);
-      cv_.wait_until(lock, next_tick, [&] { return stopping_ || !tasks_.empty(); });
+      cv_.wait_for(lock, wait, [&] { return stopping_ || !tasks_.empty(); });
       if (stopping_) {
         break;
       }
@@ -694,13 +700,13 @@ void RaftStore::run() {
     for (auto& t : tasks) {
       t();
     }
-    if (std::chrono::steady_clock::now() >= next_tick) {
+    if (clock_->now_ms() >= next_tick) {
       for (auto& [id, peer] : peers_) {
         if (!peer->removed && !peer->broken) {
           guarded(*peer, "a tick", [&] { peer->node->tick(); });
         }
       }
-      next_tick = std::chrono::steady_clock::now() + config_.tick_interval;
+      next_tick = clock_->now_ms() + tick_ms;
     }
     handle_readies();
     reload_broken_peers();
@@ -824,14 +830,14 @@ void RaftStore::maybe_compact(Peer& peer, WriteBatch& wb) {
 }
 
 void RaftStore::handle_readies() {
-  if (std::chrono::steady_clock::now() < engine_retry_at_) {
+  if (clock_->now_ms() < engine_retry_at_) {
     return;  // the engine failed a write lately (e.g. disk full): give it time
   }
-  if (engine_retry_at_ != std::chrono::steady_clock::time_point{}) {
-    engine_retry_at_ = {};
+  if (engine_retry_at_ != 0) {
+    engine_retry_at_ = 0;
     if (Status s = engine_.resume(); !s.is_ok()) {
       spdlog::warn("the engine cannot resume writing yet: {}", s.to_string());
-      engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      engine_retry_at_ = clock_->now_ms() + 1000;
       return;
     }
   }
@@ -951,7 +957,7 @@ void RaftStore::handle_readies() {
       if (auto it = peers_.find(id); it != peers_.end()) {
         it->second->broken = true;
       }
-      engine_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      engine_retry_at_ = clock_->now_ms() + 1000;
     }
   }
   ingests_.clear();

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "kvrpc.pb.h"
 #include "raft/raw_node.h"
@@ -70,6 +71,7 @@ struct RaftStoreConfig {
         max_pending_tasks(o.max_pending_tasks),
         disk(o.disk),
         snap_dir(o.snap_dir),
+        clock(o.clock),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
@@ -88,6 +90,10 @@ struct RaftStoreConfig {
   std::shared_ptr<DiskSpace> disk;
   // Where snapshots are generated and received (table files); required.
   std::string snap_dir;
+  // What the loop's ticks (elections, heartbeats) and back-offs follow; a monotonic
+  // clock when unset. Tests pass a ManualClock and call RaftStore::wake() after
+  // moving it, so they step time instead of waiting for it.
+  std::shared_ptr<Clock> clock;
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
@@ -135,6 +141,11 @@ class RaftStore {
   void change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& peer,
                    std::function<void(Status)> cb);
   void transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id);
+  // Runs the loop once more now (it looks at the clock again): for tests that move a
+  // ManualClock.
+  void wake() {
+    post([] {});
+  }
   // The first chunk of a snapshot arriving from another store: checks it and opens
   // the files it is written to. finish() on the receiver yields the message to deliver().
   Result<std::unique_ptr<SnapshotReceiver>> receive_snapshot(const raftsvc::RaftMessage& msg,
@@ -228,8 +239,10 @@ class RaftStore {
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
   std::thread thread_;
-  // Owned by the loop thread: after a failed engine write, no Ready is handled before this.
-  std::chrono::steady_clock::time_point engine_retry_at_{};
+  std::shared_ptr<Clock> clock_;
+  // Owned by the loop thread: after a failed engine write, no Ready is handled before
+  // this (clock_ milliseconds; 0 = no back-off).
+  std::uint64_t engine_retry_at_ = 0;
 
   // Owned by the loop thread.
   std::map<std::uint64_t, std::unique_ptr<Peer>> peers_;

@@ -129,6 +129,7 @@ class RaftStoreTest : public ::testing::Test {
     c.log_gc_threshold = 50;  // compact often, so new members need snapshots
     c.seed = id;
     c.snap_dir = dir_.sub("snap" + std::to_string(id));
+    c.clock = clock_;
     n.store = std::make_unique<RaftStore>(*n.engine, c, transport_);
     transport_.attach(id, n.store.get());
     ASSERT_TRUE(n.store->start(bootstrap).is_ok());
@@ -213,6 +214,7 @@ class RaftStoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::shared_ptr<Clock> clock_;  // the stores' clock; a monotonic one when unset
   LocalTransport transport_;
   std::map<std::uint64_t, Node> nodes_;
 };

@@ -195,3 +195,50 @@ TEST_F(RaftStoreTest, SnapshotIngestInterruptedByACrashFinishesAtStart) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// The loop's ticks follow the clock it is given: with time standing still no election
+// timeout passes however long the loops run; stepping the clock elects a leader.
+TEST_F(RaftStoreTest, TicksFollowTheInjectedClock) {
+  auto clock = std::make_shared<ManualClock>(1'000);
+  clock_ = clock;
+  auto region = region_with({1, 2, 3});
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    start(s, region);
+  }
+  // Many loop rounds on every store (each read is answered by its loop), no time passing.
+  for (int round = 0; round < 30; ++round) {
+    for (std::uint64_t s = 1; s <= 3; ++s) {
+      auto p = std::make_shared<std::promise<bool>>();
+      kvrpc::Context ctx;
+      ctx.set_region_id(100);
+      *ctx.mutable_region_epoch() = region.region_epoch();
+      nodes_[s].store->read_index(ctx, {"k"}, [p](auto err) { p->set_value(err.has_value()); });
+      auto f = p->get_future();
+      ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+      EXPECT_TRUE(f.get()) << "no leader yet: the read is refused";
+    }
+  }
+  EXPECT_FALSE(leader_status().has_value()) << "an election timeout passed with the clock standing still";
+  // Step time one tick at a time: within two election timeouts a leader is elected.
+  int steps = 0;
+  EXPECT_TRUE(testing::poll_until(
+      [&] {
+        if (leader_status()) {
+          return true;
+        }
+        clock->advance(10);
+        ++steps;
+        for (std::uint64_t s = 1; s <= 3; ++s) {
+          nodes_[s].store->wake();
+        }
+        return false;
+      },
+      std::chrono::seconds(20)));
+  EXPECT_GE(steps, 10) << "elected before the election timeout (10 ticks) passed";
+}
+
+}  // namespace
+}  // namespace rdb
