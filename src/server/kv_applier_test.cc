@@ -181,3 +181,53 @@ TEST_F(KvApplierTest, EntriesApplyWithExplicitOutcomes) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// A write is bounded to its region: keys outside it, or a delete-range reaching past
+// its end, are refused with KeyNotInRegion — at apply time too, not only when proposed.
+TEST_F(KvApplierTest, WritesOutsideTheRegionNeverApply) {
+  metapb::Region region;
+  region.set_id(4);
+  region.set_start_key("b");
+  region.set_end_key("m");
+  region.mutable_region_epoch()->set_version(1);
+  KvCommand inside = put("c", "1");
+  KvCommand outside = put("z", "1");
+  KvCommand range_past_end;
+  range_past_end.set_type(KvCommand::RAW_DELETE_RANGE);
+  range_past_end.add_keys("c");
+  range_past_end.add_keys("n");
+  KvCommand range_to_end = range_past_end;
+  range_to_end.set_keys(1, "m");
+  EXPECT_FALSE(check_command_range(inside, region).has_value());
+  EXPECT_FALSE(check_command_range(range_to_end, region).has_value()) << "the end is exclusive";
+  auto err = check_command_range(outside, region);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_TRUE(err->has_key_not_in_region());
+  EXPECT_EQ(err->key_not_in_region().end_key(), "m");
+  EXPECT_TRUE(check_command_range(range_past_end, region).has_value());
+
+  std::vector<raft::Entry> entries;
+  for (KvCommand* c : {&inside, &outside, &range_past_end}) {
+    c->set_epoch_version(1);
+    raft::Entry e;
+    e.set_index(entries.size() + 6);
+    e.set_term(1);
+    e.set_data(c->SerializeAsString());
+    entries.push_back(e);
+  }
+  WriteBatch wb;
+  auto applied = apply_entries(applier_, region, entries, wb);
+  ASSERT_TRUE(applied.is_ok());
+  EXPECT_FALSE(std::get<ProposeResult>((*applied)[0].outcome).region_error.has_value());
+  EXPECT_TRUE(std::get<ProposeResult>((*applied)[1].outcome).region_error->has_key_not_in_region());
+  EXPECT_TRUE(std::get<ProposeResult>((*applied)[2].outcome).region_error->has_key_not_in_region());
+  ASSERT_TRUE(engine_->write(wb, true).is_ok());
+  EXPECT_TRUE(engine_->raw_get("c")->has_value());
+  EXPECT_FALSE(engine_->raw_get("z")->has_value());
+}
+
+}  // namespace
+}  // namespace rdb

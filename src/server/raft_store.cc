@@ -356,6 +356,11 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
       cb({std::move(err), {}});
       return;
     }
+    if (auto outside = check_command_range(cmd, peer->region)) {
+      metrics_.proposals_refused.inc();
+      cb({std::move(outside), {}});
+      return;
+    }
     cmd.set_region_id(peer->region.id());
     cmd.set_epoch_version(peer->region.region_epoch().version());
     cmd.set_epoch_conf_ver(peer->region.region_epoch().conf_ver());

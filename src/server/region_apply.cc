@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "server/snapshot_data.h"
+
 namespace rdb {
 namespace {
 
@@ -34,7 +36,40 @@ void change_members(metapb::Region& region, const raft::ConfChange& cc) {
   region.mutable_region_epoch()->set_conf_ver(region.region_epoch().conf_ver() + 1);
 }
 
+kvrpc::RegionError key_not_in_region(const std::string& key, const metapb::Region& region, const char* what) {
+  kvrpc::RegionError e;
+  e.set_message(fmt::format("{} is outside region {}", what, region.id()));
+  auto* kn = e.mutable_key_not_in_region();
+  kn->set_key(key);
+  kn->set_region_id(region.id());
+  kn->set_start_key(region.start_key());
+  kn->set_end_key(region.end_key());
+  return e;
+}
+
 }  // namespace
+
+std::optional<kvrpc::RegionError> check_command_range(const raft_serverpb::KvCommand& cmd,
+                                                      const metapb::Region& region) {
+  if (cmd.type() == raft_serverpb::KvCommand::RAW_DELETE_RANGE) {
+    if (cmd.keys_size() != 2) {
+      return std::nullopt;  // malformed: the applier refuses it with an error of its own
+    }
+    if (!key_in_region(cmd.keys(0), region)) {
+      return key_not_in_region(cmd.keys(0), region, "the range's start");
+    }
+    if (!region.end_key().empty() && cmd.keys(1) > region.end_key()) {
+      return key_not_in_region(cmd.keys(1), region, "the range's end");
+    }
+    return std::nullopt;
+  }
+  for (const auto& k : cmd.keys()) {
+    if (!key_in_region(k, region)) {
+      return key_not_in_region(k, region, "a key");
+    }
+  }
+  return std::nullopt;
+}
 
 Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Region& region,
                                                 const std::vector<raft::Entry>& entries, WriteBatch& wb) {
@@ -59,6 +94,8 @@ Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Regi
         result.region_error = kvrpc::RegionError();
         result.region_error->set_message("region epoch changed before the command applied");
         *result.region_error->mutable_epoch_not_match()->add_current_regions() = region;
+      } else if (auto outside = check_command_range(cmd, region)) {
+        result.region_error = std::move(outside);  // never written past the region's range
       } else {
         auto r = applier.apply(cmd, wb);
         if (!r.is_ok()) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -32,6 +33,12 @@ struct AppliedEntry {
   // monostate: nothing to answer (a new leader's empty entry).
   std::variant<std::monostate, ProposeResult, ChangePeerResult> outcome;
 };
+
+// KeyNotInRegion when a command writes outside `region`: a key outside its range, or a
+// delete-range that reaches past its end. Checked when proposed and again when applied
+// (the range may have changed in between).
+std::optional<kvrpc::RegionError> check_command_range(const raft_serverpb::KvCommand& cmd,
+                                                      const metapb::Region& region);
 
 // Applies `entries` in order into `wb`; `region` follows membership changes.
 // An error is an engine read failure: nothing of the batch may be written.
