@@ -36,17 +36,6 @@ void change_members(metapb::Region& region, const raft::ConfChange& cc) {
   region.mutable_region_epoch()->set_conf_ver(region.region_epoch().conf_ver() + 1);
 }
 
-kvrpc::RegionError key_not_in_region(const std::string& key, const metapb::Region& region, const char* what) {
-  kvrpc::RegionError e;
-  e.set_message(fmt::format("{} is outside region {}", what, region.id()));
-  auto* kn = e.mutable_key_not_in_region();
-  kn->set_key(key);
-  kn->set_region_id(region.id());
-  kn->set_start_key(region.start_key());
-  kn->set_end_key(region.end_key());
-  return e;
-}
-
 }  // namespace
 
 std::optional<kvrpc::RegionError> check_command_range(const raft_serverpb::KvCommand& cmd,

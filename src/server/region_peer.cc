@@ -14,6 +14,17 @@ kvrpc::RegionError server_is_busy(const std::string& why) {
   return e;
 }
 
+kvrpc::RegionError key_not_in_region(const std::string& key, const metapb::Region& region, const char* what) {
+  kvrpc::RegionError e;
+  e.set_message(fmt::format("{} is outside region {}", what, region.id()));
+  auto* kn = e.mutable_key_not_in_region();
+  kn->set_key(key);
+  kn->set_region_id(region.id());
+  kn->set_start_key(region.start_key());
+  kn->set_end_key(region.end_key());
+  return e;
+}
+
 std::optional<metapb::Peer> find_member(const metapb::Region& region, std::uint64_t peer_id) {
   for (const auto& p : region.peers()) {
     if (p.id() == peer_id) {
@@ -46,13 +57,7 @@ std::optional<kvrpc::RegionError> RegionPeer::check_request(const kvrpc::Context
   }
   for (const auto& k : keys) {
     if (!key_in_region(k, region)) {
-      e.set_message(fmt::format("key is outside region {}", region.id()));
-      auto* kn = e.mutable_key_not_in_region();
-      kn->set_key(k);
-      kn->set_region_id(region.id());
-      kn->set_start_key(region.start_key());
-      kn->set_end_key(region.end_key());
-      return e;
+      return key_not_in_region(k, region, "key");
     }
   }
   if (!is_leader()) {

@@ -38,6 +38,8 @@ using ReadCallback = std::function<void(std::optional<kvrpc::RegionError>)>;
 
 // A retryable refusal: the write never entered the log.
 kvrpc::RegionError server_is_busy(const std::string& why);
+// KeyNotInRegion for `key` (`what` names it in the message: "a key", "the range's end").
+kvrpc::RegionError key_not_in_region(const std::string& key, const metapb::Region& region, const char* what);
 // The member of `region` with this peer id, if any.
 std::optional<metapb::Peer> find_member(const metapb::Region& region, std::uint64_t peer_id);
 
