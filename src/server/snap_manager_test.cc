@@ -53,7 +53,8 @@ class SnapManagerTest : public ::testing::Test {
     Result<raft::Snapshot> snap = raft::snapshot_temporarily_unavailable();
     EXPECT_TRUE(testing::poll_until(
         [&] {
-          snap = sender_->snapshot_for(region.id(), index, region.region_epoch(), [&] { return source(region, index); });
+          snap =
+              sender_->snapshot_for(region.id(), index, region.region_epoch(), [&] { return source(region, index); });
           return snap.is_ok();
         },
         std::chrono::seconds(20)));
