@@ -267,21 +267,24 @@ Result<std::unique_ptr<SnapshotReceiver>> SnapManager::receive(const raftsvc::Ra
     return Status::invalid_argument(
         fmt::format("region {}: snapshot files add up to {} bytes, {} announced", region_id, sum, total_bytes));
   }
-  if (options_.disk) {
-    std::uint64_t available = options_.disk->available_bytes();
-    std::uint64_t reserve = options_.disk->min_free_bytes();
-    if (available < reserve || available - reserve < total_bytes) {
-      return Status::busy(fmt::format("region {}: no room for a snapshot of {} bytes ({} bytes free, {} kept free)",
-                                      region_id, total_bytes, available, reserve));
-    }
-  }
   std::uint64_t seq = 0;
   {
     std::lock_guard lock(mu_);
     if (receiving_ >= options_.max_receiving) {
       return Status::busy(fmt::format("region {}: {} snapshots are already arriving", region_id, receiving_));
     }
+    if (options_.disk) {
+      // Snapshots still arriving will take their room too.
+      std::uint64_t available = options_.disk->available_bytes();
+      std::uint64_t reserve = options_.disk->min_free_bytes() + receiving_bytes_;
+      if (available < reserve || available - reserve < total_bytes) {
+        return Status::busy(
+            fmt::format("region {}: no room for a snapshot of {} bytes ({} bytes free, {} kept free, {} arriving)",
+                        region_id, total_bytes, available, options_.disk->min_free_bytes(), receiving_bytes_));
+      }
+    }
     ++receiving_;
+    receiving_bytes_ += total_bytes;
     seq = ++receive_seq_;
   }
   std::vector<SnapshotReceiver::File> files;
@@ -293,9 +296,10 @@ Result<std::unique_ptr<SnapshotReceiver>> SnapManager::receive(const raftsvc::Ra
   return std::unique_ptr<SnapshotReceiver>(new SnapshotReceiver(*this, msg, std::move(d), std::move(files)));
 }
 
-void SnapManager::receive_ended() {
+void SnapManager::receive_ended(std::uint64_t total_bytes) {
   std::lock_guard lock(mu_);
   --receiving_;
+  receiving_bytes_ -= total_bytes;
 }
 
 void SnapManager::register_received(std::uint64_t region_id, Received r) {
@@ -360,7 +364,11 @@ void SnapManager::remove_files(const SnapshotFileList& files) {
 
 SnapshotReceiver::SnapshotReceiver(SnapManager& m, raftsvc::RaftMessage msg, raftsvc::SnapshotDescriptor d,
                                    std::vector<File> files)
-    : m_(m), msg_(std::move(msg)), descriptor_(std::move(d)), files_(std::move(files)) {}
+    : m_(m), msg_(std::move(msg)), descriptor_(std::move(d)), files_(std::move(files)) {
+  for (const auto& f : files_) {
+    total_bytes_ += f.size;
+  }
+}
 
 SnapshotReceiver::~SnapshotReceiver() {
   if (fd_ >= 0) {
@@ -373,7 +381,7 @@ SnapshotReceiver::~SnapshotReceiver() {
       fs::remove(f.path, ec);
     }
   }
-  m_.receive_ended();
+  m_.receive_ended(total_bytes_);
 }
 
 Status SnapshotReceiver::open_next() {

@@ -88,6 +88,7 @@ class SnapshotReceiver {
   std::vector<File> files_;
   std::size_t current_ = 0;
   int fd_ = -1;
+  std::uint64_t total_bytes_ = 0;
   std::uint64_t written_ = 0;  // of the current file
   std::uint32_t crc_ = 0;
   bool registered_ = false;
@@ -163,7 +164,7 @@ class SnapManager {
   void run_generator();
   Result<Generated> generate(std::uint64_t region_id, const Source& source);
   void register_received(std::uint64_t region_id, Received r);
-  void receive_ended();
+  void receive_ended(std::uint64_t total_bytes);
 
   StorageEngine& engine_;
   const Options options_;
@@ -176,6 +177,7 @@ class SnapManager {
   std::map<std::uint64_t, std::chrono::steady_clock::time_point> failed_at_;
   std::map<std::uint64_t, Received> received_;
   std::size_t receiving_ = 0;
+  std::uint64_t receiving_bytes_ = 0;  // announced by the snapshots arriving now
   std::uint64_t receive_seq_ = 0;
   bool stopping_ = false;
   std::thread generator_;

@@ -197,6 +197,27 @@ TEST_F(SnapManagerTest, ReceivingIsBoundedAndCleansUp) {
   SnapManager full(*to_, SnapManager::Options{dir_.sub("full-snap"), tiny});
   ASSERT_TRUE(full.open({}).is_ok());
   EXPECT_EQ(full.receive(message_for(region_, snap), total).status().code(), StatusCode::kBusy);
+
+  // Room is counted for the snapshots already arriving: two that each fit alone do not
+  // fit together.
+  auto disk = std::make_shared<DiskSpace>(dir_.sub("to"), 0);
+  SnapManager counted(*to_, SnapManager::Options{dir_.sub("counted-snap"), disk});
+  ASSERT_TRUE(counted.open({}).is_ok());
+  const std::uint64_t big = disk->available_bytes() / 10 * 6;
+  raftsvc::SnapshotDescriptor huge;
+  *huge.mutable_region() = region_;
+  auto* f = huge.add_files();
+  f->set_cf("raw");
+  f->set_size(big);
+  f->set_crc32(0);
+  f->set_keys(1);
+  raft::Snapshot big_snap = snap;
+  big_snap.set_data(huge.SerializeAsString());
+  auto first = counted.receive(message_for(region_, big_snap), big);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_EQ(counted.receive(message_for(region_, big_snap), big).status().code(), StatusCode::kBusy);
+  first = Status::unavailable("abandoned");  // frees its room
+  EXPECT_TRUE(counted.receive(message_for(region_, big_snap), big).is_ok());
 }
 
 }  // namespace
