@@ -1,4 +1,5 @@
 // A replicated cluster of real processes: PD and three stores on loopback.
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -200,8 +201,20 @@ TEST_F(ReplicationTest, HungLeaderDoesNotStallClients) {
       },
       std::chrono::seconds(20)));
   cluster_.store(leader).process->signal(SIGSTOP);
+  auto put_started = std::chrono::steady_clock::now();
   Status first = patient->raw_put("hung/first", "x");
-  EXPECT_EQ(first.code(), StatusCode::kUndetermined) << first.to_string();
+  auto put_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - put_started);
+  auto others = [&] {
+    std::string out;
+    for (const char* name : {"s1", "s2", "s3"}) {
+      if (name != leader) {
+        out += fmt::format(" {}: leads={} term={}", name, leads(name), region_status(name).value("term", 0ULL));
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(first.code(), StatusCode::kUndetermined)
+      << first.to_string() << " after " << put_ms.count() << " ms; paused " << leader << ";" << others();
   EXPECT_NE(first.message().find("answered nothing"), std::string::npos) << first.to_string();
   auto read = patient->raw_get("hung/k");
   ASSERT_TRUE(read.is_ok()) << read.status().to_string();
