@@ -145,7 +145,7 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
   }
   if (kind == "pause") {
     std::string victim = pick(kStores, rng);
-    c.cluster().store(victim).process->signal(SIGSTOP);
+    (void)c.cluster().store(victim).process->pause();
     return {"pause", victim, [&c, victim] { c.cluster().store(victim).process->signal(SIGCONT); }};
   }
   if (kind == "partition-leader") {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -104,6 +105,25 @@ void Subprocess::signal(int sig) {
   if (running()) {
     ::kill(pid_, sig);
   }
+}
+
+bool Subprocess::pause() {
+  signal(SIGSTOP);
+  auto all_stopped = [this] {
+    std::error_code ec;
+    bool any = false;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec)) {
+      std::ifstream in(task.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto close = stat.rfind(')');
+      if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'T') {
+        return false;
+      }
+      any = true;
+    }
+    return any;
+  };
+  return poll_until(all_stopped, std::chrono::seconds(10));
 }
 
 std::optional<int> Subprocess::wait_for_exit(std::chrono::milliseconds timeout) {

@@ -32,6 +32,10 @@ class Subprocess {
   pid_t pid() const { return pid_; }
   bool running();
   void signal(int sig);
+  // SIGSTOP, then waits until every thread is stopped: the signal is taken by one thread,
+  // which stops the others, and under load the rest keep running (and answering) for
+  // milliseconds after kill() returns. False when they did not all stop within 10 s.
+  bool pause();
   // Waits up to `timeout` for exit; returns the exit code (128+signal if killed), or nullopt.
   std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
   // SIGKILL and reap.
