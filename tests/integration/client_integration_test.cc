@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "client/tso_batcher.h"
 #include "common/grpc_setup.h"
@@ -255,7 +256,15 @@ TEST_F(ClientIntegrationTest, LargeReadsAndWritesStayWithinMessageBounds) {
   }
   Status refused = c->raw_batch_put(huge);
   EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
-  auto [leader, region_ctx] = leader_route();
+  // PD may know no leader for a moment (an election under load): wait for one.
+  std::string leader;
+  kvrpc::Context region_ctx;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        std::tie(leader, region_ctx) = leader_route();
+        return !leader.empty();
+      },
+      std::chrono::seconds(20)));
   auto stub = kvrpc::Kv::NewStub(grpc::CreateCustomChannel(leader, grpc::InsecureChannelCredentials(),
                                                            default_channel_args(kMaxGrpcMessageBytes)));
   kvrpc::RawBatchPutRequest req;
