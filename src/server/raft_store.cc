@@ -170,24 +170,30 @@ RaftStore::~RaftStore() {
   stop();
 }
 
-Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh) {
+Status RaftStore::write_initial_state(const metapb::Region& region, WriteBatch& wb) {
   RDB_ASSIGN_OR_RETURN(auto storage, PeerStorage::open(engine_, region.id()));
-  auto peer = std::make_unique<Peer>(region, self, std::move(storage));
+  raft::SnapshotMetadata meta;
+  meta.set_index(kInitLogIndex);
+  meta.set_term(kInitLogTerm);
+  *meta.mutable_conf_state() = conf_state_of(region);
+  storage->apply_snapshot_meta(meta, wb);
+  raft::HardState hs;
+  hs.set_term(kInitLogTerm);
+  hs.set_commit(kInitLogIndex);
+  storage->set_hard_state(hs, wb);
+  wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(region.id()), region.SerializeAsString());
+  return Status::ok();
+}
+
+Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh) {
   if (fresh) {
     // Bootstrap: the initial configuration is a snapshot position at index 5.
     WriteBatch wb;
-    raft::SnapshotMetadata meta;
-    meta.set_index(kInitLogIndex);
-    meta.set_term(kInitLogTerm);
-    *meta.mutable_conf_state() = conf_state_of(region);
-    peer->storage->apply_snapshot_meta(meta, wb);
-    raft::HardState hs;
-    hs.set_term(kInitLogTerm);
-    hs.set_commit(kInitLogIndex);
-    peer->storage->set_hard_state(hs, wb);
-    wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(region.id()), region.SerializeAsString());
+    RDB_RETURN_IF_ERROR(write_initial_state(region, wb));
     RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   }
+  RDB_ASSIGN_OR_RETURN(auto storage, PeerStorage::open(engine_, region.id()));
+  auto peer = std::make_unique<Peer>(region, self, std::move(storage));
   Peer* raw = peer.get();
   peer->storage->set_snapshot_builder([this, raw] { return snapshot_for(*raw); });
   raft::Config c;
@@ -361,10 +367,21 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
       cb({std::move(outside), {}});
       return;
     }
+    const bool admin = cmd.type() == raft_serverpb::KvCommand::BATCH_SPLIT;
+    if (admin) {
+      if (auto bad = check_split(cmd, peer->region)) {
+        metrics_.proposals_refused.inc();
+        ProposeResult refused;
+        refused.result.set_error(*bad);
+        cb(std::move(refused));
+        return;
+      }
+    }
     cmd.set_region_id(peer->region.id());
     cmd.set_epoch_version(peer->region.region_epoch().version());
     cmd.set_epoch_conf_ver(peer->region.region_epoch().conf_ver());
-    bool ack_now = kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS;
+    bool ack_now =
+        kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS && !admin;
     ProposeCallback ignored = [](ProposeResult) {};
     Status s = peer->propose(cmd.SerializeAsString(), ack_now ? ignored : cb);
     if (!s.is_ok()) {
@@ -470,6 +487,16 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
     }
     // A leader talking to a peer we do not have yet: create it; it will get a snapshot.
     if (auto bad = may_create_peer(msg)) {
+      if (auto ours = ranges_.overlapping(msg.region()); ours && newer_split_of(msg.region(), *ours)) {
+        // A region split off one we hold, whose split has not applied here yet: its
+        // leader's first votes and appends would otherwise wait a whole election timeout.
+        constexpr std::size_t kMaxHeld = 256;
+        if (held_for_split_.size() >= kMaxHeld) {
+          held_for_split_.pop_front();
+        }
+        held_for_split_.push_back(std::move(msg));
+        return;
+      }
       dropped_.drop(region_id, *bad);
       return;
     }
@@ -520,6 +547,11 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
     }
   }
   guarded(*peer, "a message", [&] { (void)peer->node->step(std::move(*msg.mutable_message())); });
+}
+
+bool RaftStore::newer_split_of(const metapb::Region& region, std::uint64_t ours) const {
+  auto it = peers_.find(ours);
+  return it != peers_.end() && it->second->region.region_epoch().version() < region.region_epoch().version();
 }
 
 void RaftStore::send_tombstone(const Peer& peer, const metapb::Peer& to) {
@@ -801,6 +833,11 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entr
     }
     if (auto* change = std::get_if<ChangePeerResult>(&a.outcome)) {
       on_change_peer(peer, change->cc, a.index, wb, replies);
+    } else if (auto* split = std::get_if<SplitResult>(&a.outcome)) {
+      on_split(peer, *split, wb);
+      if (mine) {
+        replies.push_back([cb = std::move(mine->cb), out = std::move(split->answer)]() mutable { cb(std::move(out)); });
+      }
     } else if (auto* result = std::get_if<ProposeResult>(&a.outcome); result != nullptr && mine) {
       replies.push_back([cb = std::move(mine->cb), out = std::move(*result)]() mutable { cb(std::move(out)); });
     }
@@ -822,6 +859,69 @@ void RaftStore::on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint
   }
   if (auto cb = peer.take_conf_change(index)) {
     replies.push_back([cb = std::move(cb)] { cb(Status::ok()); });
+  }
+}
+
+void RaftStore::on_split(Peer& peer, SplitResult& split, WriteBatch& wb) {
+  // peer.region is already the first part (apply_entries).
+  wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
+  ranges_.put(peer.region);
+  int self_index = 0;
+  while (self_index < peer.region.peers_size() && peer.region.peers(self_index).id() != peer.self.id()) {
+    ++self_index;
+  }
+  for (const auto& region : split.new_regions) {
+    const metapb::Peer& self = region.peers(self_index);
+    if (auto it = peers_.find(region.id()); it != peers_.end() && it->second->storage->applied_index() > 0) {
+      // It got here first (a snapshot from the new region's leader): it is newer than the split.
+      spdlog::info("region {}: split created region {}, whose peer on this store already exists", peer.region.id(),
+                   region.id());
+      continue;
+    }
+    auto state = engine_.get_cf(ColumnFamily::kRaft, raft_keys::region_state_key(region.id()));
+    if (state.is_ok() && state.value() && peers_.count(region.id()) == 0) {
+      // This store's peer of the new region was created and removed before: the region
+      // moved on without it. Creating it again would bring back a stale replica.
+      spdlog::info("region {}: split created region {}, which this store's peer already left", peer.region.id(),
+                   region.id());
+      continue;
+    }
+    auto [raft_start, raft_end] = raft_keys::region_range(region.id());
+    wb.delete_range(ColumnFamily::kRaft, raft_start, raft_end);  // an uninitialized peer's leftovers
+    if (Status s = write_initial_state(region, wb); !s.is_ok()) {
+      spdlog::error("region {}: cannot prepare split region {}: {}", peer.region.id(), region.id(), s.to_string());
+      continue;  // the peer is created later from the new region leader's snapshot
+    }
+    split_peers_.push_back({region, self, peer.is_leader()});
+  }
+  spdlog::info("region {}: split into {} regions (version {})", peer.region.id(), split.new_regions.size() + 1,
+               peer.region.region_epoch().version());
+  led_a_split_ = led_a_split_ || peer.is_leader();
+}
+
+void RaftStore::create_split_peers() {
+  if (split_peers_.empty()) {
+    return;
+  }
+  for (auto& sp : split_peers_) {
+    if (auto it = peers_.find(sp.region.id()); it != peers_.end()) {
+      it->second->fail_pending("the peer is replaced by its region's split");
+      peers_.erase(it);  // uninitialized: its state was overwritten by the split's
+    }
+    if (Status s = create_peer(sp.region, sp.self, false); !s.is_ok()) {
+      spdlog::error("region {}: cannot create the peer the split made: {}", sp.region.id(), s.to_string());
+      continue;
+    }
+    if (sp.campaign) {
+      (void)peers_[sp.region.id()]->node->campaign();
+    }
+  }
+  split_peers_.clear();
+  // What the new regions' leaders sent before the split applied here.
+  std::deque<raftsvc::RaftMessage> held;
+  held.swap(held_for_split_);
+  for (auto& m : held) {
+    deliver_now(std::move(m));
   }
 }
 
@@ -1003,6 +1103,7 @@ void RaftStore::handle_readies() {
       // the same results, once the peers reload from the persisted apply index. Their
       // answers stand; reads wait for the re-apply.
       persist_failed(work_peers(), s);
+      split_peers_.clear();  // the split applies again once its region reloads
       for (auto& r : replies) {
         r();
       }
@@ -1025,7 +1126,14 @@ void RaftStore::handle_readies() {
     peer.answer_applied_reads();
     peer.node->advance(w.rd);
   }
+  create_split_peers();
   refresh_status();
+  if (led_a_split_) {
+    led_a_split_ = false;
+    if (config_.on_split) {
+      config_.on_split();
+    }
+  }
 }
 
 void RaftStore::refresh_status() {

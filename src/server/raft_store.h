@@ -38,6 +38,7 @@
 #include "server/kv_applier.h"
 #include "server/peer_storage.h"
 #include "server/raft_message_check.h"
+#include "server/region_apply.h"
 #include "server/region_index.h"
 #include "server/region_peer.h"
 #include "server/snap_manager.h"
@@ -72,6 +73,7 @@ struct RaftStoreConfig {
         disk(o.disk),
         snap_dir(o.snap_dir),
         clock(o.clock),
+        on_split(o.on_split),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
@@ -94,6 +96,9 @@ struct RaftStoreConfig {
   // clock when unset. Tests pass a ManualClock and call RaftStore::wake() after
   // moving it, so they step time instead of waiting for it.
   std::shared_ptr<Clock> clock;
+  // Called on the loop thread (it must not block) after a split applied on this store
+  // where the region's leader was: PD should hear of the new regions now.
+  std::function<void()> on_split;
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
@@ -131,7 +136,9 @@ class RaftStore {
   // Stops the loop; pending proposals and reads are answered with ServerIsBusy.
   void stop();
 
-  // Replicates a write. `keys` are checked against the region's range.
+  // Replicates a write. `keys` are checked against the region's range. A BATCH_SPLIT
+  // (an admin command) is checked with check_split() and answered with every region
+  // it left (KvCommandResult.split_regions).
   void propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
                ProposeCallback cb);
   void read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback cb);
@@ -186,6 +193,14 @@ class RaftStore {
   // Exec result of a membership change: the Raft node, conf state and region state follow.
   void on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint64_t index, WriteBatch& wb,
                       std::vector<std::function<void()>>& replies);
+  // Exec result of a batch split: the shrunk region is recorded, and this store's
+  // peers of the new regions get their initial state in `wb`; they are created once
+  // `wb` is durable (create_split_peers).
+  void on_split(Peer& peer, SplitResult& split, WriteBatch& wb);
+  // Writes a new region's initial Raft state (a snapshot position at index 5 holding
+  // its configuration) and its region state.
+  Status write_initial_state(const metapb::Region& region, WriteBatch& wb);
+  void create_split_peers();
   void maybe_compact(Peer& peer, WriteBatch& wb);
   void fail_all_pending(const std::string& why);
   // Runs `fn` on the peer; if the Raft core throws, marks the peer broken.
@@ -199,6 +214,9 @@ class RaftStore {
   // names a stale peer of the same region that the new one would replace.
   std::optional<raft::Rejection> may_create_peer(const raftsvc::RaftMessage& msg, std::uint64_t replacing = 0) const;
   void deliver_now(raftsvc::RaftMessage msg);
+  // Is `region` (from a message) newer than our region `ours` that it overlaps, as a
+  // region split off ours would be?
+  bool newer_split_of(const metapb::Region& region, std::uint64_t ours) const;
   void on_tombstone(const raftsvc::RaftMessage& msg);
   // Tells a peer that is no longer a member of `peer`'s region so (it destroys itself).
   void send_tombstone(const Peer& peer, const metapb::Peer& to);
@@ -250,6 +268,18 @@ class RaftStore {
   RegionRangeIndex ranges_;
   // Snapshots written to this round's Raft batch, ingested once it is durable.
   std::vector<std::pair<std::uint64_t, SnapshotFileList>> ingests_;
+  // Peers of regions a split created, to create once this round's apply batch is durable.
+  struct SplitPeer {
+    metapb::Region region;
+    metapb::Peer self;
+    bool campaign = false;  // the split region's leader was here: start an election now
+  };
+  std::vector<SplitPeer> split_peers_;
+  bool led_a_split_ = false;  // this round applied a split this store leads: call on_split
+  // Messages for a region overlapping one this store holds, kept for when a split
+  // applies here: the new region's leader (on a store that applied the split first)
+  // talks before this store has applied it. Bounded; the oldest go first.
+  std::deque<raftsvc::RaftMessage> held_for_split_;
   // A copy for other threads (status, routing), refreshed by the loop.
   mutable std::mutex status_mu_;
   std::vector<RegionStatus> status_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 #include "server/snapshot_data.h"
 
@@ -36,7 +37,74 @@ void change_members(metapb::Region& region, const raft::ConfChange& cc) {
   region.mutable_region_epoch()->set_conf_ver(region.region_epoch().conf_ver() + 1);
 }
 
+// The regions a checked BATCH_SPLIT leaves; `region` becomes the first of them.
+std::vector<metapb::Region> split_region(metapb::Region& region, const raft_serverpb::KvCommand& cmd) {
+  const std::uint64_t version = region.region_epoch().version() + static_cast<std::uint64_t>(cmd.splits_size());
+  std::vector<metapb::Region> created;
+  for (int i = 0; i < cmd.splits_size(); ++i) {
+    const auto& split = cmd.splits(i);
+    metapb::Region r;
+    r.set_id(split.new_region_id());
+    r.set_start_key(split.split_key());
+    r.set_end_key(i + 1 < cmd.splits_size() ? cmd.splits(i + 1).split_key() : region.end_key());
+    r.mutable_region_epoch()->set_conf_ver(region.region_epoch().conf_ver());
+    r.mutable_region_epoch()->set_version(version);
+    for (int p = 0; p < region.peers_size(); ++p) {
+      metapb::Peer peer = region.peers(p);
+      peer.set_id(split.new_peer_ids(p));
+      *r.add_peers() = peer;
+    }
+    created.push_back(std::move(r));
+  }
+  region.set_end_key(cmd.splits(0).split_key());
+  region.mutable_region_epoch()->set_version(version);
+  return created;
+}
+
+kvrpc::RegionError epoch_changed(const metapb::Region& region) {
+  kvrpc::RegionError e;
+  e.set_message("region epoch changed before the command applied");
+  *e.mutable_epoch_not_match()->add_current_regions() = region;
+  return e;
+}
+
 }  // namespace
+
+std::optional<std::string> check_split(const raft_serverpb::KvCommand& cmd, const metapb::Region& region) {
+  if (cmd.splits_size() == 0) {
+    return "a split needs at least one split key";
+  }
+  if (cmd.splits_size() > kMaxSplitKeys) {
+    return fmt::format("a split takes at most {} keys, got {}", kMaxSplitKeys, cmd.splits_size());
+  }
+  std::set<std::uint64_t> ids;
+  for (const auto& p : region.peers()) {
+    ids.insert(p.id());
+  }
+  ids.insert(region.id());
+  for (int i = 0; i < cmd.splits_size(); ++i) {
+    const auto& split = cmd.splits(i);
+    if (split.split_key() <= region.start_key() || !key_in_region(split.split_key(), region)) {
+      return fmt::format("split key {} is not strictly inside region {}", i + 1, region.id());
+    }
+    if (i > 0 && split.split_key() <= cmd.splits(i - 1).split_key()) {
+      return "split keys must be given in ascending order without repeats";
+    }
+    if (split.new_peer_ids_size() != region.peers_size()) {
+      return fmt::format("split {} names {} peer ids for a region of {} peers", i + 1, split.new_peer_ids_size(),
+                         region.peers_size());
+    }
+    if (split.new_region_id() == 0 || !ids.insert(split.new_region_id()).second) {
+      return fmt::format("split {} has a zero or repeated region id", i + 1);
+    }
+    for (std::uint64_t id : split.new_peer_ids()) {
+      if (id == 0 || !ids.insert(id).second) {
+        return fmt::format("split {} has a zero or repeated peer id", i + 1);
+      }
+    }
+  }
+  return std::nullopt;
+}
 
 std::optional<kvrpc::RegionError> check_command_range(const raft_serverpb::KvCommand& cmd,
                                                       const metapb::Region& region) {
@@ -80,9 +148,24 @@ Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Regi
         result.result.set_error("command does not parse");
       } else if (cmd.epoch_version() != region.region_epoch().version()) {
         // The region's range changed since the command was proposed: it must not apply.
-        result.region_error = kvrpc::RegionError();
-        result.region_error->set_message("region epoch changed before the command applied");
-        *result.region_error->mutable_epoch_not_match()->add_current_regions() = region;
+        result.region_error = epoch_changed(region);
+      } else if (cmd.type() == raft_serverpb::KvCommand::BATCH_SPLIT) {
+        // A split copies the peers: it must not apply after a membership change either.
+        if (cmd.epoch_conf_ver() != region.region_epoch().conf_ver()) {
+          result.region_error = epoch_changed(region);
+        } else if (auto bad = check_split(cmd, region)) {
+          result.result.set_error(*bad);
+        } else {
+          SplitResult split;
+          split.new_regions = split_region(region, cmd);
+          *split.answer.result.add_split_regions() = region;
+          for (const auto& r : split.new_regions) {
+            *split.answer.result.add_split_regions() = r;
+          }
+          a.outcome = std::move(split);
+          out.push_back(std::move(a));
+          continue;
+        }
       } else if (auto outside = check_command_range(cmd, region)) {
         result.region_error = std::move(outside);  // never written past the region's range
       } else {

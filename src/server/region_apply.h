@@ -1,9 +1,10 @@
 // Applying a region's committed log entries: what each one does to the region's
 // metadata and to the engine, with its outcome made explicit so the store acts on
 // it — a KV command's result (or the region error that kept it from applying), or
-// an exec result that changes the region itself: today a membership change
-// (the region's peers and conf_ver are already updated; the store applies it to the
-// Raft node and persists it). Compact-log, split and merge join here.
+// an exec result that changes the region itself: a membership change (the region's
+// peers and conf_ver are already updated; the store applies it to the Raft node and
+// persists it) or a batch split (the region is already cut; the store creates the
+// new regions' peers). Merge joins here.
 //
 // Deterministic, like KvApplier: every replica applying the same entries to the same
 // region and engine state produces the same writes, region and outcomes.
@@ -27,11 +28,20 @@ struct ChangePeerResult {
   raft::ConfChange cc;
 };
 
+// A batch split took effect: the region (already shrunk to its first part, its
+// version bumped by the number of new regions) and the new regions, in key order.
+// The store records them, creates this store's peers of the new regions, and answers
+// the proposer with `answer` (its split_regions list every region, the original first).
+struct SplitResult {
+  std::vector<metapb::Region> new_regions;
+  ProposeResult answer;
+};
+
 struct AppliedEntry {
   std::uint64_t index = 0;
   std::uint64_t term = 0;
   // monostate: nothing to answer (a new leader's empty entry).
-  std::variant<std::monostate, ProposeResult, ChangePeerResult> outcome;
+  std::variant<std::monostate, ProposeResult, ChangePeerResult, SplitResult> outcome;
 };
 
 // KeyNotInRegion when a command writes outside `region`: a key outside its range, or a
@@ -39,6 +49,14 @@ struct AppliedEntry {
 // (the range may have changed in between).
 std::optional<kvrpc::RegionError> check_command_range(const raft_serverpb::KvCommand& cmd,
                                                       const metapb::Region& region);
+
+// The most split keys one BATCH_SPLIT may carry.
+constexpr int kMaxSplitKeys = 64;
+
+// Why a batch split cannot cut `region` (split keys not ascending, not strictly inside
+// the range, ids missing or repeated, a peer id count that differs from the region's
+// peers), or nothing when it can. Checked when proposed and again when applied.
+std::optional<std::string> check_split(const raft_serverpb::KvCommand& cmd, const metapb::Region& region);
 
 // Applies `entries` in order into `wb`; `region` follows membership changes.
 // An error is an engine read failure: nothing of the batch may be written.

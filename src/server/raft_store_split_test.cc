@@ -1,0 +1,237 @@
+// Batch splits on RaftStores replicating through an in-process transport: the
+// region is cut on every store, the new regions elect leaders and serve, requests
+// under the old epoch or outside the new ranges are refused, and all of it survives
+// restarts and a store that was away during the split.
+#include <future>
+
+#include "server/raft_store_fixture.h"
+
+namespace rdb {
+namespace {
+
+class RaftStoreSplitTest : public RaftStoreTest {
+ protected:
+  std::optional<RegionStatus> status_of(std::uint64_t store, std::uint64_t region_id) {
+    if (!nodes_[store].store) {
+      return std::nullopt;
+    }
+    for (const auto& s : nodes_[store].store->regions()) {
+      if (s.region.id() == region_id) {
+        return s;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<RegionStatus> leader_of(std::uint64_t region_id) {
+    for (auto& [id, n] : nodes_) {
+      if (auto s = status_of(id, region_id); s && s->is_leader) {
+        return s;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Proposes `cmd` to region `region_id`'s leader, retrying while leadership settles.
+  ProposeResult write_to(std::uint64_t region_id, KvCommand cmd) {
+    ProposeResult last;
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      auto leader = leader_of(region_id);
+      if (!leader) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // back off: no leader yet
+        continue;
+      }
+      kvrpc::Context ctx;
+      ctx.set_region_id(region_id);
+      *ctx.mutable_region_epoch() = leader->region.region_epoch();
+      last = propose_with(leader->self.store_id(), ctx, cmd);
+      if (!last.region_error || last.region_error->has_key_not_in_region()) {
+        return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // back off while leadership settles
+    }
+    ADD_FAILURE() << "region " << region_id << " never accepted the write";
+    return last;
+  }
+
+  ProposeResult propose_with(std::uint64_t store, const kvrpc::Context& ctx, const KvCommand& cmd) {
+    auto p = std::make_shared<std::promise<ProposeResult>>();
+    auto f = p->get_future();
+    std::vector<std::string> keys(cmd.keys().begin(), cmd.keys().end());
+    nodes_[store].store->propose(ctx, keys, cmd, [p](ProposeResult r) { p->set_value(std::move(r)); });
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    return f.get();
+  }
+
+  // A split of region 100 at `keys`, new regions 200, 300, ... with peers 2001.., 3001..
+  static KvCommand split_at(const std::vector<std::string>& keys, int peers = 3) {
+    KvCommand c;
+    c.set_type(KvCommand::BATCH_SPLIT);
+    std::uint64_t id = 200;
+    for (const auto& k : keys) {
+      auto* s = c.add_splits();
+      s->set_split_key(k);
+      s->set_new_region_id(id);
+      for (int p = 1; p <= peers; ++p) {
+        s->add_new_peer_ids(id * 10 + static_cast<std::uint64_t>(p));
+      }
+      id += 100;
+    }
+    return c;
+  }
+
+  bool store_has_regions(std::uint64_t store, std::size_t n) {
+    return nodes_[store].store && nodes_[store].store->regions().size() == n;
+  }
+
+  void start_three() {
+    auto region = region_with({1, 2, 3});
+    for (std::uint64_t s = 1; s <= 3; ++s) {
+      start(s, region);
+    }
+    wait_for_leader();
+  }
+};
+
+TEST_F(RaftStoreSplitTest, BatchSplitCutsTheRegionOnEveryStore) {
+  start_three();
+  for (char c = 'a'; c <= 'z'; ++c) {
+    ASSERT_FALSE(write_to(100, put(std::string(1, c), "v")).region_error);
+  }
+  ProposeResult split = write_to(100, split_at({"h", "p"}));
+  ASSERT_FALSE(split.region_error);
+  ASSERT_EQ(split.result.error(), "");
+  ASSERT_EQ(split.result.split_regions_size(), 3);
+  const auto& regions = split.result.split_regions();
+  EXPECT_EQ(regions[0].id(), 100u);
+  EXPECT_EQ(regions[0].start_key(), "");
+  EXPECT_EQ(regions[0].end_key(), "h");
+  EXPECT_EQ(regions[1].id(), 200u);
+  EXPECT_EQ(regions[1].start_key(), "h");
+  EXPECT_EQ(regions[1].end_key(), "p");
+  EXPECT_EQ(regions[2].id(), 300u);
+  EXPECT_EQ(regions[2].start_key(), "p");
+  EXPECT_EQ(regions[2].end_key(), "");
+  for (const auto& r : regions) {
+    EXPECT_EQ(r.region_epoch().version(), 3u) << "a split bumps version by the number of new regions";
+    EXPECT_EQ(r.region_epoch().conf_ver(), 1u);
+    ASSERT_EQ(r.peers_size(), 3);
+  }
+  EXPECT_EQ(regions[1].peers(0).id(), 2001u);
+  EXPECT_EQ(regions[1].peers(0).store_id(), 1u);
+
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    EXPECT_TRUE(testing::poll_until([&] { return store_has_regions(s, 3); }, std::chrono::seconds(20)))
+        << "store " << s << " did not apply the split";
+  }
+  // Each new region elects a leader and takes writes; the data before the split is there.
+  for (std::uint64_t id : {200u, 300u}) {
+    EXPECT_TRUE(testing::poll_until([&] { return leader_of(id).has_value(); }, std::chrono::seconds(20)))
+        << "region " << id << " elected no leader";
+  }
+  ASSERT_FALSE(write_to(200, put("k", "after")).region_error);
+  ASSERT_FALSE(write_to(300, put("zz", "after")).region_error);
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    EXPECT_TRUE(testing::poll_until([&] { return has_value(s, "zz", "after"); }, std::chrono::seconds(20)));
+    EXPECT_TRUE(has_value(s, "a", "v"));
+    EXPECT_TRUE(has_value(s, "q", "v"));
+  }
+
+  // The original region no longer takes keys past its new end...
+  ProposeResult outside = write_to(100, put("q", "x"));
+  ASSERT_TRUE(outside.region_error.has_value());
+  EXPECT_TRUE(outside.region_error->has_key_not_in_region());
+  // ...and a request under the old epoch is told the current region.
+  auto leader = leader_of(100);
+  ASSERT_TRUE(leader.has_value());
+  kvrpc::Context old;
+  old.set_region_id(100);
+  old.mutable_region_epoch()->set_conf_ver(1);
+  old.mutable_region_epoch()->set_version(1);
+  ProposeResult stale = propose_with(leader->self.store_id(), old, put("a", "x"));
+  ASSERT_TRUE(stale.region_error.has_value());
+  ASSERT_TRUE(stale.region_error->has_epoch_not_match());
+  EXPECT_EQ(stale.region_error->epoch_not_match().current_regions(0).end_key(), "h");
+}
+
+TEST_F(RaftStoreSplitTest, InvalidSplitsAreRefusedAndChangeNothing) {
+  start_three();
+  struct Case {
+    const char* what;
+    KvCommand cmd;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"no keys", split_at({})});
+  cases.push_back({"the region's own start key", split_at({""})});
+  cases.push_back({"keys out of order", split_at({"p", "h"})});
+  cases.push_back({"a repeated key", split_at({"h", "h"})});
+  cases.push_back({"too few peer ids", split_at({"h"}, 2)});
+  KvCommand reused = split_at({"h"});
+  reused.mutable_splits(0)->set_new_region_id(100);
+  cases.push_back({"the region's own id", reused});
+  KvCommand repeated_peer = split_at({"h"});
+  repeated_peer.mutable_splits(0)->set_new_peer_ids(1, 1001);
+  cases.push_back({"an existing peer id", repeated_peer});
+  for (const auto& c : cases) {
+    ProposeResult r = write_to(100, c.cmd);
+    EXPECT_FALSE(r.region_error) << c.what;
+    EXPECT_NE(r.result.error(), "") << c.what << " was accepted";
+  }
+  auto leader = leader_of(100);
+  ASSERT_TRUE(leader.has_value());
+  EXPECT_EQ(leader->region.region_epoch().version(), 1u);
+  EXPECT_EQ(leader->region.end_key(), "");
+  EXPECT_EQ(nodes_[leader->self.store_id()].store->regions().size(), 1u);
+}
+
+TEST_F(RaftStoreSplitTest, SplitRegionsSurviveARestart) {
+  start_three();
+  ASSERT_FALSE(write_to(100, split_at({"m"})).region_error);
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    ASSERT_TRUE(testing::poll_until([&] { return store_has_regions(s, 2); }, std::chrono::seconds(20)));
+  }
+  ASSERT_FALSE(write_to(200, put("x", "1")).region_error);
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    stop(s);
+  }
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    start(s, std::nullopt);
+  }
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    EXPECT_TRUE(store_has_regions(s, 2)) << "store " << s;
+    auto st = status_of(s, 100);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_EQ(st->region.end_key(), "m");
+    EXPECT_EQ(st->region.region_epoch().version(), 2u);
+  }
+  ASSERT_FALSE(write_to(200, put("y", "2")).region_error);
+  ASSERT_FALSE(write_to(100, put("a", "3")).region_error);
+  EXPECT_TRUE(testing::poll_until([&] { return has_value(1, "y", "2") && has_value(1, "a", "3"); },
+                                  std::chrono::seconds(20)));
+}
+
+// A store away during the split applies it from the log when it returns, creates the
+// new regions' peers, and catches up with what they took meanwhile.
+TEST_F(RaftStoreSplitTest, AStoreAwayDuringTheSplitCatchesUp) {
+  start_three();
+  std::uint64_t away = leader_of(100)->self.store_id() % 3 + 1;  // a follower
+  stop(away);
+  ASSERT_FALSE(write_to(100, split_at({"f", "m", "t"})).region_error);
+  for (const char* k : {"a", "g", "n", "u"}) {
+    auto region = std::string(k) < "f" ? 100u : std::string(k) < "m" ? 200u : std::string(k) < "t" ? 300u : 400u;
+    ASSERT_FALSE(write_to(region, put(k, "while-away")).region_error) << k;
+  }
+  start(away, std::nullopt);
+  EXPECT_TRUE(testing::poll_until([&] { return store_has_regions(away, 4); }, std::chrono::seconds(20)));
+  for (const char* k : {"a", "g", "n", "u"}) {
+    EXPECT_TRUE(testing::poll_until([&] { return has_value(away, k, "while-away"); }, std::chrono::seconds(20)))
+        << k << " did not reach the returning store";
+  }
+  // Every region still has exactly one leader and serves.
+  for (std::uint64_t id : {100u, 200u, 300u, 400u}) {
+    ASSERT_FALSE(write_to(id, put(id == 100 ? "b" : id == 200 ? "h" : id == 300 ? "o" : "v", "later")).region_error);
+  }
+}
+
+}  // namespace
+}  // namespace rdb
