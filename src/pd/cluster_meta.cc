@@ -18,14 +18,6 @@ std::string id_key(const char* prefix, std::uint64_t id) {
   return fmt::format("{}{:020}", prefix, id);
 }
 
-bool epoch_older(const metapb::RegionEpoch& a, const metapb::RegionEpoch& b) {
-  return a.conf_ver() < b.conf_ver() || a.version() < b.version();
-}
-
-bool contains(const metapb::Region& r, const std::string& key) {
-  return key >= r.start_key() && (r.end_key().empty() || key < r.end_key());
-}
-
 }  // namespace
 
 Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Clock& clock) {
@@ -55,7 +47,11 @@ Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Cl
     if (!info.ParseFromString(kv.value)) {
       return Status::corruption(fmt::format("persisted region record '{}' does not parse", kv.key));
     }
-    meta->regions_[info.region().id()] = info;
+    // Records a crash left behind (a replaced region not yet deleted) lose to newer ones.
+    auto update = meta->regions_.check(info);
+    if (update.is_ok()) {
+      meta->regions_.put(info, *update);
+    }
   }
   return meta;
 }
@@ -69,9 +65,6 @@ Status ClusterMeta::persist_store_locked(const metapb::Store& store) {
   return engine_.meta_put(id_key(kStorePrefix, store.id()), store.SerializeAsString());
 }
 
-Status ClusterMeta::persist_region_locked(const pdpb::RegionInfo& info) {
-  return engine_.meta_put(id_key(kRegionPrefix, info.region().id()), info.SerializeAsString());
-}
 
 Status ClusterMeta::bootstrap(const metapb::Store& store, const metapb::Region& region) {
   if (store.id() == 0 || region.id() == 0 || region.peers_size() == 0) {
@@ -86,10 +79,10 @@ Status ClusterMeta::bootstrap(const metapb::Store& store, const metapb::Region& 
   *info.mutable_leader() = region.peers(0);
   // Store and region first, the flag last: a crash in between leaves an unbootstrapped cluster.
   RDB_RETURN_IF_ERROR(persist_store_locked(store));
-  RDB_RETURN_IF_ERROR(persist_region_locked(info));
+  RDB_RETURN_IF_ERROR(engine_.meta_put(id_key(kRegionPrefix, info.region().id()), info.SerializeAsString()));
   RDB_RETURN_IF_ERROR(engine_.meta_put(kBootstrappedKey, "1"));
   stores_[store.id()] = store;
-  regions_[region.id()] = info;
+  regions_.load(info);
   bootstrapped_ = true;
   return Status::ok();
 }
@@ -143,49 +136,41 @@ std::vector<metapb::Store> ClusterMeta::all_stores() const {
 
 std::optional<pdpb::RegionInfo> ClusterMeta::region_for_key(const std::string& key) const {
   std::lock_guard lock(mu_);
-  for (const auto& [id, info] : regions_) {
-    if (contains(info.region(), key)) {
-      return info;
-    }
-  }
-  return std::nullopt;
+  return regions_.by_key(key);
+}
+
+std::optional<pdpb::RegionInfo> ClusterMeta::region_before(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  return regions_.before(key);
 }
 
 std::optional<pdpb::RegionInfo> ClusterMeta::region_by_id(std::uint64_t id) const {
   std::lock_guard lock(mu_);
-  auto it = regions_.find(id);
-  if (it == regions_.end()) {
-    return std::nullopt;
-  }
-  return it->second;
+  return regions_.by_id(id);
 }
 
 std::vector<pdpb::RegionInfo> ClusterMeta::all_regions() const {
   std::lock_guard lock(mu_);
-  std::vector<pdpb::RegionInfo> out;
-  for (const auto& [id, info] : regions_) {
-    out.push_back(info);
-  }
-  return out;
+  return regions_.all();
 }
 
 Status ClusterMeta::region_heartbeat(const metapb::Region& region, const metapb::Peer& leader) {
-  if (region.id() == 0) {
-    return Status::invalid_argument("region heartbeat without a region id");
-  }
-  std::lock_guard lock(mu_);
-  auto it = regions_.find(region.id());
-  if (it != regions_.end() && epoch_older(region.region_epoch(), it->second.region().region_epoch())) {
-    return Status::invalid_argument(fmt::format("region {} heartbeat carries a stale epoch", region.id()));
-  }
   pdpb::RegionInfo info;
   *info.mutable_region() = region;
   *info.mutable_leader() = leader;
-  if (it != regions_.end() && it->second.SerializeAsString() == info.SerializeAsString()) {
+  std::lock_guard lock(mu_);
+  RDB_ASSIGN_OR_RETURN(auto update, regions_.check(info));
+  if (!update.changed) {
     return Status::ok();  // nothing changed: skip the synced write
   }
-  RDB_RETURN_IF_ERROR(persist_region_locked(info));
-  regions_[region.id()] = info;
+  // The report and the removal of the regions it replaces in one synced write.
+  WriteBatch wb;
+  for (std::uint64_t id : update.removed) {
+    wb.del(ColumnFamily::kMeta, id_key(kRegionPrefix, id));
+  }
+  wb.put(ColumnFamily::kMeta, id_key(kRegionPrefix, region.id()), info.SerializeAsString());
+  RDB_RETURN_IF_ERROR(engine_.write(wb, true));
+  regions_.put(info, update);
   return Status::ok();
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "pd/region_tree.h"
 #include "pdpb.pb.h"
 #include "storage/storage_engine.h"
 
@@ -37,22 +38,25 @@ class ClusterMeta {
 
   // The region containing `key`, if any.
   std::optional<pdpb::RegionInfo> region_for_key(const std::string& key) const;
+  // The region holding the greatest keys below `key` (the last region for "").
+  std::optional<pdpb::RegionInfo> region_before(const std::string& key) const;
   std::optional<pdpb::RegionInfo> region_by_id(std::uint64_t id) const;
+  // In key order.
   std::vector<pdpb::RegionInfo> all_regions() const;
-  // Accepts a leader's report unless its epoch is older than what PD knows.
+  // Accepts a leader's report unless PD knows a newer state of its range (see
+  // RegionTree); a report from a split region replaces the older regions it overlaps.
   Status region_heartbeat(const metapb::Region& region, const metapb::Peer& leader);
 
  private:
   explicit ClusterMeta(StorageEngine& engine) : engine_(engine) {}
   Status persist_store_locked(const metapb::Store& store);
-  Status persist_region_locked(const pdpb::RegionInfo& info);
 
   StorageEngine& engine_;
   std::uint64_t cluster_id_ = 0;
   mutable std::mutex mu_;
   bool bootstrapped_ = false;
   std::map<std::uint64_t, metapb::Store> stores_;
-  std::map<std::uint64_t, pdpb::RegionInfo> regions_;
+  RegionTree regions_;
 };
 
 }  // namespace rdb

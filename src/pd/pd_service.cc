@@ -241,7 +241,7 @@ grpc::Status PdService::GetRegion(grpc::ServerContext*, const pdpb::GetRegionReq
                                   pdpb::GetRegionResponse* resp) {
   if (check_header(req->header(), resp->mutable_header())) {
     fill_region(
-        meta_.region_for_key(req->region_key()),
+        req->before() ? meta_.region_before(req->region_key()) : meta_.region_for_key(req->region_key()),
         meta_.is_bootstrapped() ? "no region holds that key" : "cluster is not bootstrapped: no store has joined yet",
         resp);
   }
