@@ -137,15 +137,21 @@ class RdbClient {
   // nullopt when the key does not exist.
   virtual Result<std::optional<std::string>> raw_get(const std::string& key) = 0;
   virtual Status raw_delete(const std::string& key) = 0;
-  // Pairs in [start, end) (end "" = unbounded), at most options.limit.
+  // Pairs in [start, end) (end "" = unbounded), at most options.limit, in key order
+  // (descending with options.reverse). A range over many regions is read region by
+  // region and stitched: every key once, in order; each region's part is a
+  // linearizable read of its own (not one snapshot of the whole range).
   virtual Result<std::vector<KeyValue>> raw_scan(const std::string& start, const std::string& end,
                                                  const ScanOptions& options) = 0;
-  // The pairs that exist, in the order of `keys`.
+  // The pairs that exist, in the order of `keys` (one request per region holding some).
   virtual Result<std::vector<KeyValue>> raw_batch_get(const std::vector<std::string>& keys) = 0;
-  // Atomic: all pairs or none.
+  // Atomic within one region: all its pairs or none. Across regions each region's
+  // part is atomic on its own; an error may leave some regions' parts applied (its
+  // message says how many), and UNDETERMINED means a part's outcome is unknown.
   virtual Status raw_batch_put(const std::vector<KeyValue>& pairs) = 0;
+  // As raw_batch_put: atomic per region.
   virtual Status raw_batch_delete(const std::vector<std::string>& keys) = 0;
-  // Deletes every key in [start, end); both bounds required.
+  // Deletes every key in [start, end); both bounds required. Atomic per region.
   virtual Status raw_delete_range(const std::string& start, const std::string& end) = 0;
 
   // ---- versioned key space
@@ -176,6 +182,10 @@ class RdbClient {
   // Takes a store out of the cluster: PD moves its replicas to other stores,
   // then marks it a tombstone. Returns once PD has accepted the request.
   virtual Status remove_store(std::uint64_t store_id) = 0;
+  // Splits the regions holding `keys` at those keys (1..64 per region); a key that
+  // already starts a region needs nothing. Returns the regions that now hold the
+  // keys' ranges, in key order. Needs PD (the stores take the new ids from it).
+  virtual Result<std::vector<RegionInfo>> split(const std::vector<std::string>& keys) = 0;
 };
 
 // Timestamp layout: physical milliseconds since the Unix epoch << 18 | logical.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -87,6 +88,38 @@ void unwrap(BatchResponse& b, kvrpc::CompareAndSwapResponse* r) {
   r->Swap(b.mutable_compare_and_swap());
 }
 
+// Where a request goes, and what must hold for it to go there in one piece.
+struct Routing {
+  std::string key;      // to the region holding this key...
+  bool before = false;  // ...or holding the greatest keys below it (reverse scans)
+  // When set, the request must fit its region: all these keys inside it, and the
+  // range's exclusive end (if any) not past the region's end. A region that no longer
+  // holds it all (it split) sets *regroup and the call returns at once: the caller
+  // cuts the request anew.
+  const std::vector<std::string>* keys = nullptr;
+  std::optional<std::string> range_end;
+  bool* regroup = nullptr;
+};
+
+bool in_region(const metapb::Region& r, const std::string& key) {
+  return key >= r.start_key() && (r.end_key().empty() || key < r.end_key());
+}
+
+RegionInfo to_region_info(const metapb::Region& region, const metapb::Peer& leader) {
+  auto peer_info = [](const metapb::Peer& p) { return PeerInfo{p.id(), p.store_id(), p.is_learner()}; };
+  RegionInfo ri;
+  ri.id = region.id();
+  ri.start_key = region.start_key();
+  ri.end_key = region.end_key();
+  ri.conf_ver = region.region_epoch().conf_ver();
+  ri.version = region.region_epoch().version();
+  ri.leader = peer_info(leader);
+  for (const auto& p : region.peers()) {
+    ri.peers.push_back(peer_info(p));
+  }
+  return ri;
+}
+
 template <typename Req>
 concept Batchable = requires(const Req& r, BatchRequest* b) {
   wrap(r, b);
@@ -142,16 +175,22 @@ class ClientImpl final : public RdbClient {
     req.set_key_only(o.keys_only);
     std::vector<KeyValue> out;
     for (;;) {
-      // A store cuts a response at kMaxResponseBytes: continue after (reverse: before) the last key.
+      // A store cuts a response at kMaxResponseBytes: continue after (reverse: before)
+      // the last key. It stops at its region's boundary: continue in the next region.
       req.set_limit(o.limit - static_cast<std::uint32_t>(out.size()));
-      RDB_ASSIGN_OR_RETURN(
-          auto resp, execute<kvrpc::RawScanResponse>(req.start_key(), Kind::kRead, req, &kvrpc::Kv::Stub::RawScan));
+      Routing routing{o.reverse ? req.end_key() : req.start_key(), o.reverse, nullptr, std::nullopt, nullptr};
+      RDB_ASSIGN_OR_RETURN(auto resp,
+                           execute<kvrpc::RawScanResponse>(routing, Kind::kRead, req, &kvrpc::Kv::Stub::RawScan));
       auto part = to_pairs(*resp.mutable_kvs());
-      bool more = resp.truncated() && !part.empty() && out.size() + part.size() < o.limit;
+      bool room = out.size() + part.size() < o.limit;
+      bool more = resp.truncated() && !part.empty() && room;
       if (more && !o.reverse) {
         req.set_start_key(part.back().key + '\0');
       } else if (more) {
         req.set_end_key(part.back().key);
+      } else if (resp.region_boundary() && room) {
+        more = true;
+        (o.reverse ? req.mutable_end_key() : req.mutable_start_key())->assign(resp.next_key());
       }
       std::move(part.begin(), part.end(), std::back_inserter(out));
       if (!more) {
@@ -162,53 +201,106 @@ class ClientImpl final : public RdbClient {
 
   Result<std::vector<KeyValue>> raw_batch_get(const std::vector<std::string>& keys) override {
     RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
-    kvrpc::RawBatchGetRequest req;
     for (const auto& k : keys) {
       RDB_RETURN_IF_ERROR(validate_key(k));
-      req.add_keys(k);
     }
-    RDB_ASSIGN_OR_RETURN(
-        auto resp, execute<kvrpc::RawBatchGetResponse>(keys.front(), Kind::kRead, req, &kvrpc::Kv::Stub::RawBatchGet));
-    return to_pairs(*resp.mutable_pairs());
+    std::map<std::string, std::string> found;
+    RDB_RETURN_IF_ERROR(per_region(keys, Kind::kRead, [&](const std::vector<std::string>& part, bool* regroup) {
+      kvrpc::RawBatchGetRequest req;
+      for (const auto& k : part) {
+        req.add_keys(k);
+      }
+      Routing routing{part.front(), false, &part, std::nullopt, regroup};
+      RDB_ASSIGN_OR_RETURN(
+          auto resp, execute<kvrpc::RawBatchGetResponse>(routing, Kind::kRead, req, &kvrpc::Kv::Stub::RawBatchGet));
+      for (auto& kv : *resp.mutable_pairs()) {
+        found[kv.key()] = std::move(*kv.mutable_value());
+      }
+      return Status::ok();
+    }));
+    std::vector<KeyValue> out;
+    for (const auto& k : keys) {
+      if (auto it = found.find(k); it != found.end()) {
+        out.push_back({k, it->second});
+      }
+    }
+    return out;
   }
 
   Status raw_batch_put(const std::vector<KeyValue>& pairs) override {
     RDB_RETURN_IF_ERROR(validate_batch_size(pairs.size()));
-    kvrpc::RawBatchPutRequest req;
     std::size_t bytes = 0;
     for (const auto& p : pairs) {
       bytes += p.key.size() + p.value.size();
     }
     RDB_RETURN_IF_ERROR(validate_write_bytes(bytes));
+    std::map<std::string, const std::string*> value_of;
+    std::vector<std::string> keys;
     for (const auto& p : pairs) {
       RDB_RETURN_IF_ERROR(validate_key(p.key));
       RDB_RETURN_IF_ERROR(validate_value(p.value));
-      auto* kv = req.add_pairs();
-      kv->set_key(p.key);
-      kv->set_value(p.value);
+      value_of[p.key] = &p.value;  // the last pair for a key wins, as in one batch
+      keys.push_back(p.key);
     }
-    return execute<kvrpc::RawBatchPutResponse>(pairs.front().key, Kind::kWrite, req, &kvrpc::Kv::Stub::RawBatchPut)
-        .status();
+    return per_region(keys, Kind::kWrite, [&](const std::vector<std::string>& part, bool* regroup) {
+      kvrpc::RawBatchPutRequest req;
+      for (const auto& k : part) {
+        auto* kv = req.add_pairs();
+        kv->set_key(k);
+        kv->set_value(*value_of[k]);
+      }
+      Routing routing{part.front(), false, &part, std::nullopt, regroup};
+      return execute<kvrpc::RawBatchPutResponse>(routing, Kind::kWrite, req, &kvrpc::Kv::Stub::RawBatchPut).status();
+    });
   }
 
   Status raw_batch_delete(const std::vector<std::string>& keys) override {
     RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
-    kvrpc::RawBatchDeleteRequest req;
     for (const auto& k : keys) {
       RDB_RETURN_IF_ERROR(validate_key(k));
-      req.add_keys(k);
     }
-    return execute<kvrpc::RawBatchDeleteResponse>(keys.front(), Kind::kWrite, req, &kvrpc::Kv::Stub::RawBatchDelete)
-        .status();
+    return per_region(keys, Kind::kWrite, [&](const std::vector<std::string>& part, bool* regroup) {
+      kvrpc::RawBatchDeleteRequest req;
+      for (const auto& k : part) {
+        req.add_keys(k);
+      }
+      Routing routing{part.front(), false, &part, std::nullopt, regroup};
+      return execute<kvrpc::RawBatchDeleteResponse>(routing, Kind::kWrite, req, &kvrpc::Kv::Stub::RawBatchDelete)
+          .status();
+    });
   }
 
   Status raw_delete_range(const std::string& start, const std::string& end) override {
     RDB_RETURN_IF_ERROR(validate_key(start, "start key"));
     RDB_RETURN_IF_ERROR(validate_range(start, end, true));
-    kvrpc::RawDeleteRangeRequest req;
-    req.set_start_key(start);
-    req.set_end_key(end);
-    return execute<kvrpc::RawDeleteRangeResponse>(start, Kind::kWrite, req, &kvrpc::Kv::Stub::RawDeleteRange).status();
+    // Region by region: [from, min(end, region end)).
+    const Clock::time_point deadline = Clock::now() + options_.timeout;
+    std::string from = start;
+    std::size_t done = 0;
+    while (from < end) {
+      auto route = locate(from, deadline, false);
+      if (!route.is_ok()) {
+        return partial(route.status(), done);
+      }
+      const std::string& region_end = route->region.end_key();
+      std::string to = region_end.empty() || end <= region_end ? end : region_end;
+      kvrpc::RawDeleteRangeRequest req;
+      req.set_start_key(from);
+      req.set_end_key(to);
+      bool regroup = false;
+      Routing routing{from, false, nullptr, to, &regroup};
+      Status s =
+          execute<kvrpc::RawDeleteRangeResponse>(routing, Kind::kWrite, req, &kvrpc::Kv::Stub::RawDeleteRange).status();
+      if (regroup) {
+        continue;  // the region split meanwhile: cut again
+      }
+      if (!s.is_ok()) {
+        return partial(s, done);
+      }
+      ++done;
+      from = to;
+    }
+    return Status::ok();
   }
 
   Result<VersionedValue> get(const std::string& key) override {
@@ -289,19 +381,8 @@ class ClientImpl final : public RdbClient {
         si.available_bytes = st.available_bytes();
         out.stores.push_back(std::move(si));
       }
-      auto peer_info = [](const metapb::Peer& p) { return PeerInfo{p.id(), p.store_id(), p.is_learner()}; };
       for (const auto& info : resp.regions()) {
-        RegionInfo ri;
-        ri.id = info.region().id();
-        ri.start_key = info.region().start_key();
-        ri.end_key = info.region().end_key();
-        ri.conf_ver = info.region().region_epoch().conf_ver();
-        ri.version = info.region().region_epoch().version();
-        ri.leader = peer_info(info.leader());
-        for (const auto& p : info.region().peers()) {
-          ri.peers.push_back(peer_info(p));
-        }
-        out.regions.push_back(std::move(ri));
+        out.regions.push_back(to_region_info(info.region(), info.leader()));
       }
       return out;
     }
@@ -328,6 +409,58 @@ class ClientImpl final : public RdbClient {
       return Status::invalid_argument(resp.header().error().message());
     }
     return Status::ok();
+  }
+
+  Result<std::vector<RegionInfo>> split(const std::vector<std::string>& keys) override {
+    if (keys.empty()) {
+      return Status::invalid_argument("give at least one split key");
+    }
+    for (const auto& k : keys) {
+      RDB_RETURN_IF_ERROR(validate_key(k, "split key"));
+    }
+    std::vector<std::string> sorted = keys;
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    const Clock::time_point deadline = Clock::now() + options_.timeout;
+    std::map<std::string, RegionInfo> result;  // by start key
+    RDB_RETURN_IF_ERROR(per_region(sorted, Kind::kWrite, [&](const std::vector<std::string>& part, bool* regroup) {
+      auto route = locate(part.front(), deadline, false);
+      if (!route.is_ok()) {
+        return route.status();
+      }
+      kvrpc::SplitRegionRequest req;
+      for (const auto& k : part) {
+        if (k != route->region.start_key()) {  // a key that starts a region needs nothing
+          req.add_split_keys(k);
+        }
+      }
+      if (req.split_keys_size() == 0) {
+        result[route->region.start_key()] = to_region_info(route->region, route->leader);
+        return Status::ok();
+      }
+      std::vector<std::string> must_fit(req.split_keys().begin(), req.split_keys().end());
+      Routing routing{part.front(), false, &must_fit, std::nullopt, regroup};
+      RDB_ASSIGN_OR_RETURN(
+          auto resp, execute<kvrpc::SplitRegionResponse>(routing, Kind::kWrite, req, &kvrpc::Kv::Stub::SplitRegion));
+      // The new regions' leaders start on the splitting leader's store.
+      cache_.invalidate(route->region.id());
+      for (const auto& r : resp.regions()) {
+        metapb::Peer here = route->leader;
+        for (const auto& p : r.peers()) {
+          if (p.store_id() == route->leader.store_id()) {
+            here = p;
+          }
+        }
+        cache_.insert(RegionRoute{r, here, route->store_addr});
+        result[r.start_key()] = to_region_info(r, here);
+      }
+      return Status::ok();
+    }));
+    std::vector<RegionInfo> out;
+    for (auto& [start, r] : result) {
+      out.push_back(std::move(r));
+    }
+    return out;
   }
 
   void get_tso_async(std::uint32_t count, std::function<void(Result<std::uint64_t>)> done) override {
@@ -398,8 +531,10 @@ class ClientImpl final : public RdbClient {
   }
 
   // Where does `key` live? From the cache, else from the store (direct mode) or PD.
-  Result<RegionRoute> locate(const std::string& key, Clock::time_point deadline) {
-    if (auto hit = cache_.lookup(key)) {
+  // With `before`: the region holding the greatest keys below `key` (reverse scans).
+  Result<RegionRoute> locate(const std::string& key, Clock::time_point deadline, bool before) {
+    auto cached = [&] { return before ? cache_.lookup_before(key) : cache_.lookup(key); };
+    if (auto hit = cached()) {
       return *hit;
     }
     if (!options_.store_addr.empty()) {
@@ -420,7 +555,7 @@ class ClientImpl final : public RdbClient {
         }
         cache_.insert(std::move(route));
       }
-      if (auto hit = cache_.lookup(key)) {
+      if (auto hit = cached()) {
         return *hit;
       }
       return Status::unavailable(fmt::format("store {} serves no region for this key", options_.store_addr));
@@ -435,6 +570,7 @@ class ClientImpl final : public RdbClient {
     RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(deadline));
     rreq.mutable_header()->set_cluster_id(cid);
     rreq.set_region_key(key);
+    rreq.set_before(before);
     pdpb::GetRegionResponse rresp;
     {
       grpc::ClientContext ctx;
@@ -621,14 +757,67 @@ class ClientImpl final : public RdbClient {
     return {((*stub).*rpc)(&ctx, req, resp), true};
   }
 
+  // Runs `send_part` once per region over `keys` (each part: the keys one region
+  // holds, in the order given). A part whose region split meanwhile (regroup) is cut
+  // again by the regions as they are now. An error stops it; when earlier parts were
+  // written, the error says how many.
+  template <typename SendPart>
+  Status per_region(const std::vector<std::string>& keys, Kind kind, SendPart&& send_part) {
+    const Clock::time_point deadline = Clock::now() + options_.timeout;
+    std::vector<std::string> pending = keys;
+    std::size_t done = 0;
+    while (!pending.empty()) {
+      if (Clock::now() >= deadline) {
+        return partial(Status::deadline_exceeded("the regions kept changing until the deadline"), done);
+      }
+      std::map<std::string, std::pair<std::uint64_t, std::vector<std::string>>> parts;  // by region start
+      for (auto& k : pending) {
+        auto route = locate(k, deadline, false);
+        if (!route.is_ok()) {
+          return kind == Kind::kWrite ? partial(route.status(), done) : route.status();
+        }
+        auto& part = parts[route->region.start_key()];
+        part.first = route->region.id();
+        part.second.push_back(std::move(k));
+      }
+      pending.clear();
+      for (auto& [start, part] : parts) {
+        bool regroup = false;
+        Status s = send_part(part.second, &regroup);
+        if (regroup) {
+          std::move(part.second.begin(), part.second.end(), std::back_inserter(pending));
+          continue;
+        }
+        if (!s.is_ok()) {
+          return kind == Kind::kWrite ? partial(s, done) : s;
+        }
+        ++done;
+      }
+    }
+    return Status::ok();
+  }
+
+  // An error after `done` regions' parts of a write were applied.
+  static Status partial(const Status& s, std::size_t done) {
+    if (done == 0) {
+      return s;
+    }
+    return Status(s.code(), fmt::format("{} (the parts for {} other region(s) were applied)", s.message(), done));
+  }
+
   // Sends `req` to the store holding `key`, following the retry rules of `kind`.
   template <typename Resp, typename Req, typename Rpc>
   Result<Resp> execute(const std::string& key, Kind kind, Req req, Rpc rpc) {
+    return execute<Resp>(Routing{key, false, nullptr, std::nullopt, nullptr}, kind, std::move(req), rpc);
+  }
+
+  template <typename Resp, typename Req, typename Rpc>
+  Result<Resp> execute(const Routing& routing, Kind kind, Req req, Rpc rpc) {
     const Clock::time_point deadline = Clock::now() + options_.timeout;
     std::chrono::milliseconds backoff(2);
     Status last = Status::deadline_exceeded("the call's deadline passed before any attempt");
     while (Clock::now() < deadline) {
-      auto route = locate(key, deadline);
+      auto route = locate(routing.key, deadline, routing.before);
       if (!route.is_ok()) {
         if (route.status().code() == StatusCode::kInvalidArgument) {
           return route.status();
@@ -636,6 +825,18 @@ class ClientImpl final : public RdbClient {
         last = route.status();
         sleep_backoff(backoff, deadline);
         continue;
+      }
+      if (routing.regroup != nullptr) {
+        const auto& region = route->region;
+        bool fits = !routing.range_end || region.end_key().empty() || *routing.range_end <= region.end_key();
+        if (routing.keys != nullptr) {
+          fits = fits && std::all_of(routing.keys->begin(), routing.keys->end(),
+                                     [&](const std::string& k) { return in_region(region, k); });
+        }
+        if (!fits) {
+          *routing.regroup = true;
+          return Status::unavailable("the request spans regions now");
+        }
       }
       if (slow_->is_slow(route->store_addr) && slow_->take_probe_turn(route->store_addr) &&
           store_answers(channel_for(route->store_addr), deadline)) {

@@ -16,6 +16,20 @@ std::optional<RegionRoute> RegionCache::lookup(const std::string& key) const {
   return it->second;
 }
 
+std::optional<RegionRoute> RegionCache::lookup_before(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = key.empty() ? by_start_.end() : by_start_.lower_bound(key);
+  if (it == by_start_.begin()) {
+    return std::nullopt;
+  }
+  --it;
+  const auto& end = it->second.region.end_key();
+  if (key.empty() ? !end.empty() : (!end.empty() && end < key)) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
 void RegionCache::insert(RegionRoute route) {
   std::lock_guard lock(mu_);
   // Drop cached regions that overlap the new one (they are older).

@@ -25,6 +25,8 @@ struct RegionRoute {
 class RegionCache {
  public:
   std::optional<RegionRoute> lookup(const std::string& key) const;
+  // The region holding the greatest keys below `key` (the last region for ""), if cached.
+  std::optional<RegionRoute> lookup_before(const std::string& key) const;
   void insert(RegionRoute route);
   void invalidate(std::uint64_t region_id);
   void clear();

@@ -65,7 +65,6 @@ Status ClusterMeta::persist_store_locked(const metapb::Store& store) {
   return engine_.meta_put(id_key(kStorePrefix, store.id()), store.SerializeAsString());
 }
 
-
 Status ClusterMeta::bootstrap(const metapb::Store& store, const metapb::Region& region) {
   if (store.id() == 0 || region.id() == 0 || region.peers_size() == 0) {
     return Status::invalid_argument("bootstrap needs a store id, a region id and at least one peer");

@@ -59,8 +59,8 @@ Result<RegionTree::Update> RegionTree::check(const pdpb::RegionInfo& info) const
     }
     update.removed.push_back(id);
   }
-  update.changed = known == by_id_.end() || !update.removed.empty() ||
-                   known->second.SerializeAsString() != info.SerializeAsString();
+  update.changed =
+      known == by_id_.end() || !update.removed.empty() || known->second.SerializeAsString() != info.SerializeAsString();
   return update;
 }
 

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/limits.h"
+#include "server/region_apply.h"
 
 namespace rdb {
 namespace {
@@ -15,9 +16,9 @@ namespace {
 using raft_serverpb::KvCommand;
 using raft_serverpb::KvCommandResult;
 
-constexpr std::array<const char*, 10> kMethodNames = {
-    "RawGet",      "RawPut",         "RawDelete",      "RawScan", "RawBatchGet",
-    "RawBatchPut", "RawBatchDelete", "RawDeleteRange", "Get",     "CompareAndSwap"};
+constexpr std::array<const char*, 11> kMethodNames = {
+    "RawGet",         "RawPut",         "RawDelete", "RawScan",        "RawBatchGet", "RawBatchPut",
+    "RawBatchDelete", "RawDeleteRange", "Get",       "CompareAndSwap", "SplitRegion"};
 // A call without a deadline still gets one: a store never waits forever.
 constexpr auto kDefaultDeadline = std::chrono::seconds(30);
 // Values per grouped raw-put Raft entry (see KvService::dispatch_all).
@@ -132,7 +133,7 @@ void KvService::replicate(Method m, const Req& req, Resp* resp,
 template <typename Req, typename Resp, typename Read>
 grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
                                           std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
-                                          const Status& input, Read&& read) {
+                                          const Status& input, Read&& read, std::shared_ptr<metapb::Region> region) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   ScopedTimer timer(*rm.latency);
@@ -142,7 +143,8 @@ grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, c
   }
   using ReadPoint = std::optional<kvrpc::RegionError>;
   auto ready = await_callback<ReadPoint>(
-      [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb)); }, deadline_of(sctx));
+      [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb), region); },
+      deadline_of(sctx));
   if (!ready) {
     rm.errors->inc();
     return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
@@ -256,17 +258,111 @@ grpc::Status KvService::RawScan(grpc::ServerContext* sctx, const kvrpc::RawScanR
   if (input.is_ok()) {
     input = validate_range(req->start_key(), req->end_key(), false);
   }
-  return linearizable_read(kRawScan, sctx, *req, resp, {req->start_key()}, input, [&]() -> Status {
-    ScanOptions o{req->start_key(), req->end_key(), req->limit(), req->reverse(), req->key_only(), kMaxResponseBytes};
-    RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_scan(o));
-    std::size_t bytes = 0;
-    for (const auto& p : pairs) {
-      bytes += p.key.size() + p.value.size();
+  // A forward scan is routed by its start key; a reverse one by the keys below its end,
+  // checked against the region below.
+  std::vector<std::string> keys;
+  if (!req->reverse()) {
+    keys.push_back(req->start_key());
+  }
+  auto region = std::make_shared<metapb::Region>();
+  return linearizable_read(
+      kRawScan, sctx, *req, resp, std::move(keys), input,
+      [&]() -> Status {
+        ScanOptions o{req->start_key(), req->end_key(),  req->limit(),
+                      req->reverse(),   req->key_only(), kMaxResponseBytes};
+        // The scan covers only this region's part of the range; the client goes on in the next.
+        std::optional<std::string> boundary;
+        if (!req->reverse()) {
+          if (!region->end_key().empty() && (o.end_key.empty() || region->end_key() < o.end_key)) {
+            o.end_key = region->end_key();
+            boundary = region->end_key();
+          }
+        } else {
+          const std::string& end = req->end_key();
+          bool routed_here = end.empty()
+                                 ? region->end_key().empty()
+                                 : end > region->start_key() && (region->end_key().empty() || end <= region->end_key());
+          if (!routed_here) {
+            *resp->mutable_region_error() = key_not_in_region(end, *region, "the reverse scan's end");
+            return Status::ok();
+          }
+          if (region->start_key() > o.start_key) {
+            o.start_key = region->start_key();
+            boundary = region->start_key();
+          }
+        }
+        RDB_ASSIGN_OR_RETURN(auto pairs, engine_.raw_scan(o));
+        std::size_t bytes = 0;
+        for (const auto& p : pairs) {
+          bytes += p.key.size() + p.value.size();
+        }
+        resp->set_truncated(pairs.size() < req->limit() && bytes >= kMaxResponseBytes);
+        if (boundary && pairs.size() < req->limit() && !resp->truncated()) {
+          resp->set_region_boundary(true);
+          resp->set_next_key(*boundary);
+        }
+        append_pairs(resp->mutable_kvs(), pairs);
+        return Status::ok();
+      },
+      region);
+}
+
+grpc::Status KvService::SplitRegion(grpc::ServerContext* sctx, const kvrpc::SplitRegionRequest* req,
+                                    kvrpc::SplitRegionResponse* resp) {
+  Status input = Status::ok();
+  if (req->split_keys_size() == 0 || req->split_keys_size() > kMaxSplitKeys) {
+    input = Status::invalid_argument(
+        fmt::format("a split takes 1 to {} keys, got {}", kMaxSplitKeys, req->split_keys_size()));
+  }
+  for (int i = 0; input.is_ok() && i < req->split_keys_size(); ++i) {
+    input = validate_key(req->split_keys(i), "split key");
+    if (input.is_ok() && i > 0 && req->split_keys(i) <= req->split_keys(i - 1)) {
+      input = Status::invalid_argument("split keys must be ascending, without repeats");
     }
-    resp->set_truncated(pairs.size() < req->limit() && bytes >= kMaxResponseBytes);
-    append_pairs(resp->mutable_kvs(), pairs);
-    return Status::ok();
-  });
+  }
+  if (input.is_ok() && !ids_) {
+    return {grpc::StatusCode::FAILED_PRECONDITION, "splitting needs PD for the new ids (this store runs without --pd)"};
+  }
+  // The new ids: one region and one peer per current peer, per split key.
+  int peers = 0;
+  for (const auto& r : store_.regions()) {
+    if (r.region.id() == req->context().region_id()) {
+      peers = r.region.peers_size();
+    }
+  }
+  KvCommand cmd;
+  cmd.set_type(KvCommand::BATCH_SPLIT);
+  if (input.is_ok() && peers > 0) {
+    auto per_split = static_cast<std::uint32_t>(1 + peers);
+    auto first = ids_(per_split * static_cast<std::uint32_t>(req->split_keys_size()));
+    if (!first.is_ok()) {
+      return {grpc::StatusCode::UNAVAILABLE, first.status().message()};
+    }
+    std::uint64_t next = *first;
+    for (const auto& key : req->split_keys()) {
+      auto* split = cmd.add_splits();
+      split->set_split_key(key);
+      split->set_new_region_id(next++);
+      for (int p = 0; p < peers; ++p) {
+        split->add_new_peer_ids(next++);
+      }
+    }
+  }
+  // A region this store lacks falls through: propose() answers RegionNotFound.
+  auto done = std::make_shared<std::promise<grpc::Status>>();
+  auto finished = done->get_future();
+  replicate(
+      kSplitRegion, *req, resp, {}, std::move(cmd), input,
+      [resp](const KvCommandResult& r) {
+        for (const auto& region : r.split_regions()) {
+          *resp->add_regions() = region;
+        }
+      },
+      [done](grpc::Status s) { done->set_value(std::move(s)); });
+  if (finished.wait_until(deadline_of(sctx)) != std::future_status::ready) {
+    return {grpc::StatusCode::DEADLINE_EXCEEDED, "the split did not finish before the deadline; it may still apply"};
+  }
+  return finished.get();
 }
 
 grpc::Status KvService::RawBatchGet(grpc::ServerContext* sctx, const kvrpc::RawBatchGetRequest* req,

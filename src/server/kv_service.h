@@ -72,6 +72,12 @@ class KvService final : public KvServiceBase {
       grpc::CallbackServerContext*) override;
 
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
+  // Where split regions get their ids: `count` new unique ids, the first returned.
+  // Without one (a store running without PD) SplitRegion is refused.
+  using IdSource = std::function<Result<std::uint64_t>(std::uint32_t count)>;
+  void set_id_source(IdSource ids) { ids_ = std::move(ids); }
+  grpc::Status SplitRegion(grpc::ServerContext*, const kvrpc::SplitRegionRequest*,
+                           kvrpc::SplitRegionResponse*) override;
 
  private:
   enum Method {
@@ -85,6 +91,7 @@ class KvService final : public KvServiceBase {
     kRawDeleteRange,
     kGet,
     kCompareAndSwap,
+    kSplitRegion,
     kMethodCount
   };
   struct RpcMetrics {
@@ -103,10 +110,12 @@ class KvService final : public KvServiceBase {
   template <typename Req, typename Resp, typename OnApplied>
   void replicate(Method m, const Req& req, Resp* resp, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
                  const Status& input, OnApplied on_applied, Done done, std::uint64_t requests = 1);
-  // Obtains a read point, then runs `read` against the engine.
+  // Obtains a read point, then runs `read` against the engine. When `region` is
+  // given it holds the region the read was checked against.
   template <typename Req, typename Resp, typename Read>
   grpc::Status linearizable_read(Method m, grpc::ServerContext* sctx, const Req& req, Resp* resp,
-                                 std::vector<std::string> keys, const Status& input, Read&& read);
+                                 std::vector<std::string> keys, const Status& input, Read&& read,
+                                 std::shared_ptr<metapb::Region> region = nullptr);
   // The same for one key without blocking: `read` runs on the Raft thread, then `done`.
   template <typename Req, typename Resp, typename Read>
   void point_read(Method m, const Req& req, Resp* resp, const std::string& key, Read read, Done done);
@@ -134,6 +143,7 @@ class KvService final : public KvServiceBase {
   StorageEngine& engine_;
   RaftStore& store_;
   std::atomic<std::uint64_t> cluster_id_;
+  IdSource ids_;
   std::array<RpcMetrics, kMethodCount> metrics_{};
   Histogram* batch_requests_ = nullptr;  // requests per BatchCommands message
   // Requests of one BatchCommands stream read but not yet answered, beyond which the

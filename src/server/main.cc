@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -186,8 +187,13 @@ int run(int argc, char** argv) {
   raft_config.seed = static_cast<std::uint64_t>(::getpid());
   // The transport resolves peers' addresses through the PD worker, created once the cluster is joined.
   struct Resolver {
-    rdb::PdWorker* worker = nullptr;
+    std::atomic<rdb::PdWorker*> worker{nullptr};
   } resolver;
+  raft_config.on_regions_changed = [&resolver] {
+    if (rdb::PdWorker* w = resolver.worker.load()) {
+      w->heartbeat_soon();  // PD learns new regions and leaders now, so clients find them
+    }
+  };
   if (pd_addr.empty()) {
     struct NoPeers final : rdb::RaftTransport {
       void send(std::vector<rdb::raftsvc::RaftMessage>) override {}  // a standalone store has none
@@ -199,10 +205,11 @@ int run(int argc, char** argv) {
   } else {
     auto grpc = std::make_unique<rdb::GrpcRaftTransport>(
         [&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
-          if (resolver.worker == nullptr) {
+          rdb::PdWorker* w = resolver.worker.load();
+          if (w == nullptr) {
             return rdb::Status::unavailable("not joined to the cluster yet");
           }
-          return resolver.worker->resolve(store_id);
+          return w->resolve(store_id);
         },
         8192, *peer_creds, snap_max_bytes_per_sec);
     grpc_transport = grpc.get();
@@ -307,6 +314,7 @@ int run(int argc, char** argv) {
     pd_worker = std::make_unique<rdb::PdWorker>(pd_channel, identity->cluster_id, raft_store,
                                                 std::chrono::milliseconds(heartbeat_ms), data_dir);
     resolver.worker = pd_worker.get();
+    service.set_id_source([w = pd_worker.get()](std::uint32_t count) { return w->alloc_ids(count); });
     pd_worker->start();
   }
 

@@ -51,13 +51,42 @@ Result<std::string> PdWorker::resolve(std::uint64_t store_id) {
   return resp.store().address();
 }
 
+Result<std::uint64_t> PdWorker::alloc_ids(std::uint32_t count) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  pdpb::AllocIdRequest req;
+  req.mutable_header()->set_cluster_id(cluster_id_);
+  req.set_count(count);
+  pdpb::AllocIdResponse resp;
+  grpc::Status s = pd_->AllocId(&ctx, req, &resp);
+  if (!s.ok()) {
+    return Status::unavailable(fmt::format("PD unreachable: {}", s.error_message()));
+  }
+  if (resp.header().has_error()) {
+    return Status::unavailable(fmt::format("PD refused to allocate ids: {}", resp.header().error().message()));
+  }
+  if (resp.count() < count) {
+    return Status::unavailable(fmt::format("PD allocated {} ids, {} were asked", resp.count(), count));
+  }
+  return resp.first_id();
+}
+
+void PdWorker::heartbeat_soon() {
+  {
+    std::lock_guard lock(mu_);
+    soon_ = true;
+  }
+  cv_.notify_all();
+}
+
 void PdWorker::run() {
   for (;;) {
     heartbeat();
     std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
+    if (cv_.wait_for(lock, interval_, [&] { return stopping_ || soon_; }) && stopping_) {
       return;
     }
+    soon_ = false;
   }
 }
 

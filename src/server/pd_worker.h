@@ -27,6 +27,11 @@ class PdWorker {
   void stop();
   // The address PD has for `store_id`.
   Result<std::string> resolve(std::uint64_t store_id);
+  // `count` new unique ids from PD (for split regions and their peers): the first.
+  Result<std::uint64_t> alloc_ids(std::uint32_t count);
+  // Heartbeats now instead of at the next interval (e.g. a split made new regions);
+  // never blocks.
+  void heartbeat_soon();
 
  private:
   void run();
@@ -40,6 +45,7 @@ class PdWorker {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool soon_ = false;
   std::thread thread_;
 };
 

@@ -380,8 +380,7 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
     cmd.set_region_id(peer->region.id());
     cmd.set_epoch_version(peer->region.region_epoch().version());
     cmd.set_epoch_conf_ver(peer->region.region_epoch().conf_ver());
-    bool ack_now =
-        kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS && !admin;
+    bool ack_now = kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS && !admin;
     ProposeCallback ignored = [](ProposeResult) {};
     Status s = peer->propose(cmd.SerializeAsString(), ack_now ? ignored : cb);
     if (!s.is_ok()) {
@@ -396,13 +395,17 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
   });
 }
 
-void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback callback) {
+void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback callback,
+                           std::shared_ptr<metapb::Region> region) {
   auto once = answered_once(
       std::move(callback),
       std::optional<kvrpc::RegionError>(server_is_busy("the store is shutting down or its Raft queue is full")));
-  post([this, ctx, keys = std::move(keys), once]() mutable {
+  post([this, ctx, keys = std::move(keys), once, region = std::move(region)]() mutable {
     ReadCallback cb = take(*once);
     Peer* peer = find_peer(ctx.region_id());
+    if (region && peer != nullptr) {
+      *region = peer->region;
+    }
     if (kTestSwitches && config_.unsafe_local_reads && peer != nullptr) {
       cb(std::nullopt);  // TEST ONLY: whatever this replica has applied, leader or not
       return;
@@ -896,7 +899,7 @@ void RaftStore::on_split(Peer& peer, SplitResult& split, WriteBatch& wb) {
   }
   spdlog::info("region {}: split into {} regions (version {})", peer.region.id(), split.new_regions.size() + 1,
                peer.region.region_epoch().version());
-  led_a_split_ = led_a_split_ || peer.is_leader();
+  regions_changed_ = regions_changed_ || peer.is_leader();
 }
 
 void RaftStore::create_split_peers() {
@@ -1092,6 +1095,7 @@ void RaftStore::handle_readies() {
   for (auto& w : work) {
     if (w.rd.soft_state) {
       w.peer->on_role_change(*w.rd.soft_state);
+      regions_changed_ = regions_changed_ || w.rd.soft_state->role == raft::StateRole::kLeader;
     }
     applied += w.rd.committed_entries.size();
     apply_committed(*w.peer, w.rd.committed_entries, apply_wb, replies);
@@ -1128,10 +1132,10 @@ void RaftStore::handle_readies() {
   }
   create_split_peers();
   refresh_status();
-  if (led_a_split_) {
-    led_a_split_ = false;
-    if (config_.on_split) {
-      config_.on_split();
+  if (regions_changed_) {
+    regions_changed_ = false;
+    if (config_.on_regions_changed) {
+      config_.on_regions_changed();
     }
   }
 }

@@ -73,7 +73,7 @@ struct RaftStoreConfig {
         disk(o.disk),
         snap_dir(o.snap_dir),
         clock(o.clock),
-        on_split(o.on_split),
+        on_regions_changed(o.on_regions_changed),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
@@ -96,9 +96,10 @@ struct RaftStoreConfig {
   // clock when unset. Tests pass a ManualClock and call RaftStore::wake() after
   // moving it, so they step time instead of waiting for it.
   std::shared_ptr<Clock> clock;
-  // Called on the loop thread (it must not block) after a split applied on this store
-  // where the region's leader was: PD should hear of the new regions now.
-  std::function<void()> on_split;
+  // Called on the loop thread (it must not block) when PD should hear from this store
+  // now rather than at its next heartbeat: a split it leads applied, or one of its
+  // peers became leader (e.g. of a region a split just made).
+  std::function<void()> on_regions_changed;
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
@@ -141,7 +142,11 @@ class RaftStore {
   // it left (KvCommandResult.split_regions).
   void propose(const kvrpc::Context& ctx, std::vector<std::string> keys, raft_serverpb::KvCommand cmd,
                ProposeCallback cb);
-  void read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback cb);
+  // Answers `cb` once the region may serve a linearizable read. When `region` is given,
+  // it receives the region as it was when the read was checked (written on the loop
+  // thread before `cb` runs): a scan stops at its boundary.
+  void read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback cb,
+                  std::shared_ptr<metapb::Region> region = nullptr);
   // A Raft message from another store.
   void deliver(raftsvc::RaftMessage msg);
   // Membership change of a region (PD's replica checker): ADD_NODE / ADD_LEARNER_NODE / REMOVE_NODE.
@@ -275,7 +280,7 @@ class RaftStore {
     bool campaign = false;  // the split region's leader was here: start an election now
   };
   std::vector<SplitPeer> split_peers_;
-  bool led_a_split_ = false;  // this round applied a split this store leads: call on_split
+  bool regions_changed_ = false;  // this round: a split it leads, or a new leader (on_regions_changed)
   // Messages for a region overlapping one this store holds, kept for when a split
   // applies here: the new region's leader (on a store that applied the split first)
   // talks before this store has applied it. Bounded; the oldest go first.

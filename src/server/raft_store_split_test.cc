@@ -206,8 +206,8 @@ TEST_F(RaftStoreSplitTest, SplitRegionsSurviveARestart) {
   }
   ASSERT_FALSE(write_to(200, put("y", "2")).region_error);
   ASSERT_FALSE(write_to(100, put("a", "3")).region_error);
-  EXPECT_TRUE(testing::poll_until([&] { return has_value(1, "y", "2") && has_value(1, "a", "3"); },
-                                  std::chrono::seconds(20)));
+  EXPECT_TRUE(
+      testing::poll_until([&] { return has_value(1, "y", "2") && has_value(1, "a", "3"); }, std::chrono::seconds(20)));
 }
 
 // A store away during the split applies it from the log when it returns, creates the

@@ -164,5 +164,45 @@ TEST_F(CliTest, UnreachableClusterExitsFour) {
   EXPECT_NE(r.err.find("error:"), std::string::npos);
 }
 
+TEST_F(CliTest, SplitPrintsTheRegionsAndKeepsDataReachable) {
+  ASSERT_EQ(cli({"raw-put", "split/a", "1"}).exit_code, 0);
+  ASSERT_EQ(cli({"raw-put", "split/n", "2"}).exit_code, 0);
+  ASSERT_EQ(cli({"raw-put", "split/z", "3"}).exit_code, 0);
+  auto r = cli({"split", "split/m", "split/t"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = first_json(r);
+  EXPECT_EQ(j["op"], "split");
+  ASSERT_EQ(j["regions"].size(), 3u) << r.out;
+  EXPECT_EQ(j["regions"][0]["end_key"], "split/m");
+  EXPECT_EQ(j["regions"][1]["start_key"], "split/m");
+  EXPECT_EQ(j["regions"][1]["end_key"], "split/t");
+  EXPECT_EQ(j["regions"][2]["start_key"], "split/t");
+  for (const auto& region : j["regions"]) {
+    EXPECT_TRUE(region.contains("id") && region.contains("epoch") && region.contains("peers") &&
+                region.contains("leader"))
+        << region.dump();
+  }
+  // Splitting where a region already starts changes nothing and says so.
+  auto again = cli({"split", "split/m"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(first_json(again)["regions"].size(), 1u);
+  EXPECT_EQ(first_json(again)["regions"][0]["start_key"], "split/m");
+  // A scan over the cut range sees every key once, in order.
+  auto scan = cli({"raw-scan", "split/", "split0"});
+  ASSERT_EQ(scan.exit_code, 0) << scan.err;
+  auto lines = json_lines(scan);
+  ASSERT_EQ(lines.size(), 3u) << scan.out;
+  EXPECT_EQ(lines[0]["key"], "split/a");
+  EXPECT_EQ(lines[1]["key"], "split/n");
+  EXPECT_EQ(lines[2]["key"], "split/z");
+  auto usage = cli({"split"});
+  EXPECT_EQ(usage.exit_code, 2) << "a split without keys is a usage error";
+  // `cluster --json` keeps its shape with many regions.
+  auto cluster = cli({"cluster"});
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.err;
+  auto cj = first_json(cluster);
+  EXPECT_TRUE(cj.contains("stores") && cj.contains("regions") && cj.contains("max_replicas"));
+}
+
 }  // namespace
 }  // namespace rdb

@@ -34,6 +34,37 @@ void print_json(const nlohmann::json& j) {
   std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
+nlohmann::json peer_json(const rdb::PeerInfo& p) {
+  return nlohmann::json{{"id", p.id}, {"store_id", p.store_id}, {"is_learner", p.is_learner}};
+}
+
+nlohmann::json region_json(const rdb::RegionInfo& reg) {
+  nlohmann::json peers = nlohmann::json::array();
+  for (const auto& p : reg.peers) {
+    peers.push_back(peer_json(p));
+  }
+  return {{"id", reg.id},
+          {"start_key", reg.start_key},
+          {"end_key", reg.end_key},
+          {"epoch", {{"conf_ver", reg.conf_ver}, {"version", reg.version}}},
+          {"leader", reg.leader.id == 0 ? nlohmann::json(nullptr) : peer_json(reg.leader)},
+          {"peers", peers}};
+}
+
+std::string region_line(const rdb::RegionInfo& reg) {
+  std::string peers;
+  for (const auto& p : reg.peers) {
+    peers += fmt::format("{}{}@store{}", peers.empty() ? "" : " ", p.id, p.store_id);
+    if (p.is_learner) {
+      peers += "(learner)";
+    }
+  }
+  return fmt::format(
+      "region {:<4} [{:?}, {:?}) epoch ({}, {}) leader {} peers {}", reg.id, reg.start_key, reg.end_key, reg.conf_ver,
+      reg.version,
+      reg.leader.id == 0 ? std::string("none") : fmt::format("{}@store{}", reg.leader.id, reg.leader.store_id), peers);
+}
+
 int fail(const rdb::Status& s) {
   std::cerr << "error: " << s.to_string() << "\n";
   return s.code() == rdb::StatusCode::kInvalidArgument ? kExitUsage : kExitError;
@@ -102,6 +133,8 @@ int run(int argc, char** argv) {
   auto* remove_store =
       app.add_subcommand("remove-store", "take a store out of the cluster: its replicas move to other stores first");
   remove_store->add_option("STORE_ID", remove_store_id)->required();
+  auto* split = app.add_subcommand("split", "split the regions holding KEY... at those keys; prints the regions");
+  split->add_option("KEY", keys)->required();
   auto* tso = app.add_subcommand("tso", "get timestamps from PD");
   tso->add_option("--count", count, "how many consecutive timestamps (1-65536)")->capture_default_str();
 
@@ -313,9 +346,6 @@ int run(int argc, char** argv) {
     if (!r.is_ok()) {
       return fail(r.status());
     }
-    auto peer_json = [](const rdb::PeerInfo& p) {
-      return nlohmann::json{{"id", p.id}, {"store_id", p.store_id}, {"is_learner", p.is_learner}};
-    };
     if (g.json) {
       nlohmann::json stores = nlohmann::json::array();
       for (const auto& s : r->stores) {
@@ -330,16 +360,7 @@ int run(int argc, char** argv) {
       }
       nlohmann::json regions = nlohmann::json::array();
       for (const auto& reg : r->regions) {
-        nlohmann::json peers = nlohmann::json::array();
-        for (const auto& p : reg.peers) {
-          peers.push_back(peer_json(p));
-        }
-        regions.push_back({{"id", reg.id},
-                           {"start_key", reg.start_key},
-                           {"end_key", reg.end_key},
-                           {"epoch", {{"conf_ver", reg.conf_ver}, {"version", reg.version}}},
-                           {"leader", reg.leader.id == 0 ? nlohmann::json(nullptr) : peer_json(reg.leader)},
-                           {"peers", peers}});
+        regions.push_back(region_json(reg));
       }
       print_json({{"stores", stores}, {"regions", regions}, {"max_replicas", r->max_replicas}});
       return kExitOk;
@@ -353,18 +374,25 @@ int run(int argc, char** argv) {
     }
     std::cout << fmt::format("{} regions\n", r->regions.size());
     for (const auto& reg : r->regions) {
-      std::string peers;
-      for (const auto& p : reg.peers) {
-        peers += fmt::format("{}{}@store{}", peers.empty() ? "" : " ", p.id, p.store_id);
-        if (p.is_learner) {
-          peers += "(learner)";
-        }
+      std::cout << "  " << region_line(reg) << "\n";
+    }
+    return kExitOk;
+  }
+  if (split->parsed()) {
+    auto r = client.split(keys);
+    if (!r.is_ok()) {
+      return fail(r.status());
+    }
+    if (g.json) {
+      nlohmann::json regions = nlohmann::json::array();
+      for (const auto& reg : *r) {
+        regions.push_back(region_json(reg));
       }
-      std::cout << fmt::format(
-          "  region {:<4} [{:?}, {:?}) epoch ({}, {}) leader {} peers {}\n", reg.id, reg.start_key, reg.end_key,
-          reg.conf_ver, reg.version,
-          reg.leader.id == 0 ? std::string("none") : fmt::format("{}@store{}", reg.leader.id, reg.leader.store_id),
-          peers);
+      print_json({{"op", "split"}, {"regions", regions}});
+    } else {
+      for (const auto& reg : *r) {
+        std::cout << region_line(reg) << "\n";
+      }
     }
     return kExitOk;
   }

@@ -1,0 +1,198 @@
+// Many regions on real processes (PD and three stores on loopback): splits under
+// write load lose nothing, and scans, batches and delete-range over many regions see
+// every key once, in order.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "local_cluster.h"
+#include "rdb/client.h"
+
+namespace rdb {
+namespace {
+
+using testing::LocalCluster;
+
+class RegionSplitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_.start_pd({"--max-replicas", "3"});
+    for (const char* s : {"s1", "s2", "s3"}) {
+      cluster_.start_store(s);
+    }
+    ClientOptions o;
+    o.pd_endpoints = {cluster_.pd().addr};
+    o.timeout = std::chrono::seconds(20);
+    client_ = std::move(RdbClient::connect(o)).value();
+    ASSERT_TRUE(testing::poll_until(
+        [&] {
+          auto st = client_->cluster_status();
+          return st.is_ok() && st->regions.size() == 1 && st->regions[0].peers.size() == 3 &&
+                 st->regions[0].leader.id != 0;
+        },
+        std::chrono::seconds(60)))
+        << "the region never reached 3 replicas";
+  }
+
+  static std::string key(int i) { return fmt::format("k{:05}", i); }
+
+  // Waits until PD knows `n` regions covering the key space, each with a leader.
+  bool pd_knows_regions(std::size_t n) {
+    return testing::poll_until(
+        [&] {
+          auto st = client_->cluster_status();
+          if (!st.is_ok() || st->regions.size() != n) {
+            return false;
+          }
+          std::string expect_start;
+          for (const auto& r : st->regions) {
+            if (r.leader.id == 0 || r.start_key != expect_start) {
+              return false;
+            }
+            expect_start = r.end_key;
+          }
+          return expect_start.empty();
+        },
+        std::chrono::seconds(30));
+  }
+
+  LocalCluster cluster_;
+  std::unique_ptr<RdbClient> client_;
+};
+
+TEST_F(RegionSplitTest, SplitsUnderWriteLoadLoseNoAcknowledgedWrite) {
+  constexpr int kWriters = 4;
+  constexpr int kKeysPerWriter = 300;
+  std::mutex mu;
+  std::map<std::string, std::string> acknowledged;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < kKeysPerWriter; ++i) {
+        std::string k = key(i * kWriters + w);
+        std::string v = fmt::format("v{}", i);
+        if (client_->raw_put(k, v).is_ok()) {
+          std::lock_guard lock(mu);
+          acknowledged[k] = v;
+        } else {
+          failures.fetch_add(1);
+        }
+      }
+    });
+  }
+  // Cut while the writers run: first in two, then each half again, then more.
+  std::vector<std::vector<std::string>> rounds = {
+      {key(600)}, {key(300), key(900)}, {key(100), key(200), key(700), key(1000), key(1100)}};
+  std::size_t regions = 1;
+  for (const auto& keys : rounds) {
+    auto r = client_->split(keys);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    regions += keys.size();
+  }
+  for (auto& t : writers) {
+    t.join();
+  }
+  EXPECT_EQ(failures.load(), 0) << "writes failed during the splits";
+  ASSERT_TRUE(pd_knows_regions(regions)) << "PD does not know the " << regions << " regions";
+
+  // Every acknowledged write is there: by point reads, one scan, and batch reads.
+  for (const auto& [k, v] : acknowledged) {
+    auto got = client_->raw_get(k);
+    ASSERT_TRUE(got.is_ok()) << k << ": " << got.status().to_string();
+    ASSERT_TRUE(got->has_value()) << k << " is missing";
+    EXPECT_EQ(**got, v) << k;
+  }
+  auto all = client_->raw_scan("", "", ScanOptions{10240, false, false});
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  ASSERT_EQ(all->size(), acknowledged.size());
+  auto it = acknowledged.begin();
+  for (const auto& kv : *all) {
+    EXPECT_EQ(kv.key, it->first);
+    EXPECT_EQ(kv.value, it->second);
+    ++it;
+  }
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : acknowledged) {
+    keys.push_back(k);
+  }
+  auto batch = client_->raw_batch_get(keys);
+  ASSERT_TRUE(batch.is_ok()) << batch.status().to_string();
+  EXPECT_EQ(batch->size(), keys.size());
+}
+
+TEST_F(RegionSplitTest, ScansBatchesAndDeleteRangeSpanManyRegions) {
+  std::vector<std::string> split_keys;
+  for (int i = 20; i < 1000; i += 25) {
+    split_keys.push_back(key(i));
+  }
+  auto split = client_->split(split_keys);
+  ASSERT_TRUE(split.is_ok()) << split.status().to_string();
+  EXPECT_EQ(split->size(), split_keys.size() + 1);
+  ASSERT_TRUE(pd_knows_regions(split_keys.size() + 1));
+
+  // A batch put over every region, in an order unlike the keys'.
+  std::vector<KeyValue> pairs;
+  for (int i = 999; i >= 0; i -= 3) {
+    pairs.push_back({key(i), fmt::format("v{}", i)});
+  }
+  ASSERT_TRUE(client_->raw_batch_put(pairs).is_ok());
+  std::vector<std::string> expected;
+  for (int i = 0; i < 1000; ++i) {
+    if ((999 - i) % 3 == 0) {
+      expected.push_back(key(i));
+    }
+  }
+  auto check_scan = [&](const std::string& start, const std::string& end, std::uint32_t limit, bool reverse) {
+    std::vector<std::string> want;
+    for (const auto& k : expected) {
+      if (k >= start && (end.empty() || k < end)) {
+        want.push_back(k);
+      }
+    }
+    if (reverse) {
+      std::reverse(want.begin(), want.end());
+    }
+    if (want.size() > limit) {
+      want.resize(limit);
+    }
+    auto got = client_->raw_scan(start, end, ScanOptions{limit, reverse, true});
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    std::vector<std::string> got_keys;
+    for (const auto& kv : *got) {
+      got_keys.push_back(kv.key);
+    }
+    EXPECT_EQ(got_keys, want) << "scan [" << start << ", " << end << ") limit " << limit << (reverse ? " reverse" : "");
+  };
+  check_scan("", "", 10240, false);
+  check_scan("", "", 10240, true);
+  check_scan(key(13), key(911), 100, false);
+  check_scan(key(13), key(911), 100, true);
+  check_scan(key(20), key(45), 5, false);  // exactly one region
+  check_scan(key(44), key(46), 10, true);  // across one boundary
+  check_scan(key(500), "", 17, true);
+
+  // Batch reads and deletes cut by region; a delete-range over many regions.
+  std::vector<std::string> some = {key(999), key(0), key(500), key(3), key(996)};
+  auto got = client_->raw_batch_get(some);
+  ASSERT_TRUE(got.is_ok());
+  ASSERT_EQ(got->size(), 4u) << "key(500) was never written";
+  EXPECT_EQ((*got)[0].key, key(999));
+  EXPECT_EQ((*got)[1].key, key(0));
+  ASSERT_TRUE(client_->raw_batch_delete({key(0), key(999)}).is_ok());
+  ASSERT_TRUE(client_->raw_delete_range(key(100), key(900)).is_ok());
+  expected.erase(std::remove_if(expected.begin(), expected.end(),
+                                [&](const std::string& k) {
+                                  return k == key(0) || k == key(999) || (k >= key(100) && k < key(900));
+                                }),
+                 expected.end());
+  check_scan("", "", 10240, false);
+  check_scan("", "", 10240, true);
+}
+
+}  // namespace
+}  // namespace rdb
