@@ -53,6 +53,9 @@ int run(int argc, char** argv) {
   std::uint64_t min_free_space = std::uint64_t{64} << 20;
   std::uint64_t snap_max_bytes_per_sec = std::uint64_t{100} << 20;
   std::size_t max_stream_requests = rdb::KvService::kDefaultMaxStreamRequests;
+  std::uint64_t split_size = 96ULL << 20;
+  std::uint64_t split_keys = 960'000;
+  int split_check_ms = 10'000;
   std::size_t max_raft_queue = rdb::RaftStoreConfig().max_pending_tasks;
 
   CLI::App app{"rdb-server: an rdb storage node"};
@@ -97,6 +100,20 @@ int run(int argc, char** argv) {
       ->transform(CLI::AsSizeValue(false))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
+  app.add_option("--region-split-size", split_size,
+                 "split a region that holds more than 1.5 times this (keys + values as written) into parts of "
+                 "this size; accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  app.add_option("--region-split-keys", split_keys,
+                 "split a region that holds more than 1.5 times this many keys into parts of this many")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--split-check-interval-ms", split_check_ms,
+                 "how often region leaders check whether what was written calls for a split")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--snap-max-bytes-per-sec", snap_max_bytes_per_sec,
                  "pace of the snapshots this store sends to others, all together (0: unlimited); accepts "
                  "KiB/MiB/GiB")
@@ -140,6 +157,10 @@ int run(int argc, char** argv) {
       spdlog::error("{}", s->message());
       return 2;
     }
+  }
+  if (split_size == 0) {
+    spdlog::error("--region-split-size must be positive");
+    return 2;
   }
   if (!pd_addr.empty()) {
     if (auto p = rdb::parse_host_port(pd_addr); !p.is_ok()) {
@@ -189,6 +210,18 @@ int run(int argc, char** argv) {
   struct Resolver {
     std::atomic<rdb::PdWorker*> worker{nullptr};
   } resolver;
+  raft_config.split_limits.bytes = split_size;
+  raft_config.split_limits.keys = split_keys;
+  raft_config.split_check_interval = std::chrono::milliseconds(split_check_ms);
+  if (!pd_addr.empty()) {
+    raft_config.alloc_ids = [&resolver](std::uint32_t count) -> rdb::Result<std::uint64_t> {
+      rdb::PdWorker* w = resolver.worker.load();
+      if (w == nullptr) {
+        return rdb::Status::unavailable("not joined to the cluster yet");
+      }
+      return w->alloc_ids(count);
+    };
+  }
   raft_config.on_regions_changed = [&resolver] {
     if (rdb::PdWorker* w = resolver.worker.load()) {
       w->heartbeat_soon();  // PD learns new regions and leaders now, so clients find them

@@ -269,6 +269,9 @@ Status RaftStore::start(const std::optional<metapb::Region>& bootstrap) {
     RDB_RETURN_IF_ERROR(create_peer(*bootstrap, *self, true));
   }
   refresh_status();
+  if (config_.alloc_ids) {
+    split_checker_ = std::make_unique<SplitCheckWorker>(engine_, config_.split_limits);
+  }
   thread_ = std::thread([this] { run(); });
   return Status::ok();
 }
@@ -282,6 +285,9 @@ void RaftStore::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  if (split_checker_) {
+    split_checker_->stop();  // its last check may still propose: before the loop goes
+  }
   if (thread_.joinable()) {
     thread_.join();
     snaps_.stop();
@@ -723,6 +729,8 @@ std::vector<RegionStatus> RaftStore::regions() const {
 void RaftStore::run() {
   const auto tick_ms = static_cast<std::uint64_t>(config_.tick_interval.count());
   std::uint64_t next_tick = clock_->now_ms() + tick_ms;
+  const auto split_check_ms = static_cast<std::uint64_t>(config_.split_check_interval.count());
+  std::uint64_t next_split_check = clock_->now_ms() + split_check_ms;
   for (;;) {
     std::deque<std::function<void()>> tasks;
     {
@@ -747,6 +755,10 @@ void RaftStore::run() {
         }
       }
       next_tick = clock_->now_ms() + tick_ms;
+    }
+    if (split_checker_ && clock_->now_ms() >= next_split_check) {
+      schedule_split_checks();
+      next_split_check = clock_->now_ms() + split_check_ms;
     }
     handle_readies();
     reload_broken_peers();
@@ -834,6 +846,8 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entr
       replies.push_back([cb = std::move(mine->cb), err] { cb({err, {}}); });
       mine.reset();
     }
+    peer.written_bytes += a.written_bytes;
+    peer.written_keys += a.written_keys;
     if (auto* change = std::get_if<ChangePeerResult>(&a.outcome)) {
       on_change_peer(peer, change->cc, a.index, wb, replies);
     } else if (auto* split = std::get_if<SplitResult>(&a.outcome)) {
@@ -926,6 +940,80 @@ void RaftStore::create_split_peers() {
   for (auto& m : held) {
     deliver_now(std::move(m));
   }
+}
+
+void RaftStore::schedule_split_checks() {
+  const SplitLimits& limits = config_.split_limits;
+  for (auto& [id, peer] : peers_) {
+    if (peer->removed || peer->broken || peer->split_checking || !peer->is_leader()) {
+      if (!peer->is_leader()) {
+        peer->split_check_due = true;  // whoever leads next checks once
+      }
+      continue;
+    }
+    bool grew = peer->written_bytes * 16 >= limits.bytes || peer->written_keys * 16 >= limits.keys;
+    if (!grew && !peer->split_check_due) {
+      continue;
+    }
+    peer->split_checking = true;
+    peer->split_check_due = false;
+    peer->written_bytes = 0;
+    peer->written_keys = 0;
+    split_checker_->submit(peer->region, [this](const metapb::Region& region, Result<SplitCheck> check) {
+      split_after_check(region, std::move(check));
+    });
+  }
+}
+
+void RaftStore::split_after_check(const metapb::Region& region, Result<SplitCheck> check) {
+  const std::uint64_t id = region.id();
+  auto done = [this, id] {
+    post([this, id] {
+      if (auto it = peers_.find(id); it != peers_.end()) {
+        it->second->split_checking = false;
+      }
+    });
+  };
+  if (!check.is_ok()) {
+    spdlog::warn("region {}: split check failed: {}", id, check.status().to_string());
+    done();
+    return;
+  }
+  if (check->split_keys.empty()) {
+    done();
+    return;
+  }
+  const auto peers = static_cast<std::uint32_t>(region.peers_size());
+  const auto cuts = static_cast<std::uint32_t>(check->split_keys.size());
+  auto first = config_.alloc_ids(cuts * (1 + peers));
+  if (!first.is_ok()) {
+    spdlog::warn("region {}: no ids for its split: {}", id, first.status().to_string());
+    done();
+    return;
+  }
+  raft_serverpb::KvCommand cmd;
+  cmd.set_type(raft_serverpb::KvCommand::BATCH_SPLIT);
+  std::uint64_t next = *first;
+  for (const auto& key : check->split_keys) {
+    auto* split = cmd.add_splits();
+    split->set_split_key(key);
+    split->set_new_region_id(next++);
+    for (std::uint32_t p = 0; p < peers; ++p) {
+      split->add_new_peer_ids(next++);
+    }
+  }
+  spdlog::info("region {}: holds {} keys, {} bytes{}; splitting it at {} keys", id, check->keys, check->bytes,
+               check->complete ? "" : " or more", cuts);
+  kvrpc::Context ctx;
+  ctx.set_region_id(id);
+  *ctx.mutable_region_epoch() = region.region_epoch();
+  // The epoch of the checked region: if it changed meanwhile, the split is refused.
+  propose(ctx, {}, std::move(cmd), [id, done](const ProposeResult& r) {
+    if (r.region_error || !r.result.error().empty()) {
+      spdlog::info("region {}: split not done: {}", id, r.region_error ? r.region_error->message() : r.result.error());
+    }
+    done();
+  });
 }
 
 void RaftStore::maybe_compact(Peer& peer, WriteBatch& wb) {

@@ -42,6 +42,7 @@
 #include "server/region_index.h"
 #include "server/region_peer.h"
 #include "server/snap_manager.h"
+#include "server/split_checker.h"
 
 namespace rdb {
 
@@ -74,6 +75,9 @@ struct RaftStoreConfig {
         snap_dir(o.snap_dir),
         clock(o.clock),
         on_regions_changed(o.on_regions_changed),
+        split_limits(o.split_limits),
+        split_check_interval(o.split_check_interval),
+        alloc_ids(o.alloc_ids),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit) {}
   std::chrono::milliseconds tick_interval{100};
@@ -100,6 +104,13 @@ struct RaftStoreConfig {
   // now rather than at its next heartbeat: a split it leads applied, or one of its
   // peers became leader (e.g. of a region a split just made).
   std::function<void()> on_regions_changed;
+  // Automatic splits: a leader checks its region's size every split_check_interval
+  // once enough was written to it (a sixteenth of a limit), and splits it when it holds
+  // more than 1.5 times a limit (see split_checker.h). The new ids come from
+  // alloc_ids (PD; called off the loop); without it regions are never split automatically.
+  SplitLimits split_limits;
+  std::chrono::milliseconds split_check_interval{10'000};
+  std::function<Result<std::uint64_t>(std::uint32_t count)> alloc_ids;
   // TEST ONLY: answer reads from local state on any replica, without ReadIndex or a
   // leader check. Breaks linearizability on purpose, so chaos tests can show they catch it.
   bool unsafe_local_reads = false;
@@ -206,6 +217,10 @@ class RaftStore {
   // its configuration) and its region state.
   Status write_initial_state(const metapb::Region& region, WriteBatch& wb);
   void create_split_peers();
+  // Hands the leaders that are due a split check to the split-check worker.
+  void schedule_split_checks();
+  // On the worker thread: proposes the split a check found (ids from alloc_ids).
+  void split_after_check(const metapb::Region& region, Result<SplitCheck> check);
   void maybe_compact(Peer& peer, WriteBatch& wb);
   void fail_all_pending(const std::string& why);
   // Runs `fn` on the peer; if the Raft core throws, marks the peer broken.
@@ -256,6 +271,7 @@ class RaftStore {
   KvApplier applier_;
   DroppedMessages dropped_;
   SnapManager snaps_;
+  std::unique_ptr<SplitCheckWorker> split_checker_;  // when config_.alloc_ids is set
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -130,6 +130,9 @@ class RaftStoreTest : public ::testing::Test {
     c.seed = id;
     c.snap_dir = dir_.sub("snap" + std::to_string(id));
     c.clock = clock_;
+    if (configure_) {
+      configure_(c);
+    }
     n.store = std::make_unique<RaftStore>(*n.engine, c, transport_);
     transport_.attach(id, n.store.get());
     ASSERT_TRUE(n.store->start(bootstrap).is_ok());
@@ -214,7 +217,8 @@ class RaftStoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::shared_ptr<Clock> clock_;  // the stores' clock; a monotonic one when unset
+  std::shared_ptr<Clock> clock_;                     // the stores' clock; a monotonic one when unset
+  std::function<void(RaftStoreConfig&)> configure_;  // changes to every store's config
   LocalTransport transport_;
   std::map<std::uint64_t, Node> nodes_;
 };

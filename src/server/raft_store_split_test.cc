@@ -2,6 +2,10 @@
 // region is cut on every store, the new regions elect leaders and serve, requests
 // under the old epoch or outside the new ranges are refused, and all of it survives
 // restarts and a store that was away during the split.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
 #include <future>
 
 #include "server/raft_store_fixture.h"
@@ -230,6 +234,41 @@ TEST_F(RaftStoreSplitTest, AStoreAwayDuringTheSplitCatchesUp) {
   // Every region still has exactly one leader and serves.
   for (std::uint64_t id : {100u, 200u, 300u, 400u}) {
     ASSERT_FALSE(write_to(id, put(id == 100 ? "b" : id == 200 ? "h" : id == 300 ? "o" : "v", "later")).region_error);
+  }
+}
+
+// The leader notices its region grew past the limits and splits it by itself, with
+// ids from the allocator (PD in a real store).
+TEST_F(RaftStoreSplitTest, ARegionThatGrewTooBigSplitsByItself) {
+  auto next_id = std::make_shared<std::atomic<std::uint64_t>>(5000);
+  configure_ = [next_id](RaftStoreConfig& c) {
+    c.split_limits = SplitLimits{20'000, 1'000'000, 64};
+    c.split_check_interval = std::chrono::milliseconds(20);
+    c.alloc_ids = [next_id](std::uint32_t count) -> Result<std::uint64_t> { return next_id->fetch_add(count); };
+  };
+  start_three();
+  // 100,000 bytes of keys and values: more than 1.5 times 20,000.
+  for (int batch = 0; batch < 10; ++batch) {
+    KvCommand c;
+    c.set_type(KvCommand::RAW_BATCH_PUT);
+    for (int i = 0; i < 100; ++i) {
+      c.add_keys(fmt::format("k{:05}", batch * 100 + i));
+      c.add_values(std::string(94, 'v'));
+    }
+    ASSERT_FALSE(write_to(100, c).region_error);
+  }
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    EXPECT_TRUE(testing::poll_until([&] { return nodes_[s].store->regions().size() >= 4; }, std::chrono::seconds(20)))
+        << "store " << s << " has " << nodes_[s].store->regions().size() << " regions";
+  }
+  auto regions = nodes_[1].store->regions();
+  std::sort(regions.begin(), regions.end(),
+            [](const RegionStatus& a, const RegionStatus& b) { return a.region.start_key() < b.region.start_key(); });
+  EXPECT_EQ(regions.front().region.start_key(), "");
+  EXPECT_EQ(regions.back().region.end_key(), "");
+  for (std::size_t i = 1; i < regions.size(); ++i) {
+    EXPECT_EQ(regions[i - 1].region.end_key(), regions[i].region.start_key()) << "regions must tile the key space";
+    EXPECT_GE(regions[i].region.id(), 5000u) << "new ids come from the allocator";
   }
 }
 

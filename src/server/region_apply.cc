@@ -173,6 +173,13 @@ Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Regi
         if (!r.is_ok()) {
           return r.status();
         }
+        a.written_keys = static_cast<std::uint64_t>(cmd.keys_size());
+        for (const auto& k : cmd.keys()) {
+          a.written_bytes += k.size();
+        }
+        for (const auto& v : cmd.values()) {
+          a.written_bytes += v.size();
+        }
         result.result = std::move(r).value();
       }
       a.outcome = std::move(result);

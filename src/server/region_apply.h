@@ -40,6 +40,9 @@ struct SplitResult {
 struct AppliedEntry {
   std::uint64_t index = 0;
   std::uint64_t term = 0;
+  // What a KV command wrote (keys and values as given), for split checks.
+  std::uint64_t written_bytes = 0;
+  std::uint64_t written_keys = 0;
   // monostate: nothing to answer (a new leader's empty entry).
   std::variant<std::monostate, ProposeResult, ChangePeerResult, SplitResult> outcome;
 };

@@ -57,6 +57,12 @@ class RegionPeer {
   // The Raft core threw while handling this peer: its in-memory state is not to be
   // trusted. The store reloads it from what was persisted, as after a crash.
   bool broken = false;
+  // Split checks (leaders only): what was written since the last check, whether one is
+  // due regardless (a new leader checks once), and whether one is under way.
+  std::uint64_t written_bytes = 0;
+  std::uint64_t written_keys = 0;
+  bool split_check_due = true;
+  bool split_checking = false;
 
   std::uint64_t id() const { return region.id(); }
   bool is_leader() const { return node->raft().role() == raft::StateRole::kLeader; }

@@ -423,6 +423,42 @@ Result<SstInfo> RocksEngine::export_sst(const EngineSnapshot& view, ColumnFamily
   return info;
 }
 
+Status RocksEngine::visit_range(const EngineSnapshot& view, const std::vector<ColumnFamily>& cfs,
+                                std::string_view start, std::string_view end, const RangeVisitor& visit) {
+  rocksdb::ReadOptions read_options;
+  read_options.snapshot = dynamic_cast<const RocksSnapshot&>(view).get();
+  read_options.fill_cache = false;  // a one-off pass over the whole range
+  rocksdb::Slice upper = slice(end);
+  read_options.iterate_upper_bound = end.empty() ? nullptr : &upper;
+  std::vector<std::unique_ptr<rocksdb::Iterator>> its;
+  for (ColumnFamily cf : cfs) {
+    its.emplace_back(h_->db->NewIterator(read_options, handle(cf)));
+    its.back()->Seek(slice(start));
+  }
+  for (;;) {
+    // The family whose next key is smallest goes first (a handful of families: a linear pick).
+    std::size_t next = its.size();
+    for (std::size_t i = 0; i < its.size(); ++i) {
+      if (its[i]->Valid() && (next == its.size() || its[i]->key().compare(its[next]->key()) < 0)) {
+        next = i;
+      }
+    }
+    if (next == its.size()) {
+      break;
+    }
+    auto& it = its[next];
+    if (!visit(cfs[next], std::string_view(it->key().data(), it->key().size()),
+               std::string_view(it->value().data(), it->value().size()))) {
+      return Status::ok();
+    }
+    it->Next();
+  }
+  for (auto& it : its) {
+    RDB_RETURN_IF_ERROR(from_rocks(it->status(), "range walk"));
+  }
+  return Status::ok();
+}
+
 Status RocksEngine::read_sst(const std::string& path, const SstVisitor& visit) {
   rocksdb::SstFileReader reader(h_->options);
   RDB_RETURN_IF_ERROR(from_rocks(reader.Open(path), fmt::format("table file '{}'", path)));

@@ -67,6 +67,8 @@ class RocksEngine final : public StorageEngine {
   Result<std::vector<KvPair>> scan_cf(ColumnFamily cf, std::string_view start, std::string_view end,
                                       std::size_t limit) override;
   std::shared_ptr<const EngineSnapshot> snapshot() override;
+  Status visit_range(const EngineSnapshot& view, const std::vector<ColumnFamily>& cfs, std::string_view start,
+                     std::string_view end, const RangeVisitor& visit) override;
   Result<SstInfo> export_sst(const EngineSnapshot& view, ColumnFamily cf, std::string_view start, std::string_view end,
                              const std::string& path) override;
   Status read_sst(const std::string& path, const SstVisitor& visit) override;

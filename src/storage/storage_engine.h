@@ -78,6 +78,9 @@ struct SstInfo {
 
 // Called for each pair read from a table file; an error stops the read and is returned.
 using SstVisitor = std::function<Status(std::string_view key, std::string_view value)>;
+// Called for each pair of a range walk, in key order across the families walked
+// (a key held by two families comes once from each); returns false to stop early.
+using RangeVisitor = std::function<bool(ColumnFamily cf, std::string_view key, std::string_view value)>;
 
 class StorageEngine {
  public:
@@ -129,6 +132,10 @@ class StorageEngine {
   // file at `path` (synced). Writes no file when the range is empty.
   virtual Result<SstInfo> export_sst(const EngineSnapshot& view, ColumnFamily cf, std::string_view start,
                                      std::string_view end, const std::string& path) = 0;
+  // Walks [start, end) (end "" = unbounded) of the families `cfs` together, in key
+  // order, as `view` sees them, without holding the pairs in memory.
+  virtual Status visit_range(const EngineSnapshot& view, const std::vector<ColumnFamily>& cfs, std::string_view start,
+                             std::string_view end, const RangeVisitor& visit) = 0;
   // Reads a table file that came from elsewhere, without trusting it: block checksums
   // are verified and range deletions refused (CORRUPTION / INVALID_ARGUMENT), then
   // `visit` sees every pair in key order. Memory stays bounded whatever the file's size.
