@@ -22,7 +22,7 @@ class RegionSplitTest : public ::testing::Test {
   void SetUp() override {
     cluster_.start_pd({"--max-replicas", "3"});
     for (const char* s : {"s1", "s2", "s3"}) {
-      cluster_.start_store(s);
+      cluster_.start_store(s, true, store_args_);
     }
     ClientOptions o;
     o.pd_endpoints = {cluster_.pd().addr};
@@ -62,6 +62,16 @@ class RegionSplitTest : public ::testing::Test {
 
   LocalCluster cluster_;
   std::unique_ptr<RdbClient> client_;
+  std::vector<std::string> store_args_;
+};
+
+// Stores that split small regions quickly.
+class AutoSplitTest : public RegionSplitTest {
+ protected:
+  void SetUp() override {
+    store_args_ = {"--region-split-size", "64KiB", "--split-check-interval-ms", "100"};
+    RegionSplitTest::SetUp();
+  }
 };
 
 TEST_F(RegionSplitTest, SplitsUnderWriteLoadLoseNoAcknowledgedWrite) {
@@ -192,6 +202,44 @@ TEST_F(RegionSplitTest, ScansBatchesAndDeleteRangeSpanManyRegions) {
                  expected.end());
   check_scan("", "", 10240, false);
   check_scan("", "", 10240, true);
+}
+
+TEST_F(AutoSplitTest, RegionsSplitByThemselvesAsDataGrows) {
+  // 1 MiB of keys and values: with 64 KiB regions (split past 96 KiB), at least 8 regions.
+  std::map<std::string, std::string> written;
+  for (int batch = 0; batch < 64; ++batch) {
+    std::vector<KeyValue> pairs;
+    for (int i = 0; i < 16; ++i) {
+      std::string k = key(batch * 16 + i);
+      pairs.push_back({k, std::string(1018, static_cast<char>('a' + batch % 26))});
+      written[k] = pairs.back().value;
+    }
+    auto s = client_->raw_batch_put(pairs);
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+  }
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        auto st = client_->cluster_status();
+        return st.is_ok() && st->regions.size() >= 8;
+      },
+      std::chrono::seconds(60)))
+      << "the regions did not split";
+  auto st = client_->cluster_status();
+  ASSERT_TRUE(st.is_ok());
+  std::string expect_start;
+  for (const auto& r : st->regions) {
+    EXPECT_EQ(r.start_key, expect_start) << "regions must tile the key space";
+    expect_start = r.end_key;
+  }
+  auto all = client_->raw_scan("", "", ScanOptions{10240, false, false});
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  ASSERT_EQ(all->size(), written.size());
+  auto it = written.begin();
+  for (const auto& kv : *all) {
+    EXPECT_EQ(kv.key, it->first);
+    EXPECT_EQ(kv.value, it->second);
+    ++it;
+  }
 }
 
 }  // namespace
