@@ -57,7 +57,7 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, ChaosScenarioTest,
                          ::testing::Values("kill-leader", "pause", "partition-leader", "partition-split", "one-way",
-                                           "pd-restart", "confused-peer"),
+                                           "pd-restart", "confused-peer", "split"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -63,6 +63,9 @@ const char* fault_colour(const std::string& kind) {
   if (kind == "pd-restart") {
     return "#3aa6a6";
   }
+  if (kind == "split") {
+    return "#e0a030";
+  }
   return "#d55b5b";  // kill
 }
 
@@ -221,7 +224,7 @@ std::string html_report(const RunSummary& run) {
     legend += fmt::format("<span style='color:{}'>&#9632; {}</span> ", outcome_colour(o), outcome_name(o));
   }
   legend += " &nbsp; fault windows: ";
-  for (const char* kind : {"kill", "pause", "partition", "pd-restart"}) {
+  for (const char* kind : {"kill", "pause", "partition", "pd-restart", "split"}) {
     legend += fmt::format("<span style='color:{}'>&#9632; {}</span> ", fault_colour(kind), kind);
   }
   return fmt::format(

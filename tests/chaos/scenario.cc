@@ -64,8 +64,11 @@ class ChaosCluster {
     return rdb::testing::poll_until(
         [&] {
           auto st = client_->cluster_status();
-          return st.is_ok() && st->regions.size() == 1 && st->regions[0].peers.size() == kStores.size() &&
-                 st->regions[0].leader.id != 0;
+          if (!st.is_ok() || st->regions.empty()) {
+            return false;
+          }
+          return std::all_of(st->regions.begin(), st->regions.end(),
+                             [](const RegionInfo& r) { return r.peers.size() == kStores.size() && r.leader.id != 0; });
         },
         timeout);
   }
@@ -192,6 +195,16 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
     c.confused().start(std::move(targets), st->regions[0], st->cluster_id, rng());
     return {"confused-peer", "every store", [&c] { c.confused().stop(); }};
   }
+  if (kind == "split") {
+    // Cut the key space where the workload is busy: at one of its keys and inside the
+    // log keys. Splits stay (nothing heals them); a key already starting a region is a no-op.
+    std::vector<std::string> keys = {fmt::format("{}{}", kKeyPrefix, rng() % 4),
+                                     fmt::format("{}{:016x}", kLogPrefix, rng())};
+    auto r = c.client().split(keys);
+    std::string target =
+        join(keys) + (r.is_ok() ? fmt::format(" -> {} regions", r->size()) : " (failed: " + r.status().message() + ")");
+    return {"split", target, [] {}};
+  }
   if (kind == "pd-restart") {
     c.cluster().pd().process->kill_now();
     return {"pd-restart", "pd", [&c] { c.cluster().restart_pd_in_place(); }};
@@ -231,9 +244,9 @@ Status write_text(const std::string& path, const std::string& text) {
 }  // namespace
 
 const std::vector<std::string>& scenario_names() {
-  static const std::vector<std::string> names = {"kill-leader",      "kill-random",     "pause",
-                                                 "partition-leader", "partition-split", "one-way",
-                                                 "pd-restart",       "confused-peer",   "mixed"};
+  static const std::vector<std::string> names = {"kill-leader",     "kill-random", "pause",      "partition-leader",
+                                                 "partition-split", "one-way",     "pd-restart", "confused-peer",
+                                                 "split",           "mixed"};
   return names;
 }
 

@@ -14,6 +14,8 @@
 //   pd-restart        kill -9 the PD, restart it on the same address
 //   confused-peer     stale, duplicated, malformed and misaddressed Raft messages
 //                     sent straight to every store (confused_peer.h)
+//   split             split the regions at a workload key and inside the log keys
+//                     (permanent: the run goes on with more and more regions)
 //   mixed             each fault window picks one of the above at random
 // Thread safety: run_scenario is self-contained; runs may not share out_dir.
 #pragma once
