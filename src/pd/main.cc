@@ -50,6 +50,13 @@ int run(int argc, char** argv) {
   app.add_option("--store-up-window-ms", replicas.store_up_window_ms,
                  "a store counts as up if it sent a heartbeat within this window")
       ->capture_default_str();
+  rdb::BalanceConfig balance;
+  app.add_option("--leader-schedule-limit", balance.leader_schedule_limit,
+                 "leader transfers PD asks for per second to balance leaders (0: never)")
+      ->capture_default_str();
+  app.add_option("--region-schedule-limit", balance.region_schedule_limit,
+                 "regions moved at once to balance replicas over the stores (0: never)")
+      ->capture_default_str();
   rdb::add_tls_flags(app, tls, /*server=*/true);
   try {
     app.parse(argc, argv);
@@ -89,7 +96,7 @@ int run(int argc, char** argv) {
   rdb::MetricsRegistry metrics;
   replicas.store_down_after_ms = store_down_s * 1000;
   rdb::ClusterLiveness liveness(clock, replicas);
-  rdb::PdService service(**tso, **ids, **meta, liveness, metrics);
+  rdb::PdService service(**tso, **ids, **meta, liveness, metrics, balance);
 
   auto creds = rdb::server_credentials(tls);
   if (!creds.is_ok()) {

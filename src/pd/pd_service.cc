@@ -28,14 +28,15 @@ pdpb::ErrorType error_type_of(const Status& s) {
 }  // namespace
 
 PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness,
-                     MetricsRegistry& metrics)
+                     MetricsRegistry& metrics, BalanceConfig balance)
     : tso_(tso),
       ids_(ids),
       meta_(meta),
       liveness_(liveness),
       tso_requests_(metrics.counter("rdb_pd_tso_requests_total", "TSO stream requests served")),
       tso_timestamps_(metrics.counter("rdb_pd_tso_timestamps_total", "Timestamps handed out")),
-      tso_latency_(metrics.histogram("rdb_pd_tso_handle_seconds", "Time to serve one TSO request")) {}
+      tso_latency_(metrics.histogram("rdb_pd_tso_handle_seconds", "Time to serve one TSO request")),
+      balance_(balance) {}
 
 bool PdService::check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp) {
   resp->set_cluster_id(meta_.cluster_id());
@@ -292,15 +293,16 @@ Status PdService::validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& 
     return Status::ok();
   }
   // Epochs grow only by what PD asked for: one conf_ver per membership change it
-  // issued (plus a little slack for changes issued before a PD restart); no
-  // split exists yet, so the version may not move beyond that slack either.
+  // issued (plus a little slack for changes issued before a PD restart). Splits are
+  // decided by the stores: the version may grow by what many batch splits (at most
+  // 64 keys each) between two heartbeats can add, no more.
   const auto& have = known->region().region_epoch();
   const auto& got = region.region_epoch();
   std::lock_guard lock(epoch_mu_);
   std::uint64_t& allowance = conf_ver_allowance_[region.id()];
   std::uint64_t conf_growth = got.conf_ver() > have.conf_ver() ? got.conf_ver() - have.conf_ver() : 0;
   std::uint64_t version_growth = got.version() > have.version() ? got.version() - have.version() : 0;
-  if (conf_growth > allowance + kEpochSlack || version_growth > kEpochSlack) {
+  if (conf_growth > allowance + kEpochSlack || version_growth > kVersionSlack) {
     return Status::invalid_argument(
         fmt::format("region {}: epoch ({}, {}) jumps beyond what PD handed out (known ({}, {}), {} change(s) issued)",
                     region.id(), got.conf_ver(), got.version(), have.conf_ver(), have.version(), allowance));
@@ -324,16 +326,7 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     set_error(resp->mutable_header(), error_type_of(s), s.message());
     return grpc::Status::OK;
   }
-  // The replica checker: ask the leader for one membership change if the region needs it.
-  std::map<std::uint64_t, StoreLiveness> stores;
-  for (const auto& st : meta_.all_stores()) {
-    StoreLiveness l = liveness_.liveness(st.id());
-    l.tombstone = st.state() == metapb::TOMBSTONE;
-    l.offline = st.state() == metapb::OFFLINE;
-    stores[st.id()] = l;
-  }
-  std::vector<metapb::Peer> pending(req->pending_peers().begin(), req->pending_peers().end());
-  RegionDecision decision = check_region(req->region(), req->leader().store_id(), stores, liveness_.config(), pending);
+  RegionDecision decision = schedule(*req);
   if (decision.transfer_leader_to) {
     *resp->mutable_transfer_leader() = *decision.transfer_leader_to;
   }
@@ -355,6 +348,57 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     *resp->mutable_change_peer() = std::move(*change);
   }
   return grpc::Status::OK;
+}
+
+std::map<std::uint64_t, StoreLiveness> PdService::store_liveness() {
+  std::map<std::uint64_t, StoreLiveness> stores;
+  for (const auto& st : meta_.all_stores()) {
+    StoreLiveness l = liveness_.liveness(st.id());
+    l.tombstone = st.state() == metapb::TOMBSTONE;
+    l.offline = st.state() == metapb::OFFLINE;
+    stores[st.id()] = l;
+  }
+  return stores;
+}
+
+RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
+  std::map<std::uint64_t, StoreLiveness> stores = store_liveness();
+  std::lock_guard lock(load_mu_);
+  std::uint64_t now = liveness_.now_ms();
+  if (now >= load_at_ms_ + 500 || load_at_ms_ == 0) {
+    load_ = cluster_load(meta_.all_regions(), stores, liveness_.config().max_replicas);
+    load_at_ms_ = now;
+    moves_started_ = 0;
+  }
+  for (auto& [id, l] : stores) {
+    l.region_count = load_.stores[id].regions;  // the region tree's count, fresher than store heartbeats
+  }
+  std::vector<metapb::Peer> pending(req.pending_peers().begin(), req.pending_peers().end());
+  // The replica checker first: what the region needs beats what the cluster would like.
+  RegionDecision d = check_region(req.region(), req.leader().store_id(), stores, liveness_.config(), pending);
+  if (d.change || d.transfer_leader_to) {
+    return d;
+  }
+  if (now >= leader_window_ms_ + 1000) {
+    leader_window_ms_ = now;
+    leader_transfers_ = 0;
+  }
+  bool may_move_leader = leader_transfers_ < balance_.leader_schedule_limit;
+  bool may_move_region = load_.moving + moves_started_ < balance_.region_schedule_limit;
+  d = balance_region(req.region(), req.leader().store_id(), load_, liveness_.config().max_replicas, pending,
+                     may_move_leader, may_move_region);
+  if (d.transfer_leader_to) {
+    ++leader_transfers_;
+    // Counted at once, so the next heartbeats see it before the tree is recomputed.
+    --load_.stores[req.leader().store_id()].leaders;
+    ++load_.stores[d.transfer_leader_to->store_id()].leaders;
+  }
+  if (d.change) {
+    ++moves_started_;
+    ++load_.stores[d.change->peer().store_id()].regions;
+    spdlog::info("region {}: balancing replicas onto store {}", req.region().id(), d.change->peer().store_id());
+  }
+  return d;
 }
 
 grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHeartbeatRequest* req,

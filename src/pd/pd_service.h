@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "common/metrics.h"
+#include "pd/balancer.h"
 #include "pd/cluster_meta.h"
 #include "pd/id_allocator.h"
 #include "pd/replica_checker.h"
@@ -23,8 +24,8 @@ namespace rdb {
 // without a handler thread per stream hop, which shortens the TSO round trip.
 class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Service> {
  public:
-  PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness,
-            MetricsRegistry& metrics);
+  PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness, MetricsRegistry& metrics,
+            BalanceConfig balance = {});
 
   grpc::Status GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest*, pdpb::GetMembersResponse*) override;
   grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse>* Tso(grpc::CallbackServerContext*) override;
@@ -56,7 +57,12 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   // A region heartbeat must name a leader that is a member of the region, ids this PD
   // allocated, and an epoch that grew only by the changes PD asked for.
   Status validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& req);
+  // Liveness of every known store, with region counts from PD's region tree.
+  std::map<std::uint64_t, StoreLiveness> store_liveness();
+  // The replica checker's step for a heartbeating region, else the balancer's.
+  RegionDecision schedule(const pdpb::RegionHeartbeatRequest& req);
   static constexpr std::uint64_t kEpochSlack = 2;
+  static constexpr std::uint64_t kVersionSlack = 1024;
 
   TsoAllocator& tso_;
   IdAllocator& ids_;
@@ -67,6 +73,15 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   Histogram& tso_latency_;
   std::mutex epoch_mu_;
   std::map<std::uint64_t, std::uint64_t> conf_ver_allowance_;  // region -> conf_ver bumps PD may still see
+  const BalanceConfig balance_;
+  // The cluster's load, recomputed from the region tree at most every 500 ms (not per
+  // heartbeat), and the schedule limits' accounting since.
+  std::mutex load_mu_;
+  ClusterLoad load_;
+  std::uint64_t load_at_ms_ = 0;
+  std::uint32_t moves_started_ = 0;     // region moves begun since load_ was computed
+  std::uint64_t leader_window_ms_ = 0;  // start of the current one-second window
+  std::uint32_t leader_transfers_ = 0;  // transfers asked for in that window
 };
 
 }  // namespace rdb

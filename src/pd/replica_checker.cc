@@ -99,14 +99,39 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
       return make(pdpb::REMOVE, p);
     }
   }
-  // 5. Too many voters (e.g. after a replacement): remove one that is not the leader.
+  // 5. Too many voters (after a replacement, or a balance move): the one on the store
+  //    with the most regions goes; if that one leads, leadership moves off it first.
   if (voters > config.max_replicas) {
+    auto regions_on = [&](std::uint64_t store) {
+      const StoreLiveness* l = find(store);
+      return l == nullptr ? 0 : l->region_count;
+    };
+    const metapb::Peer* victim = nullptr;
     for (auto it = region.peers().rbegin(); it != region.peers().rend(); ++it) {
       bool counted = !offline(it->store_id()) && !pending(*it);
       bool keeps_enough = caught_up_voters - (counted ? 1 : 0) >= config.max_replicas;
-      if (!it->is_learner() && it->store_id() != leader_store && keeps_enough) {
-        return make(pdpb::REMOVE, *it);
+      if (!it->is_learner() && keeps_enough &&
+          (victim == nullptr || regions_on(it->store_id()) > regions_on(victim->store_id()))) {
+        victim = &*it;
       }
+    }
+    if (victim != nullptr && victim->store_id() == leader_store) {
+      const metapb::Peer* heir = nullptr;
+      for (const auto& q : region.peers()) {
+        if (!q.is_learner() && q.store_id() != leader_store && live(q.store_id()) && !pending(q) &&
+            (heir == nullptr || regions_on(q.store_id()) < regions_on(heir->store_id()))) {
+          heir = &q;
+        }
+      }
+      if (heir != nullptr) {
+        RegionDecision d;
+        d.transfer_leader_to = *heir;
+        return d;
+      }
+      return {};
+    }
+    if (victim != nullptr) {
+      return make(pdpb::REMOVE, *victim);
     }
   }
   return {};

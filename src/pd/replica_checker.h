@@ -4,8 +4,9 @@
 // One change per decision, in this order: remove a peer whose store has been
 // down longer than `store_down_after`; promote a learner that has caught up;
 // add a learner on the live store with the fewest regions that holds no peer
-// yet; move replicas off stores being removed; remove a surplus voter. The
-// leader carries the change out through Raft (one at a time).
+// yet; move replicas off stores being removed; remove a surplus voter — the one on
+// the store with the most regions, after moving leadership off it if it leads.
+// The leader carries the change out through Raft (one at a time).
 //
 // Pending peers (the leader reports them: they need or are installing a
 // snapshot) are neither promoted nor counted as healthy: a voter on a store
@@ -66,6 +67,7 @@ class ClusterLiveness {
   std::uint64_t age_ms(std::uint64_t store_id) const;  // since the last heartbeat (or PD start)
   std::uint64_t leader_count(std::uint64_t store_id) const;
   const ReplicaCheckerConfig& config() const { return config_; }
+  std::uint64_t now_ms() const { return clock_.now_ms(); }
 
  private:
   struct Beat {
