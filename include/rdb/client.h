@@ -101,6 +101,9 @@ struct RegionInfo {
   std::uint64_t version = 0;
   PeerInfo leader;  // id 0 when PD knows no leader
   std::vector<PeerInfo> peers;
+  // Keys and values as written, as the leader last measured them; 0 when not yet.
+  std::uint64_t approximate_size = 0;
+  std::uint64_t approximate_keys = 0;
 };
 
 struct StoreInfo {
@@ -113,6 +116,7 @@ struct StoreInfo {
   std::uint64_t last_heartbeat_age_ms = 0;
   std::uint64_t capacity_bytes = 0;  // of the store's data dir file system
   std::uint64_t available_bytes = 0;
+  std::uint64_t region_size = 0;  // approximate sizes of the regions with a replica here, summed
 };
 
 struct ClusterStatus {

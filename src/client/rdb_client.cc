@@ -379,10 +379,13 @@ class ClientImpl final : public RdbClient {
         si.last_heartbeat_age_ms = st.last_heartbeat_age_ms();
         si.capacity_bytes = st.capacity_bytes();
         si.available_bytes = st.available_bytes();
+        si.region_size = st.region_size();
         out.stores.push_back(std::move(si));
       }
       for (const auto& info : resp.regions()) {
         out.regions.push_back(to_region_info(info.region(), info.leader()));
+        out.regions.back().approximate_size = info.approximate_size();
+        out.regions.back().approximate_keys = info.approximate_keys();
       }
       return out;
     }

@@ -326,6 +326,10 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     set_error(resp->mutable_header(), error_type_of(s), s.message());
     return grpc::Status::OK;
   }
+  {
+    std::lock_guard lock(sizes_mu_);
+    region_sizes_[req->region().id()] = {req->approximate_size(), req->approximate_keys()};
+  }
   RegionDecision decision = schedule(*req);
   if (decision.transfer_leader_to) {
     *resp->mutable_transfer_leader() = *decision.transfer_leader_to;
@@ -458,8 +462,24 @@ grpc::Status PdService::GetClusterStatus(grpc::ServerContext*, const pdpb::GetCl
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
+  auto regions = meta_.all_regions();
+  std::map<std::uint64_t, std::uint64_t> store_sizes;
+  {
+    std::lock_guard lock(sizes_mu_);
+    for (auto& r : regions) {
+      auto it = region_sizes_.find(r.region().id());
+      if (it != region_sizes_.end()) {
+        r.set_approximate_size(it->second.first);
+        r.set_approximate_keys(it->second.second);
+      }
+      for (const auto& p : r.region().peers()) {
+        store_sizes[p.store_id()] += r.approximate_size();
+      }
+    }
+  }
   for (const auto& st : meta_.all_stores()) {
     auto* out = resp->add_stores();
+    out->set_region_size(store_sizes[st.id()]);
     *out->mutable_store() = st;
     StoreLiveness l = liveness_.liveness(st.id());
     out->set_up(l.up);
@@ -470,7 +490,7 @@ grpc::Status PdService::GetClusterStatus(grpc::ServerContext*, const pdpb::GetCl
     out->set_capacity_bytes(capacity);
     out->set_available_bytes(available);
   }
-  for (auto& r : meta_.all_regions()) {
+  for (auto& r : regions) {
     *resp->add_regions() = std::move(r);
   }
   resp->set_max_replicas(liveness_.config().max_replicas);

@@ -74,6 +74,9 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   std::mutex epoch_mu_;
   std::map<std::uint64_t, std::uint64_t> conf_ver_allowance_;  // region -> conf_ver bumps PD may still see
   const BalanceConfig balance_;
+  // Regions' sizes as their leaders last reported them (in memory only).
+  std::mutex sizes_mu_;
+  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> region_sizes_;  // id -> (bytes, keys)
   // The cluster's load, recomputed from the region tree at most every 500 ms (not per
   // heartbeat), and the schedule limits' accounting since.
   std::mutex load_mu_;

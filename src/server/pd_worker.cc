@@ -129,6 +129,8 @@ void PdWorker::heartbeat() {
     for (const auto& p : r.pending_peers) {
       *req.add_pending_peers() = p;
     }
+    req.set_approximate_size(r.approximate_bytes);
+    req.set_approximate_keys(r.approximate_keys);
     pdpb::RegionHeartbeatResponse resp;
     grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
     if (s.ok() && resp.has_transfer_leader()) {

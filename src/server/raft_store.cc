@@ -848,6 +848,10 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entr
     }
     peer.written_bytes += a.written_bytes;
     peer.written_keys += a.written_keys;
+    if (peer.approximate_bytes > 0) {
+      peer.approximate_bytes += a.written_bytes;
+      peer.approximate_keys += a.written_keys;
+    }
     if (auto* change = std::get_if<ChangePeerResult>(&a.outcome)) {
       on_change_peer(peer, change->cc, a.index, wb, replies);
     } else if (auto* split = std::get_if<SplitResult>(&a.outcome)) {
@@ -880,7 +884,10 @@ void RaftStore::on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint
 }
 
 void RaftStore::on_split(Peer& peer, SplitResult& split, WriteBatch& wb) {
-  // peer.region is already the first part (apply_entries).
+  // peer.region is already the first part (apply_entries); its size is measured again.
+  peer.approximate_bytes = 0;
+  peer.approximate_keys = 0;
+  peer.split_check_due = true;
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
   ranges_.put(peer.region);
   int self_index = 0;
@@ -967,10 +974,18 @@ void RaftStore::schedule_split_checks() {
 
 void RaftStore::split_after_check(const metapb::Region& region, Result<SplitCheck> check) {
   const std::uint64_t id = region.id();
-  auto done = [this, id] {
-    post([this, id] {
+  // A complete walk that found nothing to cut measured the region.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> measured;
+  if (check.is_ok() && check->complete && check->split_keys.empty()) {
+    measured.emplace(std::max<std::uint64_t>(check->bytes, 1), check->keys);
+  }
+  auto done = [this, id, measured] {
+    post([this, id, measured] {
       if (auto it = peers_.find(id); it != peers_.end()) {
         it->second->split_checking = false;
+        if (measured) {
+          std::tie(it->second->approximate_bytes, it->second->approximate_keys) = *measured;
+        }
       }
     });
   };
@@ -1244,6 +1259,8 @@ void RaftStore::refresh_status() {
     }
     s.term = r.term();
     s.applied_index = peer->storage->applied_index();
+    s.approximate_bytes = peer->approximate_bytes;
+    s.approximate_keys = peer->approximate_keys;
     s.commit_index = r.log().committed();
     if (s.is_leader) {
       // Behind the log's start (or never heard from): only a snapshot can bring it back.

@@ -129,6 +129,8 @@ struct RegionStatus {
   std::uint64_t commit_index = 0;
   // Leaders only: peers that need (or are installing) a snapshot, for PD.
   std::vector<metapb::Peer> pending_peers;
+  std::uint64_t approximate_bytes = 0;  // see RegionPeer
+  std::uint64_t approximate_keys = 0;
 };
 
 class RaftStore {

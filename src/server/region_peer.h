@@ -63,6 +63,10 @@ class RegionPeer {
   std::uint64_t written_keys = 0;
   bool split_check_due = true;
   bool split_checking = false;
+  // The region's size (keys + values as written) by the last complete check, plus
+  // what was applied since; 0 until checked.
+  std::uint64_t approximate_bytes = 0;
+  std::uint64_t approximate_keys = 0;
 
   std::uint64_t id() const { return region.id(); }
   bool is_leader() const { return node->raft().role() == raft::StateRole::kLeader; }

@@ -202,6 +202,11 @@ TEST_F(CliTest, SplitPrintsTheRegionsAndKeepsDataReachable) {
   ASSERT_EQ(cluster.exit_code, 0) << cluster.err;
   auto cj = first_json(cluster);
   EXPECT_TRUE(cj.contains("stores") && cj.contains("regions") && cj.contains("max_replicas"));
+  EXPECT_GE(cj["regions"].size(), 3u);
+  for (const auto& region : cj["regions"]) {
+    EXPECT_TRUE(region.contains("approximate_size") && region.contains("approximate_keys")) << region.dump();
+  }
+  EXPECT_TRUE(cj["stores"][0].contains("region_size")) << cj["stores"][0].dump();
 }
 
 }  // namespace

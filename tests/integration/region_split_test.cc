@@ -235,11 +235,33 @@ TEST_F(AutoSplitTest, RegionsSplitByThemselvesAsDataGrows) {
   ASSERT_TRUE(all.is_ok()) << all.status().to_string();
   ASSERT_EQ(all->size(), written.size());
   auto it = written.begin();
+  std::uint64_t bytes = 0;
   for (const auto& kv : *all) {
     EXPECT_EQ(kv.key, it->first);
     EXPECT_EQ(kv.value, it->second);
+    bytes += kv.key.size() + kv.value.size();
     ++it;
   }
+  // Leaders measure their regions and PD shows the sizes: they add up to what was written.
+  std::uint64_t reported = 0;
+  std::uint64_t keys = 0;
+  EXPECT_TRUE(testing::poll_until(
+      [&] {
+        auto now = client_->cluster_status();
+        if (!now.is_ok()) {
+          return false;
+        }
+        reported = 0;
+        keys = 0;
+        for (const auto& r : now->regions) {
+          reported += r.approximate_size;
+          keys += r.approximate_keys;
+        }
+        return reported == bytes && keys == written.size();
+      },
+      std::chrono::seconds(30)))
+      << "regions report " << reported << " bytes in " << keys << " keys; " << bytes << " bytes in " << written.size()
+      << " keys were written";
 }
 
 }  // namespace

@@ -48,7 +48,9 @@ nlohmann::json region_json(const rdb::RegionInfo& reg) {
           {"end_key", reg.end_key},
           {"epoch", {{"conf_ver", reg.conf_ver}, {"version", reg.version}}},
           {"leader", reg.leader.id == 0 ? nlohmann::json(nullptr) : peer_json(reg.leader)},
-          {"peers", peers}};
+          {"peers", peers},
+          {"approximate_size", reg.approximate_size},
+          {"approximate_keys", reg.approximate_keys}};
 }
 
 std::string region_line(const rdb::RegionInfo& reg) {
@@ -60,9 +62,10 @@ std::string region_line(const rdb::RegionInfo& reg) {
     }
   }
   return fmt::format(
-      "region {:<4} [{:?}, {:?}) epoch ({}, {}) leader {} peers {}", reg.id, reg.start_key, reg.end_key, reg.conf_ver,
-      reg.version,
-      reg.leader.id == 0 ? std::string("none") : fmt::format("{}@store{}", reg.leader.id, reg.leader.store_id), peers);
+      "region {:<4} [{:?}, {:?}) epoch ({}, {}) leader {} peers {} size {:.1f} MiB keys {}", reg.id, reg.start_key,
+      reg.end_key, reg.conf_ver, reg.version,
+      reg.leader.id == 0 ? std::string("none") : fmt::format("{}@store{}", reg.leader.id, reg.leader.store_id), peers,
+      static_cast<double>(reg.approximate_size) / (1 << 20), reg.approximate_keys);
 }
 
 int fail(const rdb::Status& s) {
@@ -356,7 +359,8 @@ int run(int argc, char** argv) {
                           {"region_count", s.region_count},
                           {"leader_count", s.leader_count},
                           {"capacity_bytes", s.capacity_bytes},
-                          {"available_bytes", s.available_bytes}});
+                          {"available_bytes", s.available_bytes},
+                          {"region_size", s.region_size}});
       }
       nlohmann::json regions = nlohmann::json::array();
       for (const auto& reg : r->regions) {
@@ -367,10 +371,10 @@ int run(int argc, char** argv) {
     }
     std::cout << fmt::format("{} stores (max replicas {})\n", r->stores.size(), r->max_replicas);
     for (const auto& s : r->stores) {
-      std::cout << fmt::format("  store {:<4} {:<22} {:<9} regions {:<4} leaders {:<4} free {:.1f}/{:.1f} GiB\n", s.id,
-                               s.address, s.state, s.region_count, s.leader_count,
-                               static_cast<double>(s.available_bytes) / (1 << 30),
-                               static_cast<double>(s.capacity_bytes) / (1 << 30));
+      std::cout << fmt::format(
+          "  store {:<4} {:<22} {:<9} regions {:<4} leaders {:<4} size {:.1f} MiB free {:.1f}/{:.1f} GiB\n", s.id,
+          s.address, s.state, s.region_count, s.leader_count, static_cast<double>(s.region_size) / (1 << 20),
+          static_cast<double>(s.available_bytes) / (1 << 30), static_cast<double>(s.capacity_bytes) / (1 << 30));
     }
     std::cout << fmt::format("{} regions\n", r->regions.size());
     for (const auto& reg : r->regions) {
