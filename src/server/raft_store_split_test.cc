@@ -247,15 +247,22 @@ TEST_F(RaftStoreSplitTest, ARegionThatGrewTooBigSplitsByItself) {
     c.alloc_ids = [next_id](std::uint32_t count) -> Result<std::uint64_t> { return next_id->fetch_add(count); };
   };
   start_three();
-  // 100,000 bytes of keys and values: more than 1.5 times 20,000.
-  for (int batch = 0; batch < 10; ++batch) {
-    KvCommand c;
-    c.set_type(KvCommand::RAW_BATCH_PUT);
-    for (int i = 0; i < 100; ++i) {
-      c.add_keys(fmt::format("k{:05}", batch * 100 + i));
-      c.add_values(std::string(94, 'v'));
+  // 100,000 bytes of keys and values: more than 1.5 times 20,000. The region splits
+  // while they are written: each put goes to the region holding its key then.
+  for (int i = 0; i < 400; ++i) {
+    std::string key = fmt::format("k{:05}", i);
+    bool written = false;
+    for (int attempt = 0; attempt < 200 && !written; ++attempt) {
+      std::uint64_t region = 0;
+      for (const auto& s : nodes_[1].store->regions()) {
+        if (s.region.start_key() <= key && (s.region.end_key().empty() || key < s.region.end_key())) {
+          region = s.region.id();
+        }
+      }
+      ProposeResult r = write_to(region, put(key, std::string(244, 'v')));
+      written = !r.region_error;
     }
-    ASSERT_FALSE(write_to(100, c).region_error);
+    ASSERT_TRUE(written) << key;
   }
   for (std::uint64_t s = 1; s <= 3; ++s) {
     EXPECT_TRUE(testing::poll_until([&] { return nodes_[s].store->regions().size() >= 4; }, std::chrono::seconds(20)))

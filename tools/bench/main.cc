@@ -61,6 +61,7 @@ struct Config {
   std::uint32_t tso_count = 1;
   bool tso_async = false;
   bool json = false;
+  std::uint32_t regions = 0;  // rdb: split the key range into this many regions first
 };
 
 std::string make_key(std::uint64_t i, int size) {
@@ -181,6 +182,9 @@ int run(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--json", cfg.json, "print one JSON object with the results");
+  app.add_option("--regions", cfg.regions,
+                 "rdb: first split the benchmark's keys into this many regions of equal key counts (1..4096)")
+      ->check(CLI::Range(1, 4096));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -216,6 +220,24 @@ int run(int argc, char** argv) {
     }
     rdb_client = std::move(client_or).value();
     driver = rdb::bench::make_rdb_driver(*rdb_client);
+    if (cfg.regions > 1) {
+      std::vector<std::string> cuts;
+      for (std::uint32_t r = 1; r < cfg.regions; ++r) {
+        cuts.push_back(make_key(cfg.keys * r / cfg.regions, cfg.key_size));
+      }
+      // In slices of 64 keys: one batch split each.
+      for (std::size_t i = 0; i < cuts.size(); i += 64) {
+        std::vector<std::string> slice(cuts.begin() + static_cast<std::ptrdiff_t>(i),
+                                       cuts.begin() + static_cast<std::ptrdiff_t>(std::min(cuts.size(), i + 64)));
+        auto split = rdb_client->split(slice);
+        if (!split.is_ok()) {
+          std::cerr << "rdb-bench: splitting into " << cfg.regions << " regions: " << split.status().to_string()
+                    << "\n";
+          return kExitBadUsage;
+        }
+      }
+      std::cerr << "rdb-bench: the keys are split into " << cfg.regions << " regions\n";
+    }
   } else {
     if (cfg.unary) {
       std::cerr << "rdb-bench: --unary applies to --driver rdb only\n";
