@@ -343,7 +343,13 @@ class ClientImpl final : public RdbClient {
     }
     const Clock::time_point deadline = Clock::now() + options_.timeout;
     Status last = Status::unavailable("no PD endpoint answered");
-    for (std::size_t attempt = 0; attempt < pd_stubs_.size(); ++attempt) {
+    std::chrono::milliseconds backoff(2);
+    // A read: every endpoint in turn, again and again until the deadline (a PD that
+    // just restarted breaks the first call on an old connection).
+    for (std::size_t attempt = 0; Clock::now() < deadline; ++attempt) {
+      if (attempt > 0 && attempt % pd_stubs_.size() == 0) {
+        sleep_backoff(backoff, deadline);
+      }
       std::size_t which = (pd_index_.load() + attempt) % pd_stubs_.size();
       grpc::ClientContext ctx;
       ctx.set_deadline(to_system(deadline));
@@ -646,8 +652,15 @@ class ClientImpl final : public RdbClient {
     if (err.has_epoch_not_match() && err.epoch_not_match().current_regions_size() > 0) {
       cache_.invalidate(route.region.id());
       for (const auto& r : err.epoch_not_match().current_regions()) {
-        RegionRoute updated{r, route.leader, route.store_addr};
-        cache_.insert(std::move(updated));
+        // Regions a split made have their leaders on the store that answered, at first:
+        // address this store's peer of each (a NotLeader hint corrects it later).
+        metapb::Peer here = route.leader;
+        for (const auto& p : r.peers()) {
+          if (p.store_id() == route.leader.store_id()) {
+            here = p;
+          }
+        }
+        cache_.insert(RegionRoute{r, here, route.store_addr});
       }
       return;
     }

@@ -41,5 +41,21 @@ TEST(RegionCacheTest, GapsAreMisses) {
   EXPECT_FALSE(cache.lookup("c").has_value());
 }
 
+// Reverse scans walk regions backwards: the region holding the keys just below a key.
+TEST(RegionCacheTest, LookupBeforeFindsTheRegionEndingAtOrAfterAKey) {
+  RegionCache cache;
+  cache.insert(route(1, "", "f", "s1"));
+  cache.insert(route(2, "f", "p", "s2"));
+  EXPECT_EQ(cache.lookup_before("p")->region.id(), 2u);
+  EXPECT_EQ(cache.lookup_before("f")->region.id(), 1u);
+  EXPECT_EQ(cache.lookup_before("g")->region.id(), 2u);
+  EXPECT_FALSE(cache.lookup_before("").has_value()) << "the last region is not cached";
+  EXPECT_FALSE(cache.lookup_before("q").has_value()) << "keys below q but past p are in no cached region";
+  cache.insert(route(3, "p", "", "s3"));
+  EXPECT_EQ(cache.lookup_before("")->region.id(), 3u);
+  EXPECT_EQ(cache.lookup_before("q")->region.id(), 3u);
+  EXPECT_FALSE(RegionCache().lookup_before("a").has_value());
+}
+
 }  // namespace
 }  // namespace rdb

@@ -888,6 +888,7 @@ void RaftStore::on_split(Peer& peer, SplitResult& split, WriteBatch& wb) {
   peer.approximate_bytes = 0;
   peer.approximate_keys = 0;
   peer.split_check_due = true;
+  peer.split_into = split.new_regions;
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
   ranges_.put(peer.region);
   int self_index = 0;

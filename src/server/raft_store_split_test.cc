@@ -155,7 +155,11 @@ TEST_F(RaftStoreSplitTest, BatchSplitCutsTheRegionOnEveryStore) {
   ProposeResult stale = propose_with(leader->self.store_id(), old, put("a", "x"));
   ASSERT_TRUE(stale.region_error.has_value());
   ASSERT_TRUE(stale.region_error->has_epoch_not_match());
-  EXPECT_EQ(stale.region_error->epoch_not_match().current_regions(0).end_key(), "h");
+  const auto& current = stale.region_error->epoch_not_match().current_regions();
+  ASSERT_EQ(current.size(), 3) << "the region and the ones its split made";
+  EXPECT_EQ(current[0].end_key(), "h");
+  EXPECT_EQ(current[1].start_key(), "h");
+  EXPECT_EQ(current[2].start_key(), "p");
 }
 
 TEST_F(RaftStoreSplitTest, InvalidSplitsAreRefusedAndChangeNothing) {

@@ -53,6 +53,9 @@ std::optional<kvrpc::RegionError> RegionPeer::check_request(const kvrpc::Context
     e.set_message(fmt::format("region {} epoch is ({}, {}), request has ({}, {})", region.id(), have.conf_ver(),
                               have.version(), want.conf_ver(), want.version()));
     *e.mutable_epoch_not_match()->add_current_regions() = region;
+    for (const auto& r : split_into) {
+      *e.mutable_epoch_not_match()->add_current_regions() = r;
+    }
     return e;
   }
   for (const auto& k : keys) {

@@ -67,6 +67,9 @@ class RegionPeer {
   // what was applied since; 0 until checked.
   std::uint64_t approximate_bytes = 0;
   std::uint64_t approximate_keys = 0;
+  // The regions this one's last split made: an EpochNotMatch carries them too, so a
+  // client learns the new layout without asking PD.
+  std::vector<metapb::Region> split_into;
 
   std::uint64_t id() const { return region.id(); }
   bool is_leader() const { return node->raft().role() == raft::StateRole::kLeader; }

@@ -204,6 +204,40 @@ TEST_F(RegionSplitTest, ScansBatchesAndDeleteRangeSpanManyRegions) {
   check_scan("", "", 10240, true);
 }
 
+// PD persists its region tree: after a restart it routes to every region at once,
+// before any store reports again.
+TEST_F(RegionSplitTest, PdRestartKeepsTheRegionTree) {
+  std::vector<std::string> keys;
+  for (int i = 100; i < 1000; i += 100) {
+    keys.push_back(key(i));
+  }
+  ASSERT_TRUE(client_->split(keys).is_ok());
+  ASSERT_TRUE(pd_knows_regions(keys.size() + 1));
+  auto before = client_->cluster_status();
+  ASSERT_TRUE(before.is_ok());
+  cluster_.pd().process->kill_now();
+  cluster_.restart_pd_in_place();
+  auto after = client_->cluster_status();
+  ASSERT_TRUE(after.is_ok()) << after.status().to_string();
+  ASSERT_EQ(after->regions.size(), before->regions.size());
+  for (std::size_t i = 0; i < after->regions.size(); ++i) {
+    EXPECT_EQ(after->regions[i].id, before->regions[i].id);
+    EXPECT_EQ(after->regions[i].start_key, before->regions[i].start_key);
+    EXPECT_EQ(after->regions[i].end_key, before->regions[i].end_key);
+  }
+  // And a fresh client routes through it to every region.
+  ClientOptions o;
+  o.pd_endpoints = {cluster_.pd().addr};
+  o.timeout = std::chrono::seconds(20);
+  auto fresh = std::move(RdbClient::connect(o)).value();
+  for (int i = 0; i < 1000; i += 50) {
+    ASSERT_TRUE(fresh->raw_put(key(i), "after-restart").is_ok()) << key(i);
+  }
+  auto all = fresh->raw_scan("", "", ScanOptions{10240, false, true});
+  ASSERT_TRUE(all.is_ok());
+  EXPECT_EQ(all->size(), 20u);
+}
+
 TEST_F(AutoSplitTest, RegionsSplitByThemselvesAsDataGrows) {
   // 1 MiB of keys and values: with 64 KiB regions (split past 96 KiB), at least 8 regions.
   std::map<std::string, std::string> written;
