@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
+
 namespace rdb {
 
 PdWorker::PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
@@ -116,12 +118,12 @@ void PdWorker::heartbeat() {
       return;
     }
   }
+  ++round_;
+  std::map<std::uint64_t, Reported> still_led;
   for (const auto& r : regions) {
     if (!r.is_leader) {
       continue;
     }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + interval_);
     pdpb::RegionHeartbeatRequest req;
     req.mutable_header()->set_cluster_id(cluster_id_);
     *req.mutable_region() = r.region;
@@ -131,8 +133,25 @@ void PdWorker::heartbeat() {
     }
     req.set_approximate_size(r.approximate_bytes);
     req.set_approximate_keys(r.approximate_keys);
+    std::string what = req.SerializeAsString();
+    Reported& last = still_led[r.region.id()];
+    if (auto it = reported_.find(r.region.id()); it != reported_.end()) {
+      last = it->second;
+    }
+    bool learners = std::any_of(r.region.peers().begin(), r.region.peers().end(),
+                                [](const metapb::Peer& p) { return p.is_learner(); });
+    bool due = what != last.what || last.in_motion || learners || !r.pending_peers.empty() ||
+               round_ >= last.round + kQuietRounds;
+    if (!due) {
+      continue;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + interval_);
     pdpb::RegionHeartbeatResponse resp;
     grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
+    if (s.ok() && !resp.header().has_error()) {
+      last = {std::move(what), round_, resp.has_change_peer() || resp.has_transfer_leader()};
+    }
     if (s.ok() && resp.has_transfer_leader()) {
       spdlog::info("region {}: PD asks to move leadership to peer {}", r.region.id(), resp.transfer_leader().id());
       store_.transfer_leader(r.region.id(), resp.transfer_leader().id());
@@ -157,6 +176,7 @@ void PdWorker::heartbeat() {
       }
     });
   }
+  reported_ = std::move(still_led);  // regions no longer led here are forgotten
 }
 
 }  // namespace rdb

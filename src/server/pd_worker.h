@@ -1,7 +1,8 @@
 // PdWorker: a store's conversation with PD after start-up.
 //
 // Every interval it sends a store heartbeat (liveness, region and leader
-// counts) and, for each region this store leads, a region heartbeat; when PD's
+// counts) and, for each region this store leads whose report changed (or every
+// tenth round), a region heartbeat; when PD's
 // replica checker answers with a membership change, it asks the RaftStore to
 // carry it out. It also resolves store ids to addresses for the Raft transport.
 // Thread safety: resolve() may be called from any thread; start/stop from one.
@@ -9,8 +10,10 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "pdpb.grpc.pb.h"
@@ -46,6 +49,17 @@ class PdWorker {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool soon_ = false;
+  // Region heartbeats go out when something changed or the region is being worked on,
+  // and otherwise every kQuietRounds rounds: with thousands of idle regions, a report
+  // of each every interval would keep PD and the store busy for nothing.
+  static constexpr std::uint64_t kQuietRounds = 10;
+  struct Reported {
+    std::string what;  // the report's content when last sent
+    std::uint64_t round = 0;
+    bool in_motion = false;  // PD answered with a change: report again next round
+  };
+  std::map<std::uint64_t, Reported> reported_;  // by region id; the worker thread's own
+  std::uint64_t round_ = 0;
   std::thread thread_;
 };
 
