@@ -36,24 +36,7 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 start_cluster() {
   rm -rf "$WORK/run"
   mkdir -p "$WORK/run"
-  PD="127.0.0.1:$BASE"
-  "$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((BASE + 1))" --data-dir "$WORK/run/pd" \
-    --ready-file "$WORK/run/pd.ready" --max-replicas 3 2>"$WORK/run/pd.log" &
-  PIDS+=($!)
-  wait_for_file "$WORK/run/pd.ready" 30 || { echo "rdb-pd did not start"; exit 1; }
-  for i in 1 2 3; do
-    "$BIN/rdb-server" --addr "127.0.0.1:$((BASE + 10 + i))" --status-addr "127.0.0.1:$((BASE + 20 + i))" \
-      --data-dir "$WORK/run/store$i" --pd "$PD" --ready-file "$WORK/run/store$i.ready" 2>"$WORK/run/store$i.log" &
-    PIDS+=($!)
-    STORE_PIDS+=($!)
-    wait_for_file "$WORK/run/store$i.ready" 60 || { echo "rdb-server $i did not start"; exit 1; }
-  done
-  local deadline=$((SECONDS + 60))
-  until "$BIN/rdb-cli" --pd "$PD" cluster 2>/dev/null | grep "leader [0-9]*@store" |
-    grep -q "peers.*@store.*@store.*@store"; do
-    [ $SECONDS -lt $deadline ] || { echo "no 3-replica region with a leader"; exit 1; }
-    sleep 0.2
-  done
+  start_bench_cluster "$WORK/run" "$BASE"
 }
 
 row() {  # workload regions

@@ -16,6 +16,7 @@ BASE=${BASE:-27790}
 [ -x "$BIN/rdb-bench" ] || make build >/dev/null
 WORK=$(mktemp -d /tmp/rdb-split-time.XXXXXX)
 PIDS=()
+STORE_PIDS=()
 stop_all() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -26,24 +27,7 @@ now_ms() { date +%s%3N; }
 
 for run in $(seq 1 "$RUNS"); do
   rm -rf "$WORK/run" && mkdir -p "$WORK/run"
-  PD="127.0.0.1:$BASE"
-  "$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((BASE + 1))" --data-dir "$WORK/run/pd" \
-    --ready-file "$WORK/run/pd.ready" --max-replicas 3 2>"$WORK/run/pd.log" &
-  PIDS+=($!)
-  wait_for_file "$WORK/run/pd.ready" 30 || { echo "rdb-pd did not start"; exit 1; }
-  for i in 1 2 3; do
-    "$BIN/rdb-server" --addr "127.0.0.1:$((BASE + 10 + i))" --status-addr "127.0.0.1:$((BASE + 20 + i))" \
-      --data-dir "$WORK/run/store$i" --pd "$PD" --ready-file "$WORK/run/store$i.ready" \
-      --region-split-size 1MiB --split-check-interval-ms "$CHECK_MS" 2>"$WORK/run/store$i.log" &
-    PIDS+=($!)
-    wait_for_file "$WORK/run/store$i.ready" 60 || { echo "rdb-server $i did not start"; exit 1; }
-  done
-  deadline=$((SECONDS + 60))
-  until "$BIN/rdb-cli" --pd "$PD" cluster 2>/dev/null | grep "leader [0-9]*@store" |
-    grep -q "peers.*@store.*@store.*@store"; do
-    [ $SECONDS -lt $deadline ] || { echo "no 3-replica region with a leader"; exit 1; }
-    sleep 0.2
-  done
+  start_bench_cluster "$WORK/run" "$BASE" --region-split-size 1MiB --split-check-interval-ms "$CHECK_MS"
   # 6,000 puts of 1 KiB over 2,000 keys: about 95 % of the keys, some 1.9 MiB.
   "$BIN/rdb-bench" --pd "$PD" --workload raw-put --concurrency 16 --keys 2000 --ops 6000 --value-size 1024 \
     --warmup 0 >/dev/null 2>&1

@@ -24,3 +24,31 @@ http_get() {
   sed '1,/^\r$/d' <&3
   exec 3<&-
 }
+
+# start_bench_cluster DIR BASE [rdb-server flags...]: PD (BASE, status BASE+1) and three
+# stores (BASE+11..13, status BASE+21..23) with data under DIR, for the bench scripts.
+# Sets PD; appends the daemons' pids to PIDS and the stores' to STORE_PIDS (the caller
+# kills them); returns once one region has three voters and a leader.
+start_bench_cluster() {
+  local dir=$1 base=$2
+  shift 2
+  PD="127.0.0.1:$base"
+  "$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((base + 1))" --data-dir "$dir/pd" \
+    --ready-file "$dir/pd.ready" --max-replicas 3 2>"$dir/pd.log" &
+  PIDS+=($!)
+  wait_for_file "$dir/pd.ready" 30 || { echo "rdb-pd did not start"; return 1; }
+  local i
+  for i in 1 2 3; do
+    "$BIN/rdb-server" --addr "127.0.0.1:$((base + 10 + i))" --status-addr "127.0.0.1:$((base + 20 + i))" \
+      --data-dir "$dir/store$i" --pd "$PD" --ready-file "$dir/store$i.ready" "$@" 2>"$dir/store$i.log" &
+    PIDS+=($!)
+    STORE_PIDS+=($!)
+    wait_for_file "$dir/store$i.ready" 60 || { echo "rdb-server $i did not start"; return 1; }
+  done
+  local deadline=$((SECONDS + 60))
+  until "$BIN/rdb-cli" --pd "$PD" cluster 2>/dev/null | grep "leader [0-9]*@store" |
+    grep -q "peers.*@store.*@store.*@store"; do
+    [ $SECONDS -lt $deadline ] || { echo "no 3-replica region with a leader"; return 1; }
+    sleep 0.2
+  done
+}
