@@ -550,9 +550,18 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
     const metapb::Region& have = peer->region;
     const metapb::Region& got = data.value().region();
     bool initialized = peer->storage->applied_index() > 0;
-    if (initialized && (got.start_key() != have.start_key() || got.end_key() != have.end_key())) {
-      dropped_.drop(region_id, {"bad_snapshot", "the snapshot's range differs from the region's"});
-      return;
+    bool same_range = got.start_key() == have.start_key() && got.end_key() == have.end_key();
+    if (initialized && !same_range) {
+      // Only a newer region may change the range (a split or merge this peer missed),
+      // and never onto another region of this store.
+      if (got.region_epoch().version() <= have.region_epoch().version()) {
+        dropped_.drop(region_id, {"bad_snapshot", "the snapshot's range differs from the region's at no newer epoch"});
+        return;
+      }
+      if (auto other = ranges_.overlapping(got)) {
+        dropped_.drop(region_id, {"bad_snapshot", fmt::format("the snapshot's range overlaps region {}", *other)});
+        return;
+      }
     }
   }
   guarded(*peer, "a message", [&] { (void)peer->node->step(std::move(*msg.mutable_message())); });

@@ -241,6 +241,28 @@ TEST_F(RaftStoreSplitTest, AStoreAwayDuringTheSplitCatchesUp) {
   }
 }
 
+// A store away during the split whose log position was compacted meanwhile catches up
+// by snapshot: the region's snapshot has the smaller range (and a newer epoch), and the
+// new regions come by snapshots of their own.
+TEST_F(RaftStoreSplitTest, AStoreAwayDuringTheSplitCatchesUpBySnapshot) {
+  start_three();
+  std::uint64_t away = leader_of(100)->self.store_id() % 3 + 1;  // a follower
+  stop(away);
+  ASSERT_FALSE(write_to(100, split_at({"m"})).region_error);
+  for (int i = 0; i < 120; ++i) {  // past the log GC threshold (50) of both regions
+    ASSERT_FALSE(write_to(100, put(fmt::format("a{:03}", i), "left")).region_error);
+    ASSERT_FALSE(write_to(200, put(fmt::format("x{:03}", i), "right")).region_error);
+  }
+  start(away, std::nullopt);
+  EXPECT_TRUE(testing::poll_until([&] { return has_value(away, "a119", "left") && has_value(away, "x119", "right"); },
+                                  std::chrono::seconds(30)))
+      << "the returning store did not catch up";
+  EXPECT_TRUE(testing::poll_until([&] { return store_has_regions(away, 2); }, std::chrono::seconds(20)));
+  auto st = status_of(away, 100);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->region.end_key(), "m");
+}
+
 // The leader notices its region grew past the limits and splits it by itself, with
 // ids from the allocator (PD in a real store).
 TEST_F(RaftStoreSplitTest, ARegionThatGrewTooBigSplitsByItself) {
