@@ -377,11 +377,25 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
   for (auto& [id, l] : stores) {
     l.region_count = load_.stores[id].regions;  // the region tree's count, fresher than store heartbeats
   }
+  const std::uint64_t region_id = req.region().id();
+  if (auto it = in_flight_.find(region_id); it != in_flight_.end()) {
+    bool same = it->second.conf_ver == req.region().region_epoch().conf_ver() && it->second.leader == req.leader().id();
+    if (same && now < it->second.until_ms) {
+      return {};  // the last step has not shown up yet
+    }
+    in_flight_.erase(it);
+  }
+  auto started = [&](const RegionDecision& d) {
+    if (d.change || d.transfer_leader_to) {
+      in_flight_[region_id] = {req.region().region_epoch().conf_ver(), req.leader().id(), now + 3000};
+    }
+    return d;
+  };
   std::vector<metapb::Peer> pending(req.pending_peers().begin(), req.pending_peers().end());
   // The replica checker first: what the region needs beats what the cluster would like.
   RegionDecision d = check_region(req.region(), req.leader().store_id(), stores, liveness_.config(), pending);
   if (d.change || d.transfer_leader_to) {
-    return d;
+    return started(d);
   }
   if (now >= leader_window_ms_ + 1000) {
     leader_window_ms_ = now;
@@ -402,7 +416,7 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
     ++load_.stores[d.change->peer().store_id()].regions;
     spdlog::info("region {}: balancing replicas onto store {}", req.region().id(), d.change->peer().store_id());
   }
-  return d;
+  return started(d);
 }
 
 grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHeartbeatRequest* req,

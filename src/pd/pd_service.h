@@ -85,6 +85,15 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   std::uint32_t moves_started_ = 0;     // region moves begun since load_ was computed
   std::uint64_t leader_window_ms_ = 0;  // start of the current one-second window
   std::uint32_t leader_transfers_ = 0;  // transfers asked for in that window
+  // The step PD last asked of a region, until the region reports it done (its conf_ver
+  // or leader changed) or 3 s pass: heartbeats sent before the step applied must not
+  // start another (e.g. a second learner on the same store).
+  struct InFlight {
+    std::uint64_t conf_ver = 0;
+    std::uint64_t leader = 0;
+    std::uint64_t until_ms = 0;
+  };
+  std::map<std::uint64_t, InFlight> in_flight_;  // by region id
 };
 
 }  // namespace rdb

@@ -699,6 +699,16 @@ void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type
       cb(Status::unavailable(fmt::format("region {}: this store does not lead it", region_id)));
       return;
     }
+    if (type != raftpb::REMOVE_NODE) {
+      for (const auto& p : peer->region.peers()) {
+        if (p.store_id() == target.store_id() && p.id() != target.id()) {
+          // A store holds one peer of a region: a second would fight the first for its data.
+          cb(Status::invalid_argument(
+              fmt::format("region {}: store {} already holds its peer {}", region_id, target.store_id(), p.id())));
+          return;
+        }
+      }
+    }
     raft::ConfChange cc;
     cc.set_type(type);
     cc.set_node_id(target.id());

@@ -240,5 +240,26 @@ TEST_F(RaftStoreTest, TicksFollowTheInjectedClock) {
   EXPECT_GE(steps, 10) << "elected before the election timeout (10 ticks) passed";
 }
 
+// A store holds one peer of a region: adding a second one there (PD acting on a stale
+// view) is refused before it enters the log.
+TEST_F(RaftStoreTest, ASecondPeerOnTheSameStoreIsRefused) {
+  auto region = region_with({1, 2, 3});
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    start(s, region);
+  }
+  std::uint64_t leader = wait_for_leader();
+  metapb::Peer second;
+  second.set_id(5000);
+  second.set_store_id(leader % 3 + 1);
+  auto p = std::make_shared<std::promise<Status>>();
+  auto f = p->get_future();
+  nodes_[leader].store->change_peer(100, raftpb::ADD_LEARNER_NODE, second, [p](Status s) { p->set_value(s); });
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  Status s = f.get();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("already holds"), std::string::npos) << s.to_string();
+  EXPECT_EQ(leader_status()->region.peers_size(), 3);
+}
+
 }  // namespace
 }  // namespace rdb

@@ -88,6 +88,22 @@ class ScaleOutTest : public ::testing::Test {
     return ok;
   }
 
+  // PD's log lines about the region `why` names ("region N ..."), for a failure message.
+  std::string pd_log_of_region(const std::string& why) {
+    std::string needle = why.substr(0, why.find(' ', 7)) + ":";  // "region N:"
+    std::string out;
+    std::string log = cluster_.pd().logs();
+    for (std::size_t at = 0; at < log.size();) {
+      std::size_t end = log.find('\n', at);
+      std::string line = log.substr(at, end == std::string::npos ? std::string::npos : end - at + 1);
+      if (line.find(needle) != std::string::npos) {
+        out += line;
+      }
+      at = end == std::string::npos ? log.size() : end + 1;
+    }
+    return out.size() > 8000 ? out.substr(out.size() - 8000) : out;
+  }
+
   LocalCluster cluster_;
   std::unique_ptr<RdbClient> client_;
 };
@@ -128,7 +144,7 @@ TEST_F(ScaleOutTest, AddingStoresSpreadsRegionsAndLeadersAndRemovingThemDrainsTh
   std::string why;
   bool spread = testing::poll_until([&] { return balanced(5, &why); }, std::chrono::seconds(180));
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  EXPECT_TRUE(spread) << "not balanced over 5 stores: " << why;
+  EXPECT_TRUE(spread) << "not balanced over 5 stores: " << why << "\n" << pd_log_of_region(why);
   std::cout << "3 -> 5 stores, " << kRegions << " regions: balanced in " << took.count() << " ms (" << why << ")\n";
 
   // Scale in: both new stores drain and become tombstones.
@@ -152,7 +168,7 @@ TEST_F(ScaleOutTest, AddingStoresSpreadsRegionsAndLeadersAndRemovingThemDrainsTh
         return tombstones == 2 && balanced(3, &why);
       },
       std::chrono::seconds(180));
-  EXPECT_TRUE(drained) << "the removed stores did not drain: " << why;
+  EXPECT_TRUE(drained) << "the removed stores did not drain: " << why << "\n" << pd_log_of_region(why);
   stop = true;
   for (auto& t : writers) {
     t.join();
