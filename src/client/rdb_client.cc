@@ -189,6 +189,13 @@ class ClientImpl final : public RdbClient {
       } else if (more) {
         req.set_end_key(part.back().key);
       } else if (resp.region_boundary() && room) {
+        // The next region must lie beyond this one: a store that says otherwise would
+        // send the scan round in circles.
+        bool onward =
+            o.reverse ? (req.end_key().empty() || resp.next_key() < req.end_key()) : resp.next_key() > req.start_key();
+        if (!onward) {
+          return Status::internal(fmt::format("a store answered a scan with a continuation key that does not move on"));
+        }
         more = true;
         (o.reverse ? req.mutable_end_key() : req.mutable_start_key())->assign(resp.next_key());
       }

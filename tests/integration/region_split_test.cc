@@ -2,6 +2,7 @@
 // write load lose nothing, and scans, batches and delete-range over many regions see
 // every key once, in order.
 #include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "kvrpc.grpc.pb.h"
 #include "local_cluster.h"
 #include "rdb/client.h"
 
@@ -202,6 +204,50 @@ TEST_F(RegionSplitTest, ScansBatchesAndDeleteRangeSpanManyRegions) {
                  expected.end());
   check_scan("", "", 10240, false);
   check_scan("", "", 10240, true);
+}
+
+// SplitRegion straight to a store, with what a client library would never send.
+TEST_F(RegionSplitTest, BadSplitRequestsAreRefusedAndChangeNothing) {
+  auto st = client_->cluster_status();
+  ASSERT_TRUE(st.is_ok());
+  const RegionInfo& r = st->regions[0];
+  std::string addr;
+  for (const auto& s : st->stores) {
+    if (s.id == r.leader.store_id) {
+      addr = s.address;
+    }
+  }
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  auto split = [&](std::vector<std::string> keys) {
+    kvrpc::SplitRegionRequest req;
+    req.mutable_context()->set_region_id(r.id);
+    req.mutable_context()->mutable_region_epoch()->set_conf_ver(r.conf_ver);
+    req.mutable_context()->mutable_region_epoch()->set_version(r.version);
+    for (auto& k : keys) {
+      req.add_split_keys(k);
+    }
+    kvrpc::SplitRegionResponse resp;
+    grpc::ClientContext ctx;
+    return stub->SplitRegion(&ctx, req, &resp);
+  };
+  std::vector<std::string> too_many;
+  for (int i = 0; i < 65; ++i) {
+    too_many.push_back(key(i));
+  }
+  for (const auto& [what, keys] :
+       std::vector<std::pair<std::string, std::vector<std::string>>>{{"no keys", {}},
+                                                                     {"65 keys", too_many},
+                                                                     {"out of order", {key(5), key(1)}},
+                                                                     {"repeated", {key(1), key(1)}},
+                                                                     {"an empty key", {""}},
+                                                                     {"a key over 8 KiB", {std::string(8193, 'k')}}}) {
+    grpc::Status s = split(keys);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << what << ": " << s.error_message();
+  }
+  auto after = client_->cluster_status();
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_EQ(after->regions.size(), 1u);
+  EXPECT_EQ(after->regions[0].version, r.version);
 }
 
 // PD persists its region tree: after a restart it routes to every region at once,
