@@ -46,6 +46,7 @@ int run(int argc, char** argv) {
   int heartbeat_ms = 1000;
   std::uint64_t log_gc_threshold = 10000;
   bool lease_reads = false;
+  bool hibernate_regions = true;
   bool unsafe_local_reads = false;
   bool ack_before_commit = false;
   rdb::TlsFiles tls;
@@ -123,6 +124,9 @@ int run(int argc, char** argv) {
   rdb::add_tls_flags(app, tls, /*server=*/true);
   app.add_flag("--lease-reads", lease_reads,
                "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
+  app.add_option("--hibernate-regions", hibernate_regions,
+                 "idle regions stop ticking and heartbeating until something happens (not with --lease-reads)")
+      ->capture_default_str();
   if constexpr (rdb::kTestSwitches) {  // never in builds with RDB_TEST_SWITCHES=OFF
     app.add_flag("--test-unsafe-local-reads", unsafe_local_reads,
                  "TEST ONLY: serve reads from any replica's local state (not linearizable; for testing the chaos "
@@ -194,6 +198,7 @@ int run(int argc, char** argv) {
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
   raft_config.lease_reads = lease_reads;
+  raft_config.hibernate_regions = hibernate_regions;
   raft_config.max_pending_tasks = max_raft_queue;
   raft_config.disk = disk;
   raft_config.snap_dir = data_dir + "/snap";

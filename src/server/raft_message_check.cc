@@ -50,6 +50,47 @@ std::optional<raft::Rejection> check_envelope(const raftsvc::RaftMessage& msg, s
   return std::nullopt;
 }
 
+std::optional<raft::Rejection> check_signal(const raftsvc::RaftMessage& msg, std::uint64_t store_id) {
+  if (msg.has_message()) {
+    return reject("bad_signal", "a tombstone, hibernation signal or store heartbeat carries no Raft message");
+  }
+  if (msg.to_peer().store_id() != store_id) {
+    return reject("misaddressed",
+                  fmt::format("signal for store {} arrived at store {}", msg.to_peer().store_id(), store_id));
+  }
+  if (msg.from_peer().store_id() == 0 || msg.from_peer().store_id() == store_id) {
+    return reject("bad_peer",
+                  fmt::format("signal from store {}: another store must send it", msg.from_peer().store_id()));
+  }
+  int kinds = int{msg.is_tombstone()} + int{msg.has_hibernate()} + int{msg.store_heartbeat()};
+  if (kinds != 1) {
+    return reject("bad_signal", "a signal is exactly one of tombstone, hibernation or store heartbeat");
+  }
+  if (msg.store_heartbeat()) {
+    if (msg.region_id() != 0 || msg.has_region()) {
+      return reject("bad_signal", "a store heartbeat names no region");
+    }
+    return std::nullopt;
+  }
+  if (msg.region_id() == 0) {
+    return reject("bad_region", "signal without a region id");
+  }
+  if (msg.to_peer().id() == 0 || msg.from_peer().id() == 0) {
+    return reject("bad_peer", "a region signal names both peers");
+  }
+  if (msg.is_tombstone() && (!msg.has_region() || msg.region().id() != msg.region_id())) {
+    return reject("bad_tombstone", "a tombstone must carry its region");
+  }
+  if (msg.has_region() && msg.region().id() != msg.region_id()) {
+    return reject("bad_region",
+                  fmt::format("signal for region {} carries region {}", msg.region_id(), msg.region().id()));
+  }
+  if (msg.has_hibernate() && msg.hibernate().term() == 0) {
+    return reject("bad_signal", "a hibernation signal names the leader's term");
+  }
+  return std::nullopt;
+}
+
 std::optional<raft::Rejection> check_new_peer(const raftsvc::RaftMessage& msg) {
   auto t = msg.message().type();
   if (t != raftpb::MSG_APP && t != raftpb::MSG_HEARTBEAT && t != raftpb::MSG_SNAP) {

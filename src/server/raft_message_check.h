@@ -27,6 +27,10 @@ namespace rdb {
 
 std::optional<raft::Rejection> check_envelope(const raftsvc::RaftMessage& msg, std::uint64_t store_id);
 std::optional<raft::Rejection> check_new_peer(const raftsvc::RaftMessage& msg);
+// Messages without Raft content: a tombstone or hibernation signal must name its
+// region (and carry it, for a tombstone) and peers on two stores, the receiver
+// being this one; a store heartbeat names only the two stores.
+std::optional<raft::Rejection> check_signal(const raftsvc::RaftMessage& msg, std::uint64_t store_id);
 
 class DroppedMessages {
  public:

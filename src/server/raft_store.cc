@@ -143,7 +143,9 @@ RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftT
       applier_(engine),
       dropped_(metrics != nullptr ? *metrics : *own_metrics_),
       snaps_(engine, SnapManager::Options{config.snap_dir, config.disk}),
-      clock_(config.clock ? config.clock : std::make_shared<SteadyClock>()) {
+      clock_(config.clock ? config.clock : std::make_shared<SteadyClock>()),
+      liveness_(2ULL * static_cast<std::uint64_t>(config.election_ticks) *
+                static_cast<std::uint64_t>(config.tick_interval.count())) {
   register_gauges(metrics != nullptr ? *metrics : *own_metrics_);
 }
 
@@ -159,6 +161,8 @@ void RaftStore::register_gauges(MetricsRegistry& registry) {
                  [sum] { return sum([](const RegionStatus&) { return 1.0; }); });
   registry.gauge("rdb_raft_leaders", "Regions this store leads",
                  [sum] { return sum([](const RegionStatus& r) { return r.is_leader ? 1.0 : 0.0; }); });
+  registry.gauge("rdb_raft_hibernating_regions", "Region replicas on this store that sleep (no ticks, no heartbeats)",
+                 [this] { return static_cast<double>(hibernating_.load()); });
   registry.gauge("rdb_raft_apply_lag_entries", "Committed but not yet applied entries, summed over regions", [sum] {
     return sum([](const RegionStatus& r) {
       return r.commit_index > r.applied_index ? static_cast<double>(r.commit_index - r.applied_index) : 0.0;
@@ -327,6 +331,14 @@ RaftStore::Peer* RaftStore::find_peer(std::uint64_t region_id) {
   return it == peers_.end() || it->second->removed || it->second->broken ? nullptr : it->second.get();
 }
 
+RaftStore::Peer* RaftStore::awake_peer(std::uint64_t region_id) {
+  Peer* peer = find_peer(region_id);
+  if (peer != nullptr) {
+    wake_peer(*peer);
+  }
+  return peer;
+}
+
 std::optional<kvrpc::RegionError> RaftStore::check_context(Peer* peer, std::uint64_t region_id,
                                                            const kvrpc::Context& ctx,
                                                            const std::vector<std::string>& keys) const {
@@ -362,7 +374,7 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
                             ProposeResult{server_is_busy("the store is shutting down or its Raft queue is full"), {}});
   post([this, ctx, keys = std::move(keys), cmd = std::move(cmd), once]() mutable {
     ProposeCallback cb = take(*once);
-    Peer* peer = find_peer(ctx.region_id());
+    Peer* peer = awake_peer(ctx.region_id());
     if (auto err = check_context(peer, ctx.region_id(), ctx, keys)) {
       metrics_.proposals_refused.inc();
       cb({std::move(err), {}});
@@ -408,7 +420,7 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
       std::optional<kvrpc::RegionError>(server_is_busy("the store is shutting down or its Raft queue is full")));
   post([this, ctx, keys = std::move(keys), once, region = std::move(region)]() mutable {
     ReadCallback cb = take(*once);
-    Peer* peer = find_peer(ctx.region_id());
+    Peer* peer = awake_peer(ctx.region_id());
     if (region && peer != nullptr) {
       *region = peer->region;
     }
@@ -428,14 +440,18 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
 }
 
 void RaftStore::deliver(raftsvc::RaftMessage msg) {
-  if (msg.is_tombstone()) {
-    bool addressed = msg.region_id() != 0 && msg.has_region() && msg.region().id() == msg.region_id() &&
-                     msg.to_peer().store_id() == config_.store_id;
-    if (!addressed) {
-      dropped_.drop(msg.region_id(), {"bad_tombstone", "a tombstone must carry its region and be for this store"});
+  if (msg.is_tombstone() || msg.has_hibernate() || msg.store_heartbeat()) {
+    if (auto bad = check_signal(msg, config_.store_id)) {
+      dropped_.drop(msg.region_id(), *bad);
       return;
     }
-    post([this, msg = std::move(msg)] { on_tombstone(msg); });
+    if (msg.store_heartbeat()) {
+      post([this, from = msg.from_peer().store_id()] { liveness_.heard(from, clock_->now_ms()); });
+    } else if (msg.has_hibernate()) {
+      post([this, msg = std::move(msg)] { on_hibernate(msg); });
+    } else {
+      post([this, msg = std::move(msg)] { on_tombstone(msg); });
+    }
     return;
   }
   if (auto bad = check_envelope(msg, config_.store_id)) {
@@ -564,6 +580,9 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
       }
     }
   }
+  if (peer->hibernating && message_wakes(msg.message(), peer->node->raft().term())) {
+    wake_peer(*peer);
+  }
   guarded(*peer, "a message", [&] { (void)peer->node->step(std::move(*msg.mutable_message())); });
 }
 
@@ -622,6 +641,7 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
   RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   snaps_.forget(id);
   ranges_.erase(id);
+  wake_peer(peer);
   peer.removed = true;
   refresh_status();  // no Ready may follow: PD must stop counting this replica now
   return Status::ok();
@@ -677,6 +697,7 @@ void RaftStore::reload_broken_peers() {
     }
     auto it = peers_.find(id);
     it->second->fail_pending("the region's peer is restarting");
+    wake_peer(*it->second);
     metapb::Peer self = it->second->self;
     peers_.erase(it);
     ranges_.erase(id);
@@ -694,7 +715,7 @@ void RaftStore::reload_broken_peers() {
 void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& target,
                             std::function<void(Status)> cb) {
   post([this, region_id, type, target, cb = std::move(cb)]() mutable {
-    Peer* peer = find_peer(region_id);
+    Peer* peer = awake_peer(region_id);
     if (peer == nullptr || !peer->is_leader()) {
       cb(Status::unavailable(fmt::format("region {}: this store does not lead it", region_id)));
       return;
@@ -721,7 +742,7 @@ void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type
 
 void RaftStore::transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id) {
   post([this, region_id, to_peer_id] {
-    if (Peer* peer = find_peer(region_id)) {
+    if (Peer* peer = awake_peer(region_id)) {
       (void)peer->node->transfer_leader(to_peer_id);
     }
   });
@@ -734,7 +755,7 @@ Result<std::unique_ptr<SnapshotReceiver>> RaftStore::receive_snapshot(const raft
 
 void RaftStore::report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_id, bool delivered) {
   post([this, region_id, to_peer_id, delivered] {
-    if (Peer* peer = find_peer(region_id)) {
+    if (Peer* peer = awake_peer(region_id)) {
       peer->node->report_snapshot(to_peer_id, delivered);
     }
   });
@@ -750,6 +771,7 @@ void RaftStore::run() {
   std::uint64_t next_tick = clock_->now_ms() + tick_ms;
   const auto split_check_ms = static_cast<std::uint64_t>(config_.split_check_interval.count());
   std::uint64_t next_split_check = clock_->now_ms() + split_check_ms;
+  std::uint64_t next_liveness = clock_->now_ms();
   for (;;) {
     std::deque<std::function<void()>> tasks;
     {
@@ -768,12 +790,23 @@ void RaftStore::run() {
       t();
     }
     if (clock_->now_ms() >= next_tick) {
+      std::vector<raftsvc::RaftMessage> asks;
       for (auto& [id, peer] : peers_) {
-        if (!peer->removed && !peer->broken) {
+        if (!peer->removed && !peer->broken && !peer->hibernating) {
           guarded(*peer, "a tick", [&] { peer->node->tick(); });
+          if (hibernation_enabled() && !peer->broken) {
+            maybe_hibernate(*peer, asks);
+          }
         }
       }
+      if (!asks.empty()) {
+        transport_.send(std::move(asks));
+      }
       next_tick = clock_->now_ms() + tick_ms;
+    }
+    if (clock_->now_ms() >= next_liveness) {
+      liveness_round();
+      next_liveness = clock_->now_ms() + tick_ms * static_cast<std::uint64_t>(config_.heartbeat_ticks);
     }
     if (split_checker_ && clock_->now_ms() >= next_split_check) {
       schedule_split_checks();
@@ -950,6 +983,7 @@ void RaftStore::create_split_peers() {
   for (auto& sp : split_peers_) {
     if (auto it = peers_.find(sp.region.id()); it != peers_.end()) {
       it->second->fail_pending("the peer is replaced by its region's split");
+      wake_peer(*it->second);
       peers_.erase(it);  // uninitialized: its state was overwritten by the split's
     }
     if (Status s = create_peer(sp.region, sp.self, false); !s.is_ok()) {

@@ -35,6 +35,7 @@
 #include "raft/raw_node.h"
 #include "raftsvc.pb.h"
 #include "server/disk_space.h"
+#include "server/hibernation.h"
 #include "server/kv_applier.h"
 #include "server/peer_storage.h"
 #include "server/raft_message_check.h"
@@ -79,7 +80,8 @@ struct RaftStoreConfig {
         split_check_interval(o.split_check_interval),
         alloc_ids(o.alloc_ids),
         unsafe_local_reads(o.unsafe_local_reads),
-        ack_before_commit(o.ack_before_commit) {}
+        ack_before_commit(o.ack_before_commit),
+        hibernate_regions(o.hibernate_regions) {}
   std::chrono::milliseconds tick_interval{100};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
@@ -117,6 +119,8 @@ struct RaftStoreConfig {
   // TEST ONLY: acknowledge raw writes as soon as the leader appends them, before they
   // commit. Loses acknowledged writes on failover on purpose (chaos tests must catch it).
   bool ack_before_commit = false;
+  // Idle regions stop ticking (server/hibernation.h); never with lease_reads.
+  bool hibernate_regions = true;
 };
 
 struct RegionStatus {
@@ -171,6 +175,10 @@ class RaftStore {
   void wake() {
     post([] {});
   }
+  // Returns once the loop ran everything posted before (false: it did not within 10 s).
+  bool sync();
+  // Region peers asleep now (server/hibernation.h).
+  std::size_t hibernating_regions() const { return hibernating_.load(); }
   // The first chunk of a snapshot arriving from another store: checks it and opens
   // the files it is written to. finish() on the receiver yields the message to deliver().
   Result<std::unique_ptr<SnapshotReceiver>> receive_snapshot(const raftsvc::RaftMessage& msg,
@@ -194,6 +202,8 @@ class RaftStore {
   void run();
   Status create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh);
   Peer* find_peer(std::uint64_t region_id);
+  // find_peer, woken from hibernation: a local request is about to use it.
+  Peer* awake_peer(std::uint64_t region_id);
   // RegionNotFound when this store has no peer of the region, else the peer's own checks.
   std::optional<kvrpc::RegionError> check_context(Peer* peer, std::uint64_t region_id, const kvrpc::Context& ctx,
                                                   const std::vector<std::string>& keys) const;
@@ -247,6 +257,17 @@ class RaftStore {
   Status destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone);
   void refresh_status();
 
+  // Hibernation (raft_store_hibernation.cc).
+  bool hibernation_enabled() const;
+  void wake_peer(Peer& peer);
+  void sleep_peer(Peer& peer);
+  // After a leader's tick: count it idle, ask its followers to sleep, sleep once they all agreed.
+  void maybe_hibernate(Peer& peer, std::vector<raftsvc::RaftMessage>& asks);
+  void on_hibernate(const raftsvc::RaftMessage& msg);
+  raftsvc::RaftMessage hibernate_signal(const Peer& peer, const metapb::Peer& to, bool ack) const;
+  // Store heartbeats out; sleeping peers with a member on a store that fell silent wake.
+  void liveness_round();
+
   struct Metrics {
     explicit Metrics(MetricsRegistry& r);
     Counter& proposals;
@@ -281,6 +302,10 @@ class RaftStore {
   bool stopping_ = false;
   std::thread thread_;
   std::shared_ptr<Clock> clock_;
+  StoreLiveness liveness_;
+  std::vector<std::uint64_t> peer_stores_;  // stores that hold peers of our regions (liveness_round)
+  std::uint64_t liveness_rounds_ = 0;
+  std::atomic<std::size_t> hibernating_{0};
   // Owned by the loop thread: after a failed engine write, no Ready is handled before
   // this (clock_ milliseconds; 0 = no back-off).
   std::uint64_t engine_retry_at_ = 0;

@@ -34,6 +34,9 @@ class LocalTransport final : public RaftTransport {
   void send(std::vector<raftsvc::RaftMessage> messages) override {
     std::lock_guard lock(mu_);
     for (auto& m : messages) {
+      if (m.has_message()) {
+        ++raft_messages_;
+      }
       if (recent_.size() >= 512) {
         recent_.pop_front();
       }
@@ -79,6 +82,12 @@ class LocalTransport final : public RaftTransport {
     return Status::ok();
   }
 
+  // Messages with Raft content carried so far (signals and store heartbeats not counted).
+  std::uint64_t raft_messages() {
+    std::lock_guard lock(mu_);
+    return raft_messages_;
+  }
+
   std::vector<raftsvc::RaftMessage> recent() {
     std::lock_guard lock(mu_);
     return {recent_.begin(), recent_.end()};
@@ -88,6 +97,7 @@ class LocalTransport final : public RaftTransport {
   std::mutex mu_;
   std::map<std::uint64_t, RaftStore*> stores_;
   std::deque<raftsvc::RaftMessage> recent_;
+  std::uint64_t raft_messages_ = 0;
 };
 
 struct Node {

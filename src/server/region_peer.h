@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,14 @@ class RegionPeer {
   // The regions this one's last split made: an EpochNotMatch carries them too, so a
   // client learns the new layout without asking PD.
   std::vector<metapb::Region> split_into;
+  // Hibernation (see server/hibernation.h): a sleeping peer is not ticked. A leader
+  // counts its idle ticks, then asks its followers to sleep at (term, index) and
+  // sleeps itself once every live one agreed.
+  bool hibernating = false;
+  int idle_ticks = 0;
+  std::uint64_t hibernate_term = 0;
+  std::uint64_t hibernate_index = 0;
+  std::set<std::uint64_t> hibernate_acks;  // peer ids that agreed to (hibernate_term, hibernate_index)
 
   std::uint64_t id() const { return region.id(); }
   bool is_leader() const { return node->raft().role() == raft::StateRole::kLeader; }
@@ -102,6 +111,11 @@ class RegionPeer {
   void answer_applied_reads();
   // Answers everything waiting: proposals UNDETERMINED, reads ServerIsBusy(why).
   void fail_pending(const std::string& why);
+  // Proposals, reads or membership changes are waiting on this peer.
+  bool has_pending_requests() const {
+    return !proposals_.empty() || !reads_waiting_index_.empty() || !reads_waiting_apply_.empty() ||
+           !conf_changes_.empty();
+  }
 
  private:
   std::map<std::uint64_t, PendingProposal> proposals_;                 // by log index

@@ -183,8 +183,8 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--json", cfg.json, "print one JSON object with the results");
   app.add_option("--regions", cfg.regions,
-                 "rdb: first split the benchmark's keys into this many regions of equal key counts (1..4096)")
-      ->check(CLI::Range(1, 4096));
+                 "rdb: first split the benchmark's keys into this many regions of equal key counts (1..65536)")
+      ->check(CLI::Range(1, 65536));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
