@@ -119,6 +119,9 @@ void PdWorker::heartbeat() {
     }
   }
   ++round_;
+  // Each quiet region reports once every quiet_rounds, in a round of its own (by id), so
+  // that the reports spread evenly instead of coming all at once.
+  const std::uint64_t quiet_rounds = std::max(kQuietRounds, (leaders + kMaxQuietPerRound - 1) / kMaxQuietPerRound);
   std::map<std::uint64_t, Reported> still_led;
   for (const auto& r : regions) {
     if (!r.is_leader) {
@@ -141,7 +144,7 @@ void PdWorker::heartbeat() {
     bool learners = std::any_of(r.region.peers().begin(), r.region.peers().end(),
                                 [](const metapb::Peer& p) { return p.is_learner(); });
     bool due = what != last.what || last.in_motion || learners || !r.pending_peers.empty() ||
-               round_ >= last.round + kQuietRounds;
+               (round_ > last.round && (round_ + r.region.id()) % quiet_rounds == 0);
     if (!due) {
       continue;
     }

@@ -50,9 +50,11 @@ class PdWorker {
   bool stopping_ = false;
   bool soon_ = false;
   // Region heartbeats go out when something changed or the region is being worked on,
-  // and otherwise every kQuietRounds rounds: with thousands of idle regions, a report
-  // of each every interval would keep PD and the store busy for nothing.
+  // and otherwise every kQuietRounds rounds — or less often, so that quiet reports
+  // stay under kMaxQuietPerRound a round: with thousands of idle regions, a report of
+  // each every interval would keep PD and the store busy for nothing.
   static constexpr std::uint64_t kQuietRounds = 10;
+  static constexpr std::uint64_t kMaxQuietPerRound = 50;
   struct Reported {
     std::string what;  // the report's content when last sent
     std::uint64_t round = 0;

@@ -9,6 +9,7 @@ constexpr char kLocalStateSuffix = 0x02;
 constexpr char kApplyStateSuffix = 0x03;
 constexpr char kRegionStateSuffix = 0x04;
 constexpr char kSnapshotIngestSuffix = 0x05;
+constexpr char kMergeStateSuffix = 0x06;
 constexpr std::size_t kRegionKeySize = 10;  // prefix + id + suffix
 
 void put_u64(std::string& out, std::uint64_t v) {
@@ -43,6 +44,10 @@ std::string apply_state_key(std::uint64_t region_id) {
 
 std::string region_state_key(std::uint64_t region_id) {
   return region_key(region_id, kRegionStateSuffix);
+}
+
+std::string merge_state_key(std::uint64_t region_id) {
+  return region_key(region_id, kMergeStateSuffix);
 }
 
 std::string snapshot_ingest_key(std::uint64_t region_id) {

@@ -8,6 +8,7 @@
 //   0x04                    the region's metadata (metapb.Region); kept after the
 //                           peer is destroyed as a tombstone naming a newer region
 //   0x05                    SnapshotIngest: a received snapshot being ingested
+//   0x06                    MergeState: the region is a merge's source, prepared
 // so one region's keys are contiguous (a destroyed peer's go with one range
 // deletion) and a scan of [region_prefix_range) visits every region's state.
 // Pure functions; thread-safe.
@@ -25,6 +26,7 @@ std::string local_state_key(std::uint64_t region_id);
 std::string apply_state_key(std::uint64_t region_id);
 std::string region_state_key(std::uint64_t region_id);
 std::string snapshot_ingest_key(std::uint64_t region_id);
+std::string merge_state_key(std::uint64_t region_id);
 // [start, end) holding every region's keys.
 std::pair<std::string, std::string> all_regions_range();
 // [start, end) holding every key of one region.

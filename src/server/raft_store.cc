@@ -220,6 +220,8 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
     ranges_.put(peer->region);
   }
   peers_[region.id()] = std::move(peer);
+  awake_.insert(region.id());
+  status_dirty_.insert(region.id());
   return Status::ok();
 }
 
@@ -504,6 +506,7 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
       return;
     }
     peers_.erase(it);
+    status_dirty_.insert(region_id);
   }
   Peer* peer = find_peer(region_id);
   if (peer == nullptr) {
@@ -583,6 +586,7 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
   if (peer->hibernating && message_wakes(msg.message(), peer->node->raft().term())) {
     wake_peer(*peer);
   }
+  touched_.insert(region_id);  // a sleeping peer answering a heartbeat has a Ready too
   guarded(*peer, "a message", [&] { (void)peer->node->step(std::move(*msg.mutable_message())); });
 }
 
@@ -643,6 +647,7 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
   ranges_.erase(id);
   wake_peer(peer);
   peer.removed = true;
+  status_dirty_.insert(id);
   refresh_status();  // no Ready may follow: PD must stop counting this replica now
   return Status::ok();
 }
@@ -657,7 +662,7 @@ void RaftStore::guarded(Peer& peer, const char* what, Fn&& fn) {
     spdlog::error("region {}: the Raft core failed on {}: {}; reloading the peer from disk", peer.region.id(), what,
                   e.what());
     dropped_.drop(peer.region.id(), {"raft_core_error", e.what()});
-    peer.broken = true;
+    mark_broken(peer);
   }
 }
 
@@ -665,7 +670,7 @@ void RaftStore::persist_failed(const std::vector<Peer*>& peers, const Status& wh
   spdlog::error("cannot write to the engine ({}); {} region peer(s) restart from disk, retrying in 1 s",
                 why.to_string(), peers.size());
   for (Peer* p : peers) {
-    p->broken = true;  // reloaded by the loop: as after a crash, with what is on disk
+    mark_broken(*p);  // reloaded by the loop: as after a crash, with what is on disk
   }
   for (const auto& [id, files] : ingests_) {
     SnapManager::remove_files(files);  // their marker never reached the disk; the leader sends again
@@ -674,15 +679,21 @@ void RaftStore::persist_failed(const std::vector<Peer*>& peers, const Status& wh
   engine_retry_at_ = clock_->now_ms() + 1000;
 }
 
+void RaftStore::mark_broken(Peer& peer) {
+  peer.broken = true;
+  any_broken_ = true;
+}
+
 void RaftStore::reload_broken_peers() {
+  if (!any_broken_ || clock_->now_ms() < engine_retry_at_) {
+    return;  // none, or the engine failed lately: reloading now would meet the same failure
+  }
+  any_broken_ = false;
   std::vector<std::uint64_t> broken;
   for (auto& [id, peer] : peers_) {
     if (peer->broken) {
       broken.push_back(id);
     }
-  }
-  if (!broken.empty() && clock_->now_ms() < engine_retry_at_) {
-    return;  // the engine failed lately: reloading now would meet the same failure
   }
   for (std::uint64_t id : broken) {
     auto marker = engine_.get_cf(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(id));
@@ -692,6 +703,7 @@ void RaftStore::reload_broken_peers() {
       if (Status s = files.is_ok() ? finish_ingest(id, *files) : files.status(); !s.is_ok()) {
         spdlog::error("region {}: cannot ingest its snapshot: {}; retrying in 1 s", id, s.to_string());
         engine_retry_at_ = clock_->now_ms() + 1000;
+        any_broken_ = true;
         continue;  // stays broken (serves nothing) until it succeeds
       }
     }
@@ -701,6 +713,7 @@ void RaftStore::reload_broken_peers() {
     metapb::Peer self = it->second->self;
     peers_.erase(it);
     ranges_.erase(id);
+    status_dirty_.insert(id);
     auto state = engine_.get_cf(ColumnFamily::kRaft, raft_keys::region_state_key(id));
     metapb::Region region;
     if (!state.is_ok() || !state.value() || !region.ParseFromString(*state.value())) {
@@ -763,7 +776,12 @@ void RaftStore::report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_i
 
 std::vector<RegionStatus> RaftStore::regions() const {
   std::lock_guard lock(status_mu_);
-  return status_;
+  std::vector<RegionStatus> out;
+  out.reserve(status_.size());
+  for (const auto& [id, s] : status_) {
+    out.push_back(s);
+  }
+  return out;
 }
 
 void RaftStore::run() {
@@ -791,11 +809,19 @@ void RaftStore::run() {
     }
     if (clock_->now_ms() >= next_tick) {
       std::vector<raftsvc::RaftMessage> asks;
-      for (auto& [id, peer] : peers_) {
-        if (!peer->removed && !peer->broken && !peer->hibernating) {
-          guarded(*peer, "a tick", [&] { peer->node->tick(); });
-          if (hibernation_enabled() && !peer->broken) {
-            maybe_hibernate(*peer, asks);
+      // Only awake peers tick (a sleeping one left awake_); maybe_hibernate may shrink the set.
+      std::vector<std::uint64_t> ticking(awake_.begin(), awake_.end());
+      for (std::uint64_t id : ticking) {
+        auto it = peers_.find(id);
+        if (it == peers_.end() || it->second->removed) {
+          awake_.erase(id);
+          continue;
+        }
+        Peer& peer = *it->second;
+        if (!peer.broken && !peer.hibernating) {
+          guarded(peer, "a tick", [&] { peer.node->tick(); });
+          if (hibernation_enabled() && !peer.broken) {
+            maybe_hibernate(peer, asks);
           }
         }
       }
@@ -1039,6 +1065,8 @@ void RaftStore::split_after_check(const metapb::Region& region, Result<SplitChec
         it->second->split_checking = false;
         if (measured) {
           std::tie(it->second->approximate_bytes, it->second->approximate_keys) = *measured;
+          status_dirty_.insert(id);
+          refresh_status();
         }
       }
     });
@@ -1113,7 +1141,16 @@ void RaftStore::handle_readies() {
   std::vector<Work> work;
   WriteBatch raft_wb;
   bool must_sync = false;
-  for (auto& [id, peer] : peers_) {
+  // Only awake peers and those a message reached since the last round can have a Ready.
+  std::set<std::uint64_t> candidates = awake_;
+  candidates.insert(touched_.begin(), touched_.end());
+  touched_.clear();
+  for (std::uint64_t id : candidates) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) {
+      continue;
+    }
+    auto& peer = it->second;
     if (peer->removed || peer->broken || !peer->node->has_ready()) {
       continue;
     }
@@ -1127,7 +1164,7 @@ void RaftStore::handle_readies() {
         // Nothing of it was written; the peer restarts from disk and the leader sends another.
         spdlog::error("region {}: cannot apply snapshot: {}", id, s.to_string());
         dropped_.drop(id, {"bad_snapshot", s.message()});
-        peer->broken = true;
+        mark_broken(*peer);
         continue;
       }
       metrics_.snapshots_applied.inc();
@@ -1220,7 +1257,7 @@ void RaftStore::handle_readies() {
     if (Status s = finish_ingest(id, files); !s.is_ok()) {
       spdlog::error("region {}: cannot ingest its snapshot: {}; the peer reloads and tries again", id, s.to_string());
       if (auto it = peers_.find(id); it != peers_.end()) {
-        it->second->broken = true;
+        mark_broken(*it->second);
       }
       engine_retry_at_ = clock_->now_ms() + 1000;
     }
@@ -1287,6 +1324,9 @@ void RaftStore::handle_readies() {
     peer.answer_applied_reads();
     peer.node->advance(w.rd);
   }
+  for (auto& w : work) {
+    status_dirty_.insert(w.peer->region.id());
+  }
   create_split_peers();
   refresh_status();
   if (regions_changed_) {
@@ -1298,11 +1338,17 @@ void RaftStore::handle_readies() {
 }
 
 void RaftStore::refresh_status() {
-  std::vector<RegionStatus> status;
-  for (auto& [id, peer] : peers_) {
-    if (peer->removed) {
+  if (status_dirty_.empty()) {
+    return;
+  }
+  std::vector<std::pair<std::uint64_t, std::optional<RegionStatus>>> changed;
+  for (std::uint64_t id : status_dirty_) {
+    auto it = peers_.find(id);
+    if (it == peers_.end() || it->second->removed) {
+      changed.emplace_back(id, std::nullopt);
       continue;
     }
+    Peer* peer = it->second.get();
     RegionStatus s;
     s.region = peer->region;
     s.self = peer->self;
@@ -1327,10 +1373,17 @@ void RaftStore::refresh_status() {
         }
       }
     }
-    status.push_back(std::move(s));
+    changed.emplace_back(id, std::move(s));
   }
+  status_dirty_.clear();
   std::lock_guard lock(status_mu_);
-  status_ = std::move(status);
+  for (auto& [id, s] : changed) {
+    if (s) {
+      status_[id] = std::move(*s);
+    } else {
+      status_.erase(id);
+    }
+  }
 }
 
 }  // namespace rdb

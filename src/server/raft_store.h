@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <thread>
@@ -239,6 +240,7 @@ class RaftStore {
   template <typename Fn>
   void guarded(Peer& peer, const char* what, Fn&& fn);
   void reload_broken_peers();
+  void mark_broken(Peer& peer);
   // A write to the engine failed (e.g. no space): nothing of this round may be
   // acknowledged; every peer in it restarts from disk and the loop backs off.
   void persist_failed(const std::vector<Peer*>& peers, const Status& why);
@@ -312,6 +314,13 @@ class RaftStore {
 
   // Owned by the loop thread.
   std::map<std::uint64_t, std::unique_ptr<Peer>> peers_;
+  // Region ids of peers that are not hibernating (they tick; the only ones with a Ready
+  // unless a message reached a sleeping one: touched_). Stale ids are skipped.
+  std::set<std::uint64_t> awake_;
+  std::set<std::uint64_t> touched_;
+  // Whose RegionStatus to rebuild at the next refresh_status (the rest stand).
+  std::set<std::uint64_t> status_dirty_;
+  bool any_broken_ = false;  // some peer waits for reload_broken_peers
   // The ranges of the initialized peers in peers_ (not removed).
   RegionRangeIndex ranges_;
   // Snapshots written to this round's Raft batch, ingested once it is durable.
@@ -330,7 +339,7 @@ class RaftStore {
   std::deque<raftsvc::RaftMessage> held_for_split_;
   // A copy for other threads (status, routing), refreshed by the loop.
   mutable std::mutex status_mu_;
-  std::vector<RegionStatus> status_;
+  std::map<std::uint64_t, RegionStatus> status_;  // by region id
 };
 
 }  // namespace rdb

@@ -23,6 +23,7 @@ void RaftStore::wake_peer(Peer& peer) {
   if (peer.hibernating) {
     peer.hibernating = false;
     hibernating_.fetch_sub(1);
+    awake_.insert(peer.region.id());
   }
   peer.idle_ticks = 0;
   peer.hibernate_acks.clear();
@@ -32,6 +33,8 @@ void RaftStore::sleep_peer(Peer& peer) {
   if (!peer.hibernating) {
     peer.hibernating = true;
     hibernating_.fetch_add(1);
+    awake_.erase(peer.region.id());
+    touched_.insert(peer.region.id());  // what its last tick produced still goes out
   }
 }
 
