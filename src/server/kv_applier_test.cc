@@ -231,3 +231,121 @@ TEST_F(KvApplierTest, WritesOutsideTheRegionNeverApply) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+metapb::Region merge_region_of(std::uint64_t id, const std::string& start, const std::string& end,
+                               std::uint64_t version, std::vector<std::uint64_t> stores = {1, 2, 3}) {
+  metapb::Region r;
+  r.set_id(id);
+  r.set_start_key(start);
+  r.set_end_key(end);
+  r.mutable_region_epoch()->set_conf_ver(3);
+  r.mutable_region_epoch()->set_version(version);
+  for (auto s : stores) {
+    auto* p = r.add_peers();
+    p->set_id(id * 10 + s);
+    p->set_store_id(s);
+  }
+  return r;
+}
+
+raft::Entry merge_entry(std::uint64_t index, KvCommand::Type type, const metapb::Region& under,
+                        const metapb::Region* other = nullptr, std::uint64_t prepare_index = 0) {
+  KvCommand c;
+  c.set_type(type);
+  c.set_region_id(under.id());
+  c.set_epoch_version(under.region_epoch().version());
+  c.set_epoch_conf_ver(under.region_epoch().conf_ver());
+  if (other != nullptr) {
+    *c.mutable_merge()->mutable_region() = *other;
+    c.mutable_merge()->set_prepare_index(prepare_index);
+  }
+  raft::Entry e;
+  e.set_index(index);
+  e.set_term(1);
+  e.set_data(c.SerializeAsString());
+  return e;
+}
+
+TEST(CheckMergeTest, OnlyAdjacentVoterRegionsOnTheSameStoresMerge) {
+  auto left = merge_region_of(1, "", "m", 2);
+  auto right = merge_region_of(2, "m", "", 2);
+  EXPECT_FALSE(check_merge(left, right).has_value());
+  EXPECT_FALSE(check_merge(right, left).has_value());
+  EXPECT_TRUE(check_merge(left, left).has_value()) << "a region with itself";
+  auto far = merge_region_of(3, "x", "", 2);
+  EXPECT_NE(check_merge(left, far).value_or("").find("not adjacent"), std::string::npos);
+  auto elsewhere = merge_region_of(2, "m", "", 2, {1, 2, 4});
+  EXPECT_NE(check_merge(left, elsewhere).value_or("").find("same stores"), std::string::npos);
+  auto with_learner = right;
+  with_learner.mutable_peers(2)->set_is_learner(true);
+  EXPECT_NE(check_merge(left, with_learner).value_or("").find("learner"), std::string::npos);
+}
+
+TEST_F(KvApplierTest, PrepareFreezesTheSourceAndCommitTakesItsRange) {
+  auto source = merge_region_of(2, "m", "", 4);
+  auto target = merge_region_of(1, "", "m", 6);
+  WriteBatch wb;
+  auto prepared = apply_entries(applier_, source, {merge_entry(7, KvCommand::PREPARE_MERGE, source, &target)}, wb);
+  ASSERT_TRUE(prepared.is_ok());
+  const auto& p = std::get<PrepareMergeResult>((*prepared)[0].outcome);
+  EXPECT_EQ(p.state.prepare_index(), 7u);
+  EXPECT_EQ(p.state.target().id(), 1u);
+  EXPECT_EQ(source.region_epoch().version(), 5u);
+  EXPECT_EQ(source.region_epoch().conf_ver(), 4u) << "prepare bumps both, so no old command applies after it";
+
+  // The target waits while the source is not prepared on this store, then merges.
+  bool ready = false;
+  MergeSourceReady is_ready = [&](const raft_serverpb::MergeRequest& m, WriteBatch&) -> Result<bool> {
+    EXPECT_EQ(m.prepare_index(), 7u);
+    return ready;
+  };
+  KvCommand after = put("a", "1");
+  after.set_epoch_version(7);
+  raft::Entry after_entry;
+  after_entry.set_index(11);
+  after_entry.set_data(after.SerializeAsString());
+  std::vector<raft::Entry> entries{merge_entry(10, KvCommand::COMMIT_MERGE, target, &source, 7), after_entry};
+  auto blocked = apply_entries(applier_, target, entries, wb, is_ready);
+  ASSERT_TRUE(blocked.is_ok());
+  EXPECT_TRUE(blocked->empty()) << "nothing applies before the source is ready";
+  EXPECT_EQ(target.end_key(), "m");
+  ready = true;
+  auto merged = apply_entries(applier_, target, entries, wb, is_ready);
+  ASSERT_TRUE(merged.is_ok());
+  ASSERT_EQ(merged->size(), 2u);
+  EXPECT_EQ(std::get<CommitMergeResult>((*merged)[0].outcome).source.id(), 2u);
+  EXPECT_EQ(target.start_key(), "");
+  EXPECT_EQ(target.end_key(), "") << "the target spans both ranges";
+  EXPECT_EQ(target.region_epoch().version(), 7u) << "max(6, 5) + 1";
+  EXPECT_FALSE(std::get<ProposeResult>((*merged)[1].outcome).region_error.has_value());
+}
+
+TEST_F(KvApplierTest, ACommitUnderAnOldTargetEpochNeverApplies) {
+  auto source = merge_region_of(2, "m", "", 5);
+  auto target = merge_region_of(1, "", "m", 6);
+  auto old_target = target;
+  old_target.mutable_region_epoch()->set_version(5);  // the target split since PREPARE_MERGE saw it
+  WriteBatch wb;
+  auto applied = apply_entries(applier_, target, {merge_entry(9, KvCommand::COMMIT_MERGE, old_target, &source, 7)}, wb,
+                               [](const auto&, WriteBatch&) -> Result<bool> { return true; });
+  ASSERT_TRUE(applied.is_ok());
+  ASSERT_EQ(applied->size(), 1u);
+  EXPECT_TRUE(std::get<ProposeResult>((*applied)[0].outcome).region_error->has_epoch_not_match());
+  EXPECT_EQ(target.end_key(), "m");
+  EXPECT_EQ(target.region_epoch().version(), 6u);
+}
+
+TEST_F(KvApplierTest, RollbackReopensTheSourceUnderANewVersion) {
+  auto source = merge_region_of(2, "m", "", 5);
+  WriteBatch wb;
+  auto applied = apply_entries(applier_, source, {merge_entry(9, KvCommand::ROLLBACK_MERGE, source)}, wb);
+  ASSERT_TRUE(applied.is_ok());
+  EXPECT_TRUE(std::holds_alternative<RollbackMergeResult>((*applied)[0].outcome));
+  EXPECT_EQ(source.region_epoch().version(), 6u) << "clients holding the merging epoch refresh";
+}
+
+}  // namespace
+}  // namespace rdb

@@ -219,6 +219,13 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
   if (peer->storage->applied_index() > 0) {
     ranges_.put(peer->region);
   }
+  RDB_ASSIGN_OR_RETURN(auto merge_state, engine_.get_cf(ColumnFamily::kRaft, raft_keys::merge_state_key(region.id())));
+  if (merge_state) {
+    peer->merging.emplace();
+    if (!peer->merging->ParseFromString(*merge_state)) {
+      return Status::corruption(fmt::format("region {}: its merge state does not parse", region.id()));
+    }
+  }
   peers_[region.id()] = std::move(peer);
   awake_.insert(region.id());
   status_dirty_.insert(region.id());
@@ -733,6 +740,10 @@ void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type
       cb(Status::unavailable(fmt::format("region {}: this store does not lead it", region_id)));
       return;
     }
+    if (peer->merging) {
+      cb(Status::unavailable(fmt::format("region {} is merging: its membership is frozen", region_id)));
+      return;
+    }
     if (type != raftpb::REMOVE_NODE) {
       for (const auto& p : peer->region.peers()) {
         if (p.store_id() == target.store_id() && p.id() != target.id()) {
@@ -820,6 +831,9 @@ void RaftStore::run() {
         Peer& peer = *it->second;
         if (!peer.broken && !peer.hibernating) {
           guarded(peer, "a tick", [&] { peer.node->tick(); });
+          if (peer.merging && peer.is_leader()) {
+            drive_merge(peer);
+          }
           if (hibernation_enabled() && !peer.broken) {
             maybe_hibernate(peer, asks);
           }
@@ -839,6 +853,7 @@ void RaftStore::run() {
       next_split_check = clock_->now_ms() + split_check_ms;
     }
     handle_readies();
+    resume_blocked_applies();
     reload_broken_peers();
   }
   fail_all_pending("the store is shutting down");
@@ -857,6 +872,10 @@ void RaftStore::fail_all_pending(const std::string& why) {
 }
 
 Result<raft::Snapshot> RaftStore::snapshot_for(Peer& peer) {
+  if (peer.merging) {
+    // A snapshot does not carry the merge: its receiver would serve a region that is gone.
+    return Status::unavailable(fmt::format("region {} is merging: no snapshot until it ends", peer.region.id()));
+  }
   RDB_ASSIGN_OR_RETURN(auto meta, peer.storage->snapshot_metadata());
   // Older than the log's start, a snapshot could not be followed by entries: make a new one.
   return snaps_.snapshot_for(peer.region.id(), peer.storage->truncated_index(), peer.region.region_epoch(), [&] {
@@ -907,9 +926,22 @@ Status RaftStore::finish_ingest(std::uint64_t region_id, const SnapshotFileList&
   return Status::ok();
 }
 
-void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
+void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& fresh, WriteBatch& wb,
                                 std::vector<std::function<void()>>& replies) {
-  auto applied = apply_entries(applier_, peer.region, entries, wb);
+  // Entries held behind a COMMIT_MERGE go first; new ones queue up behind them.
+  std::vector<raft::Entry> held;
+  if (!peer.blocked_entries.empty()) {
+    held = std::move(peer.blocked_entries);
+    peer.blocked_entries.clear();
+    held.insert(held.end(), fresh.begin(), fresh.end());
+  }
+  const std::vector<raft::Entry>& entries = held.empty() ? fresh : held;
+  if (merged_away_.count(peer.region.id()) != 0) {
+    return;  // a target applied this source's last entries on its behalf this round; it is gone
+  }
+  auto applied = apply_entries(
+      applier_, peer.region, entries, wb,
+      [this](const raft_serverpb::MergeRequest& m, WriteBatch& batch) { return catch_up_merge_source(m, batch); });
   if (!applied.is_ok()) {
     // An engine read failed: nothing sensible can continue on this store.
     spdlog::critical("region {}: apply failed: {}", peer.region.id(), applied.status().to_string());
@@ -937,12 +969,34 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& entr
       if (mine) {
         replies.push_back([cb = std::move(mine->cb), out = std::move(split->answer)]() mutable { cb(std::move(out)); });
       }
+    } else if (auto* prepared = std::get_if<PrepareMergeResult>(&a.outcome)) {
+      on_prepare_merge(peer, prepared->state, wb);
+      if (mine) {
+        replies.push_back([cb = std::move(mine->cb)] { cb({}); });
+      }
+    } else if (auto* merged = std::get_if<CommitMergeResult>(&a.outcome)) {
+      on_commit_merge(peer, merged->source, wb);
+      if (mine) {
+        replies.push_back([cb = std::move(mine->cb)] { cb({}); });
+      }
+    } else if (std::get_if<RollbackMergeResult>(&a.outcome) != nullptr) {
+      on_rollback_merge(peer, wb);
+      if (mine) {
+        replies.push_back([cb = std::move(mine->cb)] { cb({}); });
+      }
     } else if (auto* result = std::get_if<ProposeResult>(&a.outcome); result != nullptr && mine) {
       replies.push_back([cb = std::move(mine->cb), out = std::move(*result)]() mutable { cb(std::move(out)); });
     }
   }
-  if (!entries.empty()) {
-    peer.storage->set_applied(entries.back().index(), wb);
+  const std::size_t consumed = applied->size();
+  if (consumed > 0) {
+    peer.storage->set_applied(entries[consumed - 1].index(), wb);
+  }
+  if (consumed < entries.size()) {
+    peer.blocked_entries.assign(entries.begin() + static_cast<std::ptrdiff_t>(consumed), entries.end());
+    blocked_.insert(peer.region.id());
+  } else {
+    blocked_.erase(peer.region.id());
   }
 }
 
@@ -1114,6 +1168,9 @@ void RaftStore::split_after_check(const metapb::Region& region, Result<SplitChec
 }
 
 void RaftStore::maybe_compact(Peer& peer, WriteBatch& wb) {
+  if (peer.merging) {
+    return;  // every source replica must be able to catch up from the log, not a snapshot
+  }
   std::uint64_t applied = peer.storage->applied_index();
   if (applied > peer.storage->truncated_index() + config_.log_gc_threshold) {
     // Keep a tail so that briefly lagging followers catch up from the log, not a snapshot.
@@ -1301,7 +1358,9 @@ void RaftStore::handle_readies() {
       // the same results, once the peers reload from the persisted apply index. Their
       // answers stand; reads wait for the re-apply.
       persist_failed(work_peers(), s);
-      split_peers_.clear();  // the split applies again once its region reloads
+      split_peers_.clear();     // the split applies again once its region reloads
+      merged_sources_.clear();  // so does the merge
+      merged_away_.clear();
       for (auto& r : replies) {
         r();
       }
@@ -1328,6 +1387,7 @@ void RaftStore::handle_readies() {
     status_dirty_.insert(w.peer->region.id());
   }
   create_split_peers();
+  finish_merges();
   refresh_status();
   if (regions_changed_) {
     regions_changed_ = false;

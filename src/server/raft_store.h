@@ -24,8 +24,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -171,6 +171,11 @@ class RaftStore {
   void change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& peer,
                    std::function<void(Status)> cb);
   void transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id);
+  // Merges region `source_id` (led here) into the adjacent `target_id` (peers on the
+  // same stores, a replica here): `cb` reports whether PREPARE_MERGE applied; the rest
+  // follows on its own (raft_store_merge.cc). UNAVAILABLE when not possible now
+  // (not the leader, a replica behind, already merging), INVALID_ARGUMENT when never.
+  void merge_region(std::uint64_t source_id, std::uint64_t target_id, std::function<void(Status)> cb);
   // Runs the loop once more now (it looks at the clock again): for tests that move a
   // ManualClock.
   void wake() {
@@ -259,6 +264,21 @@ class RaftStore {
   Status destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone);
   void refresh_status();
 
+  // Merge (raft_store_merge.cc).
+  // The source replica here is at its PREPARE_MERGE, or is brought there (see MergeSourceReady).
+  Result<bool> catch_up_merge_source(const raft_serverpb::MergeRequest& merge, WriteBatch& wb);
+  // Whether catch_up_merge_source could succeed now (for blocked applies).
+  bool merge_source_reachable(const raft_serverpb::MergeRequest& merge);
+  void on_prepare_merge(Peer& peer, const raft_serverpb::MergeState& state, WriteBatch& wb);
+  void on_commit_merge(Peer& peer, const metapb::Region& source, WriteBatch& wb);
+  void on_rollback_merge(Peer& peer, WriteBatch& wb);
+  // After the apply write: the merged sources' replicas go, the targets' ranges grow.
+  void finish_merges();
+  // Applies what waited behind a COMMIT_MERGE whose source is now prepared here.
+  void resume_blocked_applies();
+  // A merging source's leader: commit on the target, roll back, or move leadership.
+  void drive_merge(Peer& peer);
+
   // Hibernation (raft_store_hibernation.cc).
   bool hibernation_enabled() const;
   void wake_peer(Peer& peer);
@@ -320,7 +340,10 @@ class RaftStore {
   std::set<std::uint64_t> touched_;
   // Whose RegionStatus to rebuild at the next refresh_status (the rest stand).
   std::set<std::uint64_t> status_dirty_;
-  bool any_broken_ = false;  // some peer waits for reload_broken_peers
+  bool any_broken_ = false;          // some peer waits for reload_broken_peers
+  std::set<std::uint64_t> blocked_;  // regions whose apply waits behind a COMMIT_MERGE
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> merged_sources_;  // (source, target) this round
+  std::set<std::uint64_t> merged_away_;  // those sources: nothing more of theirs applies this round
   // The ranges of the initialized peers in peers_ (not removed).
   RegionRangeIndex ranges_;
   // Snapshots written to this round's Raft batch, ingested once it is durable.

@@ -305,5 +305,119 @@ TEST_F(RaftStoreSplitTest, ARegionThatGrewTooBigSplitsByItself) {
   }
 }
 
+class RaftStoreMergeTest : public RaftStoreSplitTest {
+ protected:
+  // merge_region on whichever store leads `source`, retrying while it is not possible yet.
+  Status merge(std::uint64_t source, std::uint64_t target, int attempts = 200) {
+    Status last = Status::unavailable("no leader");
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+      if (auto leader = leader_of(source)) {
+        auto p = std::make_shared<std::promise<Status>>();
+        auto f = p->get_future();
+        nodes_[leader->self.store_id()].store->merge_region(source, target, [p](Status s) { p->set_value(s); });
+        EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+        last = f.get();
+        if (last.is_ok() || last.code() == StatusCode::kInvalidArgument) {
+          return last;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // back off while replicas catch up
+    }
+    return last;
+  }
+
+  bool holds_only_whole_region(std::uint64_t store) {
+    auto regions = nodes_[store].store ? nodes_[store].store->regions() : std::vector<RegionStatus>{};
+    return regions.size() == 1 && regions[0].region.id() == 100 && regions[0].region.start_key().empty() &&
+           regions[0].region.end_key().empty();
+  }
+
+  void split_in_two() {
+    start_three();
+    for (char c = 'a'; c <= 'z'; ++c) {
+      ASSERT_FALSE(write_to(100, put(std::string(1, c), "v")).region_error);
+    }
+    ASSERT_FALSE(write_to(100, split_at({"m"})).region_error);
+    ASSERT_TRUE(testing::poll_until(
+        [&] { return store_has_regions(1, 2) && store_has_regions(2, 2) && store_has_regions(3, 2) && leader_of(200); },
+        std::chrono::seconds(20)));
+  }
+};
+
+TEST_F(RaftStoreMergeTest, MergeJoinsTwoRegionsOnEveryStore) {
+  split_in_two();
+  ASSERT_FALSE(write_to(200, put("x", "before")).region_error);
+  Status merged = merge(200, 100);
+  ASSERT_TRUE(merged.is_ok()) << merged.to_string();
+  ASSERT_TRUE(testing::poll_until(
+      [&] { return holds_only_whole_region(1) && holds_only_whole_region(2) && holds_only_whole_region(3); },
+      std::chrono::seconds(20)))
+      << "the merge did not complete on every store";
+  // The target serves the whole range; every key written before is still there.
+  ASSERT_FALSE(write_to(100, put("z", "after")).region_error);
+  EXPECT_TRUE(testing::poll_until(
+      [&] {
+        for (std::uint64_t s = 1; s <= 3; ++s) {
+          if (!has_value(s, "a", "v") || !has_value(s, "x", "before") || !has_value(s, "z", "after")) {
+            return false;
+          }
+        }
+        return true;
+      },
+      std::chrono::seconds(20)));
+  // The source is gone: a request for it is refused.
+  kvrpc::Context ctx;
+  ctx.set_region_id(200);
+  auto gone = propose_with(1, ctx, put("y", "1"));
+  ASSERT_TRUE(gone.region_error.has_value());
+  EXPECT_TRUE(gone.region_error->has_region_not_found()) << gone.region_error->message();
+}
+
+TEST_F(RaftStoreMergeTest, AMergeIsRefusedWhenItCannotBe) {
+  split_in_two();
+  EXPECT_EQ(merge(200, 200).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(merge(200, 999, 1).code(), StatusCode::kUnavailable) << "no such target here";
+  ASSERT_TRUE(merge(200, 100).is_ok());
+  ASSERT_TRUE(testing::poll_until([&] { return holds_only_whole_region(1); }, std::chrono::seconds(20)));
+  EXPECT_EQ(merge(200, 100, 1).code(), StatusCode::kUnavailable) << "the source is gone";
+}
+
+TEST_F(RaftStoreMergeTest, AReplicaAwayDuringTheMergeCatchesUpAndEverythingSurvivesARestart) {
+  split_in_two();
+  ASSERT_FALSE(write_to(200, put("x", "before")).region_error);
+  ASSERT_TRUE(testing::poll_until([&] { return has_value(3, "x", "before"); }, std::chrono::seconds(20)));
+  std::uint64_t away = 3;
+  if (leader_of(200)->self.store_id() == away || leader_of(100)->self.store_id() == away) {
+    away = leader_of(200)->self.store_id() != 2 && leader_of(100)->self.store_id() != 2 ? 2 : 1;
+  }
+  stop(away);
+  Status merged = merge(200, 100);
+  ASSERT_TRUE(merged.is_ok()) << merged.to_string();
+  std::vector<std::uint64_t> up;
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    if (s != away) {
+      up.push_back(s);
+    }
+  }
+  ASSERT_TRUE(testing::poll_until([&] { return holds_only_whole_region(up[0]) && holds_only_whole_region(up[1]); },
+                                  std::chrono::seconds(20)));
+  ASSERT_FALSE(write_to(100, put("z", "after")).region_error);
+  start(away, std::nullopt);
+  EXPECT_TRUE(testing::poll_until([&] { return holds_only_whole_region(away) && has_value(away, "z", "after"); },
+                                  std::chrono::seconds(30)))
+      << "the replica that was away never finished the merge";
+  EXPECT_TRUE(has_value(away, "x", "before"));
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    stop(s);
+  }
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    start(s, std::nullopt);
+  }
+  EXPECT_TRUE(testing::poll_until(
+      [&] { return holds_only_whole_region(1) && holds_only_whole_region(2) && holds_only_whole_region(3); },
+      std::chrono::seconds(20)));
+  ASSERT_FALSE(write_to(100, put("y", "restarted")).region_error);
+}
+
 }  // namespace
 }  // namespace rdb

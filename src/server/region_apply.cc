@@ -61,6 +61,19 @@ std::vector<metapb::Region> split_region(metapb::Region& region, const raft_serv
   return created;
 }
 
+std::set<std::uint64_t> store_ids(const metapb::Region& r) {
+  std::set<std::uint64_t> out;
+  for (const auto& p : r.peers()) {
+    out.insert(p.store_id());
+  }
+  return out;
+}
+
+bool is_admin(raft_serverpb::KvCommand::Type t) {
+  return t == raft_serverpb::KvCommand::BATCH_SPLIT || t == raft_serverpb::KvCommand::PREPARE_MERGE ||
+         t == raft_serverpb::KvCommand::COMMIT_MERGE || t == raft_serverpb::KvCommand::ROLLBACK_MERGE;
+}
+
 kvrpc::RegionError epoch_changed(const metapb::Region& region) {
   kvrpc::RegionError e;
   e.set_message("region epoch changed before the command applied");
@@ -128,8 +141,34 @@ std::optional<kvrpc::RegionError> check_command_range(const raft_serverpb::KvCom
   return std::nullopt;
 }
 
+std::optional<std::string> check_merge(const metapb::Region& source, const metapb::Region& target) {
+  if (source.id() == 0 || target.id() == 0 || source.id() == target.id()) {
+    return fmt::format("regions {} and {} cannot merge: two different regions are needed", source.id(), target.id());
+  }
+  bool adjacent = (!source.end_key().empty() && source.end_key() == target.start_key()) ||
+                  (!target.end_key().empty() && target.end_key() == source.start_key());
+  if (!adjacent) {
+    return fmt::format("regions {} and {} are not adjacent", source.id(), target.id());
+  }
+  for (const auto* r : {&source, &target}) {
+    if (r->peers_size() == 0) {
+      return fmt::format("region {} has no peers", r->id());
+    }
+    for (const auto& p : r->peers()) {
+      if (p.is_learner()) {
+        return fmt::format("region {} has a learner (peer {}): merge needs voters only", r->id(), p.id());
+      }
+    }
+  }
+  if (store_ids(source) != store_ids(target) || source.peers_size() != target.peers_size()) {
+    return fmt::format("regions {} and {} do not have their peers on the same stores", source.id(), target.id());
+  }
+  return std::nullopt;
+}
+
 Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Region& region,
-                                                const std::vector<raft::Entry>& entries, WriteBatch& wb) {
+                                                const std::vector<raft::Entry>& entries, WriteBatch& wb,
+                                                const MergeSourceReady& ready) {
   std::vector<AppliedEntry> out;
   out.reserve(entries.size());
   for (const auto& e : entries) {
@@ -149,11 +188,53 @@ Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Regi
       } else if (cmd.epoch_version() != region.region_epoch().version()) {
         // The region's range changed since the command was proposed: it must not apply.
         result.region_error = epoch_changed(region);
+      } else if (is_admin(cmd.type()) && cmd.epoch_conf_ver() != region.region_epoch().conf_ver()) {
+        // Splits copy the peers and merges need them on the same stores: an admin
+        // command must not apply after a membership change either.
+        result.region_error = epoch_changed(region);
+      } else if (cmd.type() == raft_serverpb::KvCommand::PREPARE_MERGE) {
+        if (auto bad = check_merge(region, cmd.merge().region())) {
+          result.result.set_error(*bad);
+        } else {
+          region.mutable_region_epoch()->set_version(region.region_epoch().version() + 1);
+          region.mutable_region_epoch()->set_conf_ver(region.region_epoch().conf_ver() + 1);
+          PrepareMergeResult prepared;
+          *prepared.state.mutable_target() = cmd.merge().region();
+          prepared.state.set_prepare_index(e.index());
+          prepared.state.set_min_index(cmd.merge().min_index());
+          a.outcome = std::move(prepared);
+          out.push_back(std::move(a));
+          continue;
+        }
+      } else if (cmd.type() == raft_serverpb::KvCommand::COMMIT_MERGE) {
+        const metapb::Region& source = cmd.merge().region();
+        if (auto bad = check_merge(source, region)) {
+          result.result.set_error(*bad);
+        } else if (auto prepared = ready ? ready(cmd.merge(), wb) : Result<bool>(true); !prepared.is_ok()) {
+          return prepared.status();
+        } else if (!*prepared) {
+          return out;  // this store's source replica cannot reach its PREPARE_MERGE yet
+        } else {
+          if (!source.end_key().empty() && source.end_key() == region.start_key()) {
+            region.set_start_key(source.start_key());
+          } else {
+            region.set_end_key(source.end_key());
+          }
+          region.mutable_region_epoch()->set_version(
+              std::max(region.region_epoch().version(), source.region_epoch().version()) + 1);
+          CommitMergeResult merged;
+          merged.source = source;
+          a.outcome = std::move(merged);
+          out.push_back(std::move(a));
+          continue;
+        }
+      } else if (cmd.type() == raft_serverpb::KvCommand::ROLLBACK_MERGE) {
+        region.mutable_region_epoch()->set_version(region.region_epoch().version() + 1);
+        a.outcome = RollbackMergeResult{};
+        out.push_back(std::move(a));
+        continue;
       } else if (cmd.type() == raft_serverpb::KvCommand::BATCH_SPLIT) {
-        // A split copies the peers: it must not apply after a membership change either.
-        if (cmd.epoch_conf_ver() != region.region_epoch().conf_ver()) {
-          result.region_error = epoch_changed(region);
-        } else if (auto bad = check_split(cmd, region)) {
+        if (auto bad = check_split(cmd, region)) {
           result.result.set_error(*bad);
         } else {
           SplitResult split;

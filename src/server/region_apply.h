@@ -4,7 +4,7 @@
 // an exec result that changes the region itself: a membership change (the region's
 // peers and conf_ver are already updated; the store applies it to the Raft node and
 // persists it) or a batch split (the region is already cut; the store creates the
-// new regions' peers). Merge joins here.
+// new regions' peers), or a merge step (prepare, commit, rollback).
 //
 // Deterministic, like KvApplier: every replica applying the same entries to the same
 // region and engine state produces the same writes, region and outcomes.
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <variant>
 #include <vector>
@@ -37,6 +38,32 @@ struct SplitResult {
   ProposeResult answer;
 };
 
+// PREPARE_MERGE took effect on the merge's source: the region (its version and conf_ver
+// bumped) takes no more requests; the store persists `state` and answers the proposer.
+struct PrepareMergeResult {
+  raft_serverpb::MergeState state;
+  ProposeResult answer;
+};
+
+// COMMIT_MERGE took effect on the target: the region already spans `source`'s range
+// too (version = max of both + 1). The store destroys its replica of the source,
+// keeping the data, which the target now owns.
+struct CommitMergeResult {
+  metapb::Region source;
+  ProposeResult answer;
+};
+
+// ROLLBACK_MERGE took effect on the source (version bumped): it takes requests again.
+struct RollbackMergeResult {
+  ProposeResult answer;
+};
+
+// Brings this store's replica of a merge's source up to its PREPARE_MERGE (applying
+// what it lacks into `wb` on its behalf), so that the target may apply COMMIT_MERGE
+// (`merge` is the command's MergeRequest): false when it cannot yet; an error is an
+// engine failure.
+using MergeSourceReady = std::function<Result<bool>(const raft_serverpb::MergeRequest& merge, WriteBatch& wb)>;
+
 struct AppliedEntry {
   std::uint64_t index = 0;
   std::uint64_t term = 0;
@@ -44,7 +71,9 @@ struct AppliedEntry {
   std::uint64_t written_bytes = 0;
   std::uint64_t written_keys = 0;
   // monostate: nothing to answer (a new leader's empty entry).
-  std::variant<std::monostate, ProposeResult, ChangePeerResult, SplitResult> outcome;
+  std::variant<std::monostate, ProposeResult, ChangePeerResult, SplitResult, PrepareMergeResult, CommitMergeResult,
+               RollbackMergeResult>
+      outcome;
 };
 
 // KeyNotInRegion when a command writes outside `region`: a key outside its range, or a
@@ -61,9 +90,17 @@ constexpr int kMaxSplitKeys = 64;
 // peers), or nothing when it can. Checked when proposed and again when applied.
 std::optional<std::string> check_split(const raft_serverpb::KvCommand& cmd, const metapb::Region& region);
 
-// Applies `entries` in order into `wb`; `region` follows membership changes.
-// An error is an engine read failure: nothing of the batch may be written.
+// Why `source` cannot merge into `target` (not adjacent, peers not on the same stores,
+// learners in either), or nothing when it can. Checked when proposed and when applied.
+std::optional<std::string> check_merge(const metapb::Region& source, const metapb::Region& target);
+
+// Applies `entries` in order into `wb`; `region` follows membership changes, splits
+// and merges. It stops before a COMMIT_MERGE whose source `ready` says is not yet
+// prepared on this store: the result then covers a prefix of `entries` (one
+// AppliedEntry per entry), and the rest waits. An error is an engine read failure:
+// nothing of the batch may be written.
 Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Region& region,
-                                                const std::vector<raft::Entry>& entries, WriteBatch& wb);
+                                                const std::vector<raft::Entry>& entries, WriteBatch& wb,
+                                                const MergeSourceReady& ready = nullptr);
 
 }  // namespace rdb

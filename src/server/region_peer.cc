@@ -66,6 +66,9 @@ std::optional<kvrpc::RegionError> RegionPeer::check_request(const kvrpc::Context
   if (!is_leader()) {
     return not_leader();
   }
+  if (merging) {
+    return server_is_busy(fmt::format("region {} is merging into region {}", region.id(), merging->target().id()));
+  }
   return std::nullopt;
 }
 

@@ -71,6 +71,14 @@ class RegionPeer {
   // The regions this one's last split made: an EpochNotMatch carries them too, so a
   // client learns the new layout without asking PD.
   std::vector<metapb::Region> split_into;
+  // Set while this region is a merge's prepared source: it serves no requests until the
+  // target absorbs it (this replica is then destroyed) or the merge rolls back.
+  std::optional<raft_serverpb::MergeState> merging;
+  // Committed entries waiting behind a COMMIT_MERGE whose source replica on this store
+  // has not applied its PREPARE_MERGE yet (applied in order once it has).
+  std::vector<raft::Entry> blocked_entries;
+  // Merge driving (source leader): when it last proposed a commit, rollback or transfer.
+  std::uint64_t merge_step_at_ms = 0;
   // Hibernation (see server/hibernation.h): a sleeping peer is not ticked. A leader
   // counts its idle ticks, then asks its followers to sleep at (term, index) and
   // sleeps itself once every live one agreed.
