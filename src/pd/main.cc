@@ -57,6 +57,20 @@ int run(int argc, char** argv) {
   app.add_option("--region-schedule-limit", balance.region_schedule_limit,
                  "regions moved at once to balance replicas over the stores (0: never)")
       ->capture_default_str();
+  rdb::MergeConfig merge;
+  std::uint64_t split_merge_interval_s = merge.split_merge_interval_ms / 1000;
+  app.add_option("--max-merge-region-size", merge.max_merge_region_size,
+                 "regions this small (keys + values, as their leaders measure them) merge with a small neighbour "
+                 "(0: never merge); accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  app.add_option("--max-merge-region-keys", merge.max_merge_region_keys,
+                 "regions with at most this many keys may merge (and the size limit)")
+      ->capture_default_str();
+  app.add_option("--split-merge-interval", split_merge_interval_s,
+                 "seconds a region must keep its range (since a split or merge, or since PD started) before it merges")
+      ->capture_default_str();
   rdb::add_tls_flags(app, tls, /*server=*/true);
   try {
     app.parse(argc, argv);
@@ -96,7 +110,8 @@ int run(int argc, char** argv) {
   rdb::MetricsRegistry metrics;
   replicas.store_down_after_ms = store_down_s * 1000;
   rdb::ClusterLiveness liveness(clock, replicas);
-  rdb::PdService service(**tso, **ids, **meta, liveness, metrics, balance);
+  merge.split_merge_interval_ms = split_merge_interval_s * 1000;
+  rdb::PdService service(**tso, **ids, **meta, liveness, metrics, balance, merge);
 
   auto creds = rdb::server_credentials(tls);
   if (!creds.is_ok()) {

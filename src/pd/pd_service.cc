@@ -28,7 +28,7 @@ pdpb::ErrorType error_type_of(const Status& s) {
 }  // namespace
 
 PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness,
-                     MetricsRegistry& metrics, BalanceConfig balance)
+                     MetricsRegistry& metrics, BalanceConfig balance, MergeConfig merge)
     : tso_(tso),
       ids_(ids),
       meta_(meta),
@@ -36,7 +36,8 @@ PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, Clu
       tso_requests_(metrics.counter("rdb_pd_tso_requests_total", "TSO stream requests served")),
       tso_timestamps_(metrics.counter("rdb_pd_tso_timestamps_total", "Timestamps handed out")),
       tso_latency_(metrics.histogram("rdb_pd_tso_handle_seconds", "Time to serve one TSO request")),
-      balance_(balance) {}
+      balance_(balance),
+      merge_(merge) {}
 
 bool PdService::check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp) {
   resp->set_cluster_id(meta_.cluster_id());
@@ -329,10 +330,24 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
   {
     std::lock_guard lock(sizes_mu_);
     region_sizes_[req->region().id()] = {req->approximate_size(), req->approximate_keys()};
+    auto [since, fresh] =
+        range_since_.try_emplace(req->region().id(), req->region().region_epoch().version(), liveness_.now_ms());
+    if (!fresh && since->second.first != req->region().region_epoch().version()) {
+      since->second = {req->region().region_epoch().version(), liveness_.now_ms()};
+    }
   }
   RegionDecision decision = schedule(*req);
   if (decision.transfer_leader_to) {
     *resp->mutable_transfer_leader() = *decision.transfer_leader_to;
+  }
+  if (decision.merge_into) {
+    {
+      std::lock_guard lock(epoch_mu_);
+      ++conf_ver_allowance_[req->region().id()];  // PREPARE_MERGE bumps conf_ver once
+    }
+    spdlog::info("region {}: asking store {} to merge it into region {}", req->region().id(), req->leader().store_id(),
+                 decision.merge_into->id());
+    *resp->mutable_merge_into() = *decision.merge_into;
   }
   auto& change = decision.change;
   if (change) {
@@ -379,7 +394,8 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
   }
   const std::uint64_t region_id = req.region().id();
   if (auto it = in_flight_.find(region_id); it != in_flight_.end()) {
-    bool same = it->second.conf_ver == req.region().region_epoch().conf_ver() && it->second.leader == req.leader().id();
+    bool same = it->second.conf_ver == req.region().region_epoch().conf_ver() &&
+                (it->second.leader == 0 || it->second.leader == req.leader().id());  // 0: any leader
     if (same && now < it->second.until_ms) {
       return {};  // the last step has not shown up yet
     }
@@ -396,6 +412,25 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
   RegionDecision d = check_region(req.region(), req.leader().store_id(), stores, liveness_.config(), pending);
   if (d.change || d.transfer_leader_to) {
     return started(d);
+  }
+  if (merge_.max_merge_region_size > 0) {
+    auto info = meta_.region_by_id(region_id);
+    auto source = merge_candidate(info);
+    if (source) {
+      source->has_pending_peers = !pending.empty();
+      auto before = source->region.start_key().empty()
+                        ? std::nullopt
+                        : merge_candidate(meta_.region_before(source->region.start_key()));
+      auto after = source->region.end_key().empty() ? std::nullopt
+                                                    : merge_candidate(meta_.region_for_key(source->region.end_key()));
+      if (auto target = merge_target(*source, before, after, merge_, liveness_.config().max_replicas, now)) {
+        d.merge_into = std::move(target);
+        // Both regions wait for the merge to show up before anything else is asked of them.
+        in_flight_[d.merge_into->id()] = {d.merge_into->region_epoch().conf_ver(), 0, now + 3000};
+        in_flight_[region_id] = {req.region().region_epoch().conf_ver(), req.leader().id(), now + 3000};
+        return d;
+      }
+    }
   }
   if (now >= leader_window_ms_ + 1000) {
     leader_window_ms_ = now;
@@ -417,6 +452,24 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
     spdlog::info("region {}: balancing replicas onto store {}", req.region().id(), d.change->peer().store_id());
   }
   return started(d);
+}
+
+std::optional<MergeCandidate> PdService::merge_candidate(const std::optional<pdpb::RegionInfo>& info) {
+  if (!info) {
+    return std::nullopt;
+  }
+  MergeCandidate c;
+  c.region = info->region();
+  std::lock_guard lock(sizes_mu_);
+  if (auto it = region_sizes_.find(c.region.id()); it != region_sizes_.end()) {
+    std::tie(c.size, c.keys) = it->second;
+  }
+  auto since = range_since_.find(c.region.id());
+  if (since == range_since_.end() || since->second.first != c.region.region_epoch().version()) {
+    return std::nullopt;  // not seen at this range by a heartbeat yet
+  }
+  c.range_since_ms = since->second.second;
+  return c;
 }
 
 grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHeartbeatRequest* req,

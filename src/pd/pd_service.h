@@ -14,6 +14,7 @@
 #include "pd/balancer.h"
 #include "pd/cluster_meta.h"
 #include "pd/id_allocator.h"
+#include "pd/merge_checker.h"
 #include "pd/replica_checker.h"
 #include "pd/tso_allocator.h"
 #include "pdpb.grpc.pb.h"
@@ -25,7 +26,7 @@ namespace rdb {
 class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Service> {
  public:
   PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness, MetricsRegistry& metrics,
-            BalanceConfig balance = {});
+            BalanceConfig balance = {}, MergeConfig merge = {});
 
   grpc::Status GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest*, pdpb::GetMembersResponse*) override;
   grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse>* Tso(grpc::CallbackServerContext*) override;
@@ -59,8 +60,10 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   Status validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& req);
   // Liveness of every known store, with region counts from PD's region tree.
   std::map<std::uint64_t, StoreLiveness> store_liveness();
-  // The replica checker's step for a heartbeating region, else the balancer's.
+  // The replica checker's step for a heartbeating region, else a merge, else the balancer's.
   RegionDecision schedule(const pdpb::RegionHeartbeatRequest& req);
+  // The merge checker's view of a region PD knows (nullopt: none).
+  std::optional<MergeCandidate> merge_candidate(const std::optional<pdpb::RegionInfo>& info);
   static constexpr std::uint64_t kEpochSlack = 2;
   static constexpr std::uint64_t kVersionSlack = 1024;
 
@@ -74,9 +77,11 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   std::mutex epoch_mu_;
   std::map<std::uint64_t, std::uint64_t> conf_ver_allowance_;  // region -> conf_ver bumps PD may still see
   const BalanceConfig balance_;
+  const MergeConfig merge_;
   // Regions' sizes as their leaders last reported them (in memory only).
   std::mutex sizes_mu_;
   std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> region_sizes_;  // id -> (bytes, keys)
+  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> range_since_;   // id -> (version, since ms)
   // The cluster's load, recomputed from the region tree at most every 500 ms (not per
   // heartbeat), and the schedule limits' accounting since.
   std::mutex load_mu_;

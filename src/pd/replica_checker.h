@@ -45,6 +45,7 @@ struct StoreLiveness {
 struct RegionDecision {
   std::optional<pdpb::ChangePeer> change;
   std::optional<metapb::Peer> transfer_leader_to;
+  std::optional<metapb::Region> merge_into;  // the merge checker's: merge into this neighbour
 };
 
 // `leader_store` is never removed: a leader on an offline store is asked to

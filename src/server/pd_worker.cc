@@ -153,7 +153,17 @@ void PdWorker::heartbeat() {
     pdpb::RegionHeartbeatResponse resp;
     grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
     if (s.ok() && !resp.header().has_error()) {
-      last = {std::move(what), round_, resp.has_change_peer() || resp.has_transfer_leader()};
+      last = {std::move(what), round_, resp.has_change_peer() || resp.has_transfer_leader() || resp.has_merge_into()};
+    }
+    if (s.ok() && resp.has_merge_into()) {
+      std::uint64_t source = r.region.id();
+      std::uint64_t target = resp.merge_into().id();
+      spdlog::info("region {}: PD asks to merge it into region {}", source, target);
+      store_.merge_region(source, target, [source, target](const Status& st) {
+        if (!st.is_ok()) {
+          spdlog::info("region {}: merge into region {} not started: {}", source, target, st.message());
+        }
+      });
     }
     if (s.ok() && resp.has_transfer_leader()) {
       spdlog::info("region {}: PD asks to move leadership to peer {}", r.region.id(), resp.transfer_leader().id());

@@ -958,7 +958,9 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& fres
     }
     peer.written_bytes += a.written_bytes;
     peer.written_keys += a.written_keys;
-    if (peer.approximate_bytes > 0) {
+    if (a.deleted) {
+      peer.split_check_due = true;  // measured again at the next check: it may be small enough to merge
+    } else if (peer.approximate_bytes > 0) {
       peer.approximate_bytes += a.written_bytes;
       peer.approximate_keys += a.written_keys;
     }

@@ -255,6 +255,10 @@ Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Regi
           return r.status();
         }
         a.written_keys = static_cast<std::uint64_t>(cmd.keys_size());
+        a.deleted = cmd.type() == raft_serverpb::KvCommand::RAW_DELETE ||
+                    cmd.type() == raft_serverpb::KvCommand::RAW_BATCH_DELETE ||
+                    cmd.type() == raft_serverpb::KvCommand::RAW_DELETE_RANGE ||
+                    (cmd.type() == raft_serverpb::KvCommand::CAS && cmd.cas_delete());
         for (const auto& k : cmd.keys()) {
           a.written_bytes += k.size();
         }

@@ -70,6 +70,8 @@ struct AppliedEntry {
   // What a KV command wrote (keys and values as given), for split checks.
   std::uint64_t written_bytes = 0;
   std::uint64_t written_keys = 0;
+  // A KV command that deleted (the region may have shrunk: worth measuring again).
+  bool deleted = false;
   // monostate: nothing to answer (a new leader's empty entry).
   std::variant<std::monostate, ProposeResult, ChangePeerResult, SplitResult, PrepareMergeResult, CommitMergeResult,
                RollbackMergeResult>

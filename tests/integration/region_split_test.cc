@@ -22,7 +22,9 @@ using testing::LocalCluster;
 class RegionSplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster_.start_pd({"--max-replicas", "3"});
+    std::vector<std::string> pd_args = {"--max-replicas", "3"};
+    pd_args.insert(pd_args.end(), pd_args_.begin(), pd_args_.end());
+    cluster_.start_pd(pd_args);
     for (const char* s : {"s1", "s2", "s3"}) {
       cluster_.start_store(s, true, store_args_);
     }
@@ -65,6 +67,17 @@ class RegionSplitTest : public ::testing::Test {
   LocalCluster cluster_;
   std::unique_ptr<RdbClient> client_;
   std::vector<std::string> store_args_;
+  std::vector<std::string> pd_args_;
+};
+
+// PD that merges small regions soon after they settle; stores that measure them often.
+class MergeTest : public RegionSplitTest {
+ protected:
+  void SetUp() override {
+    pd_args_ = {"--max-merge-region-size", "16KiB", "--split-merge-interval", "1"};
+    store_args_ = {"--split-check-interval-ms", "200"};
+    RegionSplitTest::SetUp();
+  }
 };
 
 // Stores that split small regions quickly.
@@ -342,6 +355,78 @@ TEST_F(AutoSplitTest, RegionsSplitByThemselvesAsDataGrows) {
       std::chrono::seconds(30)))
       << "regions report " << reported << " bytes in " << keys << " keys; " << bytes << " bytes in " << written.size()
       << " keys were written";
+}
+
+// Most data deleted: the small regions left merge back into one while a client keeps
+// writing; every acknowledged write and every key kept is there after.
+TEST_F(MergeTest, RegionsMergeAfterMostDataIsDeleted) {
+  std::map<std::string, std::string> kept;
+  for (int batch = 0; batch < 25; ++batch) {
+    std::vector<KeyValue> pairs;
+    for (int i = 0; i < 16; ++i) {
+      pairs.push_back({key(batch * 16 + i), std::string(1000, 'x')});
+    }
+    ASSERT_TRUE(client_->raw_batch_put(pairs).is_ok());
+  }
+  std::vector<std::string> cuts;
+  for (int i = 50; i < 400; i += 50) {
+    cuts.push_back(key(i));
+  }
+  auto split = client_->split(cuts);
+  ASSERT_TRUE(split.is_ok()) << split.status().to_string();
+  ASSERT_TRUE(pd_knows_regions(8));
+  // Delete all but every 40th key (400 KiB → a few KiB: every region is small now).
+  ASSERT_TRUE(client_->raw_delete_range(key(0), key(400)).is_ok());
+  for (int i = 0; i < 400; i += 40) {
+    kept[key(i)] = fmt::format("kept{}", i);
+    ASSERT_TRUE(client_->raw_put(key(i), kept[key(i)]).is_ok());
+  }
+  // A writer keeps going while regions merge: its writes may wait or be retried, never lost.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::map<std::string, std::string> acknowledged;
+  std::atomic<int> failures{0};
+  std::thread writer([&] {
+    for (int n = 0; !stop.load(); ++n) {
+      std::string k = fmt::format("w{:03}-{}", n % 97, key((n * 37) % 400));
+      std::string v = fmt::format("v{}", n);
+      if (client_->raw_put(k, v).is_ok()) {
+        std::lock_guard lock(mu);
+        acknowledged[k] = v;
+      } else {
+        failures.fetch_add(1);
+      }
+    }
+  });
+  bool merged = testing::poll_until(
+      [&] {
+        auto st = client_->cluster_status();
+        return st.is_ok() && st->regions.size() <= 2;
+      },
+      std::chrono::seconds(90));
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(merged) << "the small regions did not merge";
+  EXPECT_EQ(failures.load(), 0) << "writes failed while regions merged";
+  for (const auto& [k, v] : kept) {
+    auto got = client_->raw_get(k);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    ASSERT_TRUE(got->has_value()) << k << " is gone";
+    EXPECT_EQ(**got, v);
+  }
+  auto all = client_->raw_scan("", "", ScanOptions{10240, false, false});
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  std::map<std::string, std::string> expect = kept;
+  for (const auto& [k, v] : acknowledged) {
+    expect[k] = v;
+  }
+  ASSERT_EQ(all->size(), expect.size()) << "the scan after the merges sees every key once";
+  auto it = expect.begin();
+  for (const auto& kv : *all) {
+    EXPECT_EQ(kv.key, it->first);
+    EXPECT_EQ(kv.value, it->second);
+    ++it;
+  }
 }
 
 }  // namespace

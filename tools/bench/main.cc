@@ -230,6 +230,10 @@ int run(int argc, char** argv) {
         std::vector<std::string> slice(cuts.begin() + static_cast<std::ptrdiff_t>(i),
                                        cuts.begin() + static_cast<std::ptrdiff_t>(std::min(cuts.size(), i + 64)));
         auto split = rdb_client->split(slice);
+        for (int retry = 0; retry < 5 && !split.is_ok() && split.status().code() == rdb::StatusCode::kUnavailable;
+             ++retry) {
+          split = rdb_client->split(slice);  // a busy store: splitting again is a no-op where it happened
+        }
         if (!split.is_ok()) {
           std::cerr << "rdb-bench: splitting into " << cfg.regions << " regions: " << split.status().to_string()
                     << "\n";
