@@ -146,6 +146,17 @@ void GrpcRaftTransport::run(Connection& c) {
     ctx.reset();
     stub.reset();
   };
+  // After a failure, wait before trying the store again: 100 ms, doubling up to 2 s while it
+  // stays unreachable (a dead store must not cost a new channel every few heartbeats).
+  constexpr std::chrono::milliseconds kFirstBackoff{100};
+  constexpr std::chrono::milliseconds kMaxBackoff{2000};
+  std::chrono::milliseconds backoff = kFirstBackoff;
+  auto back_off = [&] {
+    std::unique_lock lock(c.mu);
+    c.cv.wait_for(lock, backoff, [&] { return c.stopping; });
+    c.queue.clear();  // stale by the time the store is back; Raft will resend
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  };
   for (;;) {
     raftsvc::RaftBatch batch;
     batch.set_cluster_id(cluster_id_.load());
@@ -171,8 +182,7 @@ void GrpcRaftTransport::run(Connection& c) {
       auto addr = resolver_(c.store_id);
       if (!addr.is_ok()) {
         dropped_.fetch_add(static_cast<std::uint64_t>(batch.messages_size()));
-        std::unique_lock lock(c.mu);
-        c.cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return c.stopping; });  // resolve back-off
+        back_off();
         continue;
       }
       stub = raftsvc::Raft::NewStub(make_channel(*addr, creds_, kMaxGrpcMessageBytes * 4));
@@ -182,9 +192,9 @@ void GrpcRaftTransport::run(Connection& c) {
     if (!writer->Write(batch)) {
       dropped_.fetch_add(static_cast<std::uint64_t>(batch.messages_size()));
       reset();
-      std::unique_lock lock(c.mu);
-      c.queue.clear();  // stale by the time the store is back; Raft will resend
-      c.cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return c.stopping; });  // reconnect back-off
+      back_off();
+    } else {
+      backoff = kFirstBackoff;
     }
   }
   reset();

@@ -3,7 +3,7 @@
 // GrpcRaftTransport (client side) keeps one connection per destination store:
 // a bounded queue and a sender thread that streams queued messages in batches
 // over the Raft.Send client stream. A broken stream is dropped and re-opened
-// after a short back-off, re-resolving the store's address (a restarted store
+// after a back-off (100 ms, doubling to 2 s while it stays unreachable), re-resolving the store's address (a restarted store
 // may listen elsewhere). Messages are dropped, never blocked on, when a queue
 // is full or a store is unreachable: Raft retransmits what matters.
 //
