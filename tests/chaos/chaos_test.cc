@@ -49,6 +49,9 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   EXPECT_TRUE(r.durability.ok) << r.durability.problems.front();
   EXPECT_GE(r.history.faults.size(), 2u) << "the nemesis barely ran";
   EXPECT_GT(acknowledged(r), 500u) << "the workload barely ran";
+  if (o.scenario == "merge") {
+    EXPECT_GT(r.merge_log_lines, 0u) << "no region merged during the run";
+  }
   if (o.scenario == "confused-peer") {
     EXPECT_GT(r.confused_messages_sent, 1000u);
     EXPECT_GT(r.store_drop_log_lines, 10u) << "the stores should have refused the confused messages";
@@ -57,7 +60,7 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, ChaosScenarioTest,
                          ::testing::Values("kill-leader", "pause", "partition-leader", "partition-split", "one-way",
-                                           "pd-restart", "confused-peer", "split"),
+                                           "pd-restart", "confused-peer", "split", "merge"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -63,7 +63,7 @@ const char* fault_colour(const std::string& kind) {
   if (kind == "pd-restart") {
     return "#3aa6a6";
   }
-  if (kind == "split") {
+  if (kind == "split" || kind == "merge") {
     return "#e0a030";
   }
   return "#d55b5b";  // kill
@@ -104,6 +104,10 @@ std::string text_report(const RunSummary& run) {
   if (run.confused_messages_sent > 0) {
     out += fmt::format("confused peer: {} messages sent; the stores logged {} refusals (rate-limited)\n",
                        run.confused_messages_sent, run.store_drop_log_lines);
+  }
+  if (run.merge_log_lines > 0) {
+    out +=
+        fmt::format("merges: stores logged {} completed region merges (one line per replica)\n", run.merge_log_lines);
   }
   const Verdict& v = run.linearizability;
   out += fmt::format("linearizability: {} ({} operations on {} keys, checked in {:.3f} s)\n",

@@ -25,6 +25,8 @@ struct RunSummary {
   // (rate-limited, so a lower bound on what they dropped).
   std::uint64_t confused_messages_sent = 0;
   std::uint64_t store_drop_log_lines = 0;
+  // Merges the stores completed (log lines of their replicas, so one merge counts once per store).
+  std::uint64_t merge_log_lines = 0;
   bool passed() const { return linearizability.linearizable && durability.ok; }
 };
 

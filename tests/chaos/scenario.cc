@@ -30,10 +30,13 @@ class ChaosCluster {
  public:
   Status start(const ScenarioOptions& o) {
     try {
-      cluster_.start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000"});
+      // Small regions merge back 2 s after they settle: splits (faults) and merges both
+      // happen under the workload.
+      cluster_.start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000", "--max-merge-region-size", "1MiB",
+                         "--split-merge-interval", "2"});
       net_.register_address(cluster_.pd().addr, "pd");
       std::vector<std::string> args = o.store_args;
-      args.insert(args.end(), {"--raft-log-gc-threshold", "200"});
+      args.insert(args.end(), {"--raft-log-gc-threshold", "200", "--split-check-interval-ms", "500"});
       for (const auto& name : kStores) {
         RDB_ASSIGN_OR_RETURN(auto env, net_.env_for(name));
         cluster_.start_store(name, true, args, env);
@@ -205,6 +208,15 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
         join(keys) + (r.is_ok() ? fmt::format(" -> {} regions", r->size()) : " (failed: " + r.status().message() + ")");
     return {"split", target, [] {}};
   }
+  if (kind == "merge") {
+    // Split where the workload is busy, then let PD merge the pieces back while the
+    // fault window lasts (regions this small merge 2 s after they settle); heal reports
+    // how many regions are left.
+    std::string key = fmt::format("{}{}", kKeyPrefix, 1 + rng() % 3);
+    auto r = c.client().split({key});
+    std::string target = key + (r.is_ok() ? "" : " (split failed: " + r.status().message() + ")");
+    return {"merge", target, [] {}};
+  }
   if (kind == "pd-restart") {
     c.cluster().pd().process->kill_now();
     return {"pd-restart", "pd", [&c] { c.cluster().restart_pd_in_place(); }};
@@ -246,7 +258,7 @@ Status write_text(const std::string& path, const std::string& text) {
 const std::vector<std::string>& scenario_names() {
   static const std::vector<std::string> names = {"kill-leader",     "kill-random", "pause",      "partition-leader",
                                                  "partition-split", "one-way",     "pd-restart", "confused-peer",
-                                                 "split",           "mixed"};
+                                                 "split",           "merge",       "mixed"};
   return names;
 }
 
@@ -300,7 +312,9 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   run.durability = check_durability(run.history.operations);
   run.confused_messages_sent = c.confused().sent();
   for (const auto& name : kStores) {
-    run.store_drop_log_lines += count_lines_with(c.cluster().store(name).logs(), "dropped a Raft message");
+    std::string logs = c.cluster().store(name).logs();
+    run.store_drop_log_lines += count_lines_with(logs, "dropped a Raft message");
+    run.merge_log_lines += count_lines_with(logs, "merged into region");
   }
   if (!o.out_dir.empty()) {
     RDB_RETURN_IF_ERROR(rec.write(o.out_dir + "/history.jsonl"));
