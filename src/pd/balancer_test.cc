@@ -29,7 +29,7 @@ ClusterLoad load(std::vector<std::pair<std::uint64_t, std::uint64_t>> regions_an
   ClusterLoad l;
   std::uint64_t id = 1;
   for (auto [regions, leaders] : regions_and_leaders) {
-    l.stores[id] = {regions, leaders, true};
+    l.stores[id] = {regions, leaders, true, regions};  // nothing measured: sizes are counts
     ++id;
   }
   return l;
@@ -111,6 +111,56 @@ TEST(BalancerTest, TheSurplusVoterOnTheBusiestStoreGoesLeadershipFirst) {
   EXPECT_FALSE(first.change.has_value());
   ASSERT_TRUE(first.transfer_leader_to.has_value());
   EXPECT_EQ(first.transfer_leader_to->store_id(), 3u);
+}
+
+}  // namespace
+}  // namespace rdb
+
+namespace rdb {
+namespace {
+
+TEST(BalancerTest, ReplicasBalanceBySizeOnceRegionsAreMeasured) {
+  // Store 1 holds one big region, stores 2 and 3 hold it too plus many small ones;
+  // store 4 is empty. By count store 1 looks lightest; by size it is the heaviest.
+  std::vector<pdpb::RegionInfo> regions;
+  std::map<std::uint64_t, std::uint64_t> sizes;
+  auto add = [&](std::uint64_t id, std::vector<std::uint64_t> stores, std::uint64_t size) {
+    pdpb::RegionInfo info;
+    *info.mutable_region() = region_on(stores);
+    info.mutable_region()->set_id(id);
+    info.mutable_leader()->set_store_id(stores[0]);
+    regions.push_back(info);
+    if (size > 0) {
+      sizes[id] = size;
+    }
+  };
+  add(1, {1, 2, 3}, 1000);
+  for (std::uint64_t id = 2; id <= 5; ++id) {
+    add(id, {2, 3, 4}, 10);
+  }
+  add(6, {2, 3, 4}, 0);  // not measured yet: counts as the average
+  std::map<std::uint64_t, StoreLiveness> stores;
+  for (std::uint64_t s = 1; s <= 4; ++s) {
+    stores[s].up = true;
+  }
+  auto l = cluster_load(regions, stores, 3, sizes);
+  EXPECT_EQ(l.average_region_size, (1000 + 40) / 5);
+  EXPECT_EQ(l.stores[1].size, 1000u);
+  EXPECT_EQ(l.stores[4].size, 40u + l.average_region_size);
+  EXPECT_EQ(l.stores[1].regions, 1u);
+  // The big region: the busiest holder by size (store 2: 1000 + 40 + 208) vs store 4 (248):
+  // the gap is under twice its size, so it stays (it would only swap the imbalance).
+  EXPECT_FALSE(balance_region(regions[0].region(), 1, l, 3, {}, false, true, 1000).change);
+  // A small region moves off the heaviest store onto the lightest one without it.
+  l.stores[1].size = 100;  // say store 1 held little
+  auto r = region_on({2, 3, 4});
+  auto d = balance_region(r, 2, l, 3, {}, false, true, 10);
+  ASSERT_TRUE(d.change.has_value());
+  EXPECT_EQ(d.change->peer().store_id(), 1u);
+  // Nothing measured: sizes are counts, as before.
+  auto counts = cluster_load(regions, stores, 3, {});
+  EXPECT_EQ(counts.average_region_size, 1u);
+  EXPECT_EQ(counts.stores[2].size, 6u);
 }
 
 }  // namespace

@@ -385,7 +385,14 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
   std::lock_guard lock(load_mu_);
   std::uint64_t now = liveness_.now_ms();
   if (now >= load_at_ms_ + 500 || load_at_ms_ == 0) {
-    load_ = cluster_load(meta_.all_regions(), stores, liveness_.config().max_replicas);
+    std::map<std::uint64_t, std::uint64_t> sizes;
+    {
+      std::lock_guard sizes_lock(sizes_mu_);
+      for (const auto& [id, s] : region_sizes_) {
+        sizes.emplace_hint(sizes.end(), id, s.first);
+      }
+    }
+    load_ = cluster_load(meta_.all_regions(), stores, liveness_.config().max_replicas, sizes);
     load_at_ms_ = now;
     moves_started_ = 0;
   }
@@ -439,7 +446,7 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
   bool may_move_leader = leader_transfers_ < balance_.leader_schedule_limit;
   bool may_move_region = load_.moving + moves_started_ < balance_.region_schedule_limit;
   d = balance_region(req.region(), req.leader().store_id(), load_, liveness_.config().max_replicas, pending,
-                     may_move_leader, may_move_region);
+                     may_move_leader, may_move_region, req.approximate_size());
   if (d.transfer_leader_to) {
     ++leader_transfers_;
     // Counted at once, so the next heartbeats see it before the tree is recomputed.
@@ -449,6 +456,7 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
   if (d.change) {
     ++moves_started_;
     ++load_.stores[d.change->peer().store_id()].regions;
+    load_.stores[d.change->peer().store_id()].size += region_weight(load_, req.approximate_size());
     spdlog::info("region {}: balancing replicas onto store {}", req.region().id(), d.change->peer().store_id());
   }
   return started(d);
