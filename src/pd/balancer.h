@@ -29,14 +29,14 @@ struct BalanceConfig {
 struct StoreLoad {
   std::uint64_t regions = 0;  // replicas (voters and learners) PD's region tree places here
   std::uint64_t leaders = 0;
-  bool eligible = false;  // up, neither offline nor a tombstone: may receive load
+  bool eligible = false;   // up, neither offline nor a tombstone: may receive load
   std::uint64_t size = 0;  // the sizes of those replicas' regions (see above)
 };
 
 // The cluster as PD's region tree has it, recomputed now and then (not per heartbeat).
 struct ClusterLoad {
   std::map<std::uint64_t, StoreLoad> stores;
-  std::uint32_t moving = 0;  // regions with a learner or more voters than max_replicas
+  std::uint32_t moving = 0;               // regions with a learner or more voters than max_replicas
   std::uint64_t average_region_size = 1;  // of the measured ones; 1 when none is (sizes are counts)
 };
 
