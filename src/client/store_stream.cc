@@ -158,7 +158,7 @@ StoreStream::~StoreStream() {
   for (Call* c : live_) {
     c->cancel();
   }
-  all_done_.wait(lock, [this] { return live_.empty(); });
+  all_done_.wait(lock, [this] { return live_.empty() && finishing_ == 0; });
 }
 
 void StoreStream::call(Request request, Callback done) {
@@ -186,11 +186,18 @@ void StoreStream::call(Request request, Callback done) {
 }
 
 void StoreStream::call_done(Call* call) {
+  {
+    // Out of live_ first, under the lock: the destructor cancels only live calls, and
+    // must never reach one being deleted.
+    std::lock_guard lock(mu_);
+    live_.erase(call);
+    ++finishing_;
+  }
   // Freed before the destructor may return: the call's ClientContext holds the
   // channel, whose last release must not race the owner's teardown.
   delete call;  // NOLINT(cppcoreguidelines-owning-memory): OnDone is the reactor's last callback
   std::lock_guard lock(mu_);
-  live_.erase(call);
+  --finishing_;
   all_done_.notify_all();  // under the lock: the destructor may free all_done_ right after
 }
 

@@ -67,6 +67,7 @@ class StoreStream {
   std::condition_variable all_done_;
   Call* current_ = nullptr;          // accepting requests; guarded by mu_
   std::set<Call*> live_;             // streams whose OnDone has not run; guarded by mu_
+  std::size_t finishing_ = 0;        // streams being deleted by their OnDone; guarded by mu_
   std::uint64_t next_id_ = 1;        // guarded by mu_
   std::uint64_t messages_sent_ = 0;  // guarded by mu_
   std::atomic<std::chrono::steady_clock::rep> last_answer_;
