@@ -400,8 +400,15 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
     l.region_count = load_.stores[id].regions;  // the region tree's count, fresher than store heartbeats
   }
   const std::uint64_t region_id = req.region().id();
+  if (req.merging_into() != 0) {
+    // A merge under way: neither region is touched until it ends (a move or transfer
+    // would roll it back or keep its leaders apart).
+    in_flight_[req.merging_into()] = {0, 0, now + 3000};
+    in_flight_.erase(region_id);
+    return {};
+  }
   if (auto it = in_flight_.find(region_id); it != in_flight_.end()) {
-    bool same = it->second.conf_ver == req.region().region_epoch().conf_ver() &&
+    bool same = (it->second.conf_ver == 0 || it->second.conf_ver == req.region().region_epoch().conf_ver()) &&
                 (it->second.leader == 0 || it->second.leader == req.leader().id());  // 0: any leader
     if (same && now < it->second.until_ms) {
       return {};  // the last step has not shown up yet

@@ -93,9 +93,11 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   // The step PD last asked of a region, until the region reports it done (its conf_ver
   // or leader changed) or 3 s pass: heartbeats sent before the step applied must not
   // start another (e.g. a second learner on the same store).
+  // A merge's target is held the same way (conf_ver and leader 0: any) while its source
+  // reports the merge under way.
   struct InFlight {
-    std::uint64_t conf_ver = 0;
-    std::uint64_t leader = 0;
+    std::uint64_t conf_ver = 0;  // 0: any
+    std::uint64_t leader = 0;    // 0: any
     std::uint64_t until_ms = 0;
   };
   std::map<std::uint64_t, InFlight> in_flight_;  // by region id

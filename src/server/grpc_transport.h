@@ -3,9 +3,9 @@
 // GrpcRaftTransport (client side) keeps one connection per destination store:
 // a bounded queue and a sender thread that streams queued messages in batches
 // over the Raft.Send client stream. A broken stream is dropped and re-opened
-// after a back-off (100 ms, doubling to 2 s while it stays unreachable), re-resolving the store's address (a restarted store
-// may listen elsewhere). Messages are dropped, never blocked on, when a queue
-// is full or a store is unreachable: Raft retransmits what matters.
+// after a back-off (100 ms, doubling to 2 s while it stays unreachable), re-resolving the store's address (a restarted
+// store may listen elsewhere). Messages are dropped, never blocked on, when a queue is full or a store is unreachable:
+// Raft retransmits what matters.
 //
 // Snapshots travel on streams of their own (one thread each): the table files
 // SnapManager generated, read in 1 MiB chunks, paced store-wide to

@@ -136,6 +136,7 @@ void PdWorker::heartbeat() {
     }
     req.set_approximate_size(r.approximate_bytes);
     req.set_approximate_keys(r.approximate_keys);
+    req.set_merging_into(r.merging_into);
     std::string what = req.SerializeAsString();
     Reported& last = still_led[r.region.id()];
     if (auto it = reported_.find(r.region.id()); it != reported_.end()) {
@@ -143,7 +144,7 @@ void PdWorker::heartbeat() {
     }
     bool learners = std::any_of(r.region.peers().begin(), r.region.peers().end(),
                                 [](const metapb::Peer& p) { return p.is_learner(); });
-    bool due = what != last.what || last.in_motion || learners || !r.pending_peers.empty() ||
+    bool due = what != last.what || last.in_motion || learners || !r.pending_peers.empty() || r.merging_into != 0 ||
                (round_ > last.round && (round_ + r.region.id()) % quiet_rounds == 0);
     if (!due) {
       continue;

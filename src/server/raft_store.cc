@@ -767,6 +767,9 @@ void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type
 void RaftStore::transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id) {
   post([this, region_id, to_peer_id] {
     if (Peer* peer = awake_peer(region_id)) {
+      if (peer->merging) {
+        return;  // a merge moves this leadership itself (to the target leader's store)
+      }
       (void)peer->node->transfer_leader(to_peer_id);
     }
   });
@@ -1423,6 +1426,7 @@ void RaftStore::refresh_status() {
     s.applied_index = peer->storage->applied_index();
     s.approximate_bytes = peer->approximate_bytes;
     s.approximate_keys = peer->approximate_keys;
+    s.merging_into = peer->merging ? peer->merging->target().id() : 0;
     s.commit_index = r.log().committed();
     if (s.is_leader) {
       // Behind the log's start (or never heard from): only a snapshot can bring it back.

@@ -136,6 +136,7 @@ struct RegionStatus {
   std::vector<metapb::Peer> pending_peers;
   std::uint64_t approximate_bytes = 0;  // see RegionPeer
   std::uint64_t approximate_keys = 0;
+  std::uint64_t merging_into = 0;  // a prepared merge's target region; 0: none
 };
 
 class RaftStore {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -406,6 +407,32 @@ TEST_F(MergeTest, RegionsMergeAfterMostDataIsDeleted) {
       std::chrono::seconds(90));
   stop = true;
   writer.join();
+  if (!merged) {
+    // What PD sees, and what the daemons said about merges: for the next reader.
+    if (auto st = client_->cluster_status(); st.is_ok()) {
+      for (const auto& r : st->regions) {
+        std::cerr << fmt::format("region {} [{}, {}) size {} keys {} leader store {}\n", r.id, r.start_key, r.end_key,
+                                 r.approximate_size, r.approximate_keys, r.leader.store_id);
+      }
+    }
+    auto merge_lines = [](const std::string& logs) {
+      std::string out;
+      std::size_t pos = 0;
+      while (pos < logs.size()) {
+        std::size_t end = logs.find('\n', pos);
+        std::string line = logs.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+        if (line.find("merg") != std::string::npos) {
+          out += line + "\n";
+        }
+        pos = end == std::string::npos ? logs.size() : end + 1;
+      }
+      return out;
+    };
+    std::cerr << "pd:\n" << merge_lines(cluster_.pd().logs());
+    for (const char* s : {"s1", "s2", "s3"}) {
+      std::cerr << s << ":\n" << merge_lines(cluster_.store(s).logs());
+    }
+  }
   ASSERT_TRUE(merged) << "the small regions did not merge";
   EXPECT_EQ(failures.load(), 0) << "writes failed while regions merged";
   for (const auto& [k, v] : kept) {
