@@ -400,7 +400,7 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
     l.region_count = load_.stores[id].regions;  // the region tree's count, fresher than store heartbeats
   }
   const std::uint64_t region_id = req.region().id();
-  if (req.merging_into() != 0) {
+  if (req.merging_into() != 0 && meta_.region_by_id(req.merging_into())) {
     // A merge under way: neither region is touched until it ends (a move or transfer
     // would roll it back or keep its leaders apart).
     in_flight_[req.merging_into()] = {0, 0, now + 3000};

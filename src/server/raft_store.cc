@@ -1000,6 +1000,15 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& fres
   if (consumed < entries.size()) {
     peer.blocked_entries.assign(entries.begin() + static_cast<std::ptrdiff_t>(consumed), entries.end());
     blocked_.insert(peer.region.id());
+    if (peer.blocked_entries.size() > kMaxBlockedEntries) {
+      // Not held in memory without end: the entries are in the log, and the reloaded peer
+      // gets them again from its persisted apply index.
+      spdlog::warn("region {}: {} entries wait behind a merge; reloading the peer from its log", peer.region.id(),
+                   peer.blocked_entries.size());
+      peer.blocked_entries.clear();
+      blocked_.erase(peer.region.id());
+      mark_broken(peer);
+    }
   } else {
     blocked_.erase(peer.region.id());
   }

@@ -341,8 +341,9 @@ class RaftStore {
   std::set<std::uint64_t> touched_;
   // Whose RegionStatus to rebuild at the next refresh_status (the rest stand).
   std::set<std::uint64_t> status_dirty_;
-  bool any_broken_ = false;          // some peer waits for reload_broken_peers
-  std::set<std::uint64_t> blocked_;  // regions whose apply waits behind a COMMIT_MERGE
+  bool any_broken_ = false;                                // some peer waits for reload_broken_peers
+  std::set<std::uint64_t> blocked_;                        // regions whose apply waits behind a COMMIT_MERGE
+  static constexpr std::size_t kMaxBlockedEntries = 4096;  // held in memory per region, then reloaded
   std::vector<std::pair<std::uint64_t, std::uint64_t>> merged_sources_;  // (source, target) this round
   std::set<std::uint64_t> merged_away_;  // those sources: nothing more of theirs applies this round
   // The ranges of the initialized peers in peers_ (not removed).
