@@ -32,7 +32,8 @@ std::optional<Rejection> check_entries(const raftpb::Message& m) {
                                                "and not exceed the message term {}",
                                                e.index(), e.term(), m.log_term(), m.term()));
     }
-    if (e.type() != raftpb::ENTRY_NORMAL && e.type() != raftpb::ENTRY_CONF_CHANGE) {
+    if (e.type() != raftpb::ENTRY_NORMAL && e.type() != raftpb::ENTRY_CONF_CHANGE &&
+        e.type() != raftpb::ENTRY_CONF_CHANGE_V2) {
       return reject("bad_entries", fmt::format("entry {} has unknown type {}", e.index(), static_cast<int>(e.type())));
     }
     prev_term = e.term();

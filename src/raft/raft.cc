@@ -59,7 +59,13 @@ Result<std::unique_ptr<Raft>> Raft::create(const Config& c, const Storage& stora
   RDB_ASSIGN_OR_RETURN(RaftLog log, RaftLog::create(storage, c.max_committed_size_per_ready));
   RDB_ASSIGN_OR_RETURN(InitialState init, storage.initial_state());
   std::unique_ptr<Raft> r(new Raft(c, std::move(log)));
-  r->reset_progress(init.conf_state);
+  auto conf = Configuration::from_conf_state(init.conf_state);
+  if (!conf.is_ok() && (init.conf_state.voters_size() > 0 || init.conf_state.learners_size() > 0)) {
+    return Status::corruption("raft: stored " + conf.status().message());
+  }
+  if (conf.is_ok()) {
+    r->reset_progress(*conf);
+  }
   const HardState& hs = init.hard_state;
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) {
     if (hs.commit() < r->log_.committed() || hs.commit() > r->log_.last_index()) {
@@ -106,26 +112,33 @@ Progress Raft::new_progress(bool learner) const {
   return p;
 }
 
-void Raft::reset_progress(const ConfState& cs) {
+void Raft::reset_progress(const Configuration& conf) {
+  conf_ = conf;
   prs_.clear();
-  for (auto v : cs.voters()) {
-    prs_.emplace(v, new_progress(false));
+  for (auto id : conf_.members()) {
+    prs_.emplace(id, new_progress(!conf_.is_voter(id)));
   }
-  for (auto l : cs.learners()) {
-    prs_.emplace(l, new_progress(true));
+}
+
+void Raft::switch_configuration(const Configuration& conf) {
+  conf_ = conf;
+  const std::set<std::uint64_t> members = conf_.members();
+  for (auto it = prs_.begin(); it != prs_.end();) {
+    it = members.count(it->first) == 0 ? prs_.erase(it) : std::next(it);
+  }
+  for (auto id : members) {
+    auto it = prs_.find(id);
+    if (it == prs_.end()) {
+      Progress p = new_progress(!conf_.is_voter(id));
+      p.recent_active = true;  // give it a chance before check-quorum counts it out
+      it = prs_.emplace(id, std::move(p)).first;
+    }
+    it->second.is_learner = !conf_.is_voter(id);
   }
 }
 
 ConfState Raft::conf_state() const {
-  ConfState cs;
-  for (const auto& [id, pr] : prs_) {
-    if (pr.is_learner) {
-      cs.add_learners(id);
-    } else {
-      cs.add_voters(id);
-    }
-  }
-  return cs;
+  return conf_.to_conf_state();
 }
 
 HardState Raft::hard_state() const {
@@ -137,26 +150,13 @@ HardState Raft::hard_state() const {
 }
 
 bool Raft::promotable() const {
-  auto it = prs_.find(id_);
-  return it != prs_.end() && !it->second.is_learner && !log_.unstable_snapshot().has_value();
+  return conf_.is_voter(id_) && !log_.unstable_snapshot().has_value();
 }
 
 std::vector<std::uint64_t> Raft::voters() const {
-  std::vector<std::uint64_t> out;
-  for (const auto& [id, pr] : prs_) {
-    if (!pr.is_learner) {
-      out.push_back(id);
-    }
-  }
-  return out;
-}
-
-std::size_t Raft::quorum() const {
-  std::size_t n = 0;
-  for (const auto& [id, pr] : prs_) {
-    n += pr.is_learner ? 0 : 1;
-  }
-  return n / 2 + 1;
+  std::set<std::uint64_t> all = conf_.voters;
+  all.insert(conf_.voters_outgoing.begin(), conf_.voters_outgoing.end());
+  return {all.begin(), all.end()};
 }
 
 // ---- roles
@@ -292,7 +292,9 @@ bool Raft::has_unapplied_conf_change() const {
   if (!ents.is_ok()) {
     return false;
   }
-  return std::any_of(ents->begin(), ents->end(), [](const Entry& e) { return e.type() == raftpb::ENTRY_CONF_CHANGE; });
+  return std::any_of(ents->begin(), ents->end(), [](const Entry& e) {
+    return e.type() == raftpb::ENTRY_CONF_CHANGE || e.type() == raftpb::ENTRY_CONF_CHANGE_V2;
+  });
 }
 
 void Raft::hup(CampaignKind kind) {
@@ -352,21 +354,13 @@ void Raft::campaign(CampaignKind kind) {
 
 Raft::VoteResult Raft::poll(std::uint64_t from, MessageType, bool granted) {
   votes_.emplace(from, granted);  // the first answer from a node counts
-  std::size_t yes = 0;
-  std::size_t no = 0;
-  for (auto v : voters()) {
-    auto it = votes_.find(v);
-    if (it == votes_.end()) {
-      continue;
-    }
-    (it->second ? yes : no)++;
-  }
-  std::size_t q = quorum();
-  if (yes >= q) {
-    return VoteResult::kWon;
-  }
-  if (no >= voters().size() + 1 - q) {
-    return VoteResult::kLost;
+  switch (conf_.vote(votes_)) {
+    case VoteOutcome::kWon:
+      return VoteResult::kWon;
+    case VoteOutcome::kLost:
+      return VoteResult::kLost;
+    case VoteOutcome::kPending:
+      break;
   }
   return VoteResult::kPending;
 }
@@ -510,13 +504,15 @@ Status Raft::step_leader(Message& m) {
         ents.push_back(std::move(e));
       }
       for (std::size_t i = 0; i < ents.size(); ++i) {
-        if (ents[i].type() != raftpb::ENTRY_CONF_CHANGE) {
+        if (ents[i].type() != raftpb::ENTRY_CONF_CHANGE && ents[i].type() != raftpb::ENTRY_CONF_CHANGE_V2) {
           continue;
         }
         if (pending_conf_index_ > log_.applied()) {
-          // One membership change at a time: refuse this one (it becomes a no-op entry).
-          ents[i] = Entry();
+          // One membership change at a time: refuse this one.
           return Status::unavailable("raft: conf change dropped: another one is still pending");
+        }
+        if (Status s = check_proposed_conf_change(ents[i]); !s.is_ok()) {
+          return s;
         }
         pending_conf_index_ = log_.last_index() + i + 1;
       }
@@ -530,7 +526,7 @@ Status Raft::step_leader(Message& m) {
       if (m.entries_size() != 1) {
         return Status::invalid_argument("raft: a read index request carries exactly one entry");
       }
-      if (voters().size() == 1 && prs_.count(id_) != 0) {
+      if (conf_.only_voter_is(id_)) {
         respond_to_read_index(m, log_.committed());
         return Status::ok();
       }
@@ -617,10 +613,10 @@ Status Raft::step_leader(Message& m) {
       if (pending == pending_reads_.end()) {
         return Status::ok();
       }
-      if (!prs_.at(m.from()).is_learner) {
+      if (conf_.is_voter(m.from())) {
         pending->second.acks.insert(m.from());
       }
-      if (pending->second.acks.size() < quorum()) {
+      if (!conf_.has_quorum(pending->second.acks)) {
         return Status::ok();
       }
       // This read and every earlier one are confirmed by the same quorum round.
@@ -849,11 +845,9 @@ bool Raft::restore(const Snapshot& snap) {
     become_follower(term_ + 1, kNone);
     return false;
   }
-  const auto& cs = meta.conf_state();
-  bool found = std::find(cs.voters().begin(), cs.voters().end(), id_) != cs.voters().end() ||
-               std::find(cs.learners().begin(), cs.learners().end(), id_) != cs.learners().end();
-  if (!found) {
-    return false;  // a snapshot of a configuration we are not in
+  auto conf = Configuration::from_conf_state(meta.conf_state());
+  if (!conf.is_ok() || !conf->contains(id_)) {
+    return false;  // a malformed configuration, or one we are not in
   }
   if (log_.match_term(meta.index(), meta.term())) {
     // We already have the entries: just move the commit index forward.
@@ -861,7 +855,7 @@ bool Raft::restore(const Snapshot& snap) {
     return false;
   }
   log_.restore(snap);
-  reset_progress(cs);
+  reset_progress(*conf);
   for (auto& [id, pr] : prs_) {
     if (id == id_) {
       pr.match = log_.last_index();
@@ -985,17 +979,13 @@ bool Raft::append_entries(std::vector<Entry> es) {
 }
 
 bool Raft::maybe_commit() {
-  std::vector<std::uint64_t> matches;
-  for (const auto& [id, pr] : prs_) {
-    if (!pr.is_learner) {
-      matches.push_back(pr.match);
-    }
-  }
-  if (matches.empty()) {
+  if (conf_.voters.empty()) {
     return false;
   }
-  std::sort(matches.begin(), matches.end(), std::greater<>());
-  std::uint64_t mci = matches[quorum() - 1];
+  std::uint64_t mci = conf_.committed([this](std::uint64_t id) {
+    auto it = prs_.find(id);
+    return it == prs_.end() ? std::uint64_t{0} : it->second.match;
+  });
   if (kTestSwitches && bugs_.commit_previous_term_by_counting) {
     // BUG (test only): commits an entry of an earlier term by counting replicas.
     if (mci > log_.committed()) {
@@ -1012,66 +1002,79 @@ bool Raft::committed_entry_in_current_term() const {
 }
 
 bool Raft::quorum_active() {
-  std::size_t active = 0;
+  std::set<std::uint64_t> active;
   for (auto& [id, pr] : prs_) {
     if (id == id_) {
-      if (!pr.is_learner) {
-        ++active;
-      }
+      active.insert(id);
       continue;
     }
-    if (pr.recent_active && !pr.is_learner) {
-      ++active;
+    if (pr.recent_active) {
+      active.insert(id);
     }
     pr.recent_active = false;
   }
-  return active >= quorum();
+  return conf_.has_quorum(active);
 }
 
 // ---- membership
 
 ConfState Raft::apply_conf_change(const ConfChange& cc) {
-  std::uint64_t node = cc.node_id();
-  switch (cc.type()) {
-    case raftpb::ADD_NODE: {
-      auto it = prs_.find(node);
-      if (it != prs_.end()) {
-        it->second.is_learner = false;  // promote (or a duplicate add)
-      } else {
-        Progress p = new_progress(false);
-        p.recent_active = true;  // give it a chance before check-quorum counts it out
-        prs_.emplace(node, std::move(p));
-      }
-      break;
-    }
-    case raftpb::ADD_LEARNER_NODE: {
-      if (prs_.count(node) == 0) {
-        Progress p = new_progress(true);
-        p.recent_active = true;
-        prs_.emplace(node, std::move(p));
-      }
-      // Demoting a voter needs joint consensus, which this core does not do: ignored.
-      break;
-    }
-    case raftpb::REMOVE_NODE:
-      prs_.erase(node);
-      if (node == lead_transferee_) {
-        abort_leader_transfer();
-      }
-      break;
-    default:
-      break;
+  auto applied = apply_conf_change(to_v2(cc));
+  return applied.is_ok() ? *applied : conf_state();
+}
+
+Result<ConfState> Raft::apply_conf_change(const raftpb::ConfChangeV2& cc) {
+  RDB_ASSIGN_OR_RETURN(Configuration next, apply_change(conf_, cc));
+  switch_configuration(next);
+  if (lead_transferee_ != kNone && !conf_.is_voter(lead_transferee_)) {
+    abort_leader_transfer();
   }
   if (state_ == StateRole::kLeader) {
-    if (prs_.count(id_) == 0 || prs_.at(id_).is_learner) {
-      // A leader removed from the configuration steps down.
+    if (!conf_.is_voter(id_)) {
+      // A leader that is no voter any more (removed, or demoted when the joint
+      // configuration it led out of ended) steps down.
       become_follower(term_, kNone);
     } else if (maybe_commit()) {
-      // A smaller quorum may commit what was waiting.
+      // A different quorum may commit what was waiting.
       bcast_append();
     }
   }
   return conf_state();
+}
+
+void Raft::maybe_leave_joint() {
+  // The leader leaves an auto-leave joint configuration once the change that
+  // entered it is applied; a new leader does so once it applied its log.
+  if (state_ != StateRole::kLeader || !conf_.joint() || !conf_.auto_leave || pending_conf_index_ > log_.applied() ||
+      lead_transferee_ != kNone) {
+    return;
+  }
+  Entry e;
+  e.set_type(raftpb::ENTRY_CONF_CHANGE_V2);
+  e.set_data(raftpb::ConfChangeV2().SerializeAsString());
+  pending_conf_index_ = log_.last_index() + 1;
+  if (append_entries({std::move(e)})) {
+    bcast_append();
+  }
+}
+
+Status Raft::check_proposed_conf_change(const Entry& e) const {
+  raftpb::ConfChangeV2 cc;
+  if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+    ConfChange v1;
+    if (!v1.ParseFromString(e.data())) {
+      return Status::invalid_argument("raft: conf change dropped: it does not parse");
+    }
+    cc = to_v2(v1);
+  } else if (!cc.ParseFromString(e.data())) {
+    return Status::invalid_argument("raft: conf change dropped: it does not parse");
+  }
+  // Checked against the configuration it will apply to: no other change is pending.
+  auto next = apply_change(conf_, cc);
+  if (!next.is_ok()) {
+    return Status::invalid_argument("raft: " + next.status().message());
+  }
+  return Status::ok();
 }
 
 }  // namespace rdb::raft

@@ -11,9 +11,9 @@
 // probe/replicate/snapshot progress states); commitment by counting only
 // current-term entries (§5.4.2); ReadIndex (safe, heartbeat-confirmed) and
 // lease-based reads; snapshots (sending to lagging followers, installing);
-// single-step membership changes (add/remove voter, add learner, promote
-// learner); leadership transfer; proposals fail fast without a leader; a
-// leader removed from the configuration steps down.
+// membership changes, single-step (one voter at a time) or by joint
+// consensus (any set of changes in one safe step, Configuration); leadership transfer; proposals fail fast without a
+// leader; a leader removed from the configuration steps down.
 //
 // Errors: step() returns a Status for a dropped proposal or read (the caller
 // may retry). A violated internal invariant — a bug or corrupted storage —
@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/configuration.h"
 #include "raft/message_check.h"
 #include "raft/progress.h"
 #include "raft/raft_log.h"
@@ -97,8 +98,16 @@ class Raft {
   // check_message_shape()): a current heartbeat may not commit past our last
   // index, an acknowledgement may not claim entries this leader never had.
   std::optional<Rejection> check_remote(const Message& m) const;
+  // Applies a committed membership change. The V1 form ignores a change that
+  // cannot apply; the V2 form returns why (the configuration stays as it was).
+  // Every replica reaches the same answer from the same log.
   ConfState apply_conf_change(const ConfChange& cc);
+  Result<ConfState> apply_conf_change(const raftpb::ConfChangeV2& cc);
   ConfState conf_state() const;
+  const Configuration& configuration() const { return conf_; }
+  // Called once the application advanced its applied index: a leader in an
+  // auto-leave joint configuration proposes leaving it.
+  void maybe_leave_joint();
 
   // ---- observation (RawNode, tests, status)
   std::uint64_t id() const { return id_; }
@@ -165,12 +174,13 @@ class Raft {
   bool maybe_commit();
   bool committed_entry_in_current_term() const;
   bool quorum_active();
-  std::size_t quorum() const;
-  std::vector<std::uint64_t> voters() const;
+  std::vector<std::uint64_t> voters() const;  // of either side of a joint configuration
   void abort_leader_transfer() { lead_transferee_ = kNone; }
   void tick_election();
   void tick_heartbeat();
-  void reset_progress(const ConfState& cs);
+  void reset_progress(const Configuration& conf);
+  void switch_configuration(const Configuration& conf);
+  Status check_proposed_conf_change(const Entry& e) const;
   void respond_to_read_index(const Message& req, std::uint64_t index);
   Progress new_progress(bool learner) const;
 
@@ -178,7 +188,8 @@ class Raft {
   std::uint64_t term_ = 0;
   std::uint64_t vote_ = kNone;
   RaftLog log_;
-  ProgressMap prs_;
+  Configuration conf_;
+  ProgressMap prs_;  // one per member of conf_; is_learner: votes on neither side
   StateRole state_ = StateRole::kFollower;
   std::map<std::uint64_t, bool> votes_;
   std::vector<Message> msgs_;

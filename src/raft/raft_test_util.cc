@@ -82,6 +82,12 @@ void TestGroup::handle_ready(std::uint64_t id, TestMember& m) {
       ConfChange cc;
       cc.ParseFromString(e.data());
       m.storage->set_conf_state(m.node->apply_conf_change(cc));
+    } else if (e.type() == raftpb::ENTRY_CONF_CHANGE_V2) {
+      raftpb::ConfChangeV2 cc;
+      cc.ParseFromString(e.data());
+      if (auto cs = m.node->apply_conf_change(cc); cs.is_ok()) {
+        m.storage->set_conf_state(*cs);
+      }
     }
   }
   m.reads.insert(m.reads.end(), rd.read_states.begin(), rd.read_states.end());
@@ -90,7 +96,14 @@ void TestGroup::handle_ready(std::uint64_t id, TestMember& m) {
 }
 
 void TestGroup::settle() {
+  settle_until(nullptr);
+}
+
+void TestGroup::settle_until(const std::function<bool()>& done) {
   for (int guard = 0; guard < 100000; ++guard) {
+    if (done && done()) {
+      return;
+    }
     bool any = false;
     for (auto& [id, m] : members_) {
       if (m.node && m.node->has_ready()) {

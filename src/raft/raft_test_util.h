@@ -4,6 +4,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -38,6 +39,8 @@ class TestGroup {
 
   // Handles Ready for every node and delivers messages until nothing moves.
   void settle();
+  // Like settle(), but stops as soon as `done` holds (checked between steps).
+  void settle_until(const std::function<bool()>& done);
   void campaign(std::uint64_t id);
   Status propose(std::uint64_t id, const std::string& data);
   void tick(std::uint64_t id, int n = 1);

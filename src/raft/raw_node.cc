@@ -57,6 +57,16 @@ Status RawNode::propose_conf_change(const ConfChange& cc) {
   return raft_->step(std::move(m));
 }
 
+Status RawNode::propose_conf_change(const raftpb::ConfChangeV2& cc) {
+  Message m;
+  m.set_type(raftpb::MSG_PROP);
+  m.set_from(raft_->id());
+  Entry* e = m.add_entries();
+  e->set_type(raftpb::ENTRY_CONF_CHANGE_V2);
+  e->set_data(cc.SerializeAsString());
+  return raft_->step(std::move(m));
+}
+
 std::optional<Rejection> RawNode::check(const Message& m) const {
   if (auto bad = check_message_shape(m)) {
     return bad;
@@ -166,6 +176,7 @@ void RawNode::advance(const Ready& rd) {
   }
   if (!rd.committed_entries.empty()) {
     r.mutable_log().applied_to(rd.committed_entries.back().index());
+    r.maybe_leave_joint();
   }
   if (!rd.entries.empty()) {
     const Entry& last = rd.entries.back();

@@ -16,7 +16,9 @@
 //      before the state it vouches for is durable could be lost in a crash and
 //      break safety; this core asks for all messages to wait, leader's included.)
 //   3. Apply rd.snapshot, then rd.committed_entries in order, to the state
-//      machine; for ENTRY_CONF_CHANGE entries call apply_conf_change().
+//      machine; for ENTRY_CONF_CHANGE and ENTRY_CONF_CHANGE_V2 entries call
+//      apply_conf_change() (an empty ConfChangeV2 leaves a joint configuration;
+//      a leader proposes it by itself when the configuration says auto_leave).
 //      rd.read_states: a read with request_ctx may be served once the state
 //      machine has applied read_state.index.
 //   4. Call advance(rd).
@@ -59,7 +61,10 @@ class RawNode {
   Status propose_batch(std::vector<std::string> data);
   Status propose_conf_change(const ConfChange& cc);
   // Applies a committed conf change; returns the new configuration.
+  // Joint consensus: several changes in one step (see Configuration).
+  Status propose_conf_change(const raftpb::ConfChangeV2& cc);
   ConfState apply_conf_change(const ConfChange& cc) { return raft_->apply_conf_change(cc); }
+  Result<ConfState> apply_conf_change(const raftpb::ConfChangeV2& cc) { return raft_->apply_conf_change(cc); }
   // Validates a message from a peer (check_message_shape, then Raft::check_remote);
   // nullopt when it may be stepped.
   std::optional<Rejection> check(const Message& m) const;

@@ -41,7 +41,12 @@ struct SimNode {
   MemoryStorage storage;                   // what survives a crash
   std::vector<std::string> state_machine;  // applied entries' data, index i at [i-1]; durable
   std::uint64_t applied = 0;               // durable, written with the state machine
-  std::unique_ptr<RawNode> node;           // null while crashed
+  // The configuration from each applied index that changed it on; durable. A
+  // snapshot at index i must carry the configuration in force at i, not a later one.
+  std::map<std::uint64_t, ConfState> confs;
+  std::unique_ptr<RawNode> node;  // null while crashed
+
+  const ConfState& conf_at(std::uint64_t index) const { return std::prev(confs.upper_bound(index))->second; }
 };
 
 struct InFlight {
@@ -97,6 +102,7 @@ class Simulation {
       (void)n->storage.apply_snapshot(snap);
       n->state_machine = {""};
       n->applied = 1;
+      n->confs = {{1, cs}};
       nodes_[n->id] = std::move(n);
       start(*nodes_[static_cast<std::uint64_t>(i)]);
     }
@@ -126,6 +132,7 @@ class Simulation {
     if (snap.is_ok() && snap->metadata().index() > n.applied) {
       n.state_machine = decode_sm(snap->data());
       n.applied = snap->metadata().index();
+      n.confs = {{n.applied, snap->metadata().conf_state()}};
     }
     auto node = RawNode::create(config_for(n), n.storage);
     if (!node.is_ok()) {
@@ -337,7 +344,7 @@ class Simulation {
     }
     std::vector<std::string> prefix(n->state_machine.begin(),
                                     n->state_machine.begin() + static_cast<std::ptrdiff_t>(at));
-    ConfState cs = n->storage.conf_state();
+    ConfState cs = n->conf_at(at);
     if (n->storage.create_snapshot(at, &cs, encode_sm(prefix)).is_ok()) {
       (void)n->storage.compact(at);
     }
@@ -349,6 +356,28 @@ class Simulation {
       return;
     }
     ConfState cs = l->node->raft().conf_state();
+    if (cs.voters_outgoing_size() > 0) {
+      if (!cs.auto_leave()) {
+        // An explicit joint configuration is left by an empty change.
+        (void)l->node->propose_conf_change(raftpb::ConfChangeV2());
+      }
+      return;
+    }
+    if (!cs.learners().empty() && cs.voters_size() >= 3 && uniform() < 0.4) {
+      // Joint consensus: swap a learner in for a voter (removed or demoted) in one step.
+      raftpb::ConfChangeV2 v2;
+      static constexpr raftpb::ConfChangeTransition kTransitions[] = {
+          raftpb::TRANSITION_AUTO, raftpb::TRANSITION_JOINT_IMPLICIT, raftpb::TRANSITION_JOINT_EXPLICIT};
+      v2.set_transition(kTransitions[pick(3)]);
+      auto* promote = v2.add_changes();
+      promote->set_type(raftpb::ADD_NODE);
+      promote->set_node_id(cs.learners(0));
+      auto* out = v2.add_changes();
+      out->set_type(uniform() < 0.5 ? raftpb::REMOVE_NODE : raftpb::ADD_LEARNER_NODE);
+      out->set_node_id(cs.voters(static_cast<int>(pick(static_cast<std::uint64_t>(cs.voters_size())))));
+      (void)l->node->propose_conf_change(v2);
+      return;
+    }
     ConfChange cc;
     if (!cs.learners().empty() && uniform() < 0.6) {
       cc.set_type(raftpb::ADD_NODE);  // promote
@@ -482,7 +511,21 @@ class Simulation {
       cc.ParseFromString(e.data());
       ConfState cs = n.node->apply_conf_change(cc);
       n.storage.set_conf_state(cs);
+      n.confs[e.index()] = cs;
       ++result_.conf_changes;
+    } else if (e.type() == raftpb::ENTRY_CONF_CHANGE_V2) {
+      raftpb::ConfChangeV2 cc;
+      cc.ParseFromString(e.data());
+      auto cs = n.node->apply_conf_change(cc);
+      if (!cs.is_ok()) {
+        // The leader checked it against the same configuration: every replica must accept it.
+        throw Violation(fmt::format("node {} cannot apply the committed conf change at {}: {}", n.id, e.index(),
+                                    cs.status().to_string()));
+      }
+      n.storage.set_conf_state(*cs);
+      n.confs[e.index()] = *cs;
+      ++result_.conf_changes;
+      result_.joint_changes += raft::enters_joint(cc) ? 1 : 0;
     }
   }
 
@@ -536,6 +579,7 @@ class Simulation {
       }
       n.state_machine = std::move(sm);
       n.applied = meta.index();
+      n.confs = {{meta.index(), meta.conf_state()}};
       ++result_.snapshots_installed;
     }
     for (const auto& e : rd.committed_entries) {

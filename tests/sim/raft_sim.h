@@ -6,7 +6,9 @@
 // way; nodes crash (losing all they had not persisted, sometimes in the middle
 // of handling a Ready) and restart from their storage; clients propose and ask
 // for linearizable reads; membership changes add learners, promote them and
-// remove voters; logs are compacted so lagging nodes need snapshots.
+// remove voters, one at a time or by joint consensus (a learner swapped in for
+// a voter that is removed or demoted, left automatically or explicitly); logs are compacted so lagging nodes need
+// snapshots.
 //
 // After every step the checker asserts: at most one leader per term; a committed
 // entry never changes (every node persists and applies the same entry at each
@@ -58,6 +60,7 @@ struct SimResult {
   std::uint64_t crashes = 0;
   std::uint64_t snapshots_installed = 0;
   std::uint64_t conf_changes = 0;
+  std::uint64_t joint_changes = 0;  // changes that entered a joint configuration
 };
 
 SimResult run_simulation(const SimOptions& options);

@@ -88,11 +88,12 @@ int main(int argc, char** argv) {
     total.crashes += r.crashes;
     total.snapshots_installed += r.snapshots_installed;
     total.conf_changes += r.conf_changes;
+    total.joint_changes += r.joint_changes;
     total.leaders_elected += r.leaders_elected;
     if (verbose) {
-      fmt::print("seed {}: {} committed {} leaders {} reads {} crashes {} snapshots {} conf changes{}\n", s,
+      fmt::print("seed {}: {} committed {} leaders {} reads {} crashes {} snapshots {} conf changes ({} joint){}\n", s,
                  r.committed, r.leaders_elected, r.reads_checked, r.crashes, r.snapshots_installed, r.conf_changes,
-                 r.ok ? "" : " VIOLATION");
+                 r.joint_changes, r.ok ? "" : " VIOLATION");
     }
     if (!r.ok) {
       ++failures;
@@ -105,9 +106,9 @@ int main(int argc, char** argv) {
   }
   fmt::print(
       "seeds {}..{}: committed {} entries, {} leaders, {} reads checked, {} crashes, {} snapshots installed, "
-      "{} conf changes\n",
+      "{} conf changes ({} joint)\n",
       first, o.seed, total.committed, total.leaders_elected, total.reads_checked, total.crashes,
-      total.snapshots_installed, total.conf_changes);
+      total.snapshots_installed, total.conf_changes, total.joint_changes);
   fmt::print("raft-sim: {} passed, {} failed\n", o.seed - first + 1 - failures, failures);
   return failures == 0 ? 0 : 1;
 }

@@ -54,6 +54,7 @@ TEST(RaftSimTest, SimulationMakesProgressAndExercisesEveryFault) {
     total.crashes += r.crashes;
     total.snapshots_installed += r.snapshots_installed;
     total.conf_changes += r.conf_changes;
+    total.joint_changes += r.joint_changes;
   }
   // A simulation that never commits, reads, crashes, snapshots or reconfigures proves nothing.
   EXPECT_GT(total.committed, 400u);
@@ -61,6 +62,7 @@ TEST(RaftSimTest, SimulationMakesProgressAndExercisesEveryFault) {
   EXPECT_GT(total.crashes, 20u);
   EXPECT_GT(total.snapshots_installed, 0u);
   EXPECT_GT(total.conf_changes, 0u);
+  EXPECT_GT(total.joint_changes, 0u);
 }
 
 TEST(RaftSimTest, SameSeedReplaysIdentically) {
