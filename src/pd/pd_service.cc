@@ -349,6 +349,20 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
                  decision.merge_into->id());
     *resp->mutable_merge_into() = *decision.merge_into;
   }
+  if (decision.joint_change) {
+    {
+      std::lock_guard lock(epoch_mu_);
+      conf_ver_allowance_[req->region().id()] += 2;  // entering and leaving the joint configuration
+    }
+    std::string what;
+    for (const auto& c : decision.joint_change->changes()) {
+      what += fmt::format(" {} peer {} on store {};", pdpb::ChangePeerType_Name(c.type()), c.peer().id(),
+                          c.peer().store_id());
+    }
+    spdlog::info("region {}: asking store {} for a joint change:{}", req->region().id(), req->leader().store_id(),
+                 what);
+    *resp->mutable_change_peer_v2() = std::move(*decision.joint_change);
+  }
   auto& change = decision.change;
   if (change) {
     if (change->type() == pdpb::ADD_LEARNER) {
@@ -415,8 +429,13 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
     }
     in_flight_.erase(it);
   }
+  const bool joint = std::any_of(req.region().peers().begin(), req.region().peers().end(),
+                                 [](const metapb::Peer& p) { return !p.is_learner() && p.role() != metapb::VOTER; });
+  if (joint) {
+    return {};  // a joint configuration: its leader leaves it by itself
+  }
   auto started = [&](const RegionDecision& d) {
-    if (d.change || d.transfer_leader_to) {
+    if (d.change || d.joint_change || d.transfer_leader_to) {
       in_flight_[region_id] = {req.region().region_epoch().conf_ver(), req.leader().id(), now + 3000};
     }
     return d;
@@ -424,7 +443,7 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
   std::vector<metapb::Peer> pending(req.pending_peers().begin(), req.pending_peers().end());
   // The replica checker first: what the region needs beats what the cluster would like.
   RegionDecision d = check_region(req.region(), req.leader().store_id(), stores, liveness_.config(), pending);
-  if (d.change || d.transfer_leader_to) {
+  if (d.change || d.joint_change || d.transfer_leader_to) {
     return started(d);
   }
   if (merge_.max_merge_region_size > 0) {

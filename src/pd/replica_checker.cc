@@ -34,6 +34,16 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
     *d.change->mutable_peer() = p;
     return d;
   };
+  // A region in a joint configuration is left alone: its leader leaves it by itself.
+  for (const auto& p : region.peers()) {
+    if (!p.is_learner() && p.role() != metapb::VOTER) {
+      return {};
+    }
+  }
+  auto regions_on = [&](std::uint64_t store) {
+    const StoreLiveness* l = find(store);
+    return l == nullptr ? 0 : l->region_count;
+  };
   std::size_t voters = 0;
   std::size_t healthy_voters = 0;    // voters not on stores being removed
   std::size_t caught_up_voters = 0;  // ... and not behind the leader's log
@@ -50,11 +60,53 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
       return make(pdpb::REMOVE, p);
     }
   }
-  // 2. Promote a learner that lives on a live store and has caught up.
+  // 2. Promote a learner that lives on a live store and has caught up. When the
+  //    region has its voters already, the learner replaces one in a single joint
+  //    step (the one on a store being removed or down, else on the store with the
+  //    most regions), so the region never has more voters than it should; a leader
+  //    being replaced hands its leadership over first.
   for (const auto& p : region.peers()) {
-    if (p.is_learner() && live(p.store_id()) && !pending(p)) {
+    if (!p.is_learner() || !live(p.store_id()) || pending(p)) {
+      continue;
+    }
+    if (voters < config.max_replicas) {
       return make(pdpb::ADD_VOTER, p);
     }
+    const metapb::Peer* victim = nullptr;
+    auto rank = [&](const metapb::Peer& q) {
+      return std::make_pair(offline(q.store_id()) || !live(q.store_id()) ? 1 : 0, regions_on(q.store_id()));
+    };
+    for (const auto& q : region.peers()) {
+      if (!q.is_learner() && (victim == nullptr || rank(q) > rank(*victim))) {
+        victim = &q;
+      }
+    }
+    if (victim == nullptr) {
+      break;
+    }
+    if (victim->store_id() == leader_store) {
+      const metapb::Peer* heir = nullptr;
+      for (const auto& q : region.peers()) {
+        if (!q.is_learner() && q.store_id() != leader_store && live(q.store_id()) && !pending(q) &&
+            (heir == nullptr || regions_on(q.store_id()) < regions_on(heir->store_id()))) {
+          heir = &q;
+        }
+      }
+      RegionDecision d;
+      if (heir != nullptr) {
+        d.transfer_leader_to = *heir;
+      }
+      return d;
+    }
+    RegionDecision d;
+    d.joint_change.emplace();
+    auto* promote = d.joint_change->add_changes();
+    promote->set_type(pdpb::ADD_VOTER);
+    *promote->mutable_peer() = p;
+    auto* remove = d.joint_change->add_changes();
+    remove->set_type(pdpb::REMOVE);
+    *remove->mutable_peer() = *victim;
+    return d;
   }
   // 3. Add a replica on the least loaded live store without one.
   if (healthy_voters < config.max_replicas) {
@@ -102,10 +154,6 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
   // 5. Too many voters (after a replacement, or a balance move): the one on the store
   //    with the most regions goes; if that one leads, leadership moves off it first.
   if (voters > config.max_replicas) {
-    auto regions_on = [&](std::uint64_t store) {
-      const StoreLiveness* l = find(store);
-      return l == nullptr ? 0 : l->region_count;
-    };
     const metapb::Peer* victim = nullptr;
     for (auto it = region.peers().rbegin(); it != region.peers().rend(); ++it) {
       bool counted = !offline(it->store_id()) && !pending(*it);

@@ -44,6 +44,7 @@ struct StoreLiveness {
 
 struct RegionDecision {
   std::optional<pdpb::ChangePeer> change;
+  std::optional<pdpb::ChangePeerV2> joint_change;  // several changes in one joint step
   std::optional<metapb::Peer> transfer_leader_to;
   std::optional<metapb::Region> merge_into;  // the merge checker's: merge into this neighbour
 };

@@ -137,9 +137,14 @@ TEST(ReplicaCheckerTest, PendingPeersAreNeitherPromotedNorCounted) {
   std::vector<metapb::Peer> pending = {peer_of(with_learner, 4)};
   auto d = check_region(with_learner, 1, live, c, pending);
   EXPECT_FALSE(d.change.has_value()) << "a pending learner must wait: " << d.change->ShortDebugString();
-  auto promote = check_region(with_learner, 1, live, c).change;  // caught up: promoted
-  ASSERT_TRUE(promote.has_value());
-  EXPECT_EQ(promote->type(), pdpb::ADD_VOTER);
+  // Caught up: swapped in for the offline store's voter in one joint step.
+  auto swap = check_region(with_learner, 1, live, c).joint_change;
+  ASSERT_TRUE(swap.has_value());
+  ASSERT_EQ(swap->changes_size(), 2);
+  EXPECT_EQ(swap->changes(0).type(), pdpb::ADD_VOTER);
+  EXPECT_EQ(swap->changes(0).peer().store_id(), 4u);
+  EXPECT_EQ(swap->changes(1).type(), pdpb::REMOVE);
+  EXPECT_EQ(swap->changes(1).peer().store_id(), 3u);
   // Promoted, but it fell behind again: the offline store's voter stays.
   auto full = region({{1, false}, {2, false}, {3, false}, {4, false}});
   EXPECT_FALSE(check_region(full, 1, live, c, {peer_of(full, 4)}).change.has_value());
@@ -150,6 +155,39 @@ TEST(ReplicaCheckerTest, PendingPeersAreNeitherPromotedNorCounted) {
   ASSERT_TRUE(rm.has_value());
   EXPECT_EQ(rm->type(), pdpb::REMOVE);
   EXPECT_EQ(rm->peer().store_id(), 2u);
+}
+
+// A learner that caught up replaces a voter in one joint step: the voter on the
+// busiest store goes (never more voters than max_replicas at any time).
+TEST(ReplicaCheckerTest, ACaughtUpLearnerReplacesAVoterInOneJointStep) {
+  ReplicaCheckerConfig c;
+  auto r = region({{1, false}, {2, false}, {3, false}, {4, true}});
+  auto d = check_region(r, 1, stores({1, 2, 3, 4}), c);
+  EXPECT_FALSE(d.change.has_value());
+  ASSERT_TRUE(d.joint_change.has_value());
+  ASSERT_EQ(d.joint_change->changes_size(), 2);
+  EXPECT_EQ(d.joint_change->changes(0).type(), pdpb::ADD_VOTER);
+  EXPECT_EQ(d.joint_change->changes(0).peer().store_id(), 4u);
+  EXPECT_EQ(d.joint_change->changes(1).type(), pdpb::REMOVE);
+  EXPECT_EQ(d.joint_change->changes(1).peer().store_id(), 3u) << "store 3 holds the most regions";
+  // When the voter to replace leads, leadership moves first.
+  auto led = check_region(r, 3, stores({1, 2, 3, 4}), c);
+  EXPECT_FALSE(led.joint_change.has_value());
+  ASSERT_TRUE(led.transfer_leader_to.has_value());
+  EXPECT_NE(led.transfer_leader_to->store_id(), 3u);
+  EXPECT_NE(led.transfer_leader_to->store_id(), 4u) << "not to the learner";
+}
+
+// A region in a joint configuration is left alone until its leader leaves it.
+TEST(ReplicaCheckerTest, AJointRegionIsLeftAlone) {
+  ReplicaCheckerConfig c;
+  auto r = region({{1, false}, {2, false}, {3, false}, {4, false}});
+  r.mutable_peers(2)->set_role(metapb::LEAVING_VOTER);
+  r.mutable_peers(3)->set_role(metapb::INCOMING_VOTER);
+  auto d = check_region(r, 1, stores({1, 2, 3, 4}), c);
+  EXPECT_FALSE(d.change.has_value());
+  EXPECT_FALSE(d.joint_change.has_value());
+  EXPECT_FALSE(d.transfer_leader_to.has_value());
 }
 
 }  // namespace

@@ -168,7 +168,9 @@ TEST_F(KvApplierTest, EntriesApplyWithExplicitOutcomes) {
   ASSERT_TRUE(refused.region_error.has_value());
   EXPECT_TRUE(refused.region_error->has_epoch_not_match());
   const auto& change = std::get<ChangePeerResult>((*applied)[3].outcome);
-  EXPECT_EQ(change.cc.node_id(), 31u);
+  ASSERT_EQ(change.cc.changes_size(), 1);
+  EXPECT_EQ(change.cc.changes(0).node_id(), 31u);
+  EXPECT_TRUE(change.error.empty()) << change.error;
   EXPECT_EQ(region.peers_size(), 2);
   EXPECT_TRUE(region.peers(1).is_learner());
   EXPECT_EQ(region.region_epoch().conf_ver(), 2u);

@@ -7,7 +7,23 @@
 
 #include <algorithm>
 
+#include "server/peer_roles.h"
+
 namespace rdb {
+namespace {
+
+raftpb::ConfChangeType conf_change_type(pdpb::ChangePeerType t) {
+  switch (t) {
+    case pdpb::ADD_VOTER:
+      return raftpb::ADD_NODE;
+    case pdpb::REMOVE:
+      return raftpb::REMOVE_NODE;
+    default:
+      return raftpb::ADD_LEARNER_NODE;
+  }
+}
+
+}  // namespace
 
 PdWorker::PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
                    std::chrono::milliseconds interval, std::string data_dir)
@@ -143,7 +159,7 @@ void PdWorker::heartbeat() {
       last = it->second;
     }
     bool learners = std::any_of(r.region.peers().begin(), r.region.peers().end(),
-                                [](const metapb::Peer& p) { return p.is_learner(); });
+                                [](const metapb::Peer& p) { return role_of(p) != metapb::VOTER; });
     bool due = what != last.what || last.in_motion || learners || !r.pending_peers.empty() || r.merging_into != 0 ||
                (round_ > last.round && (round_ + r.region.id()) % quiet_rounds == 0);
     if (!due) {
@@ -154,7 +170,9 @@ void PdWorker::heartbeat() {
     pdpb::RegionHeartbeatResponse resp;
     grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
     if (s.ok() && !resp.header().has_error()) {
-      last = {std::move(what), round_, resp.has_change_peer() || resp.has_transfer_leader() || resp.has_merge_into()};
+      last = {
+          std::move(what), round_,
+          resp.has_change_peer() || resp.has_change_peer_v2() || resp.has_transfer_leader() || resp.has_merge_into()};
     }
     if (s.ok() && resp.has_merge_into()) {
       std::uint64_t source = r.region.id();
@@ -170,17 +188,29 @@ void PdWorker::heartbeat() {
       spdlog::info("region {}: PD asks to move leadership to peer {}", r.region.id(), resp.transfer_leader().id());
       store_.transfer_leader(r.region.id(), resp.transfer_leader().id());
     }
+    std::uint64_t region_id = r.region.id();
+    if (s.ok() && resp.has_change_peer_v2() && resp.change_peer_v2().changes_size() > 0) {
+      std::vector<std::pair<raftpb::ConfChangeType, metapb::Peer>> changes;
+      std::string what;
+      for (const auto& c : resp.change_peer_v2().changes()) {
+        changes.emplace_back(conf_change_type(c.type()), c.peer());
+        what += fmt::format(" {} peer {} on store {};", pdpb::ChangePeerType_Name(c.type()), c.peer().id(),
+                            c.peer().store_id());
+      }
+      spdlog::info("region {}: PD asks for a joint change:{}", region_id, what);
+      store_.change_peers(region_id, std::move(changes), [region_id, what](const Status& st) {
+        if (st.is_ok()) {
+          spdlog::info("region {}: joint change{} entered", region_id, what);
+        } else {
+          spdlog::info("region {}: joint change not done: {}", region_id, st.message());
+        }
+      });
+    }
     if (!s.ok() || !resp.has_change_peer()) {
       continue;
     }
     const auto& change = resp.change_peer();
-    raftpb::ConfChangeType type = raftpb::ADD_LEARNER_NODE;
-    if (change.type() == pdpb::ADD_VOTER) {
-      type = raftpb::ADD_NODE;
-    } else if (change.type() == pdpb::REMOVE) {
-      type = raftpb::REMOVE_NODE;
-    }
-    std::uint64_t region_id = r.region.id();
+    raftpb::ConfChangeType type = conf_change_type(change.type());
     store_.change_peer(region_id, type, change.peer(), [region_id, change](const Status& st) {
       if (st.is_ok()) {
         spdlog::info("region {}: {} peer {} on store {} done", region_id, pdpb::ChangePeerType_Name(change.type()),

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/test_switches.h"
+#include "server/peer_roles.h"
 #include "server/raft_keys.h"
 #include "server/region_apply.h"
 #include "server/snapshot_data.h"
@@ -21,18 +22,6 @@ constexpr std::size_t kMaxUninitializedPeers = 256;
 // Regions start at this log index and term, so any peer added later needs a snapshot.
 constexpr std::uint64_t kInitLogIndex = 5;
 constexpr std::uint64_t kInitLogTerm = 5;
-
-raft::ConfState conf_state_of(const metapb::Region& r) {
-  raft::ConfState cs;
-  for (const auto& p : r.peers()) {
-    if (p.is_learner()) {
-      cs.add_learners(p.id());
-    } else {
-      cs.add_voters(p.id());
-    }
-  }
-  return cs;
-}
 
 // Wraps a callback so that it is answered exactly once: if the task holding it is
 // dropped without running (the store is stopping), `if_dropped` is passed to it.
@@ -734,7 +723,13 @@ void RaftStore::reload_broken_peers() {
 
 void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& target,
                             std::function<void(Status)> cb) {
-  post([this, region_id, type, target, cb = std::move(cb)]() mutable {
+  change_peers(region_id, {{type, target}}, std::move(cb));
+}
+
+void RaftStore::change_peers(std::uint64_t region_id,
+                             std::vector<std::pair<raftpb::ConfChangeType, metapb::Peer>> changes,
+                             std::function<void(Status)> cb) {
+  post([this, region_id, changes = std::move(changes), cb = std::move(cb)]() mutable {
     Peer* peer = awake_peer(region_id);
     if (peer == nullptr || !peer->is_leader()) {
       cb(Status::unavailable(fmt::format("region {}: this store does not lead it", region_id)));
@@ -744,21 +739,22 @@ void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type
       cb(Status::unavailable(fmt::format("region {} is merging: its membership is frozen", region_id)));
       return;
     }
-    if (type != raftpb::REMOVE_NODE) {
-      for (const auto& p : peer->region.peers()) {
-        if (p.store_id() == target.store_id() && p.id() != target.id()) {
-          // A store holds one peer of a region: a second would fight the first for its data.
-          cb(Status::invalid_argument(
-              fmt::format("region {}: store {} already holds its peer {}", region_id, target.store_id(), p.id())));
-          return;
-        }
+    if (changes.empty()) {
+      cb(Status::invalid_argument(fmt::format("region {}: no membership change given", region_id)));
+      return;
+    }
+    DecodedChange change{make_change(changes), {}};
+    for (const auto& [type, p] : changes) {
+      if (type != raftpb::REMOVE_NODE) {
+        change.added.push_back(p);
       }
     }
-    raft::ConfChange cc;
-    cc.set_type(type);
-    cc.set_node_id(target.id());
-    cc.set_context(target.SerializeAsString());
-    if (Status s = peer->propose_conf_change(cc, cb); !s.is_ok()) {
+    // The same rules every replica applies: refuse here what would be refused there.
+    if (auto next = region_after_change(peer->region, change); !next.is_ok()) {
+      cb(Status::invalid_argument(fmt::format("region {}: {}", region_id, next.status().message())));
+      return;
+    }
+    if (Status s = peer->propose_conf_change(change.cc, cb); !s.is_ok()) {
       cb(s);
     }
   });
@@ -968,7 +964,7 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& fres
       peer.approximate_keys += a.written_keys;
     }
     if (auto* change = std::get_if<ChangePeerResult>(&a.outcome)) {
-      on_change_peer(peer, change->cc, a.index, wb, replies);
+      on_change_peer(peer, *change, a.index, wb, replies);
     } else if (auto* split = std::get_if<SplitResult>(&a.outcome)) {
       on_split(peer, *split, wb);
       if (mine) {
@@ -1014,17 +1010,38 @@ void RaftStore::apply_committed(Peer& peer, const std::vector<raft::Entry>& fres
   }
 }
 
-void RaftStore::on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint64_t index, WriteBatch& wb,
+void RaftStore::on_change_peer(Peer& peer, const ChangePeerResult& change, std::uint64_t index, WriteBatch& wb,
                                std::vector<std::function<void()>>& replies) {
+  auto cb = peer.take_conf_change(index);
+  if (!change.error.empty()) {
+    // Every replica refuses it alike (apply_entries): the membership stays as it was.
+    spdlog::warn("region {}: membership change at index {} not applied: {}", peer.region.id(), index, change.error);
+    if (cb) {
+      replies.push_back([cb = std::move(cb), error = change.error] { cb(Status::invalid_argument(error)); });
+    }
+    return;
+  }
   // peer.region already holds the new membership (apply_entries).
-  raft::ConfState cs = peer.node->apply_conf_change(cc);
-  peer.storage->set_conf_state(cs, wb);
+  auto cs = peer.node->apply_conf_change(change.cc);
+  if (!cs.is_ok()) {
+    // The region's metadata took it, so the Raft node must too: the same rules decide both.
+    throw std::logic_error(fmt::format("region {}: metadata and Raft disagree on the change at {}: {}",
+                                       peer.region.id(), index, cs.status().to_string()));
+  }
+  peer.storage->set_conf_state(*cs, wb);
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
-  if (cc.type() == raftpb::REMOVE_NODE && cc.node_id() == peer.self.id()) {
+  if (!peer.node->raft().configuration().contains(peer.self.id())) {
     peer.removed = true;
     ranges_.erase(peer.region.id());
   }
-  if (auto cb = peer.take_conf_change(index)) {
+  if (raft::leaves_joint(change.cc)) {
+    spdlog::info("region {}: left the joint configuration ({})", peer.region.id(),
+                 peer.node->raft().configuration().describe());
+  } else if (raft::enters_joint(change.cc)) {
+    spdlog::info("region {}: entered a joint configuration ({})", peer.region.id(),
+                 peer.node->raft().configuration().describe());
+  }
+  if (cb) {
     replies.push_back([cb = std::move(cb)] { cb(Status::ok()); });
   }
 }
@@ -1269,7 +1286,7 @@ void RaftStore::handle_readies() {
   std::vector<raftsvc::RaftMessage> snapshots;
   for (auto& w : work) {
     auto voters = std::count_if(w.peer->region.peers().begin(), w.peer->region.peers().end(),
-                                [](const metapb::Peer& p) { return !p.is_learner(); });
+                                [](const metapb::Peer& p) { return role_of(p) != metapb::LEARNER; });
     bool may_send_early = voters >= 2;
     for (auto& m : w.rd.messages) {
       auto to = find_member(w.peer->region, m.to());

@@ -171,6 +171,11 @@ class RaftStore {
   // Membership change of a region (PD's replica checker): ADD_NODE / ADD_LEARNER_NODE / REMOVE_NODE.
   void change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& peer,
                    std::function<void(Status)> cb);
+  // Several changes in one safe step (joint consensus; the leader leaves the joint
+  // configuration by itself), e.g. promote a learner and remove a voter. Refused
+  // (INVALID_ARGUMENT) when the region's rules would refuse it when applied.
+  void change_peers(std::uint64_t region_id, std::vector<std::pair<raftpb::ConfChangeType, metapb::Peer>> changes,
+                    std::function<void(Status)> cb);
   void transfer_leader(std::uint64_t region_id, std::uint64_t to_peer_id);
   // Merges region `source_id` (led here) into the adjacent `target_id` (peers on the
   // same stores, a replica here): `cb` reports whether PREPARE_MERGE applied; the rest
@@ -226,7 +231,7 @@ class RaftStore {
   void apply_committed(Peer& peer, const std::vector<raft::Entry>& entries, WriteBatch& wb,
                        std::vector<std::function<void()>>& replies);
   // Exec result of a membership change: the Raft node, conf state and region state follow.
-  void on_change_peer(Peer& peer, const raft::ConfChange& cc, std::uint64_t index, WriteBatch& wb,
+  void on_change_peer(Peer& peer, const ChangePeerResult& change, std::uint64_t index, WriteBatch& wb,
                       std::vector<std::function<void()>>& replies);
   // Exec result of a batch split: the shrunk region is recorded, and this store's
   // peers of the new regions get their initial state in `wb`; they are created once

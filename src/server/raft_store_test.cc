@@ -263,3 +263,64 @@ TEST_F(RaftStoreTest, ASecondPeerOnTheSameStoreIsRefused) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// PD's replica move: a learner catches up, then replaces a voter in one joint step
+// (enter, then the leader leaves by itself); the region never has four voters.
+TEST_F(RaftStoreTest, AJointStepSwapsALearnerInForAVoter) {
+  auto region = region_with({1, 2, 3});
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    start(s, region);
+  }
+  std::uint64_t leader = wait_for_leader();
+  ASSERT_FALSE(write(put("before", "1")).region_error.has_value());
+  start(4, std::nullopt);
+  metapb::Peer learner;
+  learner.set_id(1004);
+  learner.set_store_id(4);
+  auto change = [&](std::vector<std::pair<raftpb::ConfChangeType, metapb::Peer>> changes) {
+    auto done = std::make_shared<std::promise<Status>>();
+    auto f = done->get_future();
+    nodes_[leader].store->change_peers(100, std::move(changes), [done](Status s) { done->set_value(s); });
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    return f.get();
+  };
+  ASSERT_TRUE(change({{raftpb::ADD_LEARNER_NODE, learner}}).is_ok());
+  ASSERT_TRUE(testing::poll_until([&] { return has_value(4, "before", "1"); }, std::chrono::seconds(20)));
+  const std::uint64_t victim_store = leader % 3 + 1;  // a follower
+  metapb::Peer victim;
+  victim.set_id(1000 + victim_store);
+  victim.set_store_id(victim_store);
+  const std::uint64_t conf_ver = leader_status()->region.region_epoch().conf_ver();
+  ASSERT_TRUE(change({{raftpb::ADD_NODE, learner}, {raftpb::REMOVE_NODE, victim}}).is_ok());
+  // The leader leaves the joint configuration by itself.
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        auto st = leader_status();
+        return st && st->region.region_epoch().conf_ver() == conf_ver + 2;
+      },
+      std::chrono::seconds(20)))
+      << leader_status()->region.ShortDebugString();
+  auto st = leader_status();
+  ASSERT_EQ(st->region.peers_size(), 3) << st->region.ShortDebugString();
+  for (const auto& p : st->region.peers()) {
+    EXPECT_NE(p.store_id(), victim_store);
+    EXPECT_EQ(p.role(), metapb::VOTER) << p.ShortDebugString();
+    EXPECT_FALSE(p.is_learner());
+  }
+  // The new voter counts: with the removed store gone, writes still commit.
+  stop(victim_store);
+  ASSERT_FALSE(write(put("after", "2")).region_error.has_value());
+  EXPECT_TRUE(testing::poll_until([&] { return has_value(4, "after", "2"); }, std::chrono::seconds(20)));
+  // None that would put two peers on one store.
+  metapb::Peer twin;
+  twin.set_id(5000);
+  twin.set_store_id(4);
+  Status refused = change({{raftpb::ADD_LEARNER_NODE, twin}});
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
+}
+
+}  // namespace
+}  // namespace rdb

@@ -5,37 +5,11 @@
 #include <algorithm>
 #include <set>
 
+#include "server/peer_roles.h"
 #include "server/snapshot_data.h"
 
 namespace rdb {
 namespace {
-
-// The region's peers after `cc`: conf changes bump conf_ver (TiKV's epoch rules).
-void change_members(metapb::Region& region, const raft::ConfChange& cc) {
-  metapb::Peer target;
-  (void)target.ParseFromString(cc.context());
-  auto* peers = region.mutable_peers();
-  auto it = std::find_if(peers->begin(), peers->end(), [&](const metapb::Peer& p) { return p.id() == cc.node_id(); });
-  switch (cc.type()) {
-    case raftpb::ADD_NODE:
-    case raftpb::ADD_LEARNER_NODE:
-      if (it == peers->end()) {
-        target.set_is_learner(cc.type() == raftpb::ADD_LEARNER_NODE);
-        *peers->Add() = target;
-      } else if (cc.type() == raftpb::ADD_NODE) {
-        it->set_is_learner(false);
-      }
-      break;
-    case raftpb::REMOVE_NODE:
-      if (it != peers->end()) {
-        peers->erase(it);
-      }
-      break;
-    default:
-      break;
-  }
-  region.mutable_region_epoch()->set_conf_ver(region.region_epoch().conf_ver() + 1);
-}
 
 // The regions a checked BATCH_SPLIT leaves; `region` becomes the first of them.
 std::vector<metapb::Region> split_region(metapb::Region& region, const raft_serverpb::KvCommand& cmd) {
@@ -155,8 +129,9 @@ std::optional<std::string> check_merge(const metapb::Region& source, const metap
       return fmt::format("region {} has no peers", r->id());
     }
     for (const auto& p : r->peers()) {
-      if (p.is_learner()) {
-        return fmt::format("region {} has a learner (peer {}): merge needs voters only", r->id(), p.id());
+      if (role_of(p) != metapb::VOTER) {
+        return fmt::format("region {} has a learner or a joint membership change (peer {}): merge needs voters only",
+                           r->id(), p.id());
       }
     }
   }
@@ -175,10 +150,16 @@ Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Regi
     AppliedEntry a;
     a.index = e.index();
     a.term = e.term();
-    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+    if (e.type() == raftpb::ENTRY_CONF_CHANGE || e.type() == raftpb::ENTRY_CONF_CHANGE_V2) {
       ChangePeerResult change;
-      (void)change.cc.ParseFromString(e.data());
-      change_members(region, change.cc);
+      auto decoded = decode_change(e);
+      auto next = decoded.is_ok() ? region_after_change(region, *decoded) : Result<metapb::Region>(decoded.status());
+      if (next.is_ok()) {
+        region = std::move(next).value();
+        change.cc = std::move(decoded).value().cc;
+      } else {
+        change.error = next.status().message();
+      }
       a.outcome = std::move(change);
     } else if (!e.data().empty()) {
       raft_serverpb::KvCommand cmd;

@@ -24,9 +24,11 @@
 
 namespace rdb {
 
-// A membership change took effect: the store applies `cc` to the Raft node.
+// A membership change took effect (the store applies `cc` to the Raft node), or
+// could not (`error`; every replica refuses it alike and the Raft node is left as is).
 struct ChangePeerResult {
-  raft::ConfChange cc;
+  raftpb::ConfChangeV2 cc;
+  std::string error;
 };
 
 // A batch split took effect: the region (already shrunk to its first part, its

@@ -85,7 +85,7 @@ Status RegionPeer::read_index(ReadCallback& cb) {
   return Status::ok();
 }
 
-Status RegionPeer::propose_conf_change(const raft::ConfChange& cc, std::function<void(Status)>& cb) {
+Status RegionPeer::propose_conf_change(const raftpb::ConfChangeV2& cc, std::function<void(Status)>& cb) {
   RDB_RETURN_IF_ERROR(node->propose_conf_change(cc));
   conf_changes_[node->raft().log().last_index()] = std::move(cb);
   return Status::ok();

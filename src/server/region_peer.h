@@ -102,7 +102,7 @@ class RegionPeer {
   Status propose(const std::string& data, ProposeCallback& cb);
   // Asks Raft to confirm a read point; takes `cb`, answered once that point is applied.
   Status read_index(ReadCallback& cb);
-  Status propose_conf_change(const raft::ConfChange& cc, std::function<void(Status)>& cb);
+  Status propose_conf_change(const raftpb::ConfChangeV2& cc, std::function<void(Status)>& cb);
 
   struct PendingProposal {
     std::uint64_t term = 0;
