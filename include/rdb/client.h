@@ -91,6 +91,9 @@ struct PeerInfo {
   std::uint64_t id = 0;
   std::uint64_t store_id = 0;
   bool is_learner = false;
+  // "voter" or "learner"; during a joint membership change also "incoming_voter",
+  // "demoting_voter" (a learner when it ends) or "leaving_voter" (removed when it ends).
+  std::string role = "voter";
 };
 
 struct RegionInfo {
@@ -186,6 +189,11 @@ class RdbClient {
   // Takes a store out of the cluster: PD moves its replicas to other stores,
   // then marks it a tombstone. Returns once PD has accepted the request.
   virtual Status remove_store(std::uint64_t store_id) = 0;
+  // Moves region `region_id`'s replica on store `from_store` to store `to_store`: PD adds
+  // a learner there and, once it caught up, swaps it in for the old replica in one joint
+  // step. Returns once PD has accepted the request (INVALID_ARGUMENT when the region has
+  // no voter on `from_store`, already has a peer on `to_store`, or that store is not live).
+  virtual Status move_peer(std::uint64_t region_id, std::uint64_t from_store, std::uint64_t to_store) = 0;
   // Splits the regions holding `keys` at those keys (1..64 per region); a key that
   // already starts a region needs nothing. Returns the regions that now hold the
   // keys' ranges, in key order. Needs PD (the stores take the new ids from it).

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -106,7 +107,12 @@ bool in_region(const metapb::Region& r, const std::string& key) {
 }
 
 RegionInfo to_region_info(const metapb::Region& region, const metapb::Peer& leader) {
-  auto peer_info = [](const metapb::Peer& p) { return PeerInfo{p.id(), p.store_id(), p.is_learner()}; };
+  auto peer_info = [](const metapb::Peer& p) {
+    metapb::PeerRole role = p.is_learner() ? metapb::LEARNER : p.role();
+    std::string name = metapb::PeerRole_Name(role);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    return PeerInfo{p.id(), p.store_id(), p.is_learner(), name.empty() ? "voter" : name};
+  };
   RegionInfo ri;
   ri.id = region.id();
   ri.start_key = region.start_key();
@@ -418,6 +424,30 @@ class ClientImpl final : public RdbClient {
     req.set_store_id(store_id);
     pdpb::RemoveStoreResponse resp;
     grpc::Status s = pd_stubs_[which]->RemoveStore(&ctx, req, &resp);
+    if (!s.ok()) {
+      return grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
+    }
+    if (resp.header().has_error()) {
+      return Status::invalid_argument(resp.header().error().message());
+    }
+    return Status::ok();
+  }
+
+  Status move_peer(std::uint64_t region_id, std::uint64_t from_store, std::uint64_t to_store) override {
+    if (pd_stubs_.empty()) {
+      return Status::invalid_argument("moving a replica needs a PD endpoint (--pd)");
+    }
+    std::size_t which = pd_index_.load() % pd_stubs_.size();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(to_system(Clock::now() + options_.timeout));
+    pdpb::MovePeerRequest req;
+    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(Clock::now() + options_.timeout));
+    req.mutable_header()->set_cluster_id(cid);
+    req.set_region_id(region_id);
+    req.set_from_store(from_store);
+    req.set_to_store(to_store);
+    pdpb::MovePeerResponse resp;
+    grpc::Status s = pd_stubs_[which]->MovePeer(&ctx, req, &resp);
     if (!s.ok()) {
       return grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
     }

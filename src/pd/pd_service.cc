@@ -441,6 +441,18 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
     return d;
   };
   std::vector<metapb::Peer> pending(req.pending_peers().begin(), req.pending_peers().end());
+  // A move asked for by hand goes first: the checkers would pick their own victim.
+  if (auto move = moves_.find(region_id); move != moves_.end()) {
+    auto step = now > move->second.until_ms
+                    ? std::nullopt
+                    : move_peer_step(req.region(), req.leader().store_id(), move->second, pending);
+    if (step) {
+      return started(*step);
+    }
+    spdlog::info("region {}: move of its peer from store {} to store {} {}", region_id, move->second.from_store,
+                 move->second.to_store, now > move->second.until_ms ? "given up (timed out)" : "is over");
+    moves_.erase(move);
+  }
   // The replica checker first: what the region needs beats what the cluster would like.
   RegionDecision d = check_region(req.region(), req.leader().store_id(), stores, liveness_.config(), pending);
   if (d.change || d.joint_change || d.transfer_leader_to) {
@@ -555,6 +567,29 @@ grpc::Status PdService::RemoveStore(grpc::ServerContext*, const pdpb::RemoveStor
     }
     spdlog::info("store {} is being removed: moving its replicas away", req->store_id());
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::MovePeer(grpc::ServerContext*, const pdpb::MovePeerRequest* req, pdpb::MovePeerResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  auto info = meta_.region_by_id(req->region_id());
+  if (!info) {
+    set_error(resp->mutable_header(), pdpb::REGION_NOT_FOUND, fmt::format("region {} is not known", req->region_id()));
+    return grpc::Status::OK;
+  }
+  auto stores = store_liveness();
+  auto to = stores.find(req->to_store());
+  rdb::MovePeer move{req->from_store(), req->to_store(), liveness_.now_ms() + kMovePeerTimeoutMs};
+  if (Status s = check_move_peer(info->region(), move, to == stores.end() ? nullptr : &to->second); !s.is_ok()) {
+    set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT, s.message());
+    return grpc::Status::OK;
+  }
+  std::lock_guard lock(load_mu_);
+  moves_[req->region_id()] = move;
+  spdlog::info("region {}: moving its peer from store {} to store {} (asked by hand)", req->region_id(),
+               req->from_store(), req->to_store());
   return grpc::Status::OK;
 }
 

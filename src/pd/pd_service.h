@@ -15,6 +15,7 @@
 #include "pd/cluster_meta.h"
 #include "pd/id_allocator.h"
 #include "pd/merge_checker.h"
+#include "pd/move_peer.h"
 #include "pd/replica_checker.h"
 #include "pd/tso_allocator.h"
 #include "pdpb.grpc.pb.h"
@@ -51,6 +52,7 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   grpc::Status GetClusterStatus(grpc::ServerContext*, const pdpb::GetClusterStatusRequest*,
                                 pdpb::GetClusterStatusResponse*) override;
   grpc::Status RemoveStore(grpc::ServerContext*, const pdpb::RemoveStoreRequest*, pdpb::RemoveStoreResponse*) override;
+  grpc::Status MovePeer(grpc::ServerContext*, const pdpb::MovePeerRequest*, pdpb::MovePeerResponse*) override;
 
  private:
   // Fills the response header; returns false (and sets the error) on a cluster id mismatch.
@@ -101,6 +103,9 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
     std::uint64_t until_ms = 0;
   };
   std::map<std::uint64_t, InFlight> in_flight_;  // by region id
+  // Replica moves asked for by hand (MovePeer), by region id; under load_mu_.
+  std::map<std::uint64_t, rdb::MovePeer> moves_;
+  static constexpr std::uint64_t kMovePeerTimeoutMs = 120'000;
 };
 
 }  // namespace rdb

@@ -52,6 +52,9 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   if (o.scenario == "merge") {
     EXPECT_GT(r.merge_log_lines, 0u) << "no region merged during the run";
   }
+  if (o.scenario == "move") {
+    EXPECT_GT(r.joint_change_log_lines, 0u) << "no replica moved during the run";
+  }
   if (o.scenario == "confused-peer") {
     EXPECT_GT(r.confused_messages_sent, 1000u);
     EXPECT_GT(r.store_drop_log_lines, 10u) << "the stores should have refused the confused messages";
@@ -60,7 +63,7 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, ChaosScenarioTest,
                          ::testing::Values("kill-leader", "pause", "partition-leader", "partition-split", "one-way",
-                                           "pd-restart", "confused-peer", "split", "merge"),
+                                           "pd-restart", "confused-peer", "split", "merge", "move"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

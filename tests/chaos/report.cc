@@ -63,7 +63,7 @@ const char* fault_colour(const std::string& kind) {
   if (kind == "pd-restart") {
     return "#3aa6a6";
   }
-  if (kind == "split" || kind == "merge") {
+  if (kind == "split" || kind == "merge" || kind == "move") {
     return "#e0a030";
   }
   return "#d55b5b";  // kill
@@ -104,6 +104,10 @@ std::string text_report(const RunSummary& run) {
   if (run.confused_messages_sent > 0) {
     out += fmt::format("confused peer: {} messages sent; the stores logged {} refusals (rate-limited)\n",
                        run.confused_messages_sent, run.store_drop_log_lines);
+  }
+  if (run.joint_change_log_lines > 0) {
+    out += fmt::format("replica moves: PD asked for {} joint swaps (a caught-up learner in, a voter out)\n",
+                       run.joint_change_log_lines);
   }
   if (run.merge_log_lines > 0) {
     out +=
@@ -228,7 +232,7 @@ std::string html_report(const RunSummary& run) {
     legend += fmt::format("<span style='color:{}'>&#9632; {}</span> ", outcome_colour(o), outcome_name(o));
   }
   legend += " &nbsp; fault windows: ";
-  for (const char* kind : {"kill", "pause", "partition", "pd-restart", "split"}) {
+  for (const char* kind : {"kill", "pause", "partition", "pd-restart", "split"}) {  // split: also merge, move
     legend += fmt::format("<span style='color:{}'>&#9632; {}</span> ", fault_colour(kind), kind);
   }
   return fmt::format(

@@ -27,6 +27,7 @@ struct RunSummary {
   std::uint64_t store_drop_log_lines = 0;
   // Merges the stores completed (log lines of their replicas, so one merge counts once per store).
   std::uint64_t merge_log_lines = 0;
+  std::uint64_t joint_change_log_lines = 0;  // replica moves: PD asked for a joint swap
   bool passed() const { return linearizability.linearizable && durability.ok; }
 };
 

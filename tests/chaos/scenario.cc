@@ -22,7 +22,10 @@ namespace {
 
 using rdb::testing::LocalCluster;
 
-const std::vector<std::string> kStores = {"s1", "s2", "s3"};
+const std::vector<std::string> kStores = {"s1", "s2", "s3"};  // also the number of replicas
+// A fourth store for the replica-move fault (scenarios "move" and "mixed"); the other
+// faults hit the first three only.
+const char* const kSpareStore = "s4";
 
 // The cluster under test. The network outlives the cluster so that tunnel
 // threads never wait on a stopped process: processes die first.
@@ -37,7 +40,11 @@ class ChaosCluster {
       net_.register_address(cluster_.pd().addr, "pd");
       std::vector<std::string> args = o.store_args;
       args.insert(args.end(), {"--raft-log-gc-threshold", "200", "--split-check-interval-ms", "500"});
-      for (const auto& name : kStores) {
+      std::vector<std::string> names = kStores;
+      if (o.scenario == "move" || o.scenario == "mixed") {
+        names.push_back(kSpareStore);  // replicas move onto it and back (regions keep 3 replicas)
+      }
+      for (const auto& name : names) {
         RDB_ASSIGN_OR_RETURN(auto env, net_.env_for(name));
         cluster_.start_store(name, true, args, env);
         net_.register_address(cluster_.store(name).addr, name);
@@ -70,8 +77,10 @@ class ChaosCluster {
           if (!st.is_ok() || st->regions.empty()) {
             return false;
           }
-          return std::all_of(st->regions.begin(), st->regions.end(),
-                             [](const RegionInfo& r) { return r.peers.size() == kStores.size() && r.leader.id != 0; });
+          return std::all_of(st->regions.begin(), st->regions.end(), [](const RegionInfo& r) {
+            return r.peers.size() == kStores.size() && r.leader.id != 0 &&
+                   std::all_of(r.peers.begin(), r.peers.end(), [](const PeerInfo& p) { return p.role == "voter"; });
+          });
         },
         timeout);
   }
@@ -217,6 +226,46 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
     std::string target = key + (r.is_ok() ? "" : " (split failed: " + r.status().message() + ")");
     return {"merge", target, [] {}};
   }
+  if (kind == "move") {
+    // Move a replica of the region where the workload is busy to a store without one:
+    // PD adds a learner there and swaps it in for the old replica in one joint step.
+    auto st = c.client().cluster_status();
+    if (!st.is_ok() || st->regions.empty()) {
+      return {"move", "(no cluster status: " + (st.is_ok() ? std::string("no regions") : st.status().message()) + ")",
+              [] {}};
+    }
+    std::string key = fmt::format("{}{}", kKeyPrefix, rng() % 4);
+    const RegionInfo* region = &st->regions[0];
+    for (const auto& r : st->regions) {
+      if (key >= r.start_key && (r.end_key.empty() || key < r.end_key)) {
+        region = &r;
+      }
+    }
+    std::vector<std::uint64_t> holders;
+    for (const auto& p : region->peers) {
+      if (p.role == "voter") {
+        holders.push_back(p.store_id);
+      }
+    }
+    std::vector<std::uint64_t> free;
+    for (const auto& s : st->stores) {
+      bool holds = std::any_of(region->peers.begin(), region->peers.end(),
+                               [&](const PeerInfo& p) { return p.store_id == s.id; });
+      if (s.state == "up" && !holds) {
+        free.push_back(s.id);
+      }
+    }
+    if (holders.empty() || free.empty()) {
+      return {"move", fmt::format("region {}: nowhere to move (a move under way?)", region->id), [] {}};
+    }
+    std::uint64_t from = holders[rng() % holders.size()];
+    std::uint64_t to = free[rng() % free.size()];
+    Status s = c.client().move_peer(region->id, from, to);
+    return {"move",
+            fmt::format("region {}: store {} -> {}{}", region->id, from, to,
+                        s.is_ok() ? "" : " (refused: " + s.message() + ")"),
+            [] {}};
+  }
   if (kind == "pd-restart") {
     c.cluster().pd().process->kill_now();
     return {"pd-restart", "pd", [&c] { c.cluster().restart_pd_in_place(); }};
@@ -258,7 +307,7 @@ Status write_text(const std::string& path, const std::string& text) {
 const std::vector<std::string>& scenario_names() {
   static const std::vector<std::string> names = {"kill-leader",     "kill-random", "pause",      "partition-leader",
                                                  "partition-split", "one-way",     "pd-restart", "confused-peer",
-                                                 "split",           "merge",       "mixed"};
+                                                 "split",           "merge",       "move",       "mixed"};
   return names;
 }
 
@@ -316,6 +365,7 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
     run.store_drop_log_lines += count_lines_with(logs, "dropped a Raft message");
     run.merge_log_lines += count_lines_with(logs, "merged into region");
   }
+  run.joint_change_log_lines = count_lines_with(c.cluster().pd().logs(), "for a joint change");
   if (!o.out_dir.empty()) {
     RDB_RETURN_IF_ERROR(rec.write(o.out_dir + "/history.jsonl"));
     RDB_RETURN_IF_ERROR(write_text(o.out_dir + "/report.txt", text_report(run)));

@@ -146,6 +146,9 @@ TEST_F(ScaleOutTest, AddingStoresSpreadsRegionsAndLeadersAndRemovingThemDrainsTh
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   EXPECT_TRUE(spread) << "not balanced over 5 stores: " << why << "\n" << pd_log_of_region(why);
   std::cout << "3 -> 5 stores, " << kRegions << " regions: balanced in " << took.count() << " ms (" << why << ")\n";
+  // Replicas moved by swapping a caught-up learner in for a voter in one joint step.
+  EXPECT_NE(cluster_.pd().logs().find("for a joint change"), std::string::npos)
+      << "PD moved no replica with a joint change";
 
   // Scale in: both new stores drain and become tombstones.
   auto ids = client_->cluster_status();

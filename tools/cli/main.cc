@@ -35,7 +35,7 @@ void print_json(const nlohmann::json& j) {
 }
 
 nlohmann::json peer_json(const rdb::PeerInfo& p) {
-  return nlohmann::json{{"id", p.id}, {"store_id", p.store_id}, {"is_learner", p.is_learner}};
+  return nlohmann::json{{"id", p.id}, {"store_id", p.store_id}, {"is_learner", p.is_learner}, {"role", p.role}};
 }
 
 nlohmann::json region_json(const rdb::RegionInfo& reg) {
@@ -57,8 +57,8 @@ std::string region_line(const rdb::RegionInfo& reg) {
   std::string peers;
   for (const auto& p : reg.peers) {
     peers += fmt::format("{}{}@store{}", peers.empty() ? "" : " ", p.id, p.store_id);
-    if (p.is_learner) {
-      peers += "(learner)";
+    if (p.role != "voter") {
+      peers += "(" + p.role + ")";
     }
   }
   return fmt::format(
@@ -136,6 +136,14 @@ int run(int argc, char** argv) {
   auto* remove_store =
       app.add_subcommand("remove-store", "take a store out of the cluster: its replicas move to other stores first");
   remove_store->add_option("STORE_ID", remove_store_id)->required();
+  std::uint64_t move_region = 0;
+  std::uint64_t move_from = 0;
+  std::uint64_t move_to = 0;
+  auto* move_peer = app.add_subcommand(
+      "move-peer", "move REGION_ID's replica from store FROM_STORE to store TO_STORE (a learner, then one joint step)");
+  move_peer->add_option("REGION_ID", move_region)->required();
+  move_peer->add_option("FROM_STORE", move_from)->required();
+  move_peer->add_option("TO_STORE", move_to)->required();
   auto* split = app.add_subcommand("split", "split the regions holding KEY... at those keys; prints the regions");
   split->add_option("KEY", keys)->required();
   auto* tso = app.add_subcommand("tso", "get timestamps from PD");
@@ -341,6 +349,23 @@ int run(int argc, char** argv) {
       print_json({{"op", "remove-store"}, {"store_id", remove_store_id}, {"ok", true}});
     } else {
       std::cout << "OK: store " << remove_store_id << " is being removed (see `cluster`)\n";
+    }
+    return kExitOk;
+  }
+  if (move_peer->parsed()) {
+    auto s = client.move_peer(move_region, move_from, move_to);
+    if (!s.is_ok()) {
+      return fail(s);
+    }
+    if (g.json) {
+      print_json({{"op", "move-peer"},
+                  {"region_id", move_region},
+                  {"from_store", move_from},
+                  {"to_store", move_to},
+                  {"ok", true}});
+    } else {
+      std::cout << "OK: region " << move_region << " is moving its replica from store " << move_from << " to store "
+                << move_to << " (see `cluster`)\n";
     }
     return kExitOk;
   }
