@@ -70,15 +70,7 @@ std::optional<RegionDecision> move_peer_step(const metapb::Region& region, std::
     }
     return std::nullopt;
   }
-  RegionDecision d;
-  d.joint_change.emplace();
-  auto* promote = d.joint_change->add_changes();
-  promote->set_type(pdpb::ADD_VOTER);
-  *promote->mutable_peer() = *to;
-  auto* remove = d.joint_change->add_changes();
-  remove->set_type(pdpb::REMOVE);
-  *remove->mutable_peer() = *from;
-  return d;
+  return joint_swap(*to, *from);
 }
 
 }  // namespace rdb

@@ -4,6 +4,18 @@
 
 namespace rdb {
 
+RegionDecision joint_swap(const metapb::Peer& learner, const metapb::Peer& voter) {
+  RegionDecision d;
+  d.joint_change.emplace();
+  auto* promote = d.joint_change->add_changes();
+  promote->set_type(pdpb::ADD_VOTER);
+  *promote->mutable_peer() = learner;
+  auto* remove = d.joint_change->add_changes();
+  remove->set_type(pdpb::REMOVE);
+  *remove->mutable_peer() = voter;
+  return d;
+}
+
 RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_store,
                             const std::map<std::uint64_t, StoreLiveness>& stores, const ReplicaCheckerConfig& config,
                             const std::vector<metapb::Peer>& pending_peers) {
@@ -98,15 +110,7 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
       }
       return d;
     }
-    RegionDecision d;
-    d.joint_change.emplace();
-    auto* promote = d.joint_change->add_changes();
-    promote->set_type(pdpb::ADD_VOTER);
-    *promote->mutable_peer() = p;
-    auto* remove = d.joint_change->add_changes();
-    remove->set_type(pdpb::REMOVE);
-    *remove->mutable_peer() = *victim;
-    return d;
+    return joint_swap(p, *victim);
   }
   // 3. Add a replica on the least loaded live store without one.
   if (healthy_voters < config.max_replicas) {

@@ -49,6 +49,10 @@ struct RegionDecision {
   std::optional<metapb::Region> merge_into;  // the merge checker's: merge into this neighbour
 };
 
+// The joint step that swaps a caught-up `learner` in for `voter`: ADD_VOTER of the
+// one and REMOVE of the other in one ChangePeerV2.
+RegionDecision joint_swap(const metapb::Peer& learner, const metapb::Peer& voter);
+
 // `leader_store` is never removed: a leader on an offline store is asked to
 // transfer leadership first. The returned peer of an ADD_LEARNER has id 0: the
 // caller allocates it.

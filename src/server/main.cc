@@ -45,6 +45,7 @@ int run(int argc, char** argv) {
   int tick_ms = 100;
   int heartbeat_ms = 1000;
   std::uint64_t log_gc_threshold = 10000;
+  std::uint64_t log_gc_size_limit = 72ULL << 20;  // 3/4 of the default split size, as TiKV
   bool lease_reads = false;
   bool hibernate_regions = true;
   bool unsafe_local_reads = false;
@@ -80,6 +81,12 @@ int run(int argc, char** argv) {
   app.add_option("--raft-log-gc-threshold", log_gc_threshold,
                  "compact a region's Raft log once this many applied entries are kept")
       ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{100000000}))
+      ->capture_default_str();
+  app.add_option("--raft-log-gc-size-limit", log_gc_size_limit,
+                 "also compact a region's Raft log once the entries kept since the last compaction hold this many "
+                 "bytes (0: no limit); accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
   app.add_option("--max-stream-requests", max_stream_requests,
                  "requests of one client's BatchCommands stream awaiting answers before the store stops reading it "
@@ -197,6 +204,7 @@ int run(int argc, char** argv) {
   rdb::RaftStoreConfig raft_config;
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
+  raft_config.log_gc_size_limit = log_gc_size_limit;
   raft_config.lease_reads = lease_reads;
   raft_config.hibernate_regions = hibernate_regions;
   raft_config.max_pending_tasks = max_raft_queue;

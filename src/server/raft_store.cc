@@ -1202,11 +1202,26 @@ void RaftStore::maybe_compact(Peer& peer, WriteBatch& wb) {
   if (peer.merging) {
     return;  // every source replica must be able to catch up from the log, not a snapshot
   }
-  std::uint64_t applied = peer.storage->applied_index();
-  if (applied > peer.storage->truncated_index() + config_.log_gc_threshold) {
-    // Keep a tail so that briefly lagging followers catch up from the log, not a snapshot.
-    std::uint64_t to = applied - config_.log_gc_threshold / 2;
-    (void)peer.storage->compact_to(to, wb);
+  const std::uint64_t applied = peer.storage->applied_index();
+  const std::uint64_t truncated = peer.storage->truncated_index();
+  if (applied <= truncated) {
+    return;
+  }
+  const std::uint64_t kept = applied - truncated;
+  const bool by_count = kept > config_.log_gc_threshold;
+  const bool by_size = config_.log_gc_size_limit > 0 && peer.log_bytes > config_.log_gc_size_limit;
+  if (!by_count && !by_size) {
+    return;
+  }
+  // Keep a tail so that briefly lagging followers catch up from the log, not a snapshot.
+  const std::uint64_t tail = by_count ? config_.log_gc_threshold / 2 : kept / 4;
+  const std::uint64_t to = applied - std::min(tail, kept);
+  if (to <= truncated) {
+    return;
+  }
+  if (peer.storage->compact_to(to, wb).is_ok()) {
+    // What the dropped entries held is not known one by one: count it pro rata.
+    peer.log_bytes -= peer.log_bytes * (to - truncated) / kept;
   }
 }
 
@@ -1256,8 +1271,12 @@ void RaftStore::handle_readies() {
         continue;
       }
       metrics_.snapshots_applied.inc();
+      peer->log_bytes = 0;  // the log starts afresh after the snapshot
     }
     peer->storage->append(w.rd.entries, raft_wb);
+    for (const auto& e : w.rd.entries) {
+      peer->log_bytes += e.data().size();
+    }
     if (w.rd.hard_state) {
       peer->storage->set_hard_state(*w.rd.hard_state, raft_wb);
     }

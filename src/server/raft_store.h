@@ -70,6 +70,7 @@ struct RaftStoreConfig {
         election_ticks(o.election_ticks),
         heartbeat_ticks(o.heartbeat_ticks),
         log_gc_threshold(o.log_gc_threshold),
+        log_gc_size_limit(o.log_gc_size_limit),
         seed(o.seed),
         lease_reads(o.lease_reads),
         max_pending_tasks(o.max_pending_tasks),
@@ -86,8 +87,12 @@ struct RaftStoreConfig {
   std::chrono::milliseconds tick_interval{100};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
-  // Compact a region's log when this many applied entries are kept.
+  // Compact a region's log when this many applied entries are kept (keeping half of
+  // them as a tail for followers briefly behind) ...
   std::uint64_t log_gc_threshold = 10000;
+  // ... or when the entries kept since the last compaction hold more than this many
+  // bytes (keeping a quarter): large values must not pile up in the log (0: no limit).
+  std::uint64_t log_gc_size_limit = 72ULL << 20;
   std::uint64_t seed = 1;
   // Serve reads under the leader lease instead of a ReadIndex heartbeat round.
   // Faster, but safe only while clocks do not drift more than the lease allows.

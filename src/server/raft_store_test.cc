@@ -324,3 +324,41 @@ TEST_F(RaftStoreTest, AJointStepSwapsALearnerInForAVoter) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// Large values must not pile up in the Raft log: past --raft-log-gc-size-limit bytes
+// the log is compacted even though far fewer entries than the count threshold exist.
+class RaftLogGcTest : public RaftStoreTest {
+ protected:
+  // Whether the region's first written entry is still in the log after 1.25 MiB of puts.
+  bool first_entry_kept(std::uint64_t size_limit) {
+    configure_ = [size_limit](RaftStoreConfig& c) {
+      c.log_gc_threshold = 100000;
+      c.log_gc_size_limit = size_limit;
+    };
+    start(1, region_with({1}));
+    wait_for_leader();
+    const std::string big(32 << 10, 'x');
+    for (int i = 0; i < 40; ++i) {  // 40 entries
+      EXPECT_FALSE(write(put("k" + std::to_string(i), big)).region_error.has_value());
+    }
+    EXPECT_TRUE(has_value(1, "k0", big));
+    EXPECT_TRUE(has_value(1, "k39", big));
+    auto entry = nodes_[1].engine->get_cf(ColumnFamily::kRaft, raft_keys::log_key(100, 7));
+    EXPECT_TRUE(entry.is_ok());
+    return entry.is_ok() && entry->has_value();
+  }
+};
+
+TEST_F(RaftLogGcTest, WithoutASizeLimitFewEntriesStay) {
+  EXPECT_TRUE(first_entry_kept(0)) << "40 entries are far below the count threshold";
+}
+
+TEST_F(RaftLogGcTest, BytesPastTheSizeLimitCompactTheLog) {
+  EXPECT_FALSE(first_entry_kept(256 << 10)) << "the log kept more than the size limit";
+}
+
+}  // namespace
+}  // namespace rdb

@@ -68,6 +68,9 @@ class RegionPeer {
   // what was applied since; 0 until checked.
   std::uint64_t approximate_bytes = 0;
   std::uint64_t approximate_keys = 0;
+  // Bytes of the entries appended to the log since it was last compacted (0 after a
+  // restart or a snapshot: counted again from then on).
+  std::uint64_t log_bytes = 0;
   // The regions this one's last split made: an EpochNotMatch carries them too, so a
   // client learns the new layout without asking PD.
   std::vector<metapb::Region> split_into;
