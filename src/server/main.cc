@@ -46,6 +46,7 @@ int run(int argc, char** argv) {
   int heartbeat_ms = 1000;
   std::uint64_t log_gc_threshold = 10000;
   std::uint64_t log_gc_size_limit = 72ULL << 20;  // 3/4 of the default split size, as TiKV
+  std::uint64_t entry_cache_bytes = 128ULL << 20;
   bool lease_reads = false;
   bool hibernate_regions = true;
   bool unsafe_local_reads = false;
@@ -85,6 +86,12 @@ int run(int argc, char** argv) {
   app.add_option("--raft-log-gc-size-limit", log_gc_size_limit,
                  "also compact a region's Raft log once the entries kept since the last compaction hold this many "
                  "bytes (0: no limit); accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  app.add_option("--raft-entry-cache-size", entry_cache_bytes,
+                 "recent Raft log entries kept in memory for the whole store, shared equally by its regions (each "
+                 "at most 32MiB; older entries are read from disk); accepts KiB/MiB/GiB")
       ->transform(CLI::AsSizeValue(false))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
@@ -205,6 +212,7 @@ int run(int argc, char** argv) {
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
   raft_config.log_gc_size_limit = log_gc_size_limit;
+  raft_config.entry_cache_bytes = entry_cache_bytes;
   raft_config.lease_reads = lease_reads;
   raft_config.hibernate_regions = hibernate_regions;
   raft_config.max_pending_tasks = max_raft_queue;

@@ -153,12 +153,19 @@ void PeerStorage::append(const std::vector<raft::Entry>& ents, WriteBatch& wb) {
     cache_.push_back(e);
     cache_bytes_ += e.data().size();
   }
-  while (!cache_.empty() && (cache_.size() > kCacheEntries || cache_bytes_ > kCacheBytes)) {
+  while (!cache_.empty() && (cache_.size() > kCacheEntries || cache_bytes_ > cache_limit_)) {
     pop_cache_front();
   }
   local_.set_last_index(new_last);
   last_term_ = ents.back().term();
   put_local_state(wb);
+}
+
+void PeerStorage::set_cache_limit(std::size_t bytes) {
+  cache_limit_ = std::min(bytes, kCacheBytes);
+  while (!cache_.empty() && cache_bytes_ > cache_limit_) {
+    pop_cache_front();
+  }
 }
 
 void PeerStorage::pop_cache_front() {

@@ -64,8 +64,12 @@ class PeerStorage final : public raft::Storage {
   std::uint64_t truncated_index() const { return apply_.truncated_index(); }
   const raft::HardState& hard_state() const { return local_.hard_state(); }
   const raft::ConfState& conf_state() const { return apply_.conf_state(); }
-  // Bytes of entry data held in memory for this region (bounded by kCacheBytes).
+  // Bytes of entry data held in memory for this region (bounded by cache_limit()).
   std::size_t cached_bytes() const { return cache_bytes_; }
+  // The store divides its entry cache budget among its regions: at most `bytes` (and
+  // never more than kCacheBytes) stay cached here; the oldest go first.
+  void set_cache_limit(std::size_t bytes);
+  std::size_t cache_limit() const { return cache_limit_; }
 
  private:
   PeerStorage(StorageEngine& engine, std::uint64_t region_id) : engine_(engine), region_id_(region_id) {}
@@ -84,6 +88,7 @@ class PeerStorage final : public raft::Storage {
   // fewer; older entries are read from the engine.
   std::deque<raft::Entry> cache_;
   std::size_t cache_bytes_ = 0;
+  std::size_t cache_limit_ = kCacheBytes;
   void pop_cache_front();
   void clear_cache();
   SnapshotDataBuilder snapshot_builder_;

@@ -83,6 +83,29 @@ TEST_F(PeerStorageTest, EntryCacheIsBoundedInBytes) {
   EXPECT_EQ((*last)[0].data(), mib + "100");
 }
 
+// The store shares one entry cache budget among its regions: a smaller share trims the
+// cache at once (oldest first) and bounds later appends; entries still read back.
+TEST_F(PeerStorageTest, EntryCacheFollowsTheStoresShare) {
+  const std::string kib64(64 << 10, 'y');
+  for (std::uint64_t i = 1; i <= 64; ++i) {
+    append({entry(i, 1, kib64)});
+  }
+  EXPECT_GE(ps_->cached_bytes(), std::size_t{4} << 20);
+  ps_->set_cache_limit(std::size_t{1} << 20);
+  EXPECT_LE(ps_->cached_bytes(), std::size_t{1} << 20);
+  EXPECT_GT(ps_->cached_bytes(), 0u);
+  for (std::uint64_t i = 65; i <= 80; ++i) {
+    append({entry(i, 1, kib64)});
+  }
+  EXPECT_LE(ps_->cached_bytes(), std::size_t{1} << 20);
+  ps_->set_cache_limit(std::size_t{1} << 40);
+  EXPECT_EQ(ps_->cache_limit(), std::size_t{32} << 20) << "a share never exceeds the per-region cap";
+  auto early = ps_->entries(2, 4, raft::kNoLimit);
+  ASSERT_TRUE(early.is_ok());
+  ASSERT_EQ(early->size(), 2u);
+  EXPECT_EQ((*early)[0].data(), kib64);
+}
+
 TEST_F(PeerStorageTest, ConflictingSuffixIsTruncated) {
   append({entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1), entry(5, 1)});
   append({entry(3, 2, "new")});  // a new leader's entry at 3 replaces 3..5

@@ -1273,6 +1273,10 @@ void RaftStore::handle_readies() {
       metrics_.snapshots_applied.inc();
       peer->log_bytes = 0;  // the log starts afresh after the snapshot
     }
+    if (!w.rd.entries.empty()) {
+      peer->storage->set_cache_limit(
+          static_cast<std::size_t>(config_.entry_cache_bytes / std::max<std::size_t>(peers_.size(), 1)));
+    }
     peer->storage->append(w.rd.entries, raft_wb);
     for (const auto& e : w.rd.entries) {
       peer->log_bytes += e.data().size();

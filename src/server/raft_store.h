@@ -71,6 +71,7 @@ struct RaftStoreConfig {
         heartbeat_ticks(o.heartbeat_ticks),
         log_gc_threshold(o.log_gc_threshold),
         log_gc_size_limit(o.log_gc_size_limit),
+        entry_cache_bytes(o.entry_cache_bytes),
         seed(o.seed),
         lease_reads(o.lease_reads),
         max_pending_tasks(o.max_pending_tasks),
@@ -93,6 +94,9 @@ struct RaftStoreConfig {
   // ... or when the entries kept since the last compaction hold more than this many
   // bytes (keeping a quarter): large values must not pile up in the log (0: no limit).
   std::uint64_t log_gc_size_limit = 72ULL << 20;
+  // Recent log entries kept in memory, for the whole store: each region gets an equal
+  // share (at most 32 MiB), so memory does not grow with the number of regions.
+  std::uint64_t entry_cache_bytes = 128ULL << 20;
   std::uint64_t seed = 1;
   // Serve reads under the leader lease instead of a ReadIndex heartbeat round.
   // Faster, but safe only while clocks do not drift more than the lease allows.
