@@ -4,6 +4,8 @@
 #include <grpc/grpc_security_constants.h>
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "common/version.h"
 
 namespace rdb {
@@ -406,9 +408,11 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
         sizes.emplace_hint(sizes.end(), id, s.first);
       }
     }
-    load_ = cluster_load(meta_.all_regions(), stores, liveness_.config().max_replicas, sizes);
+    std::vector<pdpb::RegionInfo> regions = meta_.all_regions();
+    load_ = cluster_load(regions, stores, liveness_.config().max_replicas, sizes);
     load_at_ms_ = now;
     moves_started_ = 0;
+    forget_gone_regions(regions);
   }
   for (auto& [id, l] : stores) {
     l.region_count = load_.stores[id].regions;  // the region tree's count, fresher than store heartbeats
@@ -498,6 +502,27 @@ RegionDecision PdService::schedule(const pdpb::RegionHeartbeatRequest& req) {
     spdlog::info("region {}: balancing replicas onto store {}", req.region().id(), d.change->peer().store_id());
   }
   return started(d);
+}
+
+void PdService::forget_gone_regions(const std::vector<pdpb::RegionInfo>& regions) {
+  std::set<std::uint64_t> live;
+  for (const auto& r : regions) {
+    live.insert(r.region().id());
+  }
+  auto prune = [&live](auto& by_region) {
+    for (auto it = by_region.begin(); it != by_region.end();) {
+      it = live.count(it->first) == 0 ? by_region.erase(it) : std::next(it);
+    }
+  };
+  prune(in_flight_);
+  prune(moves_);
+  {
+    std::lock_guard lock(sizes_mu_);
+    prune(region_sizes_);
+    prune(range_since_);
+  }
+  std::lock_guard lock(epoch_mu_);
+  prune(conf_ver_allowance_);
 }
 
 std::optional<MergeCandidate> PdService::merge_candidate(const std::optional<pdpb::RegionInfo>& info) {
