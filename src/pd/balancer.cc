@@ -92,7 +92,8 @@ RegionDecision balance_region(const metapb::Region& region, std::uint64_t leader
     most = std::max(most, store(p.store_id()).size);
   }
   std::optional<std::pair<std::uint64_t, std::uint64_t>> target;  // (size, store)
-  for (const auto& [id, l] : load.stores) {
+  for (const auto& [store_id, l] : load.stores) {
+    const std::uint64_t id = store_id;  // clang before 16 cannot capture a structured binding
     bool holds = std::any_of(region.peers().begin(), region.peers().end(),
                              [&](const metapb::Peer& p) { return p.store_id() == id; });
     if (holds || !l.eligible) {

@@ -115,7 +115,8 @@ RegionDecision check_region(const metapb::Region& region, std::uint64_t leader_s
   // 3. Add a replica on the least loaded live store without one.
   if (healthy_voters < config.max_replicas) {
     std::optional<std::pair<std::uint64_t, std::uint64_t>> best;  // (region_count, store)
-    for (const auto& [store, l] : stores) {
+    for (const auto& [id, l] : stores) {
+      const std::uint64_t store = id;  // clang before 16 cannot capture a structured binding
       bool holds = std::any_of(region.peers().begin(), region.peers().end(),
                                [&](const metapb::Peer& p) { return p.store_id() == store; });
       if (holds || !live(store)) {

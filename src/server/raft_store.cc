@@ -397,7 +397,7 @@ void RaftStore::propose(const kvrpc::Context& ctx, std::vector<std::string> keys
     cmd.set_epoch_version(peer->region.region_epoch().version());
     cmd.set_epoch_conf_ver(peer->region.region_epoch().conf_ver());
     bool ack_now = kTestSwitches && config_.ack_before_commit && cmd.type() != raft_serverpb::KvCommand::CAS && !admin;
-    ProposeCallback ignored = [](ProposeResult) {};
+    ProposeCallback ignored = [](const ProposeResult&) {};
     Status s = peer->propose(cmd.SerializeAsString(), ack_now ? ignored : cb);
     if (!s.is_ok()) {
       metrics_.proposals_refused.inc();
@@ -1292,6 +1292,7 @@ void RaftStore::handle_readies() {
   }
   auto work_peers = [&work] {
     std::vector<Peer*> peers;
+    peers.reserve(work.size());
     for (auto& w : work) {
       peers.push_back(w.peer);
     }

@@ -166,10 +166,9 @@ Result<std::vector<AppliedEntry>> apply_entries(KvApplier& applier, metapb::Regi
       ProposeResult result;
       if (!cmd.ParseFromString(e.data())) {
         result.result.set_error("command does not parse");
-      } else if (cmd.epoch_version() != region.region_epoch().version()) {
+      } else if (cmd.epoch_version() != region.region_epoch().version() ||
+                 (is_admin(cmd.type()) && cmd.epoch_conf_ver() != region.region_epoch().conf_ver())) {
         // The region's range changed since the command was proposed: it must not apply.
-        result.region_error = epoch_changed(region);
-      } else if (is_admin(cmd.type()) && cmd.epoch_conf_ver() != region.region_epoch().conf_ver()) {
         // Splits copy the peers and merges need them on the same stores: an admin
         // command must not apply after a membership change either.
         result.region_error = epoch_changed(region);

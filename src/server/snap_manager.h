@@ -157,7 +157,7 @@ class SnapManager {
     std::uint64_t seq = 0;  // arrival order, to drop the oldest
   };
   struct Job {
-    std::uint64_t region_id;
+    std::uint64_t region_id = 0;
     Source source;
   };
 

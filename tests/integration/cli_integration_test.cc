@@ -207,6 +207,29 @@ TEST_F(CliTest, SplitPrintsTheRegionsAndKeepsDataReachable) {
     EXPECT_TRUE(region.contains("approximate_size") && region.contains("approximate_keys")) << region.dump();
   }
   EXPECT_TRUE(cj["stores"][0].contains("region_size")) << cj["stores"][0].dump();
+  for (const auto& peer : cj["regions"][0]["peers"]) {
+    EXPECT_EQ(peer["role"], "voter") << peer.dump();
+  }
+}
+
+// move-peer's refusals name what is wrong and exit 2 (one store: nowhere to move to).
+TEST_F(CliTest, MovePeerRefusesWhatCannotMove) {
+  auto cluster = cli({"cluster"});
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.err;
+  auto cj = first_json(cluster);
+  ASSERT_FALSE(cj["regions"].empty());
+  const std::string region = std::to_string(cj["regions"][0]["id"].get<std::uint64_t>());
+  const std::string store = std::to_string(cj["regions"][0]["peers"][0]["store_id"].get<std::uint64_t>());
+  auto no_target = cli({"move-peer", region, store, "999"});
+  EXPECT_EQ(no_target.exit_code, 2) << no_target.out << no_target.err;
+  EXPECT_NE(no_target.err.find("store 999"), std::string::npos) << no_target.err;
+  auto no_voter = cli({"move-peer", region, "999", store});
+  EXPECT_EQ(no_voter.exit_code, 2);
+  EXPECT_NE(no_voter.err.find("no voter on store 999"), std::string::npos) << no_voter.err;
+  auto unknown = cli({"move-peer", "987654", store, "999"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("region 987654"), std::string::npos) << unknown.err;
+  EXPECT_EQ(cli({"move-peer", region}).exit_code, 2) << "a move names the region and two stores";
 }
 
 }  // namespace
