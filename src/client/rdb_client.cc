@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "client/pd_client.h"
 #include "client/region_cache.h"
 #include "client/slow_stores.h"
 #include "client/store_stream.h"
@@ -135,11 +136,11 @@ class ClientImpl final : public RdbClient {
  public:
   ClientImpl(ClientOptions options, std::shared_ptr<grpc::ChannelCredentials> creds)
       : options_(std::move(options)), creds_(std::move(creds)) {
-    for (const auto& ep : options_.pd_endpoints) {
-      pd_stubs_.push_back(pdpb::PD::NewStub(make_channel(ep, creds_, kMaxGrpcMessageBytes)));
-    }
     if (!options_.pd_endpoints.empty()) {
-      tso_ = std::make_unique<TsoBatcher>(make_channel(options_.pd_endpoints.front(), creds_, kMaxGrpcMessageBytes));
+      // connect() checked the endpoints, so this cannot fail.
+      pd_ = std::move(PdClient::create(options_.pd_endpoints, creds_, kMaxGrpcMessageBytes)).value();
+      tso_ = std::make_unique<TsoBatcher>([pd = pd_.get()] { return pd->current_channel(); },
+                                          [pd = pd_.get()](const auto& ch) { pd->member_failed(ch); });
     }
   }
 
@@ -351,39 +352,19 @@ class ClientImpl final : public RdbClient {
   }
 
   Result<ClusterStatus> cluster_status() override {
-    if (pd_stubs_.empty()) {
+    if (!pd_) {
       return Status::invalid_argument("cluster status needs a PD endpoint (--pd)");
     }
     const Clock::time_point deadline = Clock::now() + options_.timeout;
-    Status last = Status::unavailable("no PD endpoint answered");
-    std::chrono::milliseconds backoff(2);
-    // A read: every endpoint in turn, again and again until the deadline (a PD that
-    // just restarted breaks the first call on an old connection).
-    for (std::size_t attempt = 0; Clock::now() < deadline; ++attempt) {
-      if (attempt > 0 && attempt % pd_stubs_.size() == 0) {
-        sleep_backoff(backoff, deadline);
-      }
-      std::size_t which = (pd_index_.load() + attempt) % pd_stubs_.size();
-      grpc::ClientContext ctx;
-      ctx.set_deadline(to_system(deadline));
-      pdpb::GetClusterStatusResponse resp;
-      auto cid = cluster_id(deadline);
-      if (!cid.is_ok()) {
-        last = cid.status();
-        continue;
-      }
-      pdpb::GetClusterStatusRequest req;
-      req.mutable_header()->set_cluster_id(*cid);
-      grpc::Status s = pd_stubs_[which]->GetClusterStatus(&ctx, req, &resp);
-      if (!s.ok()) {
-        last = grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
-        continue;
-      }
-      if (resp.header().has_error()) {
-        return Status::unavailable(fmt::format("PD: {}", resp.header().error().message()));
-      }
+    RDB_ASSIGN_OR_RETURN(std::uint64_t cid, cluster_id(deadline));
+    pdpb::GetClusterStatusResponse resp;
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::GetClusterStatus, pdpb::GetClusterStatusRequest(), &resp, deadline));
+    if (resp.header().has_error()) {
+      return Status::unavailable(fmt::format("PD: {}", resp.header().error().message()));
+    }
+    {
       ClusterStatus out;
-      out.cluster_id = *cid;
+      out.cluster_id = cid;
       out.max_replicas = resp.max_replicas();
       for (const auto& st : resp.stores()) {
         StoreInfo si;
@@ -408,25 +389,16 @@ class ClientImpl final : public RdbClient {
       }
       return out;
     }
-    return last;
   }
 
   Status remove_store(std::uint64_t store_id) override {
-    if (pd_stubs_.empty()) {
+    if (!pd_) {
       return Status::invalid_argument("removing a store needs a PD endpoint (--pd)");
     }
-    std::size_t which = pd_index_.load() % pd_stubs_.size();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(to_system(Clock::now() + options_.timeout));
     pdpb::RemoveStoreRequest req;
-    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(Clock::now() + options_.timeout));
-    req.mutable_header()->set_cluster_id(cid);
     req.set_store_id(store_id);
     pdpb::RemoveStoreResponse resp;
-    grpc::Status s = pd_stubs_[which]->RemoveStore(&ctx, req, &resp);
-    if (!s.ok()) {
-      return grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
-    }
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::RemoveStore, req, &resp, Clock::now() + options_.timeout));
     if (resp.header().has_error()) {
       return Status::invalid_argument(resp.header().error().message());
     }
@@ -434,23 +406,15 @@ class ClientImpl final : public RdbClient {
   }
 
   Status move_peer(std::uint64_t region_id, std::uint64_t from_store, std::uint64_t to_store) override {
-    if (pd_stubs_.empty()) {
+    if (!pd_) {
       return Status::invalid_argument("moving a replica needs a PD endpoint (--pd)");
     }
-    std::size_t which = pd_index_.load() % pd_stubs_.size();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(to_system(Clock::now() + options_.timeout));
     pdpb::MovePeerRequest req;
-    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(Clock::now() + options_.timeout));
-    req.mutable_header()->set_cluster_id(cid);
     req.set_region_id(region_id);
     req.set_from_store(from_store);
     req.set_to_store(to_store);
     pdpb::MovePeerResponse resp;
-    grpc::Status s = pd_stubs_[which]->MovePeer(&ctx, req, &resp);
-    if (!s.ok()) {
-      return grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
-    }
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::MovePeer, req, &resp, Clock::now() + options_.timeout));
     if (resp.header().has_error()) {
       return Status::invalid_argument(resp.header().error().message());
     }
@@ -534,27 +498,14 @@ class ClientImpl final : public RdbClient {
  private:
   // The id of the cluster PD serves, asked once (GetMembers) and stamped on every PD request.
   Result<std::uint64_t> cluster_id(Clock::time_point deadline) {
-    if (std::uint64_t known = cluster_id_.load(); known != 0) {
-      return known;
+    if (!pd_) {
+      return Status::invalid_argument("no PD endpoint configured");
     }
-    Status last = Status::unavailable("no PD endpoint answered");
-    for (std::size_t attempt = 0; attempt < pd_stubs_.size(); ++attempt) {
-      std::size_t which = (pd_index_.load() + attempt) % pd_stubs_.size();
-      grpc::ClientContext ctx;
-      ctx.set_deadline(to_system(deadline));
-      pdpb::GetMembersResponse resp;
-      grpc::Status s = pd_stubs_[which]->GetMembers(&ctx, pdpb::GetMembersRequest(), &resp);
-      if (!s.ok()) {
-        last = grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
-        continue;
-      }
-      cluster_id_ = resp.header().cluster_id();
-      if (tso_) {
-        tso_->set_cluster_id(resp.header().cluster_id());
-      }
-      return resp.header().cluster_id();
+    RDB_ASSIGN_OR_RETURN(std::uint64_t id, pd_->cluster_id(deadline));
+    if (tso_) {
+      tso_->set_cluster_id(id);
     }
-    return last;
+    return id;
   }
 
   template <typename Repeated>
@@ -606,29 +557,17 @@ class ClientImpl final : public RdbClient {
       }
       return Status::unavailable(fmt::format("store {} serves no region for this key", options_.store_addr));
     }
-    if (pd_stubs_.empty()) {
+    if (!pd_) {
       return Status::invalid_argument("no PD endpoint and no store address configured");
     }
-    std::size_t which = pd_index_.load() % pd_stubs_.size();
-    auto& pd = *pd_stubs_[which];
-    std::string pd_name = options_.pd_endpoints[which];
+    RDB_RETURN_IF_ERROR(cluster_id(deadline).status());
     pdpb::GetRegionRequest rreq;
-    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(deadline));
-    rreq.mutable_header()->set_cluster_id(cid);
     rreq.set_region_key(key);
     rreq.set_before(before);
     pdpb::GetRegionResponse rresp;
-    {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(to_system(deadline));
-      grpc::Status s = pd.GetRegion(&ctx, rreq, &rresp);
-      if (!s.ok()) {
-        pd_index_.fetch_add(1);
-        return grpc_failure(s, fmt::format("PD {}", pd_name));
-      }
-    }
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::GetRegion, rreq, &rresp, deadline));
     if (rresp.header().has_error()) {
-      return Status::unavailable(fmt::format("PD {}: {}", pd_name, rresp.header().error().message()));
+      return Status::unavailable(fmt::format("PD {}: {}", pd_->current(), rresp.header().error().message()));
     }
     if (rresp.leader().store_id() == 0) {
       return Status::unavailable(fmt::format("region {} has no known leader yet", rresp.region().id()));
@@ -640,33 +579,18 @@ class ClientImpl final : public RdbClient {
   }
 
   static Status grpc_failure(const grpc::Status& s, const std::string& who) {
-    if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      return Status::deadline_exceeded(fmt::format("{} did not answer before the deadline", who));
-    }
-    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      return Status::unavailable(fmt::format("cannot reach {}: {}", who, s.error_message()));
-    }
-    return Status::internal(fmt::format("{} failed: {}", who, s.error_message()));
+    return PdClient::transport_failure(s, who);
   }
 
   // The address PD has for a store.
   Result<std::string> store_address(std::uint64_t store_id, Clock::time_point deadline) {
-    if (pd_stubs_.empty()) {
+    if (!pd_) {
       return Status::unavailable("no PD endpoint to look up store addresses");
     }
-    std::size_t which = pd_index_.load() % pd_stubs_.size();
     pdpb::GetStoreRequest sreq;
-    RDB_ASSIGN_OR_RETURN(auto cid, cluster_id(deadline));
-    sreq.mutable_header()->set_cluster_id(cid);
     sreq.set_store_id(store_id);
     pdpb::GetStoreResponse sresp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(to_system(deadline));
-    grpc::Status s = pd_stubs_[which]->GetStore(&ctx, sreq, &sresp);
-    if (!s.ok()) {
-      pd_index_.fetch_add(1);
-      return grpc_failure(s, fmt::format("PD {}", options_.pd_endpoints[which]));
-    }
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::GetStore, sreq, &sresp, deadline));
     if (sresp.header().has_error()) {
       return Status::unavailable(fmt::format("PD: {}", sresp.header().error().message()));
     }
@@ -991,9 +915,7 @@ class ClientImpl final : public RdbClient {
 
   ClientOptions options_;
   std::shared_ptr<grpc::ChannelCredentials> creds_;
-  std::vector<std::unique_ptr<pdpb::PD::Stub>> pd_stubs_;
-  std::atomic<std::size_t> pd_index_{0};
-  std::atomic<std::uint64_t> cluster_id_{0};
+  std::unique_ptr<PdClient> pd_;  // null without PD endpoints (direct mode)
   std::unique_ptr<TsoBatcher> tso_;
   RegionCache cache_;
   std::shared_ptr<SlowStores> slow_ = std::make_shared<SlowStores>(std::chrono::seconds(1));

@@ -7,8 +7,12 @@ namespace {
 constexpr std::uint32_t kMaxBatch = 1 << 16;  // PD's per-request maximum
 }
 
-TsoBatcher::TsoBatcher(std::shared_ptr<grpc::Channel> pd_channel)
-    : stub_(pdpb::PD::NewStub(std::move(pd_channel))), thread_([this] { run(); }) {}
+TsoBatcher::TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel)
+    : TsoBatcher([pd_channel] { return pd_channel; }, nullptr) {}
+
+TsoBatcher::TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source,
+                       std::function<void(const std::shared_ptr<grpc::Channel>&)> on_broken)
+    : channel_source_(std::move(channel_source)), on_broken_(std::move(on_broken)), thread_([this] { run(); }) {}
 
 TsoBatcher::~TsoBatcher() {
   {
@@ -96,6 +100,10 @@ Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
   {
     std::lock_guard lock(mu_);
     if (!stream_) {
+      if (auto ch = channel_source_(); ch != channel_ || !stub_) {
+        channel_ = std::move(ch);
+        stub_ = pdpb::PD::NewStub(channel_);
+      }
       stream_ctx_ = std::make_unique<grpc::ClientContext>();
       stream_ = stub_->Tso(stream_ctx_.get());
     }
@@ -123,9 +131,14 @@ Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
   }
   dead->WritesDone();
   grpc::Status s = dead->Finish();
+  std::shared_ptr<grpc::Channel> broken;
   {
     std::lock_guard lock(mu_);
     stream_ctx_.reset();
+    broken = channel_;
+  }
+  if (on_broken_) {
+    on_broken_(broken);
   }
   return Status::unavailable(fmt::format("TSO stream to PD failed: {}", s.ok() ? "closed by PD" : s.error_message()));
 }

@@ -29,7 +29,11 @@ namespace rdb {
 
 class TsoBatcher {
  public:
-  explicit TsoBatcher(std::shared_ptr<grpc::Channel> pd_channel);
+  explicit TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel);
+  // Each (re)connection asks `channel_source` where PD is now, and a broken stream is
+  // reported to `on_broken` with its channel (so a PD client can move to another member).
+  TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source,
+             std::function<void(const std::shared_ptr<grpc::Channel>&)> on_broken);
   // The cluster id stamped on every TSO request (PD refuses requests without it).
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
   ~TsoBatcher();
@@ -65,7 +69,10 @@ class TsoBatcher {
   // Sends one batch; returns the first timestamp or an error. Called without mu_.
   Result<std::uint64_t> round_trip(std::uint32_t total);
 
-  std::unique_ptr<pdpb::PD::Stub> stub_;
+  std::function<std::shared_ptr<grpc::Channel>()> channel_source_;
+  std::function<void(const std::shared_ptr<grpc::Channel>&)> on_broken_;
+  std::shared_ptr<grpc::Channel> channel_;  // of the live stream; guarded by mu_
+  std::unique_ptr<pdpb::PD::Stub> stub_;    // guarded by mu_
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::deque<std::shared_ptr<Waiter>> queue_;

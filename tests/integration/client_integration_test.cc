@@ -565,6 +565,35 @@ TEST_F(ClientIntegrationTest, BatchedAndUnaryClientsSeeTheSameData) {
   EXPECT_EQ(batched->raw_get("it/mix/unary")->value_or(""), "u");
 }
 
+// A list of PD endpoints whose first is dead: the client's PD module moves on to the
+// next for every kind of PD call (routing, store lookup, cluster status, TSO stream).
+TEST_F(ClientIntegrationTest, ADeadFirstPdEndpointIsSkipped) {
+  ClientOptions o;
+  o.pd_endpoints = {"127.0.0.1:1", cluster_->pd().addr};
+  o.timeout = std::chrono::seconds(10);
+  auto c = RdbClient::connect(o);
+  ASSERT_TRUE(c.is_ok());
+  ASSERT_TRUE((*c)->raw_put("it/pd-list", "v").is_ok());
+  EXPECT_EQ((*c)->raw_get("it/pd-list")->value_or(""), "v");
+  auto st = (*c)->cluster_status();
+  ASSERT_TRUE(st.is_ok()) << st.status().to_string();
+  EXPECT_FALSE(st->stores.empty());
+  auto a = (*c)->get_tso(1);
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  auto b = (*c)->get_tso(1);
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_LT(*a, *b);
+  // Only dead endpoints: a clear error within the deadline, naming a PD.
+  ClientOptions dead;
+  dead.pd_endpoints = {"127.0.0.1:1", "127.0.0.1:2"};
+  dead.timeout = std::chrono::milliseconds(500);
+  auto d = RdbClient::connect(dead);
+  ASSERT_TRUE(d.is_ok());
+  auto none = (*d)->cluster_status();
+  ASSERT_FALSE(none.is_ok());
+  EXPECT_NE(none.status().message().find("PD 127.0.0.1:"), std::string::npos) << none.status().to_string();
+}
+
 TEST_F(ClientIntegrationTest, DirectStoreModeWorksWithoutPd) {
   ClientOptions o;
   o.store_addr = cluster_->store("s1").addr;
