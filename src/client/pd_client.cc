@@ -63,10 +63,11 @@ Status PdClient::transport_failure(const grpc::Status& s, const std::string& who
 }
 
 Status PdClient::each_member(Clock::time_point deadline,
-                             const std::function<grpc::Status(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt) {
+                             const std::function<grpc::Status(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt,
+                             std::size_t max_attempts) {
   Status last = Status::deadline_exceeded("no PD member answered before the deadline");
   std::chrono::milliseconds backoff(2);
-  for (std::size_t tried = 0; Clock::now() < deadline; ++tried) {
+  for (std::size_t tried = 0; Clock::now() < deadline && (max_attempts == 0 || tried < max_attempts); ++tried) {
     if (tried > 0 && tried % stubs_.size() == 0) {
       // A full round without an answer (a PD that just restarted breaks the first call
       // on an old connection): wait a little, then go round again.

@@ -65,14 +65,30 @@ class PdClient {
     });
   }
 
+  // Like call(), but one attempt only (at the member that answered last; the next call
+  // starts at the next member if this one failed): for requests whose lost answer must
+  // not be followed by a second try, such as Bootstrap.
+  template <typename Request, typename Response>
+  Status call_once(grpc::Status (pdpb::PD::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                   Request request, Response* response, Clock::time_point deadline) {
+    RDB_ASSIGN_OR_RETURN(std::uint64_t id, cluster_id(deadline));
+    request.mutable_header()->set_cluster_id(id);
+    return each_member(
+        deadline,
+        [&](pdpb::PD::Stub& stub, grpc::ClientContext& ctx) { return (stub.*method)(&ctx, request, response); }, 1);
+  }
+
   // The Status for a failed gRPC call to `who` (deadline, unreachable, or other).
   static Status transport_failure(const grpc::Status& s, const std::string& who);
 
  private:
   PdClient(std::vector<std::string> endpoints, const std::shared_ptr<grpc::ChannelCredentials>& creds,
            int max_message_bytes);
+  // Attempts at the members in turn until one answers, the deadline passes or
+  // `max_attempts` were made (0: no limit).
   Status each_member(Clock::time_point deadline,
-                     const std::function<grpc::Status(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt);
+                     const std::function<grpc::Status(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt,
+                     std::size_t max_attempts = 0);
 
   const std::vector<std::string> endpoints_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;

@@ -509,9 +509,12 @@ void PdService::forget_gone_regions(const std::vector<pdpb::RegionInfo>& regions
   for (const auto& r : regions) {
     live.insert(r.region().id());
   }
-  auto prune = [&live](auto& by_region) {
+  // `regions` is a snapshot: a region added since (a split's new region, reported on
+  // another thread) is not in it but is in the tree now, and keeps what PD knows of it.
+  auto gone = [&](std::uint64_t id) { return live.count(id) == 0 && !meta_.region_by_id(id); };
+  auto prune = [&gone](auto& by_region) {
     for (auto it = by_region.begin(); it != by_region.end();) {
-      it = live.count(it->first) == 0 ? by_region.erase(it) : std::next(it);
+      it = gone(it->first) ? by_region.erase(it) : std::next(it);
     }
   };
   prune(in_flight_);

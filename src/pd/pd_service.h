@@ -65,8 +65,9 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   // The replica checker's step for a heartbeating region, else a merge, else the balancer's.
   RegionDecision schedule(const pdpb::RegionHeartbeatRequest& req);
   // Drops what PD remembers per region (sizes, steps in flight, moves, epoch allowances)
-  // for regions no longer in the region tree (merged away): called with load_mu_ held,
-  // whenever the load is recomputed, so memory follows the regions that exist.
+  // for regions neither in `regions` (the tree a moment ago) nor in the tree now (merged
+  // away): called with load_mu_ held whenever the load is recomputed, so memory follows
+  // the regions that exist.
   void forget_gone_regions(const std::vector<pdpb::RegionInfo>& regions);
   // The merge checker's view of a region PD knows (nullopt: none).
   std::optional<MergeCandidate> merge_candidate(const std::optional<pdpb::RegionInfo>& info);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/address.h"
+#include "common/parse.h"
 #include "common/grpc_setup.h"
 #include "common/http_status_server.h"
 #include "common/limits.h"
@@ -69,7 +70,9 @@ int run(int argc, char** argv) {
   app.add_option("--data-dir", data_dir, "directory for this store's data")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
-  app.add_option("--pd", pd_addr, "PD address HOST:PORT; without it the store runs standalone");
+  app.add_option("--pd", pd_addr,
+                 "PD endpoints HOST:PORT[,HOST:PORT...] (the members of the PD group); without it the store runs "
+                 "standalone");
   app.add_option("--pd-wait-seconds", pd_wait_s, "how long to keep trying to reach PD at start")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
@@ -180,11 +183,16 @@ int run(int argc, char** argv) {
     spdlog::error("--region-split-size must be positive");
     return 2;
   }
-  if (!pd_addr.empty()) {
-    if (auto p = rdb::parse_host_port(pd_addr); !p.is_ok()) {
+  const std::vector<std::string> pd_endpoints = rdb::split_list(pd_addr);
+  for (const auto& ep : pd_endpoints) {
+    if (auto p = rdb::parse_host_port(ep); !p.is_ok()) {
       spdlog::error("--pd: {}", p.status().message());
       return 2;
     }
+  }
+  if (!pd_addr.empty() && pd_endpoints.empty()) {
+    spdlog::error("--pd: no endpoint in '{}'", pd_addr);
+    return 2;
   }
 
   auto disk = std::make_shared<rdb::DiskSpace>(data_dir, min_free_space);
@@ -204,7 +212,7 @@ int run(int argc, char** argv) {
     return 1;
   }
   rdb::MetricsRegistry metrics;
-  std::shared_ptr<grpc::Channel> pd_channel;
+  std::unique_ptr<rdb::PdClient> pd_client;
   std::unique_ptr<rdb::PdWorker> pd_worker;
   std::unique_ptr<rdb::RaftTransport> transport;
   rdb::GrpcRaftTransport* grpc_transport = nullptr;  // owned by `transport` when peers exist
@@ -343,13 +351,16 @@ int run(int argc, char** argv) {
   if (pd_addr.empty()) {
     identity = rdb::load_standalone_identity(**engine);
   } else {
-    pd_channel = rdb::make_channel(pd_addr, *peer_creds, rdb::kMaxGrpcMessageBytes);
-    auto stub = rdb::pdpb::PD::NewStub(pd_channel);
+    auto pd = rdb::PdClient::create(pd_endpoints, *peer_creds, rdb::kMaxGrpcMessageBytes);
+    if (!pd.is_ok()) {
+      return fail_start(pd.status().message());
+    }
+    pd_client = std::move(pd).value();
     rdb::metapb::Store self;
     self.set_address(advertised);
     self.set_status_address(status_served.to_string());
     self.set_version(std::string(rdb::kRdbVersion));
-    identity = rdb::join_cluster(**engine, *stub, pd_addr, self,
+    identity = rdb::join_cluster(**engine, *pd_client, self,
                                  std::chrono::system_clock::now() + std::chrono::seconds(pd_wait_s));
   }
   if (!identity.is_ok()) {
@@ -364,9 +375,9 @@ int run(int argc, char** argv) {
   if (auto s = raft_store.start(identity->region); !s.is_ok()) {
     return fail_start(s.message());
   }
-  if (pd_channel) {
-    pd_worker = std::make_unique<rdb::PdWorker>(pd_channel, identity->cluster_id, raft_store,
-                                                std::chrono::milliseconds(heartbeat_ms), data_dir);
+  if (pd_client) {
+    pd_worker =
+        std::make_unique<rdb::PdWorker>(*pd_client, raft_store, std::chrono::milliseconds(heartbeat_ms), data_dir);
     resolver.worker = pd_worker.get();
     service.set_id_source([w = pd_worker.get()](std::uint32_t count) { return w->alloc_ids(count); });
     pd_worker->start();

@@ -25,13 +25,8 @@ raftpb::ConfChangeType conf_change_type(pdpb::ChangePeerType t) {
 
 }  // namespace
 
-PdWorker::PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
-                   std::chrono::milliseconds interval, std::string data_dir)
-    : pd_(pdpb::PD::NewStub(std::move(pd_channel))),
-      cluster_id_(cluster_id),
-      store_(store),
-      interval_(interval),
-      data_dir_(std::move(data_dir)) {}
+PdWorker::PdWorker(PdClient& pd, RaftStore& store, std::chrono::milliseconds interval, std::string data_dir)
+    : pd_(pd), store_(store), interval_(interval), data_dir_(std::move(data_dir)) {}
 
 PdWorker::~PdWorker() {
   stop();
@@ -53,15 +48,12 @@ void PdWorker::stop() {
 }
 
 Result<std::string> PdWorker::resolve(std::uint64_t store_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   pdpb::GetStoreRequest req;
-  req.mutable_header()->set_cluster_id(cluster_id_);
   req.set_store_id(store_id);
   pdpb::GetStoreResponse resp;
-  grpc::Status s = pd_->GetStore(&ctx, req, &resp);
-  if (!s.ok()) {
-    return Status::unavailable(fmt::format("PD unreachable: {}", s.error_message()));
+  if (Status s = pd_.call(&pdpb::PD::Stub::GetStore, req, &resp, PdClient::Clock::now() + std::chrono::seconds(2));
+      !s.is_ok()) {
+    return Status::unavailable(fmt::format("PD unreachable: {}", s.message()));
   }
   if (resp.header().has_error()) {
     return Status::not_found(resp.header().error().message());
@@ -70,15 +62,12 @@ Result<std::string> PdWorker::resolve(std::uint64_t store_id) {
 }
 
 Result<std::uint64_t> PdWorker::alloc_ids(std::uint32_t count) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   pdpb::AllocIdRequest req;
-  req.mutable_header()->set_cluster_id(cluster_id_);
   req.set_count(count);
   pdpb::AllocIdResponse resp;
-  grpc::Status s = pd_->AllocId(&ctx, req, &resp);
-  if (!s.ok()) {
-    return Status::unavailable(fmt::format("PD unreachable: {}", s.error_message()));
+  if (Status s = pd_.call(&pdpb::PD::Stub::AllocId, req, &resp, PdClient::Clock::now() + std::chrono::seconds(5));
+      !s.is_ok()) {
+    return Status::unavailable(fmt::format("PD unreachable: {}", s.message()));
   }
   if (resp.header().has_error()) {
     return Status::unavailable(fmt::format("PD refused to allocate ids: {}", resp.header().error().message()));
@@ -115,10 +104,7 @@ void PdWorker::heartbeat() {
     leaders += r.is_leader ? 1 : 0;
   }
   {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + interval_);
     pdpb::StoreHeartbeatRequest req;
-    req.mutable_header()->set_cluster_id(cluster_id_);
     req.set_store_id(store_.store_id());
     req.set_region_count(regions.size());
     req.set_leader_count(leaders);
@@ -128,9 +114,9 @@ void PdWorker::heartbeat() {
       req.set_available_bytes(static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize);
     }
     pdpb::StoreHeartbeatResponse resp;
-    grpc::Status s = pd_->StoreHeartbeat(&ctx, req, &resp);
-    if (!s.ok()) {
-      spdlog::debug("store heartbeat failed: {}", s.error_message());
+    if (Status s = pd_.call(&pdpb::PD::Stub::StoreHeartbeat, req, &resp, PdClient::Clock::now() + interval_);
+        !s.is_ok()) {
+      spdlog::debug("store heartbeat failed: {}", s.message());
       return;
     }
   }
@@ -144,7 +130,6 @@ void PdWorker::heartbeat() {
       continue;
     }
     pdpb::RegionHeartbeatRequest req;
-    req.mutable_header()->set_cluster_id(cluster_id_);
     *req.mutable_region() = r.region;
     *req.mutable_leader() = r.self;
     for (const auto& p : r.pending_peers) {
@@ -165,16 +150,15 @@ void PdWorker::heartbeat() {
     if (!due) {
       continue;
     }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + interval_);
     pdpb::RegionHeartbeatResponse resp;
-    grpc::Status s = pd_->RegionHeartbeat(&ctx, req, &resp);
-    if (s.ok() && !resp.header().has_error()) {
+    const bool sent =
+        pd_.call(&pdpb::PD::Stub::RegionHeartbeat, req, &resp, PdClient::Clock::now() + interval_).is_ok();
+    if (sent && !resp.header().has_error()) {
       last = {
           std::move(what), round_,
           resp.has_change_peer() || resp.has_change_peer_v2() || resp.has_transfer_leader() || resp.has_merge_into()};
     }
-    if (s.ok() && resp.has_merge_into()) {
+    if (sent && resp.has_merge_into()) {
       std::uint64_t source = r.region.id();
       std::uint64_t target = resp.merge_into().id();
       spdlog::info("region {}: PD asks to merge it into region {}", source, target);
@@ -184,12 +168,12 @@ void PdWorker::heartbeat() {
         }
       });
     }
-    if (s.ok() && resp.has_transfer_leader()) {
+    if (sent && resp.has_transfer_leader()) {
       spdlog::info("region {}: PD asks to move leadership to peer {}", r.region.id(), resp.transfer_leader().id());
       store_.transfer_leader(r.region.id(), resp.transfer_leader().id());
     }
     std::uint64_t region_id = r.region.id();
-    if (s.ok() && resp.has_change_peer_v2() && resp.change_peer_v2().changes_size() > 0) {
+    if (sent && resp.has_change_peer_v2() && resp.change_peer_v2().changes_size() > 0) {
       std::vector<std::pair<raftpb::ConfChangeType, metapb::Peer>> changes;
       std::string what;
       for (const auto& c : resp.change_peer_v2().changes()) {
@@ -206,7 +190,7 @@ void PdWorker::heartbeat() {
         }
       });
     }
-    if (!s.ok() || !resp.has_change_peer()) {
+    if (!sent || !resp.has_change_peer()) {
       continue;
     }
     const auto& change = resp.change_peer();

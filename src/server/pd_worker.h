@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "client/pd_client.h"
 #include "pdpb.grpc.pb.h"
 #include "server/raft_store.h"
 
@@ -23,8 +24,8 @@ namespace rdb {
 
 class PdWorker {
  public:
-  PdWorker(std::shared_ptr<grpc::Channel> pd_channel, std::uint64_t cluster_id, RaftStore& store,
-           std::chrono::milliseconds interval, std::string data_dir);
+  // `pd` outlives the worker.
+  PdWorker(PdClient& pd, RaftStore& store, std::chrono::milliseconds interval, std::string data_dir);
   ~PdWorker();
   void start();
   void stop();
@@ -40,8 +41,7 @@ class PdWorker {
   void run();
   void heartbeat();
 
-  std::unique_ptr<pdpb::PD::Stub> pd_;
-  std::uint64_t cluster_id_;
+  PdClient& pd_;
   RaftStore& store_;
   std::chrono::milliseconds interval_;
   std::string data_dir_;

@@ -1,9 +1,11 @@
 #include "server/store_identity.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "common/parse.h"
@@ -35,14 +37,13 @@ Result<std::optional<metapb::Region>> load_region(StorageEngine& engine) {
   return std::optional<metapb::Region>(std::move(r));
 }
 
-grpc::ClientContext* with_deadline(grpc::ClientContext* ctx) {
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  return ctx;
+PdClient::Clock::time_point call_deadline() {
+  return PdClient::Clock::now() + std::chrono::seconds(5);
 }
 
-Status pd_error(const std::string& what, const grpc::Status& s, const pdpb::ResponseHeader& h) {
-  if (!s.ok()) {
-    return Status::unavailable(fmt::format("{}: PD unreachable: {}", what, s.error_message()));
+Status pd_error(const std::string& what, const Status& sent, const pdpb::ResponseHeader& h) {
+  if (!sent.is_ok()) {
+    return Status::unavailable(fmt::format("{}: PD unreachable: {}", what, sent.message()));
   }
   if (h.has_error() && h.error().type() != pdpb::OK) {
     return Status::internal(fmt::format("{}: {}", what, h.error().message()));
@@ -79,23 +80,25 @@ Result<StoreIdentity> load_standalone_identity(StorageEngine& engine) {
   return id;
 }
 
-Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, const std::string& pd_addr,
-                                   metapb::Store self, std::chrono::system_clock::time_point deadline) {
+Result<StoreIdentity> join_cluster(StorageEngine& engine, PdClient& pd, metapb::Store self,
+                                   std::chrono::system_clock::time_point deadline) {
+  const std::string pd_addr = fmt::format("{}", fmt::join(pd.endpoints(), ","));
   // 1. Which cluster does this PD serve? Retry while PD starts up.
   std::uint64_t pd_cluster = 0;
   for (;;) {
-    grpc::ClientContext ctx;
-    pdpb::GetMembersRequest req;
-    pdpb::GetMembersResponse resp;
-    grpc::Status s = pd.GetMembers(with_deadline(&ctx), req, &resp);
-    if (s.ok()) {
-      pd_cluster = resp.header().cluster_id();
+    // Never past the caller's deadline (--pd-wait-seconds), but give each try a moment.
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::system_clock::now());
+    const auto this_try = std::clamp(left, std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
+    auto cluster = pd.cluster_id(PdClient::Clock::now() + this_try);
+    if (cluster.is_ok()) {
+      pd_cluster = *cluster;
       break;
     }
     if (std::chrono::system_clock::now() >= deadline) {
-      return Status::unavailable(fmt::format("cannot reach PD at {}: {}", pd_addr, s.error_message()));
+      return Status::unavailable(fmt::format("cannot reach PD at {}: {}", pd_addr, cluster.status().message()));
     }
-    spdlog::warn("waiting for PD at {}: {}", pd_addr, s.error_message());
+    spdlog::warn("waiting for PD at {}: {}", pd_addr, cluster.status().message());
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // retry back-off while PD starts
   }
 
@@ -113,18 +116,14 @@ Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, co
         "data dir was initialised by a standalone store (no --pd) and cannot join a cluster; use an empty --data-dir");
   }
   id.cluster_id = pd_cluster;
-  pdpb::RequestHeader header;
-  header.set_cluster_id(pd_cluster);
 
   // 2. A store id from PD, persisted (cluster first, so a crash in between is detected above).
   if (id.store_id == 0) {
-    grpc::ClientContext ctx;
     pdpb::AllocIdRequest req;
-    *req.mutable_header() = header;
     req.set_count(1);
     pdpb::AllocIdResponse resp;
-    grpc::Status s = pd.AllocId(with_deadline(&ctx), req, &resp);
-    RDB_RETURN_IF_ERROR(pd_error("allocating a store id", s, resp.header()));
+    Status sent = pd.call(&pdpb::PD::Stub::AllocId, req, &resp, call_deadline());
+    RDB_RETURN_IF_ERROR(pd_error("allocating a store id", sent, resp.header()));
     RDB_RETURN_IF_ERROR(engine.meta_put(kClusterIdKey, std::to_string(pd_cluster)));
     RDB_RETURN_IF_ERROR(engine.meta_put(kStoreIdKey, std::to_string(resp.first_id())));
     id.store_id = resp.first_id();
@@ -134,21 +133,16 @@ Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, co
   // 3. The first store bootstraps the cluster. The region is recorded locally first
   //    ("prepared"), so a crash before or after PD accepts it is recovered on restart.
   {
-    grpc::ClientContext ctx;
-    pdpb::IsBootstrappedRequest req;
-    *req.mutable_header() = header;
     pdpb::IsBootstrappedResponse resp;
-    grpc::Status s = pd.IsBootstrapped(with_deadline(&ctx), req, &resp);
-    RDB_RETURN_IF_ERROR(pd_error("asking PD whether the cluster is bootstrapped", s, resp.header()));
+    Status sent = pd.call(&pdpb::PD::Stub::IsBootstrapped, pdpb::IsBootstrappedRequest(), &resp, call_deadline());
+    RDB_RETURN_IF_ERROR(pd_error("asking PD whether the cluster is bootstrapped", sent, resp.header()));
     if (resp.bootstrapped()) {
       if (id.region) {
         // Keep our prepared region only if it is the one PD accepted.
-        grpc::ClientContext rctx;
         pdpb::GetRegionByIdRequest rreq;
-        *rreq.mutable_header() = header;
         rreq.set_region_id(id.region->id());
         pdpb::GetRegionResponse rresp;
-        grpc::Status rs = pd.GetRegionById(with_deadline(&rctx), rreq, &rresp);
+        Status rs = pd.call(&pdpb::PD::Stub::GetRegionById, rreq, &rresp, call_deadline());
         RDB_RETURN_IF_ERROR(pd_error("looking up the bootstrapped region", rs, pdpb::ResponseHeader()));
         if (rresp.header().has_error()) {
           RDB_RETURN_IF_ERROR(engine.meta_put(kRegionKey, ""));
@@ -157,12 +151,10 @@ Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, co
       }
     } else {
       if (!id.region) {
-        grpc::ClientContext alloc_ctx;
         pdpb::AllocIdRequest alloc;
-        *alloc.mutable_header() = header;
         alloc.set_count(2);
         pdpb::AllocIdResponse ids;
-        grpc::Status as = pd.AllocId(with_deadline(&alloc_ctx), alloc, &ids);
+        Status as = pd.call(&pdpb::PD::Stub::AllocId, alloc, &ids, call_deadline());
         RDB_RETURN_IF_ERROR(pd_error("allocating region ids", as, ids.header()));
         metapb::Region r;
         r.set_id(ids.first_id());
@@ -174,15 +166,15 @@ Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, co
         RDB_RETURN_IF_ERROR(engine.meta_put(kRegionKey, r.SerializeAsString()));
         id.region = r;
       }
-      grpc::ClientContext boot_ctx;
       pdpb::BootstrapRequest boot;
-      *boot.mutable_header() = header;
       *boot.mutable_store() = self;
       *boot.mutable_region() = *id.region;
       pdpb::BootstrapResponse boot_resp;
-      grpc::Status bs = pd.Bootstrap(with_deadline(&boot_ctx), boot, &boot_resp);
-      if (!bs.ok()) {
-        return Status::unavailable(fmt::format("bootstrapping the cluster: {}", bs.error_message()));
+      // One attempt: after a lost answer a retry would be refused as "already bootstrapped"
+      // and this store would drop the region PD accepted. A restart sorts that out (above).
+      Status bs = pd.call_once(&pdpb::PD::Stub::Bootstrap, boot, &boot_resp, call_deadline());
+      if (!bs.is_ok()) {
+        return Status::unavailable(fmt::format("bootstrapping the cluster: {}", bs.message()));
       }
       if (boot_resp.header().has_error()) {
         // Another store won the race: it holds the first region, we hold none yet.
@@ -196,13 +188,11 @@ Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, co
 
   // 4. Register (or refresh) this store's address.
   {
-    grpc::ClientContext ctx;
     pdpb::PutStoreRequest req;
-    *req.mutable_header() = header;
     *req.mutable_store() = self;
     pdpb::PutStoreResponse resp;
-    grpc::Status s = pd.PutStore(with_deadline(&ctx), req, &resp);
-    RDB_RETURN_IF_ERROR(pd_error(fmt::format("registering store {}", id.store_id), s, resp.header()));
+    Status sent = pd.call(&pdpb::PD::Stub::PutStore, req, &resp, call_deadline());
+    RDB_RETURN_IF_ERROR(pd_error(fmt::format("registering store {}", id.store_id), sent, resp.header()));
   }
   return id;
 }

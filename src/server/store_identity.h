@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "client/pd_client.h"
 #include "common/result.h"
 #include "metapb.pb.h"
 #include "pdpb.grpc.pb.h"
@@ -32,7 +33,7 @@ Result<StoreIdentity> load_standalone_identity(StorageEngine& engine);
 
 // `self` carries the addresses to register; its id is filled in. Retries
 // reaching PD until `deadline` (PD may still be starting).
-Result<StoreIdentity> join_cluster(StorageEngine& engine, pdpb::PD::Stub& pd, const std::string& pd_addr,
-                                   metapb::Store self, std::chrono::system_clock::time_point deadline);
+Result<StoreIdentity> join_cluster(StorageEngine& engine, PdClient& pd, metapb::Store self,
+                                   std::chrono::system_clock::time_point deadline);
 
 }  // namespace rdb

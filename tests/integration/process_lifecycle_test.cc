@@ -291,5 +291,30 @@ TEST(ProcessLifecycleTest, StandaloneStoreServesWithoutPd) {
   EXPECT_EQ((*c2)->raw_get("solo")->value(), "yes");
 }
 
+// `--pd` takes the PD group's endpoints; a dead one first is skipped (the store's PD
+// client moves on), for joining, heartbeats and id allocation alike.
+TEST(ProcessLifecycleTest, AStoreSkipsADeadPdEndpoint) {
+  LocalCluster cluster;
+  cluster.start_pd();
+  cluster.start_store("s1", /*with_pd=*/false, {"--pd", "127.0.0.1:1," + cluster.pd().addr});
+  ClientOptions o;
+  o.pd_endpoints = {cluster.pd().addr};
+  o.timeout = std::chrono::seconds(20);
+  auto c = RdbClient::connect(o);
+  ASSERT_TRUE(c.is_ok());
+  ASSERT_TRUE((*c)->raw_put("pd-list", "joined").is_ok());
+  EXPECT_EQ((*c)->raw_get("pd-list")->value_or(""), "joined");
+  // Splitting needs ids from PD through the same client.
+  auto split = (*c)->split({"pd-list/m"});
+  ASSERT_TRUE(split.is_ok()) << split.status().to_string();
+  auto st = (*c)->cluster_status();
+  ASSERT_TRUE(st.is_ok());
+  ASSERT_EQ(st->stores.size(), 1u);
+  EXPECT_EQ(st->stores[0].state, "up") << "store heartbeats reach PD";
+  auto bad = testing::run_command({testing::bin_dir() + "/rdb-server", "--addr", "127.0.0.1:0", "--pd", "a,,"},
+                                  cluster.dir().path());
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 }  // namespace
 }  // namespace rdb
