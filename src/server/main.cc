@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "common/address.h"
-#include "common/parse.h"
 #include "common/grpc_setup.h"
 #include "common/http_status_server.h"
 #include "common/limits.h"
 #include "common/logging.h"
 #include "common/main_guard.h"
+#include "common/parse.h"
 #include "common/ready_file.h"
 #include "common/signals.h"
 #include "common/test_switches.h"
