@@ -31,6 +31,23 @@ raftpb::ConfChangeV2 joint(std::vector<std::pair<raftpb::ConfChangeType, std::ui
 
 const raftpb::ConfChangeV2 kLeave;
 
+// Voters 1..4 led by 1, then 4 demoted to a learner: it holds the log, so it can be
+// swapped back in at once.
+void make_4_a_learner(TestGroup& g) {
+  g.campaign(1);
+  ASSERT_TRUE(g.node(1).propose_conf_change(joint({{raftpb::ADD_LEARNER_NODE, 4}})).is_ok());
+  g.settle();
+}
+
+// Learner 4 in, voter 3 out, in a joint configuration left only when asked.
+void enter_explicit_swap(TestGroup& g) {
+  ASSERT_TRUE(g.node(1)
+                  .propose_conf_change(
+                      joint({{raftpb::ADD_NODE, 4}, {raftpb::REMOVE_NODE, 3}}, raftpb::TRANSITION_JOINT_EXPLICIT))
+                  .is_ok());
+  g.settle();
+}
+
 TEST(ConfigurationTest, SwapALearnerForAVoterInOneJointStep) {
   auto next = apply_change(simple({1, 2, 3}, {4}), joint({{raftpb::ADD_NODE, 4}, {raftpb::REMOVE_NODE, 3}}));
   ASSERT_TRUE(next.is_ok()) << next.status().to_string();
@@ -147,15 +164,8 @@ TEST(RaftJointTest, ReplaceAVoterInOneStepAndLeaveAutomatically) {
 
 TEST(RaftJointTest, WhileJointACommitNeedsBothMajorities) {
   TestGroup g({1, 2, 3, 4});
-  g.campaign(1);
-  // Leave 4 out first, so that it can be swapped back in (it has the log).
-  ASSERT_TRUE(g.node(1).propose_conf_change(joint({{raftpb::ADD_LEARNER_NODE, 4}})).is_ok());
-  g.settle();
-  ASSERT_TRUE(g.node(1)
-                  .propose_conf_change(
-                      joint({{raftpb::ADD_NODE, 4}, {raftpb::REMOVE_NODE, 3}}, raftpb::TRANSITION_JOINT_EXPLICIT))
-                  .is_ok());
-  g.settle();
+  make_4_a_learner(g);
+  enter_explicit_swap(g);
   ASSERT_TRUE(g.raft(1).configuration().joint()) << g.raft(1).configuration().describe();
   // {1, 3} is a majority of the outgoing {1,2,3} but not of the incoming {1,2,4}.
   g.isolate(2);
@@ -177,9 +187,7 @@ TEST(RaftJointTest, WhileJointACommitNeedsBothMajorities) {
 
 TEST(RaftJointTest, ALeaderDemotedInAJointStepLeadsUntilTheJointEnds) {
   TestGroup g({1, 2, 3, 4});
-  g.campaign(1);
-  ASSERT_TRUE(g.node(1).propose_conf_change(joint({{raftpb::ADD_LEARNER_NODE, 4}})).is_ok());
-  g.settle();
+  make_4_a_learner(g);
   ASSERT_TRUE(g.node(1).propose_conf_change(joint({{raftpb::ADD_NODE, 4}, {raftpb::ADD_LEARNER_NODE, 1}})).is_ok());
   g.settle();
   EXPECT_EQ(g.raft(2).configuration(), simple({2, 3, 4}, {1}));
@@ -193,9 +201,7 @@ TEST(RaftJointTest, ALeaderDemotedInAJointStepLeadsUntilTheJointEnds) {
 
 TEST(RaftJointTest, ANewLeaderLeavesAnAutoLeaveJointConfiguration) {
   TestGroup g({1, 2, 3, 4});
-  g.campaign(1);
-  ASSERT_TRUE(g.node(1).propose_conf_change(joint({{raftpb::ADD_LEARNER_NODE, 4}})).is_ok());
-  g.settle();
+  make_4_a_learner(g);
   ASSERT_TRUE(g.node(1).propose_conf_change(joint({{raftpb::ADD_NODE, 4}, {raftpb::REMOVE_NODE, 3}})).is_ok());
   // Stop as soon as the leader committed the joint entry, before it proposes leaving.
   const std::uint64_t joint_index = g.raft(1).log().last_index();
@@ -210,14 +216,8 @@ TEST(RaftJointTest, ANewLeaderLeavesAnAutoLeaveJointConfiguration) {
 
 TEST(RaftJointTest, AJointConfigurationSurvivesARestart) {
   TestGroup g({1, 2, 3, 4});
-  g.campaign(1);
-  ASSERT_TRUE(g.node(1).propose_conf_change(joint({{raftpb::ADD_LEARNER_NODE, 4}})).is_ok());
-  g.settle();
-  ASSERT_TRUE(g.node(1)
-                  .propose_conf_change(
-                      joint({{raftpb::ADD_NODE, 4}, {raftpb::REMOVE_NODE, 3}}, raftpb::TRANSITION_JOINT_EXPLICIT))
-                  .is_ok());
-  g.settle();
+  make_4_a_learner(g);
+  enter_explicit_swap(g);
   const Configuration before = g.raft(2).configuration();
   ASSERT_TRUE(before.joint());
   g.restart(2);
