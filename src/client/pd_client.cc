@@ -63,30 +63,42 @@ Status PdClient::transport_failure(const grpc::Status& s, const std::string& who
 }
 
 Status PdClient::each_member(Clock::time_point deadline,
-                             const std::function<grpc::Status(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt,
+                             const std::function<Answer(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt,
                              std::size_t max_attempts) {
   Status last = Status::deadline_exceeded("no PD member answered before the deadline");
   std::chrono::milliseconds backoff(2);
+  std::size_t failures = 0;  // attempts without an answer (or with "not the leader") in a row
   for (std::size_t tried = 0; Clock::now() < deadline && (max_attempts == 0 || tried < max_attempts); ++tried) {
-    if (tried > 0 && tried % stubs_.size() == 0) {
-      // A full round without an answer (a PD that just restarted breaks the first call
-      // on an old connection): wait a little, then go round again.
+    if (failures > 0 && failures % stubs_.size() == 0) {
+      // A full round without the leader (a PD that just restarted breaks the first call
+      // on an old connection; an election takes a moment): wait a little, then go again.
       auto wake = std::min(deadline, Clock::now() + backoff);
       std::this_thread::sleep_until(wake);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
     }
     const std::size_t which = current_.load() % stubs_.size();
     grpc::ClientContext ctx;
+    auto attempt_deadline = std::min(deadline, Clock::now() + kAttemptTimeout);
     ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::duration_cast<std::chrono::system_clock::duration>(deadline - Clock::now()));
-    grpc::Status s = attempt(*stubs_[which], ctx);
-    if (s.ok()) {
+                     std::chrono::duration_cast<std::chrono::system_clock::duration>(attempt_deadline - Clock::now()));
+    Answer a = attempt(*stubs_[which], ctx);
+    if (a.transport.ok() && !a.not_leader) {
       return Status::ok();
     }
-    last = transport_failure(s, fmt::format("PD {}", endpoints_[which]));
-    // Move on from a member that failed, unless another caller already did.
+    ++failures;
+    std::size_t next = (which + 1) % stubs_.size();
+    if (a.not_leader) {
+      last = Status::unavailable(fmt::format("PD {}: {}", endpoints_[which], a.message));
+      auto named = std::find(endpoints_.begin(), endpoints_.end(), a.leader);
+      if (named != endpoints_.end() && static_cast<std::size_t>(named - endpoints_.begin()) != which) {
+        next = static_cast<std::size_t>(named - endpoints_.begin());
+      }
+    } else {
+      last = transport_failure(a.transport, fmt::format("PD {}", endpoints_[which]));
+    }
+    // Move on, unless another caller already did.
     std::size_t expected = which;
-    current_.compare_exchange_strong(expected, (which + 1) % stubs_.size());
+    current_.compare_exchange_strong(expected, next);
   }
   return last;
 }

@@ -5,10 +5,12 @@
 // GetMembers and stamped on every request's header), and the member that answered
 // last. call() sends a unary request there first; after a transport failure it tries
 // the next member, and after a full round without an answer it backs off briefly and
-// starts again, until the deadline. What PD itself refuses (an error in the response
-// header) is the caller's to read: that member answered.
-// A hung member holds an attempt until the deadline (no per-attempt timeout yet; PD
-// high availability — docs/plans/pd-ha.md — brings leader discovery and redirects).
+// starts again, until the deadline. A member that is not the PD group's leader
+// answers NOT_LEADER naming the leader: call() goes there next (or to the next
+// member when the leader is not among the endpoints), backing off when answers keep
+// saying so (an election in progress). Anything else PD refuses (an error in the
+// response header) is the caller's to read: the leader answered.
+// A hung member holds an attempt for at most kAttemptTimeout, then the next is tried.
 // Thread safety: every method may be called from any thread.
 #pragma once
 
@@ -31,6 +33,7 @@ namespace rdb {
 class PdClient {
  public:
   using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kAttemptTimeout{5};
 
   // `endpoints`: HOST:PORT of each PD member (at least one). `creds`: TLS or insecure.
   static Result<std::unique_ptr<PdClient>> create(std::vector<std::string> endpoints,
@@ -61,7 +64,8 @@ class PdClient {
       request.mutable_header()->set_cluster_id(id);
     }
     return each_member(deadline, [&](pdpb::PD::Stub& stub, grpc::ClientContext& ctx) {
-      return (stub.*method)(&ctx, request, response);
+      grpc::Status s = (stub.*method)(&ctx, request, response);
+      return answer_of(std::move(s), response->header());  // read the header after the call
     });
   }
 
@@ -75,7 +79,11 @@ class PdClient {
     request.mutable_header()->set_cluster_id(id);
     return each_member(
         deadline,
-        [&](pdpb::PD::Stub& stub, grpc::ClientContext& ctx) { return (stub.*method)(&ctx, request, response); }, 1);
+        [&](pdpb::PD::Stub& stub, grpc::ClientContext& ctx) {
+          grpc::Status s = (stub.*method)(&ctx, request, response);
+          return answer_of(std::move(s), response->header());  // read the header after the call
+        },
+        1);
   }
 
   // The Status for a failed gRPC call to `who` (deadline, unreachable, or other).
@@ -84,10 +92,27 @@ class PdClient {
  private:
   PdClient(std::vector<std::string> endpoints, const std::shared_ptr<grpc::ChannelCredentials>& creds,
            int max_message_bytes);
-  // Attempts at the members in turn until one answers, the deadline passes or
+  // One attempt's outcome: the transport's status, and a NOT_LEADER answer's redirect.
+  struct Answer {
+    grpc::Status transport;
+    bool not_leader = false;
+    std::string leader;   // the leader's address, when the member named one
+    std::string message;  // the member's explanation
+  };
+  static Answer answer_of(grpc::Status transport, const pdpb::ResponseHeader& header) {
+    Answer a;
+    a.transport = std::move(transport);
+    if (a.transport.ok() && header.error().type() == pdpb::NOT_LEADER) {
+      a.not_leader = true;
+      a.leader = header.leader();
+      a.message = header.error().message();
+    }
+    return a;
+  }
+  // Attempts at the members in turn until the leader answers, the deadline passes or
   // `max_attempts` were made (0: no limit).
   Status each_member(Clock::time_point deadline,
-                     const std::function<grpc::Status(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt,
+                     const std::function<Answer(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt,
                      std::size_t max_attempts = 0);
 
   const std::vector<std::string> endpoints_;

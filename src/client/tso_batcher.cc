@@ -37,6 +37,7 @@ Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, std::chrono::steady_c
   }
   auto w = std::make_shared<Waiter>();
   w->count = count;
+  w->deadline = deadline;
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -114,16 +115,19 @@ Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
   req.mutable_header()->set_cluster_id(cluster_id_.load());
   req.set_count(total);
   pdpb::TsoResponse resp;
+  std::string not_leader;
   if (stream->Write(req) && stream->Read(&resp)) {
-    if (resp.header().has_error() && resp.header().error().type() != pdpb::OK) {
+    if (resp.header().error().type() == pdpb::NOT_LEADER) {
+      not_leader = resp.header().error().message();  // leave this member, as after a broken stream
+    } else if (resp.header().has_error() && resp.header().error().type() != pdpb::OK) {
       return Status::internal(fmt::format("PD refused the TSO request: {}", resp.header().error().message()));
-    }
-    if (resp.count() != total) {
+    } else if (resp.count() != total) {
       return Status::internal(fmt::format("PD granted {} timestamps, {} were asked", resp.count(), total));
+    } else {
+      return resp.first_timestamp();
     }
-    return resp.first_timestamp();
   }
-  // The stream broke: collect its status and start afresh next time.
+  // The stream broke (or its member does not lead): collect its status and start afresh next time.
   std::unique_ptr<grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>> dead;
   {
     std::lock_guard lock(mu_);
@@ -139,6 +143,9 @@ Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
   }
   if (on_broken_) {
     on_broken_(broken);
+  }
+  if (!not_leader.empty()) {
+    return Status::unavailable(not_leader);
   }
   return Status::unavailable(fmt::format("TSO stream to PD failed: {}", s.ok() ? "closed by PD" : s.error_message()));
 }
@@ -179,6 +186,24 @@ void TsoBatcher::run() {
       continue;
     }
     Result<std::uint64_t> first = round_trip(total);
+    // PD failing over (a broken stream, a member that does not lead): try the others
+    // until the batch's last deadline, backing off a little.
+    auto last_deadline = batch.front()->deadline;
+    for (const auto& w : batch) {
+      last_deadline = std::max(last_deadline, w->deadline);
+    }
+    std::chrono::milliseconds backoff(1);
+    while (!first.is_ok() && first.status().code() == StatusCode::kUnavailable &&
+           std::chrono::steady_clock::now() + backoff < last_deadline) {
+      {
+        std::unique_lock stop_lock(mu_);
+        if (work_cv_.wait_for(stop_lock, backoff, [&] { return stopping_; })) {
+          break;
+        }
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+      first = round_trip(total);
+    }
     std::uint64_t offset = 0;
     for (auto& w : batch) {
       if (first.is_ok()) {

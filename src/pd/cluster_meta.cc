@@ -20,11 +20,20 @@ std::string id_key(const char* prefix, std::uint64_t id) {
 
 }  // namespace
 
-Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Clock& clock) {
+Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Clock& clock,
+                                                       std::optional<std::uint64_t> cluster_id) {
   std::unique_ptr<ClusterMeta> meta(new ClusterMeta(engine));
   RDB_ASSIGN_OR_RETURN(auto id_text, engine.meta_get(kClusterIdKey));
   if (id_text) {
     RDB_ASSIGN_OR_RETURN(meta->cluster_id_, parse_u64(*id_text, "persisted cluster id"));
+    if (cluster_id && *cluster_id != meta->cluster_id_) {
+      return Status::invalid_argument(
+          fmt::format("the data directory belongs to cluster {}, not to cluster {} (--initial-cluster differs?)",
+                      meta->cluster_id_, *cluster_id));
+    }
+  } else if (cluster_id) {
+    meta->cluster_id_ = *cluster_id;
+    RDB_RETURN_IF_ERROR(engine.meta_put(kClusterIdKey, std::to_string(meta->cluster_id_)));
   } else {
     // Time in the high bits, randomness in the low: unique across PDs created on different machines.
     std::random_device rd;
@@ -157,6 +166,76 @@ Status ClusterMeta::region_heartbeat(const metapb::Region& region, const metapb:
   pdpb::RegionInfo info;
   *info.mutable_region() = region;
   *info.mutable_leader() = leader;
+  return put_region(info);
+}
+
+Result<bool> ClusterMeta::region_would_change(const pdpb::RegionInfo& info) const {
+  std::lock_guard lock(mu_);
+  RDB_ASSIGN_OR_RETURN(auto update, regions_.check(info));
+  return update.changed;
+}
+
+void ClusterMeta::fill_snapshot(pdpb::PdSnapshot* snap) const {
+  std::lock_guard lock(mu_);
+  snap->set_cluster_id(cluster_id_);
+  snap->set_bootstrapped(bootstrapped_);
+  for (const auto& [id, store] : stores_) {
+    *snap->add_stores() = store;
+  }
+  for (auto& info : regions_.all()) {
+    info.clear_approximate_size();
+    info.clear_approximate_keys();
+    *snap->add_regions() = std::move(info);
+  }
+}
+
+Status ClusterMeta::restore(const pdpb::PdSnapshot& snap) {
+  if (snap.cluster_id() != cluster_id_) {
+    return Status::invalid_argument(
+        fmt::format("a PD snapshot of cluster {} cannot restore cluster {}", snap.cluster_id(), cluster_id_));
+  }
+  RegionTree regions;
+  for (const auto& info : snap.regions()) {
+    if (info.region().id() == 0) {
+      return Status::invalid_argument("a PD snapshot holds a region with id 0");
+    }
+    regions.load(info);
+  }
+  std::map<std::uint64_t, metapb::Store> stores;
+  for (const auto& store : snap.stores()) {
+    if (store.id() == 0) {
+      return Status::invalid_argument("a PD snapshot holds a store with id 0");
+    }
+    stores[store.id()] = store;
+  }
+  std::lock_guard lock(mu_);
+  WriteBatch wb;
+  for (const auto& [id, s] : stores_) {
+    wb.del(ColumnFamily::kMeta, id_key(kStorePrefix, id));
+  }
+  for (const auto& info : regions_.all()) {
+    wb.del(ColumnFamily::kMeta, id_key(kRegionPrefix, info.region().id()));
+  }
+  for (const auto& [id, s] : stores) {
+    wb.put(ColumnFamily::kMeta, id_key(kStorePrefix, id), s.SerializeAsString());
+  }
+  for (const auto& info : snap.regions()) {
+    wb.put(ColumnFamily::kMeta, id_key(kRegionPrefix, info.region().id()), info.SerializeAsString());
+  }
+  if (snap.bootstrapped()) {
+    wb.put(ColumnFamily::kMeta, kBootstrappedKey, "1");
+  } else {
+    wb.del(ColumnFamily::kMeta, kBootstrappedKey);
+  }
+  RDB_RETURN_IF_ERROR(engine_.write(wb, true));
+  stores_ = std::move(stores);
+  regions_ = std::move(regions);
+  bootstrapped_ = snap.bootstrapped();
+  return Status::ok();
+}
+
+Status ClusterMeta::put_region(const pdpb::RegionInfo& info) {
+  const metapb::Region& region = info.region();
   std::lock_guard lock(mu_);
   RDB_ASSIGN_OR_RETURN(auto update, regions_.check(info));
   if (!update.changed) {

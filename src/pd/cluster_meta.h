@@ -2,6 +2,12 @@
 // memory and persisted (synced) in the engine's meta space so that it survives
 // a PD restart.
 //
+// In a PD group it is the replicated state machine's main part: the group applies
+// the committed log to it on every member (PdGroup), so its changes must be
+// deterministic — the same state and the same command give the same answer
+// everywhere. Applying a command twice (a restart replays the log past the last
+// recorded applied index) leaves the same state as applying it once.
+//
 // Thread safety: every method may be called from any thread (internally locked).
 #pragma once
 
@@ -22,8 +28,11 @@ namespace rdb {
 
 class ClusterMeta {
  public:
-  // Loads persisted metadata; a new PD creates and persists a fresh cluster id.
-  static Result<std::unique_ptr<ClusterMeta>> load(StorageEngine& engine, Clock& clock);
+  // Loads persisted metadata. A new PD persists `cluster_id` when given (a PD group's
+  // members agree on it), else a fresh random one; a persisted id that differs from
+  // a given one is an error (the data directory belongs to another cluster).
+  static Result<std::unique_ptr<ClusterMeta>> load(StorageEngine& engine, Clock& clock,
+                                                   std::optional<std::uint64_t> cluster_id = std::nullopt);
 
   std::uint64_t cluster_id() const { return cluster_id_; }
   bool is_bootstrapped() const;
@@ -46,6 +55,13 @@ class ClusterMeta {
   // Accepts a leader's report unless PD knows a newer state of its range (see
   // RegionTree); a report from a split region replaces the older regions it overlaps.
   Status region_heartbeat(const metapb::Region& region, const metapb::Peer& leader);
+  Status put_region(const pdpb::RegionInfo& info);
+  // Whether put_region would change anything (an error if PD knows a newer state).
+  Result<bool> region_would_change(const pdpb::RegionInfo& info) const;
+
+  // The replicated part of PD's state, and its replacement by a snapshot's (one write).
+  void fill_snapshot(pdpb::PdSnapshot* snap) const;
+  Status restore(const pdpb::PdSnapshot& snap);
 
  private:
   explicit ClusterMeta(StorageEngine& engine) : engine_(engine) {}

@@ -17,6 +17,7 @@
 #include "common/tls_flags.h"
 #include "common/version.h"
 #include "pd/pd_service.h"
+#include "pd/pd_transport.h"
 #include "storage/rocks_engine.h"
 
 namespace {
@@ -31,14 +32,39 @@ int run(int argc, char** argv) {
   rdb::ReplicaCheckerConfig replicas;
   std::uint64_t store_down_s = 1800;
   rdb::TlsFiles tls;
+  std::string name = "pd";
+  std::string initial_cluster;
+  std::string initial_cluster_state = "new";
+  std::uint64_t election_timeout_ms = 500;
+  std::uint64_t lease_ms = 400;
 
   CLI::App app{"rdb-pd: the rdb Placement Driver (timestamps, ids, cluster metadata)"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
-  app.add_option("--addr", addr, "gRPC listen address HOST:PORT (port 0 picks a free port)")->capture_default_str();
+  auto* addr_opt =
+      app.add_option("--addr", addr, "gRPC listen address HOST:PORT (port 0 picks a free port)")->capture_default_str();
   app.add_option("--status-addr", status_addr, "HTTP status address for /metrics and /status")->capture_default_str();
   app.add_option("--data-dir", data_dir, "directory for PD's metadata")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
+  app.add_option("--name", name, "this member's name in the PD group (unique)")->capture_default_str();
+  app.add_option("--initial-cluster", initial_cluster,
+                 "the PD group's members when it is created: NAME=HOST:PORT,... (this member among them); "
+                 "without it, this PD is a group of one")
+      ->capture_default_str();
+  app.add_option("--initial-cluster-state", initial_cluster_state,
+                 "new: create the group from --initial-cluster; existing: join a running group (after "
+                 "rdb-cli pd-member add), finding it through --initial-cluster")
+      ->check(CLI::IsMember({"new", "existing"}))
+      ->capture_default_str();
+  app.add_option("--election-timeout-ms", election_timeout_ms,
+                 "a follower that hears no leader for this long (up to twice) starts an election")
+      ->check(CLI::Range(100, 60000))
+      ->capture_default_str();
+  app.add_option("--leader-lease-ms", lease_ms,
+                 "the leader serves TSO only within this long of a quorum's confirmation; a new leader waits "
+                 "this long before serving")
+      ->check(CLI::Range(50, 60000))
+      ->capture_default_str();
   app.add_option("--tso-save-window-ms", tso_window_ms, "how far ahead the persisted TSO bound runs")
       ->capture_default_str();
   app.add_option("--max-replicas", replicas.max_replicas, "voters per region (1, 3, 5, ...)")
@@ -90,28 +116,91 @@ int run(int argc, char** argv) {
     return 2;
   }
 
+  // The group: its members, and the cluster id they share.
+  std::vector<rdb::pdpb::Member> members;
+  std::optional<std::uint64_t> group_cluster_id;
+  bool join = initial_cluster_state == "existing";
+  if (initial_cluster.empty()) {
+    if (join) {
+      spdlog::error("--initial-cluster-state existing needs --initial-cluster (where the group's members are)");
+      return 2;
+    }
+    rdb::pdpb::Member self;
+    self.set_name(name);
+    self.set_member_id(rdb::pd_member_id(name));
+    members.push_back(self);  // its address is the one it binds
+  } else {
+    auto parsed = rdb::parse_initial_cluster(initial_cluster);
+    if (!parsed.is_ok()) {
+      spdlog::error("--initial-cluster: {}", parsed.status().message());
+      return 2;
+    }
+    members = std::move(parsed).value();
+    auto self = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.name() == name; });
+    if (self == members.end()) {
+      spdlog::error("--initial-cluster does not name this member ('{}'; set --name)", name);
+      return 2;
+    }
+    auto self_addr = rdb::parse_host_port(self->address());
+    if (addr_opt->count() == 0) {
+      listen = self_addr;  // --addr not given: listen where the group expects this member
+    } else if (listen->port != self_addr->port) {
+      spdlog::error("--addr port {} differs from this member's address {} in --initial-cluster", listen->port,
+                    self->address());
+      return 2;
+    }
+    if (!join) {
+      group_cluster_id = rdb::cluster_id_of(members);
+    }
+  }
+
   auto engine = rdb::RocksEngine::open(data_dir);
   if (!engine.is_ok()) {
     spdlog::error("cannot start: {}", engine.status().message());
     return 1;
   }
-  rdb::SystemClock clock;
-  rdb::MetaBoundStore tso_bound(**engine, "tso_bound_ms");
-  rdb::MetaBoundStore id_bound(**engine, "id_bound");
-  auto tso = rdb::TsoAllocator::create(clock, tso_bound, {tso_window_ms});
-  auto ids = rdb::IdAllocator::create(id_bound);
-  auto meta = rdb::ClusterMeta::load(**engine, clock);
-  for (const rdb::Status* s : {&tso.status(), &ids.status(), &meta.status()}) {
-    if (!s->is_ok()) {
-      spdlog::error("cannot start: {}", s->message());
-      return 1;
+  auto peer_creds = rdb::channel_credentials(tls);
+  if (!peer_creds.is_ok()) {
+    spdlog::error("cannot start: {}", peer_creds.status().message());
+    return 2;
+  }
+  if (join) {
+    // A joining member takes the running group's cluster id (once; then it is persisted).
+    auto persisted = (*engine)->meta_get("cluster_id");
+    if (persisted.is_ok() && !persisted->has_value()) {
+      auto id = rdb::ask_cluster_id(members, name, *peer_creds, std::chrono::seconds(30));
+      if (!id.is_ok()) {
+        spdlog::error("cannot join the PD group: {}", id.status().message());
+        return 1;
+      }
+      group_cluster_id = *id;
     }
+  }
+  rdb::SystemClock clock;
+  auto meta = rdb::ClusterMeta::load(**engine, clock, group_cluster_id);
+  if (!meta.is_ok()) {
+    spdlog::error("cannot start: {}", meta.status().message());
+    return 1;
+  }
+  rdb::GrpcPdTransport transport((*meta)->cluster_id(), *peer_creds);
+  rdb::PdGroupOptions group_options;
+  group_options.name = name;
+  group_options.initial_members = members;
+  group_options.join_existing = join;
+  group_options.election_ticks =
+      static_cast<int>(std::max<std::uint64_t>(3, election_timeout_ms / group_options.tick_ms));
+  group_options.lease_ms = lease_ms;
+  auto group = rdb::PdGroup::open(**engine, **meta, transport, group_options);
+  if (!group.is_ok()) {
+    spdlog::error("cannot start: {}", group.status().message());
+    return 1;
   }
   rdb::MetricsRegistry metrics;
   replicas.store_down_after_ms = store_down_s * 1000;
   rdb::ClusterLiveness liveness(clock, replicas);
   merge.split_merge_interval_ms = split_merge_interval_s * 1000;
-  rdb::PdService service(**tso, **ids, **meta, liveness, metrics, balance, merge);
+  rdb::PdService service(**group, clock, {tso_window_ms}, **meta, liveness, metrics, balance, merge);
+  rdb::PdPeerService peer_service(**group, (*meta)->cluster_id());
 
   auto creds = rdb::server_credentials(tls);
   if (!creds.is_ok()) {
@@ -125,12 +214,15 @@ int run(int argc, char** argv) {
   builder.SetMaxSendMessageSize(rdb::kMaxGrpcMessageBytes);
   rdb::allow_keepalive_pings(builder);
   builder.RegisterService(&service);
+  builder.RegisterService(&peer_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     spdlog::error("cannot listen on {} (address in use or not local?)", listen->to_string());
     return 1;
   }
   rdb::HostPort served{listen->host, static_cast<std::uint16_t>(bound_port)};
+  service.set_self_address(served.to_string());
+  rdb::PdGroup* group_ptr = group->get();
 
   std::uint64_t cluster_id = (*meta)->cluster_id();
   rdb::ClusterMeta* meta_ptr = meta->get();
@@ -141,6 +233,10 @@ int run(int argc, char** argv) {
                                                           {"version", std::string(rdb::kRdbVersion)},
                                                           {"cluster_id", cluster_id},
                                                           {"bootstrapped", meta_ptr->is_bootstrapped()},
+                                                          {"name", group_ptr->name()},
+                                                          {"leader", group_ptr->is_leader()},
+                                                          {"serving", group_ptr->serving_term() != 0},
+                                                          {"members", group_ptr->members().size()},
                                                           {"stores", meta_ptr->all_stores().size()},
                                                           {"regions", meta_ptr->all_regions().size()},
                                                           {"addr", served.to_string()}};
@@ -152,15 +248,18 @@ int run(int argc, char** argv) {
     return 1;
   }
   rdb::HostPort status_served{status_listen->host, (*status_server)->port()};
-  metrics.gauge("rdb_pd_tso_saved_bound_ms", "Persisted TSO upper bound (ms)",
-                [t = tso->get()] { return static_cast<double>(t->saved_bound_ms()); });
+  metrics.gauge("rdb_pd_tso_saved_bound_ms", "Committed TSO upper bound (ms)",
+                [group_ptr] { return static_cast<double>(group_ptr->tso_bound_ms()); });
+  metrics.gauge("rdb_pd_is_leader", "1 while this member serves as the PD group's leader",
+                [group_ptr] { return group_ptr->serving_term() != 0 ? 1.0 : 0.0; });
 
-  spdlog::info("rdb-pd {} serving cluster {} on {} (status {}), data in {}", rdb::kRdbVersion, cluster_id,
-               served.to_string(), status_served.to_string(), data_dir);
+  spdlog::info("rdb-pd {} member '{}' of cluster {} ({} members) on {} (status {}), data in {}", rdb::kRdbVersion, name,
+               cluster_id, group_ptr->members().size(), served.to_string(), status_served.to_string(), data_dir);
   if (!ready_file.empty()) {
     nlohmann::json j = {{"addr", served.to_string()},
                         {"status_addr", status_served.to_string()},
                         {"cluster_id", cluster_id},
+                        {"name", name},
                         {"pid", ::getpid()}};
     if (auto s = rdb::write_ready_file(ready_file, j.dump()); !s.is_ok()) {
       spdlog::error("{}", s.message());

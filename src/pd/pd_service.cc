@@ -27,12 +27,44 @@ pdpb::ErrorType error_type_of(const Status& s) {
   }
 }
 
+// A bound kept in the PD group's log: load() reads the applied value, save() commits
+// a new one (and returns once this member applied it).
+class GroupBoundStore final : public BoundStore {
+ public:
+  GroupBoundStore(PdGroup& group, bool tso) : group_(group), tso_(tso) {}
+  Result<std::uint64_t> load() override { return tso_ ? group_.tso_bound_ms() : group_.id_bound(); }
+  Status save(std::uint64_t bound) override {
+    pdpb::PdCommand cmd;
+    if (tso_) {
+      cmd.set_tso_bound_ms(bound);
+    } else {
+      cmd.set_id_bound(bound);
+    }
+    return group_.propose(std::move(cmd), PdGroup::Clock::now() + std::chrono::seconds(3));
+  }
+
+ private:
+  PdGroup& group_;
+  bool tso_;
+};
+
+constexpr auto kReplicateTimeout = std::chrono::seconds(4);  // below PdClient::kAttemptTimeout
+
 }  // namespace
 
-PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness,
-                     MetricsRegistry& metrics, BalanceConfig balance, MergeConfig merge)
-    : tso_(tso),
-      ids_(ids),
+struct PdService::LeaderAllocators {
+  std::uint64_t term = 0;
+  std::unique_ptr<GroupBoundStore> tso_bound;
+  std::unique_ptr<GroupBoundStore> id_bound;
+  std::unique_ptr<TsoAllocator> tso;
+  std::unique_ptr<IdAllocator> ids;
+};
+
+PdService::PdService(PdGroup& group, Clock& clock, TsoAllocator::Options tso_options, ClusterMeta& meta,
+                     ClusterLiveness& liveness, MetricsRegistry& metrics, BalanceConfig balance, MergeConfig merge)
+    : group_(group),
+      clock_(clock),
+      tso_options_(tso_options),
       meta_(meta),
       liveness_(liveness),
       tso_requests_(metrics.counter("rdb_pd_tso_requests_total", "TSO stream requests served")),
@@ -42,6 +74,69 @@ PdService::PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, Clu
       merge_(merge) {}
 
 bool PdService::check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp) {
+  if (!check_cluster(req, resp)) {
+    return false;
+  }
+  if (group_.serving_term() == 0) {
+    set_not_leader(resp);
+    return false;
+  }
+  return true;
+}
+
+void PdService::set_not_leader(pdpb::ResponseHeader* resp) {
+  auto leader = group_.leader();
+  bool self = leader && leader->member_id() == group_.member_id();
+  set_error(resp, pdpb::NOT_LEADER,
+            self     ? fmt::format("PD member '{}' was just elected and does not serve yet; retry", group_.name())
+            : leader ? fmt::format("PD member '{}' is not the leader; '{}' at {} is", group_.name(), leader->name(),
+                                   leader->address())
+                     : fmt::format("PD member '{}' is not the leader, and knows of none now", group_.name()));
+  if (leader) {
+    resp->set_leader(leader->address());
+  }
+}
+
+Status PdService::replicate(pdpb::PdCommand command, pdpb::ResponseHeader* resp) {
+  Status s = group_.propose(std::move(command), PdGroup::Clock::now() + kReplicateTimeout);
+  if (s.code() == StatusCode::kUnavailable) {
+    set_not_leader(resp);
+  }
+  return s;
+}
+
+std::shared_ptr<PdService::LeaderAllocators> PdService::allocators() {
+  std::uint64_t term = group_.serving_term();
+  if (term == 0) {
+    return nullptr;
+  }
+  std::lock_guard lock(allocators_mu_);
+  if (allocators_ && allocators_->term == term) {
+    return allocators_;
+  }
+  allocators_.reset();
+  auto a = std::make_shared<LeaderAllocators>();
+  a->term = term;
+  a->tso_bound = std::make_unique<GroupBoundStore>(group_, true);
+  a->id_bound = std::make_unique<GroupBoundStore>(group_, false);
+  // Everything committed before this term is applied (serving_term() says so), so the
+  // bounds read here cover whatever an earlier leader handed out.
+  auto tso = TsoAllocator::create(clock_, *a->tso_bound, tso_options_);
+  auto ids = IdAllocator::create(*a->id_bound);
+  if (!tso.is_ok() || !ids.is_ok()) {
+    spdlog::warn("PD leader (term {}): cannot start allocating: {}", term,
+                 (!tso.is_ok() ? tso.status() : ids.status()).message());
+    return nullptr;
+  }
+  a->tso = std::move(tso).value();
+  a->ids = std::move(ids).value();
+  spdlog::info("PD leader (term {}): TSO starts above {} ms, ids at {}", term, group_.tso_bound_ms(),
+               group_.id_bound());
+  allocators_ = a;
+  return a;
+}
+
+bool PdService::check_cluster(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp) {
   resp->set_cluster_id(meta_.cluster_id());
   // Every request names its cluster; 0 is not a wildcard (GetMembers tells the id).
   if (req.cluster_id() != meta_.cluster_id()) {
@@ -58,8 +153,18 @@ bool PdService::check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeade
 
 grpc::Status PdService::GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest* req,
                                    pdpb::GetMembersResponse* resp) {
-  check_header(req->header(), resp->mutable_header());
+  // Any member answers, and a request without a cluster id is how a client learns it.
+  if (req->header().cluster_id() == 0 || check_cluster(req->header(), resp->mutable_header())) {
+    resp->mutable_header()->clear_error();
+    resp->mutable_header()->set_cluster_id(meta_.cluster_id());
+  }
   resp->set_version(std::string(kRdbVersion));
+  for (auto& m : group_.members()) {
+    *resp->add_members() = std::move(m);
+  }
+  if (auto leader = group_.leader()) {
+    *resp->mutable_leader() = *leader;
+  }
   return grpc::Status::OK;
 }
 
@@ -68,7 +173,18 @@ grpc::Status PdService::serve_tso(const pdpb::TsoRequest& req, pdpb::TsoResponse
   if (!check_header(req.header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
-  auto first = tso_.allocate(req.count());
+  auto alloc = allocators();
+  if (!alloc) {
+    set_not_leader(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+  auto first = alloc->tso->allocate(req.count());
+  // Still the serving leader after allocating: a new leader serves only once this
+  // lease ran out, so what is answered here is below anything it hands out.
+  if (first.is_ok() && group_.serving_term() != alloc->term) {
+    set_not_leader(resp->mutable_header());
+    return grpc::Status::OK;
+  }
   if (!first.is_ok()) {
     if (first.status().code() == StatusCode::kInvalidArgument) {
       set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT, first.status().message());
@@ -128,7 +244,12 @@ grpc::Status PdService::AllocId(grpc::ServerContext*, const pdpb::AllocIdRequest
     return grpc::Status::OK;
   }
   std::uint32_t count = req->count() == 0 ? 1 : req->count();
-  auto first = ids_.allocate(count);
+  auto alloc = allocators();
+  if (!alloc) {
+    set_not_leader(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+  auto first = alloc->ids->allocate(count);
   if (!first.is_ok()) {
     if (first.status().code() == StatusCode::kInvalidArgument) {
       set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT, first.status().message());
@@ -169,9 +290,14 @@ grpc::Status PdService::Bootstrap(grpc::ServerContext* ctx, const pdpb::Bootstra
   }
   metapb::Store store = req->store();
   store.set_identity(peer_identity(ctx));
-  Status s = meta_.bootstrap(store, req->region());
+  pdpb::PdCommand cmd;
+  *cmd.mutable_bootstrap()->mutable_store() = store;
+  *cmd.mutable_bootstrap()->mutable_region() = req->region();
+  Status s = replicate(std::move(cmd), resp->mutable_header());
   if (!s.is_ok()) {
-    set_error(resp->mutable_header(), error_type_of(s), s.message());
+    if (s.code() != StatusCode::kUnavailable) {
+      set_error(resp->mutable_header(), error_type_of(s), s.message());
+    }
   } else {
     spdlog::info("cluster {} bootstrapped by store {} with region {}", meta_.cluster_id(), req->store().id(),
                  req->region().id());
@@ -184,7 +310,7 @@ grpc::Status PdService::PutStore(grpc::ServerContext* ctx, const pdpb::PutStoreR
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;
   }
-  if (!ids_.handed_out(req->store().id())) {
+  if (!handed_out(req->store().id())) {
     set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT,
               fmt::format("store id {} was never allocated by this PD (ask AllocId first)", req->store().id()));
     return grpc::Status::OK;
@@ -200,8 +326,10 @@ grpc::Status PdService::PutStore(grpc::ServerContext* ctx, const pdpb::PutStoreR
     return grpc::Status::OK;
   }
   store.set_identity(existing && !existing->identity().empty() ? existing->identity() : caller);
-  Status s = meta_.put_store(store);
-  if (!s.is_ok()) {
+  pdpb::PdCommand cmd;
+  *cmd.mutable_put_store() = store;
+  Status s = replicate(std::move(cmd), resp->mutable_header());
+  if (!s.is_ok() && s.code() != StatusCode::kUnavailable) {
     set_error(resp->mutable_header(),
               s.code() == StatusCode::kAlreadyExists ? pdpb::INVALID_ARGUMENT : error_type_of(s), s.message());
   }
@@ -282,11 +410,11 @@ Status PdService::validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& 
     return Status::invalid_argument(
         fmt::format("region {}: store {} is not registered", region.id(), leader.store_id()));
   }
-  if (!ids_.handed_out(region.id())) {
+  if (!handed_out(region.id())) {
     return Status::invalid_argument(fmt::format("region id {} was never allocated by this PD", region.id()));
   }
   for (const auto& p : region.peers()) {
-    if (!ids_.handed_out(p.id())) {
+    if (!handed_out(p.id())) {
       return Status::invalid_argument(
           fmt::format("region {}: peer id {} was never allocated by this PD", region.id(), p.id()));
     }
@@ -324,9 +452,17 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT, v.message());
     return grpc::Status::OK;
   }
-  Status s = meta_.region_heartbeat(req->region(), req->leader());
+  pdpb::PdCommand cmd;
+  *cmd.mutable_region()->mutable_region() = req->region();
+  *cmd.mutable_region()->mutable_leader() = req->leader();
+  auto changes = meta_.region_would_change(cmd.region());
+  Status s = !changes.is_ok() ? changes.status()
+             : *changes       ? replicate(std::move(cmd), resp->mutable_header())
+                              : Status::ok();
   if (!s.is_ok()) {
-    set_error(resp->mutable_header(), error_type_of(s), s.message());
+    if (s.code() != StatusCode::kUnavailable) {
+      set_error(resp->mutable_header(), error_type_of(s), s.message());
+    }
     return grpc::Status::OK;
   }
   {
@@ -368,7 +504,8 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
   auto& change = decision.change;
   if (change) {
     if (change->type() == pdpb::ADD_LEARNER) {
-      auto id = ids_.allocate(1);
+      auto alloc = allocators();
+      auto id = alloc ? alloc->ids->allocate(1) : Result<std::uint64_t>(Status::unavailable("not the PD leader"));
       if (!id.is_ok()) {
         return grpc::Status::OK;  // try again on the next heartbeat
       }
@@ -568,7 +705,9 @@ grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHe
     }
     if (!holds && req->region_count() == 0) {
       store->set_state(metapb::TOMBSTONE);
-      if (meta_.put_store(*store).is_ok()) {
+      pdpb::PdCommand cmd;
+      *cmd.mutable_put_store() = *store;
+      if (group_.propose(std::move(cmd), PdGroup::Clock::now() + kReplicateTimeout).is_ok()) {
         spdlog::info("store {} holds no replicas any more: it is now a tombstone", req->store_id());
       }
     }
@@ -588,9 +727,13 @@ grpc::Status PdService::RemoveStore(grpc::ServerContext*, const pdpb::RemoveStor
   }
   if (store->state() == metapb::UP) {
     store->set_state(metapb::OFFLINE);
-    Status s = meta_.put_store(*store);
+    pdpb::PdCommand cmd;
+    *cmd.mutable_put_store() = *store;
+    Status s = replicate(std::move(cmd), resp->mutable_header());
     if (!s.is_ok()) {
-      set_error(resp->mutable_header(), pdpb::UNKNOWN, s.message());
+      if (s.code() != StatusCode::kUnavailable) {
+        set_error(resp->mutable_header(), pdpb::UNKNOWN, s.message());
+      }
       return grpc::Status::OK;
     }
     spdlog::info("store {} is being removed: moving its replicas away", req->store_id());
@@ -658,6 +801,67 @@ grpc::Status PdService::GetClusterStatus(grpc::ServerContext*, const pdpb::GetCl
     *resp->add_regions() = std::move(r);
   }
   resp->set_max_replicas(liveness_.config().max_replicas);
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// The members after a change, or the header's error when the change failed.
+template <typename Response>
+void answer_member_change(const Status& s, PdGroup& group, Response* resp) {
+  if (!s.is_ok()) {
+    if (resp->header().error().type() != pdpb::NOT_LEADER) {
+      set_error(resp->mutable_header(), error_type_of(s), s.message());
+    }
+    return;
+  }
+  for (auto& m : group.members()) {
+    *resp->add_members() = std::move(m);
+  }
+}
+
+}  // namespace
+
+grpc::Status PdService::AddMember(grpc::ServerContext*, const pdpb::AddMemberRequest* req,
+                                  pdpb::AddMemberResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  pdpb::Member m;
+  m.set_name(req->name());
+  m.set_address(req->address());
+  Status s = group_.add_member(m, PdGroup::Clock::now() + kReplicateTimeout);
+  if (s.code() == StatusCode::kUnavailable) {
+    set_not_leader(resp->mutable_header());
+  } else if (s.is_ok()) {
+    spdlog::info("PD member '{}' at {} joined the group", req->name(), req->address());
+  }
+  answer_member_change(s, group_, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status PdService::RemoveMember(grpc::ServerContext*, const pdpb::RemoveMemberRequest* req,
+                                     pdpb::RemoveMemberResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  auto deadline = PdGroup::Clock::now() + kReplicateTimeout;
+  Status s;
+  if (req->name() == group_.name() && group_.members().size() > 1) {
+    // The leader leaves: it hands over first, and the caller asks the new leader.
+    s = group_.transfer_leadership(deadline);
+    if (s.is_ok()) {
+      s = Status::unavailable("the leader handed over before its removal");
+    }
+  } else {
+    s = group_.remove_member(req->name(), deadline);
+  }
+  if (s.code() == StatusCode::kUnavailable) {
+    set_not_leader(resp->mutable_header());
+  } else if (s.is_ok()) {
+    spdlog::info("PD member '{}' left the group", req->name());
+  }
+  answer_member_change(s, group_, resp);
   return grpc::Status::OK;
 }
 

@@ -3,6 +3,13 @@
 // Answers TSO over a bidirectional stream (one reply per request, each granting
 // `count` consecutive timestamps), id allocation, and cluster metadata. Every
 // request's header is checked against this PD's cluster id (0 = any).
+//
+// In a PD group only the serving leader answers (PdGroup::serving_term()); every
+// other member answers NOT_LEADER naming the leader, except GetMembers, which any
+// member answers. Changes to persisted state go through the group's log
+// (PdGroup::propose) and are answered once applied. The TSO and id allocators live
+// for one leadership term: a new term starts them from the bounds the group
+// committed, and every bound they hand out below is committed before use.
 // Thread safety: gRPC calls handlers concurrently; all state it touches is
 // internally synchronised. It does not own the allocators or metadata.
 #pragma once
@@ -16,6 +23,7 @@
 #include "pd/id_allocator.h"
 #include "pd/merge_checker.h"
 #include "pd/move_peer.h"
+#include "pd/pd_group.h"
 #include "pd/replica_checker.h"
 #include "pd/tso_allocator.h"
 #include "pdpb.grpc.pb.h"
@@ -26,8 +34,10 @@ namespace rdb {
 // without a handler thread per stream hop, which shortens the TSO round trip.
 class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Service> {
  public:
-  PdService(TsoAllocator& tso, IdAllocator& ids, ClusterMeta& meta, ClusterLiveness& liveness, MetricsRegistry& metrics,
-            BalanceConfig balance = {}, MergeConfig merge = {});
+  PdService(PdGroup& group, Clock& clock, TsoAllocator::Options tso_options, ClusterMeta& meta,
+            ClusterLiveness& liveness, MetricsRegistry& metrics, BalanceConfig balance = {}, MergeConfig merge = {});
+  // The address this member serves on (for GetMembers when it was bound to port 0).
+  void set_self_address(std::string address) { group_.set_self_address(std::move(address)); }
 
   grpc::Status GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest*, pdpb::GetMembersResponse*) override;
   grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse>* Tso(grpc::CallbackServerContext*) override;
@@ -53,10 +63,24 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
                                 pdpb::GetClusterStatusResponse*) override;
   grpc::Status RemoveStore(grpc::ServerContext*, const pdpb::RemoveStoreRequest*, pdpb::RemoveStoreResponse*) override;
   grpc::Status MovePeer(grpc::ServerContext*, const pdpb::MovePeerRequest*, pdpb::MovePeerResponse*) override;
+  grpc::Status AddMember(grpc::ServerContext*, const pdpb::AddMemberRequest*, pdpb::AddMemberResponse*) override;
+  grpc::Status RemoveMember(grpc::ServerContext*, const pdpb::RemoveMemberRequest*,
+                            pdpb::RemoveMemberResponse*) override;
 
  private:
-  // Fills the response header; returns false (and sets the error) on a cluster id mismatch.
+  // Fills the response header; returns false (and sets the error) on a cluster id
+  // mismatch, or (NOT_LEADER) when this member does not serve as the leader now.
   bool check_header(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp);
+  bool check_cluster(const pdpb::RequestHeader& req, pdpb::ResponseHeader* resp);
+  void set_not_leader(pdpb::ResponseHeader* resp);
+  // Replicates a change through the group's log; the apply's answer. A lost
+  // leadership sets NOT_LEADER in `resp` (and returns UNAVAILABLE).
+  Status replicate(pdpb::PdCommand command, pdpb::ResponseHeader* resp);
+  // The allocators of the term this member serves in (created on first use in a term:
+  // that commits a fresh TSO bound); nullptr when it does not serve.
+  struct LeaderAllocators;
+  std::shared_ptr<LeaderAllocators> allocators();
+  bool handed_out(std::uint64_t id) const { return id >= 1 && id < group_.id_bound(); }
   // A region heartbeat must name a leader that is a member of the region, ids this PD
   // allocated, and an epoch that grew only by the changes PD asked for.
   Status validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& req);
@@ -74,8 +98,11 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   static constexpr std::uint64_t kEpochSlack = 2;
   static constexpr std::uint64_t kVersionSlack = 1024;
 
-  TsoAllocator& tso_;
-  IdAllocator& ids_;
+  PdGroup& group_;
+  Clock& clock_;
+  const TsoAllocator::Options tso_options_;
+  std::mutex allocators_mu_;  // held while a term's allocators are created
+  std::shared_ptr<LeaderAllocators> allocators_;
   ClusterMeta& meta_;
   ClusterLiveness& liveness_;
   Counter& tso_requests_;

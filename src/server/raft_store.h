@@ -38,7 +38,7 @@
 #include "server/disk_space.h"
 #include "server/hibernation.h"
 #include "server/kv_applier.h"
-#include "server/peer_storage.h"
+#include "raftdisk/peer_storage.h"
 #include "server/raft_message_check.h"
 #include "server/region_apply.h"
 #include "server/region_index.h"

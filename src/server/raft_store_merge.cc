@@ -17,7 +17,7 @@
 #include <limits>
 #include <variant>
 
-#include "server/raft_keys.h"
+#include "raftdisk/raft_keys.h"
 #include "server/raft_store.h"
 
 namespace rdb {

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "server/raft_keys.h"
+#include "raftdisk/raft_keys.h"
 #include "server/raft_store_fixture.h"
 #include "server/snapshot_data.h"
 

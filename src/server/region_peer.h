@@ -21,7 +21,7 @@
 #include "metapb.pb.h"
 #include "raft/raw_node.h"
 #include "raft_serverpb.pb.h"
-#include "server/peer_storage.h"
+#include "raftdisk/peer_storage.h"
 
 namespace rdb {
 

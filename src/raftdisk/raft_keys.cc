@@ -1,4 +1,4 @@
-#include "server/raft_keys.h"
+#include "raftdisk/raft_keys.h"
 
 namespace rdb::raft_keys {
 namespace {

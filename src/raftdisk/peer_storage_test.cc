@@ -1,9 +1,9 @@
-#include "server/peer_storage.h"
+#include "raftdisk/peer_storage.h"
 
 #include <gtest/gtest.h>
 
 #include "raft/raw_node.h"
-#include "server/raft_keys.h"
+#include "raftdisk/raft_keys.h"
 #include "storage/rocks_engine.h"
 #include "support/temp_dir.h"
 

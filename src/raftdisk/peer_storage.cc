@@ -1,8 +1,8 @@
-#include "server/peer_storage.h"
+#include "raftdisk/peer_storage.h"
 
 #include <fmt/format.h>
 
-#include "server/raft_keys.h"
+#include "raftdisk/raft_keys.h"
 
 namespace rdb {
 Result<std::unique_ptr<PeerStorage>> PeerStorage::open(StorageEngine& engine, std::uint64_t region_id) {

@@ -1,5 +1,5 @@
-// PeerStorage: the Raft core's Storage for one region peer, persisted in the
-// engine's "raft" column family, plus the writes that keep it.
+// PeerStorage: the Raft core's Storage for one Raft group (a store's region peer, or PD's own group),
+// persisted in the engine's "raft" column family, plus the writes that keep it.
 //
 // Keys (all in ColumnFamily::kRaft, region id and index 8-byte big-endian):
 //   0x01 region 0x01 index  -> raftpb.Entry            (the log)
