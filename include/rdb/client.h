@@ -87,6 +87,14 @@ struct ScanOptions {
   bool keys_only = false;     // values come back empty
 };
 
+// One member of the PD group.
+struct PdMemberInfo {
+  std::string name;
+  std::uint64_t id = 0;
+  std::string address;  // HOST:PORT
+  bool leader = false;  // the group's current leader, as the answering member knows it
+};
+
 struct PeerInfo {
   std::uint64_t id = 0;
   std::uint64_t store_id = 0;
@@ -194,6 +202,15 @@ class RdbClient {
   // step. Returns once PD has accepted the request (INVALID_ARGUMENT when the region has
   // no voter on `from_store`, already has a peer on `to_store`, or that store is not live).
   virtual Status move_peer(std::uint64_t region_id, std::uint64_t from_store, std::uint64_t to_store) = 0;
+  // The PD group's members (any member answers; needs a PD endpoint).
+  virtual Result<std::vector<PdMemberInfo>> pd_members() = 0;
+  // Adds a member to the PD group through a Raft membership change; returns the members
+  // after it. Start the new rdb-pd (--initial-cluster-state existing) after this returns.
+  // INVALID_ARGUMENT when the name or address is taken or malformed.
+  virtual Result<std::vector<PdMemberInfo>> add_pd_member(const std::string& name, const std::string& address) = 0;
+  // Removes a member (the leader hands over first); returns the members after it.
+  // INVALID_ARGUMENT when there is no such member, or it is the last one.
+  virtual Result<std::vector<PdMemberInfo>> remove_pd_member(const std::string& name) = 0;
   // Splits the regions holding `keys` at those keys (1..64 per region); a key that
   // already starts a region needs nothing. Returns the regions that now hold the
   // keys' ranges, in key order. Needs PD (the stores take the new ids from it).

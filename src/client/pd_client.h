@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -40,11 +42,12 @@ class PdClient {
                                                   const std::shared_ptr<grpc::ChannelCredentials>& creds,
                                                   int max_message_bytes);
 
-  const std::vector<std::string>& endpoints() const { return endpoints_; }
+  // The endpoints given, then the members PD named (GetMembers, NOT_LEADER redirects).
+  std::vector<std::string> endpoints() const;
   // The member that answered last (where the next call goes first).
-  std::string current() const { return endpoints_[current_.load() % endpoints_.size()]; }
+  std::string current() const;
   // A channel to that member, for streams (TSO) that do not go through call().
-  std::shared_ptr<grpc::Channel> current_channel() const { return channels_[current_.load() % channels_.size()]; }
+  std::shared_ptr<grpc::Channel> current_channel() const;
 
   // A stream on `channel` broke: the next call or stream tries the next member (unless
   // another caller moved on already).
@@ -115,9 +118,21 @@ class PdClient {
                      const std::function<Answer(pdpb::PD::Stub&, grpc::ClientContext&)>& attempt,
                      std::size_t max_attempts = 0);
 
-  const std::vector<std::string> endpoints_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;
-  std::vector<std::unique_ptr<pdpb::PD::Stub>> stubs_;
+  struct Member {
+    std::string endpoint;
+    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<pdpb::PD::Stub> stub;
+  };
+  Member member_at(std::size_t index) const;
+  std::size_t member_count() const;
+  // Adds a member PD named (at most kMaxMembers); returns its index.
+  std::optional<std::size_t> learn(const std::string& endpoint);
+  static constexpr std::size_t kMaxMembers = 16;
+
+  const std::shared_ptr<grpc::ChannelCredentials> creds_;
+  const int max_message_bytes_;
+  mutable std::shared_mutex members_mu_;
+  std::vector<Member> members_;  // only grows
   std::atomic<std::size_t> current_{0};
   std::atomic<std::uint64_t> cluster_id_{0};
 };

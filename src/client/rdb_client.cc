@@ -18,6 +18,7 @@
 #include "common/address.h"
 #include "common/grpc_setup.h"
 #include "common/limits.h"
+#include "common/parse.h"
 #include "kvrpc.grpc.pb.h"
 #include "pdpb.grpc.pb.h"
 #include "rdb/client.h"
@@ -419,6 +420,67 @@ class ClientImpl final : public RdbClient {
       return Status::invalid_argument(resp.header().error().message());
     }
     return Status::ok();
+  }
+
+  static std::vector<PdMemberInfo> members_of(const google::protobuf::RepeatedPtrField<pdpb::Member>& members,
+                                              std::uint64_t leader_id) {
+    std::vector<PdMemberInfo> out;
+    for (const auto& m : members) {
+      out.push_back({m.name(), m.member_id(), m.address(), m.member_id() == leader_id && leader_id != 0});
+    }
+    return out;
+  }
+
+  Result<std::vector<PdMemberInfo>> pd_members() override {
+    if (!pd_) {
+      return Status::invalid_argument("listing PD members needs a PD endpoint (--pd)");
+    }
+    pdpb::GetMembersResponse resp;
+    RDB_RETURN_IF_ERROR(
+        pd_->call(&pdpb::PD::Stub::GetMembers, pdpb::GetMembersRequest(), &resp, Clock::now() + options_.timeout));
+    return members_of(resp.members(), resp.leader().member_id());
+  }
+
+  // After a change, the members with the leader marked (the change's answer came from it).
+  Result<std::vector<PdMemberInfo>> members_after_change(
+      const pdpb::ResponseHeader& header, const google::protobuf::RepeatedPtrField<pdpb::Member>& members) {
+    if (header.has_error() && header.error().type() != pdpb::OK) {
+      return header.error().type() == pdpb::INVALID_ARGUMENT ? Status::invalid_argument(header.error().message())
+                                                             : Status::unavailable(header.error().message());
+    }
+    auto answered = pd_->current();
+    std::vector<PdMemberInfo> out = members_of(members, 0);
+    for (auto& m : out) {
+      m.leader = m.address == answered;
+    }
+    return out;
+  }
+
+  Result<std::vector<PdMemberInfo>> add_pd_member(const std::string& name, const std::string& address) override {
+    if (!pd_) {
+      return Status::invalid_argument("adding a PD member needs a PD endpoint (--pd)");
+    }
+    if (name.empty()) {
+      return Status::invalid_argument("a PD member needs a name");
+    }
+    RDB_RETURN_IF_ERROR(parse_host_port(address).status().with_context("PD member address"));
+    pdpb::AddMemberRequest req;
+    req.set_name(name);
+    req.set_address(address);
+    pdpb::AddMemberResponse resp;
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::AddMember, req, &resp, Clock::now() + options_.timeout));
+    return members_after_change(resp.header(), resp.members());
+  }
+
+  Result<std::vector<PdMemberInfo>> remove_pd_member(const std::string& name) override {
+    if (!pd_) {
+      return Status::invalid_argument("removing a PD member needs a PD endpoint (--pd)");
+    }
+    pdpb::RemoveMemberRequest req;
+    req.set_name(name);
+    pdpb::RemoveMemberResponse resp;
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::RemoveMember, req, &resp, Clock::now() + options_.timeout));
+    return members_after_change(resp.header(), resp.members());
   }
 
   Result<std::vector<RegionInfo>> split(const std::vector<std::string>& keys) override {
@@ -931,9 +993,19 @@ Result<std::unique_ptr<RdbClient>> RdbClient::connect(ClientOptions options) {
   if (options.pd_endpoints.empty() && options.store_addr.empty()) {
     return Status::invalid_argument("give at least one PD endpoint (--pd) or a store address (--addr)");
   }
-  for (const auto& ep : options.pd_endpoints) {
-    RDB_RETURN_IF_ERROR(parse_host_port(ep).status().with_context("PD endpoint"));
+  // Each entry may be one endpoint or a comma-separated list of the PD group's members.
+  std::vector<std::string> pd_endpoints;
+  for (const auto& entry : options.pd_endpoints) {
+    auto list = split_list(entry);
+    if (list.empty()) {
+      return Status::invalid_argument("an empty PD endpoint");
+    }
+    for (auto& ep : list) {
+      RDB_RETURN_IF_ERROR(parse_host_port(ep).status().with_context("PD endpoint"));
+      pd_endpoints.push_back(std::move(ep));
+    }
   }
+  options.pd_endpoints = std::move(pd_endpoints);
   if (!options.store_addr.empty()) {
     RDB_RETURN_IF_ERROR(parse_host_port(options.store_addr).status().with_context("store address"));
   }

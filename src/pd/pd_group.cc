@@ -367,6 +367,7 @@ std::vector<pdpb::Member> PdGroup::members_locked() const {
       out.back().set_address(self_address_);
     }
   }
+  std::sort(out.begin(), out.end(), [](const pdpb::Member& a, const pdpb::Member& b) { return a.name() < b.name(); });
   return out;
 }
 
@@ -692,6 +693,9 @@ Status PdGroup::apply_member_change(const raftpb::ConfChangeV2& cc, const pdpb::
     wb.del(ColumnFamily::kMeta, member_key(m.member_id()));
     members_.erase(m.member_id());
     spdlog::info("PD group: member '{}' removed", m.name());
+    if (m.member_id() == self_id_) {
+      spdlog::warn("this member ('{}') was removed from the PD group: it serves nothing now; stop it", m.name());
+    }
   } else {
     wb.put(ColumnFamily::kMeta, member_key(m.member_id()), m.SerializeAsString());
     members_[m.member_id()] = m;

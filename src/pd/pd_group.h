@@ -111,6 +111,7 @@ class PdGroup {
   bool is_leader() const;
   // The current leader as this member knows it.
   std::optional<pdpb::Member> leader() const;
+  // In name order.
   std::vector<pdpb::Member> members() const;
   std::optional<pdpb::Member> member_by_name(std::string_view name) const;
   // The applied bounds (0 when never set).

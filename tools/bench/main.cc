@@ -131,7 +131,7 @@ int run(int argc, char** argv) {
   app.add_option("--driver", cfg.driver, "system under test: rdb (native client) or etcd (v3 gRPC KV API)")
       ->check(CLI::IsMember({"rdb", "etcd"}))
       ->capture_default_str();
-  app.add_option("--pd", cfg.pd, "rdb: PD endpoint HOST:PORT")->capture_default_str();
+  app.add_option("--pd", cfg.pd, "rdb: PD endpoints HOST:PORT[,HOST:PORT...]")->capture_default_str();
   app.add_option("--addr", cfg.addr, "rdb: talk to this store directly instead of routing via PD");
   rdb::add_tls_flags(app, cfg.tls, /*server=*/false);
   app.add_option("--endpoints", cfg.endpoints, "etcd: comma-separated member endpoints HOST:PORT");
@@ -204,7 +204,7 @@ int run(int argc, char** argv) {
     }
     rdb::ClientOptions options;
     if (!cfg.pd.empty()) {
-      options.pd_endpoints = {cfg.pd};
+      options.pd_endpoints = {cfg.pd};  // a comma-separated list is split by the client
     }
     options.store_addr = cfg.addr;
     options.tls_ca = cfg.tls.ca;

@@ -83,7 +83,9 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--pd", g.pd, "PD endpoint HOST:PORT (routing and timestamps)")->envname("RDB_PD");
+  app.add_option("--pd", g.pd,
+                 "PD endpoints HOST:PORT[,HOST:PORT...]: members of the PD group (routing and timestamps)")
+      ->envname("RDB_PD");
   app.add_option("--addr", g.addr, "talk to this store HOST:PORT directly instead of routing via PD")
       ->envname("RDB_ADDR");
   rdb::add_tls_flags(app, g.tls, /*server=*/false);
@@ -144,6 +146,15 @@ int run(int argc, char** argv) {
   move_peer->add_option("REGION_ID", move_region)->required();
   move_peer->add_option("FROM_STORE", move_from)->required();
   move_peer->add_option("TO_STORE", move_to)->required();
+  auto* pd_members = app.add_subcommand("pd-members", "list the PD group's members and its leader");
+  auto* pd_member = app.add_subcommand("pd-member", "change the PD group's membership");
+  pd_member->require_subcommand(1);
+  std::string member_spec;
+  auto* pd_member_add = pd_member->add_subcommand(
+      "add", "add NAME=HOST:PORT to the PD group; then start that rdb-pd with --initial-cluster-state existing");
+  pd_member_add->add_option("NAME=HOST:PORT", member_spec)->required();
+  auto* pd_member_remove = pd_member->add_subcommand("remove", "remove member NAME from the PD group");
+  pd_member_remove->add_option("NAME", member_spec)->required();
   auto* split = app.add_subcommand("split", "split the regions holding KEY... at those keys; prints the regions");
   split->add_option("KEY", keys)->required();
   auto* tso = app.add_subcommand("tso", "get timestamps from PD");
@@ -180,7 +191,7 @@ int run(int argc, char** argv) {
 
   rdb::ClientOptions options;
   if (!g.pd.empty()) {
-    options.pd_endpoints.push_back(g.pd);
+    options.pd_endpoints.push_back(g.pd);  // a comma-separated list is split by the client
   }
   options.store_addr = g.addr;
   options.tls_ca = g.tls.ca;
@@ -349,6 +360,39 @@ int run(int argc, char** argv) {
       print_json({{"op", "remove-store"}, {"store_id", remove_store_id}, {"ok", true}});
     } else {
       std::cout << "OK: store " << remove_store_id << " is being removed (see `cluster`)\n";
+    }
+    return kExitOk;
+  }
+  if (pd_members->parsed() || pd_member_add->parsed() || pd_member_remove->parsed()) {
+    rdb::Result<std::vector<rdb::PdMemberInfo>> r = rdb::Status::internal("no PD member command");
+    std::string op = "pd-members";
+    if (pd_members->parsed()) {
+      r = client.pd_members();
+    } else if (pd_member_add->parsed()) {
+      op = "pd-member add";
+      auto eq = member_spec.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "error: pd-member add takes NAME=HOST:PORT (got '" << member_spec << "')\n";
+        return kExitUsage;
+      }
+      r = client.add_pd_member(member_spec.substr(0, eq), member_spec.substr(eq + 1));
+    } else {
+      op = "pd-member remove";
+      r = client.remove_pd_member(member_spec);
+    }
+    if (!r.is_ok()) {
+      return fail(r.status());
+    }
+    if (g.json) {
+      nlohmann::json members = nlohmann::json::array();
+      for (const auto& m : *r) {
+        members.push_back({{"name", m.name}, {"id", m.id}, {"address", m.address}, {"leader", m.leader}});
+      }
+      print_json({{"op", op}, {"members", members}});
+    } else {
+      for (const auto& m : *r) {
+        std::cout << fmt::format("{:<12} {:<22} {}\n", m.name, m.address, m.leader ? "leader" : "");
+      }
     }
     return kExitOk;
   }
