@@ -164,10 +164,14 @@ int run(int argc, char** argv) {
     spdlog::error("cannot start: {}", peer_creds.status().message());
     return 2;
   }
-  if (join) {
+  // --initial-cluster and --initial-cluster-state matter only to a new data directory
+  // (as etcd's do): a member restarted after membership changes keeps its cluster id.
+  auto persisted = (*engine)->meta_get("cluster_id");
+  if (persisted.is_ok() && persisted->has_value()) {
+    group_cluster_id.reset();
+  } else if (join) {
     // A joining member takes the running group's cluster id (once; then it is persisted).
-    auto persisted = (*engine)->meta_get("cluster_id");
-    if (persisted.is_ok() && !persisted->has_value()) {
+    {
       auto id = rdb::ask_cluster_id(members, name, *peer_creds, std::chrono::seconds(30));
       if (!id.is_ok()) {
         spdlog::error("cannot join the PD group: {}", id.status().message());

@@ -1,11 +1,35 @@
 #include "local_cluster.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace rdb::testing {
+namespace {
+
+// A port nothing listens on now (the kernel's pick for a socket closed at once): for
+// PD members, whose addresses must be known before they start.
+int unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw std::runtime_error("cannot pick a free port");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace
 
 std::string Daemon::logs() const {
   return process ? "--- stderr ---\n" + process->stderr_text() : std::string("(not started)");
@@ -46,7 +70,7 @@ std::vector<std::string> LocalCluster::store_args(const StoreSpec& spec) const {
   std::vector<std::string> args = {"--pd-heartbeat-ms", "200", "--raft-tick-ms", "50", "--reserve-space", "0"};
   args.insert(args.end(), spec.args.begin(), spec.args.end());
   if (spec.with_pd) {
-    args.insert(args.end(), {"--pd", pd_.addr});
+    args.insert(args.end(), {"--pd", pd_group_.empty() ? pd_.addr : pd_endpoints()});
   }
   return args;
 }
@@ -77,6 +101,83 @@ Daemon& LocalCluster::store(const std::string& name) {
     }
   }
   throw std::runtime_error("no store named " + name);
+}
+
+std::vector<std::string> LocalCluster::pd_member_args(const std::string& name, bool join) const {
+  std::string initial;
+  for (const auto& [n, addr] : pd_group_addrs_) {
+    initial += (initial.empty() ? "" : ",") + n + "=" + addr;
+  }
+  std::vector<std::string> args = {"--name", name, "--initial-cluster", initial};
+  if (join) {
+    args.insert(args.end(), {"--initial-cluster-state", "existing"});
+  }
+  args.insert(args.end(), pd_group_args_.begin(), pd_group_args_.end());
+  return args;
+}
+
+void LocalCluster::start_pd_group(int n, const std::vector<std::string>& extra_args,
+                                  std::function<std::vector<std::string>(const std::string&)> env) {
+  pd_group_args_ = extra_args;
+  pd_group_env_ = std::move(env);
+  for (int i = 1; i <= n; ++i) {
+    pd_group_addrs_.emplace_back("pd" + std::to_string(i), "127.0.0.1:" + std::to_string(unused_port()));
+  }
+  // All members start at once: none can elect a leader alone, so launching them one
+  // by one (each waiting for its ready file) is fine.
+  for (const auto& [name, addr] : pd_group_addrs_) {
+    auto env_vars = pd_group_env_ ? pd_group_env_(name) : std::vector<std::string>{};
+    pd_group_.emplace_back(name, launch("rdb-pd", name, pd_member_args(name, false), dir_.sub(name), env_vars, addr));
+  }
+}
+
+Daemon& LocalCluster::pd_member(const std::string& name) {
+  for (auto& [n, d] : pd_group_) {
+    if (n == name) {
+      return d;
+    }
+  }
+  throw std::runtime_error("no PD member named " + name);
+}
+
+std::vector<std::string> LocalCluster::pd_member_names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, d] : pd_group_) {
+    out.push_back(n);
+  }
+  return out;
+}
+
+std::string LocalCluster::pd_endpoints() const {
+  std::string out;
+  for (const auto& [n, addr] : pd_group_addrs_) {
+    out += (out.empty() ? "" : ",") + addr;
+  }
+  return out;
+}
+
+void LocalCluster::kill_pd_member(const std::string& name) {
+  pd_member(name).process->kill_now();
+}
+
+void LocalCluster::restart_pd_member(const std::string& name) {
+  Daemon& d = pd_member(name);
+  std::string addr = d.addr;
+  d.process.reset();
+  auto env_vars = pd_group_env_ ? pd_group_env_(name) : std::vector<std::string>{};
+  d = launch("rdb-pd", name, pd_member_args(name, false), d.data_dir, env_vars, addr);
+}
+
+std::string LocalCluster::new_pd_member_address(const std::string& name) {
+  pd_group_addrs_.emplace_back(name, "127.0.0.1:" + std::to_string(unused_port()));
+  return pd_group_addrs_.back().second;
+}
+
+Daemon& LocalCluster::join_pd_member(const std::string& name) {
+  auto env_vars = pd_group_env_ ? pd_group_env_(name) : std::vector<std::string>{};
+  pd_group_.emplace_back(name, launch("rdb-pd", name, pd_member_args(name, true), dir_.sub(name), env_vars,
+                                      pd_group_addrs_.back().second));
+  return pd_group_.back().second;
 }
 
 void LocalCluster::restart_pd() {

@@ -6,6 +6,7 @@
 // Thread safety: one owner thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,23 @@ class LocalCluster {
   // Runs a daemon to its exit (for start-up failures); returns exit code and stderr.
   CommandResult run_store_expecting_exit(const std::string& data_dir, bool with_pd);
 
+  // Starts a PD group of `n` members named pd1..pdN on free ports, each with
+  // `extra_args` and the environment `env(name)` (also on restarts). Stores started
+  // afterwards are given every member. pd() stays the single PD of start_pd().
+  void start_pd_group(int n, const std::vector<std::string>& extra_args = {},
+                      std::function<std::vector<std::string>(const std::string&)> env = nullptr);
+  Daemon& pd_member(const std::string& name);
+  std::vector<std::string> pd_member_names() const;
+  // "HOST:PORT,HOST:PORT,...": what --pd and ClientOptions::pd_endpoints take.
+  std::string pd_endpoints() const;
+  // kill -9 one member (its handle stays, not running) / restart it on its address.
+  void kill_pd_member(const std::string& name);
+  void restart_pd_member(const std::string& name);
+  // A new member's address (to give `rdb-cli pd-member add`), then the member itself,
+  // started with --initial-cluster-state existing once it was added.
+  std::string new_pd_member_address(const std::string& name);
+  Daemon& join_pd_member(const std::string& name);
+
   Daemon& pd() { return pd_; }
   Daemon& store(const std::string& name);
   const TempDir& dir() const { return dir_; }
@@ -59,8 +77,15 @@ class LocalCluster {
                 const std::string& listen_addr = "127.0.0.1:0");
   std::vector<std::string> store_args(const StoreSpec& spec) const;
 
+  std::vector<std::string> pd_member_args(const std::string& name, bool join) const;
+
   TempDir dir_;
   Daemon pd_;
+  // The PD group (start_pd_group): members by name, in start order.
+  std::vector<std::pair<std::string, Daemon>> pd_group_;
+  std::vector<std::pair<std::string, std::string>> pd_group_addrs_;  // name -> HOST:PORT
+  std::vector<std::string> pd_group_args_;
+  std::function<std::vector<std::string>(const std::string&)> pd_group_env_;
   std::vector<std::string> pd_args_;
   std::vector<std::pair<std::string, Daemon>> stores_;
   std::vector<std::pair<std::string, StoreSpec>> store_specs_;

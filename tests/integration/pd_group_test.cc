@@ -1,0 +1,258 @@
+// A PD group of three real rdb-pd processes: kill -9 the leader under TSO load (no
+// timestamp repeats or goes back, the outage ends), the whole group down while KV
+// traffic goes on, every member restarted (metadata intact), a member replaced.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "local_cluster.h"
+#include "rdb/client.h"
+
+namespace rdb::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct TsoOp {
+  Clock::time_point invoked;
+  Clock::time_point answered;
+  std::uint64_t ts = 0;
+};
+
+// Every timestamp unique, and real-time order kept: an answer received before a
+// request was sent is below that request's timestamp.
+::testing::AssertionResult timestamps_only_grow(std::vector<TsoOp> ops) {
+  std::set<std::uint64_t> seen;
+  for (const auto& op : ops) {
+    if (!seen.insert(op.ts).second) {
+      return ::testing::AssertionFailure() << "timestamp " << op.ts << " was handed out twice";
+    }
+  }
+  std::vector<TsoOp> by_answer = ops;
+  std::sort(ops.begin(), ops.end(), [](const TsoOp& a, const TsoOp& b) { return a.invoked < b.invoked; });
+  std::sort(by_answer.begin(), by_answer.end(), [](const TsoOp& a, const TsoOp& b) { return a.answered < b.answered; });
+  std::size_t done = 0;
+  std::uint64_t highest_done = 0;
+  for (const auto& op : ops) {
+    while (done < by_answer.size() && by_answer[done].answered < op.invoked) {
+      highest_done = std::max(highest_done, by_answer[done].ts);
+      ++done;
+    }
+    if (op.ts <= highest_done) {
+      return ::testing::AssertionFailure()
+             << "timestamp " << op.ts << " came after " << highest_done << " had been answered: it went back";
+    }
+  }
+  return ::testing::AssertionSuccess() << ops.size() << " timestamps";
+}
+
+class PdGroupIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override { cluster_.start_pd_group(3, {"--max-replicas", "3", "--store-up-window-ms", "2000"}); }
+
+  std::unique_ptr<RdbClient> connect(const std::string& endpoints, std::chrono::milliseconds timeout = 20s) {
+    ClientOptions o;
+    o.pd_endpoints = {endpoints};
+    o.timeout = timeout;
+    auto c = RdbClient::connect(o);
+    EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+    return c.is_ok() ? std::move(c).value() : nullptr;
+  }
+
+  // The member the group names as its leader, once one does.
+  std::string leader(RdbClient& client) {
+    std::string found;
+    EXPECT_TRUE(poll_until(
+        [&] {
+          auto members = client.pd_members();
+          if (!members.is_ok()) {
+            return false;
+          }
+          for (const auto& m : *members) {
+            if (m.leader) {
+              found = m.name;
+            }
+          }
+          return !found.empty();
+        },
+        20s))
+        << "the PD group names no leader";
+    return found;
+  }
+
+  void start_stores() {
+    for (const char* name : {"s1", "s2", "s3"}) {
+      cluster_.start_store(name);
+    }
+  }
+
+  LocalCluster cluster_;
+};
+
+TEST_F(PdGroupIntegrationTest, KillingTheLeaderUnderTsoLoadNeverRepeatsOrGoesBack) {
+  start_stores();
+  auto client = connect(cluster_.pd_endpoints());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->raw_put("before", "1").is_ok());
+
+  std::atomic<bool> stop{false};
+  std::mutex ops_mu;
+  std::vector<TsoOp> ops;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      std::vector<TsoOp> mine;
+      while (!stop) {
+        TsoOp op;
+        op.invoked = Clock::now();
+        auto ts = client->get_tso(1);
+        op.answered = Clock::now();
+        if (!ts.is_ok()) {
+          ++errors;
+          continue;
+        }
+        op.ts = *ts;
+        mine.push_back(op);
+      }
+      std::lock_guard lock(ops_mu);
+      ops.insert(ops.end(), mine.begin(), mine.end());
+    });
+  }
+  auto answered_after = [&](Clock::time_point t) {
+    // Whether a caller got a timestamp it asked for after `t` (peeks at no shared
+    // state: asks once more itself).
+    TsoOp op;
+    op.invoked = Clock::now();
+    auto ts = client->get_tso(1);
+    return ts.is_ok() && op.invoked >= t;
+  };
+  std::vector<double> outages_ms;
+  for (int round = 0; round < 3; ++round) {
+    std::string victim = leader(*client);
+    ASSERT_FALSE(victim.empty());
+    auto killed = Clock::now();
+    cluster_.kill_pd_member(victim);
+    ASSERT_TRUE(poll_until([&] { return answered_after(killed); }, 20s)) << "no timestamp after killing " << victim;
+    outages_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - killed).count());
+    // The stores follow the new leader too: a write to a fresh key routes and lands.
+    ASSERT_TRUE(client->raw_put("after-" + std::to_string(round), "x").is_ok());
+    cluster_.restart_pd_member(victim);
+  }
+  stop = true;
+  for (auto& t : callers) {
+    t.join();
+  }
+  for (double ms : outages_ms) {
+    std::cout << "TSO back " << ms << " ms after the PD leader was killed\n";
+  }
+  EXPECT_TRUE(timestamps_only_grow(ops));
+  EXPECT_GT(ops.size(), 100u);
+  auto v = client->raw_get("before");
+  ASSERT_TRUE(v.is_ok());
+  EXPECT_EQ(v->value_or(""), "1");
+}
+
+TEST_F(PdGroupIntegrationTest, KvGoesOnWithTheWholeGroupDownAndMetadataSurvivesRestarts) {
+  start_stores();
+  auto client = connect(cluster_.pd_endpoints(), 10s);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->split({"m"}).is_ok());
+  ASSERT_TRUE(client->raw_put("a", "1").is_ok());
+  ASSERT_TRUE(client->raw_put("z", "1").is_ok());
+  rdb::Result<ClusterStatus> before = Status::internal("not asked");
+  ASSERT_TRUE(poll_until(
+      [&] {
+        before = client->cluster_status();
+        return before.is_ok() && before->regions.size() == 2;
+      },
+      20s))
+      << "PD never heard of the split";
+  auto ts_before = client->get_tso(1);
+  ASSERT_TRUE(ts_before.is_ok());
+
+  for (const auto& name : cluster_.pd_member_names()) {
+    cluster_.kill_pd_member(name);
+  }
+  // Regions whose leaders the client knows keep serving reads and writes.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(client->raw_put(i % 2 == 0 ? "a" : "z", std::to_string(i)).is_ok()) << i;
+  }
+  auto a = client->raw_get("a");
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  EXPECT_EQ(a->value_or(""), "18");
+  auto impatient = connect(cluster_.pd_endpoints(), 500ms);
+  ASSERT_TRUE(impatient);
+  EXPECT_FALSE(impatient->get_tso(1).is_ok()) << "no PD member runs: no timestamps";
+
+  for (const auto& name : cluster_.pd_member_names()) {
+    cluster_.restart_pd_member(name);
+  }
+  auto fresh = connect(cluster_.pd_endpoints());
+  ASSERT_TRUE(fresh);
+  auto after = fresh->cluster_status();
+  ASSERT_TRUE(after.is_ok()) << after.status().to_string();
+  ASSERT_EQ(after->regions.size(), before->regions.size());
+  for (std::size_t i = 0; i < after->regions.size(); ++i) {
+    EXPECT_EQ(after->regions[i].id, before->regions[i].id);
+    EXPECT_EQ(after->regions[i].start_key, before->regions[i].start_key);
+  }
+  EXPECT_EQ(after->stores.size(), before->stores.size());
+  auto ts_after = fresh->get_tso(1);
+  ASSERT_TRUE(ts_after.is_ok());
+  EXPECT_GT(*ts_after, *ts_before);
+  auto z = fresh->raw_get("z");
+  ASSERT_TRUE(z.is_ok());
+  EXPECT_EQ(z->value_or(""), "19");
+}
+
+TEST_F(PdGroupIntegrationTest, AMemberIsReplacedWhileTheGroupServes) {
+  start_stores();
+  auto client = connect(cluster_.pd_endpoints());
+  ASSERT_TRUE(client);
+  auto first = client->get_tso(1);
+  ASSERT_TRUE(first.is_ok());
+
+  std::string addr = cluster_.new_pd_member_address("pd4");
+  auto added = client->add_pd_member("pd4", addr);
+  ASSERT_TRUE(added.is_ok()) << added.status().to_string();
+  EXPECT_EQ(added->size(), 4u);
+  EXPECT_EQ(client->add_pd_member("pd4", addr).status().code(), StatusCode::kInvalidArgument);
+  cluster_.join_pd_member("pd4");
+
+  // pd1 leaves (handing over first if it leads), and is stopped.
+  auto removed = client->remove_pd_member("pd1");
+  ASSERT_TRUE(removed.is_ok()) << removed.status().to_string();
+  cluster_.kill_pd_member("pd1");
+  EXPECT_EQ(client->remove_pd_member("nobody").status().code(), StatusCode::kInvalidArgument);
+  auto members = client->pd_members();
+  ASSERT_TRUE(members.is_ok());
+  std::vector<std::string> names;
+  for (const auto& m : *members) {
+    names.push_back(m.name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"pd2", "pd3", "pd4"}));
+
+  // The new member counts: with the leader killed, two of pd2/pd3/pd4 elect one.
+  std::string victim = leader(*client);
+  cluster_.kill_pd_member(victim);
+  auto later = client->get_tso(1);
+  ASSERT_TRUE(later.is_ok()) << later.status().to_string();
+  EXPECT_GT(*later, *first);
+  ASSERT_TRUE(client->raw_put("k", "v").is_ok());
+  // A client that only knows pd4 finds the group through it.
+  auto via_new = connect(addr);
+  ASSERT_TRUE(via_new);
+  auto ts = via_new->get_tso(1);
+  ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+  EXPECT_GT(*ts, *later);
+}
+
+}  // namespace
+}  // namespace rdb::testing
