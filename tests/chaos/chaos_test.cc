@@ -49,10 +49,15 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   RunSummary r = run(o);
   EXPECT_TRUE(r.linearizability.linearizable) << r.linearizability.failures.front().explanation;
   EXPECT_TRUE(r.durability.ok) << r.durability.problems.front();
+  EXPECT_TRUE(r.tso_violation.empty()) << r.tso_violation;
+  EXPECT_GT(r.tso_obtained, 100u) << "the TSO caller barely ran";
   EXPECT_GE(r.history.faults.size(), 2u) << "the nemesis barely ran";
   EXPECT_GT(acknowledged(r), 500u) << "the workload barely ran";
   if (o.scenario == "merge") {
     EXPECT_GT(r.merge_log_lines, 0u) << "no region merged during the run";
+  }
+  if (o.scenario == "pd-leader-kill" || o.scenario == "pd-partition") {
+    EXPECT_GE(r.pd_elections, 3u) << "the PD leadership should have moved with each fault";
   }
   if (o.scenario == "move") {
     EXPECT_GT(r.joint_change_log_lines, 0u) << "no replica moved during the run";
@@ -65,7 +70,8 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, ChaosScenarioTest,
                          ::testing::Values("kill-leader", "pause", "partition-leader", "partition-split", "one-way",
-                                           "pd-restart", "confused-peer", "split", "merge", "move"),
+                                           "pd-restart", "confused-peer", "split", "merge", "move", "pd-leader-kill",
+                                           "pd-partition"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -97,6 +97,11 @@ std::string text_report(const RunSummary& run) {
   for (const auto& [kind, n] : by_kind) {
     out += fmt::format("  {:<10} ok {:>7}  failed {:>6}  unknown {:>6}\n", kind, n[0], n[1], n[2]);
   }
+  out += fmt::format("timestamps: {} obtained, {} calls failed; unique and in real-time order: {}\n", run.tso_obtained,
+                     run.tso_failed, run.tso_violation.empty() ? "yes" : "NO — " + run.tso_violation);
+  if (run.pd_elections > 0) {
+    out += fmt::format("PD group: a member took the leadership {} times\n", run.pd_elections);
+  }
   out += fmt::format("faults: {}\n", run.history.faults.size());
   for (const auto& f : run.history.faults) {
     out += fmt::format("  {:7.3f} .. {:7.3f} s  {} {}\n", seconds(f.start_ns), seconds(f.end_ns), f.kind, f.target);

@@ -28,7 +28,13 @@ struct RunSummary {
   // Merges the stores completed (log lines of their replicas, so one merge counts once per store).
   std::uint64_t merge_log_lines = 0;
   std::uint64_t joint_change_log_lines = 0;  // replica moves: PD asked for a joint swap
-  bool passed() const { return linearizability.linearizable && durability.ok; }
+  // Timestamps a TSO caller obtained through the run, and the check that each is unique
+  // and in real-time order (empty when it held).
+  std::uint64_t tso_obtained = 0;
+  std::uint64_t tso_failed = 0;
+  std::string tso_violation;
+  std::uint64_t pd_elections = 0;  // PD group runs: times a member took the leadership (log lines)
+  bool passed() const { return linearizability.linearizable && durability.ok && tso_violation.empty(); }
 };
 
 std::string text_report(const RunSummary& run);

@@ -15,6 +15,7 @@
 #include "fault_network.h"
 #include "linearizability.h"
 #include "local_cluster.h"
+#include "support/tso_order.h"
 #include "workload.h"
 
 namespace rdb::chaos {
@@ -35,9 +36,23 @@ class ChaosCluster {
     try {
       // Small regions merge back 2 s after they settle: splits (faults) and merges both
       // happen under the workload.
-      cluster_.start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000", "--max-merge-region-size", "1MiB",
-                         "--split-merge-interval", "2"});
-      net_.register_address(cluster_.pd().addr, "pd");
+      std::vector<std::string> pd_args = {"--max-replicas",          "3",    "--store-up-window-ms",   "2000",
+                                          "--max-merge-region-size", "1MiB", "--split-merge-interval", "2"};
+      group_ = o.scenario == "pd-leader-kill" || o.scenario == "pd-partition";
+      if (group_) {
+        // Members dial each other through their proxies, so PD links can be cut too.
+        std::map<std::string, std::vector<std::string>> envs;
+        for (const char* name : {"pd1", "pd2", "pd3"}) {
+          RDB_ASSIGN_OR_RETURN(envs[name], net_.env_for(name));
+        }
+        cluster_.start_pd_group(3, pd_args, [envs](const std::string& name) { return envs.at(name); });
+        for (const auto& name : cluster_.pd_member_names()) {
+          net_.register_address(cluster_.pd_member(name).addr, name);
+        }
+      } else {
+        cluster_.start_pd(pd_args);
+        net_.register_address(cluster_.pd().addr, "pd");
+      }
       std::vector<std::string> args = o.store_args;
       args.insert(args.end(), {"--raft-log-gc-threshold", "200", "--split-check-interval-ms", "500"});
       std::vector<std::string> names = kStores;
@@ -64,7 +79,7 @@ class ChaosCluster {
 
   std::unique_ptr<RdbClient> connect(std::chrono::milliseconds timeout) {
     ClientOptions o;
-    o.pd_endpoints = {cluster_.pd().addr};
+    o.pd_endpoints = {group_ ? cluster_.pd_endpoints() : cluster_.pd().addr};
     o.timeout = timeout;
     auto c = RdbClient::connect(o);
     return c.is_ok() ? std::move(c).value() : nullptr;
@@ -109,6 +124,20 @@ class ChaosCluster {
     net_.register_address(cluster_.store(name).addr, name);
   }
 
+  // The PD group's leader as it names itself ("" when none answers).
+  std::string pd_leader() {
+    auto members = client_->pd_members();
+    if (members.is_ok()) {
+      for (const auto& m : *members) {
+        if (m.leader) {
+          return m.name;
+        }
+      }
+    }
+    return "";
+  }
+  bool pd_group() const { return group_; }
+
   FaultNetwork& net() { return net_; }
   ConfusedPeer& confused() { return confused_; }
   LocalCluster& cluster() { return cluster_; }
@@ -118,6 +147,7 @@ class ChaosCluster {
   FaultNetwork net_;
   LocalCluster cluster_;
   std::unique_ptr<RdbClient> client_;
+  bool group_ = false;
   ConfusedPeer confused_;  // stopped before the cluster goes
 };
 
@@ -266,6 +296,27 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
                         s.is_ok() ? "" : " (refused: " + s.message() + ")"),
             [] {}};
   }
+  if (kind == "pd-leader-kill") {
+    std::string victim = c.pd_leader();
+    if (victim.empty()) {
+      victim = pick(c.cluster().pd_member_names(), rng);
+    }
+    c.cluster().kill_pd_member(victim);
+    return {"pd-leader-kill", victim, [&c, victim] { c.cluster().restart_pd_member(victim); }};
+  }
+  if (kind == "pd-partition") {
+    std::string victim = c.pd_leader();
+    if (victim.empty()) {
+      victim = pick(c.cluster().pd_member_names(), rng);
+    }
+    for (const auto& other : c.cluster().pd_member_names()) {
+      if (other != victim) {
+        c.net().cut(victim, other);
+        c.net().cut(other, victim);
+      }
+    }
+    return {"pd-partition", victim + " | the other PD members", [&c] { c.net().heal(); }};
+  }
   if (kind == "pd-restart") {
     c.cluster().pd().process->kill_now();
     return {"pd-restart", "pd", [&c] { c.cluster().restart_pd_in_place(); }};
@@ -277,7 +328,13 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
 void run_nemesis(const ScenarioOptions& o, ChaosCluster& c, Recorder& rec,
                  std::chrono::steady_clock::time_point deadline, std::string& error) {
   std::mt19937_64 rng(o.seed);
-  std::vector<std::string> kinds(scenario_names().begin(), scenario_names().end() - 1);  // all but "mixed"
+  // All but "mixed" and the PD group's faults (mixed runs one PD).
+  std::vector<std::string> kinds;
+  for (const auto& k : scenario_names()) {
+    if (k != "mixed" && k != "pd-leader-kill" && k != "pd-partition") {
+      kinds.push_back(k);
+    }
+  }
   try {
     while (true) {
       std::this_thread::sleep_for(o.quiet);  // the schedule, not a wait for a condition
@@ -307,7 +364,8 @@ Status write_text(const std::string& path, const std::string& text) {
 const std::vector<std::string>& scenario_names() {
   static const std::vector<std::string> names = {"kill-leader",     "kill-random", "pause",      "partition-leader",
                                                  "partition-split", "one-way",     "pd-restart", "confused-peer",
-                                                 "split",           "merge",       "move",       "mixed"};
+                                                 "split",           "merge",       "move",       "pd-leader-kill",
+                                                 "pd-partition",    "mixed"};
   return names;
 }
 
@@ -338,8 +396,28 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   // The nemesis runs on this thread: daemons it restarts die with the thread that
   // started them (PR_SET_PDEATHSIG), so it must outlive the run.
   std::thread workload([&] { run_workload(c.client(), w, rec); });
+  // A TSO caller alongside: every timestamp it gets is checked at the end.
+  std::vector<rdb::testing::TsoOp> tso_ops;
+  std::uint64_t tso_failed = 0;
+  std::thread tso([&] {
+    auto caller = c.connect(std::chrono::seconds(3));
+    while (caller && std::chrono::steady_clock::now() < deadline) {
+      rdb::testing::TsoOp op;
+      op.invoked = std::chrono::steady_clock::now();
+      auto ts = caller->get_tso(1);
+      op.answered = std::chrono::steady_clock::now();
+      if (ts.is_ok()) {
+        op.ts = *ts;
+        tso_ops.push_back(op);
+      } else {
+        ++tso_failed;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a steady trickle, not a load test
+    }
+  });
   run_nemesis(o, c, rec, deadline, nemesis_error);
   workload.join();
+  tso.join();
   if (!nemesis_error.empty()) {
     return Status::internal(fmt::format("the nemesis failed: {}", nemesis_error));
   }
@@ -360,12 +438,21 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   run.linearizability = check_history(run.history.operations);
   run.durability = check_durability(run.history.operations);
   run.confused_messages_sent = c.confused().sent();
+  run.tso_obtained = tso_ops.size();
+  run.tso_failed = tso_failed;
+  run.tso_violation = rdb::testing::tso_order_violation(tso_ops).value_or("");
   for (const auto& name : kStores) {
     std::string logs = c.cluster().store(name).logs();
     run.store_drop_log_lines += count_lines_with(logs, "dropped a Raft message");
     run.merge_log_lines += count_lines_with(logs, "merged into region");
   }
   run.joint_change_log_lines = count_lines_with(c.cluster().pd().logs(), "for a joint change");
+  if (c.pd_group()) {
+    for (const auto& name : c.cluster().pd_member_names()) {
+      const auto& member = c.cluster().pd_member(name);
+      run.pd_elections += count_lines_with(member.earlier_logs + member.logs(), "leads the PD group");
+    }
+  }
   if (!o.out_dir.empty()) {
     RDB_RETURN_IF_ERROR(rec.write(o.out_dir + "/history.jsonl"));
     RDB_RETURN_IF_ERROR(write_text(o.out_dir + "/report.txt", text_report(run)));

@@ -12,6 +12,9 @@
 //   partition-split   a random minority of stores vs. the majority (with PD)
 //   one-way           the leader's inbound links are cut: it can send, not hear
 //   pd-restart        kill -9 the PD, restart it on the same address
+//   pd-leader-kill    (a PD group of 3) kill -9 the PD leader, restart it after the window
+//   pd-partition      (a PD group of 3) cut the PD leader off from the other members
+// Every run also asks PD for timestamps throughout and checks them (tso_order.h).
 //   confused-peer     stale, duplicated, malformed and misaddressed Raft messages
 //                     sent straight to every store (confused_peer.h)
 //   split             split the regions at a workload key and inside the log keys

@@ -163,9 +163,11 @@ void LocalCluster::kill_pd_member(const std::string& name) {
 void LocalCluster::restart_pd_member(const std::string& name) {
   Daemon& d = pd_member(name);
   std::string addr = d.addr;
+  std::string earlier = d.earlier_logs + d.logs();
   d.process.reset();
   auto env_vars = pd_group_env_ ? pd_group_env_(name) : std::vector<std::string>{};
   d = launch("rdb-pd", name, pd_member_args(name, false), d.data_dir, env_vars, addr);
+  d.earlier_logs = std::move(earlier);
 }
 
 std::string LocalCluster::new_pd_member_address(const std::string& name) {

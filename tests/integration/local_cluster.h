@@ -21,6 +21,7 @@ struct Daemon {
   std::string addr;
   std::string status_addr;
   std::string data_dir;
+  std::string earlier_logs;  // PD members: what the daemon's earlier runs (before restarts) wrote
   std::string logs() const;
 };
 

@@ -12,6 +12,7 @@
 
 #include "local_cluster.h"
 #include "rdb/client.h"
+#include "support/tso_order.h"
 
 namespace rdb::testing {
 namespace {
@@ -19,35 +20,9 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-struct TsoOp {
-  Clock::time_point invoked;
-  Clock::time_point answered;
-  std::uint64_t ts = 0;
-};
-
-// Every timestamp unique, and real-time order kept: an answer received before a
-// request was sent is below that request's timestamp.
-::testing::AssertionResult timestamps_only_grow(std::vector<TsoOp> ops) {
-  std::set<std::uint64_t> seen;
-  for (const auto& op : ops) {
-    if (!seen.insert(op.ts).second) {
-      return ::testing::AssertionFailure() << "timestamp " << op.ts << " was handed out twice";
-    }
-  }
-  std::vector<TsoOp> by_answer = ops;
-  std::sort(ops.begin(), ops.end(), [](const TsoOp& a, const TsoOp& b) { return a.invoked < b.invoked; });
-  std::sort(by_answer.begin(), by_answer.end(), [](const TsoOp& a, const TsoOp& b) { return a.answered < b.answered; });
-  std::size_t done = 0;
-  std::uint64_t highest_done = 0;
-  for (const auto& op : ops) {
-    while (done < by_answer.size() && by_answer[done].answered < op.invoked) {
-      highest_done = std::max(highest_done, by_answer[done].ts);
-      ++done;
-    }
-    if (op.ts <= highest_done) {
-      return ::testing::AssertionFailure()
-             << "timestamp " << op.ts << " came after " << highest_done << " had been answered: it went back";
-    }
+::testing::AssertionResult timestamps_only_grow(const std::vector<TsoOp>& ops) {
+  if (auto violation = tso_order_violation(ops)) {
+    return ::testing::AssertionFailure() << *violation;
   }
   return ::testing::AssertionSuccess() << ops.size() << " timestamps";
 }
