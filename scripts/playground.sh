@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs a local rdb cluster in the foreground: one rdb-pd and N rdb-server stores
-# (default 3: every region is replicated 3 ways), data under one folder.
-# Ctrl-C stops everything cleanly.
-# Usage: scripts/playground.sh [--stores N] [--data DIR] [--bin DIR] [--tls]
+# Runs a local rdb cluster in the foreground: a PD group of P rdb-pd members (default
+# 3, on ports 2379, 2381, 2383) and N rdb-server stores (default 3: every region is
+# replicated 3 ways), data under one folder. Ctrl-C stops everything cleanly.
+# Usage: scripts/playground.sh [--pds P] [--stores N] [--data DIR] [--bin DIR] [--tls]
 #   (or: make playground; PLAYGROUND_ARGS="--stores 1" make playground; make playground TLS=1)
 #   --tls: makes a CA and certificates under DIR/certs (scripts/gen-certs.sh) and runs
 #          every daemon with mutual TLS; the CLI flags to use are printed.
@@ -12,10 +12,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 BIN="$here/../build/bin"
 DATA="${RDB_PLAYGROUND_DIR:-$PWD/playground-data}"
 STORES=3
+PDS=3
 TLS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --stores) STORES=$2; shift 2 ;;
+    --pds) PDS=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
     --tls) TLS=1; shift ;;
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$STORES" =~ ^[1-9][0-9]*$ ]] || { echo "playground: --stores must be a positive number" >&2; exit 2; }
+[[ "$PDS" =~ ^[1-9]$ ]] || { echo "playground: --pds must be 1 to 9" >&2; exit 2; }
 mkdir -p "$DATA"
 DATA=$(cd "$DATA" && pwd)
 
@@ -53,17 +56,31 @@ fi
 
 PD_ADDR=127.0.0.1:2379
 REPLICAS=$(( STORES < 3 ? STORES : 3 ))
-rm -f "$DATA/pd.ready"
-"$BIN/rdb-pd" --addr "$PD_ADDR" --status-addr 127.0.0.1:2380 --data-dir "$DATA/pd" \
-  --ready-file "$DATA/pd.ready" --max-replicas "$REPLICAS" ${PD_TLS[@]+"${PD_TLS[@]}"} 2>>"$DATA/pd.log" &
-PIDS+=($!)
-wait_for_file "$DATA/pd.ready" 30 || { echo "rdb-pd failed to start:"; tail -5 "$DATA/pd.log"; exit 1; }
+# PD member i serves on 2377+2i (status 2378+2i); a group of one keeps the old layout.
+INITIAL=""
+PD_ENDPOINTS=""
+for ((i = 1; i <= PDS; i++)); do
+  INITIAL+="${INITIAL:+,}pd$i=127.0.0.1:$((2377 + 2 * i))"
+  PD_ENDPOINTS+="${PD_ENDPOINTS:+,}127.0.0.1:$((2377 + 2 * i))"
+done
+for ((i = 1; i <= PDS; i++)); do
+  if [ "$PDS" = 1 ]; then name=pd; group=(); else name=pd$i; group=(--name "pd$i" --initial-cluster "$INITIAL"); fi
+  rm -f "$DATA/$name.ready"
+  "$BIN/rdb-pd" --addr "127.0.0.1:$((2377 + 2 * i))" --status-addr "127.0.0.1:$((2378 + 2 * i))" \
+    --data-dir "$DATA/$name" --ready-file "$DATA/$name.ready" --max-replicas "$REPLICAS" \
+    ${group[@]+"${group[@]}"} ${PD_TLS[@]+"${PD_TLS[@]}"} 2>>"$DATA/$name.log" &
+  PIDS+=($!)
+done
+for ((i = 1; i <= PDS; i++)); do
+  name=pd$i; [ "$PDS" = 1 ] && name=pd
+  wait_for_file "$DATA/$name.ready" 30 || { echo "rdb-pd $name failed to start:"; tail -5 "$DATA/$name.log"; exit 1; }
+done
 
 for ((i = 1; i <= STORES; i++)); do
   port=$((20159 + i)); status=$((20179 + i))
   rm -f "$DATA/store$i.ready"
   "$BIN/rdb-server" --addr "127.0.0.1:$port" --status-addr "127.0.0.1:$status" --data-dir "$DATA/store$i" \
-    --pd "$PD_ADDR" --ready-file "$DATA/store$i.ready" ${STORE_TLS[@]+"${STORE_TLS[@]}"} 2>>"$DATA/store$i.log" &
+    --pd "$PD_ENDPOINTS" --ready-file "$DATA/store$i.ready" ${STORE_TLS[@]+"${STORE_TLS[@]}"} 2>>"$DATA/store$i.log" &
   PIDS+=($!)
   wait_for_file "$DATA/store$i.ready" 60 || { echo "rdb-server $i failed to start:"; tail -5 "$DATA/store$i.log"; exit 1; }
 done
@@ -73,8 +90,10 @@ CLI="$(cd "$BIN" && pwd)/rdb-cli"
 cat <<MSG
 
 rdb playground is running (data and logs in $DATA)
-  PD:      $PD_ADDR        status http://127.0.0.1:2380/status  metrics http://127.0.0.1:2380/metrics
 MSG
+for ((i = 1; i <= PDS; i++)); do
+  echo "  PD $i:    127.0.0.1:$((2377 + 2 * i))    status http://127.0.0.1:$((2378 + 2 * i))/status"
+done
 for ((i = 1; i <= STORES; i++)); do
   echo "  store $i: 127.0.0.1:$((20159 + i))    status http://127.0.0.1:$((20179 + i))/status"
 done
@@ -88,6 +107,7 @@ Try, from another shell:
   $CLI --pd $PD_ADDR --json get counter
   $CLI --pd $PD_ADDR tso --count 5
   $CLI --pd $PD_ADDR cluster                  # stores, regions, leaders, peers
+  $CLI --pd $PD_ENDPOINTS pd-members   # the PD group; kill its leader, TSO goes on
 
 Press Ctrl-C to stop.
 MSG

@@ -59,6 +59,7 @@ struct Config {
   double duration_s = 10;
   double warmup_s = 1;
   std::uint32_t tso_count = 1;
+  std::uint32_t gap_report_ms = 0;  // report every stretch this long without a successful operation
   bool tso_async = false;
   bool json = false;
   std::uint32_t regions = 0;  // rdb: split the key range into this many regions first
@@ -174,6 +175,10 @@ int run(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--tso-count", cfg.tso_count, "timestamps per get_tso call")->capture_default_str();
+  app.add_option("--gap-report-ms", cfg.gap_report_ms,
+                 "report every stretch of at least this many ms in which no operation succeeded (0: off), e.g. "
+                 "the TSO outage while a PD leader is killed; JSON field gaps_ms")
+      ->capture_default_str();
   app.add_flag("--tso-async", cfg.tso_async,
                "tso: keep --concurrency requests in flight through the client's callback API (no thread per "
                "request)");
@@ -322,6 +327,24 @@ int run(int argc, char** argv) {
   const auto interval = cfg.target_rate > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                                   static_cast<double>(cfg.concurrency) / cfg.target_rate))
                                             : Clock::duration::zero();
+  // --gap-report-ms: the stretches without any success (outages), across all workers.
+  std::mutex gaps_mu;
+  std::vector<double> gaps_ms;
+  std::atomic<std::int64_t> last_ok_ns{0};
+  const auto gap_origin = Clock::now();
+  auto note_success = [&](Clock::time_point now) {
+    if (cfg.gap_report_ms == 0) {
+      return;
+    }
+    std::int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(now - gap_origin).count();
+    std::int64_t prev = last_ok_ns.exchange(t);
+    if (prev != 0 && t - prev >= static_cast<std::int64_t>(cfg.gap_report_ms) * 1'000'000) {
+      double ms = static_cast<double>(t - prev) / 1e6;
+      std::lock_guard lock(gaps_mu);
+      gaps_ms.push_back(ms);
+      std::cerr << fmt::format("gap: {:.0f} ms without a successful operation\n", ms);
+    }
+  };
   // --tso-async: each in-flight request re-issues itself from its callback.
   std::atomic<int> async_outstanding{0};
   std::function<void(Clock::time_point)> issue_tso = [&](Clock::time_point start) {
@@ -334,6 +357,7 @@ int run(int argc, char** argv) {
         if (s.is_ok()) {
           w.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(now - start).count()));
           ++w.ops;
+          note_success(now);
           if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
             stop = true;
           }
@@ -373,6 +397,7 @@ int run(int argc, char** argv) {
         if (s.is_ok()) {
           w.hist.record(nanos);
           ++w.ops;
+          note_success(Clock::now());
           if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
             stop = true;
           }
@@ -460,6 +485,9 @@ int run(int argc, char** argv) {
     }
     if (cfg.workload == "tso") {
       j["timestamps_per_s"] = ops_per_s * cfg.tso_count;
+    }
+    if (cfg.gap_report_ms > 0) {
+      j["gaps_ms"] = gaps_ms;
     }
     std::cout << j.dump() << "\n";
   } else {
