@@ -7,7 +7,7 @@ PACKAGES=(
   librocksdb-dev zlib1g-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libspdlog-dev libfmt-dev libjemalloc-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format clang-tidy iproute2 procps openssl
+  clang-format clang-tidy iproute2 procps openssl faketime
 )
 
 missing=()

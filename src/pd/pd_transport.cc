@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/grpc_setup.h"
 #include "common/limits.h"
 
 namespace rdb {
@@ -47,9 +48,9 @@ void GrpcPdTransport::send(const pdpb::Member& to, std::vector<raftpb::Message> 
   if (!slot) {
     slot = std::make_unique<Peer>();
     slot->address = to.address();
-    grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
-    slot->stub = pdpb::PdPeer::NewStub(grpc::CreateCustomChannel(to.address(), creds_, args));
+    // Short reconnect backoff (make_channel): a restarted member must hear the leader at
+    // once, or the group may lack a quorum while a channel waits out gRPC's default 2 minutes.
+    slot->stub = pdpb::PdPeer::NewStub(make_channel(to.address(), creds_, kMaxGrpcMessageBytes));
     Peer* p = slot.get();
     slot->thread = std::thread([this, p] { run(*p); });
   }
@@ -99,7 +100,7 @@ Result<std::uint64_t> ask_cluster_id(const std::vector<pdpb::Member>& members, c
       if (m.name() == self) {
         continue;
       }
-      auto stub = pdpb::PD::NewStub(grpc::CreateChannel(m.address(), creds));
+      auto stub = pdpb::PD::NewStub(make_channel(m.address(), creds, kMaxGrpcMessageBytes));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(2)));
       pdpb::GetMembersRequest req;

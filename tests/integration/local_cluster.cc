@@ -127,7 +127,7 @@ void LocalCluster::start_pd_group(int n, const std::vector<std::string>& extra_a
   // by one (each waiting for its ready file) is fine.
   for (const auto& [name, addr] : pd_group_addrs_) {
     auto env_vars = pd_group_env_ ? pd_group_env_(name) : std::vector<std::string>{};
-    pd_group_.emplace_back(name, launch("rdb-pd", name, pd_member_args(name, false), dir_.sub(name), env_vars, addr));
+    pd_group_.emplace_back(name, launch(pd_binary_, name, pd_member_args(name, false), dir_.sub(name), env_vars, addr));
   }
 }
 
@@ -166,7 +166,7 @@ void LocalCluster::restart_pd_member(const std::string& name) {
   std::string earlier = d.earlier_logs + d.logs();
   d.process.reset();
   auto env_vars = pd_group_env_ ? pd_group_env_(name) : std::vector<std::string>{};
-  d = launch("rdb-pd", name, pd_member_args(name, false), d.data_dir, env_vars, addr);
+  d = launch(pd_binary_, name, pd_member_args(name, false), d.data_dir, env_vars, addr);
   d.earlier_logs = std::move(earlier);
 }
 
@@ -177,7 +177,7 @@ std::string LocalCluster::new_pd_member_address(const std::string& name) {
 
 Daemon& LocalCluster::join_pd_member(const std::string& name) {
   auto env_vars = pd_group_env_ ? pd_group_env_(name) : std::vector<std::string>{};
-  pd_group_.emplace_back(name, launch("rdb-pd", name, pd_member_args(name, true), dir_.sub(name), env_vars,
+  pd_group_.emplace_back(name, launch(pd_binary_, name, pd_member_args(name, true), dir_.sub(name), env_vars,
                                       pd_group_addrs_.back().second));
   return pd_group_.back().second;
 }

@@ -43,6 +43,8 @@ class LocalCluster {
   // afterwards are given every member. pd() stays the single PD of start_pd().
   void start_pd_group(int n, const std::vector<std::string>& extra_args = {},
                       std::function<std::vector<std::string>(const std::string&)> env = nullptr);
+  // The binary PD members run (before start_pd_group): rdb-pd-sysmalloc for libfaketime.
+  void set_pd_binary(std::string binary) { pd_binary_ = std::move(binary); }
   Daemon& pd_member(const std::string& name);
   std::vector<std::string> pd_member_names() const;
   // "HOST:PORT,HOST:PORT,...": what --pd and ClientOptions::pd_endpoints take.
@@ -86,6 +88,7 @@ class LocalCluster {
   std::vector<std::pair<std::string, Daemon>> pd_group_;
   std::vector<std::pair<std::string, std::string>> pd_group_addrs_;  // name -> HOST:PORT
   std::vector<std::string> pd_group_args_;
+  std::string pd_binary_ = "rdb-pd";
   std::function<std::vector<std::string>(const std::string&)> pd_group_env_;
   std::vector<std::string> pd_args_;
   std::vector<std::pair<std::string, Daemon>> stores_;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -227,6 +228,91 @@ TEST_F(PdGroupIntegrationTest, AMemberIsReplacedWhileTheGroupServes) {
   auto ts = via_new->get_tso(1);
   ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
   EXPECT_GT(*ts, *later);
+}
+
+// Clocks lie: members run seconds behind and ahead (libfaketime), and one member's
+// clock jumps back while it may lead. The leadership moves among them by kills;
+// every timestamp must still be unique and in real-time order.
+TEST(PdGroupClockTest, SkewedAndJumpingClocksNeverMakeTimestampsGoBack) {
+  const std::string lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  ASSERT_FALSE(read_file(lib).empty()) << lib << " is missing: scripts/install-deps.sh installs Debian's faketime";
+  LocalCluster cluster;
+  cluster.set_pd_binary("rdb-pd-sysmalloc");
+  const std::string clock_file = cluster.dir().sub("pd3.clock");
+  { std::ofstream(clock_file) << "+0s\n"; }
+  cluster.start_pd_group(3, {}, [&](const std::string& name) -> std::vector<std::string> {
+    // Monotonic time stays true (leases and timers use it); the wall clock lies.
+    std::vector<std::string> env = {"LD_PRELOAD=" + lib, "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_NO_CACHE=1"};
+    if (name == "pd1") {
+      env.push_back("FAKETIME=-20s");  // behind
+    } else if (name == "pd2") {
+      env.push_back("FAKETIME=+20s");  // ahead
+    } else {
+      env.push_back("FAKETIME_TIMESTAMP_FILE=" + clock_file);  // true, then set back below
+    }
+    return env;
+  });
+  ClientOptions o;
+  o.pd_endpoints = {cluster.pd_endpoints()};
+  o.timeout = 20s;
+  auto client = RdbClient::connect(o);
+  ASSERT_TRUE(client.is_ok());
+
+  std::atomic<bool> stop{false};
+  std::vector<TsoOp> ops;
+  std::thread caller([&] {
+    while (!stop) {
+      TsoOp op;
+      op.invoked = Clock::now();
+      auto ts = (*client)->get_tso(1);
+      op.answered = Clock::now();
+      if (ts.is_ok()) {
+        op.ts = *ts;
+        ops.push_back(op);
+      }
+    }
+  });
+  auto leader = [&] {
+    std::string found;
+    EXPECT_TRUE(poll_until(
+        [&] {
+          auto members = (*client)->pd_members();
+          for (const auto& m : members.is_ok() ? *members : std::vector<PdMemberInfo>{}) {
+            if (m.leader) {
+              found = m.name;
+            }
+          }
+          return !found.empty();
+        },
+        20s));
+    return found;
+  };
+  // Kill whoever leads, six times: the leadership visits the fast, slow and jumping clocks.
+  std::set<std::string> leaders;
+  for (int round = 0; round < 6; ++round) {
+    std::string victim = leader();
+    ASSERT_FALSE(victim.empty());
+    leaders.insert(victim);
+    if (round == 2) {
+      std::ofstream(clock_file) << "-40s\n";  // pd3's clock jumps back 40 s
+    }
+    auto killed = Clock::now();
+    cluster.kill_pd_member(victim);
+    ASSERT_TRUE(poll_until(
+        [&] {
+          auto ts = (*client)->get_tso(1);
+          return ts.is_ok() && Clock::now() > killed;
+        },
+        20s));
+    std::cout << "killed " << victim << ": TSO back after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count() << " ms\n";
+    cluster.restart_pd_member(victim);
+  }
+  stop = true;
+  caller.join();
+  EXPECT_GE(leaders.size(), 2u) << "the leadership should have moved between clocks";
+  EXPECT_TRUE(timestamps_only_grow(ops));
+  EXPECT_GT(ops.size(), 100u);
 }
 
 }  // namespace
