@@ -10,7 +10,7 @@
 
 namespace rdb {
 
-Result<std::unique_ptr<PdClient>> PdClient::create(std::vector<std::string> endpoints,
+Result<std::unique_ptr<PdClient>> PdClient::create(const std::vector<std::string>& endpoints,
                                                    const std::shared_ptr<grpc::ChannelCredentials>& creds,
                                                    int max_message_bytes) {
   // Each entry may itself be a comma-separated list (as --pd takes it).
@@ -26,10 +26,10 @@ Result<std::unique_ptr<PdClient>> PdClient::create(std::vector<std::string> endp
   if (all.empty()) {
     return Status::invalid_argument("no PD endpoint given");
   }
-  return std::unique_ptr<PdClient>(new PdClient(std::move(all), creds, max_message_bytes));
+  return std::unique_ptr<PdClient>(new PdClient(all, creds, max_message_bytes));
 }
 
-PdClient::PdClient(std::vector<std::string> endpoints, const std::shared_ptr<grpc::ChannelCredentials>& creds,
+PdClient::PdClient(const std::vector<std::string>& endpoints, const std::shared_ptr<grpc::ChannelCredentials>& creds,
                    int max_message_bytes)
     : creds_(creds), max_message_bytes_(max_message_bytes) {
   for (const auto& ep : endpoints) {

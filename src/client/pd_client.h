@@ -38,7 +38,7 @@ class PdClient {
   static constexpr std::chrono::seconds kAttemptTimeout{5};
 
   // `endpoints`: HOST:PORT of each PD member (at least one). `creds`: TLS or insecure.
-  static Result<std::unique_ptr<PdClient>> create(std::vector<std::string> endpoints,
+  static Result<std::unique_ptr<PdClient>> create(const std::vector<std::string>& endpoints,
                                                   const std::shared_ptr<grpc::ChannelCredentials>& creds,
                                                   int max_message_bytes);
 
@@ -93,7 +93,7 @@ class PdClient {
   static Status transport_failure(const grpc::Status& s, const std::string& who);
 
  private:
-  PdClient(std::vector<std::string> endpoints, const std::shared_ptr<grpc::ChannelCredentials>& creds,
+  PdClient(const std::vector<std::string>& endpoints, const std::shared_ptr<grpc::ChannelCredentials>& creds,
            int max_message_bytes);
   // One attempt's outcome: the transport's status, and a NOT_LEADER answer's redirect.
   struct Answer {

@@ -81,6 +81,7 @@ Result<std::vector<pdpb::Member>> parse_initial_cluster(std::string_view text) {
 
 std::uint64_t cluster_id_of(const std::vector<pdpb::Member>& members) {
   std::vector<std::string> items;
+  items.reserve(members.size());
   for (const auto& m : members) {
     items.push_back(m.name() + "=" + m.address());
   }
@@ -578,10 +579,11 @@ void PdGroup::handle_ready() {
       by_member[m.to()].push_back(std::move(m));
     }
     auto known = members();
-    for (auto& [to, msgs] : by_member) {
-      auto it = std::find_if(known.begin(), known.end(), [&](const pdpb::Member& m) { return m.member_id() == to; });
+    for (auto& entry : by_member) {
+      const std::uint64_t to = entry.first;
+      auto it = std::find_if(known.begin(), known.end(), [to](const pdpb::Member& m) { return m.member_id() == to; });
       if (it != known.end()) {
-        transport_.send(*it, std::move(msgs));
+        transport_.send(*it, std::move(entry.second));
       }
     }
   }

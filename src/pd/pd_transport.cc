@@ -43,7 +43,7 @@ void GrpcPdTransport::send(const pdpb::Member& to, std::vector<raftpb::Message> 
     // The member was re-added elsewhere: its old sender stops; a new one takes over.
     slot->stop = true;
     slot->cv.notify_all();
-    retired_.push_back(std::move(slot));
+    retired_.emplace_back(slot.release());
   }
   if (!slot) {
     slot = std::make_unique<Peer>();
