@@ -124,17 +124,22 @@ class ChaosCluster {
     net_.register_address(cluster_.store(name).addr, name);
   }
 
-  // The PD group's leader as it names itself ("" when none answers).
+  // The PD group's leader as its members name it, asked for up to 5 s (an election may
+  // be under way); "" when none is named.
   std::string pd_leader() {
-    auto members = client_->pd_members();
-    if (members.is_ok()) {
-      for (const auto& m : *members) {
-        if (m.leader) {
-          return m.name;
-        }
-      }
-    }
-    return "";
+    std::string found;
+    (void)rdb::testing::poll_until(
+        [&] {
+          auto members = client_->pd_members();
+          for (const auto& m : members.is_ok() ? *members : std::vector<PdMemberInfo>{}) {
+            if (m.leader) {
+              found = m.name;
+            }
+          }
+          return !found.empty();
+        },
+        std::chrono::seconds(5));
+    return found;
   }
   bool pd_group() const { return group_; }
 
