@@ -45,6 +45,11 @@ struct SimNode {
   // snapshot at index i must carry the configuration in force at i, not a later one.
   std::map<std::uint64_t, ConfState> confs;
   std::unique_ptr<RawNode> node;  // null while crashed
+  // PD's lease rule (volatile: lost in a crash).
+  bool leading = false;
+  int serve_from = 0;
+  int lease_until = -1;
+  std::map<std::string, int> lease_rounds;  // ReadIndex context -> step sent
 
   const ConfState& conf_at(std::uint64_t index) const { return std::prev(confs.upper_bound(index))->second; }
 };
@@ -64,6 +69,7 @@ class Simulation {
       for (step_ = 0; step_ < o_.steps; ++step_) {
         random_action();
         drain_all();
+        check_lease();
       }
       liveness();
     } catch (const Violation& v) {
@@ -77,6 +83,10 @@ class Simulation {
       result_.step = step_;
     }
     result_.committed = committed_.size();
+    if (std::getenv("RDB_SIM_LEASE_TRACE") != nullptr) {
+      fmt::print("lease rounds: started {} confirmed {} unknown {}\n", lease_started_, lease_confirmed_,
+                 lease_unknown_);
+    }
     return result_;
   }
 
@@ -143,6 +153,9 @@ class Simulation {
 
   void crash(SimNode& n) {
     n.node.reset();
+    n.leading = false;
+    n.lease_until = -1;
+    n.lease_rounds.clear();
     ++result_.crashes;
   }
 
@@ -224,6 +237,13 @@ class Simulation {
     for (auto* n : up_nodes()) {
       if (uniform() >= skip) {
         n->node->tick();
+        if (o_.lease_steps > 0 && n->node->raft().role() == StateRole::kLeader) {
+          std::string ctx = fmt::format("lease{}", lease_rounds_++);
+          if (n->node->read_index(ctx).is_ok()) {
+            n->lease_rounds[ctx] = step_;
+            ++lease_started_;
+          }
+        }
       }
     }
   }
@@ -540,6 +560,19 @@ class Simulation {
     }
     if (rd.soft_state) {
       check_leader(n, *rd.soft_state);
+      bool leading = rd.soft_state->role == StateRole::kLeader;
+      if (leading && !n.leading) {
+        n.serve_from = step_ + (o_.lease_skip_wait ? 0 : o_.lease_steps);
+      }
+      if (leading && !n.leading) {
+        n.lease_until = -1;  // a new term's lease starts from its own rounds
+      }
+      if (!leading) {
+        // Pessimistic: a deposed leader is taken to serve until its lease runs out, as
+        // one that has not heard of its deposition yet would.
+        n.lease_rounds.clear();
+      }
+      n.leading = leading;
     }
     // 1. persist
     if (rd.snapshot) {
@@ -586,6 +619,12 @@ class Simulation {
       apply_entry(n, e);
     }
     for (const auto& rs : rd.read_states) {
+      if (auto round = n.lease_rounds.find(rs.request_ctx); round != n.lease_rounds.end()) {
+        n.lease_until = std::max(n.lease_until, round->second + o_.lease_steps);
+        ++lease_confirmed_;
+      } else if (rs.request_ctx.rfind("lease", 0) == 0) {
+        ++lease_unknown_;
+      }
       auto floor = read_floor_.find(rs.request_ctx);
       if (floor != read_floor_.end()) {
         if (rs.index < floor->second) {
@@ -596,6 +635,31 @@ class Simulation {
       }
     }
     n.node->advance(rd);
+  }
+
+  // PD's lease rule: at most one node serves at any step.
+  void check_lease() {
+    if (o_.lease_steps <= 0) {
+      return;
+    }
+    std::vector<const SimNode*> serving;
+    for (auto* n : up_nodes()) {
+      const Raft& r = n->node->raft();
+      bool handing_over = n->leading && r.lead_transferee() != 0;
+      if (!handing_over && step_ >= n->serve_from && step_ < n->lease_until) {
+        serving.push_back(n);
+      }
+    }
+    if (serving.size() > 1) {
+      throw Violation(fmt::format("lease: nodes {} (term {}) and {} (term {}) both serve at step {}", serving[0]->id,
+                                  serving[0]->node->raft().term(), serving[1]->id, serving[1]->node->raft().term(),
+                                  step_));
+    }
+    result_.lease_serving_steps += serving.size();
+    if (std::getenv("RDB_SIM_LEASE_TRACE") != nullptr && !serving.empty()) {
+      fmt::print("step {} serving {} term {} leading {} until {} from {}\n", step_, serving[0]->id,
+                 serving[0]->node->raft().term(), serving[0]->leading, serving[0]->lease_until, serving[0]->serve_from);
+    }
   }
 
   // ---- liveness
@@ -685,6 +749,8 @@ class Simulation {
   std::uint64_t next_spare_ = 0;
   std::uint64_t proposals_ = 0;
   std::uint64_t reads_ = 0;
+  std::uint64_t lease_rounds_ = 0;
+  std::uint64_t lease_started_ = 0, lease_confirmed_ = 0, lease_unknown_ = 0;
   std::uint64_t restarts_ = 0;
   double drop_ = o_.drop;
   double duplicate_ = o_.duplicate;
@@ -711,6 +777,15 @@ std::string replay_command(const SimOptions& o) {
   }
   if (!o.pre_vote) {
     cmd += " --no-pre-vote";
+  }
+  if (o.lease_steps > 0) {
+    cmd += fmt::format(" --lease-steps {}", o.lease_steps);
+  }
+  if (!o.crashes) {
+    cmd += " --no-crashes";
+  }
+  if (o.lease_skip_wait) {
+    cmd += " --bug lease-skip-wait";
   }
   return cmd;
 }

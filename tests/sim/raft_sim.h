@@ -16,6 +16,15 @@
 // entry; a ReadIndex answer is at least the commit index known when the read
 // was asked (linearizability). After the faults heal it checks liveness: a
 // leader is elected and a proposal commits within a bounded number of ticks.
+//
+// With `lease_steps`, it also plays PD's lease rule (src/pd/pd_group.h) on the same
+// core: a leader starts a ReadIndex round on every tick, a confirmed round sent at
+// step s holds the lease until s + lease_steps, a new leader serves only lease_steps
+// after its election, and a leader handing over serves no more. A deposed leader is
+// taken to serve until its lease ends, as one that has not heard the news would (PD
+// also stops at once when it does hear). It checks that no two nodes ever serve at the
+// same step — the rule that keeps a deposed PD leader's timestamps from overlapping a
+// new one's.
 // Thread safety: none; one simulation per thread.
 #pragma once
 
@@ -46,6 +55,8 @@ struct SimOptions {
   bool compaction = true;
   bool reads = true;
   bool pre_vote = true;
+  int lease_steps = 0;           // > 0: check PD's lease rule with leases this long (in steps)
+  bool lease_skip_wait = false;  // a broken lease rule: a new leader serves at once
   TestBugs bugs;
 };
 
@@ -60,7 +71,8 @@ struct SimResult {
   std::uint64_t crashes = 0;
   std::uint64_t snapshots_installed = 0;
   std::uint64_t conf_changes = 0;
-  std::uint64_t joint_changes = 0;  // changes that entered a joint configuration
+  std::uint64_t joint_changes = 0;        // changes that entered a joint configuration
+  std::uint64_t lease_serving_steps = 0;  // steps at which some node served under the lease rule
 };
 
 SimResult run_simulation(const SimOptions& options);

@@ -55,9 +55,13 @@ int main(int argc, char** argv) {
   app.add_option("--voters", voters, "initial voters: 3 or 5 (default: alternate by seed)")
       ->check(CLI::IsMember({0, 3, 5}));
   app.add_option("--steps", o.steps, "faulty steps per seed")->capture_default_str();
-  app.add_option("--bug", bugs, "inject a bug: vote-without-log-check, commit-previous-term")
-      ->check(CLI::IsMember({"vote-without-log-check", "commit-previous-term"}));
+  app.add_option("--bug", bugs, "inject a bug: vote-without-log-check, commit-previous-term, lease-skip-wait")
+      ->check(CLI::IsMember({"vote-without-log-check", "commit-previous-term", "lease-skip-wait"}));
+  app.add_option("--lease-steps", o.lease_steps, "check PD's lease rule with leases this many steps long (0: off)")
+      ->capture_default_str();
   app.add_flag("--no-pre-vote", no_pre_vote, "disable pre-vote");
+  bool no_crashes = false;
+  app.add_flag("--no-crashes", no_crashes, "no node crashes (partitions, transfers and the rest still happen)");
   app.add_flag("--verbose", verbose, "print a line per seed");
   app.add_flag("!--keep-going", stop_at_first, "do not stop at the first violation");
   bool fuzz = false;
@@ -69,11 +73,14 @@ int main(int argc, char** argv) {
   for (const auto& b : bugs) {
     if (b == "vote-without-log-check") {
       o.bugs.grant_vote_without_log_check = true;
+    } else if (b == "lease-skip-wait") {
+      o.lease_skip_wait = true;
     } else {
       o.bugs.commit_previous_term_by_counting = true;
     }
   }
   o.pre_vote = !no_pre_vote;
+  o.crashes = !no_crashes;
 
   std::uint64_t failures = 0;
   std::uint64_t first = o.seed;
