@@ -784,6 +784,9 @@ std::string replay_command(const SimOptions& o) {
   if (!o.crashes) {
     cmd += " --no-crashes";
   }
+  if (!o.membership) {
+    cmd += " --no-membership";
+  }
   if (o.lease_skip_wait) {
     cmd += " --bug lease-skip-wait";
   }

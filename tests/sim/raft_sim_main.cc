@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-pre-vote", no_pre_vote, "disable pre-vote");
   bool no_crashes = false;
   app.add_flag("--no-crashes", no_crashes, "no node crashes (partitions, transfers and the rest still happen)");
+  bool no_membership = false;
+  app.add_flag("--no-membership", no_membership, "no membership changes");
   app.add_flag("--verbose", verbose, "print a line per seed");
   app.add_flag("!--keep-going", stop_at_first, "do not stop at the first violation");
   bool fuzz = false;
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
   }
   o.pre_vote = !no_pre_vote;
   o.crashes = !no_crashes;
+  o.membership = !no_membership;
 
   std::uint64_t failures = 0;
   std::uint64_t first = o.seed;
