@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 #include <set>
 
@@ -35,6 +36,16 @@ Status unavailable_not_leader() {
   return Status::unavailable("this PD member is not the leader");
 }
 
+// Names go into --initial-cluster lists and logs: letters, digits, '.', '_', '-'; 1-64 of them.
+Status check_member_name(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+  });
+  return ok ? Status::ok()
+            : Status::invalid_argument(
+                  fmt::format("PD member name '{}' is not 1-64 letters, digits, '.', '_' or '-'", name.substr(0, 80)));
+}
+
 }  // namespace
 
 std::uint64_t pd_member_id(std::string_view name) {
@@ -56,6 +67,7 @@ Result<std::vector<pdpb::Member>> parse_initial_cluster(std::string_view text) {
       return Status::invalid_argument(fmt::format("initial cluster entry '{}' is not NAME=HOST:PORT", item));
     }
     std::string name(item.substr(0, eq));
+    RDB_RETURN_IF_ERROR(check_member_name(name));
     RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(item.substr(eq + 1)));
     std::string address = hp.to_string();
     if (!names.insert(name).second) {
@@ -105,9 +117,7 @@ PdGroup::PdGroup(StorageEngine& engine, ClusterMeta& meta, PdTransport& transpor
 
 Result<std::unique_ptr<PdGroup>> PdGroup::open(StorageEngine& engine, ClusterMeta& meta, PdTransport& transport,
                                                PdGroupOptions options) {
-  if (options.name.empty()) {
-    return Status::invalid_argument("a PD member needs a name");
-  }
+  RDB_RETURN_IF_ERROR(check_member_name(options.name));
   if (options.tick_ms == 0 || options.election_ticks <= options.heartbeat_ticks || options.heartbeat_ticks <= 0) {
     return Status::invalid_argument("PD raft timing: tick must be positive and election ticks above heartbeat ticks");
   }
@@ -250,9 +260,7 @@ Status PdGroup::propose(pdpb::PdCommand command, Clock::time_point deadline) {
 }
 
 Status PdGroup::add_member(const pdpb::Member& member, Clock::time_point deadline) {
-  if (member.name().empty()) {
-    return Status::invalid_argument("a PD member needs a name");
-  }
+  RDB_RETURN_IF_ERROR(check_member_name(member.name()));
   RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(member.address()));
   pdpb::Member m = member;
   m.set_member_id(pd_member_id(member.name()));

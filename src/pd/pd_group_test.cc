@@ -203,7 +203,7 @@ TEST(PdGroupNamesTest, InitialClusterParsesAndIsChecked) {
   EXPECT_EQ((*ok)[1].member_id(), pd_member_id("b"));
   EXPECT_EQ(cluster_id_of(*ok), cluster_id_of({(*ok)[1], (*ok)[0]})) << "the order given must not matter";
   for (const char* bad : {"", "a", "=127.0.0.1:1", "a=127.0.0.1:1,a=127.0.0.1:2", "a=127.0.0.1:1,b=127.0.0.1:1",
-                          "a=nohost", "a=127.0.0.1:1,"}) {
+                          "a=nohost", "a=127.0.0.1:1,", "a b=127.0.0.1:1", "a/b=127.0.0.1:1"}) {
     auto r = parse_initial_cluster(bad);
     EXPECT_FALSE(r.is_ok()) << "'" << bad << "' was accepted";
     if (!r.is_ok()) {
@@ -357,6 +357,9 @@ TEST_F(PdGroupTest, MembersJoinThroughASnapshotAndLeave) {
   ASSERT_TRUE(nodes_[leader].group->add_member(fourth, PdGroup::Clock::now() + 5s).is_ok());
   EXPECT_EQ(nodes_[leader].group->add_member(fourth, PdGroup::Clock::now() + 5s).code(), StatusCode::kInvalidArgument)
       << "adding a member twice";
+  pdpb::Member odd = member("pd,5=x", 20005);
+  EXPECT_EQ(nodes_[leader].group->add_member(odd, PdGroup::Clock::now() + 5s).code(), StatusCode::kInvalidArgument)
+      << "a name that would break --initial-cluster";
   start("pd4", /*join=*/true);
   EXPECT_TRUE(eventually([&] { return nodes_["pd4"].meta->all_stores().size() == 60; }));
   EXPECT_TRUE(eventually([&] { return nodes_["pd4"].group->members().size() == 4; }));
