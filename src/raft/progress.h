@@ -27,6 +27,12 @@ class Inflights {
   void add(std::uint64_t last_index) { buffer_.push_back(last_index); }
   // Frees every message whose last index is <= to.
   void free_le(std::uint64_t to);
+  // Frees the oldest message (none outstanding: no-op).
+  void free_first_one() {
+    if (!buffer_.empty()) {
+      buffer_.erase(buffer_.begin());
+    }
+  }
   void reset() { buffer_.clear(); }
 
  private:

@@ -603,6 +603,12 @@ Status Raft::step_leader(Message& m) {
     case raftpb::MSG_HEARTBEAT_RESP: {
       pr.recent_active = true;
       pr.probe_sent = false;
+      // The follower is alive: if a full window of appends was lost on the way, no answer
+      // will ever free it. Free one slot so that the next append goes out; the follower
+      // rejects it (a gap) and the leader probes back to where it matches.
+      if (pr.state == ProgressState::kReplicate && pr.inflights.full()) {
+        pr.inflights.free_first_one();
+      }
       if (pr.match < log_.last_index()) {
         send_append(m.from());
       }

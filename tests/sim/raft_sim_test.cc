@@ -30,6 +30,9 @@ TEST_P(RaftSimSeeds, InvariantsHoldUnderFaults) {
     o.seed = s;
     o.voters = s % 2 == 0 ? 3 : 5;
     o.pre_vote = s % 4 != 3;  // a quarter of the seeds run without pre-vote
+    // An eighth without crashes: restarts reset a leader's view of its followers and hid a
+    // follower stranded behind a window of lost appends.
+    o.crashes = s % 8 != 5;
     SimResult r = run_simulation(o);
     ASSERT_TRUE(r.ok) << "seed " << s << " step " << r.step << ": " << r.violation
                       << "\n  replay: " << replay_command(o);
@@ -86,13 +89,8 @@ TEST(RaftSimTest, PdLeaseRuleNeverLetsTwoLeadersServe) {
   for (std::uint64_t s = 1; s <= env_or("RDB_SIM_LEASE_SEEDS", 400); ++s) {
     SimOptions o = lease_options(s);
     SimResult r = run_simulation(o);
-    // The lease rule is what this test is about; a liveness stall after healing in this
-    // crash-free setting is a known, separate finding (docs/raft.md), reported not failed.
-    ASSERT_TRUE(r.ok || r.violation.rfind("liveness:", 0) == 0)
-        << "seed " << s << " step " << r.step << ": " << r.violation << "\n  replay: " << replay_command(o);
-    if (!r.ok) {
-      std::cout << "seed " << s << ": " << r.violation.substr(0, r.violation.find('\n')) << "\n";
-    }
+    ASSERT_TRUE(r.ok) << "seed " << s << " step " << r.step << ": " << r.violation
+                      << "\n  replay: " << replay_command(o);
     serving += r.lease_serving_steps;
   }
   EXPECT_GT(serving, 5000u) << "leaders should serve a good part of the time";
