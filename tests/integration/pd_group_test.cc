@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -229,6 +230,54 @@ TEST_F(PdGroupIntegrationTest, AMemberIsReplacedWhileTheGroupServes) {
   auto ts = via_new->get_tso(1);
   ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
   EXPECT_GT(*ts, *later);
+}
+
+// The command-line contract: pd-members --json fields, pd-member add/remove, exit codes.
+TEST_F(PdGroupIntegrationTest, CliListsAddsAndRemovesMembers) {
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {bin_dir() + "/rdb-cli", "--pd", cluster_.pd_endpoints(), "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, cluster_.dir().path(), 30s);
+  };
+  nlohmann::json j;
+  int leaders = 0;
+  // Until the group has elected and the answering member has heard of it.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto listed = cli({"pd-members"});
+        if (listed.exit_code != 0) {
+          return false;
+        }
+        j = nlohmann::json::parse(listed.out.substr(0, listed.out.find('\n')));
+        leaders = 0;
+        for (const auto& m : j["members"]) {
+          leaders += m.value("leader", false) ? 1 : 0;
+        }
+        return leaders == 1;
+      },
+      20s))
+      << j.dump();
+  ASSERT_EQ(j["members"].size(), 3u);
+  for (const auto& m : j["members"]) {
+    EXPECT_TRUE(m.contains("name") && m.contains("address") && m.contains("leader")) << m.dump();
+  }
+  EXPECT_EQ(j["members"][0]["name"], "pd1");
+
+  EXPECT_EQ(cli({"pd-member", "add", "no-address"}).exit_code, 2);
+  EXPECT_EQ(cli({"pd-member", "add", "pd9=not-an-address"}).exit_code, 2);
+  EXPECT_EQ(cli({"pd-member", "add", "pd1=127.0.0.1:1"}).exit_code, 2) << "a name in use";
+  EXPECT_EQ(cli({"pd-member", "remove", "nobody"}).exit_code, 2);
+  EXPECT_EQ(cli({"pd-member"}).exit_code, 2) << "add or remove is required";
+
+  std::string addr = cluster_.new_pd_member_address("pd4");
+  auto added = cli({"pd-member", "add", "pd4=" + addr});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(nlohmann::json::parse(added.out.substr(0, added.out.find('\n')))["members"].size(), 4u);
+  cluster_.join_pd_member("pd4");
+  auto removed = cli({"pd-member", "remove", "pd4"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(nlohmann::json::parse(removed.out.substr(0, removed.out.find('\n')))["members"].size(), 3u);
+  EXPECT_EQ(cli({"tso"}).exit_code, 0);
 }
 
 // Clocks lie: members run 20 s behind and 3 s ahead (libfaketime), and one member's
