@@ -86,7 +86,7 @@ SimOptions lease_options(std::uint64_t seed) {
 // nodes serve at once.
 TEST(RaftSimTest, PdLeaseRuleNeverLetsTwoLeadersServe) {
   std::uint64_t serving = 0;
-  for (std::uint64_t s = 1; s <= env_or("RDB_SIM_LEASE_SEEDS", 400); ++s) {
+  for (std::uint64_t s = 1; s <= env_or("RDB_SIM_LEASE_SEEDS", 200); ++s) {
     SimOptions o = lease_options(s);
     SimResult r = run_simulation(o);
     ASSERT_TRUE(r.ok) << "seed " << s << " step " << r.step << ": " << r.violation
