@@ -7,8 +7,8 @@
 #include <set>
 
 #include "common/test_switches.h"
-#include "server/peer_roles.h"
 #include "raftdisk/raft_keys.h"
+#include "server/peer_roles.h"
 #include "server/region_apply.h"
 #include "server/snapshot_data.h"
 
