@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "pd/pd_transport.h"
 #include "storage/rocks_engine.h"
 #include "support/temp_dir.h"
 
@@ -406,6 +407,27 @@ TEST_F(PdGroupTest, MessagesFromStrangersAndForOthersAreDropped) {
   misaddressed.set_to(pd_member_id("someone-else"));
   EXPECT_EQ(g.receive({forged, misaddressed}), 0u);
   EXPECT_EQ(serving_leader(), leader) << "a forged higher term must not depose the leader";
+}
+
+// The peer service refuses a batch of another cluster before the group sees it.
+TEST_F(PdGroupTest, PeerServiceRefusesAnotherClustersTraffic) {
+  for (auto& m : initial_) {
+    start(m.name());
+  }
+  std::string leader = serving_leader();
+  PdGroup& g = *nodes_[leader].group;
+  PdPeerService service(g, cluster_id_);
+  pdpb::PdRaftBatch batch;
+  batch.set_cluster_id(cluster_id_ + 1);
+  auto* m = batch.add_messages();
+  m->set_type(raftpb::MSG_HEARTBEAT);
+  m->set_from(pd_member_id(leader == "pd1" ? "pd2" : "pd1"));
+  m->set_to(g.member_id());
+  m->set_term(1'000'000);
+  pdpb::PdRaftDone done;
+  grpc::Status s = service.Raft(nullptr, &batch, &done);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(serving_leader(), leader) << "a refused batch must not reach the group";
 }
 
 }  // namespace
