@@ -82,11 +82,21 @@ std::shared_ptr<grpc::Channel> PdClient::current_channel() const {
   return member_at(current_.load()).channel;
 }
 
-void PdClient::member_failed(const std::shared_ptr<grpc::Channel>& channel) {
+void PdClient::member_failed(const std::shared_ptr<grpc::Channel>& channel, const std::string& leader_hint) {
   std::size_t which = current_.load();
-  std::size_t n = member_count();
-  if (member_at(which).channel == channel) {
-    current_.compare_exchange_strong(which, (which + 1) % n);
+  if (member_at(which).channel != channel) {
+    return;  // another caller moved on already
+  }
+  std::size_t next = (which + 1) % member_count();
+  if (auto named = learn(leader_hint); named && *named != which % member_count()) {
+    next = *named;
+  }
+  current_.compare_exchange_strong(which, next);
+}
+
+void PdClient::learn_members(const google::protobuf::RepeatedPtrField<pdpb::Member>& members) {
+  for (const auto& m : members) {
+    (void)learn(m.address());
   }
 }
 
@@ -101,9 +111,7 @@ Result<std::uint64_t> PdClient::cluster_id(Clock::time_point deadline) {
   }
   cluster_id_ = resp.header().cluster_id();
   // The group's other members, so that a client given one endpoint survives its loss.
-  for (const auto& m : resp.members()) {
-    (void)learn(m.address());
-  }
+  learn_members(resp.members());
   return resp.header().cluster_id();
 }
 

@@ -49,9 +49,14 @@ class PdClient {
   // A channel to that member, for streams (TSO) that do not go through call().
   std::shared_ptr<grpc::Channel> current_channel() const;
 
-  // A stream on `channel` broke: the next call or stream tries the next member (unless
-  // another caller moved on already).
-  void member_failed(const std::shared_ptr<grpc::Channel>& channel);
+  // A stream on `channel` broke, or its member answered NOT_LEADER naming `leader_hint`
+  // (HOST:PORT, empty when unknown): the next call or stream goes to that leader, else
+  // to the next member (unless another caller moved on already).
+  void member_failed(const std::shared_ptr<grpc::Channel>& channel, const std::string& leader_hint = {});
+
+  // Remembers the members PD listed (GetMembers, a membership change's answer), so that
+  // a member added since this client started is tried too.
+  void learn_members(const google::protobuf::RepeatedPtrField<pdpb::Member>& members);
 
   // The id of the cluster PD serves (GetMembers, asked once).
   Result<std::uint64_t> cluster_id(Clock::time_point deadline);

@@ -140,8 +140,9 @@ class ClientImpl final : public RdbClient {
     if (!options_.pd_endpoints.empty()) {
       // connect() checked the endpoints, so this cannot fail.
       pd_ = std::move(PdClient::create(options_.pd_endpoints, creds_, kMaxGrpcMessageBytes)).value();
-      tso_ = std::make_unique<TsoBatcher>([pd = pd_.get()] { return pd->current_channel(); },
-                                          [pd = pd_.get()](const auto& ch) { pd->member_failed(ch); });
+      tso_ = std::make_unique<TsoBatcher>(
+          [pd = pd_.get()] { return pd->current_channel(); },
+          [pd = pd_.get()](const auto& ch, const std::string& leader) { pd->member_failed(ch, leader); });
     }
   }
 
@@ -438,6 +439,7 @@ class ClientImpl final : public RdbClient {
     pdpb::GetMembersResponse resp;
     RDB_RETURN_IF_ERROR(
         pd_->call(&pdpb::PD::Stub::GetMembers, pdpb::GetMembersRequest(), &resp, Clock::now() + options_.timeout));
+    pd_->learn_members(resp.members());
     return members_of(resp.members(), resp.leader().member_id());
   }
 
@@ -448,6 +450,7 @@ class ClientImpl final : public RdbClient {
       return header.error().type() == pdpb::INVALID_ARGUMENT ? Status::invalid_argument(header.error().message())
                                                              : Status::unavailable(header.error().message());
     }
+    pd_->learn_members(members);
     auto answered = pd_->current();
     std::vector<PdMemberInfo> out = members_of(members, 0);
     for (auto& m : out) {

@@ -10,8 +10,7 @@ constexpr std::uint32_t kMaxBatch = 1 << 16;  // PD's per-request maximum
 TsoBatcher::TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel)
     : TsoBatcher([pd_channel] { return pd_channel; }, nullptr) {}
 
-TsoBatcher::TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source,
-                       std::function<void(const std::shared_ptr<grpc::Channel>&)> on_broken)
+TsoBatcher::TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source, BrokenHandler on_broken)
     : channel_source_(std::move(channel_source)), on_broken_(std::move(on_broken)), thread_([this] { run(); }) {}
 
 TsoBatcher::~TsoBatcher() {
@@ -116,9 +115,11 @@ Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
   req.set_count(total);
   pdpb::TsoResponse resp;
   std::string not_leader;
+  std::string leader_hint;
   if (stream->Write(req) && stream->Read(&resp)) {
     if (resp.header().error().type() == pdpb::NOT_LEADER) {
       not_leader = resp.header().error().message();  // leave this member, as after a broken stream
+      leader_hint = resp.header().leader();
     } else if (resp.header().has_error() && resp.header().error().type() != pdpb::OK) {
       return Status::internal(fmt::format("PD refused the TSO request: {}", resp.header().error().message()));
     } else if (resp.count() != total) {
@@ -142,7 +143,7 @@ Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
     broken = channel_;
   }
   if (on_broken_) {
-    on_broken_(broken);
+    on_broken_(broken, leader_hint);
   }
   if (!not_leader.empty()) {
     return Status::unavailable(not_leader);

@@ -31,9 +31,10 @@ class TsoBatcher {
  public:
   explicit TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel);
   // Each (re)connection asks `channel_source` where PD is now, and a broken stream is
-  // reported to `on_broken` with its channel (so a PD client can move to another member).
-  TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source,
-             std::function<void(const std::shared_ptr<grpc::Channel>&)> on_broken);
+  // reported to `on_broken` with its channel and, when its member answered NOT_LEADER,
+  // the leader's address it named (so a PD client can move to the leader or another member).
+  using BrokenHandler = std::function<void(const std::shared_ptr<grpc::Channel>&, const std::string& leader_hint)>;
+  TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source, BrokenHandler on_broken);
   // The cluster id stamped on every TSO request (PD refuses requests without it).
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
   ~TsoBatcher();
@@ -70,7 +71,7 @@ class TsoBatcher {
   Result<std::uint64_t> round_trip(std::uint32_t total);
 
   std::function<std::shared_ptr<grpc::Channel>()> channel_source_;
-  std::function<void(const std::shared_ptr<grpc::Channel>&)> on_broken_;
+  BrokenHandler on_broken_;
   std::shared_ptr<grpc::Channel> channel_;  // of the live stream; guarded by mu_
   std::unique_ptr<pdpb::PD::Stub> stub_;    // guarded by mu_
   mutable std::mutex mu_;

@@ -165,8 +165,11 @@ Status PdGroup::load() {
     for (const auto& [id, m] : members_) {
       cs.add_voters(id);
     }
+    // As a snapshot position, not an empty log: a member that joins later must be sent a
+    // snapshot to learn the initial members (entries from index 1 would only name those
+    // who joined since, and it would think itself a group of one).
     WriteBatch wb;
-    storage_->set_conf_state(cs, wb);
+    storage_->bootstrap(cs, wb);
     RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   }
   storage_->set_snapshot_builder([this] { return build_snapshot(); });
@@ -455,6 +458,9 @@ void PdGroup::run() {
 void PdGroup::handle(Inbound& in) {
   switch (in.kind) {
     case Inbound::Kind::kMessage: {
+      spdlog::trace("PD group: {} from {} term {} index {} log_term {} commit {} reject {}",
+                    raftpb::MessageType_Name(in.message.type()), in.message.from(), in.message.term(),
+                    in.message.index(), in.message.log_term(), in.message.commit(), in.message.reject());
       if (auto s = node_->step(std::move(in.message)); !s.is_ok()) {
         spdlog::debug("PD group: dropped a message: {}", s.message());
       }

@@ -391,6 +391,56 @@ TEST_F(PdGroupTest, MembersJoinThroughASnapshotAndLeave) {
   }
 }
 
+// Found by the real-process test (one run in two): a member that joined a group whose log
+// was never compacted replayed entries from index 1, which name only who joined since; it
+// took itself for a group of one and led alone. New groups now start their log at a
+// snapshot position, so every joiner is sent the whole configuration.
+TEST_F(PdGroupTest, AMemberJoiningAnUncompactedGroupLearnsEveryMember) {
+  for (auto& m : initial_) {
+    start(m.name());
+  }
+  std::string leader = serving_leader();
+  ASSERT_TRUE(propose(leader, put_store(1)).is_ok());
+  pdpb::Member fourth = member("pd4", 20004);
+  initial_.push_back(fourth);
+  ASSERT_TRUE(nodes_[leader].group->add_member(fourth, PdGroup::Clock::now() + 5s).is_ok());
+  start("pd4", /*join=*/true);
+  ASSERT_TRUE(eventually([&] { return nodes_["pd4"].meta->get_store(1).has_value(); }));
+  ASSERT_TRUE(propose(leader, put_store(2)).is_ok());
+  ASSERT_TRUE(eventually([&] { return nodes_["pd4"].meta->get_store(2).has_value(); }));
+
+  // Two of four left: no quorum. pd4 must not lead (it did, thinking itself alone).
+  std::vector<std::string> stopped;
+  for (const char* name : {"pd1", "pd2", "pd3"}) {
+    if (stopped.size() < 2) {
+      stopped.push_back(name);
+      stop(name);
+    }
+  }
+  // pd3 may lead on until its lease runs out; then no one may serve.
+  auto no_one_serves = [&] {
+    for (auto& name : running()) {
+      if (nodes_[name].group->serving_term() != 0) {
+        return false;
+      }
+    }
+    return true;
+  };
+  ASSERT_TRUE(eventually(no_one_serves)) << "a leader kept serving past its lease without a quorum";
+  auto until = std::chrono::steady_clock::now() + 1500ms;  // 15 election timeouts
+  while (std::chrono::steady_clock::now() < until) {
+    for (auto& name : running()) {
+      ASSERT_EQ(nodes_[name].group->serving_term(), 0u) << name << " serves without a quorum";
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  // One back: three of four, a leader again, and pd4 follows it.
+  start(stopped.front());
+  std::string next = serving_leader();
+  ASSERT_TRUE(propose(next, put_store(3)).is_ok());
+  EXPECT_TRUE(eventually([&] { return nodes_["pd4"].meta->get_store(3).has_value(); }));
+}
+
 TEST_F(PdGroupTest, MessagesFromStrangersAndForOthersAreDropped) {
   for (auto& m : initial_) {
     start(m.name());

@@ -232,4 +232,16 @@ void PeerStorage::apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteB
   put_apply_state(wb);
 }
 
+void PeerStorage::bootstrap(const raft::ConfState& cs, WriteBatch& wb) {
+  raft::SnapshotMetadata meta;
+  meta.set_index(kInitLogIndex);
+  meta.set_term(kInitLogTerm);
+  *meta.mutable_conf_state() = cs;
+  apply_snapshot_meta(meta, wb);
+  raft::HardState hs;
+  hs.set_term(kInitLogTerm);
+  hs.set_commit(kInitLogIndex);
+  set_hard_state(hs, wb);
+}
+
 }  // namespace rdb

@@ -56,6 +56,15 @@ class PeerStorage final : public raft::Storage {
   // Replaces the log with a snapshot's position (the caller writes the snapshot's data).
   void apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteBatch& wb);
 
+  // A new group's log starts at this index and term, its initial configuration held as
+  // a snapshot position there. A member added later (its log empty) then cannot be sent
+  // entries from index 1, which would only tell it who joined since; it gets a snapshot,
+  // and with it the whole configuration.
+  static constexpr std::uint64_t kInitLogIndex = 5;
+  static constexpr std::uint64_t kInitLogTerm = 5;
+  // Starts a new group with `cs` as its configuration (at kInitLogIndex).
+  void bootstrap(const raft::ConfState& cs, WriteBatch& wb);
+
   void set_snapshot_builder(SnapshotDataBuilder builder) { snapshot_builder_ = std::move(builder); }
   // Where a snapshot taken now stands: the applied index, its term and configuration.
   Result<raft::SnapshotMetadata> snapshot_metadata() const;

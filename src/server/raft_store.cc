@@ -19,10 +19,6 @@ namespace {
 // messages for unknown regions are dropped instead of creating more.
 constexpr std::size_t kMaxUninitializedPeers = 256;
 
-// Regions start at this log index and term, so any peer added later needs a snapshot.
-constexpr std::uint64_t kInitLogIndex = 5;
-constexpr std::uint64_t kInitLogTerm = 5;
-
 // Wraps a callback so that it is answered exactly once: if the task holding it is
 // dropped without running (the store is stopping), `if_dropped` is passed to it.
 // Callers on gRPC's callback API rely on that to finish their calls.
@@ -165,15 +161,8 @@ RaftStore::~RaftStore() {
 
 Status RaftStore::write_initial_state(const metapb::Region& region, WriteBatch& wb) {
   RDB_ASSIGN_OR_RETURN(auto storage, PeerStorage::open(engine_, region.id()));
-  raft::SnapshotMetadata meta;
-  meta.set_index(kInitLogIndex);
-  meta.set_term(kInitLogTerm);
-  *meta.mutable_conf_state() = conf_state_of(region);
-  storage->apply_snapshot_meta(meta, wb);
-  raft::HardState hs;
-  hs.set_term(kInitLogTerm);
-  hs.set_commit(kInitLogIndex);
-  storage->set_hard_state(hs, wb);
+  // Regions start at PeerStorage::kInitLogIndex, so any peer added later needs a snapshot.
+  storage->bootstrap(conf_state_of(region), wb);
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(region.id()), region.SerializeAsString());
   return Status::ok();
 }
@@ -202,7 +191,7 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
   c.read_only_option = config_.lease_reads ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
   RDB_ASSIGN_OR_RETURN(peer->node, raft::RawNode::create(c, *peer->storage));
   bool sole_voter = region.peers_size() == 1 && region.peers(0).id() == self.id();
-  if (sole_voter && peer->storage->applied_index() >= kInitLogIndex) {
+  if (sole_voter && peer->storage->applied_index() >= PeerStorage::kInitLogIndex) {
     (void)peer->node->campaign();  // nobody else can be leader: do not wait a timeout
   }
   if (peer->storage->applied_index() > 0) {
