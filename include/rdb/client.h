@@ -14,6 +14,7 @@
 //                      been applied): the client never retries such a write into a
 //                      different answer, and tells you instead
 //   INTERNAL           the server failed; the message says how
+//   ABORTED            a transaction conflicted and applied nothing; retry it
 // Every call has a deadline (ClientOptions::timeout), so no call hangs.
 //
 // Thread safety: an RdbClient may be shared by any number of threads; calls are
@@ -137,6 +138,49 @@ struct ClusterStatus {
   std::uint32_t max_replicas = 0;
 };
 
+// A transaction with snapshot isolation (Percolator on PD's timestamps), from
+// RdbClient::begin(). Reads see every transaction committed before start_ts() and
+// nothing after, plus this transaction's own writes; writes are buffered here until
+// commit(). The transactional key space is its own: keys written through the raw or
+// versioned APIs are not visible here, nor these there.
+//
+// commit() prewrites every key (a lock naming the primary key, the first in key
+// order), takes commit_ts from PD, and commits the primary: that is the commit
+// point. The other keys' locks are then committed, or rolled forward later by any
+// reader that meets them. Results:
+//   OK            committed at commit_ts() (also for a transaction that wrote nothing)
+//   ABORTED       a write conflict (another transaction committed one of the keys after
+//                 start_ts) or a lock that stayed: nothing applied, the locks taken
+//                 are rolled back; start a new transaction and retry
+//   UNDETERMINED  the primary's commit was sent but its answer lost: it may or may
+//                 not have committed; never reported as a failure
+//   other codes   as for RdbClient calls (nothing applied when they come before the
+//                 primary's commit)
+// Reads that meet another transaction's lock resolve it (its primary decides: roll
+// forward if committed, back if its lock expired) or wait for it, within the deadline.
+// After commit() or rollback() only start_ts()/commit_ts() may be called.
+// Thread safety: one thread at a time per transaction. Destroying an unfinished
+// transaction rolls back its buffer (nothing was written before commit()).
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  virtual std::uint64_t start_ts() const = 0;
+  // The commit timestamp once commit() succeeded; 0 before.
+  virtual std::uint64_t commit_ts() const = 0;
+  // nullopt when the key does not exist in this transaction's view.
+  virtual Result<std::optional<std::string>> get(const std::string& key) = 0;
+  // The pairs that exist, in the order of `keys`.
+  virtual Result<std::vector<KeyValue>> batch_get(const std::vector<std::string>& keys) = 0;
+  // Pairs in [start, end) (end "" = unbounded), at most `limit` (1..10240), in key
+  // order: one snapshot across every region.
+  virtual Result<std::vector<KeyValue>> scan(const std::string& start, const std::string& end, std::uint32_t limit) = 0;
+  virtual Status put(const std::string& key, const std::string& value) = 0;
+  virtual Status erase(const std::string& key) = 0;
+  virtual Status commit() = 0;
+  // Discards the buffered writes (and any locks a failed commit left). OK when done.
+  virtual Status rollback() = 0;
+};
+
 class RdbClient {
  public:
   // Validates the options and prepares connections. Does not fail when servers
@@ -176,6 +220,10 @@ class RdbClient {
   // have reached a server: an unknown outcome is reported as UNDETERMINED.
   virtual Result<CasResult> cas(const std::string& key, std::uint64_t expected_version,
                                 const std::optional<std::string>& new_value) = 0;
+
+  // ---- transactional key space
+  // Starts a transaction at a fresh timestamp from PD (needs a PD endpoint).
+  virtual Result<std::unique_ptr<Transaction>> begin() = 0;
 
   // ---- timestamps
   // Reserves `count` (1..65536) consecutive timestamps and returns the first.

@@ -15,6 +15,7 @@
 #include "client/slow_stores.h"
 #include "client/store_stream.h"
 #include "client/tso_batcher.h"
+#include "client/txn_sender.h"
 #include "common/address.h"
 #include "common/grpc_setup.h"
 #include "common/limits.h"
@@ -133,7 +134,7 @@ concept Batchable = requires(const Req& r, BatchRequest* b) {
   wrap(r, b);
 };
 
-class ClientImpl final : public RdbClient {
+class ClientImpl final : public RdbClient, public TxnSender {
  public:
   ClientImpl(ClientOptions options, std::shared_ptr<grpc::ChannelCredentials> creds)
       : options_(std::move(options)), creds_(std::move(creds)) {
@@ -551,6 +552,71 @@ class ClientImpl final : public RdbClient {
     tso_->get_async(count, deadline, std::move(done));
   }
 
+  // ---- transactions (TxnSender; the logic is in transaction.cc)
+  Result<std::unique_ptr<Transaction>> begin() override {
+    RDB_ASSIGN_OR_RETURN(std::uint64_t start_ts, get_tso(1));
+    return make_transaction(*this, start_ts);
+  }
+  Result<std::uint64_t> timestamp() override { return get_tso(1); }
+  std::chrono::milliseconds timeout() const override { return options_.timeout; }
+  Result<kvrpc::KvGetResponse> kv_get(const kvrpc::KvGetRequest& req) override {
+    return execute<kvrpc::KvGetResponse>(req.key(), Kind::kRead, req, &kvrpc::Kv::Stub::KvGet);
+  }
+  Result<kvrpc::KvScanResponse> kv_scan(const kvrpc::KvScanRequest& req) override {
+    return execute<kvrpc::KvScanResponse>(req.start_key(), Kind::kRead, req, &kvrpc::Kv::Stub::KvScan);
+  }
+  Result<kvrpc::KvCheckTxnStatusResponse> kv_check_txn_status(const kvrpc::KvCheckTxnStatusRequest& req) override {
+    return execute<kvrpc::KvCheckTxnStatusResponse>(req.primary_key(), Kind::kRead, req,
+                                                    &kvrpc::Kv::Stub::KvCheckTxnStatus);
+  }
+  Result<kvrpc::KvTxnHeartBeatResponse> kv_heart_beat(const kvrpc::KvTxnHeartBeatRequest& req) override {
+    return execute<kvrpc::KvTxnHeartBeatResponse>(req.primary_lock(), Kind::kRead, req,
+                                                  &kvrpc::Kv::Stub::KvTxnHeartBeat);
+  }
+  Status kv_batch_get(const kvrpc::KvBatchGetRequest& req,
+                      const std::function<Status(kvrpc::KvBatchGetResponse&)>& on_part) override {
+    std::vector<std::string> keys(req.keys().begin(), req.keys().end());
+    return per_region_part<kvrpc::KvBatchGetResponse>(
+        req, keys, &kvrpc::Kv::Stub::KvBatchGet,
+        [](kvrpc::KvBatchGetRequest& r, const std::vector<std::string>& part) {
+          r.clear_keys();
+          for (const auto& k : part) {
+            r.add_keys(k);
+          }
+        },
+        on_part);
+  }
+  Status kv_prewrite(const kvrpc::KvPrewriteRequest& req,
+                     const std::function<Status(kvrpc::KvPrewriteResponse&)>& on_part) override {
+    std::vector<std::string> keys;
+    std::map<std::string, const txnpb::Mutation*> by_key;
+    for (const auto& m : req.mutations()) {
+      keys.push_back(m.key());
+      by_key[m.key()] = &m;
+    }
+    return per_region_part<kvrpc::KvPrewriteResponse>(
+        req, keys, &kvrpc::Kv::Stub::KvPrewrite,
+        [&by_key](kvrpc::KvPrewriteRequest& r, const std::vector<std::string>& part) {
+          r.clear_mutations();
+          for (const auto& k : part) {
+            *r.add_mutations() = *by_key.at(k);
+          }
+        },
+        on_part);
+  }
+  Status kv_commit(const kvrpc::KvCommitRequest& req,
+                   const std::function<Status(kvrpc::KvCommitResponse&)>& on_part) override {
+    return keyed_part(req, &kvrpc::Kv::Stub::KvCommit, on_part);
+  }
+  Status kv_batch_rollback(const kvrpc::KvBatchRollbackRequest& req,
+                           const std::function<Status(kvrpc::KvBatchRollbackResponse&)>& on_part) override {
+    return keyed_part(req, &kvrpc::Kv::Stub::KvBatchRollback, on_part);
+  }
+  Status kv_resolve_lock(const kvrpc::KvResolveLockRequest& req,
+                         const std::function<Status(kvrpc::KvResolveLockResponse&)>& on_part) override {
+    return keyed_part(req, &kvrpc::Kv::Stub::KvResolveLock, on_part);
+  }
+
   Result<std::uint64_t> get_tso(std::uint32_t count) override {
     if (!tso_) {
       return Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)");
@@ -837,6 +903,35 @@ class ClientImpl final : public RdbClient {
       }
     }
     return Status::ok();
+  }
+
+  // Sends one request per region holding some of `keys`, built from `tmpl` by
+  // `set_part`; transactional commands are idempotent, so they retry as reads do.
+  template <typename Resp, typename Req, typename Rpc, typename SetPart>
+  Status per_region_part(const Req& tmpl, const std::vector<std::string>& keys, Rpc rpc, SetPart&& set_part,
+                         const std::function<Status(Resp&)>& on_part) {
+    return per_region(keys, Kind::kRead, [&](const std::vector<std::string>& part, bool* regroup) -> Status {
+      Req req = tmpl;
+      set_part(req, part);
+      Routing routing{part.front(), false, &part, std::nullopt, regroup};
+      RDB_ASSIGN_OR_RETURN(auto resp, execute<Resp>(routing, Kind::kRead, req, rpc));
+      return on_part(resp);
+    });
+  }
+  // The same for requests whose `keys` field is what is split.
+  template <typename Req, typename Resp>
+  Status keyed_part(const Req& req, grpc::Status (kvrpc::Kv::Stub::*rpc)(grpc::ClientContext*, const Req&, Resp*),
+                    const std::function<Status(Resp&)>& on_part) {
+    std::vector<std::string> keys(req.keys().begin(), req.keys().end());
+    return per_region_part<Resp>(
+        req, keys, rpc,
+        [](Req& r, const std::vector<std::string>& part) {
+          r.clear_keys();
+          for (const auto& k : part) {
+            r.add_keys(k);
+          }
+        },
+        on_part);
   }
 
   // An error after `done` regions' parts of a write were applied.

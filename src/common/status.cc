@@ -28,6 +28,8 @@ std::string_view status_code_name(StatusCode code) {
       return "CORRUPTION";
     case StatusCode::kInternal:
       return "INTERNAL";
+    case StatusCode::kAborted:
+      return "ABORTED";
   }
   return "UNKNOWN";
 }

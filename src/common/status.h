@@ -24,6 +24,7 @@ enum class StatusCode {
   kIOError,
   kCorruption,
   kInternal,
+  kAborted,  // a transaction conflicted (or its locks were rolled back): nothing of it applied; safe to retry
 };
 
 std::string_view status_code_name(StatusCode code);
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status deadline_exceeded(std::string msg) { return {StatusCode::kDeadlineExceeded, std::move(msg)}; }
   static Status undetermined(std::string msg) { return {StatusCode::kUndetermined, std::move(msg)}; }
+  static Status aborted(std::string msg) { return {StatusCode::kAborted, std::move(msg)}; }
   static Status busy(std::string msg) { return {StatusCode::kBusy, std::move(msg)}; }
   static Status io_error(std::string msg) { return {StatusCode::kIOError, std::move(msg)}; }
   static Status corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "common/limits.h"
 #include "storage/cas_rule.h"
 
@@ -98,6 +100,24 @@ Result<KvCommandResult> KvApplier::apply(const KvCommand& cmd, WriteBatch& wb) {
         wb.put(ColumnFamily::kCas, key, *d.record_to_write);
         overlay_[key] = std::move(*d.record_to_write);
       }
+      return result;
+    }
+    case KvCommand::TXN: {
+      // The region check (region_apply) looked at `keys`: they must cover the command.
+      std::set<std::string_view> listed(cmd.keys().begin(), cmd.keys().end());
+      for (const auto& k : TxnApplier::keys_of(cmd.txn())) {
+        if (listed.count(k) == 0) {
+          return refuse(Status::invalid_argument("a transactional command touches a key it does not list"));
+        }
+      }
+      auto r = txn_.apply(cmd.txn(), wb);
+      if (!r.is_ok()) {
+        if (r.status().code() == StatusCode::kInvalidArgument) {
+          return refuse(r.status());
+        }
+        return r.status();
+      }
+      *result.mutable_txn() = std::move(r).value();
       return result;
     }
     default:

@@ -15,13 +15,14 @@
 #include <string>
 
 #include "raft_serverpb.pb.h"
+#include "server/txn_applier.h"
 #include "storage/storage_engine.h"
 
 namespace rdb {
 
 class KvApplier {
  public:
-  explicit KvApplier(StorageEngine& engine) : engine_(engine) {}
+  explicit KvApplier(StorageEngine& engine) : engine_(engine), txn_(engine) {}
 
   // Adds the command's writes to `wb` and returns its result. Invalid commands
   // change nothing and return a result with `error` set; an engine read failure
@@ -29,13 +30,17 @@ class KvApplier {
   Result<raft_serverpb::KvCommandResult> apply(const raft_serverpb::KvCommand& cmd, WriteBatch& wb);
 
   // Forget the overlay once the batch has been written.
-  void batch_written() { overlay_.clear(); }
+  void batch_written() {
+    overlay_.clear();
+    txn_.batch_written();
+  }
 
  private:
   Result<std::optional<std::string>> read_cas_record(const std::string& key);
 
   StorageEngine& engine_;
   std::map<std::string, std::string> overlay_;  // cas key -> encoded record written in the open batch
+  TxnApplier txn_;                              // transactional commands (their own overlay)
 };
 
 }  // namespace rdb

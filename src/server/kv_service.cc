@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/limits.h"
+#include "server/callback_wait.h"
 #include "server/region_apply.h"
 
 namespace rdb {
@@ -42,19 +43,6 @@ void append_pairs(Repeated* out, std::vector<KvPair>& pairs) {
   }
 }
 
-// Starts an asynchronous RaftStore call and waits for its callback's value until
-// `deadline`; nullopt if it did not come in time (the call may still complete).
-template <typename T, typename Start>
-std::optional<T> await_callback(Start&& start, std::chrono::system_clock::time_point deadline) {
-  auto done = std::make_shared<std::promise<T>>();
-  auto value = done->get_future();
-  start([done](T v) { done->set_value(std::move(v)); });
-  if (value.wait_until(deadline) != std::future_status::ready) {
-    return std::nullopt;
-  }
-  return value.get();
-}
-
 // Finishes a unary callback call with the operation's status.
 std::function<void(grpc::Status)> finisher(grpc::ServerUnaryReactor* reactor) {
   return [reactor](grpc::Status s) { reactor->Finish(std::move(s)); };
@@ -71,7 +59,7 @@ Status validate_keys(const std::vector<std::string>& keys) {
 }  // namespace
 
 KvService::KvService(StorageEngine& engine, RaftStore& store, MetricsRegistry& metrics, std::uint64_t cluster_id)
-    : engine_(engine), store_(store), cluster_id_(cluster_id) {
+    : engine_(engine), store_(store), cluster_id_(cluster_id), txn_(engine, store, metrics) {
   for (int m = 0; m < kMethodCount; ++m) {
     std::string labels = fmt::format("method=\"{}\"", kMethodNames[static_cast<std::size_t>(m)]);
     metrics_[static_cast<std::size_t>(m)] = {

@@ -11,6 +11,7 @@
 // BatchCommands carries many point requests (RawGet, RawPut, RawDelete, Get,
 // CompareAndSwap) over one stream: each runs exactly as its unary RPC would, and
 // answers are packed into response messages as they complete (see kvrpc.proto).
+// The transactional RPCs (Kv*) are forwarded to TxnHandler.
 // Thread safety: gRPC calls handlers concurrently; RaftStore and the engine are
 // thread-safe. Borrows (does not own) the engine, store and metrics.
 #pragma once
@@ -26,6 +27,7 @@
 #include "common/metrics.h"
 #include "kvrpc.grpc.pb.h"
 #include "server/raft_store.h"
+#include "server/txn_handler.h"
 #include "storage/storage_engine.h"
 
 namespace rdb {
@@ -78,6 +80,45 @@ class KvService final : public KvServiceBase {
   void set_id_source(IdSource ids) { ids_ = std::move(ids); }
   grpc::Status SplitRegion(grpc::ServerContext*, const kvrpc::SplitRegionRequest*,
                            kvrpc::SplitRegionResponse*) override;
+
+  // ---- transactions (TxnHandler)
+  grpc::Status KvGet(grpc::ServerContext* c, const kvrpc::KvGetRequest* q, kvrpc::KvGetResponse* r) override {
+    return txn_.get(*q, r, deadline_of(c));
+  }
+  grpc::Status KvBatchGet(grpc::ServerContext* c, const kvrpc::KvBatchGetRequest* q,
+                          kvrpc::KvBatchGetResponse* r) override {
+    return txn_.batch_get(*q, r, deadline_of(c));
+  }
+  grpc::Status KvScan(grpc::ServerContext* c, const kvrpc::KvScanRequest* q, kvrpc::KvScanResponse* r) override {
+    return txn_.scan(*q, r, deadline_of(c));
+  }
+  grpc::Status KvScanLock(grpc::ServerContext* c, const kvrpc::KvScanLockRequest* q,
+                          kvrpc::KvScanLockResponse* r) override {
+    return txn_.scan_lock(*q, r, deadline_of(c));
+  }
+  grpc::Status KvPrewrite(grpc::ServerContext* c, const kvrpc::KvPrewriteRequest* q,
+                          kvrpc::KvPrewriteResponse* r) override {
+    return txn_.prewrite(*q, r, deadline_of(c));
+  }
+  grpc::Status KvCommit(grpc::ServerContext* c, const kvrpc::KvCommitRequest* q, kvrpc::KvCommitResponse* r) override {
+    return txn_.commit(*q, r, deadline_of(c));
+  }
+  grpc::Status KvBatchRollback(grpc::ServerContext* c, const kvrpc::KvBatchRollbackRequest* q,
+                               kvrpc::KvBatchRollbackResponse* r) override {
+    return txn_.batch_rollback(*q, r, deadline_of(c));
+  }
+  grpc::Status KvCheckTxnStatus(grpc::ServerContext* c, const kvrpc::KvCheckTxnStatusRequest* q,
+                                kvrpc::KvCheckTxnStatusResponse* r) override {
+    return txn_.check_txn_status(*q, r, deadline_of(c));
+  }
+  grpc::Status KvResolveLock(grpc::ServerContext* c, const kvrpc::KvResolveLockRequest* q,
+                             kvrpc::KvResolveLockResponse* r) override {
+    return txn_.resolve_lock(*q, r, deadline_of(c));
+  }
+  grpc::Status KvTxnHeartBeat(grpc::ServerContext* c, const kvrpc::KvTxnHeartBeatRequest* q,
+                              kvrpc::KvTxnHeartBeatResponse* r) override {
+    return txn_.heart_beat(*q, r, deadline_of(c));
+  }
 
  private:
   enum Method {
@@ -149,6 +190,7 @@ class KvService final : public KvServiceBase {
   // Requests of one BatchCommands stream read but not yet answered, beyond which the
   // stream stops reading (backpressure) until half of them are answered.
   std::size_t max_stream_requests_ = kDefaultMaxStreamRequests;
+  TxnHandler txn_;
 };
 
 }  // namespace rdb

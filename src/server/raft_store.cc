@@ -619,8 +619,7 @@ Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& 
   wb.delete_range(ColumnFamily::kRaft, raft_start, raft_keys::region_state_key(id));
   wb.delete_range(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(id), raft_end);
   if (peer.storage->applied_index() > 0) {
-    wb.delete_range(ColumnFamily::kRaw, peer.region.start_key(), range_end(peer.region));
-    wb.delete_range(ColumnFamily::kCas, peer.region.start_key(), range_end(peer.region));
+    delete_region_data(peer.region, wb);
   }
   if (tombstone) {
     wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(id), tombstone->SerializeAsString());
@@ -882,8 +881,7 @@ Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBa
         fmt::format("region {}: the files of the snapshot at index {} are gone", id, snap.metadata().index()));
   }
   const metapb::Region& region = d.region();
-  wb.delete_range(ColumnFamily::kRaw, region.start_key(), range_end(region));
-  wb.delete_range(ColumnFamily::kCas, region.start_key(), range_end(region));
+  delete_region_data(region, wb);
   raftsvc::SnapshotIngest marker;
   for (const auto& [cf, path] : *files) {
     marker.add_cfs(snapshot_cf_name(cf));

@@ -12,7 +12,9 @@
 #include <filesystem>
 
 #include "server/snapshot_data.h"
+#include "storage/mvcc_codec.h"
 #include "storage/versioned_codec.h"
+#include "txnpb.pb.h"
 
 namespace rdb {
 namespace {
@@ -219,10 +221,11 @@ Result<SnapManager::Generated> SnapManager::generate(std::uint64_t region_id, co
   Generated g;
   g.meta = source.meta;
   *g.descriptor.mutable_region() = source.region;
-  for (ColumnFamily cf : {ColumnFamily::kRaw, ColumnFamily::kCas}) {
+  for (ColumnFamily cf : mvcc::kDataFamilies) {
     std::string path = fmt::format("{}/gen_{}_{}_{}_{}.sst", options_.dir, region_id, source.meta.term(),
                                    source.meta.index(), snapshot_cf_name(cf));
-    auto info = engine_.export_sst(*source.view, cf, source.region.start_key(), range_end(source.region), path);
+    auto [start, end] = mvcc::family_range(cf, source.region.start_key(), source.region.end_key());
+    auto info = engine_.export_sst(*source.view, cf, start, end, path);
     if (!info.is_ok()) {
       remove_paths(g.paths);
       std::error_code ec;
@@ -461,12 +464,22 @@ Result<raftsvc::RaftMessage> SnapshotReceiver::finish() {
   for (const auto& f : files_) {
     std::uint64_t keys = 0;
     Status s = m_.engine_.read_sst(f.path, [&](std::string_view key, std::string_view value) -> Status {
-      if (!key_in_region(key, region)) {
+      if (!stored_key_in_region(f.cf, key, region)) {
         return Status::invalid_argument(
             fmt::format("region {}: the snapshot holds a key outside the region's range", region.id()));
       }
       if (f.cf == ColumnFamily::kCas) {
         RDB_RETURN_IF_ERROR(decode_versioned(value).status());
+      }
+      if (f.cf == ColumnFamily::kTxnLock &&
+          !txnpb::LockRecord().ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        return Status::invalid_argument(
+            fmt::format("region {}: the snapshot holds a lock that does not parse", region.id()));
+      }
+      if (f.cf == ColumnFamily::kTxnWrite &&
+          !txnpb::WriteRecord().ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        return Status::invalid_argument(
+            fmt::format("region {}: the snapshot holds a write record that does not parse", region.id()));
       }
       ++keys;
       return Status::ok();

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
+#include "storage/mvcc_codec.h"
+
 namespace rdb {
 
 const std::string& max_key() {
@@ -17,18 +21,38 @@ bool key_in_region(std::string_view key, const metapb::Region& r) {
   return key >= r.start_key() && (r.end_key().empty() || key < r.end_key());
 }
 
-std::optional<ColumnFamily> snapshot_cf(const std::string& name) {
-  if (name == "raw") {
-    return ColumnFamily::kRaw;
+void delete_region_data(const metapb::Region& r, WriteBatch& wb) {
+  for (ColumnFamily cf : mvcc::kDataFamilies) {
+    auto [start, end] = mvcc::family_range(cf, r.start_key(), r.end_key());
+    wb.delete_range(cf, start, end);
   }
-  if (name == "cas") {
-    return ColumnFamily::kCas;
+}
+
+bool stored_key_in_region(ColumnFamily cf, std::string_view stored_key, const metapb::Region& r) {
+  auto user_key = mvcc::user_key_of(cf, stored_key);
+  return user_key.is_ok() && key_in_region(*user_key, r);
+}
+
+std::optional<ColumnFamily> snapshot_cf(const std::string& name) {
+  for (ColumnFamily cf : mvcc::kDataFamilies) {
+    if (name == snapshot_cf_name(cf)) {
+      return cf;
+    }
   }
   return std::nullopt;
 }
 
 const char* snapshot_cf_name(ColumnFamily cf) {
-  return cf == ColumnFamily::kCas ? "cas" : "raw";
+  switch (cf) {
+    case ColumnFamily::kCas:
+      return "cas";
+    case ColumnFamily::kTxnLock:
+      return "txn_lock";
+    case ColumnFamily::kTxnWrite:
+      return "txn_write";
+    default:
+      return "raw";
+  }
 }
 
 Result<raftsvc::SnapshotDescriptor> verify_snapshot_descriptor(const std::string& bytes, std::uint64_t region_id,
@@ -54,18 +78,16 @@ Result<raftsvc::SnapshotDescriptor> verify_snapshot_descriptor(const std::string
     return Status::invalid_argument(fmt::format("region {}: snapshot's region does not contain peer {} on store {}",
                                                 region_id, to_peer.id(), to_peer.store_id()));
   }
-  bool seen[2] = {false, false};
+  std::set<ColumnFamily> seen;
   for (const auto& f : d.files()) {
     auto cf = snapshot_cf(f.cf());
     if (!cf) {
       return Status::invalid_argument(
           fmt::format("region {}: snapshot file of unknown key space '{}'", region_id, f.cf().substr(0, 16)));
     }
-    bool& s = seen[*cf == ColumnFamily::kCas ? 1 : 0];
-    if (s) {
+    if (!seen.insert(*cf).second) {
       return Status::invalid_argument(fmt::format("region {}: two snapshot files for key space {}", region_id, f.cf()));
     }
-    s = true;
     if (f.size() == 0 || f.keys() == 0) {
       return Status::invalid_argument(
           fmt::format("region {}: empty snapshot file for key space {}", region_id, f.cf()));

@@ -25,6 +25,10 @@ const std::string& max_key();
 // The exclusive end of a region's range, max_key() for an unbounded one.
 std::string range_end(const metapb::Region& r);
 bool key_in_region(std::string_view key, const metapb::Region& r);
+// Deletes every key of the region's range in each data family (mvcc::kDataFamilies).
+void delete_region_data(const metapb::Region& r, WriteBatch& wb);
+// Whether a key stored in data family `cf` belongs to the region's range.
+bool stored_key_in_region(ColumnFamily cf, std::string_view stored_key, const metapb::Region& r);
 
 // The key spaces a snapshot carries, by their names in SnapshotFile.cf.
 std::optional<ColumnFamily> snapshot_cf(const std::string& name);

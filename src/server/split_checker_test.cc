@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "storage/mvcc_codec.h"
 #include "storage/rocks_engine.h"
 #include "support/temp_dir.h"
 
@@ -80,6 +83,36 @@ TEST_F(SplitCheckerTest, OnlyTheRegionsRangeCountsAndCutsStayInside) {
   auto capped = check(whole_, SplitLimits{1'000, 1'000'000, 4});
   EXPECT_EQ(capped.split_keys.size(), 4u);
   EXPECT_FALSE(capped.complete);
+}
+
+}  // namespace
+}  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// Transactional versions are stored under an encoding of the user key: they count
+// toward the size, and a cut among them is a user key of the region.
+TEST_F(SplitCheckerTest, TransactionalVersionsCountAndAreCutAtUserKeys) {
+  WriteBatch wb;
+  for (int i = 0; i < 1000; ++i) {
+    for (std::uint64_t ts = 1; ts <= 2; ++ts) {
+      wb.put(ColumnFamily::kTxnWrite, mvcc::write_key(fmt::format("t{:05}", i), ts), std::string(80, 'v'));
+    }
+  }
+  ASSERT_TRUE(engine_->write(wb, false).is_ok());
+  metapb::Region region;
+  region.set_start_key("t00100");
+  region.set_end_key("t00900");
+  auto c = check(region, SplitLimits{40'000, 1'000'000, 64});
+  EXPECT_EQ(c.keys, 1600u) << "800 keys of two versions each";
+  ASSERT_FALSE(c.split_keys.empty());
+  for (const auto& k : c.split_keys) {
+    EXPECT_EQ(k.size(), 6u) << "a user key, not an encoded one";
+    EXPECT_GT(k, region.start_key());
+    EXPECT_LT(k, region.end_key());
+  }
+  EXPECT_TRUE(std::is_sorted(c.split_keys.begin(), c.split_keys.end()));
 }
 
 }  // namespace

@@ -23,6 +23,8 @@ constexpr const char* kCfDefault = "default";
 constexpr const char* kCfCas = "cas";
 constexpr const char* kCfMeta = "meta";
 constexpr const char* kCfRaft = "raft";
+constexpr const char* kCfTxnLock = "txn_lock";
+constexpr const char* kCfTxnWrite = "txn_write";
 
 rocksdb::Slice slice(std::string_view s) {
   return {s.data(), s.size()};
@@ -53,6 +55,8 @@ struct RocksEngine::Handles {
   rocksdb::ColumnFamilyHandle* cas = nullptr;
   rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::ColumnFamilyHandle* raft = nullptr;
+  rocksdb::ColumnFamilyHandle* txn_lock = nullptr;
+  rocksdb::ColumnFamilyHandle* txn_write = nullptr;
   rocksdb::WriteOptions write_options;
   // What the families were opened with: table files written for ingestion use it too.
   rocksdb::Options options;
@@ -91,7 +95,7 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, c
   cf_options.write_buffer_size = options.write_buffer_bytes;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
-  std::vector<std::string> names = {kCfDefault, kCfCas, kCfMeta, kCfRaft};
+  std::vector<std::string> names = {kCfDefault, kCfCas, kCfMeta, kCfRaft, kCfTxnLock, kCfTxnWrite};
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(db_options, dir, &existing).ok()) {
     for (const auto& name : existing) {
@@ -124,6 +128,8 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, c
   handles->cas = handles->all[1];
   handles->meta = handles->all[2];
   handles->raft = handles->all[3];
+  handles->txn_lock = handles->all[4];
+  handles->txn_write = handles->all[5];
   handles->write_options.sync = options.sync_writes;
   handles->options = rocksdb::Options(db_options, cf_options);
   return std::unique_ptr<RocksEngine>(new RocksEngine(dir, options, std::move(handles)));
@@ -328,6 +334,10 @@ rocksdb::ColumnFamilyHandle* RocksEngine::handle(ColumnFamily cf) const {
       return h_->meta;
     case ColumnFamily::kRaft:
       return h_->raft;
+    case ColumnFamily::kTxnLock:
+      return h_->txn_lock;
+    case ColumnFamily::kTxnWrite:
+      return h_->txn_write;
   }
   return h_->raw;
 }

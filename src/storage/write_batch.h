@@ -17,6 +17,9 @@ enum class ColumnFamily : std::uint8_t {
   kCas = 1,   // versioned records
   kMeta = 2,  // process bookkeeping
   kRaft = 3,  // Raft logs and state, per region
+  // The transactional key space (see storage/mvcc_codec.h):
+  kTxnLock = 4,   // "txn_lock": user key -> txnpb.LockRecord
+  kTxnWrite = 5,  // "txn_write": memcomparable(user key) + ~commit_ts -> txnpb.WriteRecord
 };
 
 class WriteBatch {

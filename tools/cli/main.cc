@@ -12,6 +12,7 @@
 #include "common/tls_flags.h"
 #include "common/version.h"
 #include "rdb/client.h"
+#include "txn_shell.h"
 
 namespace {
 
@@ -94,7 +95,7 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.footer(
-      "Exit codes: 0 ok, 1 key not found, 2 usage error, 3 CAS conflict, 4 other error.\n"
+      "Exit codes: 0 ok, 1 key not found, 2 usage error, 3 CAS conflict (txn: conflict), 4 other error.\n"
       "Example: rdb-cli --pd 127.0.0.1:2379 raw-put greeting hello");
 
   std::string key, value, start, end, expected_text;
@@ -157,6 +158,9 @@ int run(int argc, char** argv) {
   pd_member_remove->add_option("NAME", member_spec)->required();
   auto* split = app.add_subcommand("split", "split the regions holding KEY... at those keys; prints the regions");
   split->add_option("KEY", keys)->required();
+  app.add_subcommand("txn",
+                     "run one transaction read from stdin, a command per line: get K | scan START END [LIMIT] | "
+                     "put K V | delete K | commit | rollback (exit 0 done, 3 conflict, 4 other error)");
   auto* tso = app.add_subcommand("tso", "get timestamps from PD");
   tso->add_option("--count", count, "how many consecutive timestamps (1-65536)")->capture_default_str();
 
@@ -232,6 +236,9 @@ int run(int argc, char** argv) {
     return kExitOk;
   };
 
+  if (app.got_subcommand("txn")) {
+    return rdb::cli::run_txn_shell(client, std::cin, std::cout, g.json);
+  }
   if (raw_put->parsed()) {
     auto s = client.raw_put(key, value);
     return s.is_ok() ? ok_line("raw-put", key) : fail(s);

@@ -1,0 +1,470 @@
+// The client's side of Percolator: buffered writes, two-phase commit with the
+// primary key as the commit point, and the lock resolver (see Transaction in
+// include/rdb/client.h).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "client/txn_sender.h"
+#include "common/limits.h"
+
+namespace rdb {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A lock lives this long without a heart beat; a bigger transaction gets longer
+// (its prewrite takes longer), growing with the square root of its size.
+constexpr std::uint64_t kBaseLockTtlMs = 3000;
+constexpr std::uint64_t kMaxLockTtlMs = 120'000;
+
+std::uint64_t physical_ms(std::uint64_t ts) {
+  return ts >> 18;
+}
+
+std::uint64_t lock_ttl_for(std::size_t bytes) {
+  double mib = static_cast<double>(bytes) / (1024.0 * 1024.0);
+  auto extra = static_cast<std::uint64_t>(6000.0 * std::sqrt(mib));
+  return std::min(kBaseLockTtlMs + extra, kMaxLockTtlMs);
+}
+
+std::string printable(const std::string& key) {
+  std::string out;
+  for (unsigned char c : key.substr(0, 64)) {
+    out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
+  }
+  return key.size() > 64 ? out + "..." : out;
+}
+
+class TxnImpl final : public Transaction {
+ public:
+  TxnImpl(TxnSender& sender, std::uint64_t start_ts) : s_(sender), start_ts_(start_ts) {}
+  ~TxnImpl() override {
+    if (!finished_) {
+      (void)rollback();
+    }
+  }
+
+  std::uint64_t start_ts() const override { return start_ts_; }
+  std::uint64_t commit_ts() const override { return commit_ts_; }
+
+  Result<std::optional<std::string>> get(const std::string& key) override {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    if (auto it = buffer_.find(key); it != buffer_.end()) {
+      return it->second;
+    }
+    kvrpc::KvGetRequest req;
+    req.set_key(key);
+    req.set_version(start_ts_);
+    std::optional<std::string> out;
+    RDB_RETURN_IF_ERROR(until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
+      RDB_ASSIGN_OR_RETURN(auto resp, s_.kv_get(req));
+      if (resp.has_error()) {
+        return lock_of(resp.error());
+      }
+      out = resp.not_found() ? std::nullopt : std::optional<std::string>(std::move(*resp.mutable_value()));
+      return std::optional<txnpb::LockInfo>();
+    }));
+    return out;
+  }
+
+  Result<std::vector<KeyValue>> batch_get(const std::vector<std::string>& keys) override {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_batch_size(keys.size()));
+    std::map<std::string, std::optional<std::string>> found;
+    kvrpc::KvBatchGetRequest req;
+    req.set_version(start_ts_);
+    for (const auto& k : keys) {
+      RDB_RETURN_IF_ERROR(validate_key(k));
+      if (auto it = buffer_.find(k); it != buffer_.end()) {
+        found[k] = it->second;
+      } else if (found.emplace(k, std::nullopt).second) {
+        req.add_keys(k);
+      }
+    }
+    if (req.keys_size() > 0) {
+      RDB_RETURN_IF_ERROR(until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
+        std::optional<txnpb::LockInfo> met;
+        RDB_RETURN_IF_ERROR(s_.kv_batch_get(req, [&](kvrpc::KvBatchGetResponse& resp) -> Status {
+          if (resp.has_error()) {
+            RDB_ASSIGN_OR_RETURN(met, lock_of(resp.error()));
+            return Status::ok();
+          }
+          for (auto& kv : *resp.mutable_pairs()) {
+            found[kv.key()] = std::move(*kv.mutable_value());
+          }
+          return Status::ok();
+        }));
+        return met;
+      }));
+    }
+    std::vector<KeyValue> out;
+    for (const auto& k : keys) {
+      if (auto it = found.find(k); it != found.end() && it->second) {
+        out.push_back({k, *it->second});
+      }
+    }
+    return out;
+  }
+
+  Result<std::vector<KeyValue>> scan(const std::string& start, const std::string& end, std::uint32_t limit) override {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_scan_limit(limit));
+    RDB_RETURN_IF_ERROR(validate_range(start, end, false));
+    auto in_range = [&](const std::string& k) { return k >= start && (end.empty() || k < end); };
+    // Buffered deletes may hide snapshot pairs: ask for that many more.
+    std::uint32_t hidden = 0;
+    for (const auto& [k, v] : buffer_) {
+      hidden += (!v && in_range(k)) ? 1 : 0;
+    }
+    std::uint32_t ask = std::min<std::uint32_t>(limit + hidden, kMaxScanLimit);
+    bool cut = false;
+    RDB_ASSIGN_OR_RETURN(auto snapshot, snapshot_scan(start, end, ask, &cut));
+    std::map<std::string, std::string> merged;
+    for (auto& kv : snapshot) {
+      merged[std::move(kv.key)] = std::move(kv.value);
+    }
+    for (const auto& [k, v] : buffer_) {
+      if (!in_range(k)) {
+        continue;
+      }
+      // Past the last snapshot key of a scan cut at its limit, unseen keys could come first.
+      if (cut && !snapshot.empty() && k > snapshot.back().key) {
+        continue;
+      }
+      if (v) {
+        merged[k] = *v;
+      } else {
+        merged.erase(k);
+      }
+    }
+    std::vector<KeyValue> out;
+    for (auto& [k, v] : merged) {
+      if (out.size() == limit) {
+        break;
+      }
+      out.push_back({k, std::move(v)});
+    }
+    return out;
+  }
+
+  Status put(const std::string& key, const std::string& value) override {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    RDB_RETURN_IF_ERROR(validate_value(value));
+    RDB_RETURN_IF_ERROR(room_for(key, value.size()));
+    buffer_[key] = value;
+    return Status::ok();
+  }
+
+  Status erase(const std::string& key) override {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    RDB_RETURN_IF_ERROR(room_for(key, 0));
+    buffer_[key] = std::nullopt;
+    return Status::ok();
+  }
+
+  Status commit() override {
+    RDB_RETURN_IF_ERROR(usable());
+    if (buffer_.empty()) {
+      finished_ = true;
+      commit_ts_ = start_ts_;  // nothing to write: the snapshot it read is its point
+      return Status::ok();
+    }
+    std::vector<txnpb::Mutation> mutations;
+    std::size_t bytes = 0;
+    for (const auto& [k, v] : buffer_) {
+      txnpb::Mutation m;
+      m.set_key(k);
+      m.set_op(v ? txnpb::PUT : txnpb::DEL);
+      if (v) {
+        m.set_value(*v);
+      }
+      bytes += k.size() + (v ? v->size() : 0);
+      mutations.push_back(std::move(m));
+    }
+    const std::string primary = buffer_.begin()->first;
+    const std::uint64_t ttl = lock_ttl_for(bytes);
+    auto prewrite_started = Clock::now();
+    if (Status s = prewrite(mutations, primary, ttl); !s.is_ok()) {
+      roll_back_locks();
+      return s;
+    }
+    // A prewrite that took a good part of the TTL: extend it before others may judge us dead.
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - prewrite_started);
+    if (static_cast<std::uint64_t>(elapsed.count()) * 2 > ttl) {
+      kvrpc::KvTxnHeartBeatRequest hb;
+      hb.set_primary_lock(primary);
+      hb.set_start_version(start_ts_);
+      hb.set_advise_lock_ttl(static_cast<std::uint64_t>(elapsed.count()) + ttl);
+      auto beat = s_.kv_heart_beat(hb);
+      if (beat.is_ok() && beat->has_error()) {
+        roll_back_locks();
+        return Status::aborted(fmt::format("transaction {}: its locks were rolled back while it prewrote", start_ts_));
+      }
+    }
+    auto commit_ts = s_.timestamp();
+    if (!commit_ts.is_ok()) {
+      roll_back_locks();
+      return commit_ts.status().with_context("commit timestamp");
+    }
+    // The commit point.
+    kvrpc::KvCommitRequest req;
+    req.set_start_version(start_ts_);
+    req.set_commit_version(*commit_ts);
+    req.add_keys(primary);
+    std::optional<txnpb::KeyError> refused;
+    Status sent = s_.kv_commit(req, [&](kvrpc::KvCommitResponse& resp) {
+      if (resp.has_error()) {
+        refused = resp.error();
+      }
+      return Status::ok();
+    });
+    if (!sent.is_ok()) {
+      if (sent.code() == StatusCode::kInvalidArgument) {
+        roll_back_locks();
+        return sent;
+      }
+      finished_ = true;
+      return Status::undetermined(
+          fmt::format("transaction {}: the commit of its primary key was sent but not answered ({}); it may or may not "
+                      "have committed",
+                      start_ts_, sent.message()));
+    }
+    if (refused) {
+      roll_back_locks();
+      return Status::aborted(
+          fmt::format("transaction {}: its primary lock was rolled back before the commit (it outlived its TTL): {}",
+                      start_ts_, refused->abort().empty() ? "no lock left" : refused->abort()));
+    }
+    commit_ts_ = *commit_ts;
+    finished_ = true;
+    // The secondaries: committed now, or rolled forward by whoever meets their locks.
+    req.clear_keys();
+    for (const auto& m : mutations) {
+      if (m.key() != primary) {
+        req.add_keys(m.key());
+      }
+    }
+    if (req.keys_size() > 0) {
+      (void)s_.kv_commit(req, [](kvrpc::KvCommitResponse&) { return Status::ok(); });
+    }
+    return Status::ok();
+  }
+
+  Status rollback() override {
+    if (finished_) {
+      return Status::ok();
+    }
+    roll_back_locks();
+    buffer_.clear();
+    return Status::ok();
+  }
+
+ private:
+  Status usable() const {
+    return finished_ ? Status::invalid_argument("the transaction has finished (committed or rolled back)")
+                     : Status::ok();
+  }
+
+  Status room_for(const std::string& key, std::size_t value_bytes) {
+    if (buffer_.count(key) == 0 && buffer_.size() >= kMaxBatchKeys) {
+      return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxBatchKeys));
+    }
+    std::size_t bytes = key.size() + value_bytes;
+    for (const auto& [k, v] : buffer_) {
+      if (k != key) {
+        bytes += k.size() + (v ? v->size() : 0);
+      }
+    }
+    return validate_write_bytes(bytes);
+  }
+
+  // The lock a read met, or an error for anything else a read should not get.
+  static Result<std::optional<txnpb::LockInfo>> lock_of(const txnpb::KeyError& e) {
+    if (e.has_locked()) {
+      return std::optional<txnpb::LockInfo>(e.locked());
+    }
+    return Status::internal(fmt::format("a read was refused: {}", e.DebugString()));
+  }
+
+  // Runs `attempt` until it meets no lock, resolving (or waiting out) the locks it
+  // meets, within the client's timeout.
+  template <typename Attempt>
+  Status until_unlocked(Attempt&& attempt) {
+    auto deadline = Clock::now() + s_.timeout();
+    std::chrono::milliseconds backoff(2);
+    for (;;) {
+      RDB_ASSIGN_OR_RETURN(auto met, attempt());
+      if (!met) {
+        return Status::ok();
+      }
+      Status s = resolve(*met);
+      if (s.is_ok()) {
+        continue;
+      }
+      if (s.code() != StatusCode::kBusy) {
+        return s;
+      }
+      if (Clock::now() + backoff >= deadline) {
+        return Status::deadline_exceeded(fmt::format("key '{}' stayed locked by transaction {}: {}",
+                                                     printable(met->key()), met->lock_version(), s.message()));
+      }
+      std::this_thread::sleep_for(backoff);  // a live transaction holds it: wait a little
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+    }
+  }
+
+  // Settles a lock another transaction left: its primary decides. OK: resolved (retry
+  // now); BUSY: its transaction is alive (or its primary not written yet) — wait.
+  Status resolve(const txnpb::LockInfo& lock) {
+    RDB_ASSIGN_OR_RETURN(std::uint64_t now, s_.timestamp());
+    kvrpc::KvCheckTxnStatusRequest check;
+    check.set_primary_key(lock.primary_lock());
+    check.set_lock_ts(lock.lock_version());
+    check.set_caller_start_ts(start_ts_);
+    check.set_current_ts(now);
+    // A lock past its own TTL whose primary holds nothing: that transaction never got
+    // as far as its primary; settle it as rolled back. Before the TTL, its primary's
+    // prewrite may still be on the way.
+    check.set_rollback_if_not_exist(physical_ms(now) >= physical_ms(lock.lock_version()) + lock.lock_ttl());
+    RDB_ASSIGN_OR_RETURN(auto status, s_.kv_check_txn_status(check));
+    if (status.has_error()) {
+      if (status.error().txn_not_found()) {
+        return Status::busy("its primary key holds no trace of it yet");
+      }
+      return Status::internal(
+          fmt::format("checking transaction {}: {}", lock.lock_version(), status.error().DebugString()));
+    }
+    if (status.lock_ttl() > 0) {
+      return Status::busy("its transaction is alive");
+    }
+    kvrpc::KvResolveLockRequest resolve;
+    resolve.set_start_version(lock.lock_version());
+    resolve.set_commit_version(status.commit_version());
+    resolve.add_keys(lock.key());
+    return s_.kv_resolve_lock(resolve, [](kvrpc::KvResolveLockResponse& resp) -> Status {
+      return resp.has_error() ? Status::internal(fmt::format("resolving a lock: {}", resp.error().DebugString()))
+                              : Status::ok();
+    });
+  }
+
+  Result<std::vector<KeyValue>> snapshot_scan(const std::string& start, const std::string& end, std::uint32_t limit,
+                                              bool* cut) {
+    kvrpc::KvScanRequest req;
+    req.set_start_key(start);
+    req.set_end_key(end);
+    req.set_version(start_ts_);
+    std::vector<KeyValue> out;
+    for (;;) {
+      req.set_limit(limit - static_cast<std::uint32_t>(out.size()));
+      kvrpc::KvScanResponse resp;
+      RDB_RETURN_IF_ERROR(until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
+        RDB_ASSIGN_OR_RETURN(resp, s_.kv_scan(req));
+        if (resp.has_error()) {
+          return lock_of(resp.error());
+        }
+        return std::optional<txnpb::LockInfo>();
+      }));
+      for (auto& kv : *resp.mutable_kvs()) {
+        out.push_back({std::move(*kv.mutable_key()), std::move(*kv.mutable_value())});
+      }
+      if (out.size() >= limit) {
+        *cut = true;
+        return out;
+      }
+      if (resp.truncated() && !out.empty()) {
+        req.set_start_key(out.back().key + '\0');
+      } else if (resp.region_boundary()) {
+        if (resp.next_key() <= req.start_key()) {
+          return Status::internal("a store answered a scan with a continuation key that does not move on");
+        }
+        req.set_start_key(resp.next_key());
+      } else {
+        return out;
+      }
+    }
+  }
+
+  // Locks every key for this transaction. ABORTED on a write conflict, on a rollback
+  // that beat it, or on locks that stay; other errors as they come.
+  Status prewrite(const std::vector<txnpb::Mutation>& mutations, const std::string& primary, std::uint64_t ttl) {
+    prewrite_sent_ = true;
+    kvrpc::KvPrewriteRequest req;
+    req.set_primary_lock(primary);
+    req.set_start_version(start_ts_);
+    req.set_lock_ttl(ttl);
+    req.set_txn_size(mutations.size());
+    for (const auto& m : mutations) {
+      *req.add_mutations() = m;
+    }
+    std::optional<Status> refused;
+    Status s = until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
+      std::optional<txnpb::LockInfo> met;
+      RDB_RETURN_IF_ERROR(s_.kv_prewrite(req, [&](kvrpc::KvPrewriteResponse& resp) -> Status {
+        for (const auto& e : resp.errors()) {
+          if (e.has_conflict()) {
+            refused = Status::aborted(fmt::format(
+                "write conflict on key '{}': transaction {} committed it at {}, after this one started at {}",
+                printable(e.conflict().key()), e.conflict().conflict_start_ts(), e.conflict().conflict_commit_ts(),
+                start_ts_));
+          } else if (e.has_locked()) {
+            met = e.locked();
+          } else {
+            refused = Status::aborted(fmt::format("transaction {} cannot prewrite: {}", start_ts_,
+                                                  e.abort().empty() ? e.DebugString() : e.abort()));
+          }
+        }
+        return Status::ok();
+      }));
+      if (refused) {
+        return std::optional<txnpb::LockInfo>();
+      }
+      return met;
+    });
+    if (refused) {
+      return *refused;
+    }
+    if (s.code() == StatusCode::kDeadlineExceeded) {
+      return Status::aborted(s.message());  // another transaction kept a key: nothing of this one applied
+    }
+    return s;
+  }
+
+  // Best effort: whatever a failed commit locked is released (a reader would also
+  // roll it back once the TTL passes).
+  void roll_back_locks() {
+    finished_ = true;
+    if (!prewrite_sent_) {
+      return;
+    }
+    kvrpc::KvBatchRollbackRequest req;
+    req.set_start_version(start_ts_);
+    for (const auto& [k, v] : buffer_) {
+      req.add_keys(k);
+    }
+    (void)s_.kv_batch_rollback(req, [](kvrpc::KvBatchRollbackResponse&) { return Status::ok(); });
+  }
+
+  TxnSender& s_;
+  const std::uint64_t start_ts_;
+  std::uint64_t commit_ts_ = 0;
+  std::map<std::string, std::optional<std::string>> buffer_;  // key -> value, nullopt = delete
+  bool finished_ = false;
+  bool prewrite_sent_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Transaction> make_transaction(TxnSender& sender, std::uint64_t start_ts) {
+  return std::make_unique<TxnImpl>(sender, start_ts);
+}
+
+}  // namespace rdb

@@ -1,0 +1,372 @@
+#include "server/txn_handler.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "common/limits.h"
+#include "server/callback_wait.h"
+#include "server/mvcc_reader.h"
+#include "server/txn_applier.h"
+
+namespace rdb {
+namespace {
+
+constexpr std::array<const char*, 10> kMethodNames = {
+    "KvGet",    "KvBatchGet",      "KvScan",           "KvScanLock",    "KvPrewrite",
+    "KvCommit", "KvBatchRollback", "KvCheckTxnStatus", "KvResolveLock", "KvTxnHeartBeat"};
+
+grpc::Status to_grpc(const Status& s) {
+  if (s.code() == StatusCode::kInvalidArgument) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, s.message()};
+  }
+  return {grpc::StatusCode::INTERNAL, s.to_string()};
+}
+
+Status need_ts(std::uint64_t ts, const char* what) {
+  return ts == 0 ? Status::invalid_argument(fmt::format("{} is missing (0)", what)) : Status::ok();
+}
+
+Status validate_key_list(const google::protobuf::RepeatedPtrField<std::string>& keys) {
+  if (keys.empty()) {
+    return Status::invalid_argument("no keys given");
+  }
+  RDB_RETURN_IF_ERROR(validate_batch_size(static_cast<std::size_t>(keys.size())));
+  std::set<std::string_view> seen;
+  for (const auto& k : keys) {
+    RDB_RETURN_IF_ERROR(validate_key(k));
+    if (!seen.insert(k).second) {
+      return Status::invalid_argument("a key is named twice");
+    }
+  }
+  return Status::ok();
+}
+
+// The first refusal of a command, for responses that carry one.
+template <typename Resp>
+void first_error(const txnpb::TxnResult& r, Resp* resp) {
+  if (r.errors_size() > 0) {
+    *resp->mutable_error() = r.errors(0);
+  }
+}
+
+}  // namespace
+
+TxnHandler::TxnHandler(StorageEngine& engine, RaftStore& store, MetricsRegistry& metrics)
+    : engine_(engine), store_(store) {
+  for (int m = 0; m < kCount; ++m) {
+    std::string labels = fmt::format("method=\"{}\"", kMethodNames[static_cast<std::size_t>(m)]);
+    metrics_[static_cast<std::size_t>(m)] = {
+        &metrics.counter("rdb_kv_requests_total", "KV requests received", labels),
+        &metrics.counter("rdb_kv_errors_total", "KV requests that failed or were misrouted", labels),
+        &metrics.histogram("rdb_kv_request_duration_seconds", "KV request handling time", labels)};
+  }
+}
+
+template <typename Req, typename Resp, typename Read>
+grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
+                              std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
+                              const Status& input, Deadline deadline, Read&& read,
+                              const std::shared_ptr<metapb::Region>& region) {
+  RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
+  rm.requests->inc();
+  ScopedTimer timer(*rm.latency);
+  if (!input.is_ok()) {
+    rm.errors->inc();
+    return to_grpc(input);
+  }
+  using ReadPoint = std::optional<kvrpc::RegionError>;
+  auto ready = await_callback<ReadPoint>(
+      [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb), region); }, deadline);
+  if (!ready) {
+    rm.errors->inc();
+    return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
+  }
+  if (auto& err = *ready) {
+    rm.errors->inc();
+    *resp->mutable_region_error() = std::move(*err);
+    return grpc::Status::OK;
+  }
+  EngineSource source(engine_);
+  MvccReader reader(source);
+  if (Status s = read(reader); !s.is_ok()) {
+    rm.errors->inc();
+    spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());
+    return to_grpc(s);
+  }
+  return grpc::Status::OK;
+}
+
+template <typename Req, typename Resp, typename Answer>
+grpc::Status TxnHandler::write(Method m, const Req& req, Resp* resp, txnpb::TxnCommand cmd, const Status& input,
+                               Deadline deadline, Answer&& answer) {
+  RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
+  rm.requests->inc();
+  ScopedTimer timer(*rm.latency);
+  if (!input.is_ok()) {
+    rm.errors->inc();
+    return to_grpc(input);
+  }
+  raft_serverpb::KvCommand kv;
+  kv.set_type(raft_serverpb::KvCommand::TXN);
+  std::vector<std::string> keys = TxnApplier::keys_of(cmd);
+  for (const auto& k : keys) {
+    kv.add_keys(k);
+  }
+  *kv.mutable_txn() = std::move(cmd);
+  auto applied = await_callback<ProposeResult>(
+      [&](ProposeCallback&& cb) { store_.propose(req.context(), std::move(keys), std::move(kv), std::move(cb)); },
+      deadline);
+  if (!applied) {
+    rm.errors->inc();
+    return {grpc::StatusCode::DEADLINE_EXCEEDED,
+            "the transactional write did not finish before the deadline; it may "
+            "still apply"};
+  }
+  if (applied->undetermined) {
+    rm.errors->inc();
+    return {grpc::StatusCode::UNAVAILABLE, "the store stopped before the write's outcome was known"};
+  }
+  if (applied->region_error) {
+    rm.errors->inc();
+    *resp->mutable_region_error() = std::move(*applied->region_error);
+    return grpc::Status::OK;
+  }
+  if (!applied->result.error().empty()) {
+    rm.errors->inc();
+    return {grpc::StatusCode::INVALID_ARGUMENT, applied->result.error()};
+  }
+  answer(applied->result.txn());
+  return grpc::Status::OK;
+}
+
+grpc::Status TxnHandler::get(const kvrpc::KvGetRequest& req, kvrpc::KvGetResponse* resp, Deadline deadline) {
+  Status input = validate_key(req.key());
+  if (input.is_ok()) {
+    input = need_ts(req.version(), "the read's timestamp (version)");
+  }
+  return read(kGet, req, resp, {req.key()}, input, deadline, [&](MvccReader& reader) -> Status {
+    RDB_ASSIGN_OR_RETURN(auto got, reader.get(req.key(), req.version()));
+    if (got.locked) {
+      *resp->mutable_error()->mutable_locked() = std::move(*got.locked);
+    } else if (got.found) {
+      resp->set_value(std::move(got.value));
+    } else {
+      resp->set_not_found(true);
+    }
+    return Status::ok();
+  });
+}
+
+grpc::Status TxnHandler::batch_get(const kvrpc::KvBatchGetRequest& req, kvrpc::KvBatchGetResponse* resp,
+                                   Deadline deadline) {
+  Status input = validate_key_list(req.keys());
+  if (input.is_ok()) {
+    input = need_ts(req.version(), "the read's timestamp (version)");
+  }
+  std::vector<std::string> keys(req.keys().begin(), req.keys().end());
+  return read(kBatchGet, req, resp, keys, input, deadline, [&](MvccReader& reader) -> Status {
+    std::size_t bytes = 0;
+    for (const auto& k : keys) {
+      RDB_ASSIGN_OR_RETURN(auto got, reader.get(k, req.version()));
+      if (got.locked) {
+        resp->clear_pairs();
+        *resp->mutable_error()->mutable_locked() = std::move(*got.locked);
+        return Status::ok();
+      }
+      if (got.found) {
+        bytes += k.size() + got.value.size();
+        if (bytes > kMaxResponseBytes) {
+          return Status::invalid_argument(fmt::format(
+              "the values found exceed the response bound of {} bytes; ask for fewer keys", kMaxResponseBytes));
+        }
+        auto* kv = resp->add_pairs();
+        kv->set_key(k);
+        kv->set_value(std::move(got.value));
+      }
+    }
+    return Status::ok();
+  });
+}
+
+grpc::Status TxnHandler::scan(const kvrpc::KvScanRequest& req, kvrpc::KvScanResponse* resp, Deadline deadline) {
+  Status input = validate_scan_limit(req.limit());
+  if (input.is_ok()) {
+    input = validate_range(req.start_key(), req.end_key(), false);
+  }
+  if (input.is_ok()) {
+    input = need_ts(req.version(), "the read's timestamp (version)");
+  }
+  auto region = std::make_shared<metapb::Region>();
+  return read(
+      kScan, req, resp, {req.start_key()}, input, deadline,
+      [&](MvccReader& reader) -> Status {
+        // This region's part of the range; the client goes on in the next.
+        std::string end = req.end_key();
+        std::optional<std::string> boundary;
+        if (!region->end_key().empty() && (end.empty() || region->end_key() < end)) {
+          end = region->end_key();
+          boundary = region->end_key();
+        }
+        RDB_ASSIGN_OR_RETURN(
+            auto got, reader.scan(req.start_key(), end, req.version(), req.limit(), req.key_only(), kMaxResponseBytes));
+        if (got.locked) {
+          *resp->mutable_error()->mutable_locked() = std::move(*got.locked);
+          return Status::ok();
+        }
+        resp->set_truncated(got.truncated);
+        if (boundary && got.pairs.size() < req.limit() && !got.truncated) {
+          resp->set_region_boundary(true);
+          resp->set_next_key(*boundary);
+        }
+        for (auto& p : got.pairs) {
+          auto* kv = resp->add_kvs();
+          kv->set_key(std::move(p.key));
+          kv->set_value(std::move(p.value));
+        }
+        return Status::ok();
+      },
+      region);
+}
+
+grpc::Status TxnHandler::scan_lock(const kvrpc::KvScanLockRequest& req, kvrpc::KvScanLockResponse* resp,
+                                   Deadline deadline) {
+  Status input = validate_scan_limit(req.limit());
+  if (input.is_ok()) {
+    input = validate_range(req.start_key(), req.end_key(), false);
+  }
+  auto region = std::make_shared<metapb::Region>();
+  return read(
+      kScanLock, req, resp, {req.start_key()}, input, deadline,
+      [&](MvccReader& reader) -> Status {
+        std::string end = req.end_key();
+        if (!region->end_key().empty() && (end.empty() || region->end_key() < end)) {
+          end = region->end_key();
+        }
+        RDB_ASSIGN_OR_RETURN(auto locks, reader.scan_locks(req.start_key(), end, req.max_version(), req.limit()));
+        for (auto& l : locks) {
+          *resp->add_locks() = std::move(l);
+        }
+        return Status::ok();
+      },
+      region);
+}
+
+grpc::Status TxnHandler::prewrite(const kvrpc::KvPrewriteRequest& req, kvrpc::KvPrewriteResponse* resp,
+                                  Deadline deadline) {
+  txnpb::TxnCommand cmd;
+  auto* p = cmd.mutable_prewrite();
+  *p->mutable_mutations() = req.mutations();
+  p->set_primary(req.primary_lock());
+  p->set_start_ts(req.start_version());
+  p->set_ttl_ms(req.lock_ttl());
+  p->set_txn_size(req.txn_size());
+  Status input = need_ts(req.start_version(), "the start timestamp (start_version)");
+  if (input.is_ok() && req.mutations().empty()) {
+    input = Status::invalid_argument("prewrite needs at least one mutation");
+  }
+  if (input.is_ok()) {
+    input = validate_key(req.primary_lock(), "primary key");
+  }
+  if (input.is_ok()) {
+    input = validate_batch_size(static_cast<std::size_t>(req.mutations_size()));
+  }
+  std::size_t bytes = 0;
+  for (int i = 0; input.is_ok() && i < req.mutations_size(); ++i) {
+    input = validate_key(req.mutations(i).key());
+    if (input.is_ok()) {
+      input = validate_value(req.mutations(i).value());
+    }
+    bytes += req.mutations(i).key().size() + req.mutations(i).value().size();
+  }
+  if (input.is_ok()) {
+    input = validate_write_bytes(bytes);
+  }
+  return write(kPrewrite, req, resp, std::move(cmd), input, deadline,
+               [resp](const txnpb::TxnResult& r) { *resp->mutable_errors() = r.errors(); });
+}
+
+grpc::Status TxnHandler::commit(const kvrpc::KvCommitRequest& req, kvrpc::KvCommitResponse* resp, Deadline deadline) {
+  txnpb::TxnCommand cmd;
+  *cmd.mutable_commit()->mutable_keys() = req.keys();
+  cmd.mutable_commit()->set_start_ts(req.start_version());
+  cmd.mutable_commit()->set_commit_ts(req.commit_version());
+  Status input = validate_key_list(req.keys());
+  if (input.is_ok() && (req.start_version() == 0 || req.commit_version() <= req.start_version())) {
+    input = Status::invalid_argument(fmt::format("commit_version {} must be above start_version {} (and that above 0)",
+                                                 req.commit_version(), req.start_version()));
+  }
+  return write(kCommit, req, resp, std::move(cmd), input, deadline,
+               [resp](const txnpb::TxnResult& r) { first_error(r, resp); });
+}
+
+grpc::Status TxnHandler::batch_rollback(const kvrpc::KvBatchRollbackRequest& req, kvrpc::KvBatchRollbackResponse* resp,
+                                        Deadline deadline) {
+  txnpb::TxnCommand cmd;
+  *cmd.mutable_rollback()->mutable_keys() = req.keys();
+  cmd.mutable_rollback()->set_start_ts(req.start_version());
+  Status input = validate_key_list(req.keys());
+  if (input.is_ok()) {
+    input = need_ts(req.start_version(), "the start timestamp (start_version)");
+  }
+  return write(kRollback, req, resp, std::move(cmd), input, deadline,
+               [resp](const txnpb::TxnResult& r) { first_error(r, resp); });
+}
+
+grpc::Status TxnHandler::check_txn_status(const kvrpc::KvCheckTxnStatusRequest& req,
+                                          kvrpc::KvCheckTxnStatusResponse* resp, Deadline deadline) {
+  txnpb::TxnCommand cmd;
+  auto* c = cmd.mutable_check_status();
+  c->set_primary(req.primary_key());
+  c->set_lock_ts(req.lock_ts());
+  c->set_current_ts(req.current_ts());
+  c->set_rollback_if_not_exist(req.rollback_if_not_exist());
+  Status input = validate_key(req.primary_key(), "primary key");
+  if (input.is_ok()) {
+    input = need_ts(req.lock_ts(), "the transaction's start timestamp (lock_ts)");
+  }
+  if (input.is_ok()) {
+    input = need_ts(req.current_ts(), "the current timestamp (current_ts)");
+  }
+  return write(kCheck, req, resp, std::move(cmd), input, deadline, [resp](const txnpb::TxnResult& r) {
+    first_error(r, resp);
+    resp->set_lock_ttl(r.lock_ttl());
+    resp->set_commit_version(r.commit_ts());
+    resp->set_action(r.action());
+  });
+}
+
+grpc::Status TxnHandler::resolve_lock(const kvrpc::KvResolveLockRequest& req, kvrpc::KvResolveLockResponse* resp,
+                                      Deadline deadline) {
+  txnpb::TxnCommand cmd;
+  *cmd.mutable_resolve()->mutable_keys() = req.keys();
+  cmd.mutable_resolve()->set_start_ts(req.start_version());
+  cmd.mutable_resolve()->set_commit_ts(req.commit_version());
+  Status input = validate_key_list(req.keys());
+  if (input.is_ok() &&
+      (req.start_version() == 0 || (req.commit_version() != 0 && req.commit_version() <= req.start_version()))) {
+    input = Status::invalid_argument(fmt::format("resolving transaction {}: commit_version {} is not above it",
+                                                 req.start_version(), req.commit_version()));
+  }
+  return write(kResolve, req, resp, std::move(cmd), input, deadline,
+               [resp](const txnpb::TxnResult& r) { first_error(r, resp); });
+}
+
+grpc::Status TxnHandler::heart_beat(const kvrpc::KvTxnHeartBeatRequest& req, kvrpc::KvTxnHeartBeatResponse* resp,
+                                    Deadline deadline) {
+  txnpb::TxnCommand cmd;
+  cmd.mutable_heart_beat()->set_primary(req.primary_lock());
+  cmd.mutable_heart_beat()->set_start_ts(req.start_version());
+  cmd.mutable_heart_beat()->set_advise_ttl_ms(req.advise_lock_ttl());
+  Status input = validate_key(req.primary_lock(), "primary key");
+  if (input.is_ok()) {
+    input = need_ts(req.start_version(), "the start timestamp (start_version)");
+  }
+  return write(kHeartBeat, req, resp, std::move(cmd), input, deadline, [resp](const txnpb::TxnResult& r) {
+    first_error(r, resp);
+    resp->set_lock_ttl(r.lock_ttl());
+  });
+}
+
+}  // namespace rdb

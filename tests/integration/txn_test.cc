@@ -1,0 +1,284 @@
+// Transactions against real rdb-pd and rdb-server processes: snapshot isolation,
+// write conflicts, the key spaces kept apart, a crashed client's locks resolved by
+// its primary, transactions across regions, and rdb-cli txn's contract.
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kvrpc.grpc.pb.h"
+#include "local_cluster.h"
+#include "rdb/client.h"
+
+namespace rdb {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::LocalCluster;
+
+class TxnTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new LocalCluster();
+    cluster_->start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000"});
+    for (const char* s : {"s1", "s2", "s3"}) {
+      cluster_->start_store(s);
+    }
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  static std::unique_ptr<RdbClient> client(std::chrono::milliseconds timeout = 10s) {
+    ClientOptions o;
+    o.pd_endpoints = {cluster_->pd().addr};
+    o.timeout = timeout;
+    auto c = RdbClient::connect(o);
+    EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+    return std::move(c).value();
+  }
+
+  static std::unique_ptr<Transaction> begin(RdbClient& c) {
+    auto t = c.begin();
+    EXPECT_TRUE(t.is_ok()) << t.status().to_string();
+    return std::move(t).value();
+  }
+
+  // Sends a request to whichever store leads the region holding `key` (what a client
+  // that crashed half-way left behind is made with this).
+  template <typename Req, typename Resp>
+  static Resp on_leader(const std::string& key, Req req,
+                        grpc::Status (kvrpc::Kv::Stub::*rpc)(grpc::ClientContext*, const Req&, Resp*)) {
+    Resp resp;
+    EXPECT_TRUE(testing::poll_until(
+        [&] {
+          for (const char* name : {"s1", "s2", "s3"}) {
+            auto stub =
+                kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_->store(name).addr, grpc::InsecureChannelCredentials()));
+            kvrpc::StoreInfoResponse info;
+            grpc::ClientContext info_ctx;
+            if (!stub->StoreInfo(&info_ctx, kvrpc::StoreInfoRequest(), &info).ok()) {
+              continue;
+            }
+            for (const auto& r : info.regions()) {
+              if (key < r.start_key() || (!r.end_key().empty() && key >= r.end_key())) {
+                continue;
+              }
+              req.mutable_context()->set_region_id(r.id());
+              *req.mutable_context()->mutable_region_epoch() = r.region_epoch();
+              resp.Clear();
+              grpc::ClientContext ctx;
+              ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+              if (((*stub).*rpc)(&ctx, req, &resp).ok() && !resp.has_region_error()) {
+                return true;
+              }
+            }
+          }
+          return false;
+        },
+        20s))
+        << "no store led the region of " << key;
+    return resp;
+  }
+
+  // Prewrites `keys` (the first is the primary) for a transaction that then "crashes".
+  static std::uint64_t crashed_prewrite(RdbClient& c, const std::vector<std::string>& keys, std::uint64_t ttl_ms) {
+    auto start = c.get_tso(1);
+    EXPECT_TRUE(start.is_ok());
+    for (const auto& k : keys) {
+      kvrpc::KvPrewriteRequest req;
+      req.set_primary_lock(keys.front());
+      req.set_start_version(*start);
+      req.set_lock_ttl(ttl_ms);
+      auto* m = req.add_mutations();
+      m->set_key(k);
+      m->set_op(txnpb::PUT);
+      m->set_value("from-crashed-" + k);
+      auto resp = on_leader(k, req, &kvrpc::Kv::Stub::KvPrewrite);
+      EXPECT_EQ(resp.errors_size(), 0) << resp.DebugString();
+    }
+    return *start;
+  }
+
+  static LocalCluster* cluster_;
+};
+
+LocalCluster* TxnTest::cluster_ = nullptr;
+
+TEST_F(TxnTest, ReadsAreASnapshotAndSeeTheirOwnWrites) {
+  auto c = client();
+  auto setup = begin(*c);
+  ASSERT_TRUE(setup->put("si/a", "1").is_ok());
+  ASSERT_TRUE(setup->put("si/b", "2").is_ok());
+  ASSERT_TRUE(setup->commit().is_ok());
+  EXPECT_GT(setup->commit_ts(), setup->start_ts());
+
+  auto reader = begin(*c);
+  auto writer = begin(*c);
+  ASSERT_TRUE(writer->put("si/a", "changed").is_ok());
+  ASSERT_TRUE(writer->erase("si/b").is_ok());
+  ASSERT_TRUE(writer->put("si/c", "new").is_ok());
+  ASSERT_TRUE(writer->commit().is_ok());
+
+  // The reader started before that commit: it keeps its snapshot.
+  EXPECT_EQ(reader->get("si/a")->value_or("?"), "1");
+  EXPECT_EQ(reader->get("si/b")->value_or("?"), "2");
+  EXPECT_FALSE(reader->get("si/c")->has_value());
+  auto snapshot = reader->scan("si/", "si0", 100);
+  ASSERT_TRUE(snapshot.is_ok()) << snapshot.status().to_string();
+  ASSERT_EQ(snapshot->size(), 2u);
+  // Its own writes come first, in reads and scans alike.
+  ASSERT_TRUE(reader->put("si/d", "mine").is_ok());
+  ASSERT_TRUE(reader->erase("si/a").is_ok());
+  auto mixed = reader->scan("si/", "si0", 100);
+  ASSERT_EQ(mixed->size(), 2u);
+  EXPECT_EQ((*mixed)[0].key, "si/b");
+  EXPECT_EQ((*mixed)[1].key, "si/d");
+  auto batch = reader->batch_get({"si/a", "si/b", "si/d", "si/zz"});
+  ASSERT_TRUE(batch.is_ok());
+  ASSERT_EQ(batch->size(), 2u);
+  EXPECT_EQ((*batch)[1].value, "mine");
+  ASSERT_TRUE(reader->rollback().is_ok());
+  EXPECT_EQ(reader->get("si/a").status().code(), StatusCode::kInvalidArgument) << "finished";
+
+  auto later = begin(*c);
+  EXPECT_EQ(later->get("si/a")->value_or("?"), "changed");
+  EXPECT_FALSE(later->get("si/b")->has_value());
+  EXPECT_FALSE(later->get("si/d")->has_value()) << "rolled back";
+}
+
+TEST_F(TxnTest, AWriteConflictAbortsAndAppliesNothing) {
+  auto c = client();
+  auto first = begin(*c);
+  auto second = begin(*c);
+  ASSERT_TRUE(first->put("wc/k", "first").is_ok());
+  ASSERT_TRUE(second->put("wc/k", "second").is_ok());
+  ASSERT_TRUE(second->put("wc/other", "second").is_ok());
+  ASSERT_TRUE(first->commit().is_ok());
+  Status s = second->commit();
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.to_string();
+  EXPECT_NE(s.message().find("wc/k"), std::string::npos) << "names the key: " << s.message();
+  auto check = begin(*c);
+  EXPECT_EQ(check->get("wc/k")->value_or("?"), "first");
+  EXPECT_FALSE(check->get("wc/other")->has_value()) << "nothing of the aborted transaction applied";
+}
+
+TEST_F(TxnTest, TheKeySpacesNeverSeeEachOther) {
+  auto c = client();
+  ASSERT_TRUE(c->raw_put("ks/raw", "r").is_ok());
+  auto t = begin(*c);
+  EXPECT_FALSE(t->get("ks/raw")->has_value());
+  ASSERT_TRUE(t->put("ks/txn", "t").is_ok());
+  ASSERT_TRUE(t->commit().is_ok());
+  EXPECT_FALSE(c->raw_get("ks/txn")->has_value());
+  EXPECT_FALSE(c->get("ks/txn")->found);
+}
+
+TEST_F(TxnTest, ACrashedClientsLocksAreRolledBackOrForwardByItsPrimary) {
+  auto c = client();
+  // Crashed after prewrite: once its primary's TTL passes, a reader rolls it back.
+  crashed_prewrite(*c, {"cr/p1", "cr/s1"}, 300);
+  auto reader = begin(*c);
+  auto s1 = reader->get("cr/s1");
+  ASSERT_TRUE(s1.is_ok()) << s1.status().to_string();
+  EXPECT_FALSE(s1->has_value());
+
+  // Crashed after committing its primary: a reader rolls the secondary forward.
+  std::uint64_t start = crashed_prewrite(*c, {"cr/p2", "cr/s2"}, 60'000);
+  auto commit_ts = c->get_tso(1);
+  kvrpc::KvCommitRequest commit;
+  commit.set_start_version(start);
+  commit.set_commit_version(*commit_ts);
+  commit.add_keys("cr/p2");
+  EXPECT_FALSE(on_leader("cr/p2", commit, &kvrpc::Kv::Stub::KvCommit).has_error());
+  auto after = begin(*c);
+  auto s2 = after->get("cr/s2");
+  ASSERT_TRUE(s2.is_ok()) << s2.status().to_string();
+  EXPECT_EQ(s2->value_or("?"), "from-crashed-cr/s2");
+
+  // A live lock (long TTL, primary not committed): a reader waits, within its deadline.
+  crashed_prewrite(*c, {"cr/p3"}, 60'000);
+  auto impatient = client(1500ms);
+  auto waiting = begin(*impatient);
+  auto blocked = waiting->get("cr/p3");
+  EXPECT_EQ(blocked.status().code(), StatusCode::kDeadlineExceeded) << blocked.status().to_string();
+  // A writer meeting it is aborted, and applies nothing.
+  auto writer = begin(*impatient);
+  ASSERT_TRUE(writer->put("cr/p3", "mine").is_ok());
+  EXPECT_EQ(writer->commit().code(), StatusCode::kAborted);
+}
+
+TEST_F(TxnTest, ATransactionSpansRegionsAtomically) {
+  auto c = client();
+  ASSERT_TRUE(c->split({"xr/m"}).is_ok());
+  auto t = begin(*c);
+  for (const char* k : {"xr/a", "xr/b", "xr/n", "xr/z"}) {
+    ASSERT_TRUE(t->put(k, std::string("v-") + k).is_ok());
+  }
+  ASSERT_TRUE(t->commit().is_ok());
+  auto r = begin(*c);
+  auto all = r->scan("xr/", "xr0", 100);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[2].key, "xr/n");
+  auto limited = r->scan("xr/", "", 3);
+  ASSERT_EQ(limited->size(), 3u);
+  EXPECT_EQ((*limited)[2].key, "xr/n");
+}
+
+// rdb-cli txn: a command per line on stdin, an answer per line, exit codes 0 / 3 / 4.
+TEST_F(TxnTest, CliTxnAnswersEachLineAndExitsByOutcome) {
+  auto cli = [&](const std::string& name, const std::string& script) {
+    std::string path = cluster_->dir().sub(name + ".txn");
+    std::ofstream(path) << script;
+    return testing::run_command(
+        {"/bin/sh", "-c",
+         fmt::format("'{}/rdb-cli' --pd {} --json txn < '{}'", testing::bin_dir(), cluster_->pd().addr, path)},
+        cluster_->dir().path(), 30s);
+  };
+  auto lines = [](const std::string& out) {
+    std::vector<nlohmann::json> js;
+    std::size_t pos = 0;
+    while (pos < out.size()) {
+      auto end = out.find('\n', pos);
+      js.push_back(nlohmann::json::parse(out.substr(pos, end - pos)));
+      pos = end == std::string::npos ? out.size() : end + 1;
+    }
+    return js;
+  };
+  auto ok = cli("ok", "put cli/k \"hello world\"\nget cli/k\nget cli/missing\nscan cli/ cli0 10\ncommit\n");
+  ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  auto js = lines(ok.out);
+  ASSERT_EQ(js.size(), 5u) << ok.out;
+  EXPECT_EQ(js[1]["key"], "cli/k");
+  EXPECT_EQ(js[1]["found"], true);
+  EXPECT_EQ(js[1]["value"], "hello world");
+  EXPECT_EQ(js[2]["found"], false);
+  EXPECT_EQ(js[3]["kvs"].size(), 1u);
+  EXPECT_EQ(js[4]["op"], "commit");
+  EXPECT_GT(js[4]["commit_ts"].get<std::uint64_t>(), js[4]["start_ts"].get<std::uint64_t>());
+
+  auto rolled = cli("rolled", "put cli/r x\nrollback\n");
+  EXPECT_EQ(rolled.exit_code, 0) << rolled.out << rolled.err;
+  auto unfinished = cli("unfinished", "put cli/u x\n");
+  EXPECT_EQ(unfinished.exit_code, 4) << unfinished.out;
+  EXPECT_TRUE(lines(unfinished.out).back().contains("error"));
+  auto bad = cli("bad", "frobnicate cli/k\ncommit\n");
+  EXPECT_EQ(bad.exit_code, 4);
+  EXPECT_EQ(lines(bad.out).size(), 1u) << "the failing command ends the transaction";
+  auto check = client();
+  auto t = begin(*check);
+  EXPECT_FALSE(t->get("cli/r")->has_value());
+  EXPECT_FALSE(t->get("cli/u")->has_value());
+
+  // A conflict: another transaction commits the key after this one started.
+  crashed_prewrite(*check, {"cli/locked"}, 60'000);
+  auto conflict = cli("conflict", "put cli/locked mine\ncommit\n");
+  EXPECT_EQ(conflict.exit_code, 3) << conflict.out << conflict.err;
+}
+
+}  // namespace
+}  // namespace rdb
