@@ -124,19 +124,28 @@ class ChaosCluster {
     net_.register_address(cluster_.store(name).addr, name);
   }
 
-  // The PD group's leader as its members name it, asked for up to 5 s (an election may
-  // be under way); "" when none is named.
+  // The PD group's leader: the member that names itself leader when asked directly
+  // (any other member's view may lag), asked for up to 5 s (an election may be under
+  // way); "" when none does.
   std::string pd_leader() {
     std::string found;
     (void)rdb::testing::poll_until(
         [&] {
-          auto members = client_->pd_members();
-          for (const auto& m : members.is_ok() ? *members : std::vector<PdMemberInfo>{}) {
-            if (m.leader) {
-              found = m.name;
+          for (const auto& name : cluster_.pd_member_names()) {
+            ClientOptions o;
+            o.pd_endpoints = {cluster_.pd_member(name).addr};
+            o.timeout = std::chrono::milliseconds(500);
+            auto direct = RdbClient::connect(o);
+            auto members =
+                direct.is_ok() ? (*direct)->pd_members() : Result<std::vector<PdMemberInfo>>(direct.status());
+            for (const auto& m : members.is_ok() ? *members : std::vector<PdMemberInfo>{}) {
+              if (m.leader && m.name == name) {
+                found = name;
+                return true;
+              }
             }
           }
-          return !found.empty();
+          return false;
         },
         std::chrono::seconds(5));
     return found;
@@ -303,16 +312,20 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
   }
   if (kind == "pd-leader-kill") {
     std::string victim = c.pd_leader();
+    std::string target = victim + " (leader)";
     if (victim.empty()) {
       victim = pick(c.cluster().pd_member_names(), rng);
+      target = victim + " (no member named itself leader)";
     }
     c.cluster().kill_pd_member(victim);
-    return {"pd-leader-kill", victim, [&c, victim] { c.cluster().restart_pd_member(victim); }};
+    return {"pd-leader-kill", target, [&c, victim] { c.cluster().restart_pd_member(victim); }};
   }
   if (kind == "pd-partition") {
     std::string victim = c.pd_leader();
+    std::string target = victim + " (leader) | the other PD members";
     if (victim.empty()) {
       victim = pick(c.cluster().pd_member_names(), rng);
+      target = victim + " (no member named itself leader) | the other PD members";
     }
     for (const auto& other : c.cluster().pd_member_names()) {
       if (other != victim) {
@@ -320,7 +333,7 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
         c.net().cut(other, victim);
       }
     }
-    return {"pd-partition", victim + " | the other PD members", [&c] { c.net().heal(); }};
+    return {"pd-partition", target, [&c] { c.net().heal(); }};
   }
   if (kind == "pd-restart") {
     c.cluster().pd().process->kill_now();
