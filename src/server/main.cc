@@ -51,6 +51,7 @@ int run(int argc, char** argv) {
   bool lease_reads = false;
   bool hibernate_regions = true;
   bool unsafe_local_reads = false;
+  bool txn_reads_ignore_locks = false;
   bool ack_before_commit = false;
   rdb::TlsFiles tls;
   std::uint64_t reserve_space = std::uint64_t{256} << 20;
@@ -151,6 +152,9 @@ int run(int argc, char** argv) {
     app.add_flag("--test-ack-before-commit", ack_before_commit,
                  "TEST ONLY: acknowledge raw writes before they commit (loses acknowledged writes on failover; for "
                  "testing the chaos checker)");
+    app.add_flag("--test-txn-reads-ignore-locks", txn_reads_ignore_locks,
+                 "TEST ONLY: transactional reads do not check locks (breaks snapshot isolation; for testing the "
+                 "chaos bank checker)");
   }
   try {
     app.parse(argc, argv);
@@ -279,6 +283,10 @@ int run(int argc, char** argv) {
   }
   rdb::RaftStore raft_store(**engine, raft_config, *transport, &metrics);
   rdb::KvService service(**engine, raft_store, metrics, 0);
+  if (txn_reads_ignore_locks) {
+    spdlog::warn("--test-txn-reads-ignore-locks: transactions are NOT snapshot-isolated (test-only switch)");
+    service.set_test_txn_reads_ignore_locks(true);
+  }
   service.set_max_stream_requests(max_stream_requests);
   rdb::RaftService raft_service(raft_store);
 

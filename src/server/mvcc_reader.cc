@@ -138,7 +138,7 @@ Result<MvccRead> MvccReader::get(const std::string& key, std::uint64_t ts) {
   // The lock first: a transaction that commits before `ts` held its lock when `ts`
   // was handed out, so either the lock or the commit is seen.
   RDB_ASSIGN_OR_RETURN(auto l, lock(key));
-  if (l && l->start_ts() <= ts && l->op() != txnpb::LOCK) {
+  if (l && l->start_ts() <= ts && l->op() != txnpb::LOCK && !ignore_locks_) {
     out.locked = lock_info(key, *l);
     return out;
   }
@@ -176,7 +176,7 @@ Result<MvccReader::ScanResult> MvccReader::scan(const std::string& start, const 
                                                 std::uint32_t limit, bool keys_only, std::size_t max_bytes) {
   ScanResult out;
   RDB_ASSIGN_OR_RETURN(auto locks, scan_locks(start, end, ts, 1));
-  if (!locks.empty() && locks.front().lock_type() != txnpb::LOCK) {
+  if (!locks.empty() && locks.front().lock_type() != txnpb::LOCK && !ignore_locks_) {
     out.locked = std::move(locks.front());
     return out;
   }

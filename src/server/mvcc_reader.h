@@ -104,9 +104,12 @@ class MvccReader {
                                                   std::uint64_t max_ts, std::uint32_t limit);
 
   static txnpb::LockInfo lock_info(const std::string& key, const txnpb::LockRecord& lock);
+  // Test-only: get() and scan() no longer look for locks (not snapshot isolation).
+  void ignore_locks_for_test() { ignore_locks_ = true; }
 
  private:
   MvccSource& source_;
+  bool ignore_locks_ = false;
 };
 
 }  // namespace rdb

@@ -90,6 +90,9 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
   }
   EngineSource source(engine_);
   MvccReader reader(source);
+  if (reads_ignore_locks_) {
+    reader.ignore_locks_for_test();
+  }
   if (Status s = read(reader); !s.is_ok()) {
     rm.errors->inc();
     spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());

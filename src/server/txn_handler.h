@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 
 #include "common/metrics.h"
@@ -31,6 +32,8 @@ class TxnHandler {
  public:
   using Deadline = std::chrono::system_clock::time_point;
   TxnHandler(StorageEngine& engine, RaftStore& store, MetricsRegistry& metrics);
+  // Test-only: reads skip the lock check, breaking snapshot isolation (the chaos bank must notice).
+  void set_reads_ignore_locks(bool on) { reads_ignore_locks_ = on; }
 
   grpc::Status get(const kvrpc::KvGetRequest& req, kvrpc::KvGetResponse* resp, Deadline deadline);
   grpc::Status batch_get(const kvrpc::KvBatchGetRequest& req, kvrpc::KvBatchGetResponse* resp, Deadline deadline);
@@ -79,6 +82,7 @@ class TxnHandler {
   StorageEngine& engine_;
   RaftStore& store_;
   std::array<RpcMetrics, kCount> metrics_{};
+  std::atomic<bool> reads_ignore_locks_{false};
 };
 
 }  // namespace rdb

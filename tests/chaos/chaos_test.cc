@@ -53,6 +53,9 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   EXPECT_GT(r.tso_obtained, 100u) << "the TSO caller barely ran";
   EXPECT_GE(r.history.faults.size(), 2u) << "the nemesis barely ran";
   EXPECT_GT(acknowledged(r), 500u) << "the workload barely ran";
+  EXPECT_TRUE(r.bank.ok()) << (r.bank.violation.empty() ? "the bank never set up or had no final snapshot"
+                                                        : r.bank.violation);
+  EXPECT_GT(r.bank.committed, 10u) << "the bank barely ran";
   if (o.scenario == "merge") {
     EXPECT_GT(r.merge_log_lines, 0u) << "no region merged during the run";
   }
@@ -97,6 +100,24 @@ TEST(ChaosSelfCheckTest, AcknowledgeBeforeCommitIsCaught) {
   o.write_heavy = true;  // clients keep writing to the isolated leader instead of waiting on reads
   RunSummary r = run(o);
   EXPECT_FALSE(r.passed()) << "the harness missed writes acknowledged before commit";
+}
+
+// Snapshot reads that do not check locks see a transfer half-committed (its primary
+// committed, a secondary still locked): the bank's snapshots stop balancing.
+TEST(ChaosSelfCheckTest, TransactionalReadsThatIgnoreLocksAreCaughtByTheBank) {
+  if (!kTestSwitches) {
+    GTEST_SKIP() << "test switches are compiled out (RDB_TEST_SWITCHES=OFF)";
+  }
+  ScenarioOptions o;
+  o.scenario = "confused-peer";  // a fault that leaves the cluster serving
+  o.duration = std::chrono::seconds(12);
+  o.store_args = {"--test-txn-reads-ignore-locks"};
+  o.bank_accounts = 2;  // every transfer touches every account: the most half-committed states
+  o.bank_clients = 6;
+  RunSummary r = run(o);
+  EXPECT_FALSE(r.bank.violation.empty()) << "the bank missed reads that ignore locks (" << r.bank.reads.size()
+                                         << " snapshots, " << r.bank.committed << " transfers)";
+  EXPECT_FALSE(r.passed());
 }
 
 // Reads sent to every store directly: followers refuse them (NotLeader), so the

@@ -99,6 +99,16 @@ std::string text_report(const RunSummary& run) {
   }
   out += fmt::format("timestamps: {} obtained, {} calls failed; unique and in real-time order: {}\n", run.tso_obtained,
                      run.tso_failed, run.tso_violation.empty() ? "yes" : "NO — " + run.tso_violation);
+  if (run.bank_enabled) {
+    const auto& b = run.bank;
+    out += fmt::format(
+        "bank: transfers committed {}, aborted {}, undetermined {}, failed {}; snapshots {} (failed {}); {}\n",
+        b.committed, b.aborted, b.undetermined, b.failed, b.reads.size(), b.reads_failed,
+        !b.set_up             ? "the accounts were never created"
+        : !b.final_read       ? "no final snapshot"
+        : b.violation.empty() ? "every snapshot balanced"
+                              : "VIOLATION: " + b.violation);
+  }
   if (run.pd_elections > 0) {
     out += fmt::format("PD group: a member took the leadership {} times\n", run.pd_elections);
   }

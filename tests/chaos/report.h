@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bank.h"
 #include "durability.h"
 #include "history.h"
 #include "linearizability.h"
@@ -34,7 +35,11 @@ struct RunSummary {
   std::uint64_t tso_failed = 0;
   std::string tso_violation;
   std::uint64_t pd_elections = 0;  // PD group runs: times a member took the leadership (log lines)
-  bool passed() const { return linearizability.linearizable && durability.ok && tso_violation.empty(); }
+  bool bank_enabled = false;
+  BankResult bank;  // the transactional bank's counts and snapshots (bank.h)
+  bool passed() const {
+    return linearizability.linearizable && durability.ok && tso_violation.empty() && (!bank_enabled || bank.ok());
+  }
 };
 
 std::string text_report(const RunSummary& run);

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bank.h"
 #include "confused_peer.h"
 #include "durability.h"
 #include "fault_network.h"
@@ -433,9 +434,23 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a steady trickle, not a load test
     }
   });
+  // The bank alongside: transfers in transactions, snapshots that must always balance.
+  BankOptions bank_options;
+  bank_options.accounts = o.bank_accounts;
+  bank_options.clients = o.bank_clients;
+  bank_options.duration = o.duration;
+  bank_options.seed = o.seed;
+  BankResult bank;
+  std::thread banker([&] {
+    auto teller = c.connect(std::chrono::seconds(3));
+    if (teller && o.bank_accounts > 1) {
+      bank = run_bank(*teller, bank_options);
+    }
+  });
   run_nemesis(o, c, rec, deadline, nemesis_error);
   workload.join();
   tso.join();
+  banker.join();
   if (!nemesis_error.empty()) {
     return Status::internal(fmt::format("the nemesis failed: {}", nemesis_error));
   }
@@ -447,6 +462,10 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
     return Status::unavailable("cannot create the final reader");
   }
   final_reads(*patient, w, rec);
+  if (o.bank_accounts > 1) {
+    bank_final_read(*patient, bank_options, bank);
+    check_bank(bank_options, bank);
+  }
 
   RunSummary run;
   run.scenario = o.scenario;
@@ -459,6 +478,8 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   run.tso_obtained = tso_ops.size();
   run.tso_failed = tso_failed;
   run.tso_violation = rdb::testing::tso_order_violation(tso_ops).value_or("");
+  run.bank_enabled = o.bank_accounts > 1;
+  run.bank = std::move(bank);
   for (const auto& name : kStores) {
     std::string logs = c.cluster().store(name).logs();
     run.store_drop_log_lines += count_lines_with(logs, "dropped a Raft message");

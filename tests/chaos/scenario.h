@@ -14,7 +14,8 @@
 //   pd-restart        kill -9 the PD, restart it on the same address
 //   pd-leader-kill    (a PD group of 3) kill -9 the PD leader, restart it after the window
 //   pd-partition      (a PD group of 3) cut the PD leader off from the other members
-// Every run also asks PD for timestamps throughout and checks them (tso_order.h).
+// Every run also asks PD for timestamps throughout and checks them (tso_order.h), and
+// runs the transactional bank (bank.h): every snapshot must balance.
 //   confused-peer     stale, duplicated, malformed and misaddressed Raft messages
 //                     sent straight to every store (confused_peer.h)
 //   split             split the regions at a workload key and inside the log keys
@@ -44,6 +45,8 @@ struct ScenarioOptions {
   bool write_heavy = false;             // see WorkloadOptions
   std::vector<std::string> store_args;  // extra rdb-server flags, e.g. --test-ack-before-commit
   std::string out_dir;                  // history.jsonl, report.txt, report.html; empty: not written
+  int bank_accounts = 5;                // the transactional bank alongside (bank.h); 0: none
+  int bank_clients = 3;
 };
 
 const std::vector<std::string>& scenario_names();
