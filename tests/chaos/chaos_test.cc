@@ -56,6 +56,8 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   EXPECT_TRUE(r.bank.ok()) << (r.bank.violation.empty() ? "the bank never set up or had no final snapshot"
                                                         : r.bank.violation);
   EXPECT_GT(r.bank.committed, 10u) << "the bank barely ran";
+  EXPECT_TRUE(r.list_append.ok()) << r.list_append.examples.front();
+  EXPECT_GT(r.list_append_outcomes[0], 20u) << "list-append barely ran";
   if (o.scenario == "merge") {
     EXPECT_GT(r.merge_log_lines, 0u) << "no region merged during the run";
   }
@@ -103,8 +105,9 @@ TEST(ChaosSelfCheckTest, AcknowledgeBeforeCommitIsCaught) {
 }
 
 // Snapshot reads that do not check locks see a transfer half-committed (its primary
-// committed, a secondary still locked): the bank's snapshots stop balancing.
-TEST(ChaosSelfCheckTest, TransactionalReadsThatIgnoreLocksAreCaughtByTheBank) {
+// committed, a secondary still locked): the bank's snapshots stop balancing, and
+// list-append finds read skew (G-single) and appends lost to a stale read.
+TEST(ChaosSelfCheckTest, TransactionalReadsThatIgnoreLocksAreCaughtByTheBankAndListAppend) {
   if (!kTestSwitches) {
     GTEST_SKIP() << "test switches are compiled out (RDB_TEST_SWITCHES=OFF)";
   }
@@ -114,9 +117,13 @@ TEST(ChaosSelfCheckTest, TransactionalReadsThatIgnoreLocksAreCaughtByTheBank) {
   o.store_args = {"--test-txn-reads-ignore-locks"};
   o.bank_accounts = 2;  // every transfer touches every account: the most half-committed states
   o.bank_clients = 6;
+  o.list_keys = 3;  // few keys, many clients: reads race commits on every key
+  o.list_clients = 6;
   RunSummary r = run(o);
   EXPECT_FALSE(r.bank.violation.empty()) << "the bank missed reads that ignore locks (" << r.bank.reads.size()
                                          << " snapshots, " << r.bank.committed << " transfers)";
+  EXPECT_FALSE(r.list_append.ok()) << "list-append missed reads that ignore locks (" << r.list_append_outcomes[0]
+                                   << " transactions committed)";
   EXPECT_FALSE(r.passed());
 }
 

@@ -109,6 +109,22 @@ std::string text_report(const RunSummary& run) {
         : b.violation.empty() ? "every snapshot balanced"
                               : "VIOLATION: " + b.violation);
   }
+  if (run.list_append_enabled) {
+    const auto& la = run.list_append;
+    std::string counts;
+    for (const auto& [name, n] : la.counts) {
+      counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", name, n);
+    }
+    out += fmt::format("list-append: transactions ok {}, failed {}, unknown {}; {} in the graph; {}\n",
+                       run.list_append_outcomes[0], run.list_append_outcomes[1], run.list_append_outcomes[2],
+                       la.transactions, la.ok() ? "no anomaly snapshot isolation forbids" : "ANOMALIES");
+    if (!counts.empty()) {
+      out += "  found: " + counts + "\n";
+    }
+    for (const auto& e : la.examples) {
+      out += "  " + e + "\n";
+    }
+  }
   if (run.pd_elections > 0) {
     out += fmt::format("PD group: a member took the leadership {} times\n", run.pd_elections);
   }

@@ -13,6 +13,7 @@
 #include "durability.h"
 #include "history.h"
 #include "linearizability.h"
+#include "list_append.h"
 
 namespace rdb::chaos {
 
@@ -37,8 +38,12 @@ struct RunSummary {
   std::uint64_t pd_elections = 0;  // PD group runs: times a member took the leadership (log lines)
   bool bank_enabled = false;
   BankResult bank;  // the transactional bank's counts and snapshots (bank.h)
+  bool list_append_enabled = false;
+  ListAppendVerdict list_append;
+  std::uint64_t list_append_outcomes[3] = {0, 0, 0};  // ok, failed, unknown (ListTxn::Outcome)
   bool passed() const {
-    return linearizability.linearizable && durability.ok && tso_violation.empty() && (!bank_enabled || bank.ok());
+    return linearizability.linearizable && durability.ok && tso_violation.empty() && (!bank_enabled || bank.ok()) &&
+           (!list_append_enabled || list_append.ok());
   }
 };
 

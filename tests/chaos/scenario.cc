@@ -15,6 +15,7 @@
 #include "durability.h"
 #include "fault_network.h"
 #include "linearizability.h"
+#include "list_append.h"
 #include "local_cluster.h"
 #include "support/tso_order.h"
 #include "workload.h"
@@ -447,10 +448,24 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
       bank = run_bank(*teller, bank_options);
     }
   });
+  // List-append transactions alongside, for the dependency-graph checker.
+  ListAppendOptions list_options;
+  list_options.duration = o.duration;
+  list_options.seed = o.seed;
+  list_options.keys = o.list_keys;
+  list_options.clients = o.list_clients;
+  std::vector<ListTxn> list_txns;
+  std::thread appender([&] {
+    auto lister = c.connect(std::chrono::seconds(3));
+    if (lister && o.list_append) {
+      list_txns = run_list_append(*lister, list_options);
+    }
+  });
   run_nemesis(o, c, rec, deadline, nemesis_error);
   workload.join();
   tso.join();
   banker.join();
+  appender.join();
   if (!nemesis_error.empty()) {
     return Status::internal(fmt::format("the nemesis failed: {}", nemesis_error));
   }
@@ -466,6 +481,9 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
     bank_final_read(*patient, bank_options, bank);
     check_bank(bank_options, bank);
   }
+  if (o.list_append) {
+    list_append_final_read(*patient, list_options, list_txns);
+  }
 
   RunSummary run;
   run.scenario = o.scenario;
@@ -480,6 +498,11 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   run.tso_violation = rdb::testing::tso_order_violation(tso_ops).value_or("");
   run.bank_enabled = o.bank_accounts > 1;
   run.bank = std::move(bank);
+  run.list_append_enabled = o.list_append;
+  run.list_append = check_list_append(list_txns);
+  for (const auto& t : list_txns) {
+    ++run.list_append_outcomes[static_cast<int>(t.outcome)];
+  }
   for (const auto& name : kStores) {
     std::string logs = c.cluster().store(name).logs();
     run.store_drop_log_lines += count_lines_with(logs, "dropped a Raft message");

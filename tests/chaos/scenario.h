@@ -15,7 +15,8 @@
 //   pd-leader-kill    (a PD group of 3) kill -9 the PD leader, restart it after the window
 //   pd-partition      (a PD group of 3) cut the PD leader off from the other members
 // Every run also asks PD for timestamps throughout and checks them (tso_order.h), and
-// runs the transactional bank (bank.h): every snapshot must balance.
+// runs the transactional bank (bank.h: every snapshot must balance) and list-append
+// transactions (list_append.h: no anomaly snapshot isolation forbids).
 //   confused-peer     stale, duplicated, malformed and misaddressed Raft messages
 //                     sent straight to every store (confused_peer.h)
 //   split             split the regions at a workload key and inside the log keys
@@ -47,6 +48,9 @@ struct ScenarioOptions {
   std::string out_dir;                  // history.jsonl, report.txt, report.html; empty: not written
   int bank_accounts = 5;                // the transactional bank alongside (bank.h); 0: none
   int bank_clients = 3;
+  bool list_append = true;  // list-append transactions and their checker (list_append.h)
+  int list_keys = 6;
+  int list_clients = 3;
 };
 
 const std::vector<std::string>& scenario_names();
