@@ -236,7 +236,9 @@ void FaultNetwork::serve_tunnel(const std::string& from, int client_fd, Tunnel* 
       const char* ok = "HTTP/1.0 200 Connection established\r\n\r\n";
       bool alive = write_all(client_fd, ok, std::strlen(ok)) && write_all(server_fd, rest.data(), rest.size());
       char buf[65536];
-      while (alive && !stopping_ && !is_cut(from, to)) {
+      // The target's name is looked up again each round: a tunnel opened before its target
+      // was registered (a PD member dialling a peer during start-up) must be cut all the same.
+      while (alive && !stopping_ && !is_cut(from, name_of(target))) {
         pollfd p[2] = {{client_fd, POLLIN, 0}, {server_fd, POLLIN, 0}};
         if (::poll(p, 2, kPollMs) < 0) {
           break;
