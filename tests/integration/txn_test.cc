@@ -229,6 +229,52 @@ TEST_F(TxnTest, ATransactionSpansRegionsAtomically) {
   EXPECT_EQ((*limited)[2].key, "xr/n");
 }
 
+// Garbage from the network is refused with INVALID_ARGUMENT naming what is wrong, and
+// changes nothing.
+TEST_F(TxnTest, MalformedTransactionalRequestsAreRefused) {
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_->store("s1").addr, grpc::InsecureChannelCredentials()));
+  auto refused = [&](auto rpc, const auto& req, auto resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    grpc::Status s = ((*stub).*rpc)(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_FALSE(s.error_message().empty());
+  };
+  kvrpc::KvPrewriteRequest no_mutations;
+  no_mutations.set_primary_lock("k");
+  no_mutations.set_start_version(10);
+  refused(&kvrpc::Kv::Stub::KvPrewrite, no_mutations, kvrpc::KvPrewriteResponse());
+  kvrpc::KvPrewriteRequest no_start = no_mutations;
+  no_start.set_start_version(0);
+  no_start.add_mutations()->set_key("k");
+  refused(&kvrpc::Kv::Stub::KvPrewrite, no_start, kvrpc::KvPrewriteResponse());
+  kvrpc::KvPrewriteRequest huge_key = no_mutations;
+  huge_key.add_mutations()->set_key(std::string(9000, 'k'));
+  refused(&kvrpc::Kv::Stub::KvPrewrite, huge_key, kvrpc::KvPrewriteResponse());
+  kvrpc::KvCommitRequest backwards;
+  backwards.set_start_version(20);
+  backwards.set_commit_version(10);
+  backwards.add_keys("k");
+  refused(&kvrpc::Kv::Stub::KvCommit, backwards, kvrpc::KvCommitResponse());
+  kvrpc::KvCommitRequest twice = backwards;
+  twice.set_commit_version(30);
+  twice.add_keys("k");
+  refused(&kvrpc::Kv::Stub::KvCommit, twice, kvrpc::KvCommitResponse());
+  kvrpc::KvGetRequest no_version;
+  no_version.set_key("k");
+  refused(&kvrpc::Kv::Stub::KvGet, no_version, kvrpc::KvGetResponse());
+  kvrpc::KvScanRequest no_limit;
+  no_limit.set_version(5);
+  refused(&kvrpc::Kv::Stub::KvScan, no_limit, kvrpc::KvScanResponse());
+  kvrpc::KvCheckTxnStatusRequest no_primary;
+  no_primary.set_lock_ts(5);
+  no_primary.set_current_ts(6);
+  refused(&kvrpc::Kv::Stub::KvCheckTxnStatus, no_primary, kvrpc::KvCheckTxnStatusResponse());
+  auto c = client();
+  auto t = begin(*c);
+  EXPECT_FALSE(t->get("k")->has_value()) << "nothing was written";
+}
+
 // rdb-cli txn: a command per line on stdin, an answer per line, exit codes 0 / 3 / 4.
 TEST_F(TxnTest, CliTxnAnswersEachLineAndExitsByOutcome) {
   auto cli = [&](const std::string& name, const std::string& script) {
