@@ -265,6 +265,7 @@ class TxnImpl final : public Transaction {
     }
     roll_back_locks();
     buffer_.clear();
+    buffer_bytes_ = 0;
     return Status::ok();
   }
 
@@ -274,17 +275,18 @@ class TxnImpl final : public Transaction {
                      : Status::ok();
   }
 
+  // Checks that writing `key` (with `value_bytes`) keeps the buffer within the limits,
+  // and if so counts it (the caller then writes it).
   Status room_for(const std::string& key, std::size_t value_bytes) {
-    if (buffer_.count(key) == 0 && buffer_.size() >= kMaxBatchKeys) {
+    auto it = buffer_.find(key);
+    if (it == buffer_.end() && buffer_.size() >= kMaxBatchKeys) {
       return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxBatchKeys));
     }
-    std::size_t bytes = key.size() + value_bytes;
-    for (const auto& [k, v] : buffer_) {
-      if (k != key) {
-        bytes += k.size() + (v ? v->size() : 0);
-      }
-    }
-    return validate_write_bytes(bytes);
+    std::size_t replaced = it == buffer_.end() ? 0 : key.size() + (it->second ? it->second->size() : 0);
+    std::size_t bytes = buffer_bytes_ - replaced + key.size() + value_bytes;
+    RDB_RETURN_IF_ERROR(validate_write_bytes(bytes));
+    buffer_bytes_ = bytes;
+    return Status::ok();
   }
 
   // The lock a read met, or an error for anything else a read should not get.
@@ -457,6 +459,7 @@ class TxnImpl final : public Transaction {
   const std::uint64_t start_ts_;
   std::uint64_t commit_ts_ = 0;
   std::map<std::string, std::optional<std::string>> buffer_;  // key -> value, nullopt = delete
+  std::size_t buffer_bytes_ = 0;                              // its keys and values
   bool finished_ = false;
   bool prewrite_sent_ = false;
 };

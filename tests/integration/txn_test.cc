@@ -229,6 +229,27 @@ TEST_F(TxnTest, ATransactionSpansRegionsAtomically) {
   EXPECT_EQ((*limited)[2].key, "xr/n");
 }
 
+// A transaction's buffer is bounded: 10,240 keys and 48 MiB of keys and values.
+TEST_F(TxnTest, TheWriteBufferIsBounded) {
+  auto c = client();
+  auto t = begin(*c);
+  for (int i = 0; i < 10240; ++i) {
+    ASSERT_TRUE(t->put(fmt::format("buf/{:05}", i), "v").is_ok()) << i;
+  }
+  EXPECT_EQ(t->put("buf/one-more", "v").code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(t->put("buf/00000", "replaced").is_ok()) << "a key already buffered is not one more";
+  EXPECT_TRUE(t->erase("buf/00001").is_ok());
+  ASSERT_TRUE(t->rollback().is_ok());
+  auto big = begin(*c);
+  const std::string eight_mib(8 * 1024 * 1024, 'v');  // the largest value
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(big->put(fmt::format("big/{}", i), eight_mib).is_ok()) << i;
+  }
+  EXPECT_EQ(big->put("big/5", eight_mib).code(), StatusCode::kInvalidArgument) << "48 MiB and more";
+  EXPECT_TRUE(big->put("big/0", "small").is_ok()) << "replacing a value frees its bytes";
+  EXPECT_TRUE(big->put("big/5", eight_mib).is_ok());
+}
+
 // Garbage from the network is refused with INVALID_ARGUMENT naming what is wrong, and
 // changes nothing.
 TEST_F(TxnTest, MalformedTransactionalRequestsAreRefused) {
