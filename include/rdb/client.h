@@ -60,6 +60,9 @@ struct ClientOptions {
   // stream per store, packing concurrent requests into shared messages. Off: one
   // unary gRPC call per request (same outcomes, more overhead per request).
   bool batch_requests = true;
+  // A transaction whose keys are all in one region commits in one step (1PC: one
+  // prewrite that the region's leader commits, no locks left). Off: always two phases.
+  bool txn_one_pc = true;
 };
 
 struct KeyValue {
@@ -147,7 +150,10 @@ struct ClusterStatus {
 // commit() prewrites every key (a lock naming the primary key, the first in key
 // order), takes commit_ts from PD, and commits the primary: that is the commit
 // point. The other keys' locks are then committed, or rolled forward later by any
-// reader that meets them. Results:
+// reader that meets them. When one region holds every key (and ClientOptions::txn_one_pc),
+// the prewrite itself commits them (1PC) at a timestamp the region's leader chooses
+// above every read it served; a 1PC whose answer is lost is settled by a rollback,
+// which reports the commit if it happened. Results:
 //   OK            committed at commit_ts() (also for a transaction that wrote nothing)
 //   ABORTED       a write conflict (another transaction committed one of the keys after
 //                 start_ts) or a lock that stayed: nothing applied, the locks taken

@@ -555,7 +555,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
   // ---- transactions (TxnSender; the logic is in transaction.cc)
   Result<std::unique_ptr<Transaction>> begin() override {
     RDB_ASSIGN_OR_RETURN(std::uint64_t start_ts, get_tso(1));
-    return make_transaction(*this, start_ts);
+    return make_transaction(*this, start_ts, options_.txn_one_pc);
   }
   Result<std::uint64_t> timestamp() override { return get_tso(1); }
   std::chrono::milliseconds timeout() const override { return options_.timeout; }
@@ -596,7 +596,9 @@ class ClientImpl final : public RdbClient, public TxnSender {
     }
     return per_region_part<kvrpc::KvPrewriteResponse>(
         req, keys, &kvrpc::Kv::Stub::KvPrewrite,
-        [&by_key](kvrpc::KvPrewriteRequest& r, const std::vector<std::string>& part) {
+        [&by_key, &keys](kvrpc::KvPrewriteRequest& r, const std::vector<std::string>& part) {
+          // 1PC only when this part is the whole transaction (one region holds every key).
+          r.set_try_one_pc(r.try_one_pc() && part.size() == keys.size());
           r.clear_mutations();
           for (const auto& k : part) {
             *r.add_mutations() = *by_key.at(k);

@@ -43,7 +43,8 @@ std::string printable(const std::string& key) {
 
 class TxnImpl final : public Transaction {
  public:
-  TxnImpl(TxnSender& sender, std::uint64_t start_ts) : s_(sender), start_ts_(start_ts) {}
+  TxnImpl(TxnSender& sender, std::uint64_t start_ts, bool try_one_pc)
+      : s_(sender), start_ts_(start_ts), try_one_pc_(try_one_pc) {}
   ~TxnImpl() override {
     if (!finished_) {
       (void)rollback();
@@ -193,9 +194,18 @@ class TxnImpl final : public Transaction {
     const std::string primary = buffer_.begin()->first;
     const std::uint64_t ttl = lock_ttl_for(bytes);
     auto prewrite_started = Clock::now();
-    if (Status s = prewrite(mutations, primary, ttl); !s.is_ok()) {
+    std::uint64_t one_pc_commit_ts = 0;
+    if (Status s = prewrite(mutations, primary, ttl, &one_pc_commit_ts); !s.is_ok()) {
+      if (try_one_pc_ && s.code() != StatusCode::kAborted && s.code() != StatusCode::kInvalidArgument) {
+        return settle_failed_one_pc(s);
+      }
       roll_back_locks();
       return s;
+    }
+    if (one_pc_commit_ts != 0) {  // every key was in one region: committed in that one step
+      commit_ts_ = one_pc_commit_ts;
+      finished_ = true;
+      return Status::ok();
     }
     // A prewrite that took a good part of the TTL: extend it before others may judge us dead.
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - prewrite_started);
@@ -397,9 +407,20 @@ class TxnImpl final : public Transaction {
 
   // Locks every key for this transaction. ABORTED on a write conflict, on a rollback
   // that beat it, or on locks that stay; other errors as they come.
-  Status prewrite(const std::vector<txnpb::Mutation>& mutations, const std::string& primary, std::uint64_t ttl) {
+  Status prewrite(const std::vector<txnpb::Mutation>& mutations, const std::string& primary, std::uint64_t ttl,
+                  std::uint64_t* one_pc_commit_ts) {
     prewrite_sent_ = true;
     kvrpc::KvPrewriteRequest req;
+    if (try_one_pc_) {
+      // The sender keeps try_one_pc only when one region holds every key. The bound is
+      // the present: a commit at or below it is seen by every transaction started later.
+      auto now = s_.timestamp();
+      if (!now.is_ok()) {
+        return now.status().with_context("timestamp for a one-phase commit");
+      }
+      req.set_try_one_pc(true);
+      req.set_max_commit_ts(*now);
+    }
     req.set_primary_lock(primary);
     req.set_start_version(start_ts_);
     req.set_lock_ttl(ttl);
@@ -411,6 +432,7 @@ class TxnImpl final : public Transaction {
     Status s = until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
       std::optional<txnpb::LockInfo> met;
       RDB_RETURN_IF_ERROR(s_.kv_prewrite(req, [&](kvrpc::KvPrewriteResponse& resp) -> Status {
+        *one_pc_commit_ts = resp.one_pc_commit_ts();
         for (const auto& e : resp.errors()) {
           if (e.has_conflict()) {
             refused = Status::aborted(fmt::format(
@@ -440,6 +462,36 @@ class TxnImpl final : public Transaction {
     return s;
   }
 
+  // A prewrite that may have been a 1PC failed without a verdict: it may have committed.
+  // A rollback settles it — refused as already committed (then it did, at that
+  // timestamp), or done (then it never will).
+  Status settle_failed_one_pc(const Status& failure) {
+    finished_ = true;
+    kvrpc::KvBatchRollbackRequest req;
+    req.set_start_version(start_ts_);
+    for (const auto& [k, v] : buffer_) {
+      req.add_keys(k);
+    }
+    std::uint64_t committed_at = 0;
+    Status rolled = s_.kv_batch_rollback(req, [&](kvrpc::KvBatchRollbackResponse& resp) {
+      if (resp.has_error() && resp.error().already_committed()) {
+        committed_at = resp.error().commit_ts();
+      }
+      return Status::ok();
+    });
+    if (committed_at != 0) {
+      commit_ts_ = committed_at;
+      return Status::ok();
+    }
+    if (rolled.is_ok()) {
+      return failure;  // rolled back: nothing applied
+    }
+    return Status::undetermined(fmt::format(
+        "transaction {}: its one-phase commit was sent but not answered ({}), and the rollback that would settle it "
+        "failed too ({}); it may or may not have committed",
+        start_ts_, failure.message(), rolled.message()));
+  }
+
   // Best effort: whatever a failed commit locked is released (a reader would also
   // roll it back once the TTL passes).
   void roll_back_locks() {
@@ -457,6 +509,7 @@ class TxnImpl final : public Transaction {
 
   TxnSender& s_;
   const std::uint64_t start_ts_;
+  const bool try_one_pc_;
   std::uint64_t commit_ts_ = 0;
   std::map<std::string, std::optional<std::string>> buffer_;  // key -> value, nullopt = delete
   std::size_t buffer_bytes_ = 0;                              // its keys and values
@@ -466,8 +519,8 @@ class TxnImpl final : public Transaction {
 
 }  // namespace
 
-std::unique_ptr<Transaction> make_transaction(TxnSender& sender, std::uint64_t start_ts) {
-  return std::make_unique<TxnImpl>(sender, start_ts);
+std::unique_ptr<Transaction> make_transaction(TxnSender& sender, std::uint64_t start_ts, bool try_one_pc) {
+  return std::make_unique<TxnImpl>(sender, start_ts, try_one_pc);
 }
 
 }  // namespace rdb

@@ -76,6 +76,8 @@ class KvService final : public KvServiceBase {
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
   // Test-only (--test-txn-reads-ignore-locks): transactional reads skip the lock check.
   void set_test_txn_reads_ignore_locks(bool on) { txn_.set_reads_ignore_locks(on); }
+  // Fresh timestamps (PD's TSO) for one-phase commits; without it transactions use 2PC only.
+  void set_timestamp_source(TxnHandler::TimestampSource source) { txn_.set_timestamp_source(std::move(source)); }
   // Where split regions get their ids: `count` new unique ids, the first returned.
   // Without one (a store running without PD) SplitRegion is refused.
   using IdSource = std::function<Result<std::uint64_t>(std::uint32_t count)>;

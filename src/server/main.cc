@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "client/tso_batcher.h"
 #include "common/address.h"
 #include "common/grpc_setup.h"
 #include "common/http_status_server.h"
@@ -217,6 +218,7 @@ int run(int argc, char** argv) {
   }
   rdb::MetricsRegistry metrics;
   std::unique_ptr<rdb::PdClient> pd_client;
+  std::unique_ptr<rdb::TsoBatcher> tso;  // after pd_client: destroyed first
   std::unique_ptr<rdb::PdWorker> pd_worker;
   std::unique_ptr<rdb::RaftTransport> transport;
   rdb::GrpcRaftTransport* grpc_transport = nullptr;  // owned by `transport` when peers exist
@@ -387,6 +389,13 @@ int run(int argc, char** argv) {
     pd_worker =
         std::make_unique<rdb::PdWorker>(*pd_client, raft_store, std::chrono::milliseconds(heartbeat_ms), data_dir);
     resolver.worker = pd_worker.get();
+    tso = std::make_unique<rdb::TsoBatcher>(
+        [pd = pd_client.get()] { return pd->current_channel(); },
+        [pd = pd_client.get()](const auto& ch, const std::string& leader) { pd->member_failed(ch, leader); });
+    tso->set_cluster_id(identity->cluster_id);
+    service.set_timestamp_source([t = tso.get()]() -> rdb::Result<std::uint64_t> {
+      return t->get(1, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    });
     service.set_id_source([w = pd_worker.get()](std::uint32_t count) { return w->alloc_ids(count); });
     pd_worker->start();
   }

@@ -772,6 +772,15 @@ void RaftStore::report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_i
   });
 }
 
+std::optional<std::uint64_t> RaftStore::leader_term(std::uint64_t region_id) const {
+  std::lock_guard lock(status_mu_);
+  auto it = status_.find(region_id);
+  if (it == status_.end() || !it->second.is_leader) {
+    return std::nullopt;
+  }
+  return it->second.term;
+}
+
 std::vector<RegionStatus> RaftStore::regions() const {
   std::lock_guard lock(status_mu_);
   std::vector<RegionStatus> out;

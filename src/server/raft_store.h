@@ -208,6 +208,9 @@ class RaftStore {
   void report_snapshot(std::uint64_t region_id, std::uint64_t to_peer_id, bool delivered);
 
   std::vector<RegionStatus> regions() const;
+  // The Raft term in which this store leads the region, as last seen by the loop; nullopt
+  // when it does not lead it (or has no peer of it).
+  std::optional<std::uint64_t> leader_term(std::uint64_t region_id) const;
   // Counts and logs a message refused before it reached a peer (the transport uses it too).
   DroppedMessages& dropped_messages() { return dropped_; }
   std::uint64_t store_id() const { return config_.store_id.load(); }

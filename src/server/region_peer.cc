@@ -66,6 +66,12 @@ std::optional<kvrpc::RegionError> RegionPeer::check_request(const kvrpc::Context
   if (!is_leader()) {
     return not_leader();
   }
+  if (ctx.term() != 0 && ctx.term() != node->raft().term()) {
+    auto stale = not_leader();
+    stale.set_message(fmt::format("region {} is led in term {} now, the request was for term {}", region.id(),
+                                  node->raft().term(), ctx.term()));
+    return stale;
+  }
   if (merging) {
     return server_is_busy(fmt::format("region {} is merging into region {}", region.id(), merging->target().id()));
   }

@@ -100,14 +100,26 @@ void TxnApplier::commit_lock(const std::string& key, const txnpb::LockRecord& lo
   source_.del(ColumnFamily::kTxnLock, key, wb);
 }
 
-void TxnApplier::roll_back(const std::string& key, std::uint64_t start_ts, bool had_lock, WriteBatch& wb) {
-  txnpb::WriteRecord w;
-  w.set_op(txnpb::ROLLBACK);
-  w.set_start_ts(start_ts);
-  source_.put(ColumnFamily::kTxnWrite, mvcc::write_key(key, start_ts), w.SerializeAsString(), wb);
+Status TxnApplier::roll_back(const std::string& key, std::uint64_t start_ts, bool had_lock, WriteBatch& wb) {
+  // A 1PC commit's timestamp is chosen by a leader, not handed out by TSO, so another
+  // transaction may have committed at exactly this start_ts: its record stays (a late
+  // prewrite of ours still meets it as a conflict, commit_ts >= start_ts).
+  RDB_ASSIGN_OR_RETURN(auto there, source_.get(ColumnFamily::kTxnWrite, mvcc::write_key(key, start_ts)));
+  bool keep_theirs = false;
+  if (there) {
+    txnpb::WriteRecord theirs;
+    keep_theirs = theirs.ParseFromString(*there) && theirs.start_ts() != start_ts;
+  }
+  if (!keep_theirs) {
+    txnpb::WriteRecord w;
+    w.set_op(txnpb::ROLLBACK);
+    w.set_start_ts(start_ts);
+    source_.put(ColumnFamily::kTxnWrite, mvcc::write_key(key, start_ts), w.SerializeAsString(), wb);
+  }
   if (had_lock) {
     source_.del(ColumnFamily::kTxnLock, key, wb);
   }
+  return Status::ok();
 }
 
 Result<txnpb::TxnResult> TxnApplier::prewrite(const txnpb::TxnCommand::Prewrite& p, WriteBatch& wb) {
@@ -138,14 +150,23 @@ Result<txnpb::TxnResult> TxnApplier::prewrite(const txnpb::TxnCommand::Prewrite&
   }
   RDB_RETURN_IF_ERROR(validate_write_bytes(bytes));
 
+  const std::uint64_t one_pc = p.one_pc_commit_ts();
+  if (one_pc != 0 && one_pc <= p.start_ts()) {
+    return Status::invalid_argument(
+        fmt::format("1PC commit timestamp {} must be above the start timestamp {}", one_pc, p.start_ts()));
+  }
+
   MvccReader reader(source_);
   txnpb::TxnResult result;
   std::vector<const txnpb::Mutation*> to_lock;
+  std::vector<std::pair<const std::string*, txnpb::LockRecord>> own_locks;  // 1PC: committed with the rest
   for (const auto& m : p.mutations()) {
     RDB_ASSIGN_OR_RETURN(auto lock, reader.lock(m.key()));
     if (lock) {
       if (lock->start_ts() != p.start_ts()) {
         *result.add_errors()->mutable_locked() = MvccReader::lock_info(m.key(), *lock);
+      } else if (one_pc != 0) {
+        own_locks.emplace_back(&m.key(), std::move(*lock));  // an earlier attempt's plain prewrite
       }
       continue;  // our own lock: a retried prewrite
     }
@@ -153,6 +174,8 @@ Result<txnpb::TxnResult> TxnApplier::prewrite(const txnpb::TxnCommand::Prewrite&
     if (mine) {
       if (mine->record.op() == txnpb::ROLLBACK) {
         *result.add_errors() = abort_error(fmt::format("transaction {} was rolled back", p.start_ts()));
+      } else if (one_pc != 0) {
+        result.set_commit_ts(mine->commit_ts);  // a retried 1PC: it committed then, not now
       }
       continue;  // committed already: a prewrite retried after its commit
     }
@@ -170,6 +193,26 @@ Result<txnpb::TxnResult> TxnApplier::prewrite(const txnpb::TxnCommand::Prewrite&
   }
   if (result.errors_size() > 0) {
     return result;  // nothing is written
+  }
+  if (one_pc != 0) {
+    // Every key of the transaction is here: it commits in this entry. The leader chose
+    // one_pc above every read it served of these keys (see ConcurrencyManager).
+    if (result.commit_ts() != 0 && (!to_lock.empty() || !own_locks.empty())) {
+      return Status::invalid_argument("a 1PC prewrite found its transaction committed on some keys only");
+    }
+    for (const auto& [key, lock] : own_locks) {
+      commit_lock(*key, lock, one_pc, wb);
+    }
+    for (const auto* m : to_lock) {
+      txnpb::WriteRecord w;
+      w.set_op(m->op());
+      w.set_start_ts(p.start_ts());
+      if (m->op() == txnpb::PUT) {
+        w.set_value(m->value());
+      }
+      source_.put(ColumnFamily::kTxnWrite, mvcc::write_key(m->key(), one_pc), w.SerializeAsString(), wb);
+    }
+    return result;
   }
   for (const auto* m : to_lock) {
     txnpb::LockRecord l;
@@ -247,7 +290,7 @@ Result<txnpb::TxnResult> TxnApplier::rollback(const txnpb::TxnCommand::Rollback&
     return result;
   }
   for (const auto& [key, had_lock] : to_roll_back) {
-    roll_back(*key, r.start_ts(), had_lock, wb);
+    RDB_RETURN_IF_ERROR(roll_back(*key, r.start_ts(), had_lock, wb));
   }
   return result;
 }
@@ -262,7 +305,7 @@ Result<txnpb::TxnResult> TxnApplier::check_status(const txnpb::TxnCommand::Check
   RDB_ASSIGN_OR_RETURN(auto lock, reader.lock(c.primary()));
   if (lock && lock->start_ts() == c.lock_ts()) {
     if (expired(*lock, c.current_ts())) {
-      roll_back(c.primary(), c.lock_ts(), true, wb);
+      RDB_RETURN_IF_ERROR(roll_back(c.primary(), c.lock_ts(), true, wb));
       result.set_action(txnpb::TTL_EXPIRE_ROLLBACK);
     } else {
       result.set_lock_ttl(std::max<std::uint64_t>(lock->ttl_ms(), 1));
@@ -281,7 +324,7 @@ Result<txnpb::TxnResult> TxnApplier::check_status(const txnpb::TxnCommand::Check
     return result;
   }
   // Not prewritten here (yet): make sure it never will be, so its fate is settled.
-  roll_back(c.primary(), c.lock_ts(), false, wb);
+  RDB_RETURN_IF_ERROR(roll_back(c.primary(), c.lock_ts(), false, wb));
   result.set_action(txnpb::LOCK_NOT_EXIST_ROLLBACK);
   return result;
 }
@@ -301,7 +344,7 @@ Result<txnpb::TxnResult> TxnApplier::resolve(const txnpb::TxnCommand::Resolve& r
     if (r.commit_ts() != 0) {
       commit_lock(key, *lock, r.commit_ts(), wb);
     } else {
-      roll_back(key, r.start_ts(), true, wb);
+      RDB_RETURN_IF_ERROR(roll_back(key, r.start_ts(), true, wb));
     }
   }
   return txnpb::TxnResult();

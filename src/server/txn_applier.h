@@ -40,8 +40,9 @@ class TxnApplier {
 
   // Commits `lock` (held by its transaction on `key`) at commit_ts.
   void commit_lock(const std::string& key, const txnpb::LockRecord& lock, std::uint64_t commit_ts, WriteBatch& wb);
-  // Removes the transaction's lock on `key` (if `lock`) and records its rollback there.
-  void roll_back(const std::string& key, std::uint64_t start_ts, bool had_lock, WriteBatch& wb);
+  // Removes the transaction's lock on `key` (if `lock`) and records its rollback there
+  // (unless another transaction committed at exactly that timestamp, see 1PC).
+  [[nodiscard]] Status roll_back(const std::string& key, std::uint64_t start_ts, bool had_lock, WriteBatch& wb);
 
   BatchOverlaySource source_;
 };

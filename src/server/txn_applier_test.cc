@@ -252,3 +252,67 @@ TEST_F(TxnApplierTest, AHeartBeatKeepsALongTransactionAlive) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+txnpb::TxnCommand one_pc(txnpb::TxnCommand c, std::uint64_t commit_ts) {
+  c.mutable_prewrite()->set_one_pc_commit_ts(commit_ts);
+  return c;
+}
+
+TEST_F(TxnApplierTest, OnePhaseCommitWritesVersionsAndNoLocks) {
+  auto r = run(one_pc(prewrite(ts(100), "a", {{"a", "1"}, {"b", std::nullopt}}), ts(120)));
+  EXPECT_EQ(r.errors_size(), 0);
+  EXPECT_EQ(r.commit_ts(), 0U) << "committed now, not found committed earlier";
+  EXPECT_FALSE(read("a", ts(119)).found) << "not visible before its commit timestamp";
+  auto after = read("a", ts(120));
+  EXPECT_FALSE(after.locked.has_value());
+  EXPECT_TRUE(after.found);
+  EXPECT_EQ(after.value, "1");
+  EXPECT_FALSE(read("b", ts(200)).found);
+  // A writer that started before the 1PC commit conflicts with it.
+  auto late = run(prewrite(ts(110), "a", {{"a", "2"}}));
+  ASSERT_EQ(late.errors_size(), 1);
+  EXPECT_EQ(late.errors(0).conflict().conflict_commit_ts(), ts(120));
+}
+
+TEST_F(TxnApplierTest, OnePhaseCommitIsRefusedByAnotherLockAndWritesNothing) {
+  run(prewrite(ts(100), "a", {{"a", "x"}}));
+  auto r = run(one_pc(prewrite(ts(110), "b", {{"b", "1"}, {"a", "1"}}), ts(130)));
+  ASSERT_EQ(r.errors_size(), 1);
+  EXPECT_TRUE(r.errors(0).has_locked());
+  EXPECT_FALSE(read("b", ts(200)).found) << "a refused 1PC writes nothing";
+}
+
+TEST_F(TxnApplierTest, RetriedOnePhaseCommitReportsTheFirstCommitAndTurnsItsOwnLocksIntoCommits) {
+  EXPECT_EQ(run(one_pc(prewrite(ts(100), "a", {{"a", "1"}}), ts(120))).errors_size(), 0);
+  auto again = run(one_pc(prewrite(ts(100), "a", {{"a", "1"}}), ts(140)));
+  EXPECT_EQ(again.errors_size(), 0);
+  EXPECT_EQ(again.commit_ts(), ts(120)) << "the retry answers when it really committed";
+  // An ordinary prewrite whose answer was lost, then retried as 1PC: its locks commit.
+  run(prewrite(ts(200), "p", {{"p", "v"}, {"q", "w"}}));
+  EXPECT_EQ(run(one_pc(prewrite(ts(200), "p", {{"p", "v"}, {"q", "w"}}), ts(220))).errors_size(), 0);
+  EXPECT_FALSE(read("q", ts(300)).locked.has_value());
+  EXPECT_EQ(read("q", ts(300)).value, "w");
+  EXPECT_FALSE(read("p", ts(219)).found);
+}
+
+TEST_F(TxnApplierTest, ARollbackAtAnotherTransactionsOnePhaseCommitTimestampKeepsThatCommit) {
+  // A leader-chosen 1PC timestamp may equal a later transaction's start_ts.
+  EXPECT_EQ(run(one_pc(prewrite(ts(100), "k", {{"k", "kept"}}), ts(150))).errors_size(), 0);
+  EXPECT_EQ(run(rollback(ts(150), {"k"})).errors_size(), 0);
+  EXPECT_EQ(run(check("k", ts(150), ts(9000), true)).errors_size(), 0);
+  EXPECT_EQ(read("k", ts(200)).value, "kept");
+  // The rolled-back transaction still cannot prewrite the key.
+  EXPECT_EQ(run(prewrite(ts(150), "k", {{"k", "late"}})).errors_size(), 1);
+}
+
+TEST_F(TxnApplierTest, OnePhaseCommitAtOrBelowItsStartIsMalformed) {
+  WriteBatch wb;
+  EXPECT_EQ(applier_.apply(one_pc(prewrite(ts(100), "a", {{"a", "1"}}), ts(100)), wb).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace rdb

@@ -67,7 +67,7 @@ TxnHandler::TxnHandler(StorageEngine& engine, RaftStore& store, MetricsRegistry&
 template <typename Req, typename Resp, typename Read>
 grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
                               std::vector<std::string> keys,  // NOLINT(performance-unnecessary-value-param)
-                              const Status& input, Deadline deadline, Read&& read,
+                              const Status& input, const ReadFence& fence, Deadline deadline, Read&& read,
                               const std::shared_ptr<metapb::Region>& region) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
@@ -75,6 +75,18 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
   if (!input.is_ok()) {
     rm.errors->inc();
     return to_grpc(input);
+  }
+  if (fence.ts != 0) {
+    // Before the read point: a 1PC commit either sees this timestamp in max_ts, or is
+    // marked here and is waited out, so the read point below includes it.
+    concurrency_.update_max_ts(fence.ts);
+    bool clear = fence.range ? concurrency_.wait_for_memory_locks_in_range(fence.start, fence.end, deadline)
+                             : concurrency_.wait_for_memory_locks(fence.keys, deadline);
+    if (!clear) {
+      rm.errors->inc();
+      return {grpc::StatusCode::DEADLINE_EXCEEDED,
+              "a one-phase commit on the keys read did not finish before the deadline"};
+    }
   }
   using ReadPoint = std::optional<kvrpc::RegionError>;
   auto ready = await_callback<ReadPoint>(
@@ -103,7 +115,7 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
 
 template <typename Req, typename Resp, typename Answer>
 grpc::Status TxnHandler::write(Method m, const Req& req, Resp* resp, txnpb::TxnCommand cmd, const Status& input,
-                               Deadline deadline, Answer&& answer) {
+                               Deadline deadline, Answer&& answer, const Prepare& prepare) {
   RpcMetrics& rm = metrics_[static_cast<std::size_t>(m)];
   rm.requests->inc();
   ScopedTimer timer(*rm.latency);
@@ -111,15 +123,32 @@ grpc::Status TxnHandler::write(Method m, const Req& req, Resp* resp, txnpb::TxnC
     rm.errors->inc();
     return to_grpc(input);
   }
+  std::vector<std::string> keys = TxnApplier::keys_of(cmd);
+  auto latched = concurrency_.latch(keys, deadline);
+  if (!latched) {
+    rm.errors->inc();
+    return {grpc::StatusCode::DEADLINE_EXCEEDED,
+            "the keys stayed latched by other commands until the deadline; nothing was written"};
+  }
+  // Held until the command applied or failed, even when this handler stops waiting.
+  auto guard = std::make_shared<ConcurrencyManager::Guard>(std::move(*latched));
+  kvrpc::Context ctx = req.context();
+  if (prepare) {
+    if (auto early = prepare(ctx, cmd, *guard)) {
+      return *early;
+    }
+  }
   raft_serverpb::KvCommand kv;
   kv.set_type(raft_serverpb::KvCommand::TXN);
-  std::vector<std::string> keys = TxnApplier::keys_of(cmd);
   for (const auto& k : keys) {
     kv.add_keys(k);
   }
   *kv.mutable_txn() = std::move(cmd);
   auto applied = await_callback<ProposeResult>(
-      [&](ProposeCallback&& cb) { store_.propose(req.context(), std::move(keys), std::move(kv), std::move(cb)); },
+      [&](ProposeCallback&& cb) {
+        store_.propose(ctx, std::move(keys), std::move(kv),
+                       [guard, cb = std::move(cb)](ProposeResult r) mutable { cb(std::move(r)); });
+      },
       deadline);
   if (!applied) {
     rm.errors->inc();
@@ -149,7 +178,8 @@ grpc::Status TxnHandler::get(const kvrpc::KvGetRequest& req, kvrpc::KvGetRespons
   if (input.is_ok()) {
     input = need_ts(req.version(), "the read's timestamp (version)");
   }
-  return read(kGet, req, resp, {req.key()}, input, deadline, [&](MvccReader& reader) -> Status {
+  ReadFence fence{req.version(), false, {req.key()}, {}, {}};
+  return read(kGet, req, resp, {req.key()}, input, fence, deadline, [&](MvccReader& reader) -> Status {
     RDB_ASSIGN_OR_RETURN(auto got, reader.get(req.key(), req.version()));
     if (got.locked) {
       *resp->mutable_error()->mutable_locked() = std::move(*got.locked);
@@ -169,7 +199,8 @@ grpc::Status TxnHandler::batch_get(const kvrpc::KvBatchGetRequest& req, kvrpc::K
     input = need_ts(req.version(), "the read's timestamp (version)");
   }
   std::vector<std::string> keys(req.keys().begin(), req.keys().end());
-  return read(kBatchGet, req, resp, keys, input, deadline, [&](MvccReader& reader) -> Status {
+  ReadFence fence{req.version(), false, keys, {}, {}};
+  return read(kBatchGet, req, resp, keys, input, fence, deadline, [&](MvccReader& reader) -> Status {
     std::size_t bytes = 0;
     for (const auto& k : keys) {
       RDB_ASSIGN_OR_RETURN(auto got, reader.get(k, req.version()));
@@ -202,8 +233,9 @@ grpc::Status TxnHandler::scan(const kvrpc::KvScanRequest& req, kvrpc::KvScanResp
     input = need_ts(req.version(), "the read's timestamp (version)");
   }
   auto region = std::make_shared<metapb::Region>();
+  ReadFence fence{req.version(), true, {}, req.start_key(), req.end_key()};
   return read(
-      kScan, req, resp, {req.start_key()}, input, deadline,
+      kScan, req, resp, {req.start_key()}, input, fence, deadline,
       [&](MvccReader& reader) -> Status {
         // This region's part of the range; the client goes on in the next.
         std::string end = req.end_key();
@@ -241,7 +273,7 @@ grpc::Status TxnHandler::scan_lock(const kvrpc::KvScanLockRequest& req, kvrpc::K
   }
   auto region = std::make_shared<metapb::Region>();
   return read(
-      kScanLock, req, resp, {req.start_key()}, input, deadline,
+      kScanLock, req, resp, {req.start_key()}, input, ReadFence{}, deadline,
       [&](MvccReader& reader) -> Status {
         std::string end = req.end_key();
         if (!region->end_key().empty() && (end.empty() || region->end_key() < end)) {
@@ -286,8 +318,81 @@ grpc::Status TxnHandler::prewrite(const kvrpc::KvPrewriteRequest& req, kvrpc::Kv
   if (input.is_ok()) {
     input = validate_write_bytes(bytes);
   }
-  return write(kPrewrite, req, resp, std::move(cmd), input, deadline,
-               [resp](const txnpb::TxnResult& r) { *resp->mutable_errors() = r.errors(); });
+  std::uint64_t one_pc = 0;
+  auto prepare = [&](kvrpc::Context& ctx, txnpb::TxnCommand& c,
+                     ConcurrencyManager::Guard& guard) -> std::optional<grpc::Status> {
+    // Latched, so every earlier command on these keys applied here (or gave up): a
+    // lock of another transaction dooms this prewrite without a Raft round.
+    EngineSource source(engine_);
+    MvccReader reader(source);
+    for (const auto& mu : req.mutations()) {
+      auto lock = reader.lock(mu.key());
+      if (lock.is_ok() && *lock && (*lock)->start_ts() != req.start_version()) {
+        *resp->add_errors()->mutable_locked() = MvccReader::lock_info(mu.key(), **lock);
+      }
+    }
+    if (resp->errors_size() > 0) {
+      return grpc::Status::OK;
+    }
+    std::uint64_t term = 0;
+    if (req.try_one_pc() && req.max_commit_ts() > req.start_version()) {
+      if (auto ts = one_pc_commit_ts(ctx, req.start_version(), req.max_commit_ts(), guard, &term)) {
+        one_pc = *ts;
+        c.mutable_prewrite()->set_one_pc_commit_ts(one_pc);
+        ctx.set_term(term);
+      }
+    }
+    return std::nullopt;
+  };
+  return write(
+      kPrewrite, req, resp, std::move(cmd), input, deadline,
+      [resp, &one_pc](const txnpb::TxnResult& r) {
+        *resp->mutable_errors() = r.errors();
+        if (one_pc != 0 && r.errors_size() == 0) {
+          resp->set_one_pc_commit_ts(r.commit_ts() != 0 ? r.commit_ts() : one_pc);
+        }
+      },
+      prepare);
+}
+
+std::optional<std::uint64_t> TxnHandler::one_pc_commit_ts(const kvrpc::Context& ctx, std::uint64_t start_ts,
+                                                          std::uint64_t max_commit_ts, ConcurrencyManager::Guard& guard,
+                                                          std::uint64_t* term) {
+  auto led = store_.leader_term(ctx.region_id());
+  if (!led) {
+    return std::nullopt;  // the proposal will say who leads
+  }
+  const std::uint64_t version = ctx.region_epoch().version();
+  if (!concurrency_.synced(ctx.region_id(), *led, version)) {
+    // Reads an earlier leader served are not in max_ts: a timestamp fetched now, in this
+    // term, is above all of them.
+    TimestampSource source;
+    {
+      std::lock_guard lock(timestamp_mu_);
+      source = timestamp_source_;
+    }
+    if (!source) {
+      return std::nullopt;
+    }
+    auto fresh = source();
+    if (!fresh.is_ok()) {
+      spdlog::warn("1PC off for region {}: no timestamp to sync max_ts ({})", ctx.region_id(),
+                   fresh.status().to_string());
+      return std::nullopt;
+    }
+    concurrency_.update_max_ts(*fresh);
+    concurrency_.mark_synced(ctx.region_id(), *led, version);
+  }
+  // Marked before max_ts is read: a read either waits for this commit or is below it.
+  guard.mark_memory_locks();
+  const std::uint64_t commit_ts = std::max(concurrency_.max_ts(), start_ts) + 1;
+  if (commit_ts > max_commit_ts) {
+    // A read was served above the client's present: committing above it would put
+    // this commit in the future of transactions that start after it returns.
+    return std::nullopt;  // the marks go with the latches, once the plain prewrite applied
+  }
+  *term = *led;
+  return commit_ts;
 }
 
 grpc::Status TxnHandler::commit(const kvrpc::KvCommitRequest& req, kvrpc::KvCommitResponse* resp, Deadline deadline) {

@@ -154,6 +154,11 @@ TEST_F(TxnTest, AWriteConflictAbortsAndAppliesNothing) {
   auto c = client();
   auto first = begin(*c);
   auto second = begin(*c);
+  // The second reads the key before the first commits (a read-modify-write): the first's
+  // commit lands above that read (even a 1PC one), so the second's write conflicts.
+  // (Without the read, a 1PC commit may land below the second's start: no conflict is
+  // then due, the second simply comes after it.)
+  ASSERT_TRUE(second->get("wc/k").is_ok());
   ASSERT_TRUE(first->put("wc/k", "first").is_ok());
   ASSERT_TRUE(second->put("wc/k", "second").is_ok());
   ASSERT_TRUE(second->put("wc/other", "second").is_ok());
@@ -227,6 +232,110 @@ TEST_F(TxnTest, ATransactionSpansRegionsAtomically) {
   auto limited = r->scan("xr/", "", 3);
   ASSERT_EQ(limited->size(), 3u);
   EXPECT_EQ((*limited)[2].key, "xr/n");
+}
+
+// 1PC: every key in one region, so the leader commits the prewrite itself — above
+// every read it served of those keys (a reader with a later timestamp read the key
+// first, and must never see it change under its snapshot), at or below the client's
+// present (max_commit_ts), and without locks. A read served above that present makes
+// it an ordinary prewrite.
+TEST_F(TxnTest, OnePhaseCommitLandsAboveEveryReadItMightHaveMissed) {
+  auto c = client();
+  // A leader's first 1PC in its term raises max_ts to a fresh TSO timestamp (reads of
+  // earlier leaders), above this client's bound: that one falls back to two phases.
+  auto warm = begin(*c);
+  ASSERT_TRUE(warm->put("1pc/warm", "x").is_ok());
+  ASSERT_TRUE(warm->commit().is_ok());
+  auto start = c->get_tso(1);
+  ASSERT_TRUE(start.is_ok());
+  auto reader_ts = c->get_tso(1);  // a reader that started after the writer
+  ASSERT_TRUE(reader_ts.is_ok());
+  kvrpc::KvGetRequest get;
+  get.set_key("1pc/k");
+  get.set_version(*reader_ts);
+  EXPECT_TRUE(on_leader("1pc/k", get, &kvrpc::Kv::Stub::KvGet).not_found());
+
+  auto now = c->get_tso(1);
+  ASSERT_TRUE(now.is_ok());
+  kvrpc::KvPrewriteRequest prewrite;
+  prewrite.set_primary_lock("1pc/k");
+  prewrite.set_start_version(*start);
+  prewrite.set_lock_ttl(3000);
+  prewrite.set_try_one_pc(true);
+  prewrite.set_max_commit_ts(*now);
+  auto* m = prewrite.add_mutations();
+  m->set_key("1pc/k");
+  m->set_op(txnpb::PUT);
+  m->set_value("v");
+  auto done = on_leader("1pc/k", prewrite, &kvrpc::Kv::Stub::KvPrewrite);
+  ASSERT_EQ(done.errors_size(), 0) << done.DebugString();
+  ASSERT_NE(done.one_pc_commit_ts(), 0U) << "one region and a TSO: the store commits in one step";
+  EXPECT_GT(done.one_pc_commit_ts(), *reader_ts) << "a 1PC commit below a read already served changes its snapshot";
+  EXPECT_LE(done.one_pc_commit_ts(), *now);
+
+  EXPECT_TRUE(on_leader("1pc/k", get, &kvrpc::Kv::Stub::KvGet).not_found()) << "the reader's snapshot is unchanged";
+  get.set_version(done.one_pc_commit_ts());
+  EXPECT_EQ(on_leader("1pc/k", get, &kvrpc::Kv::Stub::KvGet).value(), "v");
+  kvrpc::KvScanLockRequest locks;
+  locks.set_start_key("1pc/");
+  locks.set_end_key("1pc0");
+  locks.set_max_version(~std::uint64_t{0});
+  locks.set_limit(10);
+  EXPECT_EQ(on_leader("1pc/", locks, &kvrpc::Kv::Stub::KvScanLock).locks_size(), 0) << "1PC leaves no lock";
+  auto again = on_leader("1pc/k", prewrite, &kvrpc::Kv::Stub::KvPrewrite);
+  EXPECT_EQ(again.one_pc_commit_ts(), done.one_pc_commit_ts()) << "a retry answers when it really committed";
+
+  // A reader from the future (a second ahead): no 1PC may land below it, and none may
+  // land above the client's present, so the prewrite is an ordinary one.
+  auto start2 = c->get_tso(1);
+  get.set_key("1pc/f");
+  get.set_version(*start2 + (1000ULL << 18));
+  EXPECT_TRUE(on_leader("1pc/f", get, &kvrpc::Kv::Stub::KvGet).not_found());
+  prewrite.set_start_version(*start2);
+  prewrite.set_primary_lock("1pc/f");
+  prewrite.set_max_commit_ts(*c->get_tso(1));
+  prewrite.mutable_mutations(0)->set_key("1pc/f");
+  auto plain = on_leader("1pc/f", prewrite, &kvrpc::Kv::Stub::KvPrewrite);
+  ASSERT_EQ(plain.errors_size(), 0) << plain.DebugString();
+  EXPECT_EQ(plain.one_pc_commit_ts(), 0U);
+  locks.set_start_key("1pc/f");
+  EXPECT_EQ(on_leader("1pc/f", locks, &kvrpc::Kv::Stub::KvScanLock).locks_size(), 1) << "a plain prewrite locks";
+  kvrpc::KvCommitRequest commit;
+  commit.set_start_version(*start2);
+  commit.set_commit_version(*c->get_tso(1));
+  commit.add_keys("1pc/f");
+  EXPECT_FALSE(on_leader("1pc/f", commit, &kvrpc::Kv::Stub::KvCommit).has_error());
+}
+
+// Through the client: one region's transaction commits in one step, a multi-region one
+// in two; both are seen whole, and 1PC can be turned off.
+TEST_F(TxnTest, TransactionsCommitInOneStepWhenOneRegionHoldsThemAll) {
+  for (bool one_pc : {true, false}) {
+    ClientOptions o;
+    o.pd_endpoints = {cluster_->pd().addr};
+    o.txn_one_pc = one_pc;
+    auto c = std::move(RdbClient::connect(o)).value();
+    const std::string prefix = one_pc ? "op1/" : "op2/";
+    auto t = begin(*c);
+    ASSERT_TRUE(t->put(prefix + "a", "1").is_ok());
+    ASSERT_TRUE(t->put(prefix + "b", "2").is_ok());
+    ASSERT_TRUE(t->erase(prefix + "gone").is_ok());
+    ASSERT_TRUE(t->commit().is_ok());
+    EXPECT_GT(t->commit_ts(), t->start_ts());
+    auto r = begin(*c);
+    EXPECT_GE(r->start_ts(), t->commit_ts()) << "a later transaction starts at or above the commit (and sees it)";
+    auto got = r->batch_get({prefix + "a", prefix + "b", prefix + "gone"});
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    EXPECT_EQ(got->size(), 2U);
+    kvrpc::KvScanLockRequest locks;
+    locks.set_start_key(prefix);
+    locks.set_end_key(prefix + "\xff");
+    locks.set_max_version(~std::uint64_t{0});
+    locks.set_limit(10);
+    if (one_pc) {
+      EXPECT_EQ(on_leader(prefix, locks, &kvrpc::Kv::Stub::KvScanLock).locks_size(), 0) << "1PC leaves no lock";
+    }
+  }
 }
 
 // A transaction's buffer is bounded: 10,240 keys and 48 MiB of keys and values.

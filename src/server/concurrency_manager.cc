@@ -1,0 +1,117 @@
+#include "server/concurrency_manager.h"
+
+#include <algorithm>
+
+namespace rdb {
+
+ConcurrencyManager::Guard::~Guard() {
+  if (owner_ != nullptr) {
+    owner_->release(keys_);
+  }
+}
+
+void ConcurrencyManager::Guard::mark_memory_locks() {
+  if (owner_ != nullptr) {
+    owner_->mark(keys_);
+  }
+}
+
+std::optional<ConcurrencyManager::Guard> ConcurrencyManager::latch(std::vector<std::string> keys,
+                                                                   Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  auto all_free = [&] {
+    return std::none_of(keys.begin(), keys.end(), [&](const std::string& k) { return latches_.count(k) > 0; });
+  };
+  if (!released_.wait_until(lock, deadline, all_free)) {
+    return std::nullopt;
+  }
+  for (const auto& k : keys) {
+    latches_.emplace(k, Latch{});
+  }
+  return Guard(*this, std::move(keys));
+}
+
+void ConcurrencyManager::release(const std::vector<std::string>& keys) {
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& k : keys) {
+      auto it = latches_.find(k);
+      if (it == latches_.end()) {
+        continue;
+      }
+      if (it->second.memory_lock) {
+        --memory_locks_;
+      }
+      latches_.erase(it);
+    }
+  }
+  released_.notify_all();
+}
+
+void ConcurrencyManager::mark(const std::vector<std::string>& keys) {
+  std::lock_guard lock(mu_);
+  for (const auto& k : keys) {
+    auto it = latches_.find(k);
+    if (it != latches_.end() && !it->second.memory_lock) {
+      it->second.memory_lock = true;
+      ++memory_locks_;
+    }
+  }
+}
+
+void ConcurrencyManager::update_max_ts(std::uint64_t ts) {
+  std::uint64_t seen = max_ts_.load();
+  while (seen < ts && !max_ts_.compare_exchange_weak(seen, ts)) {
+  }
+}
+
+bool ConcurrencyManager::any_memory_lock_locked(const std::vector<std::string>& keys) const {
+  if (memory_locks_ == 0) {
+    return false;
+  }
+  return std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
+    auto it = latches_.find(k);
+    return it != latches_.end() && it->second.memory_lock;
+  });
+}
+
+bool ConcurrencyManager::any_memory_lock_in_range_locked(const std::string& start, const std::string& end) const {
+  if (memory_locks_ == 0) {
+    return false;
+  }
+  for (auto it = latches_.lower_bound(start); it != latches_.end() && (end.empty() || it->first < end); ++it) {
+    if (it->second.memory_lock) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ConcurrencyManager::wait_for_memory_locks(const std::vector<std::string>& keys, Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return released_.wait_until(lock, deadline, [&] { return !any_memory_lock_locked(keys); });
+}
+
+bool ConcurrencyManager::wait_for_memory_locks_in_range(const std::string& start, const std::string& end,
+                                                        Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return released_.wait_until(lock, deadline, [&] { return !any_memory_lock_in_range_locked(start, end); });
+}
+
+bool ConcurrencyManager::synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version) const {
+  std::lock_guard lock(mu_);
+  auto it = synced_.find(region_id);
+  return it != synced_.end() && it->second == std::make_pair(term, epoch_version);
+}
+
+void ConcurrencyManager::mark_synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version) {
+  std::lock_guard lock(mu_);
+  synced_[region_id] = {term, epoch_version};
+}
+
+std::size_t ConcurrencyManager::latched_keys() const {
+  std::lock_guard lock(mu_);
+  return latches_.size();
+}
+
+}  // namespace rdb

@@ -1,0 +1,90 @@
+// ConcurrencyManager: what a store's region leaders know about transactions in flight
+// that is not in any Raft log — per-key latches, memory locks and max_ts.
+//
+// - Latches: a transactional write holds its keys from before it is proposed until it
+//   has applied here (or its caller gave up), so two commands on one key are never in
+//   flight together on this store, and a doomed one can be answered from the engine
+//   without a Raft round. Acquired all at once (no partial holds, so no deadlock).
+// - max_ts: the highest timestamp any transactional read served here asked for. A 1PC
+//   commit timestamp is chosen above it, so no read ever served misses a commit at or
+//   below its timestamp.
+// - Memory locks: a 1PC command marks its latched keys before it reads max_ts; a read
+//   raises max_ts before it looks for marks and waits while one covers its keys. Either
+//   the read sees the mark (and waits for the commit to apply), or the writer sees the
+//   read's timestamp (and commits above it).
+// - Term sync: the reads a previous leader served are not in max_ts; before a region's
+//   first 1PC in a leader term (and region epoch) max_ts is raised to a fresh TSO
+//   timestamp (mark_synced).
+// max_ts is store-wide (a conservative bound for every region here).
+// Thread safety: every method is thread-safe. Guards release on destruction.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rdb {
+
+class ConcurrencyManager {
+ public:
+  using Clock = std::chrono::system_clock;
+
+  // Holds latches on a set of keys until destroyed.
+  class Guard {
+   public:
+    Guard(ConcurrencyManager& owner, std::vector<std::string> keys) : owner_(&owner), keys_(std::move(keys)) {}
+    Guard(Guard&& other) noexcept : owner_(other.owner_), keys_(std::move(other.keys_)) { other.owner_ = nullptr; }
+    Guard& operator=(Guard&&) = delete;
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    ~Guard();
+    // Marks the latched keys as memory-locked: reads of them wait until release.
+    void mark_memory_locks();
+
+   private:
+    ConcurrencyManager* owner_;
+    std::vector<std::string> keys_;
+  };
+
+  // Latches every key (distinct); nullopt when they did not all come free before `deadline`.
+  std::optional<Guard> latch(std::vector<std::string> keys, Clock::time_point deadline);
+
+  void update_max_ts(std::uint64_t ts);
+  std::uint64_t max_ts() const { return max_ts_.load(); }
+
+  // Waits until no key in `keys` is memory-locked; false at the deadline.
+  bool wait_for_memory_locks(const std::vector<std::string>& keys, Clock::time_point deadline);
+  // The same for every key in [start, end) (an empty end: no upper bound).
+  bool wait_for_memory_locks_in_range(const std::string& start, const std::string& end, Clock::time_point deadline);
+
+  // Whether max_ts covers the reads of earlier leaders of this region in this term/epoch.
+  bool synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version) const;
+  void mark_synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version);
+
+  // For tests and metrics.
+  std::size_t latched_keys() const;
+
+ private:
+  struct Latch {
+    bool memory_lock = false;
+  };
+  void release(const std::vector<std::string>& keys);
+  void mark(const std::vector<std::string>& keys);
+  bool any_memory_lock_locked(const std::vector<std::string>& keys) const;
+  bool any_memory_lock_in_range_locked(const std::string& start, const std::string& end) const;
+
+  std::atomic<std::uint64_t> max_ts_{0};
+  mutable std::mutex mu_;
+  std::condition_variable released_;
+  std::map<std::string, Latch, std::less<>> latches_;
+  std::size_t memory_locks_ = 0;                                             // how many latches are marked
+  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> synced_;  // region -> (term, epoch version)
+};
+
+}  // namespace rdb

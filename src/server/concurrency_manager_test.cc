@@ -1,0 +1,81 @@
+// The leader's in-memory transaction state: latches exclude, memory locks hold reads
+// back until released, max_ts only grows, term sync is per term and epoch.
+#include "server/concurrency_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+namespace rdb {
+namespace {
+
+using Clock = ConcurrencyManager::Clock;
+
+Clock::time_point soon() {
+  return Clock::now() + std::chrono::milliseconds(50);
+}
+Clock::time_point later() {
+  return Clock::now() + std::chrono::seconds(30);
+}
+
+TEST(ConcurrencyManagerTest, LatchesOnAKeyExcludeEachOtherUntilReleased) {
+  ConcurrencyManager cm;
+  auto held = cm.latch({"a", "b"}, later());
+  ASSERT_TRUE(held.has_value());
+  EXPECT_FALSE(cm.latch({"b", "c"}, soon()).has_value()) << "b is held";
+  EXPECT_EQ(cm.latched_keys(), 2U) << "a refused latch holds nothing";
+  EXPECT_TRUE(cm.latch({"c"}, soon()).has_value()) << "other keys are free";
+  auto waiter = std::async(std::launch::async, [&] { return cm.latch({"b", "c"}, later()).has_value(); });
+  held.reset();
+  EXPECT_TRUE(waiter.get()) << "a waiter gets the keys once they are released";
+  EXPECT_EQ(cm.latched_keys(), 0U);
+}
+
+TEST(ConcurrencyManagerTest, ReadsWaitForMemoryLocksOnlyOnTheirKeys) {
+  ConcurrencyManager cm;
+  auto held = cm.latch({"k"}, later());
+  ASSERT_TRUE(held.has_value());
+  EXPECT_TRUE(cm.wait_for_memory_locks({"k"}, soon())) << "a plain latch does not hold reads back";
+  held->mark_memory_locks();
+  EXPECT_FALSE(cm.wait_for_memory_locks({"k"}, soon()));
+  EXPECT_FALSE(cm.wait_for_memory_locks_in_range("a", "z", soon()));
+  EXPECT_FALSE(cm.wait_for_memory_locks_in_range("j", "", soon())) << "an empty end is unbounded";
+  EXPECT_TRUE(cm.wait_for_memory_locks({"other"}, soon()));
+  EXPECT_TRUE(cm.wait_for_memory_locks_in_range("l", "z", soon()));
+  EXPECT_TRUE(cm.wait_for_memory_locks_in_range("a", "k", soon())) << "the end is exclusive";
+  auto reader = std::async(std::launch::async, [&] { return cm.wait_for_memory_locks({"k"}, later()); });
+  held.reset();
+  EXPECT_TRUE(reader.get());
+}
+
+TEST(ConcurrencyManagerTest, MaxTsOnlyGrowsUnderConcurrentUpdates) {
+  ConcurrencyManager cm;
+  std::vector<std::thread> threads;
+  for (std::uint64_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&cm, t] {
+      for (std::uint64_t i = 1; i <= 10'000; ++i) {
+        cm.update_max_ts(i * 4 + t);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(cm.max_ts(), 40'003U);
+  cm.update_max_ts(5);
+  EXPECT_EQ(cm.max_ts(), 40'003U);
+}
+
+TEST(ConcurrencyManagerTest, SyncIsPerTermAndEpoch) {
+  ConcurrencyManager cm;
+  EXPECT_FALSE(cm.synced(1, 5, 2));
+  cm.mark_synced(1, 5, 2);
+  EXPECT_TRUE(cm.synced(1, 5, 2));
+  EXPECT_FALSE(cm.synced(1, 6, 2)) << "a new term may follow another leader's reads";
+  EXPECT_FALSE(cm.synced(1, 5, 3)) << "a merge brings another region's reads";
+  EXPECT_FALSE(cm.synced(2, 5, 2));
+}
+
+}  // namespace
+}  // namespace rdb
