@@ -179,3 +179,24 @@ TEST(RateLimiterTest, PacesToTheRateAndStopWakesWaiters) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+TEST(ParseTest, DurationsTakeUnitsOrPlainSecondsAndRefuseTheRest) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(*parse_duration("10m", "d"), milliseconds(600'000));
+  EXPECT_EQ(*parse_duration("30", "d"), milliseconds(30'000));
+  EXPECT_EQ(*parse_duration("1h30m", "d"), milliseconds(5'400'000));
+  EXPECT_EQ(*parse_duration("250ms", "d"), milliseconds(250));
+  EXPECT_EQ(*parse_duration("0s", "d"), milliseconds(0));
+  for (const char* bad : {"", "m", "10x", "-5s", "1.5h", "10m!", "99999999999999999999s"}) {
+    auto r = parse_duration(bad, "--gc-life-time");
+    ASSERT_FALSE(r.is_ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("--gc-life-time"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace rdb

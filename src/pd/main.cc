@@ -12,6 +12,7 @@
 #include "common/limits.h"
 #include "common/logging.h"
 #include "common/main_guard.h"
+#include "common/parse.h"
 #include "common/ready_file.h"
 #include "common/signals.h"
 #include "common/tls_flags.h"
@@ -73,6 +74,11 @@ int run(int argc, char** argv) {
   app.add_option("--max-store-down-time", store_down_s,
                  "seconds a store may be silent before its replicas are rebuilt elsewhere")
       ->capture_default_str();
+  std::string gc_life_time = "10m";
+  app.add_option("--gc-life-time", gc_life_time,
+                 "transactional versions older than this (behind PD's TSO) are garbage-collected; reads below "
+                 "the GC safe point are refused (e.g. 10m, 1h, 30s; 0 keeps every version)")
+      ->capture_default_str();
   app.add_option("--store-up-window-ms", replicas.store_up_window_ms,
                  "a store counts as up if it sent a heartbeat within this window")
       ->capture_default_str();
@@ -102,6 +108,11 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  auto life = rdb::parse_duration(gc_life_time, "--gc-life-time");
+  if (!life.is_ok()) {
+    fmt::print(stderr, "rdb-pd: {}\n", life.status().message());
+    return 2;
   }
 
   rdb::block_shutdown_signals();
@@ -204,6 +215,7 @@ int run(int argc, char** argv) {
   rdb::ClusterLiveness liveness(clock, replicas);
   merge.split_merge_interval_ms = split_merge_interval_s * 1000;
   rdb::PdService service(**group, clock, {tso_window_ms}, **meta, liveness, metrics, balance, merge);
+  service.set_gc_life_time(*life);
   rdb::PdPeerService peer_service(**group, (*meta)->cluster_id());
 
   auto creds = rdb::server_credentials(tls);

@@ -18,6 +18,7 @@ namespace {
 constexpr std::uint64_t kGroupId = 1;
 constexpr const char* kTsoBoundKey = "tso_bound_ms";  // the same keys a PD before groups used
 constexpr const char* kIdBoundKey = "id_bound";
+constexpr const char* kGcSafePointKey = "gc_safe_point";
 constexpr const char* kMemberPrefix = "pd_member/";
 
 std::string member_key(std::uint64_t id) {
@@ -129,13 +130,13 @@ Result<std::unique_ptr<PdGroup>> PdGroup::open(StorageEngine& engine, ClusterMet
 
 Status PdGroup::load() {
   RDB_ASSIGN_OR_RETURN(storage_, PeerStorage::open(engine_, kGroupId));
-  for (const char* key : {kTsoBoundKey, kIdBoundKey}) {
+  for (const char* key : {kTsoBoundKey, kIdBoundKey, kGcSafePointKey}) {
     RDB_ASSIGN_OR_RETURN(auto text, engine_.meta_get(key));
     std::uint64_t value = 0;
     if (text) {
       RDB_ASSIGN_OR_RETURN(value, parse_u64(*text, fmt::format("persisted '{}'", key)));
     }
-    (key == kTsoBoundKey ? tso_bound_ms_ : id_bound_) = value;
+    bound_for(key) = value;
   }
   RDB_ASSIGN_OR_RETURN(auto stored_members, engine_.meta_scan_prefix(kMemberPrefix));
   for (const auto& kv : stored_members) {
@@ -412,6 +413,11 @@ std::uint64_t PdGroup::tso_bound_ms() const {
   return tso_bound_ms_;
 }
 
+std::uint64_t PdGroup::gc_safe_point() const {
+  std::lock_guard lock(state_mu_);
+  return gc_safe_point_;
+}
+
 std::uint64_t PdGroup::id_bound() const {
   std::lock_guard lock(state_mu_);
   return id_bound_;
@@ -664,8 +670,15 @@ void PdGroup::apply_entry(const raftpb::Entry& e, WriteBatch& wb) {
   }
 }
 
+std::uint64_t& PdGroup::bound_for(std::string_view key) {
+  if (key == kTsoBoundKey) {
+    return tso_bound_ms_;
+  }
+  return key == kIdBoundKey ? id_bound_ : gc_safe_point_;
+}
+
 Status PdGroup::persist_bound(const char* key, std::uint64_t value) {
-  std::uint64_t& bound = key == kTsoBoundKey ? tso_bound_ms_ : id_bound_;
+  std::uint64_t& bound = bound_for(key);
   {
     std::lock_guard lock(state_mu_);
     if (value <= bound) {
@@ -690,6 +703,8 @@ Status PdGroup::apply_command(const pdpb::PdCommand& cmd) {
       return persist_bound(kTsoBoundKey, cmd.tso_bound_ms());
     case pdpb::PdCommand::kIdBound:
       return persist_bound(kIdBoundKey, cmd.id_bound());
+    case pdpb::PdCommand::kGcSafePoint:
+      return persist_bound(kGcSafePointKey, cmd.gc_safe_point());
     case pdpb::PdCommand::COMMAND_NOT_SET:
       break;
   }
@@ -728,6 +743,7 @@ Result<raft::Snapshot> PdGroup::build_snapshot() const {
     std::lock_guard lock(state_mu_);
     data.set_tso_bound_ms(tso_bound_ms_);
     data.set_id_bound(id_bound_);
+    data.set_gc_safe_point(gc_safe_point_);
     for (auto& m : members_locked()) {
       *data.add_members() = std::move(m);
     }
@@ -746,6 +762,7 @@ Status PdGroup::restore_snapshot(const raft::Snapshot& snap) {
   RDB_RETURN_IF_ERROR(meta_.restore(data));
   RDB_RETURN_IF_ERROR(persist_bound(kTsoBoundKey, data.tso_bound_ms()));
   RDB_RETURN_IF_ERROR(persist_bound(kIdBoundKey, data.id_bound()));
+  RDB_RETURN_IF_ERROR(persist_bound(kGcSafePointKey, data.gc_safe_point()));
   WriteBatch wb;
   std::lock_guard lock(state_mu_);
   for (const auto& [id, m] : members_) {

@@ -117,6 +117,7 @@ class PdGroup {
   // The applied bounds (0 when never set).
   std::uint64_t tso_bound_ms() const;
   std::uint64_t id_bound() const;
+  std::uint64_t gc_safe_point() const;  // a TSO timestamp; only grows
   std::uint64_t applied_index() const;
 
   // Raft messages from another member (the caller checked the cluster id). Messages
@@ -144,6 +145,7 @@ class PdGroup {
   Status apply_command(const pdpb::PdCommand& cmd);
   Status apply_member_change(const raftpb::ConfChangeV2& cc, const pdpb::PdMemberChange& change, WriteBatch& wb);
   Status persist_bound(const char* key, std::uint64_t value);
+  std::uint64_t& bound_for(std::string_view key);  // the member holding a persisted bound
   void renew_lease();
   void maybe_compact();
   Result<raft::Snapshot> build_snapshot() const;
@@ -187,6 +189,7 @@ class PdGroup {
   std::string self_address_;
   std::uint64_t tso_bound_ms_ = 0;
   std::uint64_t id_bound_ = 0;
+  std::uint64_t gc_safe_point_ = 0;
 
   // Lease rounds in flight (driver thread only): ReadIndex context -> when sent.
   std::map<std::uint64_t, Clock::time_point> lease_rounds_;

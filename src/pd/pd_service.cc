@@ -683,6 +683,30 @@ std::optional<MergeCandidate> PdService::merge_candidate(const std::optional<pdp
   return c;
 }
 
+void PdService::advance_gc_safe_point() {
+  const std::uint64_t life_ms = gc_life_time_ms_.load();
+  auto alloc = allocators();
+  if (!alloc || life_ms == 0) {
+    return;
+  }
+  auto now = alloc->tso->allocate(1);
+  if (!now.is_ok() || (*now >> TsoAllocator::kLogicalBits) <= life_ms) {
+    return;
+  }
+  const std::uint64_t candidate = ((*now >> TsoAllocator::kLogicalBits) - life_ms) << TsoAllocator::kLogicalBits;
+  // Moved in steps of a tenth of the life time (at least a second): not one Raft entry
+  // per heartbeat, nor a new pass over every region's versions each time.
+  const std::uint64_t step_ms = std::max<std::uint64_t>(1000, life_ms / 10);
+  if (candidate < group_.gc_safe_point() + (step_ms << TsoAllocator::kLogicalBits)) {
+    return;
+  }
+  pdpb::PdCommand cmd;
+  cmd.set_gc_safe_point(candidate);
+  if (Status s = group_.propose(std::move(cmd), PdGroup::Clock::now() + kReplicateTimeout); !s.is_ok()) {
+    spdlog::warn("could not advance the GC safe point: {}", s.to_string());
+  }
+}
+
 grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHeartbeatRequest* req,
                                        pdpb::StoreHeartbeatResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
@@ -694,6 +718,8 @@ grpc::Status PdService::StoreHeartbeat(grpc::ServerContext*, const pdpb::StoreHe
   }
   liveness_.heartbeat(req->store_id(), req->region_count(), req->leader_count(), req->capacity_bytes(),
                       req->available_bytes());
+  advance_gc_safe_point();
+  resp->set_gc_safe_point(group_.gc_safe_point());
   // A store being removed becomes a tombstone once no region keeps a replica on it.
   auto store = meta_.get_store(req->store_id());
   if (store && store->state() == metapb::OFFLINE) {

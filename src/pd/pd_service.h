@@ -38,6 +38,9 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
             ClusterLiveness& liveness, MetricsRegistry& metrics, BalanceConfig balance = {}, MergeConfig merge = {});
   // The address this member serves on (for GetMembers when it was bound to port 0).
   void set_self_address(std::string address) { group_.set_self_address(std::move(address)); }
+  // Transactional versions older than this are collected (the GC safe point trails the
+  // leader's TSO by it); 0 never moves the safe point. Default 10 minutes.
+  void set_gc_life_time(std::chrono::milliseconds life) { gc_life_time_ms_ = static_cast<std::uint64_t>(life.count()); }
 
   grpc::Status GetMembers(grpc::ServerContext*, const pdpb::GetMembersRequest*, pdpb::GetMembersResponse*) override;
   grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse>* Tso(grpc::CallbackServerContext*) override;
@@ -101,6 +104,9 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   PdGroup& group_;
   Clock& clock_;
   const TsoAllocator::Options tso_options_;
+  // Moves the replicated GC safe point up to (TSO now − life time), in steps of a second.
+  void advance_gc_safe_point();
+  std::atomic<std::uint64_t> gc_life_time_ms_{600'000};
   std::mutex allocators_mu_;  // held while a term's allocators are created
   std::shared_ptr<LeaderAllocators> allocators_;
   ClusterMeta& meta_;

@@ -59,10 +59,20 @@ void ConcurrencyManager::mark(const std::vector<std::string>& keys) {
   }
 }
 
-void ConcurrencyManager::update_max_ts(std::uint64_t ts) {
-  std::uint64_t seen = max_ts_.load();
-  while (seen < ts && !max_ts_.compare_exchange_weak(seen, ts)) {
+namespace {
+void raise(std::atomic<std::uint64_t>& value, std::uint64_t to) {
+  std::uint64_t seen = value.load();
+  while (seen < to && !value.compare_exchange_weak(seen, to)) {
   }
+}
+}  // namespace
+
+void ConcurrencyManager::update_max_ts(std::uint64_t ts) {
+  raise(max_ts_, ts);
+}
+
+void ConcurrencyManager::update_gc_safe_point(std::uint64_t ts) {
+  raise(gc_safe_point_, ts);
 }
 
 bool ConcurrencyManager::any_memory_lock_locked(const std::vector<std::string>& keys) const {

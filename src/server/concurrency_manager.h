@@ -58,6 +58,11 @@ class ConcurrencyManager {
   void update_max_ts(std::uint64_t ts);
   std::uint64_t max_ts() const { return max_ts_.load(); }
 
+  // The GC safe point this store knows (only grows): reads below it are refused, as the
+  // versions they would see may be gone.
+  void update_gc_safe_point(std::uint64_t ts);
+  std::uint64_t gc_safe_point() const { return gc_safe_point_.load(); }
+
   // Waits until no key in `keys` is memory-locked; false at the deadline.
   bool wait_for_memory_locks(const std::vector<std::string>& keys, Clock::time_point deadline);
   // The same for every key in [start, end) (an empty end: no upper bound).
@@ -80,6 +85,7 @@ class ConcurrencyManager {
   bool any_memory_lock_in_range_locked(const std::string& start, const std::string& end) const;
 
   std::atomic<std::uint64_t> max_ts_{0};
+  std::atomic<std::uint64_t> gc_safe_point_{0};
   mutable std::mutex mu_;
   std::condition_variable released_;
   std::map<std::string, Latch, std::less<>> latches_;

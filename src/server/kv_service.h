@@ -77,6 +77,7 @@ class KvService final : public KvServiceBase {
   // Test-only (--test-txn-reads-ignore-locks): transactional reads skip the lock check.
   void set_test_txn_reads_ignore_locks(bool on) { txn_.set_reads_ignore_locks(on); }
   // Fresh timestamps (PD's TSO) for one-phase commits; without it transactions use 2PC only.
+  ConcurrencyManager& txn_concurrency() { return txn_.concurrency(); }
   void set_timestamp_source(TxnHandler::TimestampSource source) { txn_.set_timestamp_source(std::move(source)); }
   // Where split regions get their ids: `count` new unique ids, the first returned.
   // Without one (a store running without PD) SplitRegion is refused.

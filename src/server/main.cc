@@ -27,6 +27,7 @@
 #include "common/tls_flags.h"
 #include "common/version.h"
 #include "server/disk_space.h"
+#include "server/gc_worker.h"
 #include "server/grpc_transport.h"
 #include "server/kv_service.h"
 #include "server/pd_worker.h"
@@ -80,6 +81,11 @@ int run(int argc, char** argv) {
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
   app.add_option("--raft-tick-ms", tick_ms, "Raft tick interval (elections after 10 ticks of silence)")
       ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  int gc_interval_ms = 60'000;
+  app.add_option("--gc-interval-ms", gc_interval_ms,
+                 "how often old transactional versions (below PD's GC safe point) are looked for")
+      ->check(CLI::Range(10, 86'400'000))
       ->capture_default_str();
   app.add_option("--pd-heartbeat-ms", heartbeat_ms, "how often to report to PD")
       ->check(CLI::Range(10, 600000))
@@ -219,6 +225,7 @@ int run(int argc, char** argv) {
   rdb::MetricsRegistry metrics;
   std::unique_ptr<rdb::PdClient> pd_client;
   std::unique_ptr<rdb::TsoBatcher> tso;  // after pd_client: destroyed first
+  std::unique_ptr<rdb::GcWorker> gc_worker;
   std::unique_ptr<rdb::PdWorker> pd_worker;
   std::unique_ptr<rdb::RaftTransport> transport;
   rdb::GrpcRaftTransport* grpc_transport = nullptr;  // owned by `transport` when peers exist
@@ -389,6 +396,14 @@ int run(int argc, char** argv) {
     pd_worker =
         std::make_unique<rdb::PdWorker>(*pd_client, raft_store, std::chrono::milliseconds(heartbeat_ms), data_dir);
     resolver.worker = pd_worker.get();
+    gc_worker = std::make_unique<rdb::GcWorker>(**engine, raft_store, service.txn_concurrency(),
+                                                std::chrono::milliseconds(gc_interval_ms), metrics);
+    pd_worker->on_gc_safe_point([gc = gc_worker.get()](std::uint64_t sp) {
+      if (rdb::Status s = gc->learn_safe_point(sp); !s.is_ok()) {
+        spdlog::error("cannot persist the GC safe point {}: {}", sp, s.to_string());
+      }
+    });
+    gc_worker->start();
     tso = std::make_unique<rdb::TsoBatcher>(
         [pd = pd_client.get()] { return pd->current_channel(); },
         [pd = pd_client.get()](const auto& ch, const std::string& leader) { pd->member_failed(ch, leader); });
@@ -433,6 +448,9 @@ int run(int argc, char** argv) {
   }
   shutdown_thread.join();
   server->Wait();
+  if (gc_worker) {
+    gc_worker->stop();
+  }
   if (pd_worker) {
     pd_worker->stop();
   }

@@ -119,6 +119,9 @@ void PdWorker::heartbeat() {
       spdlog::debug("store heartbeat failed: {}", s.message());
       return;
     }
+    if (on_gc_safe_point_ && resp.gc_safe_point() != 0) {
+      on_gc_safe_point_(resp.gc_safe_point());
+    }
   }
   ++round_;
   // Each quiet region reports once every quiet_rounds, in a round of its own (by id), so

@@ -36,6 +36,9 @@ class PdWorker {
   // Heartbeats now instead of at the next interval (e.g. a split made new regions);
   // never blocks.
   void heartbeat_soon();
+  // Called (on the worker thread) with the GC safe point each store heartbeat returns.
+  // Set before start().
+  void on_gc_safe_point(std::function<void(std::uint64_t)> fn) { on_gc_safe_point_ = std::move(fn); }
 
  private:
   void run();
@@ -45,6 +48,7 @@ class PdWorker {
   RaftStore& store_;
   std::chrono::milliseconds interval_;
   std::string data_dir_;
+  std::function<void(std::uint64_t)> on_gc_safe_point_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -62,6 +62,12 @@ std::vector<std::string> TxnApplier::keys_of(const txnpb::TxnCommand& cmd) {
     case txnpb::TxnCommand::kHeartBeat:
       keys.push_back(cmd.heart_beat().primary());
       break;
+    case txnpb::TxnCommand::kGc:
+      for (const auto& wk : cmd.gc().write_keys()) {
+        auto parsed = mvcc::parse_write_key(wk);
+        keys.push_back(parsed.is_ok() ? std::move(parsed->user_key) : std::string());  // refused at apply
+      }
+      break;
     case txnpb::TxnCommand::CMD_NOT_SET:
       break;
   }
@@ -82,6 +88,8 @@ Result<txnpb::TxnResult> TxnApplier::apply(const txnpb::TxnCommand& cmd, WriteBa
       return resolve(cmd.resolve(), wb);
     case txnpb::TxnCommand::kHeartBeat:
       return heart_beat(cmd.heart_beat(), wb);
+    case txnpb::TxnCommand::kGc:
+      return gc(cmd.gc(), wb);
     case txnpb::TxnCommand::CMD_NOT_SET:
       break;
   }
@@ -346,6 +354,24 @@ Result<txnpb::TxnResult> TxnApplier::resolve(const txnpb::TxnCommand::Resolve& r
     } else {
       RDB_RETURN_IF_ERROR(roll_back(key, r.start_ts(), true, wb));
     }
+  }
+  return txnpb::TxnResult();
+}
+
+Result<txnpb::TxnResult> TxnApplier::gc(const txnpb::TxnCommand::Gc& g, WriteBatch& wb) {
+  if (g.safe_point() == 0) {
+    return Status::invalid_argument("GC needs a safe point");
+  }
+  RDB_RETURN_IF_ERROR(validate_batch_size(static_cast<std::size_t>(g.write_keys_size())));
+  for (const auto& wk : g.write_keys()) {
+    RDB_ASSIGN_OR_RETURN(auto parsed, mvcc::parse_write_key(wk));
+    if (parsed.commit_ts > g.safe_point()) {
+      return Status::invalid_argument(
+          fmt::format("GC of a version at {}, above its safe point {}", parsed.commit_ts, g.safe_point()));
+    }
+  }
+  for (const auto& wk : g.write_keys()) {
+    source_.del(ColumnFamily::kTxnWrite, wk, wb);
   }
   return txnpb::TxnResult();
 }

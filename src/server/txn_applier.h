@@ -1,5 +1,6 @@
 // TxnApplier: the Percolator commands (txnpb.TxnCommand) as a region's state machine
-// applies them — prewrite, commit, rollback, check-status, resolve, heart-beat.
+// applies them — prewrite, commit, rollback, check-status, resolve, heart-beat, and
+// garbage collection of old versions.
 //
 // Conflicts are decided here, at apply time, from the state every replica has after
 // the same log prefix: the outcome is deterministic, and two commands racing for a
@@ -37,6 +38,7 @@ class TxnApplier {
   Result<txnpb::TxnResult> check_status(const txnpb::TxnCommand::CheckStatus& c, WriteBatch& wb);
   Result<txnpb::TxnResult> resolve(const txnpb::TxnCommand::Resolve& r, WriteBatch& wb);
   Result<txnpb::TxnResult> heart_beat(const txnpb::TxnCommand::HeartBeat& h, WriteBatch& wb);
+  Result<txnpb::TxnResult> gc(const txnpb::TxnCommand::Gc& g, WriteBatch& wb);
 
   // Commits `lock` (held by its transaction on `key`) at commit_ts.
   void commit_lock(const std::string& key, const txnpb::LockRecord& lock, std::uint64_t commit_ts, WriteBatch& wb);

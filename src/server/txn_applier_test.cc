@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "server/mvcc_reader.h"
+#include "storage/mvcc_codec.h"
 #include "storage/rocks_engine.h"
 #include "support/temp_dir.h"
 
@@ -306,6 +307,26 @@ TEST_F(TxnApplierTest, ARollbackAtAnotherTransactionsOnePhaseCommitTimestampKeep
   EXPECT_EQ(read("k", ts(200)).value, "kept");
   // The rolled-back transaction still cannot prewrite the key.
   EXPECT_EQ(run(prewrite(ts(150), "k", {{"k", "late"}})).errors_size(), 1);
+}
+
+TEST_F(TxnApplierTest, GcRemovesTheListedVersionsAndNothingAboveItsSafePoint) {
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    run(prewrite(ts(100 * i), "k", {{"k", "v" + std::to_string(i)}}));
+    run(commit(ts(100 * i), ts(100 * i + 10), {"k"}));
+  }
+  txnpb::TxnCommand gc;
+  gc.mutable_gc()->set_safe_point(ts(250));
+  gc.mutable_gc()->add_write_keys(mvcc::write_key("k", ts(110)));
+  EXPECT_EQ(run(gc).errors_size(), 0);
+  EXPECT_EQ(read("k", ts(215)).value, "v2") << "kept: the newest version at or below the safe point";
+  EXPECT_FALSE(read("k", ts(150)).found) << "the removed version";
+  EXPECT_EQ(read("k", ts(400)).value, "v3");
+  WriteBatch wb;
+  gc.mutable_gc()->add_write_keys(mvcc::write_key("k", ts(310)));
+  EXPECT_EQ(applier_.apply(gc, wb).status().code(), StatusCode::kInvalidArgument) << "above the safe point";
+  gc.mutable_gc()->set_safe_point(0);
+  EXPECT_EQ(applier_.apply(gc, wb).status().code(), StatusCode::kInvalidArgument) << "no safe point";
+  EXPECT_EQ(read("k", ts(400)).value, "v3") << "a refused GC removes nothing";
 }
 
 TEST_F(TxnApplierTest, OnePhaseCommitAtOrBelowItsStartIsMalformed) {

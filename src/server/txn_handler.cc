@@ -76,6 +76,13 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
     rm.errors->inc();
     return to_grpc(input);
   }
+  if (fence.ts != 0 && fence.ts < concurrency_.gc_safe_point()) {
+    rm.errors->inc();
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            fmt::format("the read's timestamp {} is below the GC safe point {}: the versions it would see may have "
+                        "been collected (--gc-life-time on PD); start a new transaction",
+                        fence.ts, concurrency_.gc_safe_point())};
+  }
   if (fence.ts != 0) {
     // Before the read point: a 1PC commit either sees this timestamp in max_ts, or is
     // marked here and is waited out, so the read point below includes it.
