@@ -19,8 +19,14 @@ KEYS=${KEYS:-10000}
 ETCD_BASE=${ETCD_BASE:-23790}   # etcd client ports BASE+1..3, peer ports BASE+11..13
 RDB_BASE=${RDB_BASE:-24790}     # PD BASE, PD status BASE+1, stores BASE+11..13, status BASE+21..23
 
-# The matrix: workload:in-flight.
-ROWS=(raw-put:1 raw-put:16 raw-put:64 raw-put:256 raw-get:1 raw-get:16 raw-get:256 cas:16 cas:256)
+# The matrix: workload:in-flight (transferN: a transaction reading and writing N keys;
+# rdb's Transaction, etcd's Txn guarded by every key's mod_revision). ROWS="..." picks rows.
+if [ -n "${ROWS:-}" ]; then
+  read -r -a ROWS <<<"$ROWS"
+else
+  ROWS=(raw-put:1 raw-put:16 raw-put:64 raw-put:256 raw-get:1 raw-get:16 raw-get:256 cas:16 cas:256
+    transfer1:1 transfer1:16 transfer1:256 transfer2:1 transfer2:16 transfer2:256)
+fi
 
 if ! command -v etcd >/dev/null; then
   SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
@@ -44,8 +50,9 @@ field() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -1 | cut -d: -f2; }
 # bench NAME ROW ARGS...: one rdb-bench run, JSON kept as $WORK/NAME-ROW.json
 bench() {
   local name=$1 row=$2; shift 2
-  local workload=${row%%:*} conc=${row##*:}
-  "$BIN/rdb-bench" "$@" --workload "$workload" --concurrency "$conc" --value-size "$VALUE_SIZE" --keys "$KEYS" \
+  local workload=${row%%:*} conc=${row##*:} extra=()
+  case $workload in transfer[12]) extra=(--transfer-keys "${workload#transfer}"); workload=transfer ;; esac
+  "$BIN/rdb-bench" "$@" "${extra[@]}" --workload "$workload" --concurrency "$conc" --value-size "$VALUE_SIZE" --keys "$KEYS" \
     --duration "$DURATION" --warmup "$WARMUP" --json >"$WORK/$name-$row.json" 2>"$WORK/$name-$row.err" ||
     { echo "rdb-bench failed ($name $row):"; tail -3 "$WORK/$name-$row.err"; exit 1; }
   printf '  %-5s %-12s %10.0f ops/s  p99 %8.1f ms\n' "$name" "$row" "$(field "$WORK/$name-$row.json" ops_per_s)" \
@@ -120,6 +127,8 @@ label() {
     raw-put) echo "put ${VALUE_SIZE} B" ;;
     raw-get) echo "linearizable get" ;;
     cas) echo "CAS (read + compare-and-swap)" ;;
+    transfer1) echo "1-key transaction (read, write)" ;;
+    transfer2) echo "2-key transfer transaction" ;;
   esac
 }
 echo

@@ -8,6 +8,8 @@
 //   read_version get (version) Range -> mod_revision
 //   cas      cas(version)      Txn(compare mod_revision == version, then Put)
 //   tso      get_tso           (not available)
+//   transfer Transaction:      Txn(no compare; Range each key), then
+//            get, put, commit  Txn(compare every key's mod_revision, then Put each)
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
@@ -37,6 +39,10 @@ class BenchDriver {
   // Stores a key that read_version/cas will see (preloading the versioned workloads).
   virtual Status load_versioned(const std::string& key, const std::string& value) = 0;
   virtual Status tso(std::uint32_t count) = 0;
+  // A transfer: reads every key (1 or 2; a missing key holds 0), then writes them back
+  // atomically, the first one less, the second one more (one key: plus one). false: a
+  // conflict (another transfer got there first; retryable), not an error.
+  virtual Result<bool> transfer(const std::vector<std::string>& keys) = 0;
   // Without a thread per request: `done` runs on the client's TSO thread.
   virtual void tso_async(std::uint32_t count, std::function<void(Status)> done) = 0;
 };

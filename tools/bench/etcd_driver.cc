@@ -80,6 +80,53 @@ class EtcdDriver final : public BenchDriver {
 
   Status load_versioned(const std::string& key, const std::string& value) override { return put(key, value); }
 
+  Result<bool> transfer(const std::vector<std::string>& keys) override {
+    // One round trip reads every key (a Txn of Ranges), one more writes them if none
+    // moved since (compare each key's mod_revision): the same two steps as rdb's.
+    etcdserverpb::TxnRequest read;
+    for (const auto& k : keys) {
+      auto* range = read.add_success()->mutable_request_range();
+      range->set_key(k);
+      range->set_serializable(serializable_);
+    }
+    etcdserverpb::TxnResponse got;
+    {
+      auto ctx = context();
+      RDB_RETURN_IF_ERROR(from_grpc(stub().Txn(ctx.get(), read, &got)));
+    }
+    etcdserverpb::TxnRequest write;
+    std::vector<std::int64_t> balances(keys.size(), 0);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::int64_t mod = 0;
+      if (static_cast<int>(i) < got.responses_size() &&
+          got.responses(static_cast<int>(i)).response_range().kvs_size() > 0) {
+        const auto& kv = got.responses(static_cast<int>(i)).response_range().kvs(0);
+        mod = kv.mod_revision();
+        balances[i] = std::strtoll(kv.value().c_str(), nullptr, 10);
+      }
+      auto* cmp = write.add_compare();
+      cmp->set_key(keys[i]);
+      cmp->set_target(etcdserverpb::Compare::MOD);
+      cmp->set_result(etcdserverpb::Compare::EQUAL);
+      cmp->set_mod_revision(mod);
+    }
+    if (keys.size() == 1) {
+      balances[0] += 1;
+    } else {
+      balances[0] -= 1;
+      balances[1] += 1;
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto* put = write.add_success()->mutable_request_put();
+      put->set_key(keys[i]);
+      put->set_value(std::to_string(balances[i]));
+    }
+    etcdserverpb::TxnResponse done;
+    auto ctx = context();
+    RDB_RETURN_IF_ERROR(from_grpc(stub().Txn(ctx.get(), write, &done)));
+    return done.succeeded();
+  }
+
   Status tso(std::uint32_t) override { return Status::invalid_argument("etcd has no timestamp oracle"); }
   void tso_async(std::uint32_t count, std::function<void(Status)> done) override { done(tso(count)); }
 

@@ -46,6 +46,8 @@ struct Config {
   bool unary = false;
   int attempt_timeout_ms = 1000;
   std::string workload = "raw-put";
+  int transfer_keys = 2;
+  bool no_one_pc = false;
   int concurrency = 1;
   int key_size = 16;
   int value_size = 100;
@@ -141,10 +143,15 @@ int run(int argc, char** argv) {
                "rdb: one unary gRPC call per request instead of the client's batched BatchCommands stream");
   app.add_option("--workload", cfg.workload,
                  "raw-put, raw-get, get (versioned), cas, cas-contended, mixed (--read-ratio), ycsb-a (50% reads), "
-                 "ycsb-b (95%), ycsb-c (100%), tso")
-      ->check(CLI::IsMember(
-          {"raw-put", "raw-get", "get", "cas", "cas-contended", "mixed", "ycsb-a", "ycsb-b", "ycsb-c", "tso"}))
+                 "ycsb-b (95%), ycsb-c (100%), tso, transfer (a transaction reading and writing "
+                 "--transfer-keys keys: rdb Transaction, etcd Txn guarded by mod_revision)")
+      ->check(CLI::IsMember({"raw-put", "raw-get", "get", "cas", "cas-contended", "mixed", "ycsb-a", "ycsb-b", "ycsb-c",
+                             "tso", "transfer"}))
       ->capture_default_str();
+  app.add_option("--transfer-keys", cfg.transfer_keys, "transfer: keys each transaction reads and writes")
+      ->check(CLI::Range(1, 2))
+      ->capture_default_str();
+  app.add_flag("--no-one-pc", cfg.no_one_pc, "rdb: commit every transaction in two phases (no 1PC)");
   app.add_option("--concurrency", cfg.concurrency, "requests in flight (one per worker thread)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
@@ -196,6 +203,10 @@ int run(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitBadUsage;
   }
+  if (cfg.workload == "transfer" && cfg.transfer_keys > 1 && cfg.keys < 2) {
+    std::cerr << "rdb-bench: --workload transfer with --transfer-keys 2 needs --keys of at least 2\n";
+    return kExitBadUsage;
+  }
   if (cfg.workload == "cas-contended" && app.count("--keys") == 0) {
     cfg.keys = 8;
   }
@@ -217,6 +228,7 @@ int run(int argc, char** argv) {
     options.tls_key = cfg.tls.key;
     options.timeout = std::chrono::seconds(10);
     options.batch_requests = !cfg.unary;
+    options.txn_one_pc = !cfg.no_one_pc;
     options.attempt_timeout = std::chrono::milliseconds(cfg.attempt_timeout_ms);
     auto client_or = rdb::RdbClient::connect(options);
     if (!client_or.is_ok()) {
@@ -318,6 +330,20 @@ int run(int argc, char** argv) {
     }
     if (cfg.workload == "tso") {
       return driver->tso(cfg.tso_count);
+    }
+    if (cfg.workload == "transfer") {
+      std::vector<std::string> keys = {key};
+      while (keys.size() < static_cast<std::size_t>(cfg.transfer_keys)) {
+        std::string other = make_key(chooser.next(rng), cfg.key_size);
+        if (other != key) {
+          keys.push_back(std::move(other));
+        }
+      }
+      auto written = driver->transfer(keys);
+      if (!written.is_ok()) {
+        return written.status();
+      }
+      return *written ? rdb::Status::ok() : rdb::Status::already_exists("transfer conflict");
     }
     bool read = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio;
     return read ? driver->get(key) : driver->put(key, value);

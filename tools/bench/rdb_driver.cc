@@ -1,8 +1,29 @@
+#include <cstdlib>
+
 #include "driver.h"
 #include "rdb/client.h"
 
 namespace rdb::bench {
 namespace {
+
+// The balances after a transfer between `keys` (as found; missing: 0).
+std::vector<std::int64_t> transfer_balances(const std::vector<std::string>& keys, const std::vector<KeyValue>& found) {
+  std::vector<std::int64_t> out(keys.size(), 0);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    for (const auto& kv : found) {
+      if (kv.key == keys[i]) {
+        out[i] = std::strtoll(kv.value.c_str(), nullptr, 10);
+      }
+    }
+  }
+  if (keys.size() == 1) {
+    out[0] += 1;
+  } else {
+    out[0] -= 1;
+    out[1] += 1;
+  }
+  return out;
+}
 
 class RdbDriver final : public BenchDriver {
  public:
@@ -21,6 +42,20 @@ class RdbDriver final : public BenchDriver {
     return client_.cas(key, 0, value).status();  // a conflict means it is loaded already
   }
   Status tso(std::uint32_t count) override { return client_.get_tso(count).status(); }
+  Result<bool> transfer(const std::vector<std::string>& keys) override {
+    RDB_ASSIGN_OR_RETURN(auto txn, client_.begin());
+    RDB_ASSIGN_OR_RETURN(auto found, txn->batch_get(keys));
+    auto balances = transfer_balances(keys, found);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      RDB_RETURN_IF_ERROR(txn->put(keys[i], std::to_string(balances[i])));
+    }
+    Status s = txn->commit();
+    if (s.code() == StatusCode::kAborted) {
+      return false;
+    }
+    RDB_RETURN_IF_ERROR(s);
+    return true;
+  }
   void tso_async(std::uint32_t count, std::function<void(Status)> done) override {
     client_.get_tso_async(count, [done = std::move(done)](const Result<std::uint64_t>& r) { done(r.status()); });
   }
