@@ -47,6 +47,17 @@ class BenchDriver {
   virtual void tso_async(std::uint32_t count, std::function<void(Status)> done) = 0;
 };
 
+// A transfer's new balances (in key order, as read): one key +1; two keys, the first
+// −1 and the second +1. The same rule for every driver.
+inline void apply_transfer(std::vector<std::int64_t>& balances) {
+  if (balances.size() == 1) {
+    balances[0] += 1;
+  } else if (balances.size() == 2) {
+    balances[0] -= 1;
+    balances[1] += 1;
+  }
+}
+
 std::unique_ptr<BenchDriver> make_rdb_driver(RdbClient& client);
 // `endpoints` HOST:PORT of etcd members; requests are spread over them by caller
 // (worker index) the way etcd's client balances; `serializable` reads skip ReadIndex.

@@ -110,12 +110,7 @@ class EtcdDriver final : public BenchDriver {
       cmp->set_result(etcdserverpb::Compare::EQUAL);
       cmp->set_mod_revision(mod);
     }
-    if (keys.size() == 1) {
-      balances[0] += 1;
-    } else {
-      balances[0] -= 1;
-      balances[1] += 1;
-    }
+    apply_transfer(balances);
     for (std::size_t i = 0; i < keys.size(); ++i) {
       auto* put = write.add_success()->mutable_request_put();
       put->set_key(keys[i]);

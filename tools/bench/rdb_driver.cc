@@ -16,12 +16,7 @@ std::vector<std::int64_t> transfer_balances(const std::vector<std::string>& keys
       }
     }
   }
-  if (keys.size() == 1) {
-    out[0] += 1;
-  } else {
-    out[0] -= 1;
-    out[1] += 1;
-  }
+  apply_transfer(out);
   return out;
 }
 
