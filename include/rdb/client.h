@@ -71,6 +71,15 @@ struct KeyValue {
   bool operator==(const KeyValue&) const = default;
 };
 
+// A transactional read with the commit timestamp of the version read (0: this
+// transaction's own, uncommitted write).
+struct TxnVersion {
+  std::string key;
+  std::string value;
+  std::uint64_t commit_ts = 0;
+  bool operator==(const TxnVersion&) const = default;
+};
+
 struct VersionedValue {
   bool found = false;
   std::string value;
@@ -180,6 +189,11 @@ class Transaction {
   // Pairs in [start, end) (end "" = unbounded), at most `limit` (1..10240), in key
   // order: one snapshot across every region.
   virtual Result<std::vector<KeyValue>> scan(const std::string& start, const std::string& end, std::uint32_t limit) = 0;
+  // get / scan that also say when each version read committed (its commit_ts; 0 for this
+  // transaction's own writes): what an MVCC layer on top needs (e.g. etcd's mod_revision).
+  virtual Result<std::optional<TxnVersion>> get_versioned(const std::string& key) = 0;
+  virtual Result<std::vector<TxnVersion>> scan_versioned(const std::string& start, const std::string& end,
+                                                         std::uint32_t limit) = 0;
   virtual Status put(const std::string& key, const std::string& value) = 0;
   virtual Status erase(const std::string& key) = 0;
   virtual Status commit() = 0;

@@ -60,19 +60,28 @@ class TxnImpl final : public Transaction {
     if (auto it = buffer_.find(key); it != buffer_.end()) {
       return it->second;
     }
-    kvrpc::KvGetRequest req;
-    req.set_key(key);
-    req.set_version(start_ts_);
-    std::optional<std::string> out;
-    RDB_RETURN_IF_ERROR(until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
-      RDB_ASSIGN_OR_RETURN(auto resp, s_.kv_get(req));
-      if (resp.has_error()) {
-        return lock_of(resp.error());
+    RDB_ASSIGN_OR_RETURN(auto got, snapshot_get(key));
+    if (!got) {
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(std::move(got->value));
+  }
+
+  Result<std::optional<TxnVersion>> get_versioned(const std::string& key) override {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    if (auto it = buffer_.find(key); it != buffer_.end()) {
+      if (!it->second) {
+        return std::optional<TxnVersion>();
       }
-      out = resp.not_found() ? std::nullopt : std::optional<std::string>(std::move(*resp.mutable_value()));
-      return std::optional<txnpb::LockInfo>();
-    }));
-    return out;
+      return std::optional<TxnVersion>(TxnVersion{key, *it->second, 0});
+    }
+    return snapshot_get(key);
+  }
+
+  Result<std::vector<TxnVersion>> scan_versioned(const std::string& start, const std::string& end,
+                                                 std::uint32_t limit) override {
+    return merged_scan(start, end, limit);
   }
 
   Result<std::vector<KeyValue>> batch_get(const std::vector<std::string>& keys) override {
@@ -115,42 +124,11 @@ class TxnImpl final : public Transaction {
   }
 
   Result<std::vector<KeyValue>> scan(const std::string& start, const std::string& end, std::uint32_t limit) override {
-    RDB_RETURN_IF_ERROR(usable());
-    RDB_RETURN_IF_ERROR(validate_scan_limit(limit));
-    RDB_RETURN_IF_ERROR(validate_range(start, end, false));
-    auto in_range = [&](const std::string& k) { return k >= start && (end.empty() || k < end); };
-    // Buffered deletes may hide snapshot pairs: ask for that many more.
-    std::uint32_t hidden = 0;
-    for (const auto& [k, v] : buffer_) {
-      hidden += (!v && in_range(k)) ? 1 : 0;
-    }
-    std::uint32_t ask = std::min<std::uint32_t>(limit + hidden, kMaxScanLimit);
-    bool cut = false;
-    RDB_ASSIGN_OR_RETURN(auto snapshot, snapshot_scan(start, end, ask, &cut));
-    std::map<std::string, std::string> merged;
-    for (auto& kv : snapshot) {
-      merged[std::move(kv.key)] = std::move(kv.value);
-    }
-    for (const auto& [k, v] : buffer_) {
-      if (!in_range(k)) {
-        continue;
-      }
-      // Past the last snapshot key of a scan cut at its limit, unseen keys could come first.
-      if (cut && !snapshot.empty() && k > snapshot.back().key) {
-        continue;
-      }
-      if (v) {
-        merged[k] = *v;
-      } else {
-        merged.erase(k);
-      }
-    }
+    RDB_ASSIGN_OR_RETURN(auto versions, merged_scan(start, end, limit));
     std::vector<KeyValue> out;
-    for (auto& [k, v] : merged) {
-      if (out.size() == limit) {
-        break;
-      }
-      out.push_back({k, std::move(v)});
+    out.reserve(versions.size());
+    for (auto& v : versions) {
+      out.push_back({std::move(v.key), std::move(v.value)});
     }
     return out;
   }
@@ -368,13 +346,77 @@ class TxnImpl final : public Transaction {
     });
   }
 
-  Result<std::vector<KeyValue>> snapshot_scan(const std::string& start, const std::string& end, std::uint32_t limit,
-                                              bool* cut) {
+  // The snapshot's version of `key` (a read at start_ts), resolving locks on the way.
+  Result<std::optional<TxnVersion>> snapshot_get(const std::string& key) {
+    kvrpc::KvGetRequest req;
+    req.set_key(key);
+    req.set_version(start_ts_);
+    std::optional<TxnVersion> out;
+    RDB_RETURN_IF_ERROR(until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
+      RDB_ASSIGN_OR_RETURN(auto resp, s_.kv_get(req));
+      if (resp.has_error()) {
+        return lock_of(resp.error());
+      }
+      out.reset();
+      if (!resp.not_found()) {
+        out = TxnVersion{key, std::move(*resp.mutable_value()), resp.commit_ts()};
+      }
+      return std::optional<txnpb::LockInfo>();
+    }));
+    return out;
+  }
+
+  // The snapshot's pairs in [start, end) with this transaction's writes laid over them.
+  Result<std::vector<TxnVersion>> merged_scan(const std::string& start, const std::string& end, std::uint32_t limit) {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_scan_limit(limit));
+    RDB_RETURN_IF_ERROR(validate_range(start, end, false));
+    auto in_range = [&](const std::string& k) { return k >= start && (end.empty() || k < end); };
+    // Buffered deletes may hide snapshot pairs: ask for that many more.
+    std::uint32_t hidden = 0;
+    for (const auto& [k, v] : buffer_) {
+      hidden += (!v && in_range(k)) ? 1 : 0;
+    }
+    std::uint32_t ask = std::min<std::uint32_t>(limit + hidden, kMaxScanLimit);
+    bool cut = false;
+    RDB_ASSIGN_OR_RETURN(auto snapshot, snapshot_scan(start, end, ask, &cut));
+    const std::string last = snapshot.empty() ? std::string() : snapshot.back().key;
+    std::map<std::string, TxnVersion> merged;
+    for (auto& kv : snapshot) {
+      std::string k = kv.key;
+      merged.emplace(std::move(k), std::move(kv));
+    }
+    for (const auto& [k, v] : buffer_) {
+      if (!in_range(k)) {
+        continue;
+      }
+      // Past the last snapshot key of a scan cut at its limit, unseen keys could come first.
+      if (cut && !snapshot.empty() && k > last) {
+        continue;
+      }
+      if (v) {
+        merged[k] = TxnVersion{k, *v, 0};
+      } else {
+        merged.erase(k);
+      }
+    }
+    std::vector<TxnVersion> out;
+    for (auto& [k, v] : merged) {
+      if (out.size() == limit) {
+        break;
+      }
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
+  Result<std::vector<TxnVersion>> snapshot_scan(const std::string& start, const std::string& end, std::uint32_t limit,
+                                                bool* cut) {
     kvrpc::KvScanRequest req;
     req.set_start_key(start);
     req.set_end_key(end);
     req.set_version(start_ts_);
-    std::vector<KeyValue> out;
+    std::vector<TxnVersion> out;
     for (;;) {
       req.set_limit(limit - static_cast<std::uint32_t>(out.size()));
       kvrpc::KvScanResponse resp;
@@ -386,7 +428,7 @@ class TxnImpl final : public Transaction {
         return std::optional<txnpb::LockInfo>();
       }));
       for (auto& kv : *resp.mutable_kvs()) {
-        out.push_back({std::move(*kv.mutable_key()), std::move(*kv.mutable_value())});
+        out.push_back({std::move(*kv.mutable_key()), std::move(*kv.mutable_value()), kv.commit_ts()});
       }
       if (out.size() >= limit) {
         *cut = true;

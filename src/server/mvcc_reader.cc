@@ -146,6 +146,7 @@ Result<MvccRead> MvccReader::get(const std::string& key, std::uint64_t ts) {
   if (v && v->record.op() == txnpb::PUT) {
     out.found = true;
     out.value = std::move(*v->record.mutable_value());
+    out.commit_ts = v->commit_ts;
   }
   return out;
 }
@@ -201,7 +202,8 @@ Result<MvccReader::ScanResult> MvccReader::scan(const std::string& start, const 
       next_from = mvcc::versions_of(wk.user_key).second;
       if (w.op() == txnpb::PUT) {
         bytes += wk.user_key.size() + (keys_only ? 0 : w.value().size());
-        out.pairs.push_back({std::move(wk.user_key), keys_only ? std::string() : std::move(*w.mutable_value())});
+        out.pairs.push_back(
+            {std::move(wk.user_key), keys_only ? std::string() : std::move(*w.mutable_value()), wk.commit_ts});
         if (out.pairs.size() == limit) {
           return out;
         }

@@ -73,6 +73,14 @@ struct MvccRead {
   std::optional<txnpb::LockInfo> locked;  // a lock at or before the read's ts: resolve it first
   bool found = false;
   std::string value;
+  std::uint64_t commit_ts = 0;  // of the version found
+};
+
+// A key that exists at a scan's timestamp: its value and when that version committed.
+struct MvccPair {
+  std::string key;
+  std::string value;
+  std::uint64_t commit_ts = 0;
 };
 
 class MvccReader {
@@ -94,7 +102,7 @@ class MvccReader {
   // at or before `ts` in the range is reported instead (`locked`).
   struct ScanResult {
     std::optional<txnpb::LockInfo> locked;
-    std::vector<KvPair> pairs;
+    std::vector<MvccPair> pairs;
     bool truncated = false;  // cut at max_bytes
   };
   Result<ScanResult> scan(const std::string& start, const std::string& end, std::uint64_t ts, std::uint32_t limit,

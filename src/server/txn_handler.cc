@@ -192,6 +192,7 @@ grpc::Status TxnHandler::get(const kvrpc::KvGetRequest& req, kvrpc::KvGetRespons
       *resp->mutable_error()->mutable_locked() = std::move(*got.locked);
     } else if (got.found) {
       resp->set_value(std::move(got.value));
+      resp->set_commit_ts(got.commit_ts);
     } else {
       resp->set_not_found(true);
     }
@@ -225,6 +226,7 @@ grpc::Status TxnHandler::batch_get(const kvrpc::KvBatchGetRequest& req, kvrpc::K
         auto* kv = resp->add_pairs();
         kv->set_key(k);
         kv->set_value(std::move(got.value));
+        kv->set_commit_ts(got.commit_ts);
       }
     }
     return Status::ok();
@@ -266,6 +268,7 @@ grpc::Status TxnHandler::scan(const kvrpc::KvScanRequest& req, kvrpc::KvScanResp
           auto* kv = resp->add_kvs();
           kv->set_key(std::move(p.key));
           kv->set_value(std::move(p.value));
+          kv->set_commit_ts(p.commit_ts);
         }
         return Status::ok();
       },

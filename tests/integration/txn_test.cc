@@ -338,6 +338,36 @@ TEST_F(TxnTest, TransactionsCommitInOneStepWhenOneRegionHoldsThemAll) {
   }
 }
 
+// Versioned reads say when each version committed (an etcd layer's mod_revision); this
+// transaction's own writes say 0, and its deletes hide what they delete.
+TEST_F(TxnTest, VersionedReadsSayWhenEachVersionCommitted) {
+  auto c = client();
+  auto first = begin(*c);
+  ASSERT_TRUE(first->put("cv/a", "1").is_ok());
+  ASSERT_TRUE(first->put("cv/b", "2").is_ok());
+  ASSERT_TRUE(first->commit().is_ok());
+  auto second = begin(*c);
+  ASSERT_TRUE(second->put("cv/b", "3").is_ok());
+  ASSERT_TRUE(second->commit().is_ok());
+
+  auto r = begin(*c);
+  auto a = r->get_versioned("cv/a");
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ(**a, (TxnVersion{"cv/a", "1", first->commit_ts()}));
+  auto all = r->scan_versioned("cv/", "cv0", 10);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_EQ(*all, (std::vector<TxnVersion>{{"cv/a", "1", first->commit_ts()}, {"cv/b", "3", second->commit_ts()}}));
+
+  ASSERT_TRUE(r->put("cv/c", "own").is_ok());
+  ASSERT_TRUE(r->erase("cv/a").is_ok());
+  EXPECT_FALSE(r->get_versioned("cv/a")->has_value());
+  EXPECT_EQ(r->get_versioned("cv/c")->value().commit_ts, 0U);
+  EXPECT_EQ(*r->scan_versioned("cv/", "cv0", 10),
+            (std::vector<TxnVersion>{{"cv/b", "3", second->commit_ts()}, {"cv/c", "own", 0}}));
+  EXPECT_EQ(r->scan("cv/", "cv0", 10)->size(), 2U);
+}
+
 // A transaction's buffer is bounded: 10,240 keys and 48 MiB of keys and values.
 TEST_F(TxnTest, TheWriteBufferIsBounded) {
   auto c = client();
