@@ -244,6 +244,11 @@ class RdbClient {
   // ---- transactional key space
   // Starts a transaction at a fresh timestamp from PD (needs a PD endpoint).
   virtual Result<std::unique_ptr<Transaction>> begin() = 0;
+  // A read-only snapshot at `ts`, a timestamp PD already handed out (e.g. an earlier
+  // transaction's commit_ts): reads see exactly what committed at or before it; put,
+  // erase and commit are refused (INVALID_ARGUMENT), as is a `ts` of 0 or one PD has not
+  // reached yet. A `ts` below the GC safe point is refused by the reads.
+  virtual Result<std::unique_ptr<Transaction>> snapshot_at(std::uint64_t ts) = 0;
 
   // ---- timestamps
   // Reserves `count` (1..65536) consecutive timestamps and returns the first.

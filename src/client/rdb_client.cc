@@ -557,6 +557,17 @@ class ClientImpl final : public RdbClient, public TxnSender {
     RDB_ASSIGN_OR_RETURN(std::uint64_t start_ts, get_tso(1));
     return make_transaction(*this, start_ts, options_.txn_one_pc);
   }
+  Result<std::unique_ptr<Transaction>> snapshot_at(std::uint64_t ts) override {
+    if (ts == 0) {
+      return Status::invalid_argument("a snapshot needs a timestamp (0 given)");
+    }
+    RDB_ASSIGN_OR_RETURN(std::uint64_t now, get_tso(1));
+    if (ts > now) {
+      // A read from the future would also hold every later 1PC commit above it.
+      return Status::invalid_argument(fmt::format("the snapshot timestamp {} is in the future (PD is at {})", ts, now));
+    }
+    return make_read_only_transaction(*this, ts);
+  }
   Result<std::uint64_t> timestamp() override { return get_tso(1); }
   std::chrono::milliseconds timeout() const override { return options_.timeout; }
   Result<kvrpc::KvGetResponse> kv_get(const kvrpc::KvGetRequest& req) override {

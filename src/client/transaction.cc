@@ -43,8 +43,8 @@ std::string printable(const std::string& key) {
 
 class TxnImpl final : public Transaction {
  public:
-  TxnImpl(TxnSender& sender, std::uint64_t start_ts, bool try_one_pc)
-      : s_(sender), start_ts_(start_ts), try_one_pc_(try_one_pc) {}
+  TxnImpl(TxnSender& sender, std::uint64_t start_ts, bool try_one_pc, bool read_only = false)
+      : s_(sender), start_ts_(start_ts), try_one_pc_(try_one_pc), read_only_(read_only) {}
   ~TxnImpl() override {
     if (!finished_) {
       (void)rollback();
@@ -134,7 +134,7 @@ class TxnImpl final : public Transaction {
   }
 
   Status put(const std::string& key, const std::string& value) override {
-    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(writable());
     RDB_RETURN_IF_ERROR(validate_key(key));
     RDB_RETURN_IF_ERROR(validate_value(value));
     RDB_RETURN_IF_ERROR(room_for(key, value.size()));
@@ -143,7 +143,7 @@ class TxnImpl final : public Transaction {
   }
 
   Status erase(const std::string& key) override {
-    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(writable());
     RDB_RETURN_IF_ERROR(validate_key(key));
     RDB_RETURN_IF_ERROR(room_for(key, 0));
     buffer_[key] = std::nullopt;
@@ -151,7 +151,7 @@ class TxnImpl final : public Transaction {
   }
 
   Status commit() override {
-    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(writable());
     if (buffer_.empty()) {
       finished_ = true;
       commit_ts_ = start_ts_;  // nothing to write: the snapshot it read is its point
@@ -261,6 +261,10 @@ class TxnImpl final : public Transaction {
   Status usable() const {
     return finished_ ? Status::invalid_argument("the transaction has finished (committed or rolled back)")
                      : Status::ok();
+  }
+  Status writable() const {
+    RDB_RETURN_IF_ERROR(usable());
+    return read_only_ ? Status::invalid_argument("a snapshot at a given timestamp is read-only") : Status::ok();
   }
 
   // Checks that writing `key` (with `value_bytes`) keeps the buffer within the limits,
@@ -552,6 +556,7 @@ class TxnImpl final : public Transaction {
   TxnSender& s_;
   const std::uint64_t start_ts_;
   const bool try_one_pc_;
+  const bool read_only_;
   std::uint64_t commit_ts_ = 0;
   std::map<std::string, std::optional<std::string>> buffer_;  // key -> value, nullopt = delete
   std::size_t buffer_bytes_ = 0;                              // its keys and values
@@ -563,6 +568,10 @@ class TxnImpl final : public Transaction {
 
 std::unique_ptr<Transaction> make_transaction(TxnSender& sender, std::uint64_t start_ts, bool try_one_pc) {
   return std::make_unique<TxnImpl>(sender, start_ts, try_one_pc);
+}
+
+std::unique_ptr<Transaction> make_read_only_transaction(TxnSender& sender, std::uint64_t ts) {
+  return std::make_unique<TxnImpl>(sender, ts, false, true);
 }
 
 }  // namespace rdb

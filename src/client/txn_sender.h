@@ -52,5 +52,7 @@ class TxnSender {
 // A transaction started at `start_ts` that sends through `sender` (which must outlive it).
 // With `try_one_pc`, a commit whose keys are all in one region is one prewrite (1PC).
 std::unique_ptr<Transaction> make_transaction(TxnSender& sender, std::uint64_t start_ts, bool try_one_pc);
+// The same, read-only: writes and commit are refused.
+std::unique_ptr<Transaction> make_read_only_transaction(TxnSender& sender, std::uint64_t ts);
 
 }  // namespace rdb

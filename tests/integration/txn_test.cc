@@ -366,6 +366,17 @@ TEST_F(TxnTest, VersionedReadsSayWhenEachVersionCommitted) {
   EXPECT_EQ(*r->scan_versioned("cv/", "cv0", 10),
             (std::vector<TxnVersion>{{"cv/b", "3", second->commit_ts()}, {"cv/c", "own", 0}}));
   EXPECT_EQ(r->scan("cv/", "cv0", 10)->size(), 2U);
+
+  // A snapshot at the first commit sees exactly it; it is read-only.
+  auto then = c->snapshot_at(first->commit_ts());
+  ASSERT_TRUE(then.is_ok()) << then.status().to_string();
+  EXPECT_EQ(*(*then)->scan_versioned("cv/", "cv0", 10),
+            (std::vector<TxnVersion>{{"cv/a", "1", first->commit_ts()}, {"cv/b", "2", first->commit_ts()}}));
+  EXPECT_EQ((*then)->put("cv/z", "no").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*then)->commit().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->snapshot_at(0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->snapshot_at(~std::uint64_t{0} >> 1).status().code(), StatusCode::kInvalidArgument)
+      << "a snapshot in the future";
 }
 
 // A transaction's buffer is bounded: 10,240 keys and 48 MiB of keys and values.
