@@ -503,6 +503,9 @@ class TxnImpl final : public Transaction {
       return *refused;
     }
     if (s.code() == StatusCode::kDeadlineExceeded) {
+      if (try_one_pc_) {
+        return s;  // an earlier attempt may have committed in one step: commit() settles it
+      }
       return Status::aborted(s.message());  // another transaction kept a key: nothing of this one applied
     }
     return s;
@@ -530,7 +533,9 @@ class TxnImpl final : public Transaction {
       return Status::ok();
     }
     if (rolled.is_ok()) {
-      return failure;  // rolled back: nothing applied
+      // Rolled back: nothing applied. A prewrite that ran out of time (a key kept locked)
+      // is a conflict, as in two phases.
+      return failure.code() == StatusCode::kDeadlineExceeded ? Status::aborted(failure.message()) : failure;
     }
     return Status::undetermined(fmt::format(
         "transaction {}: its one-phase commit was sent but not answered ({}), and the rollback that would settle it "

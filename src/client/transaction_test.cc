@@ -88,6 +88,21 @@ TEST(TransactionCommitTest, ALostOnePhaseAnswerThatARollbackSettlesIsTheOriginal
   EXPECT_EQ(sender.rollbacks, 1);
 }
 
+TEST(TransactionCommitTest, AOnePhaseCommitThatRanOutOfTimeIsSettledNotCalledAborted) {
+  // Its first attempt may have committed before a later lock kept the retries out: calling
+  // it aborted then would be a lie (the chaos list-append found exactly that, as G1a).
+  ScriptedSender sender;
+  sender.prewrite_fails = Status::deadline_exceeded("a key stayed locked");
+  sender.rollback_finds_commit = 777;
+  std::uint64_t ts = 0;
+  EXPECT_TRUE(commit_one(sender, true, &ts).is_ok());
+  EXPECT_EQ(ts, 777U);
+  ScriptedSender settled;
+  settled.prewrite_fails = Status::deadline_exceeded("a key stayed locked");
+  EXPECT_EQ(commit_one(settled, true).code(), StatusCode::kAborted) << "rolled back: a conflict, safe to retry";
+  EXPECT_EQ(settled.rollbacks, 1);
+}
+
 TEST(TransactionCommitTest, ALostOnePhaseAnswerThatNothingSettlesIsUndetermined) {
   ScriptedSender sender;
   sender.rollback_fails = Status::unavailable("the store is gone too");

@@ -10,9 +10,10 @@ ConcurrencyManager::Guard::~Guard() {
   }
 }
 
-void ConcurrencyManager::Guard::mark_memory_locks() {
+void ConcurrencyManager::Guard::mark_memory_locks(std::uint64_t region, std::uint64_t term) {
   if (owner_ != nullptr) {
-    owner_->mark(keys_);
+    owner_->mark(keys_, region, term);
+    memory_locked_ = true;
   }
 }
 
@@ -48,15 +49,21 @@ void ConcurrencyManager::release(const std::vector<std::string>& keys) {
   released_.notify_all();
 }
 
-void ConcurrencyManager::mark(const std::vector<std::string>& keys) {
+void ConcurrencyManager::mark(const std::vector<std::string>& keys, std::uint64_t region, std::uint64_t term) {
   std::lock_guard lock(mu_);
   for (const auto& k : keys) {
     auto it = latches_.find(k);
-    if (it != latches_.end() && !it->second.memory_lock) {
-      it->second.memory_lock = true;
-      ++memory_locks_;
+    if (it != latches_.end()) {
+      if (!it->second.memory_lock) {
+        ++memory_locks_;
+      }
+      it->second = Latch{true, region, term};
     }
   }
+}
+
+bool ConcurrencyManager::blocks(const Latch& latch, const StillLeading& live) const {
+  return latch.memory_lock && (!live || live(latch.region, latch.term));
 }
 
 namespace {
@@ -75,37 +82,54 @@ void ConcurrencyManager::update_gc_safe_point(std::uint64_t ts) {
   raise(gc_safe_point_, ts);
 }
 
-bool ConcurrencyManager::any_memory_lock_locked(const std::vector<std::string>& keys) const {
+bool ConcurrencyManager::any_memory_lock_locked(const std::vector<std::string>& keys, const StillLeading& live) const {
   if (memory_locks_ == 0) {
     return false;
   }
   return std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
     auto it = latches_.find(k);
-    return it != latches_.end() && it->second.memory_lock;
+    return it != latches_.end() && blocks(it->second, live);
   });
 }
 
-bool ConcurrencyManager::any_memory_lock_in_range_locked(const std::string& start, const std::string& end) const {
+bool ConcurrencyManager::any_memory_lock_in_range_locked(const std::string& start, const std::string& end,
+                                                         const StillLeading& live) const {
   if (memory_locks_ == 0) {
     return false;
   }
   for (auto it = latches_.lower_bound(start); it != latches_.end() && (end.empty() || it->first < end); ++it) {
-    if (it->second.memory_lock) {
+    if (blocks(it->second, live)) {
       return true;
     }
   }
   return false;
 }
 
-bool ConcurrencyManager::wait_for_memory_locks(const std::vector<std::string>& keys, Clock::time_point deadline) {
+template <typename Clear>
+bool ConcurrencyManager::wait_until_clear(Clock::time_point deadline, Clear&& clear) {
+  // Leadership ends without a release: look again every few milliseconds.
+  constexpr auto kRecheck = std::chrono::milliseconds(20);
   std::unique_lock lock(mu_);
-  return released_.wait_until(lock, deadline, [&] { return !any_memory_lock_locked(keys); });
+  for (;;) {
+    if (clear()) {
+      return true;
+    }
+    auto now = Clock::now();
+    if (now >= deadline) {
+      return false;
+    }
+    released_.wait_until(lock, std::min(deadline, now + kRecheck));
+  }
+}
+
+bool ConcurrencyManager::wait_for_memory_locks(const std::vector<std::string>& keys, Clock::time_point deadline,
+                                               const StillLeading& live) {
+  return wait_until_clear(deadline, [&] { return !any_memory_lock_locked(keys, live); });
 }
 
 bool ConcurrencyManager::wait_for_memory_locks_in_range(const std::string& start, const std::string& end,
-                                                        Clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  return released_.wait_until(lock, deadline, [&] { return !any_memory_lock_in_range_locked(start, end); });
+                                                        Clock::time_point deadline, const StillLeading& live) {
+  return wait_until_clear(deadline, [&] { return !any_memory_lock_in_range_locked(start, end, live); });
 }
 
 bool ConcurrencyManager::synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version) const {

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -44,13 +45,20 @@ class ConcurrencyManager {
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
     ~Guard();
-    // Marks the latched keys as memory-locked: reads of them wait until release.
-    void mark_memory_locks();
+    // Marks the latched keys as memory-locked by a 1PC command of `region`'s leader in
+    // `term`: reads of them wait until release, or until that leadership is over.
+    void mark_memory_locks(std::uint64_t region, std::uint64_t term);
+    bool memory_locked() const { return memory_locked_; }
 
    private:
     ConcurrencyManager* owner_;
     std::vector<std::string> keys_;
+    bool memory_locked_ = false;
   };
+  // Whether this store still leads `region` in `term` (a memory lock of an earlier
+  // leadership no longer matters: the entry, if it survives, applies before any read
+  // point of a later term).
+  using StillLeading = std::function<bool(std::uint64_t region, std::uint64_t term)>;
 
   // Latches every key (distinct); nullopt when they did not all come free before `deadline`.
   std::optional<Guard> latch(std::vector<std::string> keys, Clock::time_point deadline);
@@ -63,10 +71,13 @@ class ConcurrencyManager {
   void update_gc_safe_point(std::uint64_t ts);
   std::uint64_t gc_safe_point() const { return gc_safe_point_.load(); }
 
-  // Waits until no key in `keys` is memory-locked; false at the deadline.
-  bool wait_for_memory_locks(const std::vector<std::string>& keys, Clock::time_point deadline);
+  // Waits until no key in `keys` is memory-locked by a leadership that is still on
+  // (`live`; null: every mark counts); false at the deadline.
+  bool wait_for_memory_locks(const std::vector<std::string>& keys, Clock::time_point deadline,
+                             const StillLeading& live = nullptr);
   // The same for every key in [start, end) (an empty end: no upper bound).
-  bool wait_for_memory_locks_in_range(const std::string& start, const std::string& end, Clock::time_point deadline);
+  bool wait_for_memory_locks_in_range(const std::string& start, const std::string& end, Clock::time_point deadline,
+                                      const StillLeading& live = nullptr);
 
   // Whether max_ts covers the reads of earlier leaders of this region in this term/epoch.
   bool synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version) const;
@@ -78,11 +89,18 @@ class ConcurrencyManager {
  private:
   struct Latch {
     bool memory_lock = false;
+    std::uint64_t region = 0;
+    std::uint64_t term = 0;
   };
   void release(const std::vector<std::string>& keys);
-  void mark(const std::vector<std::string>& keys);
-  bool any_memory_lock_locked(const std::vector<std::string>& keys) const;
-  bool any_memory_lock_in_range_locked(const std::string& start, const std::string& end) const;
+  void mark(const std::vector<std::string>& keys, std::uint64_t region, std::uint64_t term);
+  bool blocks(const Latch& latch, const StillLeading& live) const;
+  bool any_memory_lock_locked(const std::vector<std::string>& keys, const StillLeading& live) const;
+  bool any_memory_lock_in_range_locked(const std::string& start, const std::string& end,
+                                       const StillLeading& live) const;
+  // Waits (re-checking leadership every few ms) until `clear` holds; false at the deadline.
+  template <typename Clear>
+  bool wait_until_clear(Clock::time_point deadline, Clear&& clear);
 
   std::atomic<std::uint64_t> max_ts_{0};
   std::atomic<std::uint64_t> gc_safe_point_{0};

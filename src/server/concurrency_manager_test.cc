@@ -37,7 +37,7 @@ TEST(ConcurrencyManagerTest, ReadsWaitForMemoryLocksOnlyOnTheirKeys) {
   auto held = cm.latch({"k"}, later());
   ASSERT_TRUE(held.has_value());
   EXPECT_TRUE(cm.wait_for_memory_locks({"k"}, soon())) << "a plain latch does not hold reads back";
-  held->mark_memory_locks();
+  held->mark_memory_locks(1, 5);
   EXPECT_FALSE(cm.wait_for_memory_locks({"k"}, soon()));
   EXPECT_FALSE(cm.wait_for_memory_locks_in_range("a", "z", soon()));
   EXPECT_FALSE(cm.wait_for_memory_locks_in_range("j", "", soon())) << "an empty end is unbounded";
@@ -47,6 +47,20 @@ TEST(ConcurrencyManagerTest, ReadsWaitForMemoryLocksOnlyOnTheirKeys) {
   auto reader = std::async(std::launch::async, [&] { return cm.wait_for_memory_locks({"k"}, later()); });
   held.reset();
   EXPECT_TRUE(reader.get());
+}
+
+TEST(ConcurrencyManagerTest, AMemoryLockOfALeadershipThatEndedHoldsNoReadBack) {
+  ConcurrencyManager cm;
+  auto held = cm.latch({"k"}, later());
+  ASSERT_TRUE(held.has_value());
+  held->mark_memory_locks(7, 3);
+  std::atomic<std::uint64_t> term{3};
+  auto live = [&](std::uint64_t region, std::uint64_t t) { return region == 7 && t == term.load(); };
+  EXPECT_FALSE(cm.wait_for_memory_locks({"k"}, soon(), live));
+  auto reader = std::async(std::launch::async, [&] { return cm.wait_for_memory_locks({"k"}, later(), live); });
+  term = 4;  // the store lost the lead (or won a new term): no release comes
+  EXPECT_TRUE(reader.get()) << "the reader looks at leadership again without a release";
+  EXPECT_TRUE(cm.wait_for_memory_locks_in_range("a", "z", soon(), live));
 }
 
 TEST(ConcurrencyManagerTest, MaxTsOnlyGrowsUnderConcurrentUpdates) {

@@ -170,22 +170,26 @@ Result<txnpb::TxnResult> TxnApplier::prewrite(const txnpb::TxnCommand::Prewrite&
   std::vector<std::pair<const std::string*, txnpb::LockRecord>> own_locks;  // 1PC: committed with the rest
   for (const auto& m : p.mutations()) {
     RDB_ASSIGN_OR_RETURN(auto lock, reader.lock(m.key()));
-    if (lock) {
-      if (lock->start_ts() != p.start_ts()) {
-        *result.add_errors()->mutable_locked() = MvccReader::lock_info(m.key(), *lock);
-      } else if (one_pc != 0) {
+    if (lock && lock->start_ts() == p.start_ts()) {
+      if (one_pc != 0) {
         own_locks.emplace_back(&m.key(), std::move(*lock));  // an earlier attempt's plain prewrite
       }
       continue;  // our own lock: a retried prewrite
     }
+    // Our own record before another's lock: a retried 1PC that committed must say so even
+    // when a later transaction has locked the key since (not "locked", then "aborted").
     RDB_ASSIGN_OR_RETURN(auto mine, reader.version_of_txn(m.key(), p.start_ts()));
     if (mine) {
       if (mine->record.op() == txnpb::ROLLBACK) {
         *result.add_errors() = abort_error(fmt::format("transaction {} was rolled back", p.start_ts()));
-      } else if (one_pc != 0) {
-        result.set_commit_ts(mine->commit_ts);  // a retried 1PC: it committed then, not now
+      } else {
+        result.set_commit_ts(mine->commit_ts);  // a retry: it committed then, not now
       }
       continue;  // committed already: a prewrite retried after its commit
+    }
+    if (lock) {
+      *result.add_errors()->mutable_locked() = MvccReader::lock_info(m.key(), *lock);
+      continue;
     }
     RDB_ASSIGN_OR_RETURN(auto newest, reader.newest_version(m.key(), ~std::uint64_t{0}, false));
     if (newest && newest->commit_ts >= p.start_ts()) {
@@ -205,7 +209,7 @@ Result<txnpb::TxnResult> TxnApplier::prewrite(const txnpb::TxnCommand::Prewrite&
   if (one_pc != 0) {
     // Every key of the transaction is here: it commits in this entry. The leader chose
     // one_pc above every read it served of these keys (see ConcurrencyManager).
-    if (result.commit_ts() != 0 && (!to_lock.empty() || !own_locks.empty())) {
+    if (result.commit_ts() != 0 && (!to_lock.empty() || !own_locks.empty())) {  // cannot be: 1PC is one entry
       return Status::invalid_argument("a 1PC prewrite found its transaction committed on some keys only");
     }
     for (const auto& [key, lock] : own_locks) {

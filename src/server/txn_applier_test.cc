@@ -337,3 +337,24 @@ TEST_F(TxnApplierTest, OnePhaseCommitAtOrBelowItsStartIsMalformed) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// A 1PC whose answer was lost is retried after a later transaction locked its key: the
+// retry must report the commit, not the lock (the client would call it aborted: G1a).
+TEST_F(TxnApplierTest, ARetriedCommittedPrewriteReportsItsCommitEvenUnderALaterLock) {
+  auto first = prewrite(ts(100), "k", {{"k", "mine"}});
+  first.mutable_prewrite()->set_one_pc_commit_ts(ts(120));
+  EXPECT_EQ(run(first).errors_size(), 0);
+  EXPECT_EQ(run(prewrite(ts(200), "k", {{"k", "later"}})).errors_size(), 0);  // a later lock
+  auto retried = run(first);
+  EXPECT_EQ(retried.errors_size(), 0) << retried.DebugString();
+  EXPECT_EQ(retried.commit_ts(), ts(120));
+  auto plain = run(prewrite(ts(100), "k", {{"k", "mine"}}));
+  EXPECT_EQ(plain.errors_size(), 0) << "a plain retry too";
+  EXPECT_EQ(plain.commit_ts(), ts(120));
+}
+
+}  // namespace
+}  // namespace rdb

@@ -87,8 +87,9 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
     // Before the read point: a 1PC commit either sees this timestamp in max_ts, or is
     // marked here and is waited out, so the read point below includes it.
     concurrency_.update_max_ts(fence.ts);
-    bool clear = fence.range ? concurrency_.wait_for_memory_locks_in_range(fence.start, fence.end, deadline)
-                             : concurrency_.wait_for_memory_locks(fence.keys, deadline);
+    auto live = [this](std::uint64_t region, std::uint64_t term) { return store_.leader_term(region) == term; };
+    bool clear = fence.range ? concurrency_.wait_for_memory_locks_in_range(fence.start, fence.end, deadline, live)
+                             : concurrency_.wait_for_memory_locks(fence.keys, deadline, live);
     if (!clear) {
       rm.errors->inc();
       return {grpc::StatusCode::DEADLINE_EXCEEDED,
@@ -137,7 +138,6 @@ grpc::Status TxnHandler::write(Method m, const Req& req, Resp* resp, txnpb::TxnC
     return {grpc::StatusCode::DEADLINE_EXCEEDED,
             "the keys stayed latched by other commands until the deadline; nothing was written"};
   }
-  // Held until the command applied or failed, even when this handler stops waiting.
   auto guard = std::make_shared<ConcurrencyManager::Guard>(std::move(*latched));
   kvrpc::Context ctx = req.context();
   if (prepare) {
@@ -151,10 +151,16 @@ grpc::Status TxnHandler::write(Method m, const Req& req, Resp* resp, txnpb::TxnC
     kv.add_keys(k);
   }
   *kv.mutable_txn() = std::move(cmd);
+  // Latches go when this handler does; a 1PC's memory locks stay until the command
+  // applied or failed, even when this handler stops waiting (a read must not pass it).
+  std::shared_ptr<ConcurrencyManager::Guard> hold_until_applied;
+  if (guard->memory_locked()) {
+    hold_until_applied = guard;
+  }
   auto applied = await_callback<ProposeResult>(
       [&](ProposeCallback&& cb) {
         store_.propose(ctx, std::move(keys), std::move(kv),
-                       [guard, cb = std::move(cb)](ProposeResult r) mutable { cb(std::move(r)); });
+                       [hold_until_applied, cb = std::move(cb)](ProposeResult r) mutable { cb(std::move(r)); });
       },
       deadline);
   if (!applied) {
@@ -338,6 +344,12 @@ grpc::Status TxnHandler::prewrite(const kvrpc::KvPrewriteRequest& req, kvrpc::Kv
     for (const auto& mu : req.mutations()) {
       auto lock = reader.lock(mu.key());
       if (lock.is_ok() && *lock && (*lock)->start_ts() != req.start_version()) {
+        // Unless this is a retry of a prewrite that already committed there (1PC).
+        auto mine = reader.version_of_txn(mu.key(), req.start_version());
+        if (!mine.is_ok() || *mine) {
+          resp->clear_errors();
+          return std::nullopt;  // the applier decides
+        }
         *resp->add_errors()->mutable_locked() = MvccReader::lock_info(mu.key(), **lock);
       }
     }
@@ -358,7 +370,8 @@ grpc::Status TxnHandler::prewrite(const kvrpc::KvPrewriteRequest& req, kvrpc::Kv
       kPrewrite, req, resp, std::move(cmd), input, deadline,
       [resp, &one_pc](const txnpb::TxnResult& r) {
         *resp->mutable_errors() = r.errors();
-        if (one_pc != 0 && r.errors_size() == 0) {
+        // A retry of a 1PC that committed (found committed, in either mode) reports that commit.
+        if (r.errors_size() == 0 && (one_pc != 0 || r.commit_ts() != 0)) {
           resp->set_one_pc_commit_ts(r.commit_ts() != 0 ? r.commit_ts() : one_pc);
         }
       },
@@ -394,7 +407,7 @@ std::optional<std::uint64_t> TxnHandler::one_pc_commit_ts(const kvrpc::Context& 
     concurrency_.mark_synced(ctx.region_id(), *led, version);
   }
   // Marked before max_ts is read: a read either waits for this commit or is below it.
-  guard.mark_memory_locks();
+  guard.mark_memory_locks(ctx.region_id(), *led);
   const std::uint64_t commit_ts = std::max(concurrency_.max_ts(), start_ts) + 1;
   if (commit_ts > max_commit_ts) {
     // A read was served above the client's present: committing above it would put
