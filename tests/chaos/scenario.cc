@@ -79,10 +79,11 @@ class ChaosCluster {
     return Status::ok();
   }
 
-  std::unique_ptr<RdbClient> connect(std::chrono::milliseconds timeout) {
+  std::unique_ptr<RdbClient> connect(std::chrono::milliseconds timeout, bool txn_one_pc = true) {
     ClientOptions o;
     o.pd_endpoints = {group_ ? cluster_.pd_endpoints() : cluster_.pd().addr};
     o.timeout = timeout;
+    o.txn_one_pc = txn_one_pc;
     auto c = RdbClient::connect(o);
     return c.is_ok() ? std::move(c).value() : nullptr;
   }
@@ -443,7 +444,7 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   bank_options.seed = o.seed;
   BankResult bank;
   std::thread banker([&] {
-    auto teller = c.connect(std::chrono::seconds(3));
+    auto teller = c.connect(std::chrono::seconds(3), o.txn_one_pc);
     if (teller && o.bank_accounts > 1) {
       bank = run_bank(*teller, bank_options);
     }
@@ -456,7 +457,7 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   list_options.clients = o.list_clients;
   std::vector<ListTxn> list_txns;
   std::thread appender([&] {
-    auto lister = c.connect(std::chrono::seconds(3));
+    auto lister = c.connect(std::chrono::seconds(3), o.txn_one_pc);
     if (lister && o.list_append) {
       list_txns = run_list_append(*lister, list_options);
     }

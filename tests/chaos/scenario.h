@@ -51,6 +51,7 @@ struct ScenarioOptions {
   bool list_append = true;  // list-append transactions and their checker (list_append.h)
   int list_keys = 6;
   int list_clients = 3;
+  bool txn_one_pc = true;  // the bank and list-append clients commit one-region transactions in one step
 };
 
 const std::vector<std::string>& scenario_names();
