@@ -94,12 +94,7 @@ class ClientIntegrationTest : public ::testing::Test {
       if (cluster_->store(name).addr != addr) {
         continue;
       }
-      const std::string& status = cluster_->store(name).status_addr;
-      std::string fetch = "exec 3<>/dev/tcp/127.0.0.1/" + status.substr(status.rfind(':') + 1) +
-                          "; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
-      auto m = testing::run_command({"/bin/bash", "-c", fetch}, cluster_->dir().path(), std::chrono::seconds(5));
-      auto at = m.out.find("\nrdb_raft_proposals_total ");
-      return at == std::string::npos ? 0 : std::stoull(m.out.substr(at + 26));
+      return cluster_->metric(cluster_->store(name).status_addr, "rdb_raft_proposals_total");
     }
     return 0;
   }

@@ -208,4 +208,18 @@ void LocalCluster::restart_store(const std::string& name) {
   d = launch("rdb-server", name, store_args(*spec), d.data_dir, spec->env);
 }
 
+std::string LocalCluster::status_get(const std::string& status_addr, const std::string& path) const {
+  const auto colon = status_addr.rfind(':');
+  std::string fetch = "exec 3<>/dev/tcp/" + status_addr.substr(0, colon) + "/" + status_addr.substr(colon + 1) +
+                      "; printf 'GET " + path + " HTTP/1.0\\r\\n\\r\\n' >&3; sed '1,/^\\r$/d' <&3";
+  return run_command({"/bin/bash", "-c", fetch}, dir_.path(), std::chrono::seconds(5)).out;
+}
+
+std::uint64_t LocalCluster::metric(const std::string& status_addr, const std::string& name) const {
+  const std::string body = "\n" + status_get(status_addr, "/metrics");
+  const std::string line = "\n" + name + " ";
+  auto at = body.find(line);
+  return at == std::string::npos ? 0 : std::stoull(body.substr(at + line.size()));
+}
+
 }  // namespace rdb::testing

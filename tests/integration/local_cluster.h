@@ -60,6 +60,10 @@ class LocalCluster {
   Daemon& pd() { return pd_; }
   Daemon& store(const std::string& name);
   const TempDir& dir() const { return dir_; }
+  // The body of GET `path` from a daemon's status address ("" when it does not answer).
+  std::string status_get(const std::string& status_addr, const std::string& path) const;
+  // An unlabelled counter or gauge from a daemon's /metrics (0 when it is not there).
+  std::uint64_t metric(const std::string& status_addr, const std::string& name) const;
 
   // Restarts a daemon with the same data dir (after it was stopped or killed).
   // The PD comes back on a new port; stores learn it only if they restart too.

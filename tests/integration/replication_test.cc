@@ -105,14 +105,9 @@ class ReplicationTest : public ::testing::Test {
 
   // The first region's entry of the store's /status, or an empty object.
   nlohmann::json region_status(const std::string& name) {
-    auto reply = testing::run_command(
-        {"/bin/bash", "-c",
-         "exec 3<>/dev/tcp/" + cluster_.store(name).status_addr.substr(0, cluster_.store(name).status_addr.find(':')) +
-             "/" + cluster_.store(name).status_addr.substr(cluster_.store(name).status_addr.find(':') + 1) +
-             "; printf 'GET /status HTTP/1.0\\r\\n\\r\\n' >&3; sed '1,/^\\r$/d' <&3"},
-        cluster_.dir().path(), std::chrono::seconds(5));
+    std::string body = cluster_.status_get(cluster_.store(name).status_addr, "/status");
     try {
-      auto j = nlohmann::json::parse(reply.out);
+      auto j = nlohmann::json::parse(body);
       return j["regions"].empty() ? nlohmann::json::object() : j["regions"][0];
     } catch (const std::exception&) {
       return nlohmann::json::object();

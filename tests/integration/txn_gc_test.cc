@@ -37,13 +37,7 @@ class TxnGcTest : public ::testing::Test {
   std::uint64_t versions_removed() {
     std::uint64_t sum = 0;
     for (const char* name : {"s1", "s2", "s3"}) {
-      const std::string& status = cluster_.store(name).status_addr;
-      std::string fetch = "exec 3<>/dev/tcp/127.0.0.1/" + status.substr(status.rfind(':') + 1) +
-                          "; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
-      auto m = testing::run_command({"/bin/bash", "-c", fetch}, cluster_.dir().path(), std::chrono::seconds(5));
-      const std::string metric = "\nrdb_txn_gc_versions_removed_total ";
-      auto at = m.out.find(metric);
-      sum += at == std::string::npos ? 0 : std::stoull(m.out.substr(at + metric.size()));
+      sum += cluster_.metric(cluster_.store(name).status_addr, "rdb_txn_gc_versions_removed_total");
     }
     return sum;
   }
