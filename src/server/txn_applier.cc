@@ -368,10 +368,14 @@ Result<txnpb::TxnResult> TxnApplier::gc(const txnpb::TxnCommand::Gc& g, WriteBat
   }
   RDB_RETURN_IF_ERROR(validate_batch_size(static_cast<std::size_t>(g.write_keys_size())));
   for (const auto& wk : g.write_keys()) {
-    RDB_ASSIGN_OR_RETURN(auto parsed, mvcc::parse_write_key(wk));
-    if (parsed.commit_ts > g.safe_point()) {
+    auto parsed = mvcc::parse_write_key(wk);
+    if (!parsed.is_ok()) {
+      // Malformed input, not a broken engine: refused, the log goes on.
+      return Status::invalid_argument(fmt::format("GC of a malformed version key: {}", parsed.status().message()));
+    }
+    if (parsed->commit_ts > g.safe_point()) {
       return Status::invalid_argument(
-          fmt::format("GC of a version at {}, above its safe point {}", parsed.commit_ts, g.safe_point()));
+          fmt::format("GC of a version at {}, above its safe point {}", parsed->commit_ts, g.safe_point()));
     }
   }
   for (const auto& wk : g.write_keys()) {

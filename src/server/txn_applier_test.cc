@@ -327,6 +327,11 @@ TEST_F(TxnApplierTest, GcRemovesTheListedVersionsAndNothingAboveItsSafePoint) {
   gc.mutable_gc()->set_safe_point(0);
   EXPECT_EQ(applier_.apply(gc, wb).status().code(), StatusCode::kInvalidArgument) << "no safe point";
   EXPECT_EQ(read("k", ts(400)).value, "v3") << "a refused GC removes nothing";
+  txnpb::TxnCommand garbage;
+  garbage.mutable_gc()->set_safe_point(ts(250));
+  garbage.mutable_gc()->add_write_keys("not a version key");
+  EXPECT_EQ(applier_.apply(garbage, wb).status().code(), StatusCode::kInvalidArgument)
+      << "malformed input is refused, not taken for a broken engine";
 }
 
 TEST_F(TxnApplierTest, OnePhaseCommitAtOrBelowItsStartIsMalformed) {
