@@ -8,6 +8,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libjemalloc-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy iproute2 procps openssl faketime
+  etcd-client etcd-server
 )
 
 missing=()
@@ -26,3 +27,9 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# etcd-server is here for the tests that compare rdb-etcd with a real etcd (they start their
+# own on ephemeral ports). Its package may start a system etcd on 2379, the playground's PD
+# port: stop and disable it.
+if command -v systemctl >/dev/null && systemctl is-enabled etcd >/dev/null 2>&1; then
+  $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
+fi

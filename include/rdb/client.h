@@ -196,6 +196,12 @@ class Transaction {
                                                          std::uint32_t limit) = 0;
   virtual Status put(const std::string& key, const std::string& value) = 0;
   virtual Status erase(const std::string& key) = 0;
+  // Guards a key this transaction read but does not write: commit() then fails with
+  // ABORTED if another transaction committed the key after start_ts (the key is
+  // prewritten as a lock and committed as no change). This makes a read-decide-write
+  // serializable for the keys locked, as if they had been written. A transaction that
+  // writes nothing commits nothing, locks included. Counts toward the key limit.
+  virtual Status lock(const std::string& key) = 0;
   virtual Status commit() = 0;
   // Discards the buffered writes (and any locks a failed commit left). OK when done.
   virtual Status rollback() = 0;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "client/txn_sender.h"
@@ -150,6 +151,19 @@ class TxnImpl final : public Transaction {
     return Status::ok();
   }
 
+  Status lock(const std::string& key) override {
+    RDB_RETURN_IF_ERROR(writable());
+    RDB_RETURN_IF_ERROR(validate_key(key));
+    if (buffer_.contains(key) || read_locks_.contains(key)) {
+      return Status::ok();  // written (or locked) already: its commit guards it
+    }
+    if (buffer_.size() + read_locks_.size() >= kMaxBatchKeys) {
+      return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxBatchKeys));
+    }
+    read_locks_.insert(key);
+    return Status::ok();
+  }
+
   Status commit() override {
     RDB_RETURN_IF_ERROR(writable());
     if (buffer_.empty()) {
@@ -169,6 +183,17 @@ class TxnImpl final : public Transaction {
       bytes += k.size() + (v ? v->size() : 0);
       mutations.push_back(std::move(m));
     }
+    for (const auto& k : read_locks_) {
+      if (!buffer_.contains(k)) {  // written since it was locked: the write guards it
+        txnpb::Mutation m;
+        m.set_key(k);
+        m.set_op(txnpb::LOCK);
+        bytes += k.size();
+        mutations.push_back(std::move(m));
+      }
+    }
+    std::sort(mutations.begin(), mutations.end(),
+              [](const txnpb::Mutation& a, const txnpb::Mutation& b) { return a.key() < b.key(); });
     const std::string primary = buffer_.begin()->first;
     const std::uint64_t ttl = lock_ttl_for(bytes);
     auto prewrite_started = Clock::now();
@@ -253,6 +278,7 @@ class TxnImpl final : public Transaction {
     }
     roll_back_locks();
     buffer_.clear();
+    read_locks_.clear();
     buffer_bytes_ = 0;
     return Status::ok();
   }
@@ -271,7 +297,7 @@ class TxnImpl final : public Transaction {
   // and if so counts it (the caller then writes it).
   Status room_for(const std::string& key, std::size_t value_bytes) {
     auto it = buffer_.find(key);
-    if (it == buffer_.end() && buffer_.size() >= kMaxBatchKeys) {
+    if (it == buffer_.end() && buffer_.size() + read_locks_.size() >= kMaxBatchKeys) {
       return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxBatchKeys));
     }
     std::size_t replaced = it == buffer_.end() ? 0 : key.size() + (it->second ? it->second->size() : 0);
@@ -518,9 +544,7 @@ class TxnImpl final : public Transaction {
     finished_ = true;
     kvrpc::KvBatchRollbackRequest req;
     req.set_start_version(start_ts_);
-    for (const auto& [k, v] : buffer_) {
-      req.add_keys(k);
-    }
+    add_all_keys(req);
     std::uint64_t committed_at = 0;
     Status rolled = s_.kv_batch_rollback(req, [&](kvrpc::KvBatchRollbackResponse& resp) {
       if (resp.has_error() && resp.error().already_committed()) {
@@ -543,6 +567,18 @@ class TxnImpl final : public Transaction {
         start_ts_, failure.message(), rolled.message()));
   }
 
+  // Every key a commit may have prewritten: the writes and the read locks.
+  void add_all_keys(kvrpc::KvBatchRollbackRequest& req) const {
+    for (const auto& [k, v] : buffer_) {
+      req.add_keys(k);
+    }
+    for (const auto& k : read_locks_) {
+      if (!buffer_.contains(k)) {
+        req.add_keys(k);
+      }
+    }
+  }
+
   // Best effort: whatever a failed commit locked is released (a reader would also
   // roll it back once the TTL passes).
   void roll_back_locks() {
@@ -552,9 +588,7 @@ class TxnImpl final : public Transaction {
     }
     kvrpc::KvBatchRollbackRequest req;
     req.set_start_version(start_ts_);
-    for (const auto& [k, v] : buffer_) {
-      req.add_keys(k);
-    }
+    add_all_keys(req);
     (void)s_.kv_batch_rollback(req, [](kvrpc::KvBatchRollbackResponse&) { return Status::ok(); });
   }
 
@@ -565,6 +599,7 @@ class TxnImpl final : public Transaction {
   std::uint64_t commit_ts_ = 0;
   std::map<std::string, std::optional<std::string>> buffer_;  // key -> value, nullopt = delete
   std::size_t buffer_bytes_ = 0;                              // its keys and values
+  std::set<std::string> read_locks_;                          // keys read and guarded by lock()
   bool finished_ = false;
   bool prewrite_sent_ = false;
 };

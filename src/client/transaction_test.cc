@@ -15,6 +15,8 @@ class ScriptedSender final : public TxnSender {
   Status rollback_fails = Status::ok();
   int prewrites = 0, rollbacks = 0, commits = 0;
   bool last_try_one_pc = false;
+  std::vector<std::pair<std::string, txnpb::MutationOp>> last_mutations;
+  std::vector<std::string> last_rollback_keys;
 
   Result<std::uint64_t> timestamp() override { return next_ts_++; }
   std::chrono::milliseconds timeout() const override { return std::chrono::seconds(1); }
@@ -34,15 +36,20 @@ class ScriptedSender final : public TxnSender {
                      const std::function<Status(kvrpc::KvPrewriteResponse&)>&) override {
     ++prewrites;
     last_try_one_pc = req.try_one_pc();
+    last_mutations.clear();
+    for (const auto& m : req.mutations()) {
+      last_mutations.emplace_back(m.key(), m.op());
+    }
     return prewrite_fails;
   }
   Status kv_commit(const kvrpc::KvCommitRequest&, const std::function<Status(kvrpc::KvCommitResponse&)>&) override {
     ++commits;
     return Status::ok();
   }
-  Status kv_batch_rollback(const kvrpc::KvBatchRollbackRequest&,
+  Status kv_batch_rollback(const kvrpc::KvBatchRollbackRequest& req,
                            const std::function<Status(kvrpc::KvBatchRollbackResponse&)>& on_part) override {
     ++rollbacks;
+    last_rollback_keys.assign(req.keys().begin(), req.keys().end());
     RDB_RETURN_IF_ERROR(rollback_fails);
     kvrpc::KvBatchRollbackResponse resp;
     if (rollback_finds_commit) {
@@ -116,6 +123,29 @@ TEST(TransactionCommitTest, WithoutOnePhaseAFailedPrewriteIsAFailureAndNeverUnde
   Status s = commit_one(sender, false);
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.to_string();
   EXPECT_FALSE(sender.last_try_one_pc);
+}
+
+TEST(TransactionLockTest, LockedKeysArePrewrittenAsLocksInKeyOrderAndRolledBackWithTheWrites) {
+  ScriptedSender sender;
+  auto txn = make_transaction(sender, 100, false);
+  ASSERT_TRUE(txn->lock("c").is_ok());
+  ASSERT_TRUE(txn->put("b", "v").is_ok());
+  ASSERT_TRUE(txn->lock("a").is_ok());
+  ASSERT_TRUE(txn->lock("b").is_ok()) << "written already: nothing more to guard";
+  EXPECT_FALSE(txn->commit().is_ok());  // the scripted prewrite fails
+  using Op = std::pair<std::string, txnpb::MutationOp>;
+  EXPECT_EQ(sender.last_mutations, (std::vector<Op>{{"a", txnpb::LOCK}, {"b", txnpb::PUT}, {"c", txnpb::LOCK}}));
+  EXPECT_EQ(sender.last_rollback_keys, (std::vector<std::string>{"b", "a", "c"}));
+}
+
+TEST(TransactionLockTest, ATransactionThatOnlyLocksCommitsNothing) {
+  ScriptedSender sender;
+  auto txn = make_transaction(sender, 100, true);
+  ASSERT_TRUE(txn->lock("a").is_ok());
+  EXPECT_TRUE(txn->commit().is_ok());
+  EXPECT_EQ(sender.prewrites, 0);
+  EXPECT_EQ(txn->commit_ts(), 100U);
+  EXPECT_EQ(make_transaction(sender, 100, true)->lock("").code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -39,9 +39,11 @@ Daemon LocalCluster::launch(const std::string& binary, const std::string& name, 
                             const std::string& data_dir, const std::vector<std::string>& env,
                             const std::string& listen_addr) {
   std::string ready = dir_.sub(name + ".ready." + std::to_string(launches_++));
-  std::vector<std::string> argv = {
-      bin_dir() + "/" + binary, "--addr", listen_addr, "--status-addr", "127.0.0.1:0", "--data-dir", data_dir,
-      "--ready-file",           ready};
+  std::vector<std::string> argv = {bin_dir() + "/" + binary, "--addr", listen_addr, "--status-addr", "127.0.0.1:0",
+                                   "--ready-file",           ready};
+  if (!data_dir.empty()) {  // stateless daemons (rdb-etcd) take none
+    argv.insert(argv.end(), {"--data-dir", data_dir});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   Daemon d;
   d.data_dir = data_dir;
@@ -56,6 +58,22 @@ Daemon LocalCluster::launch(const std::string& binary, const std::string& name, 
   d.addr = j["addr"];
   d.status_addr = j["status_addr"];
   return d;
+}
+
+Daemon& LocalCluster::start_etcd_gateway(const std::string& name, const std::vector<std::string>& extra_args) {
+  std::vector<std::string> args = {"--pd", pd_group_.empty() ? pd_.addr : pd_endpoints()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  gateways_.emplace_back(name, launch("rdb-etcd", name, args, ""));
+  return gateways_.back().second;
+}
+
+Daemon& LocalCluster::etcd_gateway(const std::string& name) {
+  for (auto& [n, d] : gateways_) {
+    if (n == name) {
+      return d;
+    }
+  }
+  throw std::runtime_error("no gateway named " + name);
 }
 
 Daemon& LocalCluster::start_pd(const std::vector<std::string>& extra_args) {

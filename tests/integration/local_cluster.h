@@ -57,6 +57,10 @@ class LocalCluster {
   std::string new_pd_member_address(const std::string& name);
   Daemon& join_pd_member(const std::string& name);
 
+  // Starts an rdb-etcd gateway in front of the running PD (or PD group).
+  Daemon& start_etcd_gateway(const std::string& name, const std::vector<std::string>& extra_args = {});
+  Daemon& etcd_gateway(const std::string& name);
+
   Daemon& pd() { return pd_; }
   Daemon& store(const std::string& name);
   const TempDir& dir() const { return dir_; }
@@ -96,6 +100,7 @@ class LocalCluster {
   std::function<std::vector<std::string>(const std::string&)> pd_group_env_;
   std::vector<std::string> pd_args_;
   std::vector<std::pair<std::string, Daemon>> stores_;
+  std::vector<std::pair<std::string, Daemon>> gateways_;
   std::vector<std::pair<std::string, StoreSpec>> store_specs_;
   int launches_ = 0;
 };

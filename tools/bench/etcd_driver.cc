@@ -4,7 +4,7 @@
 #include <atomic>
 
 #include "driver.h"
-#include "etcd_kv.grpc.pb.h"
+#include "etcd_rpc.grpc.pb.h"
 
 namespace rdb::bench {
 namespace {

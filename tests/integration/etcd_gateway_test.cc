@@ -1,0 +1,395 @@
+// rdb-etcd against etcd's own client: Debian's etcdctl drives the gateway, and the same
+// script driven against a real etcd (Debian's etcd-server) must print the same, up to
+// revision numbers (rdb's are commit timestamps: compared by their order, not value).
+// Then what only the gateway shows: revisions in commit order across gateways, Txn
+// compares that hold at commit (no write skew), MemberList, endpoint status.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "etcd_rpc.grpc.pb.h"
+#include "local_cluster.h"
+
+namespace rdb {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::CommandResult;
+using testing::LocalCluster;
+
+bool have_program(const std::string& name) {
+  for (const char* dir : {"/usr/bin", "/usr/local/bin", "/bin"}) {
+    if (::access((std::string(dir) + "/" + name).c_str(), X_OK) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// One command of a script: etcdctl's arguments, what it reads on stdin (txn), and
+// optionally a name under which the mod_revision of the first key it prints (-w json)
+// is kept, for later arguments to use as "{name}".
+struct Step {
+  Step(std::vector<std::string> a, std::string in = "", std::string name = "")
+      : args(std::move(a)), stdin_text(std::move(in)), capture(std::move(name)) {}
+  std::vector<std::string> args;
+  std::string stdin_text;
+  std::string capture;
+};
+
+class Etcdctl {
+ public:
+  Etcdctl(std::string endpoint, std::string scratch) : endpoint_(std::move(endpoint)), scratch_(std::move(scratch)) {}
+
+  CommandResult run(std::vector<std::string> args, const std::string& stdin_text = "") const {
+    std::vector<std::string> argv = {"/usr/bin/etcdctl", "--endpoints=" + endpoint_, "--command-timeout=20s"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (stdin_text.empty()) {
+      return testing::run_command(argv, scratch_, 40s);
+    }
+    std::vector<std::string> piped = {"/bin/bash", "-c", "printf '%s' \"$1\" | \"${@:2}\"", "etcdctl-stdin",
+                                      stdin_text};
+    piped.insert(piped.end(), argv.begin(), argv.end());
+    return testing::run_command(piped, scratch_, 40s);
+  }
+
+  // Runs a script; returns each step's exit code and output, revisions normalised.
+  std::vector<std::string> transcript(const std::vector<Step>& script) const {
+    std::map<std::string, std::string> captured;
+    std::vector<std::string> out;
+    std::set<std::int64_t> revisions;  // every key revision printed, to rank them
+    std::vector<nlohmann::json> parsed;
+    std::vector<std::string> raw;
+    for (const auto& step : script) {
+      std::vector<std::string> args;
+      for (std::string a : step.args) {
+        for (const auto& [name, value] : captured) {
+          a = std::regex_replace(a, std::regex("\\{" + name + "\\}"), value);
+        }
+        args.push_back(a);
+      }
+      CommandResult r = run(args, step.stdin_text);
+      std::string text = "exit " + std::to_string(r.exit_code) + "\n" + r.out + strip_timestamps(r.err);
+      nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+      if (!j.is_discarded() && j.is_object()) {
+        collect(j, revisions);
+        if (!step.capture.empty() && j.contains("kvs") && !j["kvs"].empty()) {
+          captured[step.capture] = std::to_string(j["kvs"][0]["mod_revision"].get<std::int64_t>());
+        }
+        parsed.push_back(j);
+        raw.push_back("exit " + std::to_string(r.exit_code) + "\n" + strip_timestamps(r.err));
+      } else {
+        parsed.push_back(nlohmann::json());
+        raw.push_back(text);
+      }
+    }
+    std::map<std::int64_t, std::size_t> rank;
+    for (auto rev : revisions) {
+      rank.emplace(rev, rank.size() + 1);
+    }
+    for (std::size_t i = 0; i < script.size(); ++i) {
+      if (parsed[i].is_null()) {
+        out.push_back(raw[i]);
+      } else {
+        normalise(parsed[i], rank);
+        out.push_back(raw[i] + parsed[i].dump());
+      }
+    }
+    return out;
+  }
+
+ private:
+  static std::string strip_timestamps(const std::string& err) {
+    // etcdctl prefixes some errors with a log timestamp: keep the message only.
+    return std::regex_replace(err, std::regex(R"re(^\{"level".*"msg":"([^"]*)".*$)re", std::regex::multiline), "$1");
+  }
+  static void collect(const nlohmann::json& j, std::set<std::int64_t>& revs) {
+    if (j.is_object()) {
+      for (const auto& [k, v] : j.items()) {
+        if ((k == "create_revision" || k == "mod_revision") && v.is_number()) {
+          revs.insert(v.get<std::int64_t>());
+        } else {
+          collect(v, revs);
+        }
+      }
+    } else if (j.is_array()) {
+      for (const auto& v : j) {
+        collect(v, revs);
+      }
+    }
+  }
+  static void normalise(nlohmann::json& j, const std::map<std::int64_t, std::size_t>& rank) {
+    if (j.is_object()) {
+      for (auto& [k, v] : j.items()) {
+        if ((k == "create_revision" || k == "mod_revision") && v.is_number()) {
+          v = "rev#" + std::to_string(rank.at(v.get<std::int64_t>()));
+        } else if (k == "revision" || k == "cluster_id" || k == "member_id" || k == "raft_term") {
+          v = "*";
+        } else {
+          normalise(v, rank);
+        }
+      }
+    } else if (j.is_array()) {
+      for (auto& v : j) {
+        normalise(v, rank);
+      }
+    }
+  }
+
+  std::string endpoint_;
+  std::string scratch_;
+};
+
+// What both systems run. Each step's output must match.
+std::vector<Step> kv_script() {
+  return {
+      {{"put", "foo", "bar"}},
+      {{"put", "foo2", "bar2"}},
+      {{"put", "foo3", "bar3"}},
+      {{"get", "foo"}},
+      {{"get", "foo", "--print-value-only"}},
+      {{"get", "foo", "-w", "json"}, "", "foo1"},
+      {{"get", "foo", "--prefix"}},
+      {{"get", "foo", "--prefix", "--limit", "2", "-w", "json"}},
+      {{"get", "foo", "--prefix", "--keys-only"}},
+      {{"get", "foo", "--prefix", "--count-only", "-w", "json"}},
+      {{"get", "foo", "--prefix", "--sort-by=VALUE", "--order=DESCEND"}},
+      {{"get", "foo", "--prefix", "--sort-by=MODIFY", "--order=ASCEND", "-w", "json"}},
+      {{"get", "foo", "--prefix", "--sort-by=CREATE", "--order=DESCEND", "--limit", "1"}},
+      {{"get", "foo", "--prefix", "--sort-by=KEY", "--order=DESCEND", "--limit", "2", "-w", "json"}},
+      {{"get", "foo2", "--from-key"}},
+      {{"get", "foo", "foo3"}},
+      {{"get", "missing"}},
+      {{"get", "missing", "-w", "json"}},
+      {{"put", "foo", "baz", "--prev-kv"}},
+      {{"put", "foo", "qux", "--prev-kv", "-w", "json"}},
+      {{"get", "foo", "-w", "json"}},
+      {{"get", "foo", "--rev={foo1}"}},
+      {{"put", "foo", "--ignore-value"}},
+      {{"get", "foo", "-w", "json"}},
+      {{"put", "missing", "--ignore-value"}},
+      {{"put", "missing", "--ignore-lease", "v"}},
+      {{"put", "foo", "v", "--lease=1234"}},
+      {{"put", "", "v"}},
+      {{"del", "foo2", "--prev-kv"}},
+      {{"del", "foo2"}},
+      {{"put", "foo2", "again", "-w", "json"}},
+      {{"get", "foo2", "-w", "json"}},
+      {{"del", "foo", "--prefix", "-w", "json"}},
+      {{"get", "foo", "--prefix"}},
+      {{"put", "a", "1"}},
+      {{"put", "b", "2"}},
+      {{"put", "c", "3"}},
+      {{"del", "a", "c"}},
+      {{"get", "", "--prefix"}},
+      {{"put", "a", "1"}},
+      // Txn: compares on value, version, create and mod revision; both branches.
+      {{"txn", "-w", "json"},
+       "value(\"b\") = \"2\"\nversion(\"c\") = \"1\"\ncreate(\"zz\") = \"0\"\n\nput b 20\nget c\ndel c\n\nput x y\n\n"},
+      {{"get", "", "--prefix", "-w", "json"}},
+      {{"txn"}, "value(\"b\") = \"2\"\n\nput b 21\n\nput failed yes\nget b\n\n"},
+      {{"txn"}, "mod(\"b\") > \"0\"\nversion(\"b\") != \"7\"\n\nput b 22\n\n\n"},
+      {{"txn"}, "value(\"b\") < \"3\"\n\n\nget b\n\n"},
+      {{"txn"}, "value(\"nothere\") = \"\"\n\nput n 1\n\nput n 2\n\n"},
+      {{"get", "", "--prefix", "-w", "json"}},
+      {{"txn"}, "\nput d 1\nput d 2\n\n\n"},
+      {{"txn"}, "\nput e 1\ndel e\n\n\n"},
+      {{"get", "", "--prefix", "--keys-only"}},
+  };
+}
+
+class EtcdGatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_program("etcdctl")) {
+      GTEST_SKIP() << "etcdctl (Debian's etcd-client) is not installed: run scripts/install-deps.sh";
+    }
+    cluster_.start_pd({"--max-replicas", "1"});
+    cluster_.start_store("s1");
+    gateway_ = cluster_.start_etcd_gateway("gw1").addr;
+  }
+
+  Etcdctl etcdctl(const std::string& endpoint) const { return Etcdctl(endpoint, cluster_.dir().path()); }
+
+  LocalCluster cluster_;
+  std::string gateway_;
+};
+
+// A real etcd on an ephemeral port: its client port is read from its log.
+class RealEtcd {
+ public:
+  explicit RealEtcd(const std::string& dir) {
+    process_ = std::make_unique<testing::Subprocess>(
+        std::vector<std::string>{"/usr/bin/etcd", "--data-dir", dir + "/etcd-data", "--listen-client-urls",
+                                 "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
+                                 "--listen-peer-urls", "http://127.0.0.1:0", "--initial-advertise-peer-urls",
+                                 "http://127.0.0.1:0", "--initial-cluster", "default=http://127.0.0.1:0"},
+        dir + "/etcd.log");
+    std::regex serving(R"(serving insecure client requests on (127\.0\.0\.1:\d+))");
+    bool up = testing::poll_until(
+        [&] {
+          std::smatch m;
+          std::string log = process_->stderr_text() + process_->stdout_text();
+          if (std::regex_search(log, m, serving)) {
+            endpoint_ = m[1];
+            return true;
+          }
+          return !process_->running();
+        },
+        30s);
+    if (!up || endpoint_.empty()) {
+      throw std::runtime_error("etcd did not start:\n" + process_->stderr_text());
+    }
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  std::unique_ptr<testing::Subprocess> process_;
+  std::string endpoint_;
+};
+
+TEST_F(EtcdGatewayTest, EtcdctlPrintsWhatItPrintsAgainstEtcd) {
+  if (!have_program("etcd")) {
+    GTEST_SKIP() << "etcd (Debian's etcd-server) is not installed: run scripts/install-deps.sh";
+  }
+  RealEtcd etcd(cluster_.dir().path());
+  auto script = kv_script();
+  auto expected = etcdctl(etcd.endpoint()).transcript(script);
+  auto got = etcdctl(gateway_).transcript(script);
+  ASSERT_EQ(expected.size(), got.size());
+  for (std::size_t i = 0; i < script.size(); ++i) {
+    std::string cmd;
+    for (const auto& a : script[i].args) {
+      cmd += a + " ";
+    }
+    EXPECT_EQ(got[i], expected[i]) << "step " << i << ": etcdctl " << cmd << "\n  stdin: " << script[i].stdin_text;
+  }
+}
+
+std::int64_t revision_of_put(const Etcdctl& ctl, const std::string& key, const std::string& value) {
+  CommandResult r = ctl.run({"put", key, value, "-w", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  return j.is_discarded() ? 0 : j["header"]["revision"].get<std::int64_t>();
+}
+
+TEST_F(EtcdGatewayTest, RevisionsFollowCommitOrderAcrossGateways) {
+  Etcdctl one = etcdctl(gateway_);
+  Etcdctl two = etcdctl(cluster_.start_etcd_gateway("gw2").addr);
+  std::int64_t last = 0;
+  for (int i = 0; i < 6; ++i) {
+    std::int64_t rev = revision_of_put(i % 2 == 0 ? one : two, "k" + std::to_string(i % 3), std::to_string(i));
+    EXPECT_GT(rev, last) << "put " << i;
+    last = rev;
+  }
+  // A read through the other gateway sees every write before it, at a revision after them.
+  CommandResult r = two.run({"get", "k", "--prefix", "-w", "json"});
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["header"]["revision"].get<std::int64_t>(), last);
+  EXPECT_EQ(j["count"], 3);
+  std::int64_t newest = 0;
+  for (const auto& kv : j["kvs"]) {
+    newest = std::max(newest, kv["mod_revision"].get<std::int64_t>());
+    EXPECT_EQ(kv["version"], 2) << "each key written twice";
+  }
+  EXPECT_EQ(newest, last);
+}
+
+TEST_F(EtcdGatewayTest, MembersAreTheLiveGatewaysAndStatusAnswers) {
+  std::string second = cluster_.start_etcd_gateway("gw2").addr;
+  Etcdctl ctl = etcdctl(gateway_);
+  bool both = testing::poll_until(
+      [&] {
+        CommandResult r = ctl.run({"member", "list"});
+        return r.exit_code == 0 && r.out.find(gateway_) != std::string::npos && r.out.find(second) != std::string::npos;
+      },
+      20s);
+  EXPECT_TRUE(both) << ctl.run({"member", "list"}).out;
+  CommandResult status = ctl.run({"endpoint", "status", "-w", "json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto j = nlohmann::json::parse(status.out);
+  ASSERT_TRUE(j.is_array() && !j.empty());
+  EXPECT_EQ(j[0]["Status"]["version"], "3.4.0");
+  EXPECT_EQ(j[0]["Status"]["leader"], j[0]["Status"]["header"]["member_id"]);
+  CommandResult health = ctl.run({"endpoint", "health"});
+  EXPECT_EQ(health.exit_code, 0) << health.out << health.err;
+  CommandResult defrag = ctl.run({"defrag"});
+  EXPECT_NE(defrag.exit_code, 0);
+  EXPECT_NE(defrag.out.find("not supported") + defrag.err.find("not supported"), std::string::npos * 2)
+      << defrag.out << defrag.err;
+  // A gateway that stops cleanly leaves the list at once.
+  cluster_.etcd_gateway("gw2").process->signal(SIGTERM);
+  ASSERT_TRUE(cluster_.etcd_gateway("gw2").process->wait_for_exit(20s).has_value());
+  CommandResult after = ctl.run({"member", "list"});
+  EXPECT_EQ(after.out.find(second), std::string::npos) << after.out;
+}
+
+// Two transactions, each writing one key if the other key is still 0: under etcd's
+// semantics at most one can succeed per round. Without the compare's key guarded to
+// the commit, both would (write skew).
+TEST_F(EtcdGatewayTest, TxnComparesHoldAtCommitSoNoWriteSkew) {
+  auto channel = grpc::CreateChannel(gateway_, grpc::InsecureChannelCredentials());
+  auto kv = etcdserverpb::KV::NewStub(channel);
+  auto txn = [&](const std::string& read, const std::string& write) {
+    etcdserverpb::TxnRequest req;
+    auto* c = req.add_compare();
+    c->set_key(read);
+    c->set_target(etcdserverpb::Compare::VALUE);
+    c->set_result(etcdserverpb::Compare::EQUAL);
+    c->set_value("0");
+    auto* put = req.add_success()->mutable_request_put();
+    put->set_key(write);
+    put->set_value("1");
+    etcdserverpb::TxnResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    grpc::Status s = kv->Txn(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() && resp.succeeded();
+  };
+  int both = 0, one = 0;
+  for (int round = 0; round < 40; ++round) {
+    for (const char* k : {"x", "y"}) {
+      etcdserverpb::PutRequest p;
+      p.set_key(k);
+      p.set_value("0");
+      etcdserverpb::PutResponse pr;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(kv->Put(&ctx, p, &pr).ok());
+    }
+    bool a = false, b = false;
+    std::thread ta([&] { a = txn("x", "y"); });
+    std::thread tb([&] { b = txn("y", "x"); });
+    ta.join();
+    tb.join();
+    both += (a && b) ? 1 : 0;
+    one += (a != b) ? 1 : 0;
+  }
+  EXPECT_EQ(both, 0) << "write skew: both transactions saw the other's key at 0 and wrote";
+  EXPECT_EQ(one, 40) << "exactly one of each pair succeeds (the later sees the earlier's write)";
+}
+
+TEST_F(EtcdGatewayTest, ARangeLargerThanTheGatewayBoundIsRefusedNotBuffered) {
+  Etcdctl small = etcdctl(cluster_.start_etcd_gateway("small", {"--max-range-bytes", "4096"}).addr);
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(small.run({"put", "big" + std::to_string(i), std::string(1000, 'v')}).exit_code, 0);
+  }
+  CommandResult all = small.run({"get", "big", "--prefix"});
+  EXPECT_NE(all.exit_code, 0);
+  EXPECT_NE(all.err.find("--max-range-bytes"), std::string::npos) << all.err;
+  CommandResult limited = small.run({"get", "big", "--prefix", "--limit", "2", "-w", "json"});
+  ASSERT_EQ(limited.exit_code, 0) << limited.err;
+  auto j = nlohmann::json::parse(limited.out);
+  EXPECT_EQ(j["kvs"].size(), 2U);
+  EXPECT_EQ(j["count"], 8);
+  EXPECT_EQ(j["more"], true);
+}
+
+}  // namespace
+}  // namespace rdb
