@@ -344,8 +344,9 @@ grpc::Status EtcdKv::put_in(Transaction& t, const PutRequest& req, PutResponse* 
     if (!lease.is_ok()) {
       return to_grpc(lease.status());
     }
-    if (!*lease) {
-      return err_lease_not_found();
+    etcdgw::LeaseRecord lease_rec;
+    if (!*lease || !lease_rec.ParseFromString(**lease) || lease_rec.expires_ms() <= tso_physical_ms(t.start_ts())) {
+      return err_lease_not_found();  // never granted, revoked, or expired (its revoke may be pending)
     }
     if (Status s = t.lock(layout_.lease_key(rec.lease())); !s.is_ok()) {
       return to_grpc(s);

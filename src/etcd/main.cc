@@ -18,6 +18,7 @@
 #include "common/signals.h"
 #include "common/tls_flags.h"
 #include "common/version.h"
+#include "etcd/lease.h"
 #include "etcd/services.h"
 
 namespace {
@@ -34,6 +35,7 @@ int run(int argc, char** argv) {
   rdb::TlsFiles tls;
   rdb::etcd::KvOptions kv_options;
   std::uint64_t timeout_ms = 10000;
+  std::uint64_t lease_check_ms = 500;
 
   CLI::App app{"rdb-etcd: etcd's v3 API (KV, Lease, Watch, ...) served over an rdb cluster; stateless, run any number"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -56,6 +58,10 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--request-timeout-ms", timeout_ms, "deadline of each request to rdb, conflict retries included")
       ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  app.add_option("--lease-check-interval-ms", lease_check_ms,
+                 "how often the lease keeper (the live gateway with the lowest member id) revokes expired leases")
+      ->check(CLI::Range(10, 60000))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
@@ -123,6 +129,8 @@ int run(int argc, char** argv) {
   rdb::etcd::MaintenanceService maintenance(kv, **client);
   rdb::etcd::ClusterService cluster(kv, members);
   rdb::etcd::AuthService auth;
+  rdb::etcd::Leases leases(kv, **client, layout, members);
+  rdb::etcd::LeaseService lease_service(leases);
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
@@ -134,6 +142,7 @@ int run(int argc, char** argv) {
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
   builder.RegisterService(&auth);
+  builder.RegisterService(&lease_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     spdlog::error("cannot listen on {} (address in use or not local?)", listen->to_string());
@@ -145,6 +154,7 @@ int run(int argc, char** argv) {
   const std::uint64_t member_id = rdb::etcd::member_id_of(url);
   kv.set_member_id(member_id);
   members.start(name.empty() ? served.to_string() : name, url);
+  leases.start_expiry(std::chrono::milliseconds(lease_check_ms));
 
   std::unique_ptr<rdb::HttpStatusServer> status_server;
   std::string status_served;
@@ -189,6 +199,7 @@ int run(int argc, char** argv) {
   spdlog::info("received signal {}, shutting down", sig);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   server->Wait();
+  leases.stop();
   members.stop();
   spdlog::info("rdb-etcd stopped cleanly");
   return 0;

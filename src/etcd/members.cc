@@ -69,6 +69,20 @@ void MemberRegistry::stop() {
   }
 }
 
+Result<bool> MemberRegistry::is_keeper() {
+  const std::uint64_t self = self_id_.load();
+  if (self == 0) {
+    return false;
+  }
+  RDB_ASSIGN_OR_RETURN(auto live, list());
+  for (const auto& m : live) {
+    if (m.id() < self) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Result<std::vector<etcdserverpb::Member>> MemberRegistry::list() {
   RDB_ASSIGN_OR_RETURN(auto t, client_.begin());
   const std::uint64_t now_ms = tso_physical_ms(t->start_ts());

@@ -34,6 +34,9 @@ class MemberRegistry {
   void start(std::string name, std::string client_url);
   // Erases this gateway's record (best effort) and stops renewing it.
   void stop();
+  // Whether this gateway has the lowest member id among the live ones: the one that
+  // does cluster-wide chores (lease expiry). False before start().
+  Result<bool> is_keeper();
   // The live gateways (this one among them once started).
   Result<std::vector<etcdserverpb::Member>> list();
 

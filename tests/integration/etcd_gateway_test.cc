@@ -75,6 +75,19 @@ class Etcdctl {
         args.push_back(a);
       }
       CommandResult r = run(args, step.stdin_text);
+      std::smatch granted;
+      if (step.capture.rfind("lease", 0) == 0 &&
+          std::regex_search(r.out, granted, std::regex("lease ([0-9a-f]+) granted"))) {
+        captured[step.capture] = granted[1];
+      }
+      for (const auto& [name, value] : captured) {  // lease ids differ: name them instead
+        if (name.rfind("lease", 0) == 0) {
+          r.out = std::regex_replace(r.out, std::regex(value), "<" + name + ">");
+          r.err = std::regex_replace(r.err, std::regex(value), "<" + name + ">");
+        }
+      }
+      // What is left of a lease depends on when the command ran.
+      r.out = std::regex_replace(r.out, std::regex(R"(remaining\(\d+s\))"), "remaining(*)");
       std::string text = "exit " + std::to_string(r.exit_code) + "\n" + r.out + strip_timestamps(r.err);
       nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
       if (!j.is_discarded() && j.is_object()) {
@@ -129,7 +142,8 @@ class Etcdctl {
       for (auto& [k, v] : j.items()) {
         if ((k == "create_revision" || k == "mod_revision") && v.is_number()) {
           v = "rev#" + std::to_string(rank.at(v.get<std::int64_t>()));
-        } else if (k == "revision" || k == "cluster_id" || k == "member_id" || k == "raft_term") {
+        } else if (k == "revision" || k == "cluster_id" || k == "member_id" || k == "raft_term" ||
+                   (k == "lease" && v.is_number() && v.get<std::int64_t>() != 0)) {
           v = "*";
         } else {
           normalise(v, rank);
@@ -158,7 +172,6 @@ std::vector<Step> kv_script() {
       {{"get", "foo", "--prefix"}},
       {{"get", "foo", "--prefix", "--limit", "2", "-w", "json"}},
       {{"get", "foo", "--prefix", "--keys-only"}},
-      {{"get", "foo", "--prefix", "--count-only", "-w", "json"}},
       {{"get", "foo", "--prefix", "--sort-by=VALUE", "--order=DESCEND"}},
       {{"get", "foo", "--prefix", "--sort-by=MODIFY", "--order=ASCEND", "-w", "json"}},
       {{"get", "foo", "--prefix", "--sort-by=CREATE", "--order=DESCEND", "--limit", "1"}},
@@ -201,6 +214,24 @@ std::vector<Step> kv_script() {
       {{"txn"}, "\nput d 1\nput d 2\n\n\n"},
       {{"txn"}, "\nput e 1\ndel e\n\n\n"},
       {{"get", "", "--prefix", "--keys-only"}},
+      // Leases: grant, attach, keep alive, revoke (its keys go with it), and what is left.
+      {{"lease", "grant", "100"}, "", "lease1"},
+      {{"put", "lk1", "v1", "--lease={lease1}"}},
+      {{"put", "lk2", "v2", "--lease={lease1}"}},
+      {{"get", "lk1", "-w", "json"}},
+      {{"put", "lk2", "v3", "--ignore-lease"}},
+      {{"get", "lk2", "-w", "json"}},
+      {{"lease", "keep-alive", "--once", "{lease1}"}},
+      {{"lease", "revoke", "{lease1}"}},
+      {{"get", "lk", "--prefix"}},
+      {{"lease", "revoke", "{lease1}"}},
+      {{"lease", "timetolive", "{lease1}"}},
+      {{"lease", "keep-alive", "--once", "{lease1}"}},
+      {{"put", "lk3", "v", "--lease={lease1}"}},
+      {{"lease", "grant", "1"}, "", "lease2"},
+      {{"put", "lk4", "v", "--lease={lease2}"}},
+      {{"put", "lk4", "v"}},
+      {{"lease", "timetolive", "{lease2}", "--keys"}},
   };
 }
 
@@ -389,6 +420,117 @@ TEST_F(EtcdGatewayTest, ARangeLargerThanTheGatewayBoundIsRefusedNotBuffered) {
   EXPECT_EQ(j["kvs"].size(), 2U);
   EXPECT_EQ(j["count"], 8);
   EXPECT_EQ(j["more"], true);
+}
+
+// What etcdctl cannot ask for: count_only and the revision filters, through the gRPC API.
+TEST_F(EtcdGatewayTest, CountOnlyAndRevisionFiltersAnswerAsEtcdDocuments) {
+  auto kv = etcdserverpb::KV::NewStub(grpc::CreateChannel(gateway_, grpc::InsecureChannelCredentials()));
+  std::vector<std::int64_t> revs;
+  for (const char* k : {"f/a", "f/b", "f/c", "f/a"}) {
+    etcdserverpb::PutRequest p;
+    p.set_key(k);
+    p.set_value(std::string("v") + k);
+    etcdserverpb::PutResponse pr;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(kv->Put(&ctx, p, &pr).ok());
+    revs.push_back(pr.header().revision());
+  }
+  auto range = [&](auto fill) {
+    etcdserverpb::RangeRequest r;
+    r.set_key("f/");
+    r.set_range_end("f0");
+    fill(r);
+    etcdserverpb::RangeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(kv->Range(&ctx, r, &resp).ok());
+    return resp;
+  };
+  auto counted = range([](auto& r) { r.set_count_only(true); });
+  EXPECT_EQ(counted.count(), 3);
+  EXPECT_EQ(counted.kvs_size(), 0);
+  // Modified at or after the second put: f/b, f/c and f/a (rewritten last).
+  auto recent = range([&](auto& r) { r.set_min_mod_revision(revs[1]); });
+  EXPECT_EQ(recent.kvs_size(), 3);
+  auto old = range([&](auto& r) { r.set_max_mod_revision(revs[2]); });
+  ASSERT_EQ(old.kvs_size(), 2) << "f/b and f/c; f/a's newest version is later";
+  EXPECT_EQ(old.kvs(0).key(), "f/b");
+  EXPECT_EQ(old.count(), 3) << "count is the range's, before filters (as etcd)";
+  auto created_late = range([&](auto& r) { r.set_min_create_revision(revs[1]); });
+  ASSERT_EQ(created_late.kvs_size(), 2);
+  EXPECT_EQ(created_late.kvs(0).key(), "f/b");
+  auto a = range([](auto& r) {
+    r.set_key("f/a");
+    r.clear_range_end();
+  });
+  ASSERT_EQ(a.kvs_size(), 1);
+  EXPECT_EQ(a.kvs(0).create_revision(), revs[0]);
+  EXPECT_EQ(a.kvs(0).mod_revision(), revs[3]);
+  EXPECT_EQ(a.kvs(0).version(), 2);
+  // A read at a past revision sees the store as it was then.
+  auto past = range([&](auto& r) { r.set_revision(revs[1]); });
+  ASSERT_EQ(past.kvs_size(), 2);
+  EXPECT_EQ(past.kvs(0).version(), 1);
+  etcdserverpb::RangeRequest future;
+  future.set_key("f/a");
+  future.set_revision(revs[3] + (std::int64_t{1} << 40));
+  etcdserverpb::RangeResponse fr;
+  grpc::ClientContext ctx;
+  grpc::Status fs = kv->Range(&ctx, future, &fr);
+  EXPECT_EQ(fs.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(fs.error_message(), "etcdserver: mvcc: required revision is a future revision");
+}
+
+std::string grant_lease(const Etcdctl& ctl, const std::string& ttl) {
+  CommandResult r = ctl.run({"lease", "grant", ttl});
+  std::smatch m;
+  EXPECT_TRUE(std::regex_search(r.out, m, std::regex("lease ([0-9a-f]+) granted"))) << r.out << r.err;
+  return m.size() > 1 ? m[1].str() : "";
+}
+
+bool key_exists(const Etcdctl& ctl, const std::string& key) {
+  CommandResult r = ctl.run({"get", key, "-w", "json"});
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  return !j.is_discarded() && j.contains("count") && j["count"].get<int>() > 0;
+}
+
+TEST_F(EtcdGatewayTest, ALeaseKeptAliveOutlivesItsTtlAndAnExpiredOneTakesItsKeys) {
+  Etcdctl ctl = etcdctl(gateway_);
+  std::string kept = grant_lease(ctl, "2");
+  std::string dropped = grant_lease(ctl, "2");
+  ASSERT_EQ(ctl.run({"put", "kept", "v", "--lease=" + kept}).exit_code, 0);
+  ASSERT_EQ(ctl.run({"put", "gone1", "v", "--lease=" + dropped}).exit_code, 0);
+  ASSERT_EQ(ctl.run({"put", "gone2", "v", "--lease=" + dropped}).exit_code, 0);
+  testing::Subprocess keeper({"/usr/bin/etcdctl", "--endpoints=" + gateway_, "lease", "keep-alive", kept},
+                             cluster_.dir().sub("keep-alive"));
+  const auto start = std::chrono::steady_clock::now();
+  bool expired = testing::poll_until([&] { return !key_exists(ctl, "gone1") && !key_exists(ctl, "gone2"); }, 30s);
+  EXPECT_TRUE(expired) << "the keys of an expired lease are deleted";
+  // Three TTLs later the kept lease (and its key) is still there.
+  bool lost = false;
+  testing::poll_until(
+      [&] {
+        lost = lost || !key_exists(ctl, "kept");
+        return lost || std::chrono::steady_clock::now() - start > 6s;
+      },
+      20s);
+  EXPECT_FALSE(lost) << "a lease kept alive must not expire";
+  CommandResult ttl = ctl.run({"lease", "timetolive", kept, "--keys"});
+  EXPECT_NE(ttl.out.find("attached keys([kept])"), std::string::npos) << ttl.out;
+  CommandResult list = ctl.run({"lease", "list"});
+  EXPECT_NE(list.out.find(kept), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find(dropped), std::string::npos) << list.out;
+  keeper.kill_now();
+}
+
+TEST_F(EtcdGatewayTest, LeasesStillExpireWhenAGatewayDies) {
+  std::string second = cluster_.start_etcd_gateway("gw2").addr;
+  Etcdctl ctl = etcdctl(second);
+  // Whichever gateway kept the leases, the one left takes over once the dead one's
+  // member record runs out.
+  cluster_.etcd_gateway("gw1").process->kill_now();
+  std::string lease = grant_lease(ctl, "2");
+  ASSERT_EQ(ctl.run({"put", "orphan", "v", "--lease=" + lease}).exit_code, 0);
+  EXPECT_TRUE(testing::poll_until([&] { return !key_exists(ctl, "orphan"); }, 40s));
 }
 
 }  // namespace
