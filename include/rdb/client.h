@@ -256,6 +256,17 @@ class RdbClient {
   // reached yet. A `ts` below the GC safe point is refused by the reads.
   virtual Result<std::unique_ptr<Transaction>> snapshot_at(std::uint64_t ts) = 0;
 
+  // ---- garbage collection of transactional versions
+  // Raises the GC safe point to `ts` (never lowers it): versions a read at or after `ts`
+  // does not see may be removed, and reads below it are refused (INVALID_ARGUMENT) once
+  // the stores learn it (at their next PD heartbeat). `ts` 0 changes nothing. Returns the
+  // safe point before and after. INVALID_ARGUMENT for a `ts` PD has not reached yet.
+  struct GcSafePoint {
+    std::uint64_t previous = 0;
+    std::uint64_t current = 0;
+  };
+  virtual Result<GcSafePoint> update_gc_safe_point(std::uint64_t ts) = 0;
+
   // ---- timestamps
   // Reserves `count` (1..65536) consecutive timestamps and returns the first.
   virtual Result<std::uint64_t> get_tso(std::uint32_t count = 1) = 0;

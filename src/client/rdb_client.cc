@@ -408,6 +408,20 @@ class ClientImpl final : public RdbClient, public TxnSender {
     return Status::ok();
   }
 
+  Result<GcSafePoint> update_gc_safe_point(std::uint64_t ts) override {
+    if (!pd_) {
+      return Status::invalid_argument("the GC safe point is PD's: it needs a PD endpoint (--pd)");
+    }
+    pdpb::UpdateGcSafePointRequest req;
+    req.set_safe_point(ts);
+    pdpb::UpdateGcSafePointResponse resp;
+    RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::UpdateGcSafePoint, req, &resp, Clock::now() + options_.timeout));
+    if (resp.header().has_error()) {
+      return Status::invalid_argument(resp.header().error().message());
+    }
+    return GcSafePoint{resp.previous_safe_point(), resp.safe_point()};
+  }
+
   Status move_peer(std::uint64_t region_id, std::uint64_t from_store, std::uint64_t to_store) override {
     if (!pd_) {
       return Status::invalid_argument("moving a replica needs a PD endpoint (--pd)");

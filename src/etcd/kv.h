@@ -51,6 +51,10 @@ class EtcdKv {
   grpc::Status put(const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp);
   grpc::Status delete_range(const etcdserverpb::DeleteRangeRequest& req, etcdserverpb::DeleteRangeResponse* resp);
   grpc::Status txn(const etcdserverpb::TxnRequest& req, etcdserverpb::TxnResponse* resp);
+  // Compact(rev) raises rdb's GC safe point to rev: reads below it answer "compacted"
+  // from then on (the stores remove the versions in the background; `physical` is not
+  // waited for).
+  grpc::Status compact(const etcdserverpb::CompactionRequest& req, etcdserverpb::CompactionResponse* resp);
 
   void fill_header(etcdserverpb::ResponseHeader* h, std::int64_t revision) const;
   const KvOptions& options() const { return options_; }

@@ -22,9 +22,9 @@ grpc::Status KvService::Txn(ServerContext*, const etcdserverpb::TxnRequest* req,
   return kv_.txn(*req, resp);
 }
 
-grpc::Status KvService::Compact(ServerContext*, const etcdserverpb::CompactionRequest*,
-                                etcdserverpb::CompactionResponse*) {
-  return err_not_supported("Compact");
+grpc::Status KvService::Compact(ServerContext*, const etcdserverpb::CompactionRequest* req,
+                                etcdserverpb::CompactionResponse* resp) {
+  return kv_.compact(*req, resp);
 }
 
 grpc::Status MaintenanceService::Alarm(ServerContext*, const etcdserverpb::AlarmRequest* req,

@@ -767,6 +767,44 @@ grpc::Status PdService::RemoveStore(grpc::ServerContext*, const pdpb::RemoveStor
   return grpc::Status::OK;
 }
 
+grpc::Status PdService::UpdateGcSafePoint(grpc::ServerContext*, const pdpb::UpdateGcSafePointRequest* req,
+                                          pdpb::UpdateGcSafePointResponse* resp) {
+  if (!check_header(req->header(), resp->mutable_header())) {
+    return grpc::Status::OK;
+  }
+  const std::uint64_t previous = group_.gc_safe_point();
+  resp->set_previous_safe_point(previous);
+  if (req->safe_point() > previous) {
+    auto alloc = allocators();
+    if (!alloc) {
+      set_error(resp->mutable_header(), pdpb::NOT_LEADER, "this member is not serving");
+      return grpc::Status::OK;
+    }
+    auto now = alloc->tso->allocate(1);
+    if (!now.is_ok()) {
+      set_error(resp->mutable_header(), pdpb::UNKNOWN, now.status().message());
+      return grpc::Status::OK;
+    }
+    if (req->safe_point() > *now) {
+      set_error(resp->mutable_header(), pdpb::INVALID_ARGUMENT,
+                fmt::format("a GC safe point of {} is in the future (PD is at {})", req->safe_point(), *now));
+      return grpc::Status::OK;
+    }
+    pdpb::PdCommand cmd;
+    cmd.set_gc_safe_point(req->safe_point());
+    Status s = replicate(std::move(cmd), resp->mutable_header());
+    if (!s.is_ok()) {
+      if (s.code() != StatusCode::kUnavailable) {
+        set_error(resp->mutable_header(), pdpb::UNKNOWN, s.message());
+      }
+      return grpc::Status::OK;
+    }
+    spdlog::info("GC safe point raised to {} on request", req->safe_point());
+  }
+  resp->set_safe_point(group_.gc_safe_point());
+  return grpc::Status::OK;
+}
+
 grpc::Status PdService::MovePeer(grpc::ServerContext*, const pdpb::MovePeerRequest* req, pdpb::MovePeerResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
     return grpc::Status::OK;

@@ -65,6 +65,8 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   grpc::Status GetClusterStatus(grpc::ServerContext*, const pdpb::GetClusterStatusRequest*,
                                 pdpb::GetClusterStatusResponse*) override;
   grpc::Status RemoveStore(grpc::ServerContext*, const pdpb::RemoveStoreRequest*, pdpb::RemoveStoreResponse*) override;
+  grpc::Status UpdateGcSafePoint(grpc::ServerContext*, const pdpb::UpdateGcSafePointRequest*,
+                                 pdpb::UpdateGcSafePointResponse*) override;
   grpc::Status MovePeer(grpc::ServerContext*, const pdpb::MovePeerRequest*, pdpb::MovePeerResponse*) override;
   grpc::Status AddMember(grpc::ServerContext*, const pdpb::AddMemberRequest*, pdpb::AddMemberResponse*) override;
   grpc::Status RemoveMember(grpc::ServerContext*, const pdpb::RemoveMemberRequest*,

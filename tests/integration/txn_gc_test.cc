@@ -77,6 +77,43 @@ TEST_F(TxnGcTest, VersionsBelowTheSafePointAreRemovedAndReadsThereRefused) {
   EXPECT_GE(versions_removed(), removed);
 }
 
+TEST(TxnGcExplicitTest, AnExplicitSafePointOnlyGrowsIsRefusedInTheFutureAndRemovesVersions) {
+  LocalCluster cluster;
+  cluster.start_pd({"--max-replicas", "1", "--gc-life-time", "0"});  // only the explicit safe point moves
+  cluster.start_store("s1", true, {"--gc-interval-ms", "200"});
+  ClientOptions o;
+  o.pd_endpoints = {cluster.pd().addr};
+  auto client = std::move(RdbClient::connect(o)).value();
+  auto commit = [&](const std::string& v) {
+    auto t = std::move(client->begin()).value();
+    EXPECT_TRUE(t->put("x/k", v).is_ok());
+    EXPECT_TRUE(t->commit().is_ok());
+    return t->commit_ts();
+  };
+  const std::uint64_t first = commit("1");
+  const std::uint64_t second = commit("2");
+  commit("3");
+  auto asked = client->update_gc_safe_point(0);
+  ASSERT_TRUE(asked.is_ok()) << asked.status().to_string();
+  EXPECT_EQ(asked->current, 0U) << "--gc-life-time 0: nothing moved it yet";
+  auto raised = client->update_gc_safe_point(second);
+  ASSERT_TRUE(raised.is_ok()) << raised.status().to_string();
+  EXPECT_EQ(raised->previous, 0U);
+  EXPECT_EQ(raised->current, second);
+  auto lower = client->update_gc_safe_point(first);
+  ASSERT_TRUE(lower.is_ok());
+  EXPECT_EQ(lower->current, second) << "never lowered";
+  auto future = client->update_gc_safe_point(second + (std::uint64_t{1} << 40));
+  EXPECT_EQ(future.status().code(), StatusCode::kInvalidArgument);
+  // The store learns it and removes version 1 (hidden by 2 at the safe point).
+  ASSERT_TRUE(testing::poll_until(
+      [&] { return cluster.metric(cluster.store("s1").status_addr, "rdb_txn_gc_versions_removed_total") >= 1; }, 60s));
+  auto at = std::move(client->snapshot_at(second)).value();
+  EXPECT_EQ(at->get("x/k")->value_or("?"), "2") << "a read at the safe point still works";
+  auto below = std::move(client->snapshot_at(first)).value();
+  EXPECT_EQ(below->get("x/k").status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(TxnGcTest, ABadLifeTimeIsRefusedAtStart) {
   auto r = testing::run_command({testing::bin_dir() + "/rdb-pd", "--gc-life-time", "ten minutes", "--data-dir",
                                  cluster_.dir().path() + "/bad-pd", "--addr", "127.0.0.1:0"},
