@@ -8,6 +8,8 @@
 # (default settings: synced writes) and measures it. Both clusters run on loopback
 # with their own temp data dirs, one after the other. Prints a Markdown table with
 # both figures and the ratio per row, the stores' memory, and how to reproduce.
+# With GATEWAY=1 (the default) the same etcd-driver rows also run against rdb-etcd (etcd's
+# API served over the rdb cluster by one gateway): the "gateway" columns. GATEWAY=0 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -17,7 +19,8 @@ WARMUP=${WARMUP:-2}
 VALUE_SIZE=${VALUE_SIZE:-1024}
 KEYS=${KEYS:-10000}
 ETCD_BASE=${ETCD_BASE:-23790}   # etcd client ports BASE+1..3, peer ports BASE+11..13
-RDB_BASE=${RDB_BASE:-24790}     # PD BASE, PD status BASE+1, stores BASE+11..13, status BASE+21..23
+RDB_BASE=${RDB_BASE:-24790}     # PD BASE, PD status BASE+1, stores BASE+11..13, status BASE+21..23, gateway BASE+30
+GATEWAY=${GATEWAY:-1}
 
 # The matrix: workload:in-flight (transferN: a transaction reading and writing N keys;
 # rdb's Transaction, etcd's Txn guarded by every key's mod_revision). ROWS="..." picks rows.
@@ -116,6 +119,14 @@ for row in "${ROWS[@]}"; do
   fi
 done
 RDB_END_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_END_RSS+="${RDB_END_RSS:+/}$(rss_mib "$p")"; done
+if [ "$GATEWAY" = 1 ]; then
+  GW="127.0.0.1:$((RDB_BASE + 30))"
+  "$BIN/rdb-etcd" --pd "$PD" --addr "$GW" --ready-file "$WORK/gw.ready" 2>"$WORK/gw.log" &
+  PIDS+=($!)
+  wait_for_file "$WORK/gw.ready" 60 || { echo "rdb-etcd did not start"; tail -5 "$WORK/gw.log"; exit 1; }
+  echo "rdb-etcd gateway on $GW (etcd's API over the same rdb cluster)"
+  for row in "${ROWS[@]}"; do bench gw "$row" --driver etcd --endpoints "$GW"; done
+fi
 TSO=$("$BIN/rdb-bench" --pd "$PD" --workload tso --concurrency 64 --duration "$DURATION" --warmup 1 --json 2>/dev/null)
 TSO_ASYNC=$("$BIN/rdb-bench" --pd "$PD" --workload tso --tso-async --concurrency 64 --duration "$DURATION" --warmup 1 \
   --json 2>/dev/null)
@@ -132,13 +143,16 @@ label() {
   esac
 }
 echo
-echo "| workload | in flight | etcd ops/s | rdb ops/s | rdb/etcd | etcd p99 ms | rdb p99 ms |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| workload | in flight | etcd ops/s | rdb ops/s | rdb/etcd | etcd p99 ms | rdb p99 ms | gateway ops/s | gateway/etcd | gateway p99 ms |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${ROWS[@]}"; do
-  e="$WORK/etcd-$row.json"; r="$WORK/rdb-$row.json"
+  e="$WORK/etcd-$row.json"; r="$WORK/rdb-$row.json"; g="$WORK/gw-$row.json"
+  go=""; gp=""
+  if [ -f "$g" ]; then go=$(field "$g" ops_per_s); gp=$(field "$g" p99); fi
   awk -v w="$(label "${row%%:*}")" -v c="${row##*:}" -v eo="$(field "$e" ops_per_s)" -v ro="$(field "$r" ops_per_s)" \
-    -v ep="$(field "$e" p99)" -v rp="$(field "$r" p99)" \
-    'BEGIN { printf "| %s | %d | %.0f | %.0f | %.2fx | %.1f | %.1f |\n", w, c, eo, ro, (eo > 0 ? ro / eo : 0), ep / 1000, rp / 1000 }'
+    -v ep="$(field "$e" p99)" -v rp="$(field "$r" p99)" -v go="$go" -v gp="$gp" \
+    'BEGIN { printf "| %s | %d | %.0f | %.0f | %.2fx | %.1f | %.1f |", w, c, eo, ro, (eo > 0 ? ro / eo : 0), ep / 1000, rp / 1000;
+             if (go == "") printf " - | - | - |\n"; else printf " %.0f | %.2fx | %.1f |\n", go, (eo > 0 ? go / eo : 0), gp / 1000 }'
 done
 echo
 tso_rate() { echo "$1" | grep -o '"timestamps_per_s":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}'; }

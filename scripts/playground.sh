@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a local rdb cluster in the foreground: a PD group of P rdb-pd members (default
-# 3, on ports 2379, 2381, 2383) and N rdb-server stores (default 3: every region is
-# replicated 3 ways), data under one folder. Ctrl-C stops everything cleanly.
+# 3, on ports 2379, 2381, 2383), N rdb-server stores (default 3: every region is
+# replicated 3 ways) and one rdb-etcd gateway (etcd's API on port 12379), data under
+# one folder. Ctrl-C stops everything cleanly.
 # Usage: scripts/playground.sh [--pds P] [--stores N] [--data DIR] [--bin DIR] [--tls]
 #   (or: make playground; PLAYGROUND_ARGS="--stores 1" make playground; make playground TLS=1)
 #   --tls: makes a CA and certificates under DIR/certs (scripts/gen-certs.sh) and runs
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --data) DATA=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
     --tls) TLS=1; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "playground: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,13 +46,17 @@ trap stop_all EXIT
 
 PD_TLS=()
 STORE_TLS=()
+ETCD_TLS=()
 CLI_TLS=""
+ETCDCTL_TLS=""
 if [ "$TLS" = 1 ]; then
-  "$here/gen-certs.sh" "$DATA/certs" pd store client >/dev/null
+  "$here/gen-certs.sh" "$DATA/certs" pd store client etcd >/dev/null
   C="$DATA/certs"
   PD_TLS=(--ca "$C/ca.pem" --cert "$C/pd.pem" --key "$C/pd.key")
   STORE_TLS=(--ca "$C/ca.pem" --cert "$C/store.pem" --key "$C/store.key")
+  ETCD_TLS=(--ca "$C/ca.pem" --cert "$C/etcd.pem" --key "$C/etcd.key")
   CLI_TLS="--ca $C/ca.pem --cert $C/client.pem --key $C/client.key"
+  ETCDCTL_TLS="--cacert $C/ca.pem --cert $C/client.pem --key $C/client.key"
 fi
 
 PD_ADDR=127.0.0.1:2379
@@ -85,6 +90,15 @@ for ((i = 1; i <= STORES; i++)); do
   wait_for_file "$DATA/store$i.ready" 60 || { echo "rdb-server $i failed to start:"; tail -5 "$DATA/store$i.log"; exit 1; }
 done
 
+# etcd's API: a stateless gateway in front of the cluster (any number may run).
+ETCD_ADDR=127.0.0.1:12379
+rm -f "$DATA/etcd.ready"
+"$BIN/rdb-etcd" --addr "$ETCD_ADDR" --status-addr 127.0.0.1:12380 --pd "$PD_ENDPOINTS" --ready-file "$DATA/etcd.ready" \
+  ${ETCD_TLS[@]+"${ETCD_TLS[@]}"} 2>>"$DATA/etcd.log" &
+PIDS+=($!)
+wait_for_file "$DATA/etcd.ready" 60 || { echo "rdb-etcd failed to start:"; tail -5 "$DATA/etcd.log"; exit 1; }
+ETCDCTL="etcdctl --endpoints=${ETCD_ADDR}${ETCDCTL_TLS:+ $ETCDCTL_TLS}"
+
 CLI="$(cd "$BIN" && pwd)/rdb-cli"
 [ -z "$CLI_TLS" ] || CLI="$CLI $CLI_TLS"
 cat <<MSG
@@ -97,6 +111,7 @@ done
 for ((i = 1; i <= STORES; i++)); do
   echo "  store $i: 127.0.0.1:$((20159 + i))    status http://127.0.0.1:$((20179 + i))/status"
 done
+echo "  etcd API: $ETCD_ADDR   status http://127.0.0.1:12380/status (rdb-etcd gateway)"
 cat <<MSG
 
 Try, from another shell:
@@ -108,6 +123,9 @@ Try, from another shell:
   $CLI --pd $PD_ADDR tso --count 5
   $CLI --pd $PD_ADDR cluster                  # stores, regions, leaders, peers
   $CLI --pd $PD_ENDPOINTS pd-members   # the PD group; kill its leader, TSO goes on
+  $ETCDCTL put greeting hello     # etcd's own client, through rdb-etcd
+  $ETCDCTL get greeting -w json
+  $ETCDCTL member list            # the gateways
 
 Press Ctrl-C to stop.
 MSG
