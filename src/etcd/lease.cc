@@ -58,8 +58,16 @@ grpc::Status Leases::grant(const etcdserverpb::LeaseGrantRequest& req, etcdserve
         if (!existing.is_ok()) {
           return to_grpc(existing.status());
         }
-        if (*existing && !expired(**existing, now_ms_of(t))) {
-          return err_lease_exists();
+        if (*existing) {
+          if (!expired(**existing, now_ms_of(t))) {
+            return err_lease_exists();
+          }
+          // Expired but not revoked yet: revoke it here (its keys go) so the new lease
+          // does not inherit its attachments.
+          bool revoked = false;
+          if (grpc::Status r = revoke_in(t, id, true, &revoked); !r.ok()) {
+            return r;
+          }
         }
         etcdgw::LeaseRecord rec;
         rec.set_granted_ttl_s(ttl);

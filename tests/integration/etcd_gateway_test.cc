@@ -534,6 +534,45 @@ TEST_F(EtcdGatewayTest, ALeaseKeptAliveOutlivesItsTtlAndAnExpiredOneTakesItsKeys
   keeper.kill_now();
 }
 
+// A lease past its TTL is gone for every caller at once, before the keeper revokes it;
+// granting its id again first revokes it (its keys go), so nothing is inherited.
+TEST_F(EtcdGatewayTest, AnExpiredLeaseIsGoneBeforeItsRevokeAndItsIdCanBeGrantedAfresh) {
+  std::string slow = cluster_.start_etcd_gateway("slow", {"--lease-check-interval-ms", "60000"}).addr;
+  cluster_.etcd_gateway("gw1").process->kill_now();  // the only lease keeper is now "slow": never in time
+  auto lease = etcdserverpb::Lease::NewStub(grpc::CreateChannel(slow, grpc::InsecureChannelCredentials()));
+  auto grant = [&](std::int64_t ttl) {
+    etcdserverpb::LeaseGrantRequest req;
+    req.set_id(77);
+    req.set_ttl(ttl);
+    etcdserverpb::LeaseGrantResponse resp;
+    grpc::ClientContext ctx;
+    return lease->LeaseGrant(&ctx, req, &resp);
+  };
+  auto ttl_of = [&] {
+    etcdserverpb::LeaseTimeToLiveRequest req;
+    req.set_id(77);
+    req.set_keys(true);
+    etcdserverpb::LeaseTimeToLiveResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(lease->LeaseTimeToLive(&ctx, req, &resp).ok());
+    return resp;
+  };
+  ASSERT_TRUE(grant(2).ok());
+  EXPECT_EQ(grant(2).error_message(), "etcdserver: lease already exists");
+  Etcdctl ctl = etcdctl(slow);
+  ASSERT_EQ(ctl.run({"put", "leased", "v", "--lease=4d"}).exit_code, 0);  // 77 in hex
+  EXPECT_EQ(ttl_of().keys_size(), 1);
+  ASSERT_TRUE(testing::poll_until([&] { return ttl_of().ttl() == -1; }, 20s)) << "expired: TimeToLive says so";
+  CommandResult refused = ctl.run({"put", "other", "v", "--lease=4d"});
+  EXPECT_NE(refused.err.find("requested lease not found"), std::string::npos) << refused.err;
+  EXPECT_TRUE(key_exists(ctl, "leased")) << "not revoked yet: the keeper is slow";
+  ASSERT_TRUE(grant(100).ok()) << "an expired lease's id may be granted again";
+  EXPECT_FALSE(key_exists(ctl, "leased")) << "the old lease's keys went with it";
+  auto fresh = ttl_of();
+  EXPECT_EQ(fresh.grantedttl(), 100);
+  EXPECT_EQ(fresh.keys_size(), 0);
+}
+
 TEST_F(EtcdGatewayTest, LeasesStillExpireWhenAGatewayDies) {
   std::string second = cluster_.start_etcd_gateway("gw2").addr;
   Etcdctl ctl = etcdctl(second);
