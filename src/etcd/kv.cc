@@ -571,47 +571,15 @@ grpc::Status EtcdKv::compact(const etcdserverpb::CompactionRequest& req, etcdser
   return grpc::Status::OK;
 }
 
-grpc::Status EtcdKv::put(const PutRequest& req, PutResponse* resp) {
+// One write call: `body` (a building block) in a fresh transaction, then the answer's
+// header and its own writes' revisions once it committed.
+template <typename Response, typename Body>
+grpc::Status EtcdKv::write_call(Response* resp, Body&& body) {
   std::int64_t revision = 0;
   grpc::Status s = run(
       [&](Transaction& t) {
-        resp->Clear();
-        return put_in(t, req, resp);
-      },
-      &revision);
-  if (!s.ok()) {
-    return s;
-  }
-  fill_header(resp->mutable_header(), revision);
-  settle_revisions(resp, revision);
-  return grpc::Status::OK;
-}
-
-grpc::Status EtcdKv::delete_range(const DeleteRangeRequest& req, DeleteRangeResponse* resp) {
-  std::int64_t revision = 0;
-  grpc::Status s = run(
-      [&](Transaction& t) {
-        resp->Clear();
-        return delete_in(t, req, resp);
-      },
-      &revision);
-  if (!s.ok()) {
-    return s;
-  }
-  fill_header(resp->mutable_header(), revision);
-  settle_revisions(resp, revision);
-  return grpc::Status::OK;
-}
-
-grpc::Status EtcdKv::txn(const TxnRequest& req, TxnResponse* resp) {
-  if (grpc::Status s = check_txn(req, 0); !s.ok()) {
-    return s;
-  }
-  std::int64_t revision = 0;
-  grpc::Status s = run(
-      [&](Transaction& t) {
-        resp->Clear();
-        return txn_in(t, req, resp);
+        resp->Clear();  // a retry starts from nothing
+        return body(t);
       },
       &revision);
   if (!s.ok()) {
@@ -621,6 +589,21 @@ grpc::Status EtcdKv::txn(const TxnRequest& req, TxnResponse* resp) {
   fill_header(resp->mutable_header(), revision);
   settle_revisions(resp, revision);
   return grpc::Status::OK;
+}
+
+grpc::Status EtcdKv::put(const PutRequest& req, PutResponse* resp) {
+  return write_call(resp, [&](Transaction& t) { return put_in(t, req, resp); });
+}
+
+grpc::Status EtcdKv::delete_range(const DeleteRangeRequest& req, DeleteRangeResponse* resp) {
+  return write_call(resp, [&](Transaction& t) { return delete_in(t, req, resp); });
+}
+
+grpc::Status EtcdKv::txn(const TxnRequest& req, TxnResponse* resp) {
+  if (grpc::Status s = check_txn(req, 0); !s.ok()) {
+    return s;
+  }
+  return write_call(resp, [&](Transaction& t) { return txn_in(t, req, resp); });
 }
 
 }  // namespace rdb::etcd

@@ -81,6 +81,8 @@ class EtcdKv {
   Status read_range(Transaction& t, const EtcdRange& r, const std::function<bool(Current&)>& visit);
 
  private:
+  template <typename Response, typename Body>
+  grpc::Status write_call(Response* resp, Body&& body);
   grpc::Status check_key(const std::string& key) const;
   grpc::Status check_txn(const etcdserverpb::TxnRequest& req, std::size_t depth) const;
   Result<bool> compare(Transaction& t, const etcdserverpb::Compare& c);
