@@ -129,6 +129,7 @@ int run(int argc, char** argv) {
   rdb::etcd::MaintenanceService maintenance(kv, **client);
   rdb::etcd::ClusterService cluster(kv, members);
   rdb::etcd::AuthService auth;
+  rdb::etcd::WatchService watch;
   rdb::etcd::Leases leases(kv, **client, layout, members);
   rdb::etcd::LeaseService lease_service(leases);
 
@@ -142,6 +143,7 @@ int run(int argc, char** argv) {
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
   builder.RegisterService(&auth);
+  builder.RegisterService(&watch);
   builder.RegisterService(&lease_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {

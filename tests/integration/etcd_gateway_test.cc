@@ -366,6 +366,9 @@ TEST_F(EtcdGatewayTest, MembersAreTheLiveGatewaysAndStatusAnswers) {
   EXPECT_NE(defrag.exit_code, 0);
   EXPECT_NE(defrag.out.find("not supported") + defrag.err.find("not supported"), std::string::npos * 2)
       << defrag.out << defrag.err;
+  CommandResult watch = ctl.run({"watch", "foo"});
+  EXPECT_NE(watch.exit_code, 0);
+  EXPECT_NE((watch.out + watch.err).find("not supported"), std::string::npos) << watch.out << watch.err;
   // A gateway that stops cleanly leaves the list at once.
   cluster_.etcd_gateway("gw2").process->signal(SIGTERM);
   ASSERT_TRUE(cluster_.etcd_gateway("gw2").process->wait_for_exit(20s).has_value());
