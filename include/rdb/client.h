@@ -80,6 +80,17 @@ struct TxnVersion {
   bool operator==(const TxnVersion&) const = default;
 };
 
+// A committed change of a transactional key: a put (its value) or a delete, at commit_ts,
+// with the version it replaced when asked for (TxnChanges::with_prev).
+struct TxnChange {
+  std::string key;
+  std::uint64_t commit_ts = 0;
+  bool deleted = false;
+  std::string value;                   // a put's value
+  std::optional<TxnVersion> previous;  // the key's version before this change, if it existed
+  bool operator==(const TxnChange&) const = default;
+};
+
 struct VersionedValue {
   bool found = false;
   std::string value;
@@ -194,6 +205,17 @@ class Transaction {
   virtual Result<std::optional<TxnVersion>> get_versioned(const std::string& key) = 0;
   virtual Result<std::vector<TxnVersion>> scan_versioned(const std::string& start, const std::string& end,
                                                          std::uint32_t limit) = 0;
+  // Every committed put and delete in [start, end) (end "" = unbounded) with a commit
+  // timestamp in (after_ts, start_ts()], in key order and, within a key, oldest first; at
+  // least `limit` (1..10240) changes unless the range holds fewer (a key's changes are never
+  // split: the last key's all come). Final: once answered, no commit at or below start_ts()
+  // can still appear in the range (the read waits out or resolves locks, as a scan does), so
+  // a change feed that reads (a, b], then (b, c], ... misses and repeats nothing. `*next`
+  // is where to go on ("" when the range is done). A window reaching below the GC safe point
+  // is refused (INVALID_ARGUMENT). Not this transaction's own writes. For a snapshot_at(ts).
+  virtual Result<std::vector<TxnChange>> changes(const std::string& start, const std::string& end,
+                                                 std::uint64_t after_ts, std::uint32_t limit, bool with_prev,
+                                                 std::string* next) = 0;
   virtual Status put(const std::string& key, const std::string& value) = 0;
   virtual Status erase(const std::string& key) = 0;
   // Guards a key this transaction read but does not write: commit() then fails with

@@ -590,6 +590,9 @@ class ClientImpl final : public RdbClient, public TxnSender {
   Result<kvrpc::KvScanResponse> kv_scan(const kvrpc::KvScanRequest& req) override {
     return execute<kvrpc::KvScanResponse>(req.start_key(), Kind::kRead, req, &kvrpc::Kv::Stub::KvScan);
   }
+  Result<kvrpc::KvScanChangesResponse> kv_scan_changes(const kvrpc::KvScanChangesRequest& req) override {
+    return execute<kvrpc::KvScanChangesResponse>(req.start_key(), Kind::kRead, req, &kvrpc::Kv::Stub::KvScanChanges);
+  }
   Result<kvrpc::KvCheckTxnStatusResponse> kv_check_txn_status(const kvrpc::KvCheckTxnStatusRequest& req) override {
     return execute<kvrpc::KvCheckTxnStatusResponse>(req.primary_key(), Kind::kRead, req,
                                                     &kvrpc::Kv::Stub::KvCheckTxnStatus);

@@ -134,6 +134,57 @@ class TxnImpl final : public Transaction {
     return out;
   }
 
+  Result<std::vector<TxnChange>> changes(const std::string& start, const std::string& end, std::uint64_t after_ts,
+                                         std::uint32_t limit, bool with_prev, std::string* next) override {
+    RDB_RETURN_IF_ERROR(usable());
+    RDB_RETURN_IF_ERROR(validate_scan_limit(limit));
+    RDB_RETURN_IF_ERROR(validate_range(start, end, false));
+    if (after_ts >= start_ts_) {
+      return Status::invalid_argument(
+          fmt::format("changes after {} in a snapshot at {}: an empty window", after_ts, start_ts_));
+    }
+    kvrpc::KvScanChangesRequest req;
+    req.set_start_key(start);
+    req.set_end_key(end);
+    req.set_version(start_ts_);
+    req.set_from_version(after_ts);
+    req.set_with_prev(with_prev);
+    std::vector<TxnChange> out;
+    next->clear();
+    for (;;) {
+      req.set_limit(limit - static_cast<std::uint32_t>(out.size()));  // below limit here
+      kvrpc::KvScanChangesResponse resp;
+      RDB_RETURN_IF_ERROR(until_unlocked([&]() -> Result<std::optional<txnpb::LockInfo>> {
+        RDB_ASSIGN_OR_RETURN(resp, s_.kv_scan_changes(req));
+        if (resp.has_error()) {
+          return lock_of(resp.error());
+        }
+        return std::optional<txnpb::LockInfo>();
+      }));
+      for (auto& c : *resp.mutable_changes()) {
+        TxnChange change{std::move(*c.mutable_key()), c.commit_ts(), c.deleted(), std::move(*c.mutable_value()), {}};
+        if (c.has_prev()) {
+          change.previous = TxnVersion{change.key, std::move(*c.mutable_prev_value()), c.prev_commit_ts()};
+        }
+        out.push_back(std::move(change));
+      }
+      if (!resp.truncated() && !resp.region_boundary()) {
+        return out;  // the range is done
+      }
+      if (resp.next_key() <= req.start_key()) {
+        return Status::internal("a store answered a change scan with a continuation key that does not move on");
+      }
+      if (!end.empty() && resp.next_key() >= end) {
+        return out;
+      }
+      if (out.size() >= limit) {
+        *next = resp.next_key();
+        return out;
+      }
+      req.set_start_key(resp.next_key());
+    }
+  }
+
   Status put(const std::string& key, const std::string& value) override {
     RDB_RETURN_IF_ERROR(writable());
     RDB_RETURN_IF_ERROR(validate_key(key));

@@ -22,6 +22,9 @@ class ScriptedSender final : public TxnSender {
   std::chrono::milliseconds timeout() const override { return std::chrono::seconds(1); }
   Result<kvrpc::KvGetResponse> kv_get(const kvrpc::KvGetRequest&) override { return kvrpc::KvGetResponse(); }
   Result<kvrpc::KvScanResponse> kv_scan(const kvrpc::KvScanRequest&) override { return kvrpc::KvScanResponse(); }
+  Result<kvrpc::KvScanChangesResponse> kv_scan_changes(const kvrpc::KvScanChangesRequest&) override {
+    return kvrpc::KvScanChangesResponse();
+  }
   Result<kvrpc::KvCheckTxnStatusResponse> kv_check_txn_status(const kvrpc::KvCheckTxnStatusRequest&) override {
     return kvrpc::KvCheckTxnStatusResponse();
   }

@@ -31,6 +31,7 @@ class TxnSender {
   virtual Result<kvrpc::KvGetResponse> kv_get(const kvrpc::KvGetRequest& req) = 0;
   // Routed by start_key.
   virtual Result<kvrpc::KvScanResponse> kv_scan(const kvrpc::KvScanRequest& req) = 0;
+  virtual Result<kvrpc::KvScanChangesResponse> kv_scan_changes(const kvrpc::KvScanChangesRequest& req) = 0;
   // Routed by primary_key / primary_lock.
   virtual Result<kvrpc::KvCheckTxnStatusResponse> kv_check_txn_status(const kvrpc::KvCheckTxnStatusRequest& req) = 0;
   virtual Result<kvrpc::KvTxnHeartBeatResponse> kv_heart_beat(const kvrpc::KvTxnHeartBeatRequest& req) = 0;

@@ -101,6 +101,10 @@ class KvService final : public KvServiceBase {
                           kvrpc::KvScanLockResponse* r) override {
     return txn_.scan_lock(*q, r, deadline_of(c));
   }
+  grpc::Status KvScanChanges(grpc::ServerContext* c, const kvrpc::KvScanChangesRequest* q,
+                             kvrpc::KvScanChangesResponse* r) override {
+    return txn_.scan_changes(*q, r, deadline_of(c));
+  }
   grpc::Status KvPrewrite(grpc::ServerContext* c, const kvrpc::KvPrewriteRequest* q,
                           kvrpc::KvPrewriteResponse* r) override {
     return txn_.prewrite(*q, r, deadline_of(c));

@@ -219,4 +219,94 @@ Result<MvccReader::ScanResult> MvccReader::scan(const std::string& start, const 
   return out;
 }
 
+Result<MvccReader::ChangesResult> MvccReader::scan_changes(const std::string& start, const std::string& end,
+                                                           std::uint64_t from_ts, std::uint64_t to_ts,
+                                                           std::uint32_t limit, bool with_prev, std::size_t max_bytes) {
+  ChangesResult out;
+  RDB_ASSIGN_OR_RETURN(auto locks, scan_locks(start, end, to_ts, 1));
+  if (!locks.empty() && locks.front().lock_type() != txnpb::LOCK && !ignore_locks_) {
+    out.locked = std::move(locks.front());
+    return out;
+  }
+  auto [from, stop] = mvcc::family_range(ColumnFamily::kTxnWrite, start, end);
+  std::size_t bytes = 0;
+  // One key at a time: its versions come newest first.
+  std::string key;
+  std::vector<Change> window;     // this key's changes in (from_ts, to_ts], newest first
+  std::optional<MvccPair> below;  // its newest data version at or below from_ts
+  bool key_done = false;
+  auto finish_key = [&] {
+    // Oldest first, each replacing the one before it (the first, what was below the window).
+    std::optional<MvccPair> prev = below;
+    for (auto it = window.rbegin(); it != window.rend(); ++it) {
+      if (with_prev) {
+        it->prev = prev;
+      }
+      prev = it->deleted ? std::nullopt : std::optional<MvccPair>(MvccPair{it->key, it->value, it->commit_ts});
+      bytes += it->key.size() + it->value.size() + (it->prev ? it->prev->value.size() : 0);
+      out.changes.push_back(std::move(*it));
+    }
+    window.clear();
+    below.reset();
+  };
+  for (;;) {
+    RDB_ASSIGN_OR_RETURN(auto chunk, source_.scan(ColumnFamily::kTxnWrite, from, stop, kVersionChunk));
+    if (chunk.empty()) {
+      break;
+    }
+    std::string next_from = chunk.back().key + '\0';
+    bool jumped = false;
+    for (const auto& kv : chunk) {
+      RDB_ASSIGN_OR_RETURN(auto wk, mvcc::parse_write_key(kv.key));
+      if (wk.user_key != key) {
+        if (!key.empty()) {
+          finish_key();
+          if (out.changes.size() >= limit || (max_bytes > 0 && bytes >= max_bytes)) {
+            out.truncated = true;
+            out.next_key = key + '\0';
+            return out;
+          }
+        }
+        key = wk.user_key;
+        key_done = false;
+      }
+      if (key_done || wk.commit_ts > to_ts) {
+        continue;
+      }
+      RDB_ASSIGN_OR_RETURN(auto w, parse_write(kv));
+      if (w.op() != txnpb::PUT && w.op() != txnpb::DEL) {
+        continue;  // a lock-only commit or a rollback: no change
+      }
+      if (wk.commit_ts > from_ts) {
+        Change c;
+        c.key = key;
+        c.commit_ts = wk.commit_ts;
+        c.deleted = w.op() == txnpb::DEL;
+        if (!c.deleted) {
+          c.value = std::move(*w.mutable_value());
+        }
+        window.push_back(std::move(c));
+        continue;
+      }
+      // The first data version at or below from_ts: what the oldest change replaced.
+      if (w.op() == txnpb::PUT) {
+        below = MvccPair{key, std::move(*w.mutable_value()), wk.commit_ts};
+      }
+      key_done = true;
+      // Nothing older matters: go on at the next key.
+      next_from = mvcc::versions_of(key).second;
+      jumped = true;
+      break;
+    }
+    if (!jumped && chunk.size() < kVersionChunk) {
+      break;
+    }
+    from = std::move(next_from);
+  }
+  if (!key.empty()) {
+    finish_key();
+  }
+  return out;
+}
+
 }  // namespace rdb

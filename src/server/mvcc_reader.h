@@ -107,6 +107,25 @@ class MvccReader {
   };
   Result<ScanResult> scan(const std::string& start, const std::string& end, std::uint64_t ts, std::uint32_t limit,
                           bool keys_only, std::size_t max_bytes);
+  // The committed puts and deletes in [start, end) with commit_ts in (from_ts, to_ts], by key
+  // and then oldest first, each with the data version it replaced (with_prev). Stops after
+  // the key whose changes reach `limit` or `max_bytes` (`truncated`, next_key after it). A
+  // lock at or below to_ts is reported instead, as by scan().
+  struct Change {
+    std::string key;
+    std::uint64_t commit_ts = 0;
+    bool deleted = false;
+    std::string value;
+    std::optional<MvccPair> prev;  // the key's previous version, when it existed
+  };
+  struct ChangesResult {
+    std::optional<txnpb::LockInfo> locked;
+    std::vector<Change> changes;
+    bool truncated = false;
+    std::string next_key;  // with truncated
+  };
+  Result<ChangesResult> scan_changes(const std::string& start, const std::string& end, std::uint64_t from_ts,
+                                     std::uint64_t to_ts, std::uint32_t limit, bool with_prev, std::size_t max_bytes);
   // Locks in [start, end) of transactions started at or before max_ts, at most `limit`.
   Result<std::vector<txnpb::LockInfo>> scan_locks(const std::string& start, const std::string& end,
                                                   std::uint64_t max_ts, std::uint32_t limit);

@@ -13,9 +13,9 @@
 namespace rdb {
 namespace {
 
-constexpr std::array<const char*, 10> kMethodNames = {
-    "KvGet",    "KvBatchGet",      "KvScan",           "KvScanLock",    "KvPrewrite",
-    "KvCommit", "KvBatchRollback", "KvCheckTxnStatus", "KvResolveLock", "KvTxnHeartBeat"};
+constexpr std::array<const char*, 11> kMethodNames = {
+    "KvGet",           "KvBatchGet",       "KvScan",        "KvScanLock",     "KvPrewrite",   "KvCommit",
+    "KvBatchRollback", "KvCheckTxnStatus", "KvResolveLock", "KvTxnHeartBeat", "KvScanChanges"};
 
 grpc::Status to_grpc(const Status& s) {
   if (s.code() == StatusCode::kInvalidArgument) {
@@ -275,6 +275,64 @@ grpc::Status TxnHandler::scan(const kvrpc::KvScanRequest& req, kvrpc::KvScanResp
           kv->set_key(std::move(p.key));
           kv->set_value(std::move(p.value));
           kv->set_commit_ts(p.commit_ts);
+        }
+        return Status::ok();
+      },
+      region);
+}
+
+grpc::Status TxnHandler::scan_changes(const kvrpc::KvScanChangesRequest& req, kvrpc::KvScanChangesResponse* resp,
+                                      Deadline deadline) {
+  Status input = validate_scan_limit(req.limit());
+  if (input.is_ok()) {
+    input = validate_range(req.start_key(), req.end_key(), false);
+  }
+  if (input.is_ok()) {
+    input = need_ts(req.version(), "the read's timestamp (version)");
+  }
+  if (input.is_ok() && req.from_version() >= req.version()) {
+    input = Status::invalid_argument(
+        fmt::format("changes after {} up to {}: an empty window", req.from_version(), req.version()));
+  }
+  auto region = std::make_shared<metapb::Region>();
+  // Versions from from_version on must still be there: the window starts at the GC fence.
+  ReadFence fence{std::max<std::uint64_t>(req.from_version(), 1), true, {}, req.start_key(), req.end_key()};
+  if (req.version() > fence.ts) {
+    concurrency_.update_max_ts(req.version());  // the read point is `version`, the fence its bottom
+  }
+  return read(
+      kScanChanges, req, resp, {req.start_key()}, input, fence, deadline,
+      [&](MvccReader& reader) -> Status {
+        std::string end = req.end_key();
+        std::optional<std::string> boundary;
+        if (!region->end_key().empty() && (end.empty() || region->end_key() < end)) {
+          end = region->end_key();
+          boundary = region->end_key();
+        }
+        RDB_ASSIGN_OR_RETURN(auto got, reader.scan_changes(req.start_key(), end, req.from_version(), req.version(),
+                                                           req.limit(), req.with_prev(), kMaxResponseBytes));
+        if (got.locked) {
+          *resp->mutable_error()->mutable_locked() = std::move(*got.locked);
+          return Status::ok();
+        }
+        if (got.truncated) {
+          resp->set_truncated(true);
+          resp->set_next_key(std::move(got.next_key));
+        } else if (boundary) {
+          resp->set_region_boundary(true);
+          resp->set_next_key(*boundary);
+        }
+        for (auto& c : got.changes) {
+          auto* out = resp->add_changes();
+          out->set_key(std::move(c.key));
+          out->set_commit_ts(c.commit_ts);
+          out->set_deleted(c.deleted);
+          out->set_value(std::move(c.value));
+          if (c.prev) {
+            out->set_has_prev(true);
+            out->set_prev_value(std::move(c.prev->value));
+            out->set_prev_commit_ts(c.prev->commit_ts);
+          }
         }
         return Status::ok();
       },

@@ -55,6 +55,8 @@ class TxnHandler {
   grpc::Status batch_get(const kvrpc::KvBatchGetRequest& req, kvrpc::KvBatchGetResponse* resp, Deadline deadline);
   grpc::Status scan(const kvrpc::KvScanRequest& req, kvrpc::KvScanResponse* resp, Deadline deadline);
   grpc::Status scan_lock(const kvrpc::KvScanLockRequest& req, kvrpc::KvScanLockResponse* resp, Deadline deadline);
+  grpc::Status scan_changes(const kvrpc::KvScanChangesRequest& req, kvrpc::KvScanChangesResponse* resp,
+                            Deadline deadline);
   grpc::Status prewrite(const kvrpc::KvPrewriteRequest& req, kvrpc::KvPrewriteResponse* resp, Deadline deadline);
   grpc::Status commit(const kvrpc::KvCommitRequest& req, kvrpc::KvCommitResponse* resp, Deadline deadline);
   grpc::Status batch_rollback(const kvrpc::KvBatchRollbackRequest& req, kvrpc::KvBatchRollbackResponse* resp,
@@ -78,6 +80,7 @@ class TxnHandler {
     kCheck,
     kResolve,
     kHeartBeat,
+    kScanChanges,
     kCount
   };
   struct RpcMetrics {

@@ -14,15 +14,21 @@ std::string account_key(int i) {
 }
 
 // One snapshot of every account; nullopt when the read failed.
-std::optional<BankRead> snapshot(RdbClient& client, const BankOptions& o) {
+std::optional<BankRead> snapshot(RdbClient& client, const BankOptions& o, std::string* error = nullptr) {
   auto txn = client.begin();
   if (!txn.is_ok()) {
+    if (error != nullptr) {
+      *error = "begin: " + txn.status().to_string();
+    }
     return std::nullopt;
   }
   std::string end = std::string(kBankPrefix);
   end.back() = static_cast<char>(end.back() + 1);
   auto pairs = (*txn)->scan(kBankPrefix, end, static_cast<std::uint32_t>(o.accounts + 1));
   if (!pairs.is_ok()) {
+    if (error != nullptr) {
+      *error = "scan: " + pairs.status().to_string();
+    }
     return std::nullopt;
   }
   BankRead read;
@@ -136,7 +142,7 @@ void bank_final_read(RdbClient& client, const BankOptions& o, BankResult& result
     return;
   }
   for (int attempt = 0; attempt < 5 && !result.final_read; ++attempt) {
-    if (auto read = snapshot(client, o)) {
+    if (auto read = snapshot(client, o, &result.final_read_error)) {
       result.reads.push_back(std::move(*read));
       result.final_read = true;
     }

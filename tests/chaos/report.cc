@@ -105,7 +105,7 @@ std::string text_report(const RunSummary& run) {
         "bank: transfers committed {}, aborted {}, undetermined {}, failed {}; snapshots {} (failed {}); {}\n",
         b.committed, b.aborted, b.undetermined, b.failed, b.reads.size(), b.reads_failed,
         !b.set_up             ? "the accounts were never created"
-        : !b.final_read       ? "no final snapshot"
+        : !b.final_read       ? "no final snapshot (" + b.final_read_error + ")"
         : b.violation.empty() ? "every snapshot balanced"
                               : "VIOLATION: " + b.violation);
   }

@@ -380,6 +380,80 @@ TEST_F(TxnTest, VersionedReadsSayWhenEachVersionCommitted) {
 }
 
 // A transaction's buffer is bounded: 10,240 keys and 48 MiB of keys and values.
+// A change feed's catch-up read: every committed put and delete in a window, final once
+// answered — across regions, and including a commit whose secondary lock is still there.
+TEST_F(TxnTest, ChangesInAWindowAreCompleteFinalAndCarryWhatTheyReplaced) {
+  auto c = client();
+  const std::uint64_t t0 = *c->get_tso(1);
+  auto commit = [&](const std::string& key, std::optional<std::string> value) {
+    auto t = begin(*c);
+    EXPECT_TRUE((value ? t->put(key, *value) : t->erase(key)).is_ok());
+    EXPECT_TRUE(t->commit().is_ok());
+    return t->commit_ts();
+  };
+  const auto a1 = commit("chg/a", "1");
+  const auto b1 = commit("chg/b", "1");
+  const auto a2 = commit("chg/a", "2");
+  const auto b_del = commit("chg/b", std::nullopt);
+  const auto c1 = commit("chg/c", "1");
+  ASSERT_TRUE(c->split({"chg/b"}).is_ok()) << "the window spans two regions";
+  // A transaction whose primary committed while its secondary is still locked: the read
+  // must roll it forward and report it, or a feed would miss it for good.
+  const std::uint64_t crashed = crashed_prewrite(*c, {"chg/p", "chg/q"}, 60'000);
+  const std::uint64_t pq = *c->get_tso(1);
+  kvrpc::KvCommitRequest commit_primary;
+  commit_primary.set_start_version(crashed);
+  commit_primary.set_commit_version(pq);
+  commit_primary.add_keys("chg/p");
+  EXPECT_FALSE(on_leader("chg/p", commit_primary, &kvrpc::Kv::Stub::KvCommit).has_error());
+
+  auto snap = std::move(c->snapshot_at(*c->get_tso(1))).value();
+  std::string next;
+  auto all = snap->changes("chg/", "chg0", t0, 100, true, &next);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_TRUE(next.empty());
+  using P = std::optional<TxnVersion>;
+  std::vector<TxnChange> expected = {
+      {"chg/a", a1, false, "1", P()},
+      {"chg/a", a2, false, "2", P(TxnVersion{"chg/a", "1", a1})},
+      {"chg/b", b1, false, "1", P()},
+      {"chg/b", b_del, true, "", P(TxnVersion{"chg/b", "1", b1})},
+      {"chg/c", c1, false, "1", P()},
+      {"chg/p", pq, false, "from-crashed-chg/p", P()},
+      {"chg/q", pq, false, "from-crashed-chg/q", P()},
+  };
+  EXPECT_EQ(*all, expected);
+
+  // A window: only what committed in (a1, b_del]; a's second version still names its first.
+  auto window = std::move(c->snapshot_at(b_del)).value();
+  auto part = window->changes("chg/", "chg0", a1, 100, false, &next);
+  ASSERT_TRUE(part.is_ok());
+  ASSERT_EQ(part->size(), 3U);
+  EXPECT_EQ((*part)[0].commit_ts, a2);
+  EXPECT_EQ((*part)[1].commit_ts, b1);
+  EXPECT_EQ((*part)[2].commit_ts, b_del);
+  EXPECT_FALSE((*part)[0].previous.has_value()) << "not asked for";
+
+  // Page by page: a key's changes are never split, and the pages add up to the whole.
+  std::vector<TxnChange> paged;
+  std::string from = "chg/";
+  int pages = 0;
+  do {
+    auto page = snap->changes(from, "chg0", t0, 1, true, &next);
+    ASSERT_TRUE(page.is_ok()) << page.status().to_string();
+    ASSERT_FALSE(page->empty());
+    EXPECT_EQ(page->front().key, page->back().key) << "one key per page at limit 1";
+    paged.insert(paged.end(), page->begin(), page->end());
+    from = next;
+    ++pages;
+  } while (!next.empty() && pages < 20);
+  EXPECT_EQ(paged, expected);
+  EXPECT_EQ(pages, 5);
+
+  auto empty = snap->changes("chg/", "chg0", snap->start_ts(), 10, false, &next);
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument) << "an empty window";
+}
+
 TEST_F(TxnTest, TheWriteBufferIsBounded) {
   auto c = client();
   auto t = begin(*c);
