@@ -239,6 +239,20 @@ grpc::Status TxnHandler::batch_get(const kvrpc::KvBatchGetRequest& req, kvrpc::K
   });
 }
 
+namespace {
+
+// A range read's part in this region: [start, min(end, region end)), and the region's end
+// when it cut the range there (the client goes on from it in the next region).
+std::pair<std::string, std::optional<std::string>> clip_to_region(const metapb::Region& region,
+                                                                  const std::string& end) {
+  if (!region.end_key().empty() && (end.empty() || region.end_key() < end)) {
+    return {region.end_key(), region.end_key()};
+  }
+  return {end, std::nullopt};
+}
+
+}  // namespace
+
 grpc::Status TxnHandler::scan(const kvrpc::KvScanRequest& req, kvrpc::KvScanResponse* resp, Deadline deadline) {
   Status input = validate_scan_limit(req.limit());
   if (input.is_ok()) {
@@ -253,12 +267,7 @@ grpc::Status TxnHandler::scan(const kvrpc::KvScanRequest& req, kvrpc::KvScanResp
       kScan, req, resp, {req.start_key()}, input, fence, deadline,
       [&](MvccReader& reader) -> Status {
         // This region's part of the range; the client goes on in the next.
-        std::string end = req.end_key();
-        std::optional<std::string> boundary;
-        if (!region->end_key().empty() && (end.empty() || region->end_key() < end)) {
-          end = region->end_key();
-          boundary = region->end_key();
-        }
+        auto [end, boundary] = clip_to_region(*region, req.end_key());
         RDB_ASSIGN_OR_RETURN(
             auto got, reader.scan(req.start_key(), end, req.version(), req.limit(), req.key_only(), kMaxResponseBytes));
         if (got.locked) {
@@ -303,12 +312,7 @@ grpc::Status TxnHandler::scan_changes(const kvrpc::KvScanChangesRequest& req, kv
   return read(
       kScanChanges, req, resp, {req.start_key()}, input, fence, deadline,
       [&](MvccReader& reader) -> Status {
-        std::string end = req.end_key();
-        std::optional<std::string> boundary;
-        if (!region->end_key().empty() && (end.empty() || region->end_key() < end)) {
-          end = region->end_key();
-          boundary = region->end_key();
-        }
+        auto [end, boundary] = clip_to_region(*region, req.end_key());
         RDB_ASSIGN_OR_RETURN(auto got, reader.scan_changes(req.start_key(), end, req.from_version(), req.version(),
                                                            req.limit(), req.with_prev(), kMaxResponseBytes));
         if (got.locked) {
@@ -349,10 +353,7 @@ grpc::Status TxnHandler::scan_lock(const kvrpc::KvScanLockRequest& req, kvrpc::K
   return read(
       kScanLock, req, resp, {req.start_key()}, input, ReadFence{}, deadline,
       [&](MvccReader& reader) -> Status {
-        std::string end = req.end_key();
-        if (!region->end_key().empty() && (end.empty() || region->end_key() < end)) {
-          end = region->end_key();
-        }
+        const std::string end = clip_to_region(*region, req.end_key()).first;
         RDB_ASSIGN_OR_RETURN(auto locks, reader.scan_locks(req.start_key(), end, req.max_version(), req.limit()));
         for (auto& l : locks) {
           *resp->add_locks() = std::move(l);
