@@ -1078,11 +1078,12 @@ class ClientImpl final : public RdbClient, public TxnSender {
         case grpc::StatusCode::DEADLINE_EXCEEDED:
           if (kind == Kind::kRead) {
             return Status::deadline_exceeded(
-                fmt::format("store {} did not answer before the deadline", route->store_addr));
+                fmt::format("store {} did not answer before the deadline ({})", route->store_addr, s.error_message()));
           }
           return Status::undetermined(
-              fmt::format("store {} did not answer before the deadline; the write may or may not have been applied",
-                          route->store_addr));
+              fmt::format("store {} did not answer before the deadline ({}); the write may or may not have been "
+                          "applied",
+                          route->store_addr, s.error_message()));
         case grpc::StatusCode::UNAVAILABLE:
         case grpc::StatusCode::CANCELLED:
         case grpc::StatusCode::UNKNOWN:

@@ -173,13 +173,32 @@ Result<std::vector<txnpb::LockInfo>> MvccReader::scan_locks(const std::string& s
   }
 }
 
+Result<std::optional<txnpb::LockInfo>> MvccReader::blocking_lock(const std::string& start, const std::string& end,
+                                                                 std::uint64_t ts) {
+  std::string from = start;
+  for (;;) {
+    RDB_ASSIGN_OR_RETURN(auto chunk, source_.scan(ColumnFamily::kTxnLock, from, end, kLockChunk));
+    for (const auto& kv : chunk) {
+      RDB_ASSIGN_OR_RETURN(auto l, parse_lock(kv.value));
+      if (l.start_ts() <= ts && l.op() != txnpb::LOCK) {
+        return std::optional<txnpb::LockInfo>(lock_info(kv.key, l));
+      }
+    }
+    if (chunk.size() < kLockChunk) {
+      return std::optional<txnpb::LockInfo>();
+    }
+    from = chunk.back().key + '\0';
+  }
+}
+
 Result<MvccReader::ScanResult> MvccReader::scan(const std::string& start, const std::string& end, std::uint64_t ts,
                                                 std::uint32_t limit, bool keys_only, std::size_t max_bytes) {
   ScanResult out;
-  RDB_ASSIGN_OR_RETURN(auto locks, scan_locks(start, end, ts, 1));
-  if (!locks.empty() && locks.front().lock_type() != txnpb::LOCK && !ignore_locks_) {
-    out.locked = std::move(locks.front());
-    return out;
+  if (!ignore_locks_) {
+    RDB_ASSIGN_OR_RETURN(out.locked, blocking_lock(start, end, ts));
+    if (out.locked) {
+      return out;
+    }
   }
   auto [from, stop] = mvcc::family_range(ColumnFamily::kTxnWrite, start, end);
   std::size_t bytes = 0;
@@ -223,10 +242,11 @@ Result<MvccReader::ChangesResult> MvccReader::scan_changes(const std::string& st
                                                            std::uint64_t from_ts, std::uint64_t to_ts,
                                                            std::uint32_t limit, bool with_prev, std::size_t max_bytes) {
   ChangesResult out;
-  RDB_ASSIGN_OR_RETURN(auto locks, scan_locks(start, end, to_ts, 1));
-  if (!locks.empty() && locks.front().lock_type() != txnpb::LOCK && !ignore_locks_) {
-    out.locked = std::move(locks.front());
-    return out;
+  if (!ignore_locks_) {
+    RDB_ASSIGN_OR_RETURN(out.locked, blocking_lock(start, end, to_ts));
+    if (out.locked) {
+      return out;
+    }
   }
   auto [from, stop] = mvcc::family_range(ColumnFamily::kTxnWrite, start, end);
   std::size_t bytes = 0;

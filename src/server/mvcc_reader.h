@@ -129,6 +129,10 @@ class MvccReader {
   // Locks in [start, end) of transactions started at or before max_ts, at most `limit`.
   Result<std::vector<txnpb::LockInfo>> scan_locks(const std::string& start, const std::string& end,
                                                   std::uint64_t max_ts, std::uint32_t limit);
+  // The first lock in [start, end) that a read at `ts` must not pass: one of a transaction
+  // started at or before ts that writes its key (a LOCK-only lock commits no change).
+  Result<std::optional<txnpb::LockInfo>> blocking_lock(const std::string& start, const std::string& end,
+                                                       std::uint64_t ts);
 
   static txnpb::LockInfo lock_info(const std::string& key, const txnpb::LockRecord& lock);
   // Test-only: get() and scan() no longer look for locks (not snapshot isolation).

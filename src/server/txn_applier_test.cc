@@ -138,6 +138,30 @@ TEST_F(TxnApplierTest, ReadsSeeExactlyWhatCommittedBeforeTheirTimestamp) {
   EXPECT_EQ(later->pairs[0].key, "b");
 }
 
+TEST_F(TxnApplierTest, RangeReadsPassLockOnlyLocksButNotTheWriteLocksAfterThem) {
+  // "a" is only locked (Transaction::lock: commits no change); "b" is being written.
+  auto lock_only = prewrite(ts(100), "a", {{"a", "x"}});
+  lock_only.mutable_prewrite()->mutable_mutations(0)->set_op(txnpb::LOCK);
+  lock_only.mutable_prewrite()->mutable_mutations(0)->clear_value();
+  EXPECT_EQ(run(lock_only).errors_size(), 0);
+  EXPECT_EQ(run(prewrite(ts(110), "b", {{"b", "2"}})).errors_size(), 0);
+
+  EngineSource source(*engine_);
+  MvccReader reader(source);
+  auto scanned = reader.scan("", "", ts(200), 10, false, 0);
+  ASSERT_TRUE(scanned.is_ok());
+  ASSERT_TRUE(scanned->locked.has_value()) << "the write lock on b hides behind the lock-only one on a";
+  EXPECT_EQ(scanned->locked->key(), "b");
+  auto changes = reader.scan_changes("", "", ts(50), ts(200), 10, false, 0);
+  ASSERT_TRUE(changes.is_ok());
+  ASSERT_TRUE(changes->locked.has_value());
+  EXPECT_EQ(changes->locked->key(), "b");
+  // Before the write's start, nothing blocks.
+  auto early = reader.scan("", "", ts(105), 10, false, 0);
+  ASSERT_TRUE(early.is_ok());
+  EXPECT_FALSE(early->locked.has_value());
+}
+
 TEST_F(TxnApplierTest, WriteConflictsNameTheCommitThatWon) {
   run(prewrite(ts(100), "k", {{"k", "first"}}));
   // Another transaction meets the lock.
