@@ -132,6 +132,30 @@ bool ConcurrencyManager::wait_for_memory_locks_in_range(const std::string& start
   return wait_until_clear(deadline, [&] { return !any_memory_lock_in_range_locked(start, end, live); });
 }
 
+std::string ConcurrencyManager::describe_blocking(const std::string& start, const std::string& end,
+                                                  const std::vector<std::string>& keys,
+                                                  const StillLeading& live) const {
+  std::lock_guard lock(mu_);
+  auto describe = [](const std::string& key, const Latch& l) {
+    return "key " + key + " (region " + std::to_string(l.region) + ", leader term " + std::to_string(l.term) + ")";
+  };
+  if (!keys.empty()) {
+    for (const auto& k : keys) {
+      auto it = latches_.find(k);
+      if (it != latches_.end() && blocks(it->second, live)) {
+        return describe(k, it->second);
+      }
+    }
+    return "";
+  }
+  for (auto it = latches_.lower_bound(start); it != latches_.end() && (end.empty() || it->first < end); ++it) {
+    if (blocks(it->second, live)) {
+      return describe(it->first, it->second);
+    }
+  }
+  return "";
+}
+
 bool ConcurrencyManager::synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version) const {
   std::lock_guard lock(mu_);
   auto it = synced_.find(region_id);

@@ -79,6 +79,11 @@ class ConcurrencyManager {
   bool wait_for_memory_locks_in_range(const std::string& start, const std::string& end, Clock::time_point deadline,
                                       const StillLeading& live = nullptr);
 
+  // Describes the first memory lock in [start, end) (or on `keys` when given) that still
+  // blocks reads, for the log of a read that waited out its deadline ("" when none does).
+  std::string describe_blocking(const std::string& start, const std::string& end, const std::vector<std::string>& keys,
+                                const StillLeading& live) const;
+
   // Whether max_ts covers the reads of earlier leaders of this region in this term/epoch.
   bool synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version) const;
   void mark_synced(std::uint64_t region_id, std::uint64_t term, std::uint64_t epoch_version);

@@ -92,8 +92,11 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
                              : concurrency_.wait_for_memory_locks(fence.keys, deadline, live);
     if (!clear) {
       rm.errors->inc();
+      std::string blocking = concurrency_.describe_blocking(fence.start, fence.end, fence.keys, live);
+      spdlog::warn("{} at {}: a one-phase commit's memory lock on {} outlived the read's deadline",
+                   kMethodNames[static_cast<std::size_t>(m)], fence.ts, blocking.empty() ? "(gone now)" : blocking);
       return {grpc::StatusCode::DEADLINE_EXCEEDED,
-              "a one-phase commit on the keys read did not finish before the deadline"};
+              "a one-phase commit on the keys read did not finish before the deadline (" + blocking + ")"};
     }
   }
   using ReadPoint = std::optional<kvrpc::RegionError>;
@@ -101,6 +104,8 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
       [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb), region); }, deadline);
   if (!ready) {
     rm.errors->inc();
+    spdlog::warn("{} in region {}: no linearizable read point before the deadline",
+                 kMethodNames[static_cast<std::size_t>(m)], req.context().region_id());
     return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
   }
   if (auto& err = *ready) {

@@ -144,6 +144,9 @@ std::string text_report(const RunSummary& run) {
     out +=
         fmt::format("merges: stores logged {} completed region merges (one line per replica)\n", run.merge_log_lines);
   }
+  for (const auto& line : run.stuck_read_lines) {
+    out += "stuck read: " + line + "\n";
+  }
   const Verdict& v = run.linearizability;
   out += fmt::format("linearizability: {} ({} operations on {} keys, checked in {:.3f} s)\n",
                      v.linearizable ? "LINEARIZABLE" : "NOT LINEARIZABLE", v.operations, v.keys, v.seconds);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bank.h"
 #include "durability.h"
@@ -29,6 +30,9 @@ struct RunSummary {
   std::uint64_t store_drop_log_lines = 0;
   // Merges the stores completed (log lines of their replicas, so one merge counts once per store).
   std::uint64_t merge_log_lines = 0;
+  // Stores' log lines about reads that waited out their deadline (a memory lock, no read
+  // point): the first few, to explain a failed final read.
+  std::vector<std::string> stuck_read_lines;
   std::uint64_t joint_change_log_lines = 0;  // replica moves: PD asked for a joint swap
   // Timestamps a TSO caller obtained through the run, and the check that each is unique
   // and in real-time order (empty when it held).

@@ -508,6 +508,14 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
     std::string logs = c.cluster().store(name).logs();
     run.store_drop_log_lines += count_lines_with(logs, "dropped a Raft message");
     run.merge_log_lines += count_lines_with(logs, "merged into region");
+    for (const char* needle : {"outlived the read's deadline", "no linearizable read point"}) {
+      for (auto at = logs.find(needle); at != std::string::npos && run.stuck_read_lines.size() < 8;
+           at = logs.find(needle, at + 1)) {
+        auto from = logs.rfind('\n', at);
+        from = from == std::string::npos ? 0 : from + 1;
+        run.stuck_read_lines.push_back(name + ": " + logs.substr(from, logs.find('\n', at) - from));
+      }
+    }
   }
   run.joint_change_log_lines = count_lines_with(c.cluster().pd().logs(), "for a joint change");
   if (c.pd_group()) {
