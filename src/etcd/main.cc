@@ -20,6 +20,7 @@
 #include "common/version.h"
 #include "etcd/lease.h"
 #include "etcd/services.h"
+#include "etcd/watch.h"
 
 namespace {
 
@@ -36,6 +37,9 @@ int run(int argc, char** argv) {
   rdb::etcd::KvOptions kv_options;
   std::uint64_t timeout_ms = 10000;
   std::uint64_t lease_check_ms = 500;
+  std::uint64_t watch_poll_ms = 50;
+  std::uint64_t progress_notify_ms = 600000;
+  rdb::etcd::WatchOptions watch_options;
 
   CLI::App app{"rdb-etcd: etcd's v3 API (KV, Lease, Watch, ...) served over an rdb cluster; stateless, run any number"};
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
@@ -62,6 +66,19 @@ int run(int argc, char** argv) {
   app.add_option("--lease-check-interval-ms", lease_check_ms,
                  "how often the lease keeper (the live gateway with the lowest member id) revokes expired leases")
       ->check(CLI::Range(10, 60000))
+      ->capture_default_str();
+  app.add_option("--watch-poll-interval-ms", watch_poll_ms,
+                 "how often each watch reads its range's new commits (the latency of an event; each read scans "
+                 "the watched range's versions)")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
+  app.add_option("--watch-progress-notify-interval-ms", progress_notify_ms,
+                 "a watcher that asked for progress notifications and saw no event this long is told its revision")
+      ->check(CLI::Range(10, 86400000))
+      ->capture_default_str();
+  app.add_option("--max-watchers-per-stream", watch_options.max_watchers_per_stream,
+                 "watchers one Watch stream may hold (each costs a scan per poll)")
+      ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
@@ -129,7 +146,12 @@ int run(int argc, char** argv) {
   rdb::etcd::MaintenanceService maintenance(kv, **client);
   rdb::etcd::ClusterService cluster(kv, members);
   rdb::etcd::AuthService auth;
-  rdb::etcd::WatchService watch;
+  watch_options.poll_interval = std::chrono::milliseconds(watch_poll_ms);
+  watch_options.progress_notify_interval = std::chrono::milliseconds(progress_notify_ms);
+  watch_options.max_response_bytes = kv_options.max_range_bytes < watch_options.max_response_bytes
+                                         ? kv_options.max_range_bytes
+                                         : watch_options.max_response_bytes;
+  rdb::etcd::WatchService watch(kv, **client, layout, watch_options);
   rdb::etcd::Leases leases(kv, **client, layout, members);
   rdb::etcd::LeaseService lease_service(leases);
 

@@ -124,11 +124,6 @@ grpc::Status ClusterService::MemberPromote(ServerContext*, const etcdserverpb::M
   return err_not_supported("MemberPromote");
 }
 
-grpc::Status WatchService::Watch(ServerContext*,
-                                 grpc::ServerReaderWriter<etcdserverpb::WatchResponse, etcdserverpb::WatchRequest>*) {
-  return err_not_supported("Watch (not yet: see docs/etcd.md)");
-}
-
 grpc::Status AuthService::AuthEnable(ServerContext*, const etcdserverpb::AuthEnableRequest*,
                                      etcdserverpb::AuthEnableResponse*) {
   return err_not_supported("authentication (use TLS client certificates)");

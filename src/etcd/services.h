@@ -69,15 +69,6 @@ class ClusterService final : public etcdserverpb::Cluster::Service {
   MemberRegistry& members_;
 };
 
-// Not served yet: answers every watch with UNIMPLEMENTED and a message (instead of gRPC's
-// bare "method not found"), so etcd clients report it rather than retry.
-class WatchService final : public etcdserverpb::Watch::Service {
- public:
-  grpc::Status Watch(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<etcdserverpb::WatchResponse, etcdserverpb::WatchRequest>* stream) override;
-};
-
 class AuthService final : public etcdserverpb::Auth::Service {
  public:
   grpc::Status AuthEnable(grpc::ServerContext*, const etcdserverpb::AuthEnableRequest*,
