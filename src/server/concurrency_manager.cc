@@ -78,6 +78,19 @@ void ConcurrencyManager::update_max_ts(std::uint64_t ts) {
   raise(max_ts_, ts);
 }
 
+std::optional<std::uint64_t> ConcurrencyManager::next_commit_ts(std::uint64_t start_ts, std::uint64_t limit) {
+  std::uint64_t seen = max_ts_.load();
+  for (;;) {
+    const std::uint64_t commit_ts = std::max(seen, start_ts) + 1;
+    if (commit_ts > limit) {
+      return std::nullopt;
+    }
+    if (max_ts_.compare_exchange_weak(seen, commit_ts)) {
+      return commit_ts;
+    }
+  }
+}
+
 void ConcurrencyManager::update_gc_safe_point(std::uint64_t ts) {
   raise(gc_safe_point_, ts);
 }

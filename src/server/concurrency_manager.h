@@ -64,6 +64,10 @@ class ConcurrencyManager {
   std::optional<Guard> latch(std::vector<std::string> keys, Clock::time_point deadline);
 
   void update_max_ts(std::uint64_t ts);
+  // A 1PC commit timestamp: above max_ts and start_ts, and taken (max_ts rises to it), so
+  // two 1PC commits on this store never share a timestamp (an etcd revision is one
+  // transaction). nullopt, leaving max_ts alone, when it would exceed `limit`.
+  std::optional<std::uint64_t> next_commit_ts(std::uint64_t start_ts, std::uint64_t limit);
   std::uint64_t max_ts() const { return max_ts_.load(); }
 
   // The GC safe point this store knows (only grows): reads below it are refused, as the

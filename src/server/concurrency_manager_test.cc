@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <set>
 #include <thread>
 
 namespace rdb {
@@ -79,6 +80,37 @@ TEST(ConcurrencyManagerTest, MaxTsOnlyGrowsUnderConcurrentUpdates) {
   EXPECT_EQ(cm.max_ts(), 40'003U);
   cm.update_max_ts(5);
   EXPECT_EQ(cm.max_ts(), 40'003U);
+}
+
+TEST(ConcurrencyManagerTest, OnePhaseCommitTimestampsAreNeverShared) {
+  ConcurrencyManager cm;
+  cm.update_max_ts(100);
+  std::vector<std::vector<std::uint64_t>> taken(4);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < taken.size(); ++t) {
+    threads.emplace_back([&cm, &taken, t] {
+      for (int i = 0; i < 5'000; ++i) {
+        auto ts = cm.next_commit_ts(50, 1'000'000);
+        if (ts) {
+          taken[t].push_back(*ts);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  std::set<std::uint64_t> all;
+  for (const auto& v : taken) {
+    ASSERT_EQ(v.size(), 5'000u);
+    all.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(all.size(), 20'000u) << "every 1PC got its own timestamp";
+  EXPECT_GT(*all.begin(), 100u) << "above every read served";
+  EXPECT_EQ(cm.max_ts(), *all.rbegin());
+  EXPECT_FALSE(cm.next_commit_ts(50, cm.max_ts()).has_value()) << "refused above the limit";
+  EXPECT_EQ(cm.max_ts(), *all.rbegin()) << "and max_ts untouched then";
+  EXPECT_EQ(cm.next_commit_ts(1'000'000'000, 2'000'000'000), 1'000'000'001u) << "above the start too";
 }
 
 TEST(ConcurrencyManagerTest, SyncIsPerTermAndEpoch) {

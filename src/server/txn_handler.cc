@@ -472,8 +472,8 @@ std::optional<std::uint64_t> TxnHandler::one_pc_commit_ts(const kvrpc::Context& 
   }
   // Marked before max_ts is read: a read either waits for this commit or is below it.
   guard.mark_memory_locks(ctx.region_id(), *led);
-  const std::uint64_t commit_ts = std::max(concurrency_.max_ts(), start_ts) + 1;
-  if (commit_ts > max_commit_ts) {
+  auto commit_ts = concurrency_.next_commit_ts(start_ts, max_commit_ts);
+  if (!commit_ts) {
     // A read was served above the client's present: committing above it would put
     // this commit in the future of transactions that start after it returns.
     return std::nullopt;  // the marks go with the latches, once the plain prewrite applied

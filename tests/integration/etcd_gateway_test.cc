@@ -645,5 +645,210 @@ TEST_F(EtcdGatewayTest, LeasesStillExpireWhenAGatewayDies) {
   EXPECT_TRUE(testing::poll_until([&] { return !key_exists(ctl, "orphan"); }, 40s));
 }
 
+// One Watch stream over gRPC; a thread collects what the gateway sends.
+class WatchStream {
+ public:
+  explicit WatchStream(const std::string& addr)
+      : stub_(etcdserverpb::Watch::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()))),
+        stream_(stub_->Watch(&ctx_)) {
+    reader_ = std::thread([this] {
+      etcdserverpb::WatchResponse r;
+      while (stream_->Read(&r)) {
+        std::lock_guard lock(mu_);
+        got_.push_back(r);
+      }
+      std::lock_guard lock(mu_);
+      ended_ = true;
+    });
+  }
+  ~WatchStream() {
+    ctx_.TryCancel();
+    reader_.join();
+  }
+  bool send(const etcdserverpb::WatchRequest& req) { return stream_->Write(req); }
+  bool create(etcdserverpb::WatchCreateRequest c) {
+    etcdserverpb::WatchRequest req;
+    *req.mutable_create_request() = std::move(c);
+    return send(req);
+  }
+  std::vector<etcdserverpb::WatchResponse> responses() const {
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+  bool ended() const {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+  // Waits until some response satisfies `pred`.
+  bool wait_for(const std::function<bool(const etcdserverpb::WatchResponse&)>& pred,
+                std::chrono::milliseconds timeout = 20s) const {
+    return testing::poll_until(
+        [&] {
+          auto all = responses();
+          return std::any_of(all.begin(), all.end(), pred);
+        },
+        timeout);
+  }
+
+ private:
+  std::unique_ptr<etcdserverpb::Watch::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>> stream_;
+  mutable std::mutex mu_;
+  std::vector<etcdserverpb::WatchResponse> got_;
+  bool ended_ = false;
+  std::thread reader_;
+};
+
+etcdserverpb::WatchCreateRequest watch_prefix(const std::string& prefix, std::int64_t start_revision = 0) {
+  etcdserverpb::WatchCreateRequest c;
+  c.set_key(prefix);
+  std::string end = prefix;
+  end.back() = static_cast<char>(end.back() + 1);
+  c.set_range_end(end);
+  c.set_start_revision(start_revision);
+  return c;
+}
+
+// Writers put keys through one gateway while a watcher follows them through another;
+// that gateway is killed midway and the watcher resumes on the survivor from its last
+// revision + 1. It must see every acknowledged put exactly once, in revision order.
+TEST_F(EtcdGatewayTest, AWatcherSeesEveryWriteOnceInOrderAcrossAGatewayRestart) {
+  std::string writer_gw = cluster_.start_etcd_gateway("gw2").addr;
+  auto first = std::make_unique<WatchStream>(gateway_);
+  ASSERT_TRUE(first->create(watch_prefix("ev/")));
+  ASSERT_TRUE(first->wait_for([](const auto& r) { return r.created(); }));
+  const std::int64_t created_at = first->responses().front().header().revision();
+
+  std::mutex mu;
+  std::map<std::pair<std::string, std::int64_t>, std::string> acknowledged;  // (key, revision) -> value
+  std::atomic<int> done_writes{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      auto kv = etcdserverpb::KV::NewStub(grpc::CreateChannel(writer_gw, grpc::InsecureChannelCredentials()));
+      for (int i = 0; i < 40; ++i) {
+        std::string key = "ev/" + std::to_string(i % 5);
+        std::string value = std::to_string(t) + "-" + std::to_string(i);
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+        etcdserverpb::TxnRequest txn;  // two keys in one revision each time
+        for (const auto& k : {key, key + "/pair"}) {
+          txn.add_success()->mutable_request_put()->set_key(k);
+          txn.mutable_success()->rbegin()->mutable_request_put()->set_value(value);
+        }
+        etcdserverpb::TxnResponse resp;
+        grpc::Status s = kv->Txn(&ctx, txn, &resp);
+        ++done_writes;
+        if (s.ok()) {
+          std::lock_guard lock(mu);
+          for (const auto& k : {key, key + "/pair"}) {
+            acknowledged[{k, resp.header().revision()}] = value;
+          }
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(testing::poll_until([&] { return done_writes >= 60; }, 60s));
+  cluster_.etcd_gateway("gw1").process->kill_now();
+  ASSERT_TRUE(testing::poll_until([&] { return first->ended(); }, 20s)) << "the stream ends with its gateway";
+  std::vector<etcdserverpb::Event> events;
+  for (const auto& r : first->responses()) {
+    events.insert(events.end(), r.events().begin(), r.events().end());
+  }
+  std::int64_t resume = events.empty() ? created_at + 1 : events.back().kv().mod_revision() + 1;
+  WatchStream second(writer_gw);
+  ASSERT_TRUE(second.create(watch_prefix("ev/", resume)));
+  for (auto& w : writers) {
+    w.join();
+  }
+  std::int64_t newest = 0;
+  {
+    std::lock_guard lock(mu);
+    ASSERT_GT(acknowledged.size(), 100u);
+    for (const auto& [key_rev, value] : acknowledged) {
+      newest = std::max(newest, key_rev.second);
+    }
+  }
+  ASSERT_TRUE(second.wait_for([&](const auto& r) {
+    return r.events_size() > 0 && r.events(r.events_size() - 1).kv().mod_revision() >= newest;
+  })) << "the resumed watcher reaches the newest write";
+  for (const auto& r : second.responses()) {
+    EXPECT_FALSE(r.canceled()) << r.cancel_reason();
+    std::map<std::int64_t, int> per_revision;
+    for (const auto& e : r.events()) {
+      ++per_revision[e.kv().mod_revision()];
+    }
+    for (const auto& [rev, n] : per_revision) {
+      EXPECT_EQ(n, 2) << "a revision (one Txn of two puts) is never split across responses: " << rev;
+    }
+    events.insert(events.end(), r.events().begin(), r.events().end());
+  }
+  std::map<std::pair<std::string, std::int64_t>, std::string> seen;
+  std::int64_t previous = 0;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.type(), etcdserverpb::Event::PUT);
+    EXPECT_GE(e.kv().mod_revision(), previous) << "revision order";
+    previous = e.kv().mod_revision();
+    bool fresh = seen.emplace(std::make_pair(e.kv().key(), e.kv().mod_revision()), e.kv().value()).second;
+    EXPECT_TRUE(fresh) << "seen twice: " << e.kv().key() << " at " << e.kv().mod_revision();
+  }
+  // Every acknowledged write was seen; anything else seen is a write whose answer was lost.
+  for (const auto& [key_rev, value] : acknowledged) {
+    auto it = seen.find(key_rev);
+    ASSERT_NE(it, seen.end()) << "missed: " << key_rev.first << " at " << key_rev.second;
+    EXPECT_EQ(it->second, value);
+  }
+  EXPECT_GE(seen.size(), acknowledged.size());
+}
+
+TEST_F(EtcdGatewayTest, WatchFiltersPrevKvProgressCancelAndIdsAnswerAsEtcdDocuments) {
+  std::string gw = cluster_.start_etcd_gateway("notify", {"--watch-progress-notify-interval-ms", "300"}).addr;
+  WatchStream w(gw);
+  etcdserverpb::WatchCreateRequest only_deletes;
+  only_deletes.set_key("f");
+  only_deletes.set_watch_id(7);
+  only_deletes.set_prev_kv(true);
+  only_deletes.add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+  ASSERT_TRUE(w.create(only_deletes));
+  ASSERT_TRUE(w.wait_for([](const auto& r) { return r.created() && r.watch_id() == 7; }));
+  ASSERT_TRUE(w.create(only_deletes));
+  ASSERT_TRUE(w.wait_for([](const auto& r) { return r.canceled() && r.watch_id() == 7; })) << "an id in use is refused";
+  etcdserverpb::WatchCreateRequest notified;
+  notified.set_key("quiet");
+  notified.set_progress_notify(true);
+  ASSERT_TRUE(w.create(notified));
+  ASSERT_TRUE(w.wait_for([](const auto& r) { return r.created() && r.watch_id() == 0; })) << "auto ids start at 0";
+
+  Etcdctl ctl = etcdctl(gw);
+  ASSERT_EQ(ctl.run({"put", "f", "1"}).exit_code, 0);
+  ASSERT_EQ(ctl.run({"put", "f", "2"}).exit_code, 0);
+  ASSERT_EQ(ctl.run({"del", "f"}).exit_code, 0);
+  ASSERT_TRUE(w.wait_for([](const auto& r) { return r.watch_id() == 7 && r.events_size() > 0; }));
+  std::int64_t deleted_at = 0;
+  for (const auto& r : w.responses()) {
+    if (r.watch_id() == 7 && r.events_size() > 0) {
+      ASSERT_EQ(r.events_size(), 1) << "puts filtered out";
+      EXPECT_EQ(r.events(0).type(), etcdserverpb::Event::DELETE);
+      EXPECT_EQ(r.events(0).prev_kv().value(), "2");
+      EXPECT_EQ(r.events(0).prev_kv().version(), 2);
+      deleted_at = r.events(0).kv().mod_revision();
+    }
+  }
+  // A progress request: every watcher has everything up to the revision it names.
+  etcdserverpb::WatchRequest progress;
+  progress.mutable_progress_request();
+  ASSERT_TRUE(w.send(progress));
+  ASSERT_TRUE(w.wait_for([&](const auto& r) { return r.watch_id() == -1 && r.header().revision() >= deleted_at; }));
+  // The quiet watcher asked for notifications: an empty answer with its id comes.
+  ASSERT_TRUE(w.wait_for([](const auto& r) {
+    return r.watch_id() == 0 && !r.created() && r.events_size() == 0 && r.header().revision() > 0;
+  })) << "progress notification";
+  etcdserverpb::WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(0);
+  ASSERT_TRUE(w.send(cancel));
+  ASSERT_TRUE(w.wait_for([](const auto& r) { return r.watch_id() == 0 && r.canceled(); }));
+}
+
 }  // namespace
 }  // namespace rdb
