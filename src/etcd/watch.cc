@@ -33,49 +33,26 @@ std::vector<WatchResponse> batch_events(std::int64_t watch_id, std::vector<Event
   std::vector<WatchResponse> out;
   WatchResponse current;
   std::size_t current_bytes = 0;
-  auto flush = [&] {
+  auto flush = [&](bool more_of_this_revision) {
     if (current.events_size() > 0) {
       current.set_watch_id(watch_id);
+      current.set_fragment(more_of_this_revision);
       out.push_back(std::move(current));
       current = WatchResponse();
       current_bytes = 0;
     }
   };
-  std::size_t i = 0;
-  while (i < events.size()) {
-    // One revision: the events of one transaction, never split unless fragmenting.
-    std::size_t j = i;
-    std::size_t bytes = 0;
-    while (j < events.size() && events[j].kv().mod_revision() == events[i].kv().mod_revision()) {
-      bytes += events[j].ByteSizeLong();
-      ++j;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    std::size_t size = events[i].ByteSizeLong();
+    if (fragment && current_bytes > 0 && current_bytes + size > max_bytes) {
+      flush(true);  // the same revision goes on in the next fragment
     }
-    if (current_bytes > 0 && current_bytes + bytes > max_bytes) {
-      flush();
+    current_bytes += size;
+    *current.add_events() = std::move(events[i]);
+    if (i + 1 == events.size() || events[i + 1].kv().mod_revision() != current.events(0).kv().mod_revision()) {
+      flush(false);
     }
-    if (bytes > max_bytes && fragment) {
-      flush();
-      std::size_t fragment_bytes = 0;
-      for (std::size_t k = i; k < j; ++k) {
-        std::size_t size = events[k].ByteSizeLong();
-        if (fragment_bytes > 0 && fragment_bytes + size > max_bytes) {
-          current.set_fragment(true);
-          flush();
-          fragment_bytes = 0;
-        }
-        *current.add_events() = std::move(events[k]);
-        fragment_bytes += size;
-      }
-      flush();  // the revision's last fragment is unmarked: the client joins up to it
-    } else {
-      for (std::size_t k = i; k < j; ++k) {
-        *current.add_events() = std::move(events[k]);
-      }
-      current_bytes += bytes;
-    }
-    i = j;
   }
-  flush();
   return out;
 }
 

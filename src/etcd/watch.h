@@ -41,16 +41,16 @@ struct WatchOptions {
   // A window with more changes than this is halved and read again (memory stays bounded;
   // one revision is one transaction, bounded by rdb's transaction key limit).
   std::size_t max_window_changes = 20'000;
-  // Events of one response; a larger batch is split at revision boundaries, and a single
-  // revision larger than this is split into fragments when the watcher asked for that.
+  // A revision's events above this size are sent in fragments when the watcher asked.
   std::size_t max_response_bytes = std::size_t{1} << 20;
   // Watchers on one stream (etcd has no limit; each costs a scan per poll here).
   std::size_t max_watchers_per_stream = 1'000;
 };
 
-// The events of one watcher's window as responses: whole revisions per response up to
-// `max_bytes`; a revision above it alone, or in fragments (all but the last marked) when
-// `fragment` was asked for. Each response carries `watch_id`; headers are left to the caller.
+// The events of one watcher's window as responses, one per revision (as etcd sends a
+// watcher that keeps up: clients such as etcd3's election observer take each response
+// as one step). A revision above `max_bytes` is split into fragments, all but the last
+// marked, when the watcher asked for that. Headers are left to the caller.
 std::vector<etcdserverpb::WatchResponse> batch_events(std::int64_t watch_id, std::vector<etcdserverpb::Event>&& events,
                                                       std::size_t max_bytes, bool fragment);
 

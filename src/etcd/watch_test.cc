@@ -1,5 +1,5 @@
-// How a window's events become Watch responses: whole revisions per response up to the
-// byte bound, a larger revision alone or in marked fragments when the watcher asked.
+// How a window's events become Watch responses: one per revision, a large revision in
+// marked fragments when the watcher asked.
 #include "etcd/watch.h"
 
 #include <gtest/gtest.h>
@@ -30,28 +30,25 @@ std::vector<std::int64_t> revisions(const etcdserverpb::WatchResponse& r) {
   return out;
 }
 
-TEST(WatchBatchTest, SmallWindowsGoInOneResponse) {
+TEST(WatchBatchTest, EachRevisionIsOneResponse) {
   auto out = batch_events(3, events({{10, 5}, {11, 5}, {11, 5}, {12, 5}}), 1 << 20, false);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].watch_id(), 3);
-  EXPECT_EQ(revisions(out[0]), (std::vector<std::int64_t>{10, 11, 11, 12}));
-  EXPECT_FALSE(out[0].fragment());
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(revisions(out[0]), (std::vector<std::int64_t>{10}));
+  EXPECT_EQ(revisions(out[1]), (std::vector<std::int64_t>{11, 11}));
+  EXPECT_EQ(revisions(out[2]), (std::vector<std::int64_t>{12}));
+  for (const auto& r : out) {
+    EXPECT_EQ(r.watch_id(), 3);
+    EXPECT_FALSE(r.fragment());
+  }
   EXPECT_TRUE(batch_events(3, {}, 100, false).empty());
 }
 
-TEST(WatchBatchTest, ResponsesSplitBetweenRevisionsNeverInsideOne) {
+TEST(WatchBatchTest, ALargeRevisionStaysWholeUnlessFragmentsWereAskedFor) {
   // Each event is ~110 bytes; a bound of 250 fits two.
-  auto out = batch_events(1, events({{10, 100}, {11, 100}, {11, 100}, {11, 100}, {12, 100}}), 250, false);
-  ASSERT_EQ(out.size(), 3u);
-  EXPECT_EQ(revisions(out[0]), (std::vector<std::int64_t>{10}));
-  EXPECT_EQ(revisions(out[1]), (std::vector<std::int64_t>{11, 11, 11})) << "not fragmenting: the revision stays whole";
-  EXPECT_EQ(revisions(out[2]), (std::vector<std::int64_t>{12}));
-  for (const auto& r : out) {
-    EXPECT_FALSE(r.fragment());
-  }
-}
+  auto whole = batch_events(1, events({{10, 100}, {11, 100}, {11, 100}, {11, 100}, {12, 100}}), 250, false);
+  ASSERT_EQ(whole.size(), 3u);
+  EXPECT_EQ(revisions(whole[1]), (std::vector<std::int64_t>{11, 11, 11}));
 
-TEST(WatchBatchTest, ALargeRevisionIsFragmentedWhenAskedWithAllButTheLastMarked) {
   auto out = batch_events(1, events({{10, 100}, {11, 100}, {11, 100}, {11, 100}, {12, 100}}), 250, true);
   ASSERT_EQ(out.size(), 4u);
   EXPECT_EQ(revisions(out[0]), (std::vector<std::int64_t>{10}));

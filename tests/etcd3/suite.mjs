@@ -105,3 +105,49 @@ test('locks: one holder at a time', async () => {
   await again.release();
   assert.deepEqual(order, ['held', 'again']);
 });
+
+test('watch: puts and deletes of a prefix arrive in order', async () => {
+  const watcher = await client.watch().prefix('watch/').withPreviousKV().create();
+  const seen = [];
+  watcher.on('put', (kv) => seen.push(`put ${kv.key.toString()}=${kv.value.toString()}`));
+  watcher.on('delete', (kv, prev) => seen.push(`delete ${kv.key.toString()} (was ${prev ? prev.value.toString() : '?'})`));
+  await client.put('watch/a').value('1');
+  await client.put('watch/b').value('2');
+  await client.put('elsewhere').value('x');
+  await client.put('watch/a').value('3');
+  await client.delete().key('watch/b');
+  const deadline = Date.now() + 20000;
+  while (seen.length < 4 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await watcher.cancel();
+  assert.deepEqual(seen, ['put watch/a=1', 'put watch/b=2', 'put watch/a=3', 'delete watch/b (was 2)']);
+});
+
+test('election: the first candidate leads; on resign the next one does', async () => {
+  const election = client.election('election-test', 5);
+  const observer = await election.observe();
+  const deadline = Date.now() + 20000;
+  const until = async (cond) => {
+    while (!cond() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const first = election.campaign('first');
+  await first.wait();
+  // The observer learns of a leader from a watch event: let it see the first one before
+  // the second candidate writes (its loop takes the last put of events that arrive together).
+  await until(() => observer.leader() === 'first');
+  assert.equal(observer.leader(), 'first');
+  const second = election.campaign('second');
+  let secondElected = false;
+  second.on('elected', () => { secondElected = true; });
+  await second.getCampaignKey();
+  assert.equal(secondElected, false, 'the second candidate waits while the first leads');
+  await first.resign();
+  await second.wait();  // the second candidate watched the first's key go
+  await until(() => observer.leader() === 'second');
+  assert.equal(observer.leader(), 'second');
+  await second.resign();
+  await observer.cancel();
+});
