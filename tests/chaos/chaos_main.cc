@@ -23,6 +23,7 @@ static int run(int argc, char** argv) {
   std::string out = "chaos-out";
   std::vector<std::string> store_args;
   bool write_heavy = false;
+  bool etcd_watch = false;
 
   CLI::App app{"rdb-chaos: chaos scenarios against a local rdb cluster, checked for linearizability and durability"};
   app.add_option("--scenario", scenarios,
@@ -42,6 +43,8 @@ static int run(int argc, char** argv) {
   app.add_option("--clients", clients, "concurrent workload clients")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--keys", keys, "shared keys")->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_flag("--write-heavy", write_heavy, "mostly raw puts and log writes (no CAS, few reads)");
+  app.add_flag("--etcd-watch", etcd_watch,
+               "etcd writers and watchers through rdb-etcd gateways (killed and replaced every 5 s) alongside");
   app.add_option("--out", out, "directory for each run's history.jsonl, report.txt, report.html")
       ->capture_default_str();
   app.add_option("--store-arg", store_args, "extra rdb-server flag (repeatable), e.g. --store-arg=--lease-reads")
@@ -75,6 +78,7 @@ static int run(int argc, char** argv) {
     o.keys = keys;
     o.store_args = store_args;
     o.write_heavy = write_heavy;
+    o.etcd_watch = etcd_watch;
     o.out_dir = out;
     o.out_dir += "/" + name;
     fmt::print("== {} (seed {}, {:.0f} s) ...\n", name, seed, duration_s);

@@ -46,6 +46,9 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   // A merge needs its regions measured and settled for 2 s first: give that scenario
   // room for several tries, so a loaded machine still sees one complete.
   o.duration = std::chrono::seconds(o.scenario == "merge" ? 30 : 20);
+  // etcd watchers through gateways that are killed and replaced, under store kills,
+  // partitions and splits.
+  o.etcd_watch = o.scenario == "kill-leader" || o.scenario == "partition-leader" || o.scenario == "split";
   RunSummary r = run(o);
   EXPECT_TRUE(r.linearizability.linearizable) << r.linearizability.failures.front().explanation;
   EXPECT_TRUE(r.durability.ok) << r.durability.problems.front();
@@ -58,6 +61,16 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   EXPECT_GT(r.bank.committed, 10u) << "the bank barely ran";
   EXPECT_TRUE(r.list_append.ok()) << r.list_append.examples.front();
   EXPECT_GT(r.list_append_outcomes[0], 20u) << "list-append barely ran";
+  if (o.etcd_watch) {
+    const auto& ew = r.etcd_watch;
+    EXPECT_TRUE(ew.ok()) << (!ew.error.empty() ? ew.error : ew.violation);
+    std::size_t acked = 0;
+    for (const auto& w : ew.writes) {
+      acked += w.acknowledged ? 1 : 0;
+    }
+    EXPECT_GT(acked, 20u) << "the etcd writers barely ran";
+    EXPECT_GE(ew.gateway_restarts, 1u) << "gateways should have been replaced during the run";
+  }
   if (o.scenario == "merge") {
     EXPECT_GT(r.merge_log_lines, 0u) << "no region merged during the run";
   }

@@ -109,6 +109,25 @@ std::string text_report(const RunSummary& run) {
         : b.violation.empty() ? "every snapshot balanced"
                               : "VIOLATION: " + b.violation);
   }
+  if (run.etcd_watch_enabled) {
+    const auto& ew = run.etcd_watch;
+    std::size_t acked = 0;
+    for (const auto& w : ew.writes) {
+      acked += w.acknowledged ? 1 : 0;
+    }
+    std::string seen;
+    for (const auto& s : ew.seen) {
+      seen += (seen.empty() ? "" : "/") + std::to_string(s.size());
+    }
+    out += fmt::format(
+        "etcd watch: writes acknowledged {}, unknown {}, failed {}; events seen per watcher {}; {} resumes, {} "
+        "gateway restarts; {}\n",
+        acked, ew.writes.size() - acked, ew.writes_failed, seen, ew.resumes, ew.gateway_restarts,
+        !ew.set_up             ? "never set up (" + ew.error + ")"
+        : !ew.error.empty()    ? "ERROR: " + ew.error
+        : ew.violation.empty() ? "every acknowledged write seen once, in order, by every watcher"
+                               : "VIOLATION: " + ew.violation);
+  }
   if (run.list_append_enabled) {
     const auto& la = run.list_append;
     std::string counts;

@@ -12,6 +12,7 @@
 
 #include "bank.h"
 #include "durability.h"
+#include "etcd_watch.h"
 #include "history.h"
 #include "linearizability.h"
 #include "list_append.h"
@@ -42,12 +43,14 @@ struct RunSummary {
   std::uint64_t pd_elections = 0;  // PD group runs: times a member took the leadership (log lines)
   bool bank_enabled = false;
   BankResult bank;  // the transactional bank's counts and snapshots (bank.h)
+  bool etcd_watch_enabled = false;
+  EtcdWatchResult etcd_watch;  // watchers through rdb-etcd (etcd_watch.h)
   bool list_append_enabled = false;
   ListAppendVerdict list_append;
   std::uint64_t list_append_outcomes[3] = {0, 0, 0};  // ok, failed, unknown (ListTxn::Outcome)
   bool passed() const {
     return linearizability.linearizable && durability.ok && tso_violation.empty() && (!bank_enabled || bank.ok()) &&
-           (!list_append_enabled || list_append.ok());
+           (!list_append_enabled || list_append.ok()) && (!etcd_watch_enabled || etcd_watch.ok());
   }
 };
 

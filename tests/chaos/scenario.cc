@@ -130,6 +130,8 @@ class ChaosCluster {
   // The PD group's leader: the member that names itself leader when asked directly
   // (any other member's view may lag), asked for up to 5 s (an election may be under
   // way); "" when none does.
+  std::string pd_endpoints() { return group_ ? cluster_.pd_endpoints() : cluster_.pd().addr; }
+
   std::string pd_leader() {
     std::string found;
     (void)rdb::testing::poll_until(
@@ -462,7 +464,21 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
       list_txns = run_list_append(*lister, list_options);
     }
   });
+  // etcd watchers through rdb-etcd gateways alongside (the gateways live on that thread).
+  EtcdWatchResult etcd_watch;
+  std::thread etcd_watcher;
+  if (o.etcd_watch) {
+    EtcdWatchOptions ew;
+    ew.pd = c.pd_endpoints();
+    ew.scratch_dir = c.cluster().dir().path();
+    ew.duration = o.duration;
+    ew.seed = o.seed;
+    etcd_watcher = std::thread([&etcd_watch, ew] { etcd_watch = run_etcd_watch(ew); });
+  }
   run_nemesis(o, c, rec, deadline, nemesis_error);
+  if (etcd_watcher.joinable()) {
+    etcd_watcher.join();  // its watchers catch up once the faults healed
+  }
   workload.join();
   tso.join();
   banker.join();
@@ -500,6 +516,11 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   run.bank_enabled = o.bank_accounts > 1;
   run.bank = std::move(bank);
   run.list_append_enabled = o.list_append;
+  run.etcd_watch_enabled = o.etcd_watch;
+  if (o.etcd_watch) {
+    check_etcd_watch(etcd_watch);
+    run.etcd_watch = std::move(etcd_watch);
+  }
   run.list_append = check_list_append(list_txns);
   for (const auto& t : list_txns) {
     ++run.list_append_outcomes[static_cast<int>(t.outcome)];

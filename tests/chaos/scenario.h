@@ -51,7 +51,8 @@ struct ScenarioOptions {
   bool list_append = true;  // list-append transactions and their checker (list_append.h)
   int list_keys = 6;
   int list_clients = 3;
-  bool txn_one_pc = true;  // the bank and list-append clients commit one-region transactions in one step
+  bool txn_one_pc = true;   // the bank and list-append clients commit one-region transactions in one step
+  bool etcd_watch = false;  // rdb-etcd gateways, writers and watchers alongside (etcd_watch.h)
 };
 
 const std::vector<std::string>& scenario_names();
