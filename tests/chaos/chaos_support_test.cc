@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "durability.h"
+#include "etcd_watch.h"
 #include "fault_network.h"
 #include "report.h"
 #include "support/process.h"
@@ -312,6 +313,31 @@ TEST(ReportTest, TextAndHtmlShowOutcomesFaultsAndVerdict) {
 
   run.durability.ok = false;
   EXPECT_NE(text_report(run).find("verdict: FAIL"), std::string::npos);
+}
+
+// The etcd watch checker catches each kind of broken watch, and passes a faithful one.
+EtcdWatchResult watched(std::vector<EtcdEvent> events) {
+  EtcdWatchResult r;
+  r.set_up = true;
+  r.writes = {{"k", "v1", 10, true}, {"k", "", 20, true}, {"k", "v3", 0, false}, {"j", "v4", 30, true}};
+  r.seen = {{{"k", "v1", false, 10}, {"k", "", true, 20}, {"j", "v4", false, 30}}, std::move(events)};
+  check_etcd_watch(r);
+  return r;
+}
+
+TEST(EtcdWatchCheckTest, FindsMissedRepeatedReorderedAndInventedEvents) {
+  const EtcdEvent put1{"k", "v1", false, 10}, del{"k", "", true, 20}, put4{"j", "v4", false, 30};
+  EXPECT_TRUE(watched({put1, del, put4}).ok()) << watched({put1, del, put4}).violation;
+  // A write of unknown outcome may show up (it was applied), once, where it committed.
+  EXPECT_TRUE(watched({put1, del, {"k", "v3", false, 25}, put4}).violation.find("different histories") !=
+              std::string::npos)
+      << "the first watcher did not see it: the histories differ";
+  EXPECT_NE(watched({put1, put4}).violation.find("missed the delete of k"), std::string::npos);
+  EXPECT_NE(watched({put1, del, del, put4}).violation.find("seen twice"), std::string::npos);
+  EXPECT_NE(watched({put1, put4, del}).violation.find("out of order"), std::string::npos);
+  EXPECT_NE(watched({put1, del, {"k", "never", false, 25}, put4}).violation.find("never written"), std::string::npos);
+  EXPECT_NE(watched({put1, del, {"j", "v4", false, 31}}).violation.find("acknowledged at 30"), std::string::npos);
+  EXPECT_NE(watched({put1, del, {"j", "", true, 30}, put4}).violation.find("no one asked for"), std::string::npos);
 }
 
 }  // namespace
