@@ -920,14 +920,26 @@ class ClientImpl final : public RdbClient, public TxnSender {
       }
       pending.clear();
       for (auto& [start, part] : parts) {
-        bool regroup = false;
-        Status s = send_part(part.second, &regroup);
-        if (regroup) {
-          std::move(part.second.begin(), part.second.end(), std::back_inserter(pending));
-          continue;
-        }
-        if (!s.is_ok()) {
-          return kind == Kind::kWrite ? partial(s, done) : s;
+        // A request carries at most kMaxBatchKeys keys: a large transaction's part of a
+        // region goes in several.
+        for (std::size_t from = 0; from < part.second.size(); from += kMaxBatchKeys) {
+          std::size_t to = std::min(part.second.size(), from + kMaxBatchKeys);
+          std::vector<std::string> chunk;
+          if (from == 0 && to == part.second.size()) {
+            chunk = std::move(part.second);
+          } else {
+            chunk.assign(std::make_move_iterator(part.second.begin() + static_cast<std::ptrdiff_t>(from)),
+                         std::make_move_iterator(part.second.begin() + static_cast<std::ptrdiff_t>(to)));
+          }
+          bool regroup = false;
+          Status s = send_part(chunk, &regroup);
+          if (regroup) {
+            std::move(chunk.begin(), chunk.end(), std::back_inserter(pending));
+            continue;
+          }
+          if (!s.is_ok()) {
+            return kind == Kind::kWrite ? partial(s, done) : s;
+          }
         }
         ++done;
       }

@@ -208,8 +208,8 @@ class TxnImpl final : public Transaction {
     if (buffer_.contains(key) || read_locks_.contains(key)) {
       return Status::ok();  // written (or locked) already: its commit guards it
     }
-    if (buffer_.size() + read_locks_.size() >= kMaxBatchKeys) {
-      return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxBatchKeys));
+    if (buffer_.size() + read_locks_.size() >= kMaxTxnKeys) {
+      return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxTxnKeys));
     }
     read_locks_.insert(key);
     return Status::ok();
@@ -348,8 +348,9 @@ class TxnImpl final : public Transaction {
   // and if so counts it (the caller then writes it).
   Status room_for(const std::string& key, std::size_t value_bytes) {
     auto it = buffer_.find(key);
-    if (it == buffer_.end() && buffer_.size() + read_locks_.size() >= kMaxBatchKeys) {
-      return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxBatchKeys));
+    const bool counted = it != buffer_.end() || read_locks_.contains(key);  // a locked key written: not one more
+    if (!counted && buffer_.size() + read_locks_.size() >= kMaxTxnKeys) {
+      return Status::invalid_argument(fmt::format("a transaction writes at most {} keys", kMaxTxnKeys));
     }
     std::size_t replaced = it == buffer_.end() ? 0 : key.size() + (it->second ? it->second->size() : 0);
     std::size_t bytes = buffer_bytes_ - replaced + key.size() + value_bytes;

@@ -16,7 +16,10 @@ namespace rdb {
 inline constexpr std::size_t kMaxKeySize = std::size_t{8} * 1024;           // 8 KiB
 inline constexpr std::size_t kMaxValueSize = std::size_t{8} * 1024 * 1024;  // 8 MiB
 inline constexpr std::uint32_t kMaxScanLimit = 10240;
-inline constexpr std::size_t kMaxBatchKeys = 10240;
+inline constexpr std::size_t kMaxBatchKeys = 10240;  // per request (a transaction's prewrite is sent in parts)
+// Keys one transaction may write or lock. Its bytes stay within kMaxWriteBytes (a
+// transaction in one region may commit in one Raft entry), so this bounds only the count.
+inline constexpr std::size_t kMaxTxnKeys = std::size_t{1} << 20;
 // gRPC message cap: the largest value plus generous room for batches and framing.
 inline constexpr int kMaxGrpcMessageBytes = 64 * 1024 * 1024;
 // A read's response is cut (scan: continued by the client) or refused (batch get)

@@ -379,19 +379,27 @@ grpc::Status EtcdKv::delete_in(Transaction& t, const DeleteRangeRequest& req, De
   if (grpc::Status s = check_key(req.key()); !s.ok()) {
     return s;
   }
+  // One revision: every key in one transaction, so the range is held here. Bounded by
+  // the transaction's key limit and, for what is kept of each key, --max-range-bytes.
   std::vector<Current> doomed;
+  std::size_t bytes = 0;
   Status read = read_range(t, {req.key(), req.range_end()}, [&](Current& cur) {
+    bytes += cur.key.size() + (req.prev_kv() ? cur.record.value().size() : 0);
+    if (!req.prev_kv()) {
+      cur.record.clear_value();  // only the key and its lease are needed to delete it
+    }
     doomed.push_back(std::move(cur));
-    return doomed.size() <= kMaxBatchKeys;
+    return doomed.size() <= kMaxTxnKeys && bytes <= options_.max_range_bytes;
   });
   if (!read.is_ok()) {
     return to_grpc(read);
   }
-  if (doomed.size() > kMaxBatchKeys) {
-    return {grpc::StatusCode::INVALID_ARGUMENT,
-            fmt::format("rdb-etcd: a delete of more than {} keys in one revision is not supported; delete the range "
-                        "in parts",
-                        kMaxBatchKeys)};
+  if (doomed.size() > kMaxTxnKeys || bytes > options_.max_range_bytes) {
+    return {
+        grpc::StatusCode::INVALID_ARGUMENT,
+        fmt::format("rdb-etcd: a delete of more than {} keys (or, with what it returns, more than --max-range-bytes "
+                    "{}) in one revision is not supported; delete the range in parts",
+                    kMaxTxnKeys, options_.max_range_bytes)};
   }
   for (const auto& cur : doomed) {
     if (grpc::Status s = erase_in(t, cur); !s.ok()) {

@@ -207,14 +207,19 @@ Result<std::vector<TxnChange>> WatchSession::read_window(const Watcher& w, std::
     std::vector<TxnChange> out;
     std::string from = start;
     bool shrunk = false;
+    std::uint64_t oldest = *upto;  // the earliest commit seen in this window so far
     for (;;) {
       std::string next;
       RDB_ASSIGN_OR_RETURN(auto page, snap->changes(from, end, after, kChangesPage, w.prev_kv, &next));
       for (auto& c : page) {
+        oldest = std::min(oldest, c.commit_ts);
         out.push_back(std::move(c));
       }
       if (out.size() > options_.max_window_changes && *upto - after > 1) {
-        *upto = after + (*upto - after) / 2;  // too many at once: half the window, read again
+        // Too many at once: end the window before the newest commits. Ending it at the
+        // earliest commit seen (or just below, when that is the end already) shrinks it
+        // fast; a window of one timestamp — one transaction — is read whole.
+        *upto = oldest < *upto ? oldest : *upto - 1;
         shrunk = true;
         break;
       }

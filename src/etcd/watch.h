@@ -38,8 +38,8 @@ struct WatchOptions {
   // etcd's default (--experimental-watch-progress-notify-interval): a watcher that asked
   // for progress notifications and saw no event for this long is told how far it is.
   std::chrono::milliseconds progress_notify_interval{std::chrono::minutes(10)};
-  // A window with more changes than this is halved and read again (memory stays bounded;
-  // one revision is one transaction, bounded by rdb's transaction key limit).
+  // A window with more changes than this is ended earlier and read again (memory stays
+  // bounded; one revision is one transaction, bounded by rdb's transaction limits).
   std::size_t max_window_changes = 20'000;
   // A revision's events above this size are sent in fragments when the watcher asked.
   std::size_t max_response_bytes = std::size_t{1} << 20;

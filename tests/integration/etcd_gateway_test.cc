@@ -3,6 +3,7 @@
 // revision numbers (rdb's are commit timestamps: compared by their order, not value).
 // Then what only the gateway shows: revisions in commit order across gateways, Txn
 // compares that hold at commit (no write skew), MemberList, endpoint status.
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -848,6 +849,62 @@ TEST_F(EtcdGatewayTest, WatchFiltersPrevKvProgressCancelAndIdsAnswerAsEtcdDocume
   cancel.mutable_cancel_request()->set_watch_id(0);
   ASSERT_TRUE(w.send(cancel));
   ASSERT_TRUE(w.wait_for([](const auto& r) { return r.watch_id() == 0 && r.canceled(); }));
+}
+
+// A DeleteRange of more keys than one rdb request carries is still one revision, and a
+// watcher gets all of its events (in fragments when it asked for them).
+TEST_F(EtcdGatewayTest, ADeleteOfManyKeysIsOneRevisionAndOneWatchedStep) {
+  std::string gw = cluster_.start_etcd_gateway("big", {"--max-txn-ops", "10240"}).addr;
+  auto kv = etcdserverpb::KV::NewStub(grpc::CreateChannel(gw, grpc::InsecureChannelCredentials()));
+  constexpr int kKeys = 25'000;
+  for (int from = 0; from < kKeys; from += 10'000) {
+    etcdserverpb::TxnRequest txn;
+    for (int i = from; i < std::min(kKeys, from + 10'000); ++i) {
+      auto* put = txn.add_success()->mutable_request_put();
+      put->set_key(fmt::format("many/{:06}", i));
+      put->set_value("v");
+    }
+    grpc::ClientContext ctx;
+    etcdserverpb::TxnResponse resp;
+    ASSERT_TRUE(kv->Txn(&ctx, txn, &resp).ok());
+  }
+  WatchStream w(gw);
+  auto c = watch_prefix("many/");
+  c.set_fragment(true);
+  ASSERT_TRUE(w.create(c));
+  ASSERT_TRUE(w.wait_for([](const auto& r) { return r.created(); }));
+  grpc::ClientContext ctx;
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key("many/");
+  del.set_range_end("many0");
+  etcdserverpb::DeleteRangeResponse deleted;
+  grpc::Status s = kv->DeleteRange(&ctx, del, &deleted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(deleted.deleted(), kKeys);
+  std::size_t events = 0;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        events = 0;
+        for (const auto& r : w.responses()) {
+          for (const auto& e : r.events()) {
+            EXPECT_EQ(e.type(), etcdserverpb::Event::DELETE);
+            EXPECT_EQ(e.kv().mod_revision(), deleted.header().revision()) << "one revision";
+            ++events;
+          }
+        }
+        return events >= static_cast<std::size_t>(kKeys);
+      },
+      30s))
+      << events;
+  EXPECT_EQ(events, static_cast<std::size_t>(kKeys));
+  etcdserverpb::RangeRequest count;
+  count.set_key("many/");
+  count.set_range_end("many0");
+  count.set_count_only(true);
+  grpc::ClientContext cctx;
+  etcdserverpb::RangeResponse left;
+  ASSERT_TRUE(kv->Range(&cctx, count, &left).ok());
+  EXPECT_EQ(left.count(), 0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/limits.h"
 #include "kvrpc.grpc.pb.h"
 #include "local_cluster.h"
 #include "rdb/client.h"
@@ -454,15 +455,58 @@ TEST_F(TxnTest, ChangesInAWindowAreCompleteFinalAndCarryWhatTheyReplaced) {
   EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument) << "an empty window";
 }
 
+// More keys than one request carries (10,240): the prewrite, commit and reads go in
+// parts, and the transaction is still one commit at one timestamp.
+TEST_F(TxnTest, ALargeTransactionCommitsInPartsAtOneTimestamp) {
+  auto c = client(60s);
+  constexpr int kKeys = 25'000;
+  auto t = begin(*c);
+  for (int i = 0; i < kKeys; ++i) {
+    ASSERT_TRUE(t->put(fmt::format("large/{:06}", i), std::to_string(i)).is_ok()) << i;
+  }
+  ASSERT_TRUE(t->commit().is_ok());
+  const std::uint64_t committed_at = t->commit_ts();
+  auto count = [&](std::uint64_t* commit_ts_seen) {
+    auto r = begin(*c);
+    std::size_t n = 0;
+    std::string from = "large/";
+    for (;;) {
+      auto page = r->scan_versioned(from, "large0", 10240);
+      EXPECT_TRUE(page.is_ok()) << page.status().to_string();
+      if (!page.is_ok() || page->empty()) {
+        break;
+      }
+      for (const auto& v : *page) {
+        if (commit_ts_seen != nullptr && v.commit_ts != *commit_ts_seen) {
+          ADD_FAILURE() << v.key << " committed at " << v.commit_ts << ", not " << *commit_ts_seen;
+          return n;
+        }
+      }
+      n += page->size();
+      from = page->back().key + '\0';
+    }
+    return n;
+  };
+  std::uint64_t seen = committed_at;
+  EXPECT_EQ(count(&seen), static_cast<std::size_t>(kKeys));
+  auto d = begin(*c);
+  for (int i = 0; i < kKeys; ++i) {
+    ASSERT_TRUE(d->erase(fmt::format("large/{:06}", i)).is_ok());
+  }
+  ASSERT_TRUE(d->commit().is_ok());
+  EXPECT_EQ(count(nullptr), 0u) << "one transaction deleted them all";
+}
+
 TEST_F(TxnTest, TheWriteBufferIsBounded) {
   auto c = client();
   auto t = begin(*c);
-  for (int i = 0; i < 10240; ++i) {
-    ASSERT_TRUE(t->put(fmt::format("buf/{:05}", i), "v").is_ok()) << i;
+  for (std::size_t i = 0; i < kMaxTxnKeys; ++i) {
+    ASSERT_TRUE(t->lock(fmt::format("b/{:07}", i)).is_ok()) << i;
   }
   EXPECT_EQ(t->put("buf/one-more", "v").code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(t->put("buf/00000", "replaced").is_ok()) << "a key already buffered is not one more";
-  EXPECT_TRUE(t->erase("buf/00001").is_ok());
+  EXPECT_EQ(t->lock("buf/one-more").code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(t->put("b/0000000", "replaced").is_ok()) << "a key already locked is not one more";
+  EXPECT_TRUE(t->erase("b/0000001").is_ok());
   ASSERT_TRUE(t->rollback().is_ok());
   auto big = begin(*c);
   const std::string eight_mib(8 * 1024 * 1024, 'v');  // the largest value
