@@ -1,5 +1,6 @@
 #include "common/grpc_setup.h"
 
+#include <absl/synchronization/mutex.h>
 #include <fmt/format.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 
@@ -8,6 +9,10 @@
 #include <sstream>
 
 namespace rdb {
+
+void tune_process_for_grpc() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
 namespace {
 
 Result<std::string> read_pem(const std::string& path, const char* what) {

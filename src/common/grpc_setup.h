@@ -36,6 +36,12 @@ struct TlsFiles {
   bool enabled() const { return !ca.empty() || !cert.empty() || !key.empty(); }
 };
 
+// Process-wide settings for a daemon that serves gRPC, called once at the start of main:
+// turns off Abseil's mutex deadlock detection (gRPC's locks are absl::Mutex; Debian's
+// Abseil checks every acquisition against a lock graph, several percent of a busy
+// daemon's CPU in profiles, for a check that only reports).
+void tune_process_for_grpc();
+
 // Reconnect back-off, keepalive, and message size limits of `max_message_bytes`.
 grpc::ChannelArguments default_channel_args(int max_message_bytes);
 // Lets clients ping as often as default_channel_args() does, even without calls.

@@ -89,6 +89,7 @@ int run(int argc, char** argv) {
     return app.exit(e);
   }
   rdb::block_shutdown_signals();
+  rdb::tune_process_for_grpc();
   if (auto s = rdb::init_logging("rdb-etcd", log_level); !s.is_ok()) {
     fmt::print(stderr, "rdb-etcd: {}\n", s.message());
     return 2;

@@ -170,6 +170,7 @@ int run(int argc, char** argv) {
   }
 
   rdb::block_shutdown_signals();
+  rdb::tune_process_for_grpc();
   if (auto s = rdb::init_logging("rdb-server", log_level); !s.is_ok()) {
     fmt::print(stderr, "rdb-server: {}\n", s.message());
     return 2;
