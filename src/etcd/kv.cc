@@ -496,7 +496,10 @@ grpc::Status EtcdKv::txn_in(Transaction& t, const TxnRequest& req, TxnResponse* 
   for (const auto& op : succeeded ? req.success() : req.failure()) {
     auto* out = resp->add_responses();
     grpc::Status s;
-    if (op.has_request_range()) {
+    if (op.has_request_range() && op.request_range().revision() > 0) {
+      // As etcd: a Range at a past revision inside a Txn reads that revision.
+      s = range_at(op.request_range(), t.start_ts(), out->mutable_response_range());
+    } else if (op.has_request_range()) {
       s = range_in(t, op.request_range(), out->mutable_response_range());
     } else if (op.has_request_put()) {
       s = put_in(t, op.request_put(), out->mutable_response_put());
@@ -514,49 +517,54 @@ grpc::Status EtcdKv::txn_in(Transaction& t, const TxnRequest& req, TxnResponse* 
   return grpc::Status::OK;
 }
 
+grpc::Status EtcdKv::range_at(const RangeRequest& req, std::uint64_t now, RangeResponse* resp) {
+  if (static_cast<std::uint64_t>(req.revision()) > now) {
+    return err_future_rev();
+  }
+  // PD's word, not the stores' (they learn a new safe point at their next heartbeat).
+  auto compacted = client_.update_gc_safe_point(0);
+  if (!compacted.is_ok()) {
+    return to_grpc(compacted.status());
+  }
+  if (static_cast<std::uint64_t>(req.revision()) < compacted->current) {
+    return err_compacted();
+  }
+  auto snap = client_.snapshot_at(static_cast<std::uint64_t>(req.revision()));
+  if (!snap.is_ok()) {
+    return to_grpc(snap.status());
+  }
+  grpc::Status s = range_in(**snap, req, resp);
+  (void)(*snap)->rollback();
+  if (!s.ok() && s.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+      s.error_message().find("GC safe point") != std::string::npos) {
+    return err_compacted();
+  }
+  return s;
+}
+
 grpc::Status EtcdKv::range(const RangeRequest& req, RangeResponse* resp) {
-  std::unique_ptr<Transaction> t;
-  std::int64_t header_revision = 0;
   if (req.revision() > 0) {
     auto now = client_.get_tso(1);
     if (!now.is_ok()) {
       return to_grpc(now.status());
     }
-    if (static_cast<std::uint64_t>(req.revision()) > *now) {
-      return err_future_rev();
+    if (grpc::Status s = range_at(req, *now, resp); !s.ok()) {
+      return s;
     }
-    // PD's word, not the stores' (they learn a new safe point at their next heartbeat).
-    auto compacted = client_.update_gc_safe_point(0);
-    if (!compacted.is_ok()) {
-      return to_grpc(compacted.status());
-    }
-    if (static_cast<std::uint64_t>(req.revision()) < compacted->current) {
-      return err_compacted();
-    }
-    auto snap = client_.snapshot_at(static_cast<std::uint64_t>(req.revision()));
-    if (!snap.is_ok()) {
-      return to_grpc(snap.status());
-    }
-    t = std::move(snap).value();
-    header_revision = static_cast<std::int64_t>(*now);
-  } else {
-    auto begun = client_.begin();
-    if (!begun.is_ok()) {
-      return to_grpc(begun.status());
-    }
-    t = std::move(begun).value();
-    header_revision = static_cast<std::int64_t>(t->start_ts());
+    fill_header(resp->mutable_header(), static_cast<std::int64_t>(*now));
+    return grpc::Status::OK;
   }
-  grpc::Status s = range_in(*t, req, resp);
-  (void)t->rollback();
+  auto begun = client_.begin();
+  if (!begun.is_ok()) {
+    return to_grpc(begun.status());
+  }
+  Transaction& t = **begun;
+  grpc::Status s = range_in(t, req, resp);
+  (void)t.rollback();
   if (!s.ok()) {
-    if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
-        s.error_message().find("GC safe point") != std::string::npos) {
-      return err_compacted();
-    }
     return s;
   }
-  fill_header(resp->mutable_header(), header_revision);
+  fill_header(resp->mutable_header(), static_cast<std::int64_t>(t.start_ts()));
   return grpc::Status::OK;
 }
 

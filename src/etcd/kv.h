@@ -70,6 +70,9 @@ class EtcdKv {
 
   // Building blocks, inside a transaction (also used by the lease service).
   grpc::Status range_in(Transaction& t, const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
+  // A Range at req.revision (> 0) in a snapshot of its own: refused as etcd does when the
+  // revision is above `now` (future) or below the GC safe point (compacted). No header.
+  grpc::Status range_at(const etcdserverpb::RangeRequest& req, std::uint64_t now, etcdserverpb::RangeResponse* resp);
   grpc::Status put_in(Transaction& t, const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp);
   grpc::Status delete_in(Transaction& t, const etcdserverpb::DeleteRangeRequest& req,
                          etcdserverpb::DeleteRangeResponse* resp);

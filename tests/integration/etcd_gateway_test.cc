@@ -552,6 +552,23 @@ TEST_F(EtcdGatewayTest, CountOnlyAndRevisionFiltersAnswerAsEtcdDocuments) {
   grpc::Status fs = kv->Range(&ctx, future, &fr);
   EXPECT_EQ(fs.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_EQ(fs.error_message(), "etcdserver: mvcc: required revision is a future revision");
+  // Inside a Txn too, a Range with a revision reads that revision (beside one of today).
+  etcdserverpb::TxnRequest txn;
+  auto* then = txn.add_success()->mutable_request_range();
+  then->set_key("f/a");
+  then->set_revision(revs[1]);
+  txn.add_success()->mutable_request_range()->set_key("f/a");
+  etcdserverpb::TxnResponse tr;
+  grpc::ClientContext tctx;
+  ASSERT_TRUE(kv->Txn(&tctx, txn, &tr).ok());
+  ASSERT_EQ(tr.responses_size(), 2);
+  ASSERT_EQ(tr.responses(0).response_range().kvs_size(), 1);
+  EXPECT_EQ(tr.responses(0).response_range().kvs(0).version(), 1) << "as of the second put";
+  EXPECT_EQ(tr.responses(1).response_range().kvs(0).version(), 2) << "as of now";
+  etcdserverpb::TxnRequest future_txn;
+  *future_txn.add_success()->mutable_request_range() = future;
+  grpc::ClientContext fctx;
+  EXPECT_EQ(kv->Txn(&fctx, future_txn, &tr).error_code(), grpc::StatusCode::OUT_OF_RANGE);
 }
 
 std::string grant_lease(const Etcdctl& ctl, const std::string& ttl) {
