@@ -866,6 +866,24 @@ TEST_F(EtcdGatewayTest, WatchFiltersPrevKvProgressCancelAndIdsAnswerAsEtcdDocume
   cancel.mutable_cancel_request()->set_watch_id(0);
   ASSERT_TRUE(w.send(cancel));
   ASSERT_TRUE(w.wait_for([](const auto& r) { return r.watch_id() == 0 && r.canceled(); }));
+  // Garbage: an empty request is ignored; a key longer than any the gateway takes is
+  // refused with a reason; the stream goes on serving.
+  ASSERT_TRUE(w.send(etcdserverpb::WatchRequest()));
+  etcdserverpb::WatchCreateRequest huge;
+  huge.set_key(std::string(64 * 1024, 'k'));
+  huge.set_watch_id(99);
+  ASSERT_TRUE(w.create(huge));
+  ASSERT_TRUE(w.wait_for([](const auto& r) {
+    return r.watch_id() == 99 && r.canceled() && r.cancel_reason().find("at most") != std::string::npos;
+  }));
+  ASSERT_TRUE(w.send(progress));
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        auto all = w.responses();
+        return std::count_if(all.begin(), all.end(), [](const auto& r) { return r.watch_id() == -1; }) >= 2;
+      },
+      20s))
+      << "still serving after the garbage";
 }
 
 // A DeleteRange of more keys than one rdb request carries is still one revision, and a
