@@ -929,7 +929,7 @@ TEST_F(EtcdGatewayTest, ADeleteOfManyKeysIsOneRevisionAndOneWatchedStep) {
         }
         return events >= static_cast<std::size_t>(kKeys);
       },
-      30s))
+      90s))
       << events;
   EXPECT_EQ(events, static_cast<std::size_t>(kKeys));
   etcdserverpb::RangeRequest count;
