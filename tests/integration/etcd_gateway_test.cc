@@ -793,12 +793,14 @@ TEST_F(EtcdGatewayTest, AWatcherSeesEveryWriteOnceInOrderAcrossAGatewayRestart) 
   })) << "the resumed watcher reaches the newest write";
   for (const auto& r : second.responses()) {
     EXPECT_FALSE(r.canceled()) << r.cancel_reason();
-    std::map<std::int64_t, int> per_revision;
+    // A Txn's two puts (same revision, same value) come in one response, never split.
+    std::map<std::pair<std::int64_t, std::string>, int> per_txn;
     for (const auto& e : r.events()) {
-      ++per_revision[e.kv().mod_revision()];
+      ++per_txn[{e.kv().mod_revision(), e.kv().value()}];
     }
-    for (const auto& [rev, n] : per_revision) {
-      EXPECT_EQ(n, 2) << "a revision (one Txn of two puts) is never split across responses: " << rev;
+    for (const auto& [rev_value, n] : per_txn) {
+      EXPECT_EQ(n, 2) << "the Txn at " << rev_value.first << " writing " << rev_value.second
+                      << " was split across responses";
     }
     events.insert(events.end(), r.events().begin(), r.events().end());
   }
