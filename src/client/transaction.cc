@@ -28,8 +28,11 @@ std::uint64_t physical_ms(std::uint64_t ts) {
   return ts >> 18;
 }
 
-std::uint64_t lock_ttl_for(std::size_t bytes) {
-  double mib = static_cast<double>(bytes) / (1024.0 * 1024.0);
+// `bytes` of keys and values in `keys` keys. Each key costs a prewrite about as much as
+// 1 KiB of value does, so a transaction of many small keys (a 25,000-key delete) gets the
+// time its parts take to prewrite before readers may judge it dead and roll it back.
+std::uint64_t lock_ttl_for(std::size_t bytes, std::size_t keys) {
+  double mib = static_cast<double>(bytes + keys * 1024) / (1024.0 * 1024.0);
   auto extra = static_cast<std::uint64_t>(6000.0 * std::sqrt(mib));
   return std::min(kBaseLockTtlMs + extra, kMaxLockTtlMs);
 }
@@ -246,7 +249,7 @@ class TxnImpl final : public Transaction {
     std::sort(mutations.begin(), mutations.end(),
               [](const txnpb::Mutation& a, const txnpb::Mutation& b) { return a.key() < b.key(); });
     const std::string primary = buffer_.begin()->first;
-    const std::uint64_t ttl = lock_ttl_for(bytes);
+    const std::uint64_t ttl = lock_ttl_for(bytes, mutations.size());
     auto prewrite_started = Clock::now();
     std::uint64_t one_pc_commit_ts = 0;
     if (Status s = prewrite(mutations, primary, ttl, &one_pc_commit_ts); !s.is_ok()) {
