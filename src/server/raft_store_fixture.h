@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "server/raft_store.h"
@@ -31,9 +32,21 @@ class LocalTransport final : public RaftTransport {
     std::lock_guard lock(mu_);
     stores_.erase(store_id);
   }
+  // Loses every message `store_id` sends from now on (false: delivers them again).
+  void mute(std::uint64_t store_id, bool on) {
+    std::lock_guard lock(mu_);
+    if (on) {
+      muted_.insert(store_id);
+    } else {
+      muted_.erase(store_id);
+    }
+  }
   void send(std::vector<raftsvc::RaftMessage> messages) override {
     std::lock_guard lock(mu_);
     for (auto& m : messages) {
+      if (muted_.count(m.from_peer().store_id()) != 0) {
+        continue;
+      }
       if (m.has_message()) {
         ++raft_messages_;
       }
@@ -96,6 +109,7 @@ class LocalTransport final : public RaftTransport {
  private:
   std::mutex mu_;
   std::map<std::uint64_t, RaftStore*> stores_;
+  std::set<std::uint64_t> muted_;
   std::deque<raftsvc::RaftMessage> recent_;
   std::uint64_t raft_messages_ = 0;
 };

@@ -63,6 +63,51 @@ TEST_F(RaftStoreTest, ThreeReplicasReplicateFailOverAndCatchUp) {
   EXPECT_EQ(nodes_[leader].engine->get("c")->version, 1u);
 }
 
+// A leader that cannot reach its followers proposes, then steps down when it hears of
+// the next leader: its proposal is answered UNDETERMINED then, not left waiting for its
+// log index to apply (the next leader's log may never grow that far), which would hold a
+// 1PC's latches and memory locks for as long.
+TEST_F(RaftStoreTest, ADeposedLeadersProposalsAreAnsweredUndeterminedWhenItStepsDown) {
+  auto region = region_with({1, 2, 3});
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    start(s, region);
+  }
+  std::uint64_t old_leader = wait_for_leader();
+  ASSERT_FALSE(write(put("before", "v")).region_error.has_value());
+  transport_.mute(old_leader, true);
+  // Three entries: the next leader's no-op replaces the first; nothing reaches the others' indexes.
+  std::vector<std::future<ProposeResult>> answers;
+  for (int i = 0; i < 3; ++i) {
+    auto answered = std::make_shared<std::promise<ProposeResult>>();
+    answers.push_back(answered->get_future());
+    KvCommand cmd = put("lost" + std::to_string(i), "v");
+    std::vector<std::string> keys(cmd.keys().begin(), cmd.keys().end());
+    nodes_[old_leader].store->propose(context(), keys, cmd,
+                                      [answered](ProposeResult r) { answered->set_value(std::move(r)); });
+  }
+  // The others elect a leader of their own; once the old one hears of it, it steps down.
+  std::uint64_t next = 0;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        for (std::uint64_t s = 1; s <= 3; ++s) {
+          for (const auto& st : nodes_[s].store->regions()) {
+            if (s != old_leader && st.is_leader) {
+              next = s;
+            }
+          }
+        }
+        return next != 0;
+      },
+      std::chrono::seconds(20)));
+  for (auto& answer : answers) {
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(20)), std::future_status::ready)
+        << "the deposed leader's proposal was never answered";
+    ProposeResult r = answer.get();
+    EXPECT_TRUE(r.undetermined || r.region_error.has_value());
+  }
+  transport_.mute(old_leader, false);
+}
+
 // The Raft thread's queue is bounded: past it, proposals and reads are refused with
 // ServerIsBusy at once instead of queueing without limit.
 TEST_F(RaftStoreTest, FullRaftQueueRefusesWithServerIsBusy) {

@@ -125,6 +125,19 @@ void RegionPeer::on_role_change(const raft::SoftState& ss) {
     cb(not_leader());
   }
   reads_waiting_index_.clear();
+  // Its proposals may still commit under the next leader, or be cut from the log: it
+  // cannot know which. Waiting for their index to apply here could take forever (the next
+  // leader's log may stay shorter), holding their latches and memory locks all along.
+  for (auto& [index, p] : proposals_) {
+    ProposeResult r;
+    r.undetermined = true;
+    p.cb(std::move(r));
+  }
+  proposals_.clear();
+  for (auto& [index, cb] : conf_changes_) {
+    cb(Status::unavailable(fmt::format("the leader of region {} stepped down before the change applied", region.id())));
+  }
+  conf_changes_.clear();
 }
 
 void RegionPeer::on_read_states(const std::vector<raft::ReadState>& states) {

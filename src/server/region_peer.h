@@ -116,6 +116,8 @@ class RegionPeer {
   std::function<void(Status)> take_conf_change(std::uint64_t index);
 
   // A deposed leader's unconfirmed reads can never be confirmed: they are told NotLeader.
+  // Its proposals are answered UNDETERMINED (they may or may not commit later), its
+  // membership changes UNAVAILABLE.
   void on_role_change(const raft::SoftState& ss);
   // Reads Raft confirmed wait for their index to apply; those already applied are answered.
   void on_read_states(const std::vector<raft::ReadState>& states);

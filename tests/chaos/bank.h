@@ -37,7 +37,8 @@ struct BankResult {
   std::uint64_t reads_failed = 0;
   std::vector<BankRead> reads;  // snapshots that succeeded, the final one last
   bool final_read = false;
-  std::string final_read_error;  // the last failed attempt's, when final_read stayed false
+  std::string final_read_error;                   // the last failed attempt's, when final_read stayed false
+  std::vector<std::string> final_read_diagnosis;  // what was learned about a failed final read
   // Empty when every snapshot summed to the total with no negative balance; else the
   // first violation.
   std::string violation;

@@ -166,6 +166,9 @@ std::string text_report(const RunSummary& run) {
   for (const auto& line : run.stuck_read_lines) {
     out += "stuck read: " + line + "\n";
   }
+  for (const auto& line : run.bank.final_read_diagnosis) {
+    out += "final read: " + line + "\n";
+  }
   const Verdict& v = run.linearizability;
   out += fmt::format("linearizability: {} ({} operations on {} keys, checked in {:.3f} s)\n",
                      v.linearizable ? "LINEARIZABLE" : "NOT LINEARIZABLE", v.operations, v.keys, v.seconds);

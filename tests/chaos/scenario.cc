@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -347,6 +348,41 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
   throw std::invalid_argument("unknown fault " + kind);
 }
 
+Status write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return out ? Status::ok() : Status::io_error(fmt::format("cannot write '{}'", path));
+}
+
+// The bank's final read failed although the cluster healed: says whether a fresh
+// process (its own connections) can read the accounts, and, where gdb is installed,
+// saves every store's thread stacks and log beside the report.
+void diagnose_stuck_read(ChaosCluster& c, const ScenarioOptions& o, std::vector<std::string>& lines) {
+  std::string end = kBankPrefix;
+  end.back() = static_cast<char>(end.back() + 1);
+  std::string script = fmt::format("printf 'scan {} {}\\nrollback\\n' | '{}/rdb-cli' --pd '{}' --timeout-ms 30000 txn",
+                                   kBankPrefix, end, rdb::testing::bin_dir(), c.pd_endpoints());
+  auto fresh = rdb::testing::run_command({"/bin/sh", "-c", script}, c.cluster().dir().path(), std::chrono::seconds(40));
+  lines.push_back(fmt::format("a fresh process's scan: exit {} ({} lines){}", fresh.exit_code,
+                              std::count(fresh.out.begin(), fresh.out.end(), '\n'),
+                              fresh.err.empty() ? "" : ": " + fresh.err.substr(0, 300)));
+  if (o.out_dir.empty() || !std::filesystem::exists("/usr/bin/gdb")) {
+    return;
+  }
+  for (const auto& name : kStores) {
+    auto& store = c.cluster().store(name);
+    if (store.process == nullptr || !store.process->running()) {
+      continue;
+    }
+    auto stacks = rdb::testing::run_command(
+        {"/usr/bin/gdb", "-batch", "-p", std::to_string(store.process->pid()), "-ex", "thread apply all bt"},
+        c.cluster().dir().path(), std::chrono::seconds(60));
+    (void)write_text(o.out_dir + "/stacks-" + name + ".txt", stacks.out + stacks.err);
+    (void)write_text(o.out_dir + "/" + name + ".log", store.logs());
+    lines.push_back(fmt::format("{}: stacks and log saved in {}", name, o.out_dir));
+  }
+}
+
 // Faults on a schedule until `deadline`; every fault is healed before returning.
 void run_nemesis(const ScenarioOptions& o, ChaosCluster& c, Recorder& rec,
                  std::chrono::steady_clock::time_point deadline, std::string& error) {
@@ -374,12 +410,6 @@ void run_nemesis(const ScenarioOptions& o, ChaosCluster& c, Recorder& rec,
   } catch (const std::exception& e) {
     error = e.what();
   }
-}
-
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  return out ? Status::ok() : Status::io_error(fmt::format("cannot write '{}'", path));
 }
 
 }  // namespace
@@ -496,6 +526,9 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
   final_reads(*patient, w, rec);
   if (o.bank_accounts > 1) {
     bank_final_read(*patient, bank_options, bank);
+    if (!bank.final_read) {
+      diagnose_stuck_read(c, o, bank.final_read_diagnosis);
+    }
     check_bank(bank_options, bank);
   }
   if (o.list_append) {
