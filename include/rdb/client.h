@@ -229,6 +229,31 @@ class Transaction {
   virtual Status rollback() = 0;
 };
 
+// A live feed of the committed puts and deletes in a key range of the transactional key
+// space, from RdbClient::open_change_feed(): what a watch (etcd's) is built on. The stores
+// leading the range's regions keep each commit they apply there from the feed's opening
+// on (bounded by their --change-feed-memory); next() collects them up to a resolved
+// timestamp — one at which no commit at or below it can still appear in the range — so a
+// reader that asks for (a, b], then (b, c], ... misses and repeats nothing.
+// Commits before the feed opened are not in it: read (after, floor()] with
+// Transaction::changes first (a snapshot_at(floor())).
+// A feed can be lost — a region split or moved its leader, a store restarted, installed a
+// snapshot over the range or ran out of feed memory: next() then answers UNAVAILABLE
+// (message starting "change feed lost"); open a new feed and catch up by scanning again.
+// Thread safety: one thread at a time per feed. Destroying it tells the stores (they also
+// drop a feed nobody polled for --change-feed-idle-ms).
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+  // Every change in the range may be missing up to this timestamp (which PD handed out).
+  virtual std::uint64_t floor() const = 0;
+  // The changes with a commit timestamp in (after, *resolved], ordered by commit timestamp,
+  // then key; *resolved is a fresh timestamp, or less when the stores cut a large answer
+  // (call again). `after` must be at least floor(). Each change carries the version it
+  // replaced when the feed was opened with_prev.
+  virtual Result<std::vector<TxnChange>> next(std::uint64_t after, std::uint64_t* resolved) = 0;
+};
+
 class RdbClient {
  public:
   // Validates the options and prepares connections. Does not fail when servers
@@ -277,6 +302,11 @@ class RdbClient {
   // erase and commit are refused (INVALID_ARGUMENT), as is a `ts` of 0 or one PD has not
   // reached yet. A `ts` below the GC safe point is refused by the reads.
   virtual Result<std::unique_ptr<Transaction>> snapshot_at(std::uint64_t ts) = 0;
+  // A live change feed of [start, end) (end "" = unbounded); see ChangeFeed. with_prev:
+  // each change also carries the version it replaced. UNAVAILABLE when a store refuses
+  // more feeds (its --max-change-feeds).
+  virtual Result<std::unique_ptr<ChangeFeed>> open_change_feed(const std::string& start, const std::string& end,
+                                                               bool with_prev) = 0;
 
   // ---- garbage collection of transactional versions
   // Raises the GC safe point to `ts` (never lowers it): versions a read at or after `ts`

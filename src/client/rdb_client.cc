@@ -582,6 +582,32 @@ class ClientImpl final : public RdbClient, public TxnSender {
     }
     return make_read_only_transaction(*this, ts);
   }
+  Result<std::unique_ptr<ChangeFeed>> open_change_feed(const std::string& start, const std::string& end,
+                                                       bool with_prev) override {
+    return rdb::open_change_feed(*this, start, end, with_prev);
+  }
+  Result<kvrpc::KvChangeFeedRegisterResponse> kv_change_feed_register(
+      const kvrpc::KvChangeFeedRegisterRequest& req) override {
+    return execute<kvrpc::KvChangeFeedRegisterResponse>(req.start_key(), Kind::kRead, req,
+                                                        &kvrpc::Kv::Stub::KvChangeFeedRegister);
+  }
+  Result<kvrpc::KvChangeFeedPollResponse> kv_change_feed_poll(const kvrpc::KvChangeFeedPollRequest& req,
+                                                              const std::string& start_key) override {
+    return execute<kvrpc::KvChangeFeedPollResponse>(start_key, Kind::kRead, req, &kvrpc::Kv::Stub::KvChangeFeedPoll);
+  }
+  void kv_change_feed_cancel(const kvrpc::KvChangeFeedCancelRequest& req) override {
+    // Once, briefly: a store that does not hear it drops the idle feed by itself.
+    auto deadline = Clock::now() + std::min(options_.timeout, std::chrono::milliseconds(500));
+    auto route = locate(req.start_key(), deadline, false);
+    if (!route.is_ok()) {
+      return;
+    }
+    auto stub = kvrpc::Kv::NewStub(channel_for(route->store_addr));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(to_system(deadline));
+    kvrpc::KvChangeFeedCancelResponse resp;
+    (void)stub->KvChangeFeedCancel(&ctx, req, &resp);
+  }
   Result<std::uint64_t> timestamp() override { return get_tso(1); }
   std::chrono::milliseconds timeout() const override { return options_.timeout; }
   Result<kvrpc::KvGetResponse> kv_get(const kvrpc::KvGetRequest& req) override {

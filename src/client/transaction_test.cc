@@ -2,6 +2,9 @@
 // demand — a one-phase commit whose answer is lost, settled by the rollback that follows.
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <map>
+
 #include "client/txn_sender.h"
 
 namespace rdb {
@@ -65,6 +68,37 @@ class ScriptedSender final : public TxnSender {
                          const std::function<Status(kvrpc::KvResolveLockResponse&)>&) override {
     return Status::ok();
   }
+  // Change feeds: registrations answered in order; polls from each feed's queue.
+  std::deque<kvrpc::KvChangeFeedRegisterResponse> registers;
+  std::map<std::uint64_t, std::deque<kvrpc::KvChangeFeedPollResponse>> polls;
+  std::vector<kvrpc::KvChangeFeedRegisterRequest> register_requests;
+  std::vector<kvrpc::KvChangeFeedPollRequest> poll_requests;
+  std::vector<std::uint64_t> canceled;
+  Result<kvrpc::KvChangeFeedRegisterResponse> kv_change_feed_register(
+      const kvrpc::KvChangeFeedRegisterRequest& req) override {
+    register_requests.push_back(req);
+    if (registers.empty()) {
+      return Status::unavailable("no registration scripted");
+    }
+    auto r = registers.front();
+    registers.pop_front();
+    return r;
+  }
+  Result<kvrpc::KvChangeFeedPollResponse> kv_change_feed_poll(const kvrpc::KvChangeFeedPollRequest& req,
+                                                              const std::string&) override {
+    poll_requests.push_back(req);
+    auto& q = polls[req.feed_id()];
+    if (q.empty()) {
+      return Status::unavailable("no poll scripted");
+    }
+    auto r = q.front();
+    q.pop_front();
+    return r;
+  }
+  void kv_change_feed_cancel(const kvrpc::KvChangeFeedCancelRequest& req) override {
+    canceled.push_back(req.feed_id());
+  }
+  void set_next_ts(std::uint64_t ts) { next_ts_ = ts; }
 
  private:
   std::uint64_t next_ts_ = 1000;
@@ -149,6 +183,91 @@ TEST(TransactionLockTest, ATransactionThatOnlyLocksCommitsNothing) {
   EXPECT_EQ(sender.prewrites, 0);
   EXPECT_EQ(txn->commit_ts(), 100U);
   EXPECT_EQ(make_transaction(sender, 100, true)->lock("").code(), StatusCode::kInvalidArgument);
+}
+
+kvrpc::KvChangeFeedRegisterResponse registered(std::uint64_t id, std::uint64_t max_ts, const std::string& end) {
+  kvrpc::KvChangeFeedRegisterResponse r;
+  r.set_feed_id(id);
+  r.set_max_ts(max_ts);
+  r.set_end_key(end);
+  return r;
+}
+
+void add_change(kvrpc::KvChangeFeedPollResponse& r, const std::string& key, std::uint64_t ts) {
+  auto* c = r.add_changes();
+  c->set_key(key);
+  c->set_commit_ts(ts);
+  c->set_value("v" + std::to_string(ts));
+}
+
+TEST(ChangeFeedClientTest, OpeningRegistersEveryRegionsPartAndTheFloorIsAboveEveryStoresMaxTs) {
+  ScriptedSender sender;
+  sender.registers = {registered(7, 900, "m"), registered(8, 1003, "")};
+  {
+    auto feed = open_change_feed(sender, "a", "", false);
+    ASSERT_TRUE(feed.is_ok()) << feed.status().to_string();
+    ASSERT_EQ(sender.register_requests.size(), 2u);
+    EXPECT_EQ(sender.register_requests[0].start_key(), "a");
+    EXPECT_EQ(sender.register_requests[1].start_key(), "m");
+    EXPECT_GE((*feed)->floor(), 1003u);  // PD's timestamps caught up with the store that ran ahead
+  }
+  EXPECT_EQ(sender.canceled, (std::vector<std::uint64_t>{7, 8}));  // destroyed: both told
+}
+
+TEST(ChangeFeedClientTest, AWindowMergesThePartsInTimestampOrderUpToTheLowestResolvedTimestamp) {
+  ScriptedSender sender;
+  sender.registers = {registered(1, 10, "m"), registered(2, 10, "")};
+  auto feed = open_change_feed(sender, "a", "", false);
+  ASSERT_TRUE(feed.is_ok());
+  std::uint64_t after = (*feed)->floor();
+  sender.set_next_ts(after + 100);
+  kvrpc::KvChangeFeedPollResponse left;
+  add_change(left, "c", after + 30);
+  add_change(left, "b", after + 80);  // above the right part's cut: comes again next time
+  left.set_resolved_ts(after + 100);
+  kvrpc::KvChangeFeedPollResponse right;
+  add_change(right, "n", after + 20);
+  add_change(right, "p", after + 30);
+  right.set_resolved_ts(after + 50);  // cut short by its size bound
+  sender.polls[1].push_back(left);
+  sender.polls[2].push_back(right);
+  std::uint64_t resolved = 0;
+  auto changes = (*feed)->next(after, &resolved);
+  ASSERT_TRUE(changes.is_ok()) << changes.status().to_string();
+  EXPECT_EQ(resolved, after + 50);
+  std::vector<std::pair<std::string, std::uint64_t>> got;
+  for (const auto& c : *changes) {
+    got.emplace_back(c.key, c.commit_ts);
+  }
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::uint64_t>>{
+                     {"n", after + 20}, {"c", after + 30}, {"p", after + 30}}));
+  ASSERT_EQ(sender.poll_requests.size(), 2u);
+  EXPECT_EQ(sender.poll_requests[0].after(), after);
+  EXPECT_EQ(sender.poll_requests[0].version(), after + 100);
+  // Below the floor: refused (those commits may predate the feed).
+  EXPECT_EQ((*feed)->next((*feed)->floor() - 1, &resolved).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ChangeFeedClientTest, ALostFeedIsUnavailableSoTheReaderOpensAnother) {
+  ScriptedSender sender;
+  sender.registers = {registered(3, 10, "")};
+  auto feed = open_change_feed(sender, "", "", false);
+  ASSERT_TRUE(feed.is_ok());
+  kvrpc::KvChangeFeedPollResponse lost;
+  lost.set_lost("region 2 installed a snapshot on this store");
+  sender.polls[3].push_back(lost);
+  std::uint64_t resolved = 0;
+  auto changes = (*feed)->next((*feed)->floor(), &resolved);
+  EXPECT_EQ(changes.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(changes.status().message().find("change feed lost: region 2 installed a snapshot"), std::string::npos);
+}
+
+TEST(ChangeFeedClientTest, ARegistrationThatFailsCancelsThePartsAlreadyRegistered) {
+  ScriptedSender sender;
+  sender.registers = {registered(4, 10, "m")};  // the second region's registration fails
+  auto feed = open_change_feed(sender, "a", "z", false);
+  EXPECT_EQ(feed.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(sender.canceled, (std::vector<std::uint64_t>{4}));
 }
 
 }  // namespace

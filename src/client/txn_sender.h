@@ -32,6 +32,12 @@ class TxnSender {
   // Routed by start_key.
   virtual Result<kvrpc::KvScanResponse> kv_scan(const kvrpc::KvScanRequest& req) = 0;
   virtual Result<kvrpc::KvScanChangesResponse> kv_scan_changes(const kvrpc::KvScanChangesRequest& req) = 0;
+  // Change feeds, routed by start_key.
+  virtual Result<kvrpc::KvChangeFeedRegisterResponse> kv_change_feed_register(
+      const kvrpc::KvChangeFeedRegisterRequest& req) = 0;
+  virtual Result<kvrpc::KvChangeFeedPollResponse> kv_change_feed_poll(const kvrpc::KvChangeFeedPollRequest& req,
+                                                                      const std::string& start_key) = 0;
+  virtual void kv_change_feed_cancel(const kvrpc::KvChangeFeedCancelRequest& req) = 0;
   // Routed by primary_key / primary_lock.
   virtual Result<kvrpc::KvCheckTxnStatusResponse> kv_check_txn_status(const kvrpc::KvCheckTxnStatusRequest& req) = 0;
   virtual Result<kvrpc::KvTxnHeartBeatResponse> kv_heart_beat(const kvrpc::KvTxnHeartBeatRequest& req) = 0;
@@ -55,5 +61,9 @@ class TxnSender {
 std::unique_ptr<Transaction> make_transaction(TxnSender& sender, std::uint64_t start_ts, bool try_one_pc);
 // The same, read-only: writes and commit are refused.
 std::unique_ptr<Transaction> make_read_only_transaction(TxnSender& sender, std::uint64_t ts);
+// A change feed of [start, end) through `sender` (which must outlive it): registers it
+// with every region's leader (change_feed.cc).
+Result<std::unique_ptr<ChangeFeed>> open_change_feed(TxnSender& sender, const std::string& start,
+                                                     const std::string& end, bool with_prev);
 
 }  // namespace rdb

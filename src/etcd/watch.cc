@@ -149,6 +149,7 @@ bool WatchSession::create(const WatchCreateRequest& req) {
   if (!send(resp, static_cast<std::int64_t>(*now))) {
     return false;
   }
+  w.serial = next_serial_++;
   watchers_.emplace(id, std::move(w));
   return true;
 }
@@ -190,17 +191,53 @@ bool WatchSession::progress() {
   return send(resp, static_cast<std::int64_t>(revision));
 }
 
-Result<std::vector<TxnChange>> WatchSession::read_window(const Watcher& w, std::uint64_t after, std::uint64_t* upto) {
-  std::string start;
-  std::string end;
+std::pair<std::string, std::string> WatchSession::data_range(const Watcher& w) const {
   if (w.range.single()) {
-    start = layout_.data_key(w.range.key);
-    end = start + '\0';
-  } else {
-    std::tie(start, end) = layout_.data_range(w.range);
-    if (!end.empty() && start >= end) {
-      return std::vector<TxnChange>();
+    std::string start = layout_.data_key(w.range.key);
+    std::string end = start + '\0';
+    return {std::move(start), std::move(end)};
+  }
+  return layout_.data_range(w.range);
+}
+
+Result<std::vector<TxnChange>> WatchSession::next_window(const Watcher& w, std::uint64_t now, std::uint64_t* upto) {
+  auto [start, end] = data_range(w);
+  if (!end.empty() && start >= end) {
+    *upto = now;
+    return std::vector<TxnChange>();
+  }
+  auto it = feeds_.find(w.id);
+  if (it == feeds_.end() || it->second.serial != w.serial) {
+    auto opened = client_.open_change_feed(start, end, w.prev_kv);
+    if (!opened.is_ok()) {
+      spdlog::warn("watch {}: no change feed ({}); scanning this window", w.id, opened.status().to_string());
+      feeds_.erase(w.id);
+      *upto = now;
+      return read_window(w, w.delivered, upto);
     }
+    it = feeds_.insert_or_assign(w.id, Feed{w.serial, std::move(*opened)}).first;
+  }
+  ChangeFeed& feed = *it->second.feed;
+  if (w.delivered < feed.floor()) {
+    // The commits before the feed opened: scanned (the window may shrink).
+    *upto = feed.floor();
+    return read_window(w, w.delivered, upto);
+  }
+  auto changes = feed.next(w.delivered, upto);
+  if (!changes.is_ok()) {
+    // Lost (a split, a leader move, ...): this window is scanned; the next poll opens a new feed.
+    spdlog::info("watch {}: {}; scanning this window, then a new feed", w.id, changes.status().to_string());
+    feeds_.erase(it);
+    *upto = now;
+    return read_window(w, w.delivered, upto);
+  }
+  return changes;
+}
+
+Result<std::vector<TxnChange>> WatchSession::read_window(const Watcher& w, std::uint64_t after, std::uint64_t* upto) {
+  auto [start, end] = data_range(w);
+  if (!end.empty() && start >= end) {
+    return std::vector<TxnChange>();
   }
   for (;;) {
     RDB_ASSIGN_OR_RETURN(auto snap, client_.snapshot_at(*upto));
@@ -284,6 +321,11 @@ bool WatchSession::poll(bool* behind) {
       todo.push_back(w);
     }
   }
+  // Feeds of watchers gone (canceled, compacted) go too: their stores stop keeping changes.
+  std::erase_if(feeds_, [&](const auto& f) {
+    return std::none_of(todo.begin(), todo.end(),
+                        [&](const Watcher& w) { return w.id == f.first && w.serial == f.second.serial; });
+  });
   if (todo.empty()) {
     return true;
   }
@@ -297,7 +339,7 @@ bool WatchSession::poll(bool* behind) {
       continue;  // a start revision in the future: nothing can be there yet
     }
     std::uint64_t upto = *now;
-    auto changes = read_window(w, w.delivered, &upto);
+    auto changes = next_window(w, *now, &upto);
     std::lock_guard lock(mu_);
     auto it = watchers_.find(w.id);
     if (it == watchers_.end() || it->second.delivered != w.delivered) {

@@ -2,13 +2,17 @@
 // exactly once, in revision (commit timestamp) order.
 //
 // A watcher follows its range window by window: it remembers `delivered`, the revision up
-// to which every event was sent, takes a fresh TSO timestamp V, reads the changes in
-// (delivered, V] (Transaction::changes on a snapshot at V: lock-checked at V, so no commit
-// at or below V can still appear there once it answered), sends them sorted by revision
-// and moves `delivered` to V. Windows neither overlap nor leave gaps, so nothing is lost,
-// repeated or reordered — across region splits, leader changes and gateway restarts (a
-// client resuming from its last revision + 1 reads exactly the rest). This polls: each
-// window costs a scan of the watched range's versions (see docs/etcd.md).
+// to which every event was sent, reads the changes in (delivered, V] for a resolved
+// timestamp V (no commit at or below V can still appear there), sends them sorted by
+// revision and moves `delivered` to V. Windows neither overlap nor leave gaps, so nothing
+// is lost, repeated or reordered — across region splits, leader changes and gateway
+// restarts (a client resuming from its last revision + 1 reads exactly the rest).
+// Live windows come from a change feed (RdbClient::open_change_feed: the region leaders
+// keep the commits they apply in the range, and answer them up to V once no lock at or
+// below V is left). History — a start revision in the past, or the commits before a feed
+// (re)opened — is read by scanning the range's versions (Transaction::changes on a
+// snapshot at V). A lost feed (a split, a leader move, a store restart) is opened again
+// and the gap scanned.
 //
 // WatchSession is one Watch stream's state, independent of gRPC (it sends through a
 // callback): create (key, range, prefix, start_revision, prev_kv, filters,
@@ -23,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -63,6 +68,7 @@ class WatchSession {
   bool handle(const etcdserverpb::WatchRequest& req);
   // Reads one window for every watcher and sends what it found. False when a send failed.
   // *behind: a window was cut short (too many changes at once): poll again at once.
+  // One thread at a time (it owns the feeds).
   bool poll(bool* behind = nullptr);
   bool empty() const;
 
@@ -77,6 +83,11 @@ class WatchSession {
     bool fragment = false;
     std::uint64_t delivered = 0;  // every event at or below this revision was sent
     std::chrono::steady_clock::time_point last_sent;
+    std::uint64_t serial = 0;  // this watcher, not an earlier one with its id
+  };
+  struct Feed {
+    std::uint64_t serial = 0;
+    std::unique_ptr<ChangeFeed> feed;
   };
   bool create(const etcdserverpb::WatchCreateRequest& req);
   bool cancel(std::int64_t id);
@@ -84,6 +95,10 @@ class WatchSession {
   // The changes of (after, upto] in the watcher's range, or the window shrunk to fit
   // max_window_changes (*upto lowered); an error as rdb reported it.
   Result<std::vector<TxnChange>> read_window(const Watcher& w, std::uint64_t after, std::uint64_t* upto);
+  // The next window: from the watcher's feed (opened when missing; the commits before it
+  // opened are scanned first), or scanned up to `now` when no feed can be had.
+  Result<std::vector<TxnChange>> next_window(const Watcher& w, std::uint64_t now, std::uint64_t* upto);
+  std::pair<std::string, std::string> data_range(const Watcher& w) const;
   std::vector<etcdserverpb::Event> to_events(const Watcher& w, const std::vector<TxnChange>& changes) const;
   bool send_compacted(std::int64_t id, std::uint64_t compact_revision);
   bool send(etcdserverpb::WatchResponse& resp, std::int64_t revision);
@@ -97,6 +112,8 @@ class WatchSession {
   std::mutex send_mu_;
   std::map<std::int64_t, Watcher> watchers_;
   std::int64_t next_id_ = 0;
+  std::uint64_t next_serial_ = 1;       // guarded by mu_
+  std::map<std::int64_t, Feed> feeds_;  // by watcher id; poll()'s thread only
 };
 
 class WatchService final : public etcdserverpb::Watch::Service {

@@ -29,6 +29,10 @@ class KvApplier {
   // is returned as a Status (the caller must stop applying).
   Result<raft_serverpb::KvCommandResult> apply(const raft_serverpb::KvCommand& cmd, WriteBatch& wb);
 
+  // See TxnApplier: the committed changes of the batch, for the change feeds.
+  void collect_changes(bool on) { txn_.collect_changes(on); }
+  std::vector<FeedChange> take_changes() { return txn_.take_changes(); }
+
   // Forget the overlay once the batch has been written.
   void batch_written() {
     overlay_.clear();

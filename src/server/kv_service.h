@@ -105,6 +105,18 @@ class KvService final : public KvServiceBase {
                              kvrpc::KvScanChangesResponse* r) override {
     return txn_.scan_changes(*q, r, deadline_of(c));
   }
+  grpc::Status KvChangeFeedRegister(grpc::ServerContext* c, const kvrpc::KvChangeFeedRegisterRequest* q,
+                                    kvrpc::KvChangeFeedRegisterResponse* r) override {
+    return txn_.register_feed(*q, r, deadline_of(c));
+  }
+  grpc::Status KvChangeFeedPoll(grpc::ServerContext* c, const kvrpc::KvChangeFeedPollRequest* q,
+                                kvrpc::KvChangeFeedPollResponse* r) override {
+    return txn_.poll_feed(*q, r, deadline_of(c));
+  }
+  grpc::Status KvChangeFeedCancel(grpc::ServerContext*, const kvrpc::KvChangeFeedCancelRequest* q,
+                                  kvrpc::KvChangeFeedCancelResponse* r) override {
+    return txn_.cancel_feed(*q, r);
+  }
   grpc::Status KvPrewrite(grpc::ServerContext* c, const kvrpc::KvPrewriteRequest* q,
                           kvrpc::KvPrewriteResponse* r) override {
     return txn_.prewrite(*q, r, deadline_of(c));

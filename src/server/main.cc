@@ -52,6 +52,9 @@ int run(int argc, char** argv) {
   std::uint64_t entry_cache_bytes = 128ULL << 20;
   bool lease_reads = false;
   bool hibernate_regions = true;
+  std::size_t max_change_feeds = 1024;
+  std::uint64_t change_feed_memory = std::uint64_t{256} << 20;
+  int change_feed_idle_ms = 60000;
   bool unsafe_local_reads = false;
   bool txn_reads_ignore_locks = false;
   bool ack_before_commit = false;
@@ -149,6 +152,20 @@ int run(int argc, char** argv) {
   rdb::add_tls_flags(app, tls, /*server=*/true);
   app.add_flag("--lease-reads", lease_reads,
                "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
+  app.add_option("--max-change-feeds", max_change_feeds,
+                 "live change feeds (watches, through rdb-etcd) this store keeps at once; more are refused")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--change-feed-memory", change_feed_memory,
+                 "memory all change feeds together may buffer; a feed that would pass it is lost and its reader "
+                 "catches up by scanning; accepts KiB/MiB/GiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{1} << 40))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  app.add_option("--change-feed-idle-ms", change_feed_idle_ms, "a change feed nobody polled for this long is dropped")
+      ->check(CLI::Range(1000, 3600000))
+      ->capture_default_str();
   app.add_option("--hibernate-regions", hibernate_regions,
                  "idle regions stop ticking and heartbeating until something happens (not with --lease-reads)")
       ->capture_default_str();
@@ -237,6 +254,9 @@ int run(int argc, char** argv) {
   raft_config.entry_cache_bytes = entry_cache_bytes;
   raft_config.lease_reads = lease_reads;
   raft_config.hibernate_regions = hibernate_regions;
+  raft_config.change_feeds.max_feeds = max_change_feeds;
+  raft_config.change_feeds.memory_limit = change_feed_memory;
+  raft_config.change_feeds.idle_timeout = std::chrono::milliseconds(change_feed_idle_ms);
   raft_config.max_pending_tasks = max_raft_queue;
   raft_config.disk = disk;
   raft_config.snap_dir = data_dir + "/snap";

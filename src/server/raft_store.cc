@@ -126,6 +126,7 @@ RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftT
       config_(config),
       transport_(transport),
       applier_(engine),
+      change_feeds_(config.change_feeds),
       dropped_(metrics != nullptr ? *metrics : *own_metrics_),
       snaps_(engine, SnapManager::Options{config.snap_dir, config.disk}),
       clock_(config.clock ? config.clock : std::make_shared<SteadyClock>()),
@@ -890,6 +891,9 @@ Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBa
         fmt::format("region {}: the files of the snapshot at index {} are gone", id, snap.metadata().index()));
   }
   const metapb::Region& region = d.region();
+  // Its commits arrive in files, never applied one by one: feeds over it would miss them.
+  change_feeds_.lose_range(region.start_key(), region.end_key(),
+                           fmt::format("region {} installed a snapshot on this store", id));
   delete_region_data(region, wb);
   raftsvc::SnapshotIngest marker;
   for (const auto& [cf, path] : *files) {
@@ -1394,6 +1398,7 @@ void RaftStore::handle_readies() {
   WriteBatch apply_wb;
   std::vector<std::function<void()>> replies;
   std::size_t applied = 0;
+  applier_.collect_changes(change_feeds_.active());
   for (auto& w : work) {
     if (w.rd.soft_state) {
       w.peer->on_role_change(*w.rd.soft_state);
@@ -1403,6 +1408,10 @@ void RaftStore::handle_readies() {
     apply_committed(*w.peer, w.rd.committed_entries, apply_wb, replies);
     maybe_compact(*w.peer, apply_wb);
   }
+  // Published before they are written: a reader that no longer sees a commit's lock finds
+  // its change in the feeds (see ChangeFeedHub). Applied again after a failed write, a
+  // change is published again and kept once.
+  change_feeds_.publish(applier_.take_changes());
   if (!apply_wb.empty()) {
     if (Status s = engine_.write(apply_wb, false); !s.is_ok()) {
       // The entries are committed and their log durable: they are applied again, with

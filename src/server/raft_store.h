@@ -36,6 +36,7 @@
 #include "raft/raw_node.h"
 #include "raftdisk/peer_storage.h"
 #include "raftsvc.pb.h"
+#include "server/change_feed_hub.h"
 #include "server/disk_space.h"
 #include "server/hibernation.h"
 #include "server/kv_applier.h"
@@ -84,7 +85,8 @@ struct RaftStoreConfig {
         alloc_ids(o.alloc_ids),
         unsafe_local_reads(o.unsafe_local_reads),
         ack_before_commit(o.ack_before_commit),
-        hibernate_regions(o.hibernate_regions) {}
+        hibernate_regions(o.hibernate_regions),
+        change_feeds(o.change_feeds) {}
   std::chrono::milliseconds tick_interval{100};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
@@ -131,6 +133,8 @@ struct RaftStoreConfig {
   bool ack_before_commit = false;
   // Idle regions stop ticking (server/hibernation.h); never with lease_reads.
   bool hibernate_regions = true;
+  // Live change feeds (KvChangeFeed*): how many, their memory, when an unpolled one goes.
+  ChangeFeedHub::Options change_feeds;
 };
 
 struct RegionStatus {
@@ -214,6 +218,8 @@ class RaftStore {
   // Counts and logs a message refused before it reached a peer (the transport uses it too).
   DroppedMessages& dropped_messages() { return dropped_; }
   std::uint64_t store_id() const { return config_.store_id.load(); }
+  // The live change feeds of this store's regions (thread-safe).
+  ChangeFeedHub& change_feeds() { return change_feeds_; }
   // Only before start(): the store id may be learned after the RaftStore is built.
   void set_store_id(std::uint64_t id) { config_.store_id = id; }
 
@@ -332,6 +338,7 @@ class RaftStore {
   RaftStoreConfig config_;
   RaftTransport& transport_;
   KvApplier applier_;
+  ChangeFeedHub change_feeds_;
   DroppedMessages dropped_;
   SnapManager snaps_;
   std::unique_ptr<SplitCheckWorker> split_checker_;  // when config_.alloc_ids is set

@@ -211,6 +211,7 @@ void RaftStore::resume_blocked_applies() {
   WriteBatch wb;
   std::vector<std::function<void()>> replies;
   std::vector<Peer*> resumed;
+  applier_.collect_changes(change_feeds_.active());
   for (std::uint64_t id : ids) {
     Peer* peer = find_peer(id);
     if (peer == nullptr || peer->blocked_entries.empty()) {
@@ -227,6 +228,7 @@ void RaftStore::resume_blocked_applies() {
   if (resumed.empty()) {
     return;
   }
+  change_feeds_.publish(applier_.take_changes());  // before the write, as in handle_ready
   if (Status s = engine_.write(wb, false); !s.is_ok()) {
     persist_failed(resumed, s);
     merged_sources_.clear();

@@ -106,6 +106,15 @@ void TxnApplier::commit_lock(const std::string& key, const txnpb::LockRecord& lo
   }
   source_.put(ColumnFamily::kTxnWrite, mvcc::write_key(key, commit_ts), w.SerializeAsString(), wb);
   source_.del(ColumnFamily::kTxnLock, key, wb);
+  record(key, lock.op(), lock.value(), commit_ts);
+}
+
+void TxnApplier::record(const std::string& key, txnpb::MutationOp op, const std::string& value,
+                        std::uint64_t commit_ts) {
+  if (!collect_ || (op != txnpb::PUT && op != txnpb::DEL)) {
+    return;
+  }
+  changes_.push_back({key, commit_ts, op == txnpb::DEL, op == txnpb::PUT ? value : std::string()});
 }
 
 Status TxnApplier::roll_back(const std::string& key, std::uint64_t start_ts, bool had_lock, WriteBatch& wb) {
@@ -223,6 +232,7 @@ Result<txnpb::TxnResult> TxnApplier::prewrite(const txnpb::TxnCommand::Prewrite&
         w.set_value(m->value());
       }
       source_.put(ColumnFamily::kTxnWrite, mvcc::write_key(m->key(), one_pc), w.SerializeAsString(), wb);
+      record(m->key(), m->op(), m->value(), one_pc);
     }
     return result;
   }

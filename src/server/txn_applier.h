@@ -11,6 +11,10 @@
 // Thread safety: none; owned by the thread that applies a region's log.
 #pragma once
 
+#include <utility>
+#include <vector>
+
+#include "server/change_feed_hub.h"
 #include "server/mvcc_reader.h"
 #include "storage/storage_engine.h"
 #include "txnpb.pb.h"
@@ -25,6 +29,10 @@ class TxnApplier {
   // another error: the engine failed (the caller stops applying).
   Result<txnpb::TxnResult> apply(const txnpb::TxnCommand& cmd, WriteBatch& wb);
   void batch_written() { source_.clear(); }
+  // While on, every put and delete committed is also recorded (for the change feeds)
+  // until taken: the caller takes them before it writes the batch.
+  void collect_changes(bool on) { collect_ = on; }
+  std::vector<FeedChange> take_changes() { return std::exchange(changes_, {}); }
 
   // Every key a command touches (what its region must hold).
   static std::vector<std::string> keys_of(const txnpb::TxnCommand& cmd);
@@ -46,7 +54,12 @@ class TxnApplier {
   // (unless another transaction committed at exactly that timestamp, see 1PC).
   [[nodiscard]] Status roll_back(const std::string& key, std::uint64_t start_ts, bool had_lock, WriteBatch& wb);
 
+  // Records a committed change when collecting.
+  void record(const std::string& key, txnpb::MutationOp op, const std::string& value, std::uint64_t commit_ts);
+
   BatchOverlaySource source_;
+  bool collect_ = false;
+  std::vector<FeedChange> changes_;
 };
 
 }  // namespace rdb

@@ -13,9 +13,13 @@
 namespace rdb {
 namespace {
 
-constexpr std::array<const char*, 11> kMethodNames = {
-    "KvGet",           "KvBatchGet",       "KvScan",        "KvScanLock",     "KvPrewrite",   "KvCommit",
-    "KvBatchRollback", "KvCheckTxnStatus", "KvResolveLock", "KvTxnHeartBeat", "KvScanChanges"};
+constexpr std::array<const char*, 14> kMethodNames = {
+    "KvGet",         "KvBatchGet",           "KvScan",           "KvScanLock",        "KvPrewrite",
+    "KvCommit",      "KvBatchRollback",      "KvCheckTxnStatus", "KvResolveLock",     "KvTxnHeartBeat",
+    "KvScanChanges", "KvChangeFeedRegister", "KvChangeFeedPoll", "KvChangeFeedCancel"};
+
+// A poll's answer: room for the changes and, with_prev, what they replaced.
+constexpr std::size_t kFeedAnswerBytes = kMaxResponseBytes / 4;
 
 grpc::Status to_grpc(const Status& s) {
   if (s.code() == StatusCode::kInvalidArgument) {
@@ -346,6 +350,96 @@ grpc::Status TxnHandler::scan_changes(const kvrpc::KvScanChangesRequest& req, kv
         return Status::ok();
       },
       region);
+}
+
+grpc::Status TxnHandler::register_feed(const kvrpc::KvChangeFeedRegisterRequest& req,
+                                       kvrpc::KvChangeFeedRegisterResponse* resp, Deadline deadline) {
+  Status input = validate_range(req.start_key(), req.end_key(), false);
+  auto region = std::make_shared<metapb::Region>();
+  grpc::Status refused = grpc::Status::OK;
+  // Through a read point: this store leads the region now, at the epoch the client knows.
+  grpc::Status s = read(
+      kRegisterFeed, req, resp, {req.start_key()}, input, ReadFence{}, deadline,
+      [&](MvccReader&) -> Status {
+        auto [end, boundary] = clip_to_region(*region, req.end_key());
+        auto id = store_.change_feeds().add(req.start_key(), end);
+        if (!id.is_ok()) {
+          refused = {grpc::StatusCode::RESOURCE_EXHAUSTED, id.status().message()};
+          return Status::ok();
+        }
+        resp->set_feed_id(*id);
+        resp->set_end_key(end);
+        // Read after the feed is in place: every commit applied before it is at or below
+        // this (a 1PC takes its timestamp from max_ts; others come from the TSO first).
+        resp->set_max_ts(concurrency_.max_ts());
+        return Status::ok();
+      },
+      region);
+  return s.ok() ? refused : s;
+}
+
+grpc::Status TxnHandler::poll_feed(const kvrpc::KvChangeFeedPollRequest& req, kvrpc::KvChangeFeedPollResponse* resp,
+                                   Deadline deadline) {
+  Status input = need_ts(req.version(), "the poll's timestamp (version)");
+  if (input.is_ok() && req.after() >= req.version()) {
+    input =
+        Status::invalid_argument(fmt::format("changes after {} up to {}: an empty window", req.after(), req.version()));
+  }
+  auto range = store_.change_feeds().range_of(req.feed_id());
+  if (!range.is_ok()) {
+    if (input.is_ok()) {
+      resp->set_lost(range.status().message());
+      return grpc::Status::OK;
+    }
+    range = std::make_pair(std::string(), std::string());  // refused below for its input
+  }
+  const auto& [start, end] = *range;
+  auto region = std::make_shared<metapb::Region>();
+  ReadFence fence{req.version(), true, {}, start, end};
+  return read(
+      kPollFeed, req, resp, {start}, input, fence, deadline,
+      [&](MvccReader& reader) -> Status {
+        if (clip_to_region(*region, end).second) {
+          resp->set_lost(fmt::format("the feed's range reaches past region {} now", region->id()));
+          return Status::ok();
+        }
+        // No lock at or below `version` left: every commit there was applied, so published.
+        RDB_ASSIGN_OR_RETURN(auto locked, reader.blocking_lock(start, end, req.version()));
+        if (locked) {
+          *resp->mutable_error()->mutable_locked() = std::move(*locked);
+          return Status::ok();
+        }
+        auto taken = store_.change_feeds().take(req.feed_id(), req.after(), req.version(), kFeedAnswerBytes);
+        if (!taken.is_ok() || !taken->lost.empty()) {
+          resp->set_lost(taken.is_ok() ? taken->lost : taken.status().message());
+          return Status::ok();
+        }
+        resp->set_resolved_ts(taken->resolved_ts);
+        for (auto& c : taken->changes) {
+          auto* out = resp->add_changes();
+          if (req.with_prev()) {
+            RDB_ASSIGN_OR_RETURN(auto prev, reader.newest_version(c.key, c.commit_ts - 1, true));
+            if (prev && prev->record.op() == txnpb::PUT) {
+              out->set_has_prev(true);
+              out->set_prev_value(std::move(*prev->record.mutable_value()));
+              out->set_prev_commit_ts(prev->commit_ts);
+            }
+          }
+          out->set_key(std::move(c.key));
+          out->set_commit_ts(c.commit_ts);
+          out->set_deleted(c.deleted);
+          out->set_value(std::move(c.value));
+        }
+        return Status::ok();
+      },
+      region);
+}
+
+grpc::Status TxnHandler::cancel_feed(const kvrpc::KvChangeFeedCancelRequest& req,
+                                     kvrpc::KvChangeFeedCancelResponse* /*resp*/) {
+  metrics_[kCancelFeed].requests->inc();
+  store_.change_feeds().remove(req.feed_id());
+  return grpc::Status::OK;
 }
 
 grpc::Status TxnHandler::scan_lock(const kvrpc::KvScanLockRequest& req, kvrpc::KvScanLockResponse* resp,

@@ -57,6 +57,12 @@ class TxnHandler {
   grpc::Status scan_lock(const kvrpc::KvScanLockRequest& req, kvrpc::KvScanLockResponse* resp, Deadline deadline);
   grpc::Status scan_changes(const kvrpc::KvScanChangesRequest& req, kvrpc::KvScanChangesResponse* resp,
                             Deadline deadline);
+  // Live change feeds (see ChangeFeedHub): a poll reads like a range read at its version.
+  grpc::Status register_feed(const kvrpc::KvChangeFeedRegisterRequest& req, kvrpc::KvChangeFeedRegisterResponse* resp,
+                             Deadline deadline);
+  grpc::Status poll_feed(const kvrpc::KvChangeFeedPollRequest& req, kvrpc::KvChangeFeedPollResponse* resp,
+                         Deadline deadline);
+  grpc::Status cancel_feed(const kvrpc::KvChangeFeedCancelRequest& req, kvrpc::KvChangeFeedCancelResponse* resp);
   grpc::Status prewrite(const kvrpc::KvPrewriteRequest& req, kvrpc::KvPrewriteResponse* resp, Deadline deadline);
   grpc::Status commit(const kvrpc::KvCommitRequest& req, kvrpc::KvCommitResponse* resp, Deadline deadline);
   grpc::Status batch_rollback(const kvrpc::KvBatchRollbackRequest& req, kvrpc::KvBatchRollbackResponse* resp,
@@ -81,6 +87,9 @@ class TxnHandler {
     kResolve,
     kHeartBeat,
     kScanChanges,
+    kRegisterFeed,
+    kPollFeed,
+    kCancelFeed,
     kCount
   };
   struct RpcMetrics {

@@ -820,6 +820,12 @@ TEST_F(EtcdGatewayTest, AWatcherSeesEveryWriteOnceInOrderAcrossAGatewayRestart) 
     EXPECT_EQ(it->second, value);
   }
   EXPECT_GE(seen.size(), acknowledged.size());
+  // Live events came from the store's change feed (polled), not from scans of the range.
+  std::string metrics = cluster_.status_get(cluster_.store("s1").status_addr, "/metrics");
+  const std::string polls = "rdb_kv_requests_total{method=\"KvChangeFeedPoll\"} ";
+  auto at = metrics.find(polls);
+  ASSERT_NE(at, std::string::npos) << "no change feed was polled";
+  EXPECT_GT(std::stod(metrics.substr(at + polls.size())), 0.0);
 }
 
 TEST_F(EtcdGatewayTest, WatchFiltersPrevKvProgressCancelAndIdsAnswerAsEtcdDocuments) {

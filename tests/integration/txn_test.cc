@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -453,6 +454,116 @@ TEST_F(TxnTest, ChangesInAWindowAreCompleteFinalAndCarryWhatTheyReplaced) {
 
   auto empty = snap->changes("chg/", "chg0", snap->start_ts(), 10, false, &next);
   EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument) << "an empty window";
+}
+
+// A live change feed: the region leaders keep what commits in the range from its opening
+// on; each window up to a resolved timestamp holds exactly what a scan of that window
+// finds — 1PC and two-phase commits across regions, a lock left behind resolved on the
+// way — and a split loses the feed (the reader opens a new one).
+TEST_F(TxnTest, AChangeFeedHasEveryCommitOnceInOrderAndIsLostWhenItsRegionSplits) {
+  auto c = client();
+  ASSERT_TRUE(c->split({"cf/m"}).is_ok());
+  auto before = begin(*c);
+  ASSERT_TRUE(before->put("cf/a", "0").is_ok());
+  ASSERT_TRUE(before->commit().is_ok());
+  auto feed = c->open_change_feed("cf/", "cf0", true);
+  ASSERT_TRUE(feed.is_ok()) << feed.status().to_string();
+  const std::uint64_t floor = (*feed)->floor();
+  EXPECT_GE(floor, before->commit_ts()) << "the commit before the feed is below its floor";
+
+  auto commit = [&](std::vector<std::pair<std::string, std::optional<std::string>>> writes) {
+    auto t = begin(*c);
+    for (const auto& [k, v] : writes) {
+      EXPECT_TRUE((v ? t->put(k, *v) : t->erase(k)).is_ok());
+    }
+    EXPECT_TRUE(t->commit().is_ok());
+    return t->commit_ts();
+  };
+  const auto both = commit({{"cf/a", "1"}, {"cf/n", "1"}});  // two regions: two phases
+  const auto one = commit({{"cf/a", "2"}});                  // one region: 1PC
+  crashed_prewrite(*c, {"cf/b"}, 300);                       // a lock left behind, rolled back on the way
+  const auto gone = commit({{"cf/n", std::nullopt}});
+  // Outside the range: never in the feed.
+  commit({{"cf0", "x"}});
+
+  std::vector<TxnChange> seen;
+  std::uint64_t after = floor;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        std::uint64_t resolved = 0;
+        auto window = (*feed)->next(after, &resolved);
+        EXPECT_TRUE(window.is_ok()) << window.status().to_string();
+        if (!window.is_ok()) {
+          return true;
+        }
+        EXPECT_GE(resolved, after);
+        for (auto& ch : *window) {
+          EXPECT_GT(ch.commit_ts, after);
+          EXPECT_LE(ch.commit_ts, resolved);
+          seen.push_back(std::move(ch));
+        }
+        after = resolved;
+        return after >= gone;
+      },
+      20s));
+  using P = std::optional<TxnVersion>;
+  const auto a0 = before->commit_ts();
+  std::vector<TxnChange> expected = {
+      {"cf/a", both, false, "1", P(TxnVersion{"cf/a", "0", a0})},
+      {"cf/n", both, false, "1", P()},
+      {"cf/a", one, false, "2", P(TxnVersion{"cf/a", "1", both})},
+      {"cf/n", gone, true, "", P(TxnVersion{"cf/n", "1", both})},
+  };
+  EXPECT_EQ(seen, expected);
+
+  // The same window scanned: the same changes (a scan orders them by key).
+  auto snap = std::move(c->snapshot_at(after)).value();
+  std::string next;
+  auto scanned = snap->changes("cf/", "cf0", floor, 100, true, &next);
+  ASSERT_TRUE(scanned.is_ok()) << scanned.status().to_string();
+  auto by_time = [](const TxnChange& x, const TxnChange& y) {
+    return x.commit_ts != y.commit_ts ? x.commit_ts < y.commit_ts : x.key < y.key;
+  };
+  std::sort(scanned->begin(), scanned->end(), by_time);
+  EXPECT_EQ(*scanned, expected);
+
+  // A split inside a feed's region loses it: next() says so, and a new feed works.
+  ASSERT_TRUE(c->split({"cf/d"}).is_ok());
+  std::uint64_t resolved = 0;
+  Status lost;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        auto w = (*feed)->next(after, &resolved);
+        if (w.is_ok()) {
+          after = resolved;
+          return false;
+        }
+        lost = w.status();
+        return true;
+      },
+      20s));
+  EXPECT_EQ(lost.code(), StatusCode::kUnavailable) << lost.to_string();
+  EXPECT_NE(lost.message().find("change feed lost"), std::string::npos) << lost.to_string();
+  auto again = c->open_change_feed("cf/", "cf0", false);
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  const auto last = commit({{"cf/z", "1"}});
+  std::vector<TxnChange> fresh;
+  after = (*again)->floor();
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        auto w = (*again)->next(after, &resolved);
+        EXPECT_TRUE(w.is_ok()) << w.status().to_string();
+        if (!w.is_ok()) {
+          return true;
+        }
+        fresh.insert(fresh.end(), w->begin(), w->end());
+        after = resolved;
+        return after >= last;
+      },
+      20s));
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_EQ(fresh[0].key, "cf/z");
+  EXPECT_EQ(fresh[0].commit_ts, last);
 }
 
 // More keys than one request carries (10,240): the prewrite, commit and reads go in
