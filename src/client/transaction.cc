@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -44,6 +46,48 @@ std::string printable(const std::string& key) {
   }
   return key.size() > 64 ? out + "..." : out;
 }
+
+// Keeps a large transaction's primary lock alive while the rest of it is prewritten (TiKV's
+// TTL manager): a prewrite of many requests can take longer than the lock's TTL, and readers
+// would then roll the transaction back under it. Heart-beats the primary every third of the
+// TTL (at most every second) with a TTL counted from the prewrite's start; a beat before the
+// primary's lock exists, or that fails, changes nothing (the commit checks the primary after).
+class PrimaryKeepAlive {
+ public:
+  PrimaryKeepAlive(TxnSender& sender, std::string primary, std::uint64_t start_ts, std::uint64_t ttl_ms)
+      : thread_([this, &sender, primary = std::move(primary), start_ts, ttl_ms] {
+          const auto started = Clock::now();
+          const auto every = std::clamp(std::chrono::milliseconds(ttl_ms / 3), std::chrono::milliseconds(50),
+                                        std::chrono::milliseconds(1000));
+          std::unique_lock lock(mu_);
+          while (!cv_.wait_for(lock, every, [this] { return stop_; })) {
+            lock.unlock();
+            kvrpc::KvTxnHeartBeatRequest hb;
+            hb.set_primary_lock(primary);
+            hb.set_start_version(start_ts);
+            auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+            hb.set_advise_lock_ttl(static_cast<std::uint64_t>(elapsed.count()) + ttl_ms);
+            (void)sender.kv_heart_beat(hb);
+            lock.lock();
+          }
+        }) {}
+  ~PrimaryKeepAlive() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  PrimaryKeepAlive(const PrimaryKeepAlive&) = delete;
+  PrimaryKeepAlive& operator=(const PrimaryKeepAlive&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;   // guarded by mu_
+  std::thread thread_;  // last: started once the members it uses exist
+};
 
 class TxnImpl final : public Transaction {
  public:
@@ -252,7 +296,14 @@ class TxnImpl final : public Transaction {
     const std::uint64_t ttl = lock_ttl_for(bytes, mutations.size());
     auto prewrite_started = Clock::now();
     std::uint64_t one_pc_commit_ts = 0;
-    if (Status s = prewrite(mutations, primary, ttl, &one_pc_commit_ts); !s.is_ok()) {
+    // A prewrite of several requests may outlast the TTL: its primary is kept alive meanwhile.
+    std::optional<PrimaryKeepAlive> keep_alive;
+    if (mutations.size() > kMaxBatchKeys) {
+      keep_alive.emplace(s_, primary, start_ts_, ttl);
+    }
+    Status prewritten = prewrite(mutations, primary, ttl, &one_pc_commit_ts);
+    keep_alive.reset();
+    if (Status s = std::move(prewritten); !s.is_ok()) {
       if (try_one_pc_ && s.code() != StatusCode::kAborted && s.code() != StatusCode::kInvalidArgument) {
         return settle_failed_one_pc(s);
       }

@@ -1,11 +1,14 @@
 // The client's commit against a scripted TxnSender: the outcomes a store cannot show on
 // demand — a one-phase commit whose answer is lost, settled by the rollback that follows.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <deque>
 #include <map>
 
 #include "client/txn_sender.h"
+#include "common/limits.h"
 
 namespace rdb {
 namespace {
@@ -31,9 +34,17 @@ class ScriptedSender final : public TxnSender {
   Result<kvrpc::KvCheckTxnStatusResponse> kv_check_txn_status(const kvrpc::KvCheckTxnStatusRequest&) override {
     return kvrpc::KvCheckTxnStatusResponse();
   }
-  Result<kvrpc::KvTxnHeartBeatResponse> kv_heart_beat(const kvrpc::KvTxnHeartBeatRequest&) override {
+  Result<kvrpc::KvTxnHeartBeatResponse> kv_heart_beat(const kvrpc::KvTxnHeartBeatRequest& req) override {
+    std::lock_guard lock(beats_mu);
+    beats.push_back(req);
+    beats_cv.notify_all();
     return kvrpc::KvTxnHeartBeatResponse();
   }
+  // Heart-beats seen; a prewrite may wait for some (a slow prewrite, measured in beats).
+  std::mutex beats_mu;
+  std::condition_variable beats_cv;
+  std::vector<kvrpc::KvTxnHeartBeatRequest> beats;
+  std::size_t prewrite_waits_for_beats = 0;
   Status kv_batch_get(const kvrpc::KvBatchGetRequest&,
                       const std::function<Status(kvrpc::KvBatchGetResponse&)>&) override {
     return Status::ok();
@@ -41,6 +52,10 @@ class ScriptedSender final : public TxnSender {
   Status kv_prewrite(const kvrpc::KvPrewriteRequest& req,
                      const std::function<Status(kvrpc::KvPrewriteResponse&)>&) override {
     ++prewrites;
+    if (prewrite_waits_for_beats > 0) {
+      std::unique_lock lock(beats_mu);
+      beats_cv.wait_for(lock, std::chrono::seconds(30), [&] { return beats.size() >= prewrite_waits_for_beats; });
+    }
     last_try_one_pc = req.try_one_pc();
     last_mutations.clear();
     for (const auto& m : req.mutations()) {
@@ -183,6 +198,37 @@ TEST(TransactionLockTest, ATransactionThatOnlyLocksCommitsNothing) {
   EXPECT_EQ(sender.prewrites, 0);
   EXPECT_EQ(txn->commit_ts(), 100U);
   EXPECT_EQ(make_transaction(sender, 100, true)->lock("").code(), StatusCode::kInvalidArgument);
+}
+
+// A prewrite of more keys than one request carries may outlast the lock's TTL: the primary
+// is heart-beaten meanwhile, each beat asking for the TTL counted from the prewrite's start.
+TEST(TransactionCommitTest, ALargePrewriteKeepsItsPrimaryAlive) {
+  ScriptedSender sender;
+  sender.prewrite_fails = Status::ok();
+  sender.prewrite_waits_for_beats = 2;
+  auto txn = make_transaction(sender, 100, false);
+  for (std::size_t i = 0; i <= kMaxBatchKeys; ++i) {
+    ASSERT_TRUE(txn->put(fmt::format("k{:06}", i), "v").is_ok());
+  }
+  ASSERT_TRUE(txn->commit().is_ok());
+  std::lock_guard lock(sender.beats_mu);
+  ASSERT_GE(sender.beats.size(), 2u) << "the prewrite waited for beats that never came";
+  EXPECT_EQ(sender.beats[0].primary_lock(), "k000000");
+  EXPECT_EQ(sender.beats[0].start_version(), 100u);
+  EXPECT_GT(sender.beats[1].advise_lock_ttl(), sender.beats[0].advise_lock_ttl()) << "counted from the start";
+  const std::size_t after_commit = sender.beats.size();
+  EXPECT_LE(after_commit, 3u) << "beats stop once the prewrite is done";
+}
+
+// A small transaction (one request) starts no keep-alive.
+TEST(TransactionCommitTest, ASmallPrewriteSendsNoHeartBeat) {
+  ScriptedSender sender;
+  sender.prewrite_fails = Status::ok();
+  auto txn = make_transaction(sender, 100, false);
+  ASSERT_TRUE(txn->put("k", "v").is_ok());
+  ASSERT_TRUE(txn->commit().is_ok());
+  std::lock_guard lock(sender.beats_mu);
+  EXPECT_TRUE(sender.beats.empty());
 }
 
 kvrpc::KvChangeFeedRegisterResponse registered(std::uint64_t id, std::uint64_t max_ts, const std::string& end) {
