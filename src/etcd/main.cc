@@ -77,7 +77,12 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(10, 86400000))
       ->capture_default_str();
   app.add_option("--max-watchers-per-stream", watch_options.max_watchers_per_stream,
-                 "watchers one Watch stream may hold (each costs a scan per poll)")
+                 "watchers one Watch stream may hold (each polls a change feed per region of its range)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--max-watch-streams", watch_options.max_streams,
+                 "Watch streams this gateway serves at once (each holds two threads); more are refused "
+                 "(RESOURCE_EXHAUSTED)")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();

@@ -1,5 +1,6 @@
 #include "etcd/watch.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -387,6 +388,16 @@ bool WatchSession::poll(bool* behind) {
 
 grpc::Status WatchService::Watch(grpc::ServerContext* ctx,
                                  grpc::ServerReaderWriter<WatchResponse, WatchRequest>* stream) {
+  if (streams_.fetch_add(1) >= options_.max_streams) {
+    streams_.fetch_sub(1);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            fmt::format("rdb-etcd: this gateway already serves {} watch streams (--max-watch-streams)",
+                        options_.max_streams)};
+  }
+  struct Release {
+    std::atomic<std::size_t>& n;
+    ~Release() { n.fetch_sub(1); }
+  } release{streams_};
   WatchSession session(kv_, client_, layout_, options_, [stream](const WatchResponse& r) { return stream->Write(r); });
   std::mutex mu;
   std::condition_variable wake;

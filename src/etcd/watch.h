@@ -23,6 +23,7 @@
 // sends are serialized. Ownership: borrows the client and layout; they outlive it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -48,8 +49,10 @@ struct WatchOptions {
   std::size_t max_window_changes = 20'000;
   // A revision's events above this size are sent in fragments when the watcher asked.
   std::size_t max_response_bytes = std::size_t{1} << 20;
-  // Watchers on one stream (etcd has no limit; each costs a scan per poll here).
+  // Watchers on one stream (etcd has no limit; each polls a change feed per region here).
   std::size_t max_watchers_per_stream = 1'000;
+  // Watch streams the gateway serves at once (each holds two threads); more are refused.
+  std::size_t max_streams = 1'024;
 };
 
 // The events of one watcher's window as responses, one per revision (as etcd sends a
@@ -129,6 +132,7 @@ class WatchService final : public etcdserverpb::Watch::Service {
   RdbClient& client_;
   const KeyLayout& layout_;
   WatchOptions options_;
+  std::atomic<std::size_t> streams_{0};
 };
 
 }  // namespace rdb::etcd

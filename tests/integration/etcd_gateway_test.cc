@@ -675,8 +675,10 @@ class WatchStream {
         std::lock_guard lock(mu_);
         got_.push_back(r);
       }
+      grpc::Status status = stream_->Finish();
       std::lock_guard lock(mu_);
       ended_ = true;
+      status_ = status;
     });
   }
   ~WatchStream() {
@@ -697,6 +699,11 @@ class WatchStream {
     std::lock_guard lock(mu_);
     return ended_;
   }
+  // How the gateway ended the stream (once ended()).
+  grpc::Status status() const {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
   // Waits until some response satisfies `pred`.
   bool wait_for(const std::function<bool(const etcdserverpb::WatchResponse&)>& pred,
                 std::chrono::milliseconds timeout = 20s) const {
@@ -715,6 +722,7 @@ class WatchStream {
   mutable std::mutex mu_;
   std::vector<etcdserverpb::WatchResponse> got_;
   bool ended_ = false;
+  grpc::Status status_;
   std::thread reader_;
 };
 
@@ -826,6 +834,28 @@ TEST_F(EtcdGatewayTest, AWatcherSeesEveryWriteOnceInOrderAcrossAGatewayRestart) 
   auto at = metrics.find(polls);
   ASSERT_NE(at, std::string::npos) << "no change feed was polled";
   EXPECT_GT(std::stod(metrics.substr(at + polls.size())), 0.0);
+}
+
+// Each Watch stream holds two gateway threads: past --max-watch-streams a new one is refused.
+TEST_F(EtcdGatewayTest, WatchStreamsAreBoundedPerGateway) {
+  std::string gw = cluster_.start_etcd_gateway("gw-few", {"--max-watch-streams", "1"}).addr;
+  auto first = std::make_unique<WatchStream>(gw);
+  ASSERT_TRUE(first->create(watch_prefix("few/")));
+  ASSERT_TRUE(first->wait_for([](const auto& r) { return r.created(); }));
+  WatchStream second(gw);
+  ASSERT_TRUE(testing::poll_until([&] { return second.ended(); }, 20s));
+  EXPECT_EQ(second.status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(second.status().error_message().find("--max-watch-streams"), std::string::npos)
+      << second.status().error_message();
+  // Once the first ends, a new stream is served.
+  first.reset();
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        WatchStream third(gw);
+        (void)third.create(watch_prefix("few/"));
+        return third.wait_for([](const auto& r) { return r.created(); }, 2s);
+      },
+      20s));
 }
 
 TEST_F(EtcdGatewayTest, WatchFiltersPrevKvProgressCancelAndIdsAnswerAsEtcdDocuments) {
