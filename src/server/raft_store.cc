@@ -1442,6 +1442,7 @@ void RaftStore::handle_readies() {
     peer.on_read_states(w.rd.read_states);
     peer.answer_applied_reads();
     peer.node->advance(w.rd);
+    peer.answer_truncated_proposals();
   }
   for (auto& w : work) {
     status_dirty_.insert(w.peer->region.id());

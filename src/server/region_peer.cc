@@ -125,19 +125,36 @@ void RegionPeer::on_role_change(const raft::SoftState& ss) {
     cb(not_leader());
   }
   reads_waiting_index_.clear();
-  // Its proposals may still commit under the next leader, or be cut from the log: it
-  // cannot know which. Waiting for their index to apply here could take forever (the next
-  // leader's log may stay shorter), holding their latches and memory locks all along.
-  for (auto& [index, p] : proposals_) {
+}
+
+void RegionPeer::answer_truncated_proposals() {
+  if (proposals_.empty() && conf_changes_.empty()) {
+    return;
+  }
+  // A proposal whose entry is still in the log is answered when that index applies (with
+  // its result, or "overwritten" when another leader's entry took its place). One whose
+  // entry was cut off the end of the log (a deposed leader's log replaced by the next
+  // leader's shorter one) would wait until the log grows back that far — perhaps for
+  // ever, holding a 1PC's latches and memory locks all along. It may still commit
+  // elsewhere, so it is answered UNDETERMINED now.
+  // One at or below the applied index that is still waiting was never applied entry by
+  // entry: a snapshot covered it. UNDETERMINED too.
+  const std::uint64_t applied = storage->applied_index();
+  for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= applied; it = proposals_.erase(it)) {
     ProposeResult r;
     r.undetermined = true;
-    p.cb(std::move(r));
+    it->second.cb(std::move(r));
   }
-  proposals_.clear();
-  for (auto& [index, cb] : conf_changes_) {
-    cb(Status::unavailable(fmt::format("the leader of region {} stepped down before the change applied", region.id())));
+  const std::uint64_t last = node->raft().log().last_index();
+  for (auto it = proposals_.upper_bound(last); it != proposals_.end(); it = proposals_.erase(it)) {
+    ProposeResult r;
+    r.undetermined = true;
+    it->second.cb(std::move(r));
   }
-  conf_changes_.clear();
+  for (auto it = conf_changes_.upper_bound(last); it != conf_changes_.end(); it = conf_changes_.erase(it)) {
+    it->second(Status::unavailable(
+        fmt::format("region {}: the membership change was cut from the log by a new leader", region.id())));
+  }
 }
 
 void RegionPeer::on_read_states(const std::vector<raft::ReadState>& states) {

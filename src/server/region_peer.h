@@ -116,9 +116,13 @@ class RegionPeer {
   std::function<void(Status)> take_conf_change(std::uint64_t index);
 
   // A deposed leader's unconfirmed reads can never be confirmed: they are told NotLeader.
-  // Its proposals are answered UNDETERMINED (they may or may not commit later), its
-  // membership changes UNAVAILABLE.
   void on_role_change(const raft::SoftState& ss);
+  // Proposals (and membership changes) whose log entries are no longer in the log — cut off
+  // its end when a deposed leader's log was replaced by a shorter one — are answered now:
+  // UNDETERMINED (they may still commit elsewhere) and UNAVAILABLE; so are proposals a
+  // snapshot skipped (at or below the applied index, never applied one by one). Called
+  // after each ready, once its entries applied.
+  void answer_truncated_proposals();
   // Reads Raft confirmed wait for their index to apply; those already applied are answered.
   void on_read_states(const std::vector<raft::ReadState>& states);
   void answer_applied_reads();
