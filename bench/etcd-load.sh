@@ -79,7 +79,7 @@ print(f"loaded in {load:.0f} s: {gib * 1024 / load:.1f} MiB/s, {keys / load:.0f}
 lat = b["latency_us"]
 print("Range (linearizable, one key of {} KiB, {} in flight) over {:.0f} s: {:.0f} ops/s, p50 {:.0f} us, "
       "p99 {:.0f} us, max {:.0f} us, errors {}".format(b["value_size"] // 1024, b["concurrency"], b["duration_s"],
-                                                      b["ops_per_s"], lat["p50"], lat["p99"], lat["max"], b["errors"]))
+                                                      b["ops_per_s"], lat["p50"], lat["p99"], lat["max"], sum(b["errors"].values()) if isinstance(b["errors"], dict) else b["errors"]))
 PY
 "$BIN/rdb-cli" --pd "$PD" --json cluster >"$WORK/cluster.json"
 python3 - "$WORK/cluster.json" <<'PY'
