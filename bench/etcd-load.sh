@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Store more than etcd can (issue 15): PD + 3 stores + one rdb-etcd gateway; rdb-bench's etcd
+# Store more than etcd can (issue 15): PD + STORES stores + one rdb-etcd gateway; rdb-bench's etcd
 # driver puts SIZE_GIB of incompressible VALUE-byte values through the gateway (each key once,
 # LOADERS at a time), then measures linearizable Range latency on the loaded keys. Prints the
 # load's time and rate (and the rate over each tenth of it, from the gateway's put counter),
 # then the Range figures, the regions and each store's disk use.
 #
-#   bench/etcd-load.sh                       # SIZE_GIB=20 REPLICAS=1
+#   bench/etcd-load.sh                       # SIZE_GIB=20 STORES=1 REPLICAS=1
 #   SIZE_GIB=1 bench/etcd-load.sh            # a quick run
-#   REPLICAS=3 SIZE_GIB=10 bench/etcd-load.sh
-# Needs about 1.3 x SIZE_GIB x REPLICAS of free disk under WORK_DIR (default /var/tmp).
+#   STORES=3 REPLICAS=3 SIZE_GIB=10 bench/etcd-load.sh
+# Needs about 1.3 x SIZE_GIB x REPLICAS of free disk under WORK_DIR (default /var/tmp), more
+# while PD moves regions between stores (snapshot files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 BIN=${BIN:-build/bin}
 SIZE_GIB=${SIZE_GIB:-20}
 REPLICAS=${REPLICAS:-1}
+STORES=${STORES:-1}
 VALUE=${VALUE:-262144}
 LOADERS=${LOADERS:-32}
 RANGE_SECONDS=${RANGE_SECONDS:-20}
@@ -24,9 +26,16 @@ KEYS=$((SIZE_GIB * 1024 * 1024 * 1024 / VALUE))
 
 WORK=$(mktemp -d "$WORK_DIR/rdb-etcd-load.XXXXXX")
 PIDS=()
+LOGS=${LOGS:-/tmp/rdb-etcd-load-logs}
+PROGRESS=""
 finish() {
+  local rc=$?
+  [ -z "$PROGRESS" ] || kill "$PROGRESS" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ "$rc" != 0 ]; then  # keep the daemons' logs of a failed run
+    rm -rf "$LOGS" && mkdir -p "$LOGS" && cp "$WORK"/*.log "$LOGS"/ 2>/dev/null && echo "logs kept in $LOGS" >&2
+  fi
   rm -rf "$WORK"
 }
 trap finish EXIT
@@ -37,20 +46,20 @@ addr_of() { grep -o "\"$2\":\"[^\"]*\"" "$1" | cut -d'"' -f4; }
 PIDS+=($!)
 wait_for_file "$WORK/pd.ready" 30 || { tail -5 "$WORK/pd.log"; exit 1; }
 PD=$(addr_of "$WORK/pd.ready" addr)
-for i in 1 2 3; do
+for i in $(seq "$STORES"); do
   "$BIN/rdb-server" --addr 127.0.0.1:0 --status-addr 127.0.0.1:0 --data-dir "$WORK/s$i" --pd "$PD" \
     --reserve-space 0 --ready-file "$WORK/s$i.ready" 2>"$WORK/s$i.log" &
   PIDS+=($!)
   wait_for_file "$WORK/s$i.ready" 60 || { tail -5 "$WORK/s$i.log"; exit 1; }
 done
 "$BIN/rdb-etcd" --pd "$PD" --addr 127.0.0.1:0 --status-addr 127.0.0.1:0 --ready-file "$WORK/gw.ready" \
-  2>"$WORK/gw.log" &
+  --request-timeout-ms "${REQUEST_TIMEOUT_MS:-30000}" 2>"$WORK/gw.log" &
 PIDS+=($!)
 wait_for_file "$WORK/gw.ready" 60 || { tail -5 "$WORK/gw.log"; exit 1; }
 GW=$(addr_of "$WORK/gw.ready" addr)
 
 echo "loading $SIZE_GIB GiB through rdb-etcd ($KEYS keys of $VALUE random bytes, $LOADERS puts in flight," \
-  "$REPLICAS replica(s) on 3 stores) ..."
+  "$REPLICAS replica(s) on $STORES store(s)) ..."
 # Progress: disk use every tenth of the way (the load itself prints nothing until done).
 (
   step=$((SIZE_GIB * 1024 / 10))
@@ -90,4 +99,4 @@ for s in c["stores"]:
     print(f"store {s['id']}: {s['region_count']} regions, {s['leader_count']} leaders, "
           f"{s.get('region_size', 0) / 2**30:.2f} GiB of regions")
 PY
-for i in 1 2 3; do echo "store $i disk: $(du -sh "$WORK/s$i" | cut -f1)"; done
+for i in $(seq "$STORES"); do echo "store $i disk: $(du -sh "$WORK/s$i" | cut -f1)"; done
