@@ -8,6 +8,7 @@
 #   bench/etcd-load.sh                       # SIZE_GIB=20 STORES=1 REPLICAS=1
 #   SIZE_GIB=1 bench/etcd-load.sh            # a quick run
 #   STORES=3 REPLICAS=3 SIZE_GIB=10 bench/etcd-load.sh
+#   PD_ON_TMPFS=1 bench/etcd-load.sh         # PD's data under /dev/shm
 # Needs about 1.3 x SIZE_GIB x REPLICAS of free disk under WORK_DIR (default /var/tmp), more
 # while PD moves regions between stores (snapshot files).
 set -euo pipefail
@@ -28,6 +29,7 @@ WORK=$(mktemp -d "$WORK_DIR/rdb-etcd-load.XXXXXX")
 PIDS=()
 LOGS=${LOGS:-/tmp/rdb-etcd-load-logs}
 PROGRESS=""
+PD_DIR=""
 finish() {
   local rc=$?
   [ -z "$PROGRESS" ] || kill "$PROGRESS" 2>/dev/null || true
@@ -36,12 +38,17 @@ finish() {
   if [ "$rc" != 0 ]; then  # keep the daemons' logs of a failed run
     rm -rf "$LOGS" && mkdir -p "$LOGS" && cp "$WORK"/*.log "$LOGS"/ 2>/dev/null && echo "logs kept in $LOGS" >&2
   fi
+  [ -z "$PD_DIR" ] || [ "$PD_DIR" = "$WORK/pd" ] || rm -rf "$PD_DIR"
   rm -rf "$WORK"
 }
 trap finish EXIT
 addr_of() { grep -o "\"$2\":\"[^\"]*\"" "$1" | cut -d'"' -f4; }
 
-"$BIN/rdb-pd" --addr 127.0.0.1:0 --status-addr 127.0.0.1:0 --data-dir "$WORK/pd" --ready-file "$WORK/pd.ready" \
+PD_DIR=$WORK/pd
+if [ -n "${PD_ON_TMPFS:-}" ]; then  # PD's data in memory: its synced writes off the store's disk
+  PD_DIR=$(mktemp -d /dev/shm/rdb-pd.XXXXXX)
+fi
+"$BIN/rdb-pd" --addr 127.0.0.1:0 --status-addr 127.0.0.1:0 --data-dir "$PD_DIR" --ready-file "$WORK/pd.ready" \
   --max-replicas "$REPLICAS" 2>"$WORK/pd.log" &
 PIDS+=($!)
 wait_for_file "$WORK/pd.ready" 30 || { tail -5 "$WORK/pd.log"; exit 1; }
