@@ -33,11 +33,23 @@ PD_DIR=""
 finish() {
   local rc=$?
   [ -z "$PROGRESS" ] || kill "$PROGRESS" 2>/dev/null || true
+  if [ "$rc" != 0 ]; then  # keep what explains a failed run: logs, metrics, stacks (with gdb)
+    rm -rf "$LOGS" && mkdir -p "$LOGS"
+    for f in "$WORK"/*.ready; do
+      [ -f "$f" ] || continue
+      n=$(basename "$f" .ready)
+      status=$(grep -o '"status_addr":"[^"]*"' "$f" | cut -d'"' -f4)
+      [ -z "$status" ] || curl -s -m 10 "http://$status/metrics" >"$LOGS/$n.metrics" || true
+      pid=$(grep -o '"pid":[0-9]*' "$f" | cut -d: -f2)
+      if [ -n "$pid" ] && command -v gdb >/dev/null; then
+        timeout 60 gdb -batch -p "$pid" -ex "thread apply all bt" >"$LOGS/$n.stacks" 2>&1 || true
+      fi
+    done
+    cp "$WORK"/*.log "$LOGS"/ 2>/dev/null
+    echo "logs, metrics (and stacks) kept in $LOGS" >&2
+  fi
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ "$rc" != 0 ]; then  # keep the daemons' logs of a failed run
-    rm -rf "$LOGS" && mkdir -p "$LOGS" && cp "$WORK"/*.log "$LOGS"/ 2>/dev/null && echo "logs kept in $LOGS" >&2
-  fi
   [ -z "$PD_DIR" ] || [ "$PD_DIR" = "$WORK/pd" ] || rm -rf "$PD_DIR"
   rm -rf "$WORK"
 }
