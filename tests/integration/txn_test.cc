@@ -566,6 +566,46 @@ TEST_F(TxnTest, AChangeFeedHasEveryCommitOnceInOrderAndIsLostWhenItsRegionSplits
   EXPECT_EQ(fresh[0].commit_ts, last);
 }
 
+// The change feed RPCs take nothing on trust: a bad range, timestamp or window is refused
+// with its reason; an unknown feed is answered "lost" (the reader registers again).
+TEST_F(TxnTest, ChangeFeedRpcsRefuseGarbage) {
+  auto stub = kvrpc::Kv::NewStub(grpc::CreateChannel(cluster_->store("s1").addr, grpc::InsecureChannelCredentials()));
+  auto call = [&](auto rpc, const auto& req, auto* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    return ((*stub).*rpc)(&ctx, req, resp);
+  };
+  kvrpc::KvChangeFeedRegisterRequest inverted;
+  inverted.set_start_key("b");
+  inverted.set_end_key("a");
+  kvrpc::KvChangeFeedRegisterResponse registered;
+  grpc::Status s = call(&kvrpc::Kv::Stub::KvChangeFeedRegister, inverted, &registered);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+
+  kvrpc::KvChangeFeedPollRequest poll;
+  poll.set_feed_id(12345);
+  poll.set_version(0);
+  kvrpc::KvChangeFeedPollResponse polled;
+  s = call(&kvrpc::Kv::Stub::KvChangeFeedPoll, poll, &polled);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("version"), std::string::npos) << s.error_message();
+  poll.set_version(10);
+  poll.set_after(10);
+  s = call(&kvrpc::Kv::Stub::KvChangeFeedPoll, poll, &polled);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("empty window"), std::string::npos) << s.error_message();
+  poll.set_after(9);
+  s = call(&kvrpc::Kv::Stub::KvChangeFeedPoll, poll, &polled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(polled.lost().find("no change feed 12345"), std::string::npos) << polled.DebugString();
+  EXPECT_EQ(polled.changes_size(), 0);
+
+  kvrpc::KvChangeFeedCancelRequest cancel;  // an unknown feed: nothing to do
+  cancel.set_feed_id(12345);
+  kvrpc::KvChangeFeedCancelResponse canceled;
+  EXPECT_TRUE(call(&kvrpc::Kv::Stub::KvChangeFeedCancel, cancel, &canceled).ok());
+}
+
 // More keys than one request carries (10,240): the prewrite, commit and reads go in
 // parts, and the transaction is still one commit at one timestamp.
 TEST_F(TxnTest, ALargeTransactionCommitsInPartsAtOneTimestamp) {
