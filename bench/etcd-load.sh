@@ -9,6 +9,7 @@
 #   SIZE_GIB=1 bench/etcd-load.sh            # a quick run
 #   STORES=3 REPLICAS=3 SIZE_GIB=10 bench/etcd-load.sh
 #   PD_ON_TMPFS=1 bench/etcd-load.sh         # PD's data under /dev/shm
+#   STORE_ARGS="--region-split-size 8MiB" SIZE_GIB=2 bench/etcd-load.sh  # many regions sooner
 # Needs about 1.3 x SIZE_GIB x REPLICAS of free disk under WORK_DIR (default /var/tmp), more
 # while PD moves regions between stores (snapshot files).
 set -euo pipefail
@@ -67,7 +68,7 @@ wait_for_file "$WORK/pd.ready" 30 || { tail -5 "$WORK/pd.log"; exit 1; }
 PD=$(addr_of "$WORK/pd.ready" addr)
 for i in $(seq "$STORES"); do
   "$BIN/rdb-server" --addr 127.0.0.1:0 --status-addr 127.0.0.1:0 --data-dir "$WORK/s$i" --pd "$PD" \
-    --reserve-space 0 --ready-file "$WORK/s$i.ready" 2>"$WORK/s$i.log" &
+    --reserve-space 0 --ready-file "$WORK/s$i.ready" ${STORE_ARGS:-} 2>"$WORK/s$i.log" &
   PIDS+=($!)
   wait_for_file "$WORK/s$i.ready" 60 || { tail -5 "$WORK/s$i.log"; exit 1; }
 done

@@ -442,6 +442,19 @@ Status PdService::validate_region_heartbeat(const pdpb::RegionHeartbeatRequest& 
   return Status::ok();
 }
 
+void PdService::log_refused_report(const Status& why) {
+  // Stale reports are normal (a report made before a split that PD already heard of); one
+  // refused for good (a region PD never learns) shows as the same line again and again.
+  std::lock_guard lock(refusals_mu_);
+  ++refusals_;
+  auto now = std::chrono::steady_clock::now();
+  if (now - refusal_logged_ >= std::chrono::seconds(10)) {
+    spdlog::info("region reports refused: {} in the last 10 s; the latest: {}", refusals_, why.message());
+    refusals_ = 0;
+    refusal_logged_ = now;
+  }
+}
+
 grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::RegionHeartbeatRequest* req,
                                         pdpb::RegionHeartbeatResponse* resp) {
   if (!check_header(req->header(), resp->mutable_header())) {
@@ -456,6 +469,9 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
   *cmd.mutable_region()->mutable_region() = req->region();
   *cmd.mutable_region()->mutable_leader() = req->leader();
   auto changes = meta_.region_would_change(cmd.region());
+  if (!changes.is_ok()) {
+    log_refused_report(changes.status());
+  }
   Status s = !changes.is_ok() ? changes.status()
              : *changes       ? replicate(std::move(cmd), resp->mutable_header())
                               : Status::ok();

@@ -14,6 +14,7 @@
 // internally synchronised. It does not own the allocators or metadata.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -121,6 +122,11 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   const BalanceConfig balance_;
   const MergeConfig merge_;
   // Regions' sizes as their leaders last reported them (in memory only).
+  // Refused region reports, logged at most every 10 s.
+  void log_refused_report(const Status& why);
+  std::mutex refusals_mu_;
+  std::uint64_t refusals_ = 0;                            // guarded by refusals_mu_
+  std::chrono::steady_clock::time_point refusal_logged_;  // guarded by refusals_mu_
   std::mutex sizes_mu_;
   std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> region_sizes_;  // id -> (bytes, keys)
   std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> range_since_;   // id -> (version, since ms)

@@ -116,8 +116,17 @@ void PdWorker::heartbeat() {
     pdpb::StoreHeartbeatResponse resp;
     if (Status s = pd_.call(&pdpb::PD::Stub::StoreHeartbeat, req, &resp, PdClient::Clock::now() + interval_);
         !s.is_ok()) {
-      spdlog::debug("store heartbeat failed: {}", s.message());
+      // No region is reported until it succeeds again: PD learns no split meanwhile.
+      ++failed_store_heartbeats_;
+      if (failed_store_heartbeats_ == 1 || failed_store_heartbeats_ % 30 == 0) {
+        spdlog::warn("store heartbeat to PD failed ({} in a row; regions are not reported meanwhile): {}",
+                     failed_store_heartbeats_, s.message());
+      }
       return;
+    }
+    if (failed_store_heartbeats_ > 0) {
+      spdlog::info("store heartbeat to PD answered again after {} failures", failed_store_heartbeats_);
+      failed_store_heartbeats_ = 0;
     }
     if (on_gc_safe_point_ && resp.gc_safe_point() != 0) {
       on_gc_safe_point_(resp.gc_safe_point());
@@ -128,6 +137,8 @@ void PdWorker::heartbeat() {
   // that the reports spread evenly instead of coming all at once.
   const std::uint64_t quiet_rounds = std::max(kQuietRounds, (leaders + kMaxQuietPerRound - 1) / kMaxQuietPerRound);
   std::map<std::uint64_t, Reported> still_led;
+  std::size_t refused = 0;  // region reports PD refused or did not answer this round
+  std::string refused_why;
   for (const auto& r : regions) {
     if (!r.is_leader) {
       continue;
@@ -156,6 +167,13 @@ void PdWorker::heartbeat() {
     pdpb::RegionHeartbeatResponse resp;
     const bool sent =
         pd_.call(&pdpb::PD::Stub::RegionHeartbeat, req, &resp, PdClient::Clock::now() + interval_).is_ok();
+    if (!sent || resp.header().has_error()) {
+      ++refused;
+      if (refused_why.empty()) {
+        refused_why = fmt::format("region {}: {}", r.region.id(),
+                                  sent ? resp.header().error().message() : std::string("no answer in time"));
+      }
+    }
     if (sent && !resp.header().has_error()) {
       last = {
           std::move(what), round_,
@@ -208,6 +226,11 @@ void PdWorker::heartbeat() {
     });
   }
   reported_ = std::move(still_led);  // regions no longer led here are forgotten
+  // A report refused round after round (a region PD never learns) is worth a line now and then.
+  if (refused > 0 && (round_ - last_refusal_log_round_ >= 30 || last_refusal_log_round_ == 0)) {
+    spdlog::warn("PD refused or did not answer {} region report(s) this round; the first: {}", refused, refused_why);
+    last_refusal_log_round_ = round_;
+  }
 }
 
 }  // namespace rdb

@@ -66,6 +66,8 @@ class PdWorker {
   };
   std::map<std::uint64_t, Reported> reported_;  // by region id; the worker thread's own
   std::uint64_t round_ = 0;
+  std::uint64_t failed_store_heartbeats_ = 0;  // in a row; the worker thread's own
+  std::uint64_t last_refusal_log_round_ = 0;   // when refused region reports were last logged
   std::thread thread_;
 };
 
