@@ -10,6 +10,7 @@
 #   STORES=3 REPLICAS=3 SIZE_GIB=10 bench/etcd-load.sh
 #   PD_ON_TMPFS=1 bench/etcd-load.sh         # PD's data under /dev/shm
 #   STORE_ARGS="--region-split-size 8MiB" SIZE_GIB=2 bench/etcd-load.sh  # many regions sooner
+#   PD_ARGS="--gc-life-time 30s" bench/etcd-load.sh   # GC early
 # Needs about 1.3 x SIZE_GIB x REPLICAS of free disk under WORK_DIR (default /var/tmp), more
 # while PD moves regions between stores (snapshot files).
 set -euo pipefail
@@ -62,7 +63,7 @@ if [ -n "${PD_ON_TMPFS:-}" ]; then  # PD's data in memory: its synced writes off
   PD_DIR=$(mktemp -d /dev/shm/rdb-pd.XXXXXX)
 fi
 "$BIN/rdb-pd" --addr 127.0.0.1:0 --status-addr 127.0.0.1:0 --data-dir "$PD_DIR" --ready-file "$WORK/pd.ready" \
-  --max-replicas "$REPLICAS" 2>"$WORK/pd.log" &
+  --max-replicas "$REPLICAS" ${PD_ARGS:-} 2>"$WORK/pd.log" &
 PIDS+=($!)
 wait_for_file "$WORK/pd.ready" 30 || { tail -5 "$WORK/pd.log"; exit 1; }
 PD=$(addr_of "$WORK/pd.ready" addr)
