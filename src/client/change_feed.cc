@@ -52,8 +52,16 @@ class FeedImpl final : public ChangeFeed {
       req.set_after(after);
       req.set_with_prev(with_prev_);
       RDB_ASSIGN_OR_RETURN(auto resp, poll(req, p.start));
+      if (resp.resolved_ts() <= after || resp.resolved_ts() > version) {
+        // A store's answer outside the window would move the reader backwards or past V.
+        return Status::internal(fmt::format("a store answered a change feed poll of ({}, {}] resolved at {}", after,
+                                            version, resp.resolved_ts()));
+      }
       upto = std::min(upto, resp.resolved_ts());
       for (auto& c : *resp.mutable_changes()) {
+        if (c.commit_ts() <= after) {
+          continue;  // already had (a store that dropped nothing): never twice
+        }
         TxnChange change{std::move(*c.mutable_key()), c.commit_ts(), c.deleted(), std::move(*c.mutable_value()), {}};
         if (c.has_prev()) {
           change.previous = TxnVersion{change.key, std::move(*c.mutable_prev_value()), c.prev_commit_ts()};

@@ -308,6 +308,30 @@ TEST(ChangeFeedClientTest, ALostFeedIsUnavailableSoTheReaderOpensAnother) {
   EXPECT_NE(changes.status().message().find("change feed lost: region 2 installed a snapshot"), std::string::npos);
 }
 
+TEST(ChangeFeedClientTest, AnAnswerOutsideTheWindowIsRefusedAndOldChangesNeverComeTwice) {
+  ScriptedSender sender;
+  sender.registers = {registered(5, 10, "")};
+  auto feed = open_change_feed(sender, "", "", false);
+  ASSERT_TRUE(feed.is_ok());
+  const std::uint64_t after = (*feed)->floor();
+  sender.set_next_ts(after + 100);
+  kvrpc::KvChangeFeedPollResponse backwards;
+  backwards.set_resolved_ts(after - 1);
+  sender.polls[5].push_back(backwards);
+  std::uint64_t resolved = 0;
+  EXPECT_EQ((*feed)->next(after, &resolved).status().code(), StatusCode::kInternal);
+  sender.set_next_ts(after + 100);
+  kvrpc::KvChangeFeedPollResponse stale;
+  add_change(stale, "old", after);  // at `after`: the reader has it
+  add_change(stale, "new", after + 5);
+  stale.set_resolved_ts(after + 100);
+  sender.polls[5].push_back(stale);
+  auto changes = (*feed)->next(after, &resolved);
+  ASSERT_TRUE(changes.is_ok()) << changes.status().to_string();
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ((*changes)[0].key, "new");
+}
+
 TEST(ChangeFeedClientTest, ARegistrationThatFailsCancelsThePartsAlreadyRegistered) {
   ScriptedSender sender;
   sender.registers = {registered(4, 10, "m")};  // the second region's registration fails
