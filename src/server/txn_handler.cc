@@ -387,11 +387,17 @@ grpc::Status TxnHandler::poll_feed(const kvrpc::KvChangeFeedPollRequest& req, kv
   }
   auto range = store_.change_feeds().range_of(req.feed_id());
   if (!range.is_ok()) {
-    if (input.is_ok()) {
-      resp->set_lost(range.status().message());
-      return grpc::Status::OK;
-    }
-    range = std::make_pair(std::string(), std::string());  // refused below for its input
+    // Not here: "lost" only once this store is known to lead the region the client meant.
+    // A client whose cache points at a follower (or an old epoch) is sent on instead, or it
+    // would give up a feed that lives on on the leader.
+    auto unknown = range.status();
+    return read(
+        kPollFeed, req, resp, {}, input, ReadFence{}, deadline,
+        [&](MvccReader&) -> Status {
+          resp->set_lost(unknown.message());
+          return Status::ok();
+        },
+        nullptr);
   }
   const auto& [start, end] = *range;
   auto region = std::make_shared<metapb::Region>();
