@@ -716,7 +716,23 @@ class ClientImpl final : public RdbClient, public TxnSender {
 
   // Where does `key` live? From the cache, else from the store (direct mode) or PD.
   // With `before`: the region holding the greatest keys below `key` (reverse scans).
+  //
+  // PD's map has short gaps: a split region reports its new range before the regions cut
+  // from it report theirs, and a new region's leader is not known at once. Those are
+  // retried (with back-off) until the deadline rather than failing the caller's request.
   Result<RegionRoute> locate(const std::string& key, Clock::time_point deadline, bool before) {
+    std::chrono::milliseconds backoff(2);
+    for (;;) {
+      bool transient = false;
+      auto route = locate_once(key, deadline, before, &transient);
+      if (route.is_ok() || !transient || Clock::now() + backoff >= deadline) {
+        return route;
+      }
+      sleep_backoff(backoff, deadline);
+    }
+  }
+
+  Result<RegionRoute> locate_once(const std::string& key, Clock::time_point deadline, bool before, bool* transient) {
     auto cached = [&] { return before ? cache_.lookup_before(key) : cache_.lookup(key); };
     if (auto hit = cached()) {
       return *hit;
@@ -754,9 +770,11 @@ class ClientImpl final : public RdbClient, public TxnSender {
     pdpb::GetRegionResponse rresp;
     RDB_RETURN_IF_ERROR(pd_->call(&pdpb::PD::Stub::GetRegion, rreq, &rresp, deadline));
     if (rresp.header().has_error()) {
+      *transient = rresp.header().error().type() == pdpb::REGION_NOT_FOUND;
       return Status::unavailable(fmt::format("PD {}: {}", pd_->current(), rresp.header().error().message()));
     }
     if (rresp.leader().store_id() == 0) {
+      *transient = true;
       return Status::unavailable(fmt::format("region {} has no known leader yet", rresp.region().id()));
     }
     RDB_ASSIGN_OR_RETURN(std::string addr, store_address(rresp.leader().store_id(), deadline));

@@ -668,7 +668,7 @@ class TxnImpl final : public Transaction {
       return failure.code() == StatusCode::kDeadlineExceeded ? Status::aborted(failure.message()) : failure;
     }
     return Status::undetermined(fmt::format(
-        "transaction {}: its one-phase commit was sent but not answered ({}), and the rollback that would settle it "
+        "transaction {}: its one-phase commit failed without a verdict ({}), and the rollback that would settle it "
         "failed too ({}); it may or may not have committed",
         start_ts_, failure.message(), rolled.message()));
   }

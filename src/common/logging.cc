@@ -20,4 +20,23 @@ Status init_logging(std::string_view process_name, std::string_view level) {
   return Status::ok();
 }
 
+std::string printable_key(std::string_view key, std::size_t max) {
+  if (key.empty()) {
+    return "\"\"";
+  }
+  std::string out;
+  for (std::size_t i = 0; i < key.size() && i < max; ++i) {
+    auto c = static_cast<unsigned char>(key[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  if (key.size() > max) {
+    out += fmt::format("...(+{} bytes)", key.size() - max);
+  }
+  return out;
+}
+
 }  // namespace rdb

@@ -1,9 +1,12 @@
 #include "pd/cluster_meta.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include <random>
 
+#include "common/logging.h"
 #include "common/parse.h"
 
 namespace rdb {
@@ -249,6 +252,12 @@ Status ClusterMeta::put_region(const pdpb::RegionInfo& info) {
   wb.put(ColumnFamily::kMeta, id_key(kRegionPrefix, region.id()), info.SerializeAsString());
   RDB_RETURN_IF_ERROR(engine_.write(wb, true));
   regions_.put(info, update);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug(
+        "region {} [{}, {}) version {} conf_ver {} learned{}", region.id(), printable_key(region.start_key()),
+        printable_key(region.end_key()), region.region_epoch().version(), region.region_epoch().conf_ver(),
+        update.removed.empty() ? std::string() : fmt::format(", replacing {}", fmt::join(update.removed, ", ")));
+  }
   return Status::ok();
 }
 

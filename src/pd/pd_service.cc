@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "common/logging.h"
 #include "common/version.h"
 
 namespace rdb {
@@ -372,8 +373,13 @@ static void fill_region(const std::optional<pdpb::RegionInfo>& info, const std::
 grpc::Status PdService::GetRegion(grpc::ServerContext*, const pdpb::GetRegionRequest* req,
                                   pdpb::GetRegionResponse* resp) {
   if (check_header(req->header(), resp->mutable_header())) {
+    auto found = req->before() ? meta_.region_before(req->region_key()) : meta_.region_for_key(req->region_key());
+    if (!found && spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("GetRegion{}: no region holds {}", req->before() ? " (before)" : "",
+                    printable_key(req->region_key()));
+    }
     fill_region(
-        req->before() ? meta_.region_before(req->region_key()) : meta_.region_for_key(req->region_key()),
+        found,
         meta_.is_bootstrapped() ? "no region holds that key" : "cluster is not bootstrapped: no store has joined yet",
         resp);
   }

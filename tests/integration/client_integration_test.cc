@@ -753,5 +753,68 @@ TEST(ClientUnreachableTest, DownServersAreReportedWithinTheDeadline) {
   EXPECT_EQ(RdbClient::connect(bad).status().code(), StatusCode::kInvalidArgument);
 }
 
+// PD's map has short gaps while a split's regions report one by one (the parent's new,
+// shorter range first). A request for a key in such a gap waits for it to close instead
+// of failing: here a forged report opens a gap, and a second closes it while a get
+// waits. (A cluster of its own: the forged epochs stay ahead of the store's.)
+TEST(PdGapTest, ARequestWaitsForAGapInPdsRegionMapToClose) {
+  LocalCluster cluster;
+  cluster.start_pd({"--max-replicas", "1"});
+  cluster.start_store("s1");
+  ClientOptions o;
+  o.pd_endpoints = {cluster.pd().addr};
+  o.timeout = std::chrono::seconds(20);
+  auto first = RdbClient::connect(o);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  ASSERT_TRUE((*first)->raw_put("x", "1").is_ok());
+  auto st = (*first)->cluster_status();
+  ASSERT_TRUE(st.is_ok() && st->regions.size() == 1) << st.status().to_string();
+  const RegionInfo known = st->regions[0];
+  auto pd = pdpb::PD::NewStub(grpc::CreateChannel(cluster.pd().addr, grpc::InsecureChannelCredentials()));
+  auto report = [&](const std::string& end, std::uint64_t version) {
+    pdpb::RegionHeartbeatRequest req;
+    req.mutable_header()->set_cluster_id(st->cluster_id);
+    auto* r = req.mutable_region();
+    r->set_id(known.id);
+    r->set_end_key(end);
+    r->mutable_region_epoch()->set_conf_ver(known.conf_ver);
+    r->mutable_region_epoch()->set_version(version);
+    for (const auto& p : known.peers) {
+      auto* peer = r->add_peers();
+      peer->set_id(p.id);
+      peer->set_store_id(p.store_id);
+    }
+    req.mutable_leader()->set_id(known.leader.id);
+    req.mutable_leader()->set_store_id(known.leader.store_id);
+    pdpb::RegionHeartbeatResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(pd->RegionHeartbeat(&ctx, req, &resp).ok());
+    EXPECT_FALSE(resp.header().has_error()) << resp.header().error().message();
+  };
+  report("m", known.version + 1);       // as if split at "m": ["m", "") is in no region PD knows
+  auto second = RdbClient::connect(o);  // nothing cached
+  ASSERT_TRUE(second.is_ok()) << second.status().to_string();
+  // A transaction's write (its prewrite looks the key up itself) and a raw read.
+  auto write = std::async(std::launch::async, [&] {
+    auto t = (*second)->begin();
+    return t.is_ok() ? (*t)->put("x", "2").is_ok() ? (*t)->commit() : Status::internal("put") : t.status();
+  });
+  auto get = std::async(std::launch::async, [&] { return (*second)->raw_get("x"); });
+  // The gap stays open a while (both ask PD meanwhile), then a report closes it.
+  EXPECT_EQ(write.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "the write did not wait for the gap to close";
+  report("", known.version + 2);
+  Status written = write.get();
+  EXPECT_TRUE(written.is_ok()) << written.to_string();
+  auto got = get.get();
+  ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+  EXPECT_EQ(got->value_or("(none)"), "1");
+  auto t = (*second)->begin();
+  ASSERT_TRUE(t.is_ok());
+  auto read = (*t)->get("x");
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  EXPECT_EQ(read->value_or("(none)"), "2");
+}
+
 }  // namespace
 }  // namespace rdb
