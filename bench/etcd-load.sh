@@ -87,8 +87,9 @@ echo "loading $SIZE_GIB GiB through rdb-etcd ($KEYS keys of $VALUE random bytes,
   next=$step
   t0=$SECONDS
   while sleep 5; do
-    used=$(du -sm "$WORK" 2>/dev/null | cut -f1)
-    if [ "$used" -ge $((next * REPLICAS)) ]; then
+    # du fails when RocksDB deletes a file under it: that sample is skipped, not fatal
+    used=$(du -sm "$WORK" 2>/dev/null | cut -f1) || true
+    if [ -n "$used" ] && [ "$used" -ge $((next * REPLICAS)) ]; then
       echo "  $((next / 1024)).$((next % 1024 * 10 / 1024)) GiB on disk per replica after $((SECONDS - t0)) s"
       next=$((next + step))
     fi
