@@ -26,6 +26,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kBaseLockTtlMs = 3000;
 constexpr std::uint64_t kMaxLockTtlMs = 120'000;
 
+// How far above the present a one-phase commit may land (50 ms of PD's clock): readers
+// that started meanwhile push the store's max_ts a little past it under load.
+constexpr std::uint64_t kOnePcCommitWindow = std::uint64_t{50} << 18;
+
 std::uint64_t physical_ms(std::uint64_t ts) {
   return ts >> 18;
 }
@@ -313,7 +317,7 @@ class TxnImpl final : public Transaction {
     if (one_pc_commit_ts != 0) {  // every key was in one region: committed in that one step
       commit_ts_ = one_pc_commit_ts;
       finished_ = true;
-      return Status::ok();
+      return wait_for_tso_past(one_pc_commit_ts);
     }
     // A prewrite that took a good part of the TTL: extend it before others may judge us dead.
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - prewrite_started);
@@ -597,7 +601,12 @@ class TxnImpl final : public Transaction {
         return now.status().with_context("timestamp for a one-phase commit");
       }
       req.set_try_one_pc(true);
-      req.set_max_commit_ts(*now);
+      // Up to a short window above the present: concurrent readers that started after
+      // `now` (they raised the store's max_ts) then no longer turn this commit into two
+      // phases. A commit above `now` is acknowledged only once PD's timestamps passed it
+      // (wait_for_tso_past), so transactions that start afterwards still see it.
+      one_pc_present_ = *now;
+      req.set_max_commit_ts(*now + kOnePcCommitWindow);
     }
     req.set_primary_lock(primary);
     req.set_start_version(start_ts_);
@@ -641,6 +650,30 @@ class TxnImpl final : public Transaction {
       return Status::aborted(s.message());  // another transaction kept a key: nothing of this one applied
     }
     return s;
+  }
+
+  // A one-phase commit above the present it was given: PD's timestamps must pass it
+  // before the caller hears of it, or a transaction that starts afterwards (with an
+  // earlier timestamp) would not see it. Quick: the store's max_ts came from timestamps
+  // PD issued, plus one per 1PC since.
+  Status wait_for_tso_past(std::uint64_t commit_ts) {
+    if (commit_ts <= one_pc_present_) {
+      return Status::ok();
+    }
+    const auto deadline = Clock::now() + s_.timeout();
+    for (;;) {
+      auto ts = s_.timestamp();
+      if (ts.is_ok() && *ts >= commit_ts) {
+        return Status::ok();
+      }
+      if (Clock::now() >= deadline) {
+        return Status::undetermined(fmt::format(
+            "transaction {} committed at {}, but PD's timestamps did not pass it before the deadline ({}); a "
+            "transaction started now might not see it",
+            start_ts_, commit_ts, ts.is_ok() ? fmt::format("last {}", *ts) : ts.status().message()));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 
   // A prewrite that may have been a 1PC failed without a verdict: it may have committed.
@@ -701,6 +734,7 @@ class TxnImpl final : public Transaction {
   TxnSender& s_;
   const std::uint64_t start_ts_;
   const bool try_one_pc_;
+  std::uint64_t one_pc_present_ = 0;  // the TSO timestamp fetched for the one-phase commit
   const bool read_only_;
   std::uint64_t commit_ts_ = 0;
   std::map<std::string, std::optional<std::string>> buffer_;  // key -> value, nullopt = delete

@@ -1258,6 +1258,7 @@ void RaftStore::handle_readies() {
       continue;
     }
     Work w{peer.get(), {}};
+    peer->close_read_batch();
     guarded(*peer, "collecting its Ready", [&] { w.rd = peer->node->ready(); });
     if (peer->broken) {
       continue;

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <set>
 
 #include "raftdisk/raft_keys.h"
 #include "server/raft_store_fixture.h"
@@ -61,6 +63,45 @@ TEST_F(RaftStoreTest, ThreeReplicasReplicateFailOverAndCatchUp) {
   EXPECT_TRUE(testing::poll_until([&] { return has_value(leader, "k119", "w"); }, std::chrono::seconds(20)));
   EXPECT_TRUE(has_value(leader, "k0", "v"));
   EXPECT_EQ(nodes_[leader].engine->get("c")->version, 1u);
+}
+
+// Reads that reach the loop together share one read index round (one heartbeat
+// context), and each is still answered once its point applied. The loop is held by a
+// read whose answer blocks while the others queue.
+TEST_F(RaftStoreTest, ReadsArrivingTogetherShareOneReadIndexRound) {
+  auto region = region_with({1, 2, 3});
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    start(s, region);
+  }
+  std::uint64_t leader = wait_for_leader();
+  ASSERT_FALSE(write(put("k", "v")).region_error.has_value());  // committed in this term
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  auto first = std::make_shared<std::promise<bool>>();
+  nodes_[leader].store->read_index(context(), {"k"}, [first, released](auto err) {
+    first->set_value(!err.has_value());
+    released.wait();  // holds the loop: the reads below queue meanwhile
+  });
+  ASSERT_TRUE(first->get_future().get());
+  constexpr int kReads = 20;
+  std::vector<std::future<bool>> answers;
+  for (int i = 0; i < kReads; ++i) {
+    auto p = std::make_shared<std::promise<bool>>();
+    answers.push_back(p->get_future());
+    nodes_[leader].store->read_index(context(), {"k"}, [p](auto err) { p->set_value(!err.has_value()); });
+  }
+  release.set_value();
+  for (auto& a : answers) {
+    ASSERT_EQ(a.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_TRUE(a.get());
+  }
+  std::set<std::string> rounds;
+  for (const auto& m : transport_.recent()) {
+    if (m.message().type() == raftpb::MSG_HEARTBEAT && !m.message().context().empty()) {
+      rounds.insert(m.message().context());
+    }
+  }
+  EXPECT_EQ(rounds.size(), 2U) << "one round for the first read, one for the " << kReads << " queued together";
 }
 
 // A leader that cannot reach its followers proposes, then is deposed: the proposals cut

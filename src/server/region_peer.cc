@@ -85,9 +85,18 @@ Status RegionPeer::propose(const std::string& data, ProposeCallback& cb) {
 }
 
 Status RegionPeer::read_index(ReadCallback& cb) {
+  // Reads that arrive before the next Ready is taken share one read index request: its
+  // heartbeats leave with that Ready, after every one of them arrived, and no write of
+  // this region is acknowledged before then (acks come from applying a Ready).
+  if (auto open = reads_waiting_index_.find(open_read_batch_);
+      !open_read_batch_.empty() && open != reads_waiting_index_.end()) {
+    open->second.push_back(std::move(cb));
+    return Status::ok();
+  }
   std::string request = fmt::format("{}:{}", region.id(), ++read_seq_);
   RDB_RETURN_IF_ERROR(node->read_index(request));
-  reads_waiting_index_.emplace(std::move(request), std::move(cb));
+  reads_waiting_index_[request].push_back(std::move(cb));
+  open_read_batch_ = std::move(request);
   return Status::ok();
 }
 
@@ -121,10 +130,13 @@ void RegionPeer::on_role_change(const raft::SoftState& ss) {
   if (ss.role == raft::StateRole::kLeader) {
     return;
   }
-  for (auto& [ctx, cb] : reads_waiting_index_) {
-    cb(not_leader());
+  for (auto& [ctx, cbs] : reads_waiting_index_) {
+    for (auto& cb : cbs) {
+      cb(not_leader());
+    }
   }
   reads_waiting_index_.clear();
+  open_read_batch_.clear();
 }
 
 void RegionPeer::answer_truncated_proposals() {
@@ -161,7 +173,9 @@ void RegionPeer::on_read_states(const std::vector<raft::ReadState>& states) {
   for (const auto& rs : states) {
     auto it = reads_waiting_index_.find(rs.request_ctx);
     if (it != reads_waiting_index_.end()) {
-      reads_waiting_apply_.emplace(rs.index, std::move(it->second));
+      for (auto& cb : it->second) {
+        reads_waiting_apply_.emplace(rs.index, std::move(cb));
+      }
       reads_waiting_index_.erase(it);
     }
   }
@@ -181,9 +195,12 @@ void RegionPeer::fail_pending(const std::string& why) {
     r.undetermined = true;
     p.cb(std::move(r));
   }
-  for (auto& [ctx, cb] : reads_waiting_index_) {
-    cb(server_is_busy(why));
+  for (auto& [ctx, cbs] : reads_waiting_index_) {
+    for (auto& cb : cbs) {
+      cb(server_is_busy(why));
+    }
   }
+  open_read_batch_.clear();
   for (auto& [index, cb] : reads_waiting_apply_) {
     cb(server_is_busy(why));
   }

@@ -105,6 +105,8 @@ class RegionPeer {
   Status propose(const std::string& data, ProposeCallback& cb);
   // Asks Raft to confirm a read point; takes `cb`, answered once that point is applied.
   Status read_index(ReadCallback& cb);
+  // A Ready is being taken: reads from now on need a read index request of their own.
+  void close_read_batch() { open_read_batch_.clear(); }
   Status propose_conf_change(const raftpb::ConfChangeV2& cc, std::function<void(Status)>& cb);
 
   struct PendingProposal {
@@ -135,8 +137,9 @@ class RegionPeer {
   }
 
  private:
-  std::map<std::uint64_t, PendingProposal> proposals_;                 // by log index
-  std::map<std::string, ReadCallback> reads_waiting_index_;            // by request ctx
+  std::map<std::uint64_t, PendingProposal> proposals_;                    // by log index
+  std::map<std::string, std::vector<ReadCallback>> reads_waiting_index_;  // by request ctx
+  std::string open_read_batch_;  // the request later reads may join until the next Ready
   std::multimap<std::uint64_t, ReadCallback> reads_waiting_apply_;     // by read index
   std::map<std::uint64_t, std::function<void(Status)>> conf_changes_;  // by log index
   std::uint64_t read_seq_ = 0;

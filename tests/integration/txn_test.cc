@@ -311,6 +311,60 @@ TEST_F(TxnTest, OnePhaseCommitLandsAboveEveryReadItMightHaveMissed) {
   EXPECT_FALSE(on_leader("1pc/f", commit, &kvrpc::Kv::Stub::KvCommit).has_error());
 }
 
+// Under load, readers that started after a writer fetched its present push the store's
+// max_ts past it. The client lets a 1PC land a little above its present (a window of
+// 50 ms) instead of falling back to two phases, and acknowledges it only once PD's
+// timestamps passed the commit: a transaction started afterwards still sees it.
+TEST_F(TxnTest, AOnePhaseCommitAboveThePresentIsAcknowledgedOnlyOncePdPassedIt) {
+  auto c = client();
+  // Until a 1PC bounded by the present commits in one phase: the leader's first 1PC in
+  // its term syncs max_ts, and a reader from the future (as in the test above) keeps
+  // max_ts ahead of PD until PD's clock passes it.
+  int probe = 0;
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        auto start = c->get_tso(1);
+        auto now = c->get_tso(1);
+        if (!start.is_ok() || !now.is_ok()) {
+          return false;
+        }
+        kvrpc::KvPrewriteRequest req;
+        req.set_primary_lock(fmt::format("1pwprobe/{}", ++probe));
+        req.set_start_version(*start);
+        req.set_lock_ttl(1);
+        req.set_try_one_pc(true);
+        req.set_max_commit_ts(*now);
+        auto* m = req.add_mutations();
+        m->set_key(req.primary_lock());
+        m->set_op(txnpb::PUT);
+        m->set_value("p");
+        return on_leader(req.primary_lock(), req, &kvrpc::Kv::Stub::KvPrewrite).one_pc_commit_ts() != 0;
+      },
+      20s));
+  auto w = begin(*c);
+  ASSERT_TRUE(w->put("1pw/k", "v").is_ok());
+  auto now = c->get_tso(1);
+  ASSERT_TRUE(now.is_ok());
+  kvrpc::KvGetRequest get;  // a reader 20 ms ahead of PD, as a burst of readers would be
+  get.set_key("1pw/k");
+  get.set_version(*now + (20ULL << 18));
+  EXPECT_TRUE(on_leader("1pw/k", get, &kvrpc::Kv::Stub::KvGet).not_found());
+  Status committed = w->commit();
+  ASSERT_TRUE(committed.is_ok()) << committed.to_string();
+  EXPECT_GT(w->commit_ts(), get.version()) << "above the read it would otherwise change";
+  kvrpc::KvScanLockRequest locks;
+  locks.set_start_key("1pw/");
+  locks.set_end_key("1pw0");
+  locks.set_max_version(~std::uint64_t{0});
+  locks.set_limit(10);
+  EXPECT_EQ(on_leader("1pw/", locks, &kvrpc::Kv::Stub::KvScanLock).locks_size(), 0) << "one phase: no lock";
+  auto r = begin(*c);
+  EXPECT_GE(r->start_ts(), w->commit_ts()) << "acknowledged before PD's timestamps passed the commit";
+  auto got = r->get("1pw/k");
+  ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+  EXPECT_EQ(got->value_or("(none)"), "v");
+}
+
 // Through the client: one region's transaction commits in one step, a multi-region one
 // in two; both are seen whole, and 1PC can be turned off.
 TEST_F(TxnTest, TransactionsCommitInOneStepWhenOneRegionHoldsThemAll) {
