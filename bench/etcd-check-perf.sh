@@ -3,6 +3,7 @@
 # 3-member etcd, one after the other on this machine. Prints etcdctl's verdicts.
 #   bench/etcd-check-perf.sh            # --load=s
 #   LOAD=m bench/etcd-check-perf.sh     # s, m, l or xl (etcdctl's load profiles)
+#   STORE_ARGS=--lease-reads LOAD=m bench/etcd-check-perf.sh   # extra rdb-server flags
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -25,7 +26,7 @@ wait_for_file "$WORK/pd.ready" 30 || { tail -5 "$WORK/pd.log"; exit 1; }
 PD=$(addr_of "$WORK/pd.ready")
 for i in 1 2 3; do
   "$BIN/rdb-server" --addr 127.0.0.1:0 --status-addr 127.0.0.1:0 --data-dir "$WORK/s$i" --pd "$PD" \
-    --ready-file "$WORK/s$i.ready" 2>"$WORK/s$i.log" &
+    --ready-file "$WORK/s$i.ready" ${STORE_ARGS:-} 2>"$WORK/s$i.log" &
   PIDS+=($!)
   wait_for_file "$WORK/s$i.ready" 60 || { tail -5 "$WORK/s$i.log"; exit 1; }
 done
