@@ -399,7 +399,9 @@ grpc::Status TxnHandler::poll_feed(const kvrpc::KvChangeFeedPollRequest& req, kv
         },
         nullptr);
   }
-  const auto& [start, end] = *range;
+  // Named, not a structured binding: the lambda below captures them.
+  const std::string& start = range->first;
+  const std::string& end = range->second;
   auto region = std::make_shared<metapb::Region>();
   ReadFence fence{req.version(), true, {}, start, end};
   return read(
