@@ -15,6 +15,7 @@
 
 #include "client/txn_sender.h"
 #include "common/limits.h"
+#include "common/logging.h"
 
 namespace rdb {
 namespace {
@@ -44,11 +45,7 @@ std::uint64_t lock_ttl_for(std::size_t bytes, std::size_t keys) {
 }
 
 std::string printable(const std::string& key) {
-  std::string out;
-  for (unsigned char c : key.substr(0, 64)) {
-    out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
-  }
-  return key.size() > 64 ? out + "..." : out;
+  return printable_key(key, 64);
 }
 
 // Keeps a large transaction's primary lock alive while the rest of it is prewritten (TiKV's
