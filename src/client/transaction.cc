@@ -690,7 +690,7 @@ class TxnImpl final : public Transaction {
     });
     if (committed_at != 0) {
       commit_ts_ = committed_at;
-      return Status::ok();
+      return wait_for_tso_past(committed_at);  // it may have landed above the present too
     }
     if (rolled.is_ok()) {
       // Rolled back: nothing applied. A prewrite that ran out of time (a key kept locked)

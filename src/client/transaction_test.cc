@@ -131,11 +131,15 @@ Status commit_one(ScriptedSender& sender, bool one_pc, std::uint64_t* commit_ts 
 
 TEST(TransactionCommitTest, ALostOnePhaseAnswerThatCommittedIsReportedAsCommitted) {
   ScriptedSender sender;
-  sender.rollback_finds_commit = 4242;
+  // Above the present the client fetched (1000): acknowledged once PD's timestamps pass it.
+  sender.rollback_finds_commit = 1042;
   std::uint64_t ts = 0;
   Status s = commit_one(sender, true, &ts);
   EXPECT_TRUE(s.is_ok()) << s.to_string();
-  EXPECT_EQ(ts, 4242U) << "the rollback's refusal names when it committed";
+  EXPECT_EQ(ts, 1042U) << "the rollback's refusal names when it committed";
+  auto after = sender.timestamp();
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_GT(*after, 1042U) << "acknowledged before PD's timestamps passed the commit";
   EXPECT_TRUE(sender.last_try_one_pc);
   EXPECT_EQ(sender.commits, 0);
 }
