@@ -175,12 +175,14 @@ void PdWorker::heartbeat() {
                                   sent ? resp.header().error().message() : std::string("no answer in time"));
       }
     }
-    spdlog::debug("region {} [{}, {}) version {} conf_ver {}: reported to PD, {}", r.region.id(),
-                  printable_key(r.region.start_key()), printable_key(r.region.end_key()),
-                  r.region.region_epoch().version(), r.region.region_epoch().conf_ver(),
-                  !sent                       ? std::string("no answer in time")
-                  : resp.header().has_error() ? "refused: " + resp.header().error().message()
-                                              : std::string("accepted"));
+    if (spdlog::should_log(spdlog::level::debug)) {  // the keys are formatted only when logged
+      spdlog::debug("region {} [{}, {}) version {} conf_ver {}: reported to PD, {}", r.region.id(),
+                    printable_key(r.region.start_key()), printable_key(r.region.end_key()),
+                    r.region.region_epoch().version(), r.region.region_epoch().conf_ver(),
+                    !sent                       ? std::string("no answer in time")
+                    : resp.header().has_error() ? "refused: " + resp.header().error().message()
+                                                : std::string("accepted"));
+    }
     if (sent && !resp.header().has_error()) {
       last = {
           std::move(what), round_,
