@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "common/result.h"
+#include "rdb/result.h"
 
 namespace rdb {
 

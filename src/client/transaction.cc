@@ -433,25 +433,24 @@ class TxnImpl final : public Transaction {
       if (!met) {
         return Status::ok();
       }
-      Status s = resolve(*met);
-      if (s.is_ok()) {
+      std::string why_wait;
+      RDB_ASSIGN_OR_RETURN(bool settled, resolve(*met, &why_wait));
+      if (settled) {
         continue;
-      }
-      if (s.code() != StatusCode::kBusy) {
-        return s;
       }
       if (Clock::now() + backoff >= deadline) {
         return Status::deadline_exceeded(fmt::format("key '{}' stayed locked by transaction {}: {}",
-                                                     printable(met->key()), met->lock_version(), s.message()));
+                                                     printable(met->key()), met->lock_version(), why_wait));
       }
       std::this_thread::sleep_for(backoff);  // a live transaction holds it: wait a little
       backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
     }
   }
 
-  // Settles a lock another transaction left: its primary decides. OK: resolved (retry
-  // now); BUSY: its transaction is alive (or its primary not written yet) — wait.
-  Status resolve(const txnpb::LockInfo& lock) {
+  // Settles a lock another transaction left: its primary decides. true: resolved (retry
+  // now); false: its transaction is alive (or its primary not written yet) — wait
+  // (*why_wait says which).
+  Result<bool> resolve(const txnpb::LockInfo& lock, std::string* why_wait) {
     RDB_ASSIGN_OR_RETURN(std::uint64_t now, s_.timestamp());
     kvrpc::KvCheckTxnStatusRequest check;
     check.set_primary_key(lock.primary_lock());
@@ -465,22 +464,25 @@ class TxnImpl final : public Transaction {
     RDB_ASSIGN_OR_RETURN(auto status, s_.kv_check_txn_status(check));
     if (status.has_error()) {
       if (status.error().txn_not_found()) {
-        return Status::busy("its primary key holds no trace of it yet");
+        *why_wait = "its primary key holds no trace of it yet";
+        return false;
       }
       return Status::internal(
           fmt::format("checking transaction {}: {}", lock.lock_version(), status.error().DebugString()));
     }
     if (status.lock_ttl() > 0) {
-      return Status::busy("its transaction is alive");
+      *why_wait = "its transaction is alive";
+      return false;
     }
     kvrpc::KvResolveLockRequest resolve;
     resolve.set_start_version(lock.lock_version());
     resolve.set_commit_version(status.commit_version());
     resolve.add_keys(lock.key());
-    return s_.kv_resolve_lock(resolve, [](kvrpc::KvResolveLockResponse& resp) -> Status {
+    RDB_RETURN_IF_ERROR(s_.kv_resolve_lock(resolve, [](kvrpc::KvResolveLockResponse& resp) -> Status {
       return resp.has_error() ? Status::internal(fmt::format("resolving a lock: {}", resp.error().DebugString()))
                               : Status::ok();
-    });
+    }));
+    return true;
   }
 
   // The snapshot's version of `key` (a read at start_ts), resolving locks on the way.

@@ -45,7 +45,7 @@ Result<std::unique_ptr<HttpStatusServer>> HttpStatusServer::start(const HostPort
   int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     freeaddrinfo(res);
-    return Status::io_error(fmt::format("status server socket: {}", std::strerror(errno)));
+    return ServerStatus::io_error(fmt::format("status server socket: {}", std::strerror(errno)));
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -65,7 +65,7 @@ Result<std::unique_ptr<HttpStatusServer>> HttpStatusServer::start(const HostPort
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     ::close(fd);
-    return Status::io_error(fmt::format("status server pipe: {}", std::strerror(errno)));
+    return ServerStatus::io_error(fmt::format("status server pipe: {}", std::strerror(errno)));
   }
   return std::unique_ptr<HttpStatusServer>(new HttpStatusServer(fd, pipe_fds[0], pipe_fds[1], port, std::move(routes)));
 }

@@ -13,11 +13,11 @@ Status write_ready_file(const std::string& path, const std::string& contents) {
     std::ofstream out(tmp, std::ios::trunc);
     out << contents;
     if (!out) {
-      return Status::io_error(fmt::format("cannot write ready file '{}'", tmp));
+      return ServerStatus::io_error(fmt::format("cannot write ready file '{}'", tmp));
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::io_error(fmt::format("cannot rename ready file to '{}'", path));
+    return ServerStatus::io_error(fmt::format("cannot rename ready file to '{}'", path));
   }
   return Status::ok();
 }

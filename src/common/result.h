@@ -1,55 +1,9 @@
-// Result<T>: either a value of type T or a non-OK Status.
-//
-// The value-or-error return type for fallible functions that produce something.
-// Accessing value() on an error, or status() being OK with no value, is a bug
-// and asserts. Thread safety: like any value type.
+// Result<T> inside rdb's processes: the public rdb::Result (include/rdb/result.h) plus the
+// RDB_ASSIGN_OR_RETURN macro, which is not part of the installed client package.
 #pragma once
 
-#include <cassert>
-#include <optional>
-#include <utility>
-
 #include "common/status.h"
-
-namespace rdb {
-
-template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
-  Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
-    assert(!status_.is_ok() && "Result constructed from an OK status without a value");
-    if (status_.is_ok()) {
-      status_ = Status::internal("Result constructed from OK status without a value");
-    }
-  }
-
-  bool is_ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
-
-  T& value() & {
-    assert(is_ok());
-    return *value_;
-  }
-  const T& value() const& {
-    assert(is_ok());
-    return *value_;
-  }
-  T&& value() && {
-    assert(is_ok());
-    return std::move(*value_);
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::optional<T> value_;
-  Status status_;
-};
-
-}  // namespace rdb
+#include "rdb/result.h"
 
 // Assigns the value of a Result expression to `lhs`, or returns its error.
 #define RDB_CONCAT_INNER_(a, b) a##b

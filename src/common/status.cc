@@ -5,32 +5,31 @@
 namespace rdb {
 
 std::string_view status_code_name(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return "OK";
-    case StatusCode::kInvalidArgument:
-      return "INVALID_ARGUMENT";
-    case StatusCode::kNotFound:
-      return "NOT_FOUND";
-    case StatusCode::kAlreadyExists:
-      return "ALREADY_EXISTS";
-    case StatusCode::kUnavailable:
-      return "UNAVAILABLE";
-    case StatusCode::kDeadlineExceeded:
-      return "DEADLINE_EXCEEDED";
-    case StatusCode::kUndetermined:
-      return "UNDETERMINED";
-    case StatusCode::kBusy:
-      return "BUSY";
-    case StatusCode::kIOError:
-      return "IO_ERROR";
-    case StatusCode::kCorruption:
-      return "CORRUPTION";
-    case StatusCode::kInternal:
-      return "INTERNAL";
-    case StatusCode::kAborted:
-      return "ABORTED";
-  }
+  // Not a switch: the server-only codes are values outside the public enumerators.
+  if (code == StatusCode::kOk)
+    return "OK";
+  if (code == StatusCode::kInvalidArgument)
+    return "INVALID_ARGUMENT";
+  if (code == StatusCode::kUnavailable)
+    return "UNAVAILABLE";
+  if (code == StatusCode::kDeadlineExceeded)
+    return "DEADLINE_EXCEEDED";
+  if (code == StatusCode::kUndetermined)
+    return "UNDETERMINED";
+  if (code == StatusCode::kInternal)
+    return "INTERNAL";
+  if (code == StatusCode::kAborted)
+    return "ABORTED";
+  if (code == ServerCode::kNotFound)
+    return "NOT_FOUND";
+  if (code == ServerCode::kAlreadyExists)
+    return "ALREADY_EXISTS";
+  if (code == ServerCode::kBusy)
+    return "BUSY";
+  if (code == ServerCode::kIOError)
+    return "IO_ERROR";
+  if (code == ServerCode::kCorruption)
+    return "CORRUPTION";
   return "UNKNOWN";
 }
 

@@ -91,26 +91,31 @@ void settle_header(etcdserverpb::ResponseHeader* h, std::int64_t revision) {
 }  // namespace
 
 grpc::Status to_grpc(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kOk:
-      return grpc::Status::OK;
-    case StatusCode::kInvalidArgument:
-      return {grpc::StatusCode::INVALID_ARGUMENT, s.message()};
-    case StatusCode::kNotFound:
-      return {grpc::StatusCode::NOT_FOUND, s.message()};
-    case StatusCode::kUnavailable:
-    case StatusCode::kBusy:
-      return {grpc::StatusCode::UNAVAILABLE, s.message()};
-    case StatusCode::kDeadlineExceeded:
-      return {grpc::StatusCode::DEADLINE_EXCEEDED, s.message()};
-    case StatusCode::kAborted:
-      return {grpc::StatusCode::ABORTED, "rdb-etcd: the write kept conflicting with others: " + s.message()};
-    case StatusCode::kUndetermined:
-      return {grpc::StatusCode::UNKNOWN,
-              "rdb-etcd: the write's outcome is unknown (it may have applied): " + s.message()};
-    default:
-      return {grpc::StatusCode::INTERNAL, s.to_string()};
+  // Not a switch: the server-only codes are values outside the public enumerators.
+  const StatusCode code = s.code();
+  if (code == StatusCode::kOk) {
+    return grpc::Status::OK;
   }
+  if (code == StatusCode::kInvalidArgument) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, s.message()};
+  }
+  if (code == ServerCode::kNotFound) {
+    return {grpc::StatusCode::NOT_FOUND, s.message()};
+  }
+  if (code == StatusCode::kUnavailable || code == ServerCode::kBusy) {
+    return {grpc::StatusCode::UNAVAILABLE, s.message()};
+  }
+  if (code == StatusCode::kDeadlineExceeded) {
+    return {grpc::StatusCode::DEADLINE_EXCEEDED, s.message()};
+  }
+  if (code == StatusCode::kAborted) {
+    return {grpc::StatusCode::ABORTED, "rdb-etcd: the write kept conflicting with others: " + s.message()};
+  }
+  if (code == StatusCode::kUndetermined) {
+    return {grpc::StatusCode::UNKNOWN,
+            "rdb-etcd: the write's outcome is unknown (it may have applied): " + s.message()};
+  }
+  return {grpc::StatusCode::INTERNAL, s.to_string()};
 }
 
 etcdserverpb::KeyValue to_key_value(const Current& cur, bool keys_only) {
@@ -192,7 +197,7 @@ Result<std::optional<Current>> EtcdKv::read_key(Transaction& t, const std::strin
   Current cur;
   cur.key = etcd_key;
   if (!cur.record.ParseFromString(got->value)) {
-    return Status::corruption(fmt::format("the record of etcd key '{}' does not parse", etcd_key));
+    return ServerStatus::corruption(fmt::format("the record of etcd key '{}' does not parse", etcd_key));
   }
   cur.mod_revision = static_cast<std::int64_t>(got->commit_ts);
   return std::optional<Current>(std::move(cur));
@@ -216,7 +221,7 @@ Status EtcdKv::read_range(Transaction& t, const EtcdRange& r, const std::functio
       Current cur;
       cur.key = layout_.etcd_key(v.key);
       if (!cur.record.ParseFromString(v.value)) {
-        return Status::corruption(fmt::format("the record of etcd key '{}' does not parse", cur.key));
+        return ServerStatus::corruption(fmt::format("the record of etcd key '{}' does not parse", cur.key));
       }
       cur.mod_revision = static_cast<std::int64_t>(v.commit_ts);
       if (!visit(cur)) {

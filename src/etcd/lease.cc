@@ -32,7 +32,7 @@ Result<std::optional<etcdgw::LeaseRecord>> Leases::read_lease(Transaction& t, st
   }
   etcdgw::LeaseRecord rec;
   if (!rec.ParseFromString(*bytes)) {
-    return Status::corruption(fmt::format("the record of lease {} does not parse", id));
+    return ServerStatus::corruption(fmt::format("the record of lease {} does not parse", id));
   }
   return std::optional<etcdgw::LeaseRecord>(std::move(rec));
 }

@@ -49,7 +49,7 @@ Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Cl
   for (const auto& kv : stores) {
     metapb::Store s;
     if (!s.ParseFromString(kv.value)) {
-      return Status::corruption(fmt::format("persisted store record '{}' does not parse", kv.key));
+      return ServerStatus::corruption(fmt::format("persisted store record '{}' does not parse", kv.key));
     }
     meta->stores_[s.id()] = s;
   }
@@ -57,7 +57,7 @@ Result<std::unique_ptr<ClusterMeta>> ClusterMeta::load(StorageEngine& engine, Cl
   for (const auto& kv : regions) {
     pdpb::RegionInfo info;
     if (!info.ParseFromString(kv.value)) {
-      return Status::corruption(fmt::format("persisted region record '{}' does not parse", kv.key));
+      return ServerStatus::corruption(fmt::format("persisted region record '{}' does not parse", kv.key));
     }
     // Records a crash left behind (a replaced region not yet deleted) lose to newer ones.
     auto update = meta->regions_.check(info);
@@ -83,7 +83,7 @@ Status ClusterMeta::bootstrap(const metapb::Store& store, const metapb::Region& 
   }
   std::lock_guard lock(mu_);
   if (bootstrapped_) {
-    return Status::already_exists(fmt::format("cluster {} is already bootstrapped", cluster_id_));
+    return ServerStatus::already_exists(fmt::format("cluster {} is already bootstrapped", cluster_id_));
   }
   pdpb::RegionInfo info;
   *info.mutable_region() = region;
@@ -118,8 +118,8 @@ Status ClusterMeta::put_store(const metapb::Store& store) {
   }
   for (const auto& [id, other] : stores_) {
     if (id != store.id() && other.address() == store.address() && other.state() != metapb::TOMBSTONE) {
-      return Status::already_exists(fmt::format("address {} already belongs to store {}; store {} cannot use it",
-                                                store.address(), id, store.id()));
+      return ServerStatus::already_exists(fmt::format("address {} already belongs to store {}; store {} cannot use it",
+                                                      store.address(), id, store.id()));
     }
   }
   RDB_RETURN_IF_ERROR(persist_store_locked(record));

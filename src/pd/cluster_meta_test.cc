@@ -40,9 +40,9 @@ TEST(ClusterMetaTest, BootstrapStoresRegionsPersistAcrossReopen) {
     EXPECT_FALSE((*meta)->is_bootstrapped());
     EXPECT_FALSE((*meta)->region_for_key("a").has_value());
     ASSERT_TRUE((*meta)->bootstrap(make_store(1, "127.0.0.1:20160"), whole_space_region(2, 3, 1)).is_ok());
-    EXPECT_EQ((*meta)->bootstrap(make_store(1, "x:1"), whole_space_region(2, 3, 1)).code(), StatusCode::kAlreadyExists);
+    EXPECT_EQ((*meta)->bootstrap(make_store(1, "x:1"), whole_space_region(2, 3, 1)).code(), ServerCode::kAlreadyExists);
     ASSERT_TRUE((*meta)->put_store(make_store(4, "127.0.0.1:20161")).is_ok());
-    EXPECT_EQ((*meta)->put_store(make_store(5, "127.0.0.1:20161")).code(), StatusCode::kAlreadyExists);
+    EXPECT_EQ((*meta)->put_store(make_store(5, "127.0.0.1:20161")).code(), ServerCode::kAlreadyExists);
     EXPECT_EQ((*meta)->put_store(make_store(0, "a:1")).code(), StatusCode::kInvalidArgument);
   }
   auto engine = RocksEngine::open(dir.path());

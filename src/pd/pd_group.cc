@@ -142,7 +142,7 @@ Status PdGroup::load() {
   for (const auto& kv : stored_members) {
     pdpb::Member m;
     if (!m.ParseFromString(kv.value) || m.member_id() == 0) {
-      return Status::corruption(fmt::format("persisted PD member record '{}' does not parse", kv.key));
+      return ServerStatus::corruption(fmt::format("persisted PD member record '{}' does not parse", kv.key));
     }
     members_[m.member_id()] = m;
   }

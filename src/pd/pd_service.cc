@@ -18,14 +18,13 @@ void set_error(pdpb::ResponseHeader* h, pdpb::ErrorType type, const std::string&
 }
 
 pdpb::ErrorType error_type_of(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-      return pdpb::INVALID_ARGUMENT;
-    case StatusCode::kAlreadyExists:
-      return pdpb::ALREADY_BOOTSTRAPPED;
-    default:
-      return pdpb::UNKNOWN;
+  if (s.code() == StatusCode::kInvalidArgument) {
+    return pdpb::INVALID_ARGUMENT;
   }
+  if (s.code() == ServerCode::kAlreadyExists) {
+    return pdpb::ALREADY_BOOTSTRAPPED;
+  }
+  return pdpb::UNKNOWN;
 }
 
 // A bound kept in the PD group's log: load() reads the applied value, save() commits
@@ -332,7 +331,7 @@ grpc::Status PdService::PutStore(grpc::ServerContext* ctx, const pdpb::PutStoreR
   Status s = replicate(std::move(cmd), resp->mutable_header());
   if (!s.is_ok() && s.code() != StatusCode::kUnavailable) {
     set_error(resp->mutable_header(),
-              s.code() == StatusCode::kAlreadyExists ? pdpb::INVALID_ARGUMENT : error_type_of(s), s.message());
+              s.code() == ServerCode::kAlreadyExists ? pdpb::INVALID_ARGUMENT : error_type_of(s), s.message());
   }
   return grpc::Status::OK;
 }

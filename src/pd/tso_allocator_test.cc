@@ -17,7 +17,7 @@ class FakeBoundStore final : public BoundStore {
   Result<std::uint64_t> load() override { return saved; }
   Status save(std::uint64_t bound) override {
     if (fail) {
-      return Status::io_error("disk full");
+      return ServerStatus::io_error("disk full");
     }
     saved = bound;
     ++saves;

@@ -61,7 +61,7 @@ Result<std::unique_ptr<Raft>> Raft::create(const Config& c, const Storage& stora
   std::unique_ptr<Raft> r(new Raft(c, std::move(log)));
   auto conf = Configuration::from_conf_state(init.conf_state);
   if (!conf.is_ok() && (init.conf_state.voters_size() > 0 || init.conf_state.learners_size() > 0)) {
-    return Status::corruption("raft: stored " + conf.status().message());
+    return ServerStatus::corruption("raft: stored " + conf.status().message());
   }
   if (conf.is_ok()) {
     r->reset_progress(*conf);
@@ -69,8 +69,8 @@ Result<std::unique_ptr<Raft>> Raft::create(const Config& c, const Storage& stora
   const HardState& hs = init.hard_state;
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) {
     if (hs.commit() < r->log_.committed() || hs.commit() > r->log_.last_index()) {
-      return Status::corruption(fmt::format("raft: hard state commit {} is out of range [{}, {}]", hs.commit(),
-                                            r->log_.committed(), r->log_.last_index()));
+      return ServerStatus::corruption(fmt::format("raft: hard state commit {} is out of range [{}, {}]", hs.commit(),
+                                                  r->log_.committed(), r->log_.last_index()));
     }
     r->log_.commit_to(hs.commit());
     r->term_ = hs.term();

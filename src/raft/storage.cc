@@ -5,22 +5,22 @@
 namespace rdb::raft {
 
 Status compacted_error() {
-  return Status::not_found("requested index is unavailable due to compaction");
+  return ServerStatus::not_found("requested index is unavailable due to compaction");
 }
 Status unavailable_error() {
   return Status::unavailable("requested entry at index is unavailable");
 }
 Status snapshot_temporarily_unavailable() {
-  return Status::busy("snapshot is temporarily unavailable");
+  return ServerStatus::busy("snapshot is temporarily unavailable");
 }
 bool is_compacted(const Status& s) {
-  return s.code() == StatusCode::kNotFound;
+  return s.code() == ServerCode::kNotFound;
 }
 bool is_unavailable(const Status& s) {
   return s.code() == StatusCode::kUnavailable;
 }
 bool is_snapshot_temporarily_unavailable(const Status& s) {
-  return s.code() == StatusCode::kBusy;
+  return s.code() == ServerCode::kBusy;
 }
 
 void limit_size(std::vector<Entry>& entries, std::uint64_t max_bytes) {
@@ -86,7 +86,7 @@ Result<Snapshot> MemoryStorage::snapshot() const {
 
 Status MemoryStorage::apply_snapshot(const Snapshot& snap) {
   if (snapshot_.metadata().index() >= snap.metadata().index()) {
-    return Status::already_exists("snapshot is out of date");
+    return ServerStatus::already_exists("snapshot is out of date");
   }
   snapshot_ = snap;
   conf_state_ = snap.metadata().conf_state();
@@ -100,7 +100,7 @@ Status MemoryStorage::apply_snapshot(const Snapshot& snap) {
 
 Result<Snapshot> MemoryStorage::create_snapshot(std::uint64_t i, const ConfState* cs, const std::string& data) {
   if (i <= snapshot_.metadata().index()) {
-    return Status::already_exists("snapshot is out of date");
+    return ServerStatus::already_exists("snapshot is out of date");
   }
   if (i > last()) {
     return Status::internal(fmt::format("snapshot index {} is past the last index {}", i, last()));

@@ -9,15 +9,15 @@ Result<std::unique_ptr<PeerStorage>> PeerStorage::open(StorageEngine& engine, st
   std::unique_ptr<PeerStorage> ps(new PeerStorage(engine, region_id));
   RDB_ASSIGN_OR_RETURN(auto local, engine.get_cf(ColumnFamily::kRaft, raft_keys::local_state_key(region_id)));
   if (local && !ps->local_.ParseFromString(*local)) {
-    return Status::corruption(fmt::format("region {}: raft local state does not parse", region_id));
+    return ServerStatus::corruption(fmt::format("region {}: raft local state does not parse", region_id));
   }
   RDB_ASSIGN_OR_RETURN(auto apply, engine.get_cf(ColumnFamily::kRaft, raft_keys::apply_state_key(region_id)));
   if (apply && !ps->apply_.ParseFromString(*apply)) {
-    return Status::corruption(fmt::format("region {}: raft apply state does not parse", region_id));
+    return ServerStatus::corruption(fmt::format("region {}: raft apply state does not parse", region_id));
   }
   if (ps->local_.last_index() < ps->apply_.truncated_index()) {
-    return Status::corruption(fmt::format("region {}: last index {} is below the truncated index {}", region_id,
-                                          ps->local_.last_index(), ps->apply_.truncated_index()));
+    return ServerStatus::corruption(fmt::format("region {}: last index {} is below the truncated index {}", region_id,
+                                                ps->local_.last_index(), ps->apply_.truncated_index()));
   }
   if (ps->local_.last_index() == ps->apply_.truncated_index()) {
     ps->last_term_ = ps->apply_.truncated_term();
@@ -32,7 +32,8 @@ Result<raft::Entry> PeerStorage::read_entry(std::uint64_t index) const {
   RDB_ASSIGN_OR_RETURN(auto bytes, engine_.get_cf(ColumnFamily::kRaft, raft_keys::log_key(region_id_, index)));
   raft::Entry e;
   if (!bytes || !e.ParseFromString(*bytes) || e.index() != index) {
-    return Status::corruption(fmt::format("region {}: raft log entry {} is missing or corrupt", region_id_, index));
+    return ServerStatus::corruption(
+        fmt::format("region {}: raft log entry {} is missing or corrupt", region_id_, index));
   }
   return e;
 }
@@ -89,13 +90,13 @@ Result<std::vector<raft::Entry>> PeerStorage::entries(std::uint64_t lo, std::uin
     RDB_ASSIGN_OR_RETURN(auto pairs, engine_.scan_cf(ColumnFamily::kRaft, raft_keys::log_key(region_id_, lo),
                                                      raft_keys::log_key(region_id_, hi), 0));
     if (pairs.size() != hi - lo) {
-      return Status::corruption(
+      return ServerStatus::corruption(
           fmt::format("region {}: raft log [{}, {}) has {} entries", region_id_, lo, hi, pairs.size()));
     }
     out.resize(pairs.size());
     for (std::size_t i = 0; i < pairs.size(); ++i) {
       if (!out[i].ParseFromString(pairs[i].value)) {
-        return Status::corruption(fmt::format("region {}: raft log entry {} is corrupt", region_id_, lo + i));
+        return ServerStatus::corruption(fmt::format("region {}: raft log entry {} is corrupt", region_id_, lo + i));
       }
     }
   }

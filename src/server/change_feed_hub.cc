@@ -17,7 +17,8 @@ Result<std::uint64_t> ChangeFeedHub::add(std::string start, std::string end, Clo
   std::lock_guard lock(mu_);
   drop_idle(now);
   if (feeds_.size() >= options_.max_feeds) {
-    return Status::busy(fmt::format("this store already serves {} change feeds (--max-change-feeds)", feeds_.size()));
+    return ServerStatus::busy(
+        fmt::format("this store already serves {} change feeds (--max-change-feeds)", feeds_.size()));
   }
   std::uint64_t id = next_id_++;
   Feed& f = feeds_[id];
@@ -86,7 +87,8 @@ Result<ChangeFeedHub::Taken> ChangeFeedHub::take(std::uint64_t id, std::uint64_t
   drop_idle(now);
   auto it = feeds_.find(id);
   if (it == feeds_.end()) {
-    return Status::not_found(fmt::format("no change feed {} here (dropped when idle, or the store restarted)", id));
+    return ServerStatus::not_found(
+        fmt::format("no change feed {} here (dropped when idle, or the store restarted)", id));
   }
   Feed& f = it->second;
   f.last_poll = now;
@@ -120,7 +122,8 @@ Result<std::pair<std::string, std::string>> ChangeFeedHub::range_of(std::uint64_
   std::lock_guard lock(mu_);
   auto it = feeds_.find(id);
   if (it == feeds_.end()) {
-    return Status::not_found(fmt::format("no change feed {} here (dropped when idle, or the store restarted)", id));
+    return ServerStatus::not_found(
+        fmt::format("no change feed {} here (dropped when idle, or the store restarted)", id));
   }
   return std::make_pair(it->second.start, it->second.end);
 }

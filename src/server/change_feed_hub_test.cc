@@ -120,16 +120,16 @@ TEST(ChangeFeedHubTest, FeedsAreCountedAndIdleOnesDropped) {
   ASSERT_TRUE(a.is_ok() && b.is_ok());
   EXPECT_NE(*a, *b);
   auto c = hub.add("", "", t0);
-  EXPECT_EQ(c.status().code(), StatusCode::kBusy);
+  EXPECT_EQ(c.status().code(), ServerCode::kBusy);
   EXPECT_NE(c.status().message().find("--max-change-feeds"), std::string::npos);
   ASSERT_TRUE(hub.take(*a, 0, 1, 100, t0 + std::chrono::seconds(6)).is_ok());  // a is polled, b not
   auto later = t0 + std::chrono::seconds(12);
   auto d = hub.add("", "", later);
   ASSERT_TRUE(d.is_ok());
-  EXPECT_EQ(hub.take(*b, 0, 1, 100, later).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(hub.take(*b, 0, 1, 100, later).status().code(), ServerCode::kNotFound);
   EXPECT_TRUE(hub.take(*a, 0, 1, 100, later).is_ok());
   hub.remove(*a);
-  EXPECT_EQ(hub.take(*a, 0, 1, 100, later).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(hub.take(*a, 0, 1, 100, later).status().code(), ServerCode::kNotFound);
   EXPECT_EQ(hub.feed_count(), 1u);
 }
 

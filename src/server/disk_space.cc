@@ -34,7 +34,7 @@ Result<std::string> DiskSpace::manage_placeholder(std::uint64_t reserve_bytes) {
   bool exists = std::filesystem::exists(path, ec);
   struct statvfs fs {};
   if (::statvfs(dir_.c_str(), &fs) != 0) {
-    return Status::io_error(fmt::format("cannot read the free space of {}: {}", dir_, std::strerror(errno)));
+    return ServerStatus::io_error(fmt::format("cannot read the free space of {}: {}", dir_, std::strerror(errno)));
   }
   std::uint64_t available = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
   if (exists && available < std::max(min_free_, std::uint64_t{1} << 20)) {
@@ -52,13 +52,14 @@ Result<std::string> DiskSpace::manage_placeholder(std::uint64_t reserve_bytes) {
   }
   int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return Status::io_error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
+    return ServerStatus::io_error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
   }
   int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve_bytes));
   ::close(fd);
   if (rc != 0) {
     std::filesystem::remove(path, ec);
-    return Status::io_error(fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes, path, std::strerror(rc)));
+    return ServerStatus::io_error(
+        fmt::format("cannot reserve {} bytes in {}: {}", reserve_bytes, path, std::strerror(rc)));
   }
   return fmt::format("reserved {} bytes in {} (deleted automatically if the disk fills up)", reserve_bytes, path);
 }

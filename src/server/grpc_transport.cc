@@ -222,7 +222,7 @@ grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<
   }
   auto receiver = store_.receive_snapshot(message, chunk.total_size());
   if (!receiver.is_ok()) {
-    auto code = receiver.status().code() == StatusCode::kBusy ? grpc::StatusCode::RESOURCE_EXHAUSTED
+    auto code = receiver.status().code() == ServerCode::kBusy ? grpc::StatusCode::RESOURCE_EXHAUSTED
                                                               : grpc::StatusCode::INVALID_ARGUMENT;
     return refuse(code, receiver.status().message());
   }
@@ -239,7 +239,7 @@ grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<
     bytes += chunk.data().size();
   }
   if (!s.is_ok()) {
-    return refuse(s.code() == StatusCode::kIOError ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::INVALID_ARGUMENT,
+    return refuse(s.code() == ServerCode::kIOError ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::INVALID_ARGUMENT,
                   s.message());
   }
   auto delivered = (*receiver)->finish();

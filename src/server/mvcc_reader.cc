@@ -16,7 +16,7 @@ constexpr std::uint64_t kMaxTs = ~std::uint64_t{0};
 Result<txnpb::WriteRecord> parse_write(const KvPair& kv) {
   txnpb::WriteRecord w;
   if (!w.ParseFromString(kv.value)) {
-    return Status::corruption("a transactional write record does not parse");
+    return ServerStatus::corruption("a transactional write record does not parse");
   }
   return w;
 }
@@ -24,7 +24,7 @@ Result<txnpb::WriteRecord> parse_write(const KvPair& kv) {
 Result<txnpb::LockRecord> parse_lock(std::string_view bytes) {
   txnpb::LockRecord l;
   if (!l.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Status::corruption("a transactional lock record does not parse");
+    return ServerStatus::corruption("a transactional lock record does not parse");
   }
   return l;
 }

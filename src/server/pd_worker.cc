@@ -57,7 +57,7 @@ Result<std::string> PdWorker::resolve(std::uint64_t store_id) {
     return Status::unavailable(fmt::format("PD unreachable: {}", s.message()));
   }
   if (resp.header().has_error()) {
-    return Status::not_found(resp.header().error().message());
+    return ServerStatus::not_found(resp.header().error().message());
   }
   return resp.store().address();
 }

@@ -49,13 +49,13 @@ struct PersistedRegion {
 Result<SnapshotFileList> parse_ingest_marker(std::uint64_t region_id, const std::string& bytes) {
   raftsvc::SnapshotIngest marker;
   if (!marker.ParseFromString(bytes) || marker.cfs_size() != marker.paths_size()) {
-    return Status::corruption(fmt::format("region {}: snapshot ingest marker does not parse", region_id));
+    return ServerStatus::corruption(fmt::format("region {}: snapshot ingest marker does not parse", region_id));
   }
   SnapshotFileList files;
   for (int i = 0; i < marker.paths_size(); ++i) {
     auto cf = snapshot_cf(marker.cfs(i));
     if (!cf) {
-      return Status::corruption(
+      return ServerStatus::corruption(
           fmt::format("region {}: snapshot ingest marker names key space '{}'", region_id, marker.cfs(i)));
     }
     files.emplace_back(*cf, marker.paths(i));
@@ -75,13 +75,13 @@ Result<std::vector<PersistedRegion>> load_persisted_regions(StorageEngine& engin
     PersistedRegion r;
     r.id = raft_keys::region_id_of(first[0].key);
     if (r.id == 0 && first[0].key.size() < 9) {
-      return Status::corruption("a key in the raft family is too short to name a region");
+      return ServerStatus::corruption("a key in the raft family is too short to name a region");
     }
     RDB_ASSIGN_OR_RETURN(auto state, engine.get_cf(ColumnFamily::kRaft, raft_keys::region_state_key(r.id)));
     if (state) {
       r.region.emplace();
       if (!r.region->ParseFromString(*state)) {
-        return Status::corruption(fmt::format("region state {} does not parse", r.id));
+        return ServerStatus::corruption(fmt::format("region state {} does not parse", r.id));
       }
     }
     RDB_ASSIGN_OR_RETURN(auto marker, engine.get_cf(ColumnFamily::kRaft, raft_keys::snapshot_ingest_key(r.id)));
@@ -202,7 +202,7 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
   if (merge_state) {
     peer->merging.emplace();
     if (!peer->merging->ParseFromString(*merge_state)) {
-      return Status::corruption(fmt::format("region {}: its merge state does not parse", region.id()));
+      return ServerStatus::corruption(fmt::format("region {}: its merge state does not parse", region.id()));
     }
   }
   peers_[region.id()] = std::move(peer);
@@ -887,7 +887,7 @@ Status RaftStore::apply_snapshot(Peer& peer, const raft::Snapshot& snap, WriteBa
   RDB_ASSIGN_OR_RETURN(auto d, verify_snapshot_descriptor(snap.data(), id, peer.self));
   auto files = snaps_.take_received(id, snap.metadata());
   if (!files) {
-    return Status::not_found(
+    return ServerStatus::not_found(
         fmt::format("region {}: the files of the snapshot at index {} are gone", id, snap.metadata().index()));
   }
   const metapb::Region& region = d.region();
@@ -1348,8 +1348,8 @@ void RaftStore::handle_readies() {
         config_.disk->available_bytes() < raft_wb.bytes() + config_.disk->min_free_bytes() / 2) {
       // A follower whose disk filled up: do not let the write meet ENOSPC; lag instead
       // (the leader resends) until space returns.
-      persist_failed(work_peers(), Status::io_error(fmt::format("the disk is full ({} bytes free)",
-                                                                config_.disk->available_bytes())));
+      persist_failed(work_peers(), ServerStatus::io_error(fmt::format("the disk is full ({} bytes free)",
+                                                                      config_.disk->available_bytes())));
       return;
     }
     if (Status s = engine_.write(raft_wb, must_sync); !s.is_ok()) {

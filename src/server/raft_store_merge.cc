@@ -137,8 +137,8 @@ Result<bool> RaftStore::catch_up_merge_source(const raft_serverpb::MergeRequest&
   metapb::Region region = source.region;
   RDB_ASSIGN_OR_RETURN(auto done, apply_entries(applier_, region, lacking, wb));
   if (done.size() != lacking.size() || !std::holds_alternative<PrepareMergeResult>(done.back().outcome)) {
-    return Status::corruption(fmt::format("region {}: its log does not end in the PREPARE_MERGE a merge names at {}",
-                                          source.region.id(), prepare));
+    return ServerStatus::corruption(fmt::format(
+        "region {}: its log does not end in the PREPARE_MERGE a merge names at {}", source.region.id(), prepare));
   }
   spdlog::info("region {}: applied entries {} to {} on its behalf to finish the merge", source.region.id(), applied + 1,
                prepare);

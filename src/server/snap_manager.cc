@@ -67,7 +67,7 @@ Status stream_snapshot_files(const std::vector<std::string>& paths, std::size_t 
   for (const auto& path : paths) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-      return Status::io_error(fmt::format("cannot open snapshot file '{}': {}", path, std::strerror(errno)));
+      return ServerStatus::io_error(fmt::format("cannot open snapshot file '{}': {}", path, std::strerror(errno)));
     }
     for (;;) {
       ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -75,7 +75,8 @@ Status stream_snapshot_files(const std::vector<std::string>& paths, std::size_t 
         continue;
       }
       if (n < 0) {
-        Status s = Status::io_error(fmt::format("cannot read snapshot file '{}': {}", path, std::strerror(errno)));
+        Status s =
+            ServerStatus::io_error(fmt::format("cannot read snapshot file '{}': {}", path, std::strerror(errno)));
         ::close(fd);
         return s;
       }
@@ -105,7 +106,7 @@ Status SnapManager::open(const std::set<std::string>& keep) {
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
   if (ec) {
-    return Status::io_error(fmt::format("cannot create snapshot dir '{}': {}", options_.dir, ec.message()));
+    return ServerStatus::io_error(fmt::format("cannot create snapshot dir '{}': {}", options_.dir, ec.message()));
   }
   std::size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
@@ -274,14 +275,14 @@ Result<std::unique_ptr<SnapshotReceiver>> SnapManager::receive(const raftsvc::Ra
   {
     std::lock_guard lock(mu_);
     if (receiving_ >= options_.max_receiving) {
-      return Status::busy(fmt::format("region {}: {} snapshots are already arriving", region_id, receiving_));
+      return ServerStatus::busy(fmt::format("region {}: {} snapshots are already arriving", region_id, receiving_));
     }
     if (options_.disk) {
       // Snapshots still arriving will take their room too.
       std::uint64_t available = options_.disk->available_bytes();
       std::uint64_t reserve = options_.disk->min_free_bytes() + receiving_bytes_;
       if (available < reserve || available - reserve < total_bytes) {
-        return Status::busy(
+        return ServerStatus::busy(
             fmt::format("region {}: no room for a snapshot of {} bytes ({} bytes free, {} kept free, {} arriving)",
                         region_id, total_bytes, available, options_.disk->min_free_bytes(), receiving_bytes_));
       }
@@ -391,7 +392,8 @@ Status SnapshotReceiver::open_next() {
   const File& f = files_[current_];
   fd_ = ::open((f.path + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) {
-    return Status::io_error(fmt::format("cannot create snapshot file '{}.tmp': {}", f.path, std::strerror(errno)));
+    return ServerStatus::io_error(
+        fmt::format("cannot create snapshot file '{}.tmp': {}", f.path, std::strerror(errno)));
   }
   written_ = 0;
   crc_ = static_cast<std::uint32_t>(::crc32(0, nullptr, 0));
@@ -403,19 +405,19 @@ Status SnapshotReceiver::close_current() {
   int fd = fd_;
   fd_ = -1;
   if (::fdatasync(fd) != 0) {
-    Status s = Status::io_error(fmt::format("cannot sync snapshot file '{}': {}", f.path, std::strerror(errno)));
+    Status s = ServerStatus::io_error(fmt::format("cannot sync snapshot file '{}': {}", f.path, std::strerror(errno)));
     ::close(fd);
     return s;
   }
   ::close(fd);
   if (crc_ != f.crc) {
-    return Status::corruption(fmt::format("region {}: snapshot file for key space {} fails its CRC32 check",
-                                          msg_.region_id(), snapshot_cf_name(f.cf)));
+    return ServerStatus::corruption(fmt::format("region {}: snapshot file for key space {} fails its CRC32 check",
+                                                msg_.region_id(), snapshot_cf_name(f.cf)));
   }
   std::error_code ec;
   fs::rename(f.path + ".tmp", f.path, ec);
   if (ec) {
-    return Status::io_error(fmt::format("cannot rename snapshot file '{}.tmp': {}", f.path, ec.message()));
+    return ServerStatus::io_error(fmt::format("cannot rename snapshot file '{}.tmp': {}", f.path, ec.message()));
   }
   ++current_;
   return Status::ok();
@@ -440,7 +442,8 @@ Status SnapshotReceiver::write(std::string_view bytes) {
         continue;
       }
       if (w < 0) {
-        return Status::io_error(fmt::format("cannot write snapshot file '{}.tmp': {}", f.path, std::strerror(errno)));
+        return ServerStatus::io_error(
+            fmt::format("cannot write snapshot file '{}.tmp': {}", f.path, std::strerror(errno)));
       }
       p += w;
       left -= static_cast<std::size_t>(w);

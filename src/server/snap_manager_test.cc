@@ -75,7 +75,7 @@ class SnapManagerTest : public ::testing::Test {
   Result<raftsvc::RaftMessage> transfer(const metapb::Region& region, const raft::Snapshot& snap) {
     auto files = sender_->files_to_send(region.id(), snap.metadata());
     if (!files) {
-      return Status::not_found("generated snapshot is gone");
+      return ServerStatus::not_found("generated snapshot is gone");
     }
     std::uint64_t total = 0;
     for (const auto& f : *files) {
@@ -187,7 +187,7 @@ TEST_F(SnapManagerTest, ReceivingIsBoundedAndCleansUp) {
     open.push_back(std::move(r).value());
   }
   auto fifth = receiver_->receive(message_for(region_, snap), total);
-  EXPECT_EQ(fifth.status().code(), StatusCode::kBusy) << "at most 4 arrive at once";
+  EXPECT_EQ(fifth.status().code(), ServerCode::kBusy) << "at most 4 arrive at once";
   EXPECT_FALSE(open[0]->finish().is_ok()) << "bytes are missing";
   open.clear();  // abandoned streams delete what they wrote
   EXPECT_TRUE(std::filesystem::is_empty(dir_.sub("to-snap")));
@@ -196,7 +196,7 @@ TEST_F(SnapManagerTest, ReceivingIsBoundedAndCleansUp) {
   auto tiny = std::make_shared<DiskSpace>(dir_.sub("to"), ~std::uint64_t{0} / 2);
   SnapManager full(*to_, SnapManager::Options{dir_.sub("full-snap"), tiny});
   ASSERT_TRUE(full.open({}).is_ok());
-  EXPECT_EQ(full.receive(message_for(region_, snap), total).status().code(), StatusCode::kBusy);
+  EXPECT_EQ(full.receive(message_for(region_, snap), total).status().code(), ServerCode::kBusy);
 
   // Room is counted for the snapshots already arriving: two that each fit alone do not
   // fit together.
@@ -215,7 +215,7 @@ TEST_F(SnapManagerTest, ReceivingIsBoundedAndCleansUp) {
   big_snap.set_data(huge.SerializeAsString());
   auto first = counted.receive(message_for(region_, big_snap), big);
   ASSERT_TRUE(first.is_ok()) << first.status().to_string();
-  EXPECT_EQ(counted.receive(message_for(region_, big_snap), big).status().code(), StatusCode::kBusy);
+  EXPECT_EQ(counted.receive(message_for(region_, big_snap), big).status().code(), ServerCode::kBusy);
   first = Status::unavailable("abandoned");  // frees its room
   EXPECT_TRUE(counted.receive(message_for(region_, big_snap), big).is_ok());
 }

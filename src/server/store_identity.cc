@@ -32,7 +32,7 @@ Result<std::optional<metapb::Region>> load_region(StorageEngine& engine) {
   }
   metapb::Region r;
   if (!r.ParseFromString(*bytes)) {
-    return Status::corruption("store meta 'region' does not parse");
+    return ServerStatus::corruption("store meta 'region' does not parse");
   }
   return std::optional<metapb::Region>(std::move(r));
 }

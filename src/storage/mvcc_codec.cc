@@ -63,7 +63,7 @@ Result<std::string> decode_key(std::string_view encoded, std::string_view* rest)
   std::size_t i = 0;
   for (;;) {
     if (encoded.size() - i < kGroup + 1) {
-      return Status::corruption("a transactional key ends inside a group");
+      return ServerStatus::corruption("a transactional key ends inside a group");
     }
     auto marker = static_cast<unsigned char>(encoded[i + kGroup]);
     if (marker == kFullMarker) {
@@ -73,11 +73,11 @@ Result<std::string> decode_key(std::string_view encoded, std::string_view* rest)
     }
     std::size_t pad = kFullMarker - marker;
     if (pad > kGroup) {
-      return Status::corruption(fmt::format("a transactional key has a bad group marker {:#x}", marker));
+      return ServerStatus::corruption(fmt::format("a transactional key has a bad group marker {:#x}", marker));
     }
     for (std::size_t p = kGroup - pad; p < kGroup; ++p) {
       if (encoded[i + p] != '\0') {
-        return Status::corruption("a transactional key's padding is not zero");
+        return ServerStatus::corruption("a transactional key's padding is not zero");
       }
     }
     out.append(encoded.substr(i, kGroup - pad));
@@ -99,7 +99,8 @@ Result<WriteKey> parse_write_key(std::string_view key) {
   std::string_view rest;
   RDB_ASSIGN_OR_RETURN(std::string user, decode_key(key, &rest));
   if (rest.size() != 8) {
-    return Status::corruption(fmt::format("a write record key has {} bytes after its user key, not 8", rest.size()));
+    return ServerStatus::corruption(
+        fmt::format("a write record key has {} bytes after its user key, not 8", rest.size()));
   }
   return WriteKey{std::move(user), ~get_u64_be(rest)};
 }

@@ -35,15 +35,15 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
     return Status::ok();
   }
   if (s.IsCorruption()) {
-    return Status::corruption(fmt::format("{}: {}", what, s.ToString()));
+    return ServerStatus::corruption(fmt::format("{}: {}", what, s.ToString()));
   }
   if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) {
-    return Status::busy(fmt::format("{}: {}", what, s.ToString()));
+    return ServerStatus::busy(fmt::format("{}: {}", what, s.ToString()));
   }
   if (s.IsInvalidArgument()) {
     return Status::invalid_argument(fmt::format("{}: {}", what, s.ToString()));
   }
-  return Status::io_error(fmt::format("{}: {}", what, s.ToString()));
+  return ServerStatus::io_error(fmt::format("{}: {}", what, s.ToString()));
 }
 
 }  // namespace
@@ -77,11 +77,11 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, c
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
-    return Status::io_error(fmt::format("data dir '{}' exists but is not a directory", dir));
+    return ServerStatus::io_error(fmt::format("data dir '{}' exists but is not a directory", dir));
   }
   fs::create_directories(dir, ec);
   if (ec) {
-    return Status::io_error(fmt::format("cannot create data dir '{}': {}", dir, ec.message()));
+    return ServerStatus::io_error(fmt::format("cannot create data dir '{}': {}", dir, ec.message()));
   }
 
   rocksdb::Options db_options;
@@ -116,7 +116,7 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, c
   if (!s.ok()) {
     std::string text = s.ToString();
     if (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos) {
-      return Status::busy(fmt::format(
+      return ServerStatus::busy(fmt::format(
           "data dir '{}' is in use by another process (cannot lock {}/LOCK); stop that process or choose another "
           "--data-dir ({})",
           dir, dir, text));
@@ -515,7 +515,7 @@ Status RocksEngine::ingest_sst(const std::vector<std::pair<ColumnFamily, std::st
     fs::create_hard_link(path, link, ec);
     if (ec) {
       remove_links();
-      return Status::io_error(fmt::format("cannot link '{}' for ingestion: {}", path, ec.message()));
+      return ServerStatus::io_error(fmt::format("cannot link '{}' for ingestion: {}", path, ec.message()));
     }
     links.push_back(link);
     rocksdb::IngestExternalFileArg arg;

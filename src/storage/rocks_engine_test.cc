@@ -86,8 +86,9 @@ TEST_F(RocksEngineTest, TableFilesExportReadAndIngest) {
                              })
                   .is_ok());
   EXPECT_EQ(seen, (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}}));
-  Status stop = engine_->read_sst(path, [](std::string_view, std::string_view) { return Status::corruption("no"); });
-  EXPECT_EQ(stop.code(), StatusCode::kCorruption) << "the visitor's error stops the read";
+  Status stop =
+      engine_->read_sst(path, [](std::string_view, std::string_view) { return ServerStatus::corruption("no"); });
+  EXPECT_EQ(stop.code(), ServerCode::kCorruption) << "the visitor's error stops the read";
   EXPECT_FALSE(engine_->read_sst(dir_.sub("files") + "/missing.sst", [](auto, auto) { return Status::ok(); }).is_ok());
 
   // Replace [a, c): delete it, put a stray key, then ingest. The file wins, "z" stays.
@@ -344,7 +345,7 @@ TEST_F(RocksEngineTest, LockedDataDirIsAClearError) {
   // one data dir); RocksDB reports the in-process case through the same LOCK.
   auto second = RocksEngine::open(dir_.sub("db"));
   ASSERT_FALSE(second.is_ok());
-  EXPECT_EQ(second.status().code(), StatusCode::kBusy) << second.status().to_string();
+  EXPECT_EQ(second.status().code(), ServerCode::kBusy) << second.status().to_string();
   EXPECT_NE(second.status().message().find("in use by another process"), std::string::npos);
 }
 

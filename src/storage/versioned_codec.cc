@@ -21,7 +21,7 @@ std::string encode_versioned(std::uint64_t version, bool tombstone, std::string_
 
 Result<VersionedRecord> decode_versioned(std::string_view bytes) {
   if (bytes.size() < kHeaderSize) {
-    return Status::corruption(
+    return ServerStatus::corruption(
         fmt::format("versioned record is {} B, shorter than its {} B header", bytes.size(), kHeaderSize));
   }
   VersionedRecord rec;
@@ -30,7 +30,7 @@ Result<VersionedRecord> decode_versioned(std::string_view bytes) {
   }
   auto kind = static_cast<unsigned char>(bytes[8]);
   if (kind > 1) {
-    return Status::corruption(fmt::format("versioned record has unknown kind byte {}", kind));
+    return ServerStatus::corruption(fmt::format("versioned record has unknown kind byte {}", kind));
   }
   rec.tombstone = kind == 1;
   rec.value.assign(bytes.substr(kHeaderSize));

@@ -20,10 +20,10 @@ TEST(VersionedCodecTest, RoundTripsValuesAndTombstones) {
 }
 
 TEST(VersionedCodecTest, RejectsTruncatedAndUnknownKind) {
-  EXPECT_EQ(decode_versioned("short").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(decode_versioned("short").status().code(), ServerCode::kCorruption);
   std::string bad = encode_versioned(1, false, "x");
   bad[8] = 9;
-  EXPECT_EQ(decode_versioned(bad).status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(decode_versioned(bad).status().code(), ServerCode::kCorruption);
 }
 
 }  // namespace

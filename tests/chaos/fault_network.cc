@@ -125,7 +125,7 @@ Result<std::string> FaultNetwork::proxy_for(const std::string& name) {
     if (fd >= 0) {
       ::close(fd);
     }
-    return Status::io_error(fmt::format("cannot start the proxy of '{}': {}", name, std::strerror(errno)));
+    return ServerStatus::io_error(fmt::format("cannot start the proxy of '{}': {}", name, std::strerror(errno)));
   }
   auto proxy = std::make_unique<Proxy>();
   proxy->name = name;

@@ -142,7 +142,7 @@ Result<FaultEvent> parse_fault_line(const std::string& line) {
 Result<History> read_history_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return Status::io_error(fmt::format("cannot read history '{}'", path));
+    return ServerStatus::io_error(fmt::format("cannot read history '{}'", path));
   }
   History h;
   std::string line;

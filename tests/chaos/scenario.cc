@@ -351,7 +351,7 @@ ActiveFault start_fault(const std::string& kind, ChaosCluster& c, std::mt19937_6
 Status write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
-  return out ? Status::ok() : Status::io_error(fmt::format("cannot write '{}'", path));
+  return out ? Status::ok() : ServerStatus::io_error(fmt::format("cannot write '{}'", path));
 }
 
 // The bank's final read failed although the cluster healed: says whether a fresh
@@ -431,7 +431,7 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
     std::error_code ec;
     std::filesystem::create_directories(o.out_dir, ec);
     if (ec) {
-      return Status::io_error(fmt::format("cannot create '{}': {}", o.out_dir, ec.message()));
+      return ServerStatus::io_error(fmt::format("cannot create '{}': {}", o.out_dir, ec.message()));
     }
   }
   ChaosCluster c;

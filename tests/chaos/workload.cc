@@ -76,7 +76,7 @@ Status Recorder::write(const std::string& path) const {
   for (const auto& op : operations()) {
     out << to_json_line(op) << "\n";
   }
-  return out ? Status::ok() : Status::io_error(fmt::format("cannot write history '{}'", path));
+  return out ? Status::ok() : ServerStatus::io_error(fmt::format("cannot write history '{}'", path));
 }
 
 static Operation one_op(RdbClient& client, Recorder& rec, std::uint64_t client_id, const std::string& key, int kind,

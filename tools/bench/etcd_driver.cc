@@ -24,7 +24,7 @@ Status from_grpc(const grpc::Status& s) {
     case grpc::StatusCode::INVALID_ARGUMENT:
       return Status::invalid_argument(std::move(msg));
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Status::busy(std::move(msg));
+      return ServerStatus::busy(std::move(msg));
     default:
       return Status::internal(std::move(msg));
   }

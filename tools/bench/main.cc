@@ -326,7 +326,7 @@ int run(int argc, char** argv) {
       if (!written.is_ok()) {
         return written.status();
       }
-      return *written ? rdb::Status::ok() : rdb::Status::already_exists("cas conflict");
+      return *written ? rdb::Status::ok() : rdb::ServerStatus::already_exists("cas conflict");
     }
     if (cfg.workload == "tso") {
       return driver->tso(cfg.tso_count);
@@ -343,7 +343,7 @@ int run(int argc, char** argv) {
       if (!written.is_ok()) {
         return written.status();
       }
-      return *written ? rdb::Status::ok() : rdb::Status::already_exists("transfer conflict");
+      return *written ? rdb::Status::ok() : rdb::ServerStatus::already_exists("transfer conflict");
     }
     bool read = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio;
     return read ? driver->get(key) : driver->put(key, value);
@@ -428,7 +428,7 @@ int run(int argc, char** argv) {
             stop = true;
           }
         } else {
-          ++w.errors[s.code() == rdb::StatusCode::kAlreadyExists ? "cas_conflict"
+          ++w.errors[s.code() == rdb::ServerCode::kAlreadyExists ? "cas_conflict"
                                                                  : std::string(rdb::status_code_name(s.code()))];
         }
       }
