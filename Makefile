@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 CTEST_JOBS ?= 2
 
-.PHONY: all deps configure build test playground verify asan-test format tidy bench clean
+.PHONY: all deps configure build test package-check playground verify asan-test format tidy bench clean
 
 all: build
 
@@ -23,7 +23,13 @@ build: configure
 # first in the normal build, then again under AddressSanitizer + UBSan.
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(CTEST_JOBS) --timeout 600
+	$(MAKE) package-check
 	$(MAKE) asan-test
+
+# A Release build of what rdb installs, installed into a clean prefix, examples/ built against
+# it as a separate project and run, Debian packages built and inspected (scripts/package-check.sh).
+package-check: deps
+	JOBS=$(JOBS) scripts/package-check.sh build-release
 
 # UBSan findings abort the process (so a daemon's error fails its test), as ASan's do.
 SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1
@@ -49,4 +55,4 @@ tidy: build
 	git ls-files 'src/*.cc' 'tools/*.cc' | xargs clang-tidy -p $(BUILD_DIR) --quiet
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-release

@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   librocksdb-dev zlib1g-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libspdlog-dev libfmt-dev libjemalloc-dev libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libjemalloc-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy iproute2 procps openssl faketime
   etcd-client etcd-server

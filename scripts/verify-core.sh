@@ -80,10 +80,32 @@ check "server /status"        0 '"role":"store"'        -- http_get "$S1_STATUS"
 check "pd /metrics"           0 rdb_pd_tso_requests     -- http_get "$PD_STATUS" /metrics
 check "pd /status"            0 '"bootstrapped":true'   -- http_get "$PD_STATUS" /status
 
+# Config files: each daemon's printed default config reads back to the same defaults; a key
+# that is no flag is refused naming it.
+for d in rdb-server rdb-pd rdb-etcd; do
+  "$BIN/$d" --print-default-config >"$WORK/$d.toml"
+  check "$d default config reads back" 0 same -- \
+    bash -c "diff <(\"\$1\" --config \"\$2\" --print-default-config) \"\$2\" && echo same" _ "$BIN/$d" "$WORK/$d.toml"
+  printf 'addr = "127.0.0.1:0"\nno-such-key = 1\n' >"$WORK/$d-bad.toml"
+  check "$d refuses an unknown key" 110 '' -- "$BIN/$d" --config "$WORK/$d-bad.toml"
+  grep -q "unknown key 'no-such-key' (line 2)" "$WORK/last.err" ||
+    { failures=$((failures + 1)); echo "FAIL: $d's unknown-key error: $(cat "$WORK/last.err")"; }
+done
+
 # Crash the store right after an acknowledged write; it must be there after restart.
 check "write before crash"    0 OK                      -- "${CLI[@]}" raw-put v/crash survived
 kill -9 "$S1_PID"; wait "$S1_PID" 2>/dev/null
-start_store
+# It comes back configured by a file (the printed defaults, edited), --pd still a flag and
+# --status-addr a flag overriding the file's.
+sed -e 's|^addr = .*|addr = "127.0.0.1:0"|' -e 's|^status-addr = .*|status-addr = "127.0.0.1:1"|' \
+  -e "s|^data-dir = .*|data-dir = \"$WORK/s1\"|" -e "s|^# ready-file = .*|ready-file = \"$WORK/s1.ready\"|" \
+  "$WORK/rdb-server.toml" >"$WORK/s1.toml"
+rm -f "$WORK/s1.ready"
+"$BIN/rdb-server" --config "$WORK/s1.toml" --pd "$PD" --status-addr 127.0.0.1:0 2>>"$WORK/s1.log" &
+S1_PID=$!; PIDS+=("$S1_PID")
+wait_for_file "$WORK/s1.ready" 30 || { echo "rdb-server did not start from its config file"; cat "$WORK/s1.log"; exit 1; }
+S1_STATUS=$(json_field "$WORK/s1.ready" status_addr)
+check "flag overrides the file" 0 '"role":"store"' -- http_get "$S1_STATUS" /status
 check "read after SIGKILL"    0 survived                -- "${CLI[@]}" raw-get v/crash
 check "cas after SIGKILL"     0 '"version":4'           -- "${CLI[@]}" --json get v/k
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/address.h"
+#include "common/config_file.h"
 #include "common/grpc_setup.h"
 #include "common/http_status_server.h"
 #include "common/limits.h"
@@ -88,6 +89,7 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   app.add_option("--ready-file", ready_file, "write bound addresses as JSON to this file once serving");
   rdb::add_tls_flags(app, tls, /*server=*/true);
+  rdb::add_config_file_flags(app, "rdb-etcd");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/address.h"
+#include "common/config_file.h"
 #include "common/grpc_setup.h"
 #include "common/http_status_server.h"
 #include "common/limits.h"
@@ -104,6 +105,7 @@ int run(int argc, char** argv) {
                  "seconds a region must keep its range (since a split or merge, or since PD started) before it merges")
       ->capture_default_str();
   rdb::add_tls_flags(app, tls, /*server=*/true);
+  rdb::add_config_file_flags(app, "rdb-pd");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -15,6 +15,7 @@
 
 #include "client/tso_batcher.h"
 #include "common/address.h"
+#include "common/config_file.h"
 #include "common/grpc_setup.h"
 #include "common/http_status_server.h"
 #include "common/limits.h"
@@ -180,6 +181,7 @@ int run(int argc, char** argv) {
                  "TEST ONLY: transactional reads do not check locks (breaks snapshot isolation; for testing the "
                  "chaos bank checker)");
   }
+  rdb::add_config_file_flags(app, "rdb-server");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
