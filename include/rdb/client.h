@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,7 +64,18 @@ struct ClientOptions {
   // A transaction whose keys are all in one region commits in one step (1PC: one
   // prewrite that the region's leader commits, no locks left). Off: always two phases.
   bool txn_one_pc = true;
+  // Threads that run asynchronous calls which must block (see "asynchronous calls" below):
+  // at most this many such calls make progress at once; the others wait their turn.
+  std::size_t async_threads = 4;
 };
+
+// What an asynchronous call runs with its outcome: exactly once, on one of the client's
+// threads (never inside the call that started it). It must be quick and must not block; it
+// may start further calls, blocking ones included only if it does not wait on their results
+// from inside a point call's completion (post such work to a thread of your own).
+template <typename T>
+using Callback = std::function<void(Result<T>)>;
+using StatusCallback = std::function<void(Status)>;
 
 struct KeyValue {
   std::string key;
@@ -227,6 +239,17 @@ class Transaction {
   virtual Status commit() = 0;
   // Discards the buffered writes (and any locks a failed commit left). OK when done.
   virtual Status rollback() = 0;
+
+  // The same calls without blocking the caller: each runs the blocking call on the client's
+  // worker pool (ClientOptions::async_threads) and hands its outcome to `done` (see Callback).
+  // Calls on one transaction must still not overlap: start the next from the previous one's
+  // `done` (or after it ran). The transaction must outlive `done`.
+  virtual void get_async(std::string key, Callback<std::optional<std::string>> done) = 0;
+  virtual void batch_get_async(std::vector<std::string> keys, Callback<std::vector<KeyValue>> done) = 0;
+  virtual void scan_async(std::string start, std::string end, std::uint32_t limit,
+                          Callback<std::vector<KeyValue>> done) = 0;
+  virtual void commit_async(StatusCallback done) = 0;
+  virtual void rollback_async(StatusCallback done) = 0;
 };
 
 // A live feed of the committed puts and deletes in a key range of the transactional key
@@ -252,6 +275,13 @@ class ChangeFeed {
   // (call again). `after` must be at least floor(). Each change carries the version it
   // replaced when the feed was opened with_prev.
   virtual Result<std::vector<TxnChange>> next(std::uint64_t after, std::uint64_t* resolved) = 0;
+  // next() on the client's worker pool; `done` gets the changes and the resolved timestamp.
+  // The feed must outlive `done`.
+  struct Batch {
+    std::vector<TxnChange> changes;
+    std::uint64_t resolved = 0;
+  };
+  virtual void next_async(std::uint64_t after, Callback<Batch> done) = 0;
 };
 
 class RdbClient {
@@ -357,6 +387,49 @@ class RdbClient {
   // already starts a region needs nothing. Returns the regions that now hold the
   // keys' ranges, in key order. Needs PD (the stores take the new ids from it).
   virtual Result<std::vector<RegionInfo>> split(const std::vector<std::string>& keys) = 0;
+
+  // ---- asynchronous calls
+  // Every call above has an asynchronous twin that returns at once and hands the outcome to
+  // `done` (see Callback): the same results, codes and deadline (ClientOptions::timeout from
+  // the moment it is called) as the blocking call of the same name.
+  // How they run:
+  //  - the point calls (raw_get, raw_put, raw_delete, get, cas) whose region the client has
+  //    located already travel on the store's request stream (ClientOptions::batch_requests)
+  //    and hold no thread while they wait: one thread can keep thousands in flight. `done`
+  //    runs on the gRPC thread that received the answer, or on the client's timer thread
+  //    when the deadline passes first;
+  //  - everything else — a point call whose region must first be asked of PD or whose store
+  //    answered with a routing error (moved, split, not leader), multi-key and range calls,
+  //    transactions, cluster calls — runs as the blocking call on the client's worker pool:
+  //    at most ClientOptions::async_threads of them at once, the rest queued in call order.
+  // Destroying the client ends the calls still in flight: their `done` runs first (a point
+  // call's with UNAVAILABLE or, for a write that may have been sent, UNDETERMINED).
+  virtual void raw_put_async(std::string key, std::string value, StatusCallback done) = 0;
+  virtual void raw_get_async(std::string key, Callback<std::optional<std::string>> done) = 0;
+  virtual void raw_delete_async(std::string key, StatusCallback done) = 0;
+  virtual void raw_scan_async(std::string start, std::string end, ScanOptions options,
+                              Callback<std::vector<KeyValue>> done) = 0;
+  virtual void raw_batch_get_async(std::vector<std::string> keys, Callback<std::vector<KeyValue>> done) = 0;
+  virtual void raw_batch_put_async(std::vector<KeyValue> pairs, StatusCallback done) = 0;
+  virtual void raw_batch_delete_async(std::vector<std::string> keys, StatusCallback done) = 0;
+  virtual void raw_delete_range_async(std::string start, std::string end, StatusCallback done) = 0;
+  virtual void get_async(std::string key, Callback<VersionedValue> done) = 0;
+  virtual void cas_async(std::string key, std::uint64_t expected_version, std::optional<std::string> new_value,
+                         Callback<CasResult> done) = 0;
+  virtual void begin_async(Callback<std::unique_ptr<Transaction>> done) = 0;
+  virtual void snapshot_at_async(std::uint64_t ts, Callback<std::unique_ptr<Transaction>> done) = 0;
+  virtual void open_change_feed_async(std::string start, std::string end, bool with_prev,
+                                      Callback<std::unique_ptr<ChangeFeed>> done) = 0;
+  virtual void update_gc_safe_point_async(std::uint64_t ts, Callback<GcSafePoint> done) = 0;
+  virtual void cluster_status_async(Callback<ClusterStatus> done) = 0;
+  virtual void remove_store_async(std::uint64_t store_id, StatusCallback done) = 0;
+  virtual void move_peer_async(std::uint64_t region_id, std::uint64_t from_store, std::uint64_t to_store,
+                               StatusCallback done) = 0;
+  virtual void pd_members_async(Callback<std::vector<PdMemberInfo>> done) = 0;
+  virtual void add_pd_member_async(std::string name, std::string address, Callback<std::vector<PdMemberInfo>> done) = 0;
+  virtual void remove_pd_member_async(std::string name, Callback<std::vector<PdMemberInfo>> done) = 0;
+  virtual void split_async(std::vector<std::string> keys, Callback<std::vector<RegionInfo>> done) = 0;
+  // get_tso_async (above) is the asynchronous get_tso.
 };
 
 // Timestamp layout: physical milliseconds since the Unix epoch << 18 | logical.

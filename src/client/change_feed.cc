@@ -33,6 +33,18 @@ class FeedImpl final : public ChangeFeed {
 
   std::uint64_t floor() const override { return floor_; }
 
+  void next_async(std::uint64_t after, Callback<Batch> done) override {
+    s_.post([this, after, done = std::move(done)] {
+      Batch batch;
+      auto changes = next(after, &batch.resolved);
+      if (!changes.is_ok()) {
+        return done(changes.status());
+      }
+      batch.changes = std::move(changes).value();
+      done(std::move(batch));
+    });
+  }
+
   Result<std::vector<TxnChange>> next(std::uint64_t after, std::uint64_t* resolved) override {
     if (after < floor_) {
       return Status::invalid_argument(

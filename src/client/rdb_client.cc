@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "client/async_runner.h"
 #include "client/pd_client.h"
 #include "client/region_cache.h"
 #include "client/slow_stores.h"
@@ -145,6 +146,20 @@ class ClientImpl final : public RdbClient, public TxnSender {
           [pd = pd_.get()] { return pd->current_channel(); },
           [pd = pd_.get()](const auto& ch, const std::string& leader) { pd->member_failed(ch, leader); });
     }
+    async_ = std::make_unique<AsyncRunner>(options_.async_threads);
+  }
+
+  // Ends the asynchronous calls in flight before anything they use goes: the timer first
+  // (its checks read the streams), then the streams (cancelling them completes every point
+  // call waiting there), then the pool (it runs what was posted; retries see the shutdown).
+  ~ClientImpl() override {
+    shutting_down_ = true;
+    async_->stop_timer();
+    {
+      std::lock_guard lock(channels_mu_);
+      streams_.clear();
+    }
+    async_.reset();
   }
 
   Status raw_put(const std::string& key, const std::string& value) override {
@@ -553,6 +568,144 @@ class ClientImpl final : public RdbClient, public TxnSender {
     return out;
   }
 
+  // ---- asynchronous calls: point calls on the stores' streams, the rest on the pool
+  void raw_put_async(std::string key, std::string value, StatusCallback done) override {
+    if (Status s = validate_key(key); !s.is_ok() || !(s = validate_value(value)).is_ok()) {
+      return fail_async(std::move(done), s);
+    }
+    kvrpc::RawPutRequest req;
+    req.set_key(std::move(key));
+    req.set_value(std::move(value));
+    execute_async<kvrpc::RawPutResponse>(
+        Kind::kWrite, std::move(req), &kvrpc::Kv::Stub::RawPut,
+        [done = std::move(done)](Result<kvrpc::RawPutResponse> r) { done(r.status()); });
+  }
+  void raw_get_async(std::string key, Callback<std::optional<std::string>> done) override {
+    if (Status s = validate_key(key); !s.is_ok()) {
+      return fail_async(std::move(done), s);
+    }
+    kvrpc::RawGetRequest req;
+    req.set_key(std::move(key));
+    execute_async<kvrpc::RawGetResponse>(Kind::kRead, std::move(req), &kvrpc::Kv::Stub::RawGet,
+                                         [done = std::move(done)](Result<kvrpc::RawGetResponse> r) {
+                                           if (!r.is_ok()) {
+                                             return done(r.status());
+                                           }
+                                           done(r->not_found()
+                                                    ? std::optional<std::string>()
+                                                    : std::optional<std::string>(std::move(*r->mutable_value())));
+                                         });
+  }
+  void raw_delete_async(std::string key, StatusCallback done) override {
+    if (Status s = validate_key(key); !s.is_ok()) {
+      return fail_async(std::move(done), s);
+    }
+    kvrpc::RawDeleteRequest req;
+    req.set_key(std::move(key));
+    execute_async<kvrpc::RawDeleteResponse>(
+        Kind::kWrite, std::move(req), &kvrpc::Kv::Stub::RawDelete,
+        [done = std::move(done)](Result<kvrpc::RawDeleteResponse> r) { done(r.status()); });
+  }
+  void get_async(std::string key, Callback<VersionedValue> done) override {
+    if (Status s = validate_key(key); !s.is_ok()) {
+      return fail_async(std::move(done), s);
+    }
+    kvrpc::GetRequest req;
+    req.set_key(std::move(key));
+    execute_async<kvrpc::GetResponse>(
+        Kind::kRead, std::move(req), &kvrpc::Kv::Stub::Get, [done = std::move(done)](Result<kvrpc::GetResponse> r) {
+          if (!r.is_ok()) {
+            return done(r.status());
+          }
+          done(VersionedValue{!r->not_found(), std::move(*r->mutable_value()), r->version()});
+        });
+  }
+  void cas_async(std::string key, std::uint64_t expected_version, std::optional<std::string> new_value,
+                 Callback<CasResult> done) override {
+    Status s = validate_key(key);
+    if (s.is_ok() && new_value) {
+      s = validate_value(*new_value);
+    }
+    if (!s.is_ok()) {
+      return fail_async(std::move(done), s);
+    }
+    kvrpc::CompareAndSwapRequest req;
+    req.set_key(std::move(key));
+    req.set_expected_version(expected_version);
+    if (new_value) {
+      req.set_new_value(std::move(*new_value));
+    } else {
+      req.set_delete_(true);
+    }
+    execute_async<kvrpc::CompareAndSwapResponse>(
+        Kind::kWrite, std::move(req), &kvrpc::Kv::Stub::CompareAndSwap,
+        [done = std::move(done)](Result<kvrpc::CompareAndSwapResponse> r) {
+          if (!r.is_ok()) {
+            return done(r.status());
+          }
+          done(CasResult{r->succeeded(), r->version(), r->current_found(), std::move(*r->mutable_current_value())});
+        });
+  }
+  void raw_scan_async(std::string start, std::string end, ScanOptions options,
+                      Callback<std::vector<KeyValue>> done) override {
+    on_pool([this, start = std::move(start), end = std::move(end), options] { return raw_scan(start, end, options); },
+            std::move(done));
+  }
+  void raw_batch_get_async(std::vector<std::string> keys, Callback<std::vector<KeyValue>> done) override {
+    on_pool([this, keys = std::move(keys)] { return raw_batch_get(keys); }, std::move(done));
+  }
+  void raw_batch_put_async(std::vector<KeyValue> pairs, StatusCallback done) override {
+    on_pool([this, pairs = std::move(pairs)] { return raw_batch_put(pairs); }, std::move(done));
+  }
+  void raw_batch_delete_async(std::vector<std::string> keys, StatusCallback done) override {
+    on_pool([this, keys = std::move(keys)] { return raw_batch_delete(keys); }, std::move(done));
+  }
+  void raw_delete_range_async(std::string start, std::string end, StatusCallback done) override {
+    on_pool([this, start = std::move(start), end = std::move(end)] { return raw_delete_range(start, end); },
+            std::move(done));
+  }
+  void begin_async(Callback<std::unique_ptr<Transaction>> done) override {
+    on_pool([this] { return begin(); }, std::move(done));
+  }
+  void snapshot_at_async(std::uint64_t ts, Callback<std::unique_ptr<Transaction>> done) override {
+    on_pool([this, ts] { return snapshot_at(ts); }, std::move(done));
+  }
+  void open_change_feed_async(std::string start, std::string end, bool with_prev,
+                              Callback<std::unique_ptr<ChangeFeed>> done) override {
+    on_pool([this, start = std::move(start), end = std::move(end),
+             with_prev] { return open_change_feed(start, end, with_prev); },
+            std::move(done));
+  }
+  void update_gc_safe_point_async(std::uint64_t ts, Callback<GcSafePoint> done) override {
+    on_pool([this, ts] { return update_gc_safe_point(ts); }, std::move(done));
+  }
+  void cluster_status_async(Callback<ClusterStatus> done) override {
+    on_pool([this] { return cluster_status(); }, std::move(done));
+  }
+  void remove_store_async(std::uint64_t store_id, StatusCallback done) override {
+    on_pool([this, store_id] { return remove_store(store_id); }, std::move(done));
+  }
+  void move_peer_async(std::uint64_t region_id, std::uint64_t from_store, std::uint64_t to_store,
+                       StatusCallback done) override {
+    on_pool([this, region_id, from_store, to_store] { return move_peer(region_id, from_store, to_store); },
+            std::move(done));
+  }
+  void pd_members_async(Callback<std::vector<PdMemberInfo>> done) override {
+    on_pool([this] { return pd_members(); }, std::move(done));
+  }
+  void add_pd_member_async(std::string name, std::string address, Callback<std::vector<PdMemberInfo>> done) override {
+    on_pool([this, name = std::move(name), address = std::move(address)] { return add_pd_member(name, address); },
+            std::move(done));
+  }
+  void remove_pd_member_async(std::string name, Callback<std::vector<PdMemberInfo>> done) override {
+    on_pool([this, name = std::move(name)] { return remove_pd_member(name); }, std::move(done));
+  }
+  void split_async(std::vector<std::string> keys, Callback<std::vector<RegionInfo>> done) override {
+    on_pool([this, keys = std::move(keys)] { return split(keys); }, std::move(done));
+  }
+  // For transactions and change feeds (TxnSender): their asynchronous calls run here.
+  void post(std::function<void()> task) override { async_->post(std::move(task)); }
+
   void get_tso_async(std::uint32_t count, std::function<void(Result<std::uint64_t>)> done) override {
     if (!tso_) {
       done(Status::invalid_argument("get_tso needs a PD endpoint (ClientOptions::pd_endpoints is empty)"));
@@ -683,6 +836,182 @@ class ClientImpl final : public RdbClient, public TxnSender {
   }
 
  private:
+  static constexpr const char* kShuttingDown = "the client is shutting down";
+
+  // Hands `s` to `done` on a pool thread (an asynchronous call never completes inline).
+  template <typename Done>
+  void fail_async(Done done, Status s) {
+    async_->post([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+  }
+
+  // Runs the blocking `call` on the pool and hands its outcome to `done`.
+  template <typename Call, typename Done>
+  void on_pool(Call call, Done done) {
+    async_->post([this, call = std::move(call), done = std::move(done)]() mutable {
+      if (shutting_down_) {
+        return done(Status::unavailable(kShuttingDown));
+      }
+      done(call());
+    });
+  }
+
+  // One asynchronous point call. Its outcome goes to `finish` once: whoever claims it first
+  // (the store's answer, the timer at the deadline or on a hung store, a hand-off to the pool
+  // for a retry) delivers it; the others see it claimed and do nothing.
+  template <typename Resp>
+  struct PointCall {
+    std::string key;
+    Kind kind = Kind::kRead;
+    Clock::time_point deadline;
+    std::function<void(Result<Resp>)> finish;
+    RegionRoute route;
+    std::shared_ptr<grpc::Channel> channel;
+    StoreStream* stream = nullptr;        // valid while the timer runs (streams outlive it)
+    Clock::time_point heard;              // when the store last showed it is alive to this call
+    std::function<Result<Resp>()> retry;  // the blocking execute of the same request, to the deadline
+    std::atomic<bool> claimed{false};
+    bool claim() { return !claimed.exchange(true); }
+  };
+
+  // Sends a point request on its store's stream when its region is cached (no thread held
+  // while it waits); otherwise, and to retry after a routing error, runs the blocking
+  // execute on the pool with what is left of the deadline. Outcomes as execute's.
+  template <typename Resp, typename Req, typename Rpc>
+  void execute_async(Kind kind, Req req, Rpc rpc, std::function<void(Result<Resp>)> finish) {
+    auto call = std::make_shared<PointCall<Resp>>();
+    call->key = req.key();
+    call->kind = kind;
+    call->deadline = Clock::now() + options_.timeout;
+    call->finish = std::move(finish);
+    auto shared_req = std::make_shared<Req>(std::move(req));
+    call->retry = [this, shared_req, rpc, call = call.get()] {
+      Routing routing{call->key, false, nullptr, std::nullopt, nullptr};
+      return execute_until<Resp>(routing, call->kind, *shared_req, rpc, call->deadline);
+    };
+    std::optional<RegionRoute> route = cache_.lookup(call->key);
+    bool direct = options_.batch_requests && route && !slow_->is_slow(route->store_addr) && !shutting_down_;
+    if (direct) {
+      call->channel = channel_for(route->store_addr);
+      // The blocking path waits for a write's connection (nothing sent yet: safe to go
+      // elsewhere); a write goes direct only on a connected channel.
+      direct = kind == Kind::kRead || call->channel->GetState(false) == GRPC_CHANNEL_READY;
+    }
+    if (!direct) {
+      call->claim();
+      return retry_on_pool(call, std::nullopt);
+    }
+    call->route = std::move(*route);
+    Req& req_ref = *shared_req;
+    auto* ctx_proto = req_ref.mutable_context();
+    ctx_proto->set_region_id(call->route.region.id());
+    *ctx_proto->mutable_region_epoch() = call->route.region.region_epoch();
+    *ctx_proto->mutable_peer() = call->route.leader;
+    call->stream = &stream_for(call->route.store_addr, call->channel);
+    call->heard = Clock::now();
+    BatchRequest request;
+    wrap(req_ref, &request);
+    call->stream->call(std::move(request), [this, call](StoreReply reply) {
+      if (call->claimed) {
+        return;  // the deadline or a hung store ended it: a late answer fills nothing
+      }
+      if (reply.status.ok()) {
+        Resp resp;
+        unwrap(reply.response, &resp);
+        slow_->answered(call->route.store_addr);
+        if (!resp.has_region_error()) {
+          if (call->claim()) {
+            call->finish(std::move(resp));
+          }
+          return;
+        }
+        if (call->claim()) {  // not executed: route again (may ask PD) and retry, on the pool
+          retry_on_pool(call, std::move(*resp.mutable_region_error()));
+        }
+        return;
+      }
+      if (!call->claim()) {
+        return;
+      }
+      if (reply.maybe_sent) {
+        if (auto final_status = after_failure(reply.status, call->kind, call->route)) {
+          return call->finish(std::move(*final_status));
+        }
+      } else {
+        cache_.invalidate(call->route.region.id());  // never sent: safe to retry even a write
+      }
+      retry_on_pool(call, std::nullopt);
+    });
+    watch(call, std::min(call->deadline, call->heard + options_.attempt_timeout));
+  }
+
+  // The claimed `call` retried by the blocking execute on the pool (after handling the
+  // region error its store answered, if any), within its deadline.
+  template <typename Resp>
+  void retry_on_pool(const std::shared_ptr<PointCall<Resp>>& call, std::optional<kvrpc::RegionError> region_error) {
+    async_->post([this, call, region_error = std::move(region_error)] {
+      if (shutting_down_) {
+        return call->finish(Status::unavailable(kShuttingDown));
+      }
+      if (region_error) {
+        std::chrono::milliseconds backoff(2);
+        if (auto final_status = after_region_error(call->route, *region_error, backoff, call->deadline)) {
+          return call->finish(std::move(*final_status));
+        }
+        sleep_backoff(backoff, call->deadline);
+      }
+      call->finish(call->retry());
+    });
+  }
+
+  // Checks `call` at `when` on the timer thread: past its deadline it ends (a read
+  // DEADLINE_EXCEEDED, a write UNDETERMINED); when its store has been silent for the attempt
+  // timeout, the store is probed on the pool, as the blocking path does.
+  template <typename Resp>
+  void watch(const std::shared_ptr<PointCall<Resp>>& call, Clock::time_point when) {
+    async_->at(when, [this, call] {
+      if (call->claimed) {
+        return;
+      }
+      auto now = Clock::now();
+      if (now >= call->deadline) {
+        if (call->claim()) {
+          call->finish(call->kind == Kind::kRead
+                           ? Status::deadline_exceeded(
+                                 fmt::format("store {} did not answer before the deadline", call->route.store_addr))
+                           : Status::undetermined(fmt::format("store {} did not answer before the deadline; the "
+                                                              "write may or may not have been applied",
+                                                              call->route.store_addr)));
+        }
+        return;
+      }
+      auto silent_until = std::max(call->heard, call->stream->last_answer()) + options_.attempt_timeout;
+      if (now < silent_until) {
+        return watch(call, std::min(call->deadline, silent_until));
+      }
+      async_->post([this, call] {
+        bool alive = !shutting_down_ && store_answers(call->channel, call->deadline);
+        if (call->claimed) {
+          return;
+        }
+        if (alive) {
+          call->heard = Clock::now();  // only the timer reads it, after this re-arms it
+          return watch(call, std::min(call->deadline, call->heard + options_.attempt_timeout));
+        }
+        if (shutting_down_ || !call->claim()) {
+          return;  // the streams' cancellation ends it
+        }
+        slow_->mark(call->route.store_addr);
+        cache_.invalidate(call->route.region.id());
+        if (call->kind == Kind::kWrite) {
+          return call->finish(Status::undetermined(
+              fmt::format("store {} answered nothing for {} ms; the write may or may not have been applied",
+                          call->route.store_addr, options_.attempt_timeout.count())));
+        }
+        call->finish(call->retry());  // another replica next (the store is marked)
+      });
+    });
+  }
+
   // The id of the cluster PD serves, asked once (GetMembers) and stamped on every PD request.
   Result<std::uint64_t> cluster_id(Clock::time_point deadline) {
     if (!pd_) {
@@ -1036,7 +1365,58 @@ class ClientImpl final : public RdbClient, public TxnSender {
 
   template <typename Resp, typename Req, typename Rpc>
   Result<Resp> execute(const Routing& routing, Kind kind, Req req, Rpc rpc) {
-    const Clock::time_point deadline = Clock::now() + options_.timeout;
+    return execute_until<Resp>(routing, kind, std::move(req), rpc, Clock::now() + options_.timeout);
+  }
+
+  // A store answered with a region error (it did not execute the request): the call's
+  // final status when no retry can help, else nullopt after updating routing (retry).
+  std::optional<Status> after_region_error(const RegionRoute& route, const kvrpc::RegionError& err,
+                                           std::chrono::milliseconds& backoff, Clock::time_point deadline) {
+    Status why = Status::unavailable(fmt::format("store {}: {}", route.store_addr, err.message()));
+    if (err.has_disk_full()) {
+      return why;
+    }
+    if (!options_.store_addr.empty() && err.has_not_leader()) {
+      // Pointed at one store that does not lead: no retry here can fix that.
+      return why;
+    }
+    on_region_error(route, err, backoff, deadline);
+    return std::nullopt;
+  }
+
+  // A request that may have reached the store failed with `s`: the call's final status,
+  // or nullopt when it may be retried (a read whose connection failed; routing dropped).
+  std::optional<Status> after_failure(const grpc::Status& s, Kind kind, const RegionRoute& route) {
+    switch (s.error_code()) {
+      case grpc::StatusCode::INVALID_ARGUMENT:
+        return Status::invalid_argument(s.error_message());
+      case grpc::StatusCode::DEADLINE_EXCEEDED:
+        if (kind == Kind::kRead) {
+          return Status::deadline_exceeded(
+              fmt::format("store {} did not answer before the deadline ({})", route.store_addr, s.error_message()));
+        }
+        return Status::undetermined(
+            fmt::format("store {} did not answer before the deadline ({}); the write may or may not have been "
+                        "applied",
+                        route.store_addr, s.error_message()));
+      case grpc::StatusCode::UNAVAILABLE:
+      case grpc::StatusCode::CANCELLED:
+      case grpc::StatusCode::UNKNOWN:
+        if (kind == Kind::kWrite) {
+          return Status::undetermined(
+              fmt::format("connection to store {} failed during the request ({}); the write may or may not have "
+                          "been applied",
+                          route.store_addr, s.error_message()));
+        }
+        cache_.invalidate(route.region.id());
+        return std::nullopt;
+      default:
+        return Status::internal(fmt::format("store {} failed the request: {}", route.store_addr, s.error_message()));
+    }
+  }
+
+  template <typename Resp, typename Req, typename Rpc>
+  Result<Resp> execute_until(const Routing& routing, Kind kind, Req req, Rpc rpc, Clock::time_point deadline) {
     std::chrono::milliseconds backoff(2);
     Status last = Status::deadline_exceeded("the call's deadline passed before any attempt");
     while (Clock::now() < deadline) {
@@ -1117,45 +1497,17 @@ class ClientImpl final : public RdbClient, public TxnSender {
         }
         // A region error means the store did not execute the request: retrying is safe.
         last = Status::unavailable(fmt::format("store {}: {}", route->store_addr, resp.region_error().message()));
-        if (resp.region_error().has_disk_full()) {
-          return Status::unavailable(fmt::format("store {}: {}", route->store_addr, resp.region_error().message()));
+        if (auto final_status = after_region_error(*route, resp.region_error(), backoff, deadline)) {
+          return *final_status;
         }
-        if (!options_.store_addr.empty() && resp.region_error().has_not_leader()) {
-          // Pointed at one store that does not lead: no retry here can fix that.
-          return last;
-        }
-        on_region_error(*route, resp.region_error(), backoff, deadline);
         sleep_backoff(backoff, deadline);
         continue;
       }
-      switch (s.error_code()) {
-        case grpc::StatusCode::INVALID_ARGUMENT:
-          return Status::invalid_argument(s.error_message());
-        case grpc::StatusCode::DEADLINE_EXCEEDED:
-          if (kind == Kind::kRead) {
-            return Status::deadline_exceeded(
-                fmt::format("store {} did not answer before the deadline ({})", route->store_addr, s.error_message()));
-          }
-          return Status::undetermined(
-              fmt::format("store {} did not answer before the deadline ({}); the write may or may not have been "
-                          "applied",
-                          route->store_addr, s.error_message()));
-        case grpc::StatusCode::UNAVAILABLE:
-        case grpc::StatusCode::CANCELLED:
-        case grpc::StatusCode::UNKNOWN:
-          if (kind == Kind::kWrite) {
-            return Status::undetermined(
-                fmt::format("connection to store {} failed during the request ({}); the write may or may not have "
-                            "been applied",
-                            route->store_addr, s.error_message()));
-          }
-          last = Status::unavailable(fmt::format("cannot reach store {}: {}", route->store_addr, s.error_message()));
-          cache_.invalidate(route->region.id());
-          sleep_backoff(backoff, deadline);
-          continue;
-        default:
-          return Status::internal(fmt::format("store {} failed the request: {}", route->store_addr, s.error_message()));
+      if (auto final_status = after_failure(s, kind, *route)) {
+        return *final_status;
       }
+      last = Status::unavailable(fmt::format("cannot reach store {}: {}", route->store_addr, s.error_message()));
+      sleep_backoff(backoff, deadline);
     }
     return last;
   }
@@ -1168,6 +1520,8 @@ class ClientImpl final : public RdbClient, public TxnSender {
   std::shared_ptr<SlowStores> slow_ = std::make_shared<SlowStores>(std::chrono::seconds(1));
   std::mutex channels_mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  std::atomic<bool> shutting_down_{false};
+  std::unique_ptr<AsyncRunner> async_;  // asynchronous calls' pool and timer (see ~ClientImpl)
   // Declared last so they are destroyed first: their destructors wait for the streams' callbacks.
   std::map<std::string, std::unique_ptr<StoreStream>> streams_;
 };
@@ -1199,6 +1553,9 @@ Result<std::unique_ptr<RdbClient>> RdbClient::connect(ClientOptions options) {
   }
   if (options.attempt_timeout <= std::chrono::milliseconds::zero()) {
     return Status::invalid_argument("attempt_timeout must be positive");
+  }
+  if (options.async_threads < 1 || options.async_threads > 1024) {
+    return Status::invalid_argument(fmt::format("async_threads must be 1 to 1024 ({} given)", options.async_threads));
   }
   RDB_ASSIGN_OR_RETURN(auto creds, channel_credentials({options.tls_ca, options.tls_cert, options.tls_key, {}}));
   return std::unique_ptr<RdbClient>(new ClientImpl(std::move(options), std::move(creds)));

@@ -263,6 +263,25 @@ class TxnImpl final : public Transaction {
     return Status::ok();
   }
 
+  void get_async(std::string key, Callback<std::optional<std::string>> done) override {
+    s_.post([this, key = std::move(key), done = std::move(done)] { done(get(key)); });
+  }
+  void batch_get_async(std::vector<std::string> keys, Callback<std::vector<KeyValue>> done) override {
+    s_.post([this, keys = std::move(keys), done = std::move(done)] { done(batch_get(keys)); });
+  }
+  void scan_async(std::string start, std::string end, std::uint32_t limit,
+                  Callback<std::vector<KeyValue>> done) override {
+    s_.post([this, start = std::move(start), end = std::move(end), limit, done = std::move(done)] {
+      done(scan(start, end, limit));
+    });
+  }
+  void commit_async(StatusCallback done) override {
+    s_.post([this, done = std::move(done)] { done(commit()); });
+  }
+  void rollback_async(StatusCallback done) override {
+    s_.post([this, done = std::move(done)] { done(rollback()); });
+  }
+
   Status commit() override {
     RDB_RETURN_IF_ERROR(writable());
     if (buffer_.empty()) {

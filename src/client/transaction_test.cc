@@ -26,6 +26,7 @@ class ScriptedSender final : public TxnSender {
 
   Result<std::uint64_t> timestamp() override { return next_ts_++; }
   std::chrono::milliseconds timeout() const override { return std::chrono::seconds(1); }
+  void post(std::function<void()> task) override { task(); }
   Result<kvrpc::KvGetResponse> kv_get(const kvrpc::KvGetRequest&) override { return kvrpc::KvGetResponse(); }
   Result<kvrpc::KvScanResponse> kv_scan(const kvrpc::KvScanRequest&) override { return kvrpc::KvScanResponse(); }
   Result<kvrpc::KvScanChangesResponse> kv_scan_changes(const kvrpc::KvScanChangesRequest&) override {

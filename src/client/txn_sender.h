@@ -27,6 +27,8 @@ class TxnSender {
   virtual Result<std::uint64_t> timestamp() = 0;
   // The client's timeout for one call.
   virtual std::chrono::milliseconds timeout() const = 0;
+  // Runs `task` on the client's worker pool (asynchronous transaction and feed calls).
+  virtual void post(std::function<void()> task) = 0;
 
   virtual Result<kvrpc::KvGetResponse> kv_get(const kvrpc::KvGetRequest& req) = 0;
   // Routed by start_key.

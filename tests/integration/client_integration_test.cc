@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <future>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -703,6 +705,235 @@ TEST_F(ClientIntegrationTest, AsyncTsoCallersChainRequestsAndShareRoundTrips) {
 // With a BatchCommands stream capped at two unanswered requests, the store stops
 // reading and resumes as answers drain: every one of many concurrent requests is
 // still answered.
+// Counts asynchronous completions; wait() polls (with a deadline) until `n` arrived.
+class Completions {
+ public:
+  void add(const Status& s, bool expected_ok = true) {
+    std::lock_guard lock(mu_);
+    ++count_;
+    if (expected_ok && !s.is_ok() && first_error_.empty()) {
+      first_error_ = s.to_string();
+    }
+    cv_.notify_all();
+  }
+  bool wait(std::size_t n, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return count_ >= n; });
+  }
+  std::size_t count() const {
+    std::lock_guard lock(mu_);
+    return count_;
+  }
+  std::string first_error() const {
+    std::lock_guard lock(mu_);
+    return first_error_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t count_ = 0;
+  std::string first_error_;
+};
+
+// One thread keeps a thousand point calls in flight while the client's only pool thread is
+// held: calls to a located region travel on the store's stream without taking a thread.
+TEST_F(ClientIntegrationTest, OneThreadKeepsAThousandPointCallsInFlightWithoutThePool) {
+  ClientOptions o;
+  o.pd_endpoints = {cluster_->pd().addr};
+  o.async_threads = 1;
+  auto c = std::move(RdbClient::connect(o)).value();
+  ASSERT_TRUE(c->raw_put("async/warm", "w").is_ok());  // the region is located (cached) now
+
+  constexpr std::size_t kCalls = 1000;
+  Completions puts;
+  std::promise<void> release_pool;
+  std::atomic<bool> pool_held{false};
+  Completions pool_call;
+  // A blocking-style call whose `done` (on the only pool thread) waits until the puts are done.
+  c->cluster_status_async([&, released = release_pool.get_future().share()](Result<ClusterStatus> r) {
+    pool_held = true;
+    released.wait_for(std::chrono::seconds(60));
+    pool_call.add(r.status());
+  });
+  ASSERT_TRUE(testing::poll_until([&] { return pool_held.load(); }, std::chrono::seconds(10)));
+  auto caller = std::this_thread::get_id();
+  std::atomic<int> inline_completions{0};
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    c->raw_put_async("async/k" + std::to_string(i), "v" + std::to_string(i), [&](Status s) {
+      if (std::this_thread::get_id() == caller) {
+        ++inline_completions;
+      }
+      puts.add(s);
+    });
+  }
+  bool all_done = puts.wait(kCalls);
+  release_pool.set_value();
+  ASSERT_TRUE(all_done) << puts.count() << " of " << kCalls << " puts completed while the pool was held";
+  EXPECT_EQ(puts.first_error(), "");
+  EXPECT_EQ(inline_completions.load(), 0);
+  ASSERT_TRUE(pool_call.wait(1));
+
+  // Read them back asynchronously (gets and versioned gets), checking every value.
+  Completions gets;
+  std::atomic<int> wrong{0};
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    c->raw_get_async("async/k" + std::to_string(i), [&, i](Result<std::optional<std::string>> r) {
+      if (r.is_ok() && (!r->has_value() || **r != "v" + std::to_string(i))) {
+        ++wrong;
+      }
+      gets.add(r.status());
+    });
+  }
+  ASSERT_TRUE(gets.wait(kCalls));
+  EXPECT_EQ(gets.first_error(), "");
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(ClientIntegrationTest, EveryAsyncCallGivesTheBlockingCallsOutcome) {
+  auto c = client();
+  std::promise<Status> put_done;
+  c->raw_put_async("asyncall/a", "1", [&](Status s) { put_done.set_value(s); });
+  ASSERT_TRUE(put_done.get_future().get().is_ok());
+
+  std::promise<Result<CasResult>> cas_done;
+  c->cas_async("asyncall/v", 0, std::string("one"), [&](Result<CasResult> r) { cas_done.set_value(std::move(r)); });
+  auto cas = cas_done.get_future().get();
+  ASSERT_TRUE(cas.is_ok()) << cas.status().to_string();
+  EXPECT_TRUE(cas->succeeded);
+  std::promise<Result<CasResult>> conflict_done;
+  c->cas_async("asyncall/v", 0, std::string("two"),
+               [&](Result<CasResult> r) { conflict_done.set_value(std::move(r)); });
+  auto conflict = conflict_done.get_future().get();
+  ASSERT_TRUE(conflict.is_ok());
+  EXPECT_FALSE(conflict->succeeded);
+  EXPECT_EQ(conflict->current_value, "one");
+  std::promise<Result<VersionedValue>> get_done;
+  c->get_async("asyncall/v", [&](Result<VersionedValue> r) { get_done.set_value(std::move(r)); });
+  auto got = get_done.get_future().get();
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_TRUE(got->found);
+  EXPECT_EQ(got->version, cas->version);
+
+  std::promise<Status> batch_done;
+  c->raw_batch_put_async({{"asyncall/b1", "x"}, {"asyncall/b2", "y"}}, [&](Status s) { batch_done.set_value(s); });
+  ASSERT_TRUE(batch_done.get_future().get().is_ok());
+  std::promise<Result<std::vector<KeyValue>>> scan_done;
+  c->raw_scan_async("asyncall/", "asyncall0", ScanOptions{},
+                    [&](Result<std::vector<KeyValue>> r) { scan_done.set_value(std::move(r)); });
+  auto scanned = scan_done.get_future().get();
+  ASSERT_TRUE(scanned.is_ok());
+  EXPECT_EQ(*scanned, (std::vector<KeyValue>{{"asyncall/a", "1"}, {"asyncall/b1", "x"}, {"asyncall/b2", "y"}}));
+  std::promise<Status> delete_done;
+  c->raw_delete_async("asyncall/a", [&](Status s) { delete_done.set_value(s); });
+  ASSERT_TRUE(delete_done.get_future().get().is_ok());
+  EXPECT_FALSE(c->raw_get("asyncall/a")->has_value());
+
+  // A transaction driven by callbacks only.
+  std::promise<Status> txn_done;
+  std::unique_ptr<Transaction> txn;
+  c->begin_async([&](Result<std::unique_ptr<Transaction>> t) {
+    if (!t.is_ok()) {
+      return txn_done.set_value(t.status());
+    }
+    txn = std::move(t).value();
+    if (Status s = txn->put("asyncall/t", "committed"); !s.is_ok()) {
+      return txn_done.set_value(s);
+    }
+    txn->commit_async([&](Status s) { txn_done.set_value(s); });
+  });
+  ASSERT_TRUE(txn_done.get_future().get().is_ok());
+  std::promise<Result<std::optional<std::string>>> read_done;
+  auto reader = std::move(c->begin()).value();
+  reader->get_async("asyncall/t", [&](Result<std::optional<std::string>> r) { read_done.set_value(std::move(r)); });
+  auto read = read_done.get_future().get();
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  EXPECT_EQ(read->value_or(""), "committed");
+
+  std::promise<Result<std::vector<PdMemberInfo>>> members_done;
+  c->pd_members_async([&](Result<std::vector<PdMemberInfo>> r) { members_done.set_value(std::move(r)); });
+  auto members = members_done.get_future().get();
+  ASSERT_TRUE(members.is_ok());
+  EXPECT_EQ(members->size(), 1u);
+}
+
+TEST_F(ClientIntegrationTest, AsyncErrorsReachTheCallbackNeverInline) {
+  auto c = client();
+  auto caller = std::this_thread::get_id();
+  std::promise<std::pair<Status, bool>> bad_key;
+  c->raw_put_async("", "v", [&](Status s) { bad_key.set_value({s, std::this_thread::get_id() == caller}); });
+  auto [status, was_inline] = bad_key.get_future().get();
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.to_string();
+  EXPECT_FALSE(was_inline);
+  std::promise<Status> big_value;
+  c->cas_async("k", 0, std::string(kMaxValueSize + 1, 'x'),
+               [&](Result<CasResult> r) { big_value.set_value(r.status()); });
+  EXPECT_EQ(big_value.get_future().get().code(), StatusCode::kInvalidArgument);
+  std::promise<Status> bad_limit;
+  c->raw_scan_async("a", "b", ScanOptions{0, false, false},
+                    [&](Result<std::vector<KeyValue>> r) { bad_limit.set_value(r.status()); });
+  EXPECT_EQ(bad_limit.get_future().get().code(), StatusCode::kInvalidArgument);
+
+  ClientOptions o;
+  o.pd_endpoints = {cluster_->pd().addr};
+  o.async_threads = 0;
+  auto refused = RdbClient::connect(o);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("async_threads"), std::string::npos);
+}
+
+// A client that did not locate the region yet, and one whose cached route went stale when
+// the region split: both asynchronous calls still succeed (PD asked, the call retried).
+TEST_F(ClientIntegrationTest, AsyncPointCallsLocateAndFollowASplit) {
+  auto stale = client();
+  ASSERT_TRUE(stale->raw_put("asplit/a", "1").is_ok());  // caches the region holding asplit/*
+  auto fresh = client();
+  std::promise<Result<std::optional<std::string>>> first;
+  fresh->raw_get_async("asplit/a", [&](Result<std::optional<std::string>> r) { first.set_value(std::move(r)); });
+  auto got = first.get_future().get();
+  ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+  EXPECT_EQ(got->value_or(""), "1");
+
+  ASSERT_TRUE(fresh->split({"asplit/m"}).is_ok());
+  Completions writes;
+  for (const char* k : {"asplit/b", "asplit/z"}) {
+    stale->raw_put_async(k, "after-split", [&](Status s) { writes.add(s); });
+  }
+  ASSERT_TRUE(writes.wait(2));
+  EXPECT_EQ(writes.first_error(), "");
+  EXPECT_EQ(fresh->raw_get("asplit/z")->value_or(""), "after-split");
+}
+
+// Destroying a client with calls in flight runs every callback exactly once, first.
+TEST_F(ClientIntegrationTest, DestroyingAClientEndsEveryAsyncCallOnce) {
+  constexpr int kCalls = 500;
+  std::vector<std::atomic<int>> calls(kCalls);
+  std::atomic<int> ok{0};
+  {
+    auto c = client();
+    ASSERT_TRUE(c->raw_put("adestroy/warm", "w").is_ok());
+    for (int i = 0; i < kCalls; ++i) {
+      auto done = [&, i](Status s) {
+        ++calls[i];
+        if (s.is_ok()) {
+          ++ok;
+        } else {
+          EXPECT_TRUE(s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kUndetermined) << s.to_string();
+        }
+      };
+      if (i % 2 == 0) {
+        c->raw_put_async("adestroy/" + std::to_string(i), "v", done);
+      } else {
+        c->raw_batch_put_async({{"adestroy/b" + std::to_string(i), "v"}}, done);
+      }
+    }
+  }  // destroyed here, calls still in flight
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(calls[i].load(), 1) << "call " << i;
+  }
+  std::cout << ok.load() << " of " << kCalls << " calls completed before the client went\n";
+}
+
 TEST(ClientBackpressureTest, CappedStreamStillAnswersEveryRequest) {
   LocalCluster cluster;
   cluster.start_pd({"--max-replicas", "1"});
