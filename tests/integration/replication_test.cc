@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -76,6 +77,25 @@ class ReplicationTest : public ::testing::Test {
     rctx.set_region_id(info.regions(0).id());
     *rctx.mutable_region_epoch() = info.regions(0).region_epoch();
     return rctx;
+  }
+
+  // SIGSTOPs the store `patient` routes `key` to as the region's leader and returns its
+  // name ("" if none settled): the store PD names, leading by its own account before and
+  // after the client routed (and cached) it. Otherwise (leadership moving under load) a
+  // write would find the paused store unconnected — nothing sent, safely retried elsewhere.
+  std::string pause_cached_leader(RdbClient& patient, const std::string& key) {
+    std::string leader;
+    bool settled = testing::poll_until(
+        [&] {
+          leader = leader_name();
+          return !leader.empty() && leads(leader) && patient.raw_get(key).is_ok() && leads(leader) &&
+                 leader_name() == leader;
+        },
+        std::chrono::seconds(20));
+    if (!settled || !cluster_.store(leader).process->pause()) {  // every thread stopped, not only signalled
+      return "";
+    }
+    return leader;
   }
 
   // The daemon name of the store PD reports as leader.
@@ -183,19 +203,8 @@ TEST_F(ReplicationTest, HungLeaderDoesNotStallClients) {
   o.timeout = std::chrono::seconds(60);
   o.attempt_timeout = std::chrono::milliseconds(500);
   auto patient = std::move(RdbClient::connect(o)).value();
-  // The pause must hit the store the client is connected to as the leader: the store PD
-  // names, leading by its own account before and after the client routed (and cached)
-  // it. Otherwise (leadership moving under load) the write would find the paused store
-  // unconnected — nothing sent, safely retried elsewhere — and succeed.
-  std::string leader;
-  ASSERT_TRUE(testing::poll_until(
-      [&] {
-        leader = leader_name();
-        return !leader.empty() && leads(leader) && patient->raw_get("hung/k").is_ok() && leads(leader) &&
-               leader_name() == leader;
-      },
-      std::chrono::seconds(20)));
-  ASSERT_TRUE(cluster_.store(leader).process->pause());  // every thread stopped, not only signalled
+  std::string leader = pause_cached_leader(*patient, "hung/k");
+  ASSERT_FALSE(leader.empty());
   auto put_started = std::chrono::steady_clock::now();
   Status first = patient->raw_put("hung/first", "x");
   auto put_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - put_started);
@@ -216,6 +225,33 @@ TEST_F(ReplicationTest, HungLeaderDoesNotStallClients) {
   EXPECT_EQ(read->value(), "v");
   Status later = patient->raw_put("hung/later", "y");
   EXPECT_TRUE(later.is_ok()) << later.to_string();
+  cluster_.store(leader).process->signal(SIGCONT);
+}
+
+// The same through the asynchronous calls, which wait on the store's stream without a
+// thread: the timer notices the silence, a probe finds the store hung, the write ends
+// UNDETERMINED and the read goes to another replica.
+TEST_F(ReplicationTest, HungLeaderEndsAsyncCallsWithoutWaitingOutTheDeadline) {
+  ASSERT_TRUE(client_->raw_put("ahung/k", "v").is_ok());
+  ClientOptions o;
+  o.pd_endpoints = {cluster_.pd().addr};
+  o.timeout = std::chrono::seconds(60);
+  o.attempt_timeout = std::chrono::milliseconds(500);
+  auto patient = std::move(RdbClient::connect(o)).value();
+  std::string leader = pause_cached_leader(*patient, "ahung/k");
+  ASSERT_FALSE(leader.empty());
+  auto started = std::chrono::steady_clock::now();
+  std::promise<Status> put_done;
+  patient->raw_put_async("ahung/first", "x", [&](Status s) { put_done.set_value(s); });
+  Status first = put_done.get_future().get();
+  auto put_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  EXPECT_EQ(first.code(), StatusCode::kUndetermined) << first.to_string() << " after " << put_ms.count() << " ms";
+  EXPECT_NE(first.message().find("answered nothing"), std::string::npos) << first.to_string();
+  std::promise<Result<std::optional<std::string>>> get_done;
+  patient->raw_get_async("ahung/k", [&](Result<std::optional<std::string>> r) { get_done.set_value(std::move(r)); });
+  auto read = get_done.get_future().get();
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  EXPECT_EQ(read->value_or(""), "v");
   cluster_.store(leader).process->signal(SIGCONT);
 }
 
