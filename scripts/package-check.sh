@@ -17,8 +17,10 @@ JOBS=${JOBS:-2}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rdb-package-XXXXXX")
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  local rc=$?
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
+  exit $rc
 }
 trap cleanup EXIT
 fail() {
@@ -75,7 +77,7 @@ for want in "example/greeting = hello" "counter 0 -> 1" "balance 0 -> 100" "10 t
   [[ "$out" == *"$want"* ]] || fail "rdb-client-example printed no '$want': $out"
 done
 echo "$out" | sed 's/^/  /'
-for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 PIDS=()
 
 step "Debian packages (cpack)"

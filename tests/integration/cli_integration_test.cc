@@ -234,3 +234,33 @@ TEST_F(CliTest, MovePeerRefusesWhatCannotMove) {
 
 }  // namespace
 }  // namespace rdb
+
+namespace rdb {
+namespace {
+
+// rdb-bench --async: --concurrency requests in flight from one thread through the client's
+// asynchronous API, for point workloads; refused where it does not apply.
+TEST_F(CliTest, BenchAsyncKeepsRequestsInFlightFromOneThread) {
+  auto bench = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        testing::bin_dir() + "/rdb-bench", "--pd", cluster_->pd().addr, "--json", "--warmup", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_command(argv, cluster_->dir().path(), std::chrono::seconds(60));
+  };
+  for (const char* workload : {"raw-put", "raw-get", "get", "mixed"}) {
+    auto r = bench({"--workload", workload, "--async", "--concurrency", "256", "--ops", "2000", "--keys", "500"});
+    ASSERT_EQ(r.exit_code, 0) << workload << ": " << r.err;
+    auto j = first_json(r);
+    EXPECT_EQ(j.value("async", false), true) << r.out;
+    EXPECT_GE(j.value("ops", 0ULL), 2000ULL) << r.out;
+    EXPECT_TRUE(j["errors"].empty()) << workload << ": " << r.out;
+  }
+  auto wrong_workload = bench({"--workload", "cas", "--async"});
+  EXPECT_EQ(wrong_workload.exit_code, 2);
+  EXPECT_NE(wrong_workload.err.find("--async needs"), std::string::npos) << wrong_workload.err;
+  auto paced = bench({"--workload", "raw-put", "--async", "--target-rate", "100"});
+  EXPECT_EQ(paced.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace rdb

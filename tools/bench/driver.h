@@ -45,6 +45,17 @@ class BenchDriver {
   virtual Result<bool> transfer(const std::vector<std::string>& keys) = 0;
   // Without a thread per request: `done` runs on the client's TSO thread.
   virtual void tso_async(std::uint32_t count, std::function<void(Status)> done) = 0;
+  // put / get / read_version without a thread per request (--async): `done` runs on one of
+  // the client's threads. Drivers without an asynchronous API do not override them
+  // (rdb-bench refuses --async for them).
+  virtual bool has_async() const { return false; }
+  virtual void put_async(const std::string& key, const std::string& value, std::function<void(Status)> done) {
+    done(put(key, value));
+  }
+  virtual void get_async(const std::string& key, std::function<void(Status)> done) { done(get(key)); }
+  virtual void read_version_async(const std::string& key, std::function<void(Status)> done) {
+    done(read_version(key).status());
+  }
 };
 
 // A transfer's new balances (in key order, as read): one key +1; two keys, the first

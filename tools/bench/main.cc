@@ -16,6 +16,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/main_guard.h"
@@ -63,6 +64,7 @@ struct Config {
   std::uint32_t tso_count = 1;
   std::uint32_t gap_report_ms = 0;  // report every stretch this long without a successful operation
   bool tso_async = false;
+  bool async = false;
   bool json = false;
   std::uint32_t regions = 0;  // rdb: split the key range into this many regions first
 };
@@ -189,6 +191,9 @@ int run(int argc, char** argv) {
   app.add_flag("--tso-async", cfg.tso_async,
                "tso: keep --concurrency requests in flight through the client's callback API (no thread per "
                "request)");
+  app.add_flag("--async", cfg.async,
+               "rdb: keep --concurrency requests in flight from one thread through the client's asynchronous API "
+               "(raw-put, raw-get, get, mixed, tso), instead of one thread per request");
   app.add_option("--attempt-timeout-ms", cfg.attempt_timeout_ms,
                  "rdb: a store silent this long is taken as hung (ClientOptions::attempt_timeout)")
       ->check(CLI::PositiveNumber)
@@ -206,6 +211,18 @@ int run(int argc, char** argv) {
   if (cfg.workload == "transfer" && cfg.transfer_keys > 1 && cfg.keys < 2) {
     std::cerr << "rdb-bench: --workload transfer with --transfer-keys 2 needs --keys of at least 2\n";
     return kExitBadUsage;
+  }
+  if (cfg.async) {
+    const std::set<std::string> async_workloads = {"raw-put", "raw-get", "get", "mixed", "tso"};
+    if (cfg.driver != "rdb" || async_workloads.count(cfg.workload) == 0) {
+      std::cerr << "rdb-bench: --async needs --driver rdb and a workload of raw-put, raw-get, get, mixed or tso\n";
+      return kExitBadUsage;
+    }
+    if (cfg.target_rate > 0) {
+      std::cerr << "rdb-bench: --async keeps --concurrency requests in flight; it does not pace (--target-rate)\n";
+      return kExitBadUsage;
+    }
+    cfg.tso_async = cfg.tso_async || cfg.workload == "tso";
   }
   if (cfg.workload == "cas-contended" && app.count("--keys") == 0) {
     cfg.keys = 8;
@@ -397,11 +414,58 @@ int run(int argc, char** argv) {
       --async_outstanding;
     });
   };
-  const bool async_mode = cfg.workload == "tso" && cfg.tso_async;
+  // --async: each in-flight slot t re-issues its next operation from its callback (slot t's
+  // random generator and worker are used by one operation at a time).
+  std::vector<std::mt19937_64> slot_rngs;
+  for (int t = 0; t < cfg.concurrency; ++t) {
+    slot_rngs.emplace_back(static_cast<std::uint64_t>(t) * 7919 + 1);
+  }
+  std::function<void(int, Clock::time_point)> issue_op = [&](int t, Clock::time_point start) {
+    ++async_outstanding;
+    auto on_done = [&, t, start](const rdb::Status& s) {
+      auto now = Clock::now();
+      if (measuring.load(std::memory_order_relaxed)) {
+        Worker& w = *workers[static_cast<std::size_t>(t)];
+        std::lock_guard lock(w.mu);
+        if (s.is_ok()) {
+          w.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(now - start).count()));
+          ++w.ops;
+          note_success(now);
+          if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
+            stop = true;
+          }
+        } else {
+          ++w.errors[std::string(rdb::status_code_name(s.code()))];
+        }
+      }
+      if (!stop.load(std::memory_order_relaxed)) {
+        issue_op(t, now);
+      }
+      --async_outstanding;
+    };
+    auto& rng = slot_rngs[static_cast<std::size_t>(t)];
+    std::string key = make_key(chooser.next(rng), cfg.key_size);
+    if (cfg.workload == "raw-put") {
+      driver->put_async(key, value, std::move(on_done));
+    } else if (cfg.workload == "raw-get") {
+      driver->get_async(key, std::move(on_done));
+    } else if (cfg.workload == "get") {
+      driver->read_version_async(key, std::move(on_done));
+    } else if (std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio) {
+      driver->get_async(key, std::move(on_done));
+    } else {
+      driver->put_async(key, value, std::move(on_done));
+    }
+  };
+  const bool tso_async_mode = cfg.workload == "tso" && cfg.tso_async;
+  const bool async_mode = tso_async_mode || cfg.async;
   std::vector<std::thread> threads;
   threads.reserve(static_cast<std::size_t>(cfg.concurrency));
-  for (int t = 0; t < cfg.concurrency && async_mode; ++t) {
+  for (int t = 0; t < cfg.concurrency && tso_async_mode; ++t) {
     issue_tso(Clock::now());
+  }
+  for (int t = 0; t < cfg.concurrency && async_mode && !tso_async_mode; ++t) {
+    issue_op(t, Clock::now());  // all from this one thread
   }
   for (int t = 0; t < cfg.concurrency && !async_mode; ++t) {
     threads.emplace_back([&, t] {
@@ -508,6 +572,7 @@ int run(int argc, char** argv) {
       j["serializable"] = cfg.serializable;
     } else {
       j["batched"] = !cfg.unary;
+      j["async"] = async_mode;
     }
     if (cfg.workload == "tso") {
       j["timestamps_per_s"] = ops_per_s * cfg.tso_count;

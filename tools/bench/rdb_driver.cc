@@ -54,6 +54,17 @@ class RdbDriver final : public BenchDriver {
   void tso_async(std::uint32_t count, std::function<void(Status)> done) override {
     client_.get_tso_async(count, [done = std::move(done)](const Result<std::uint64_t>& r) { done(r.status()); });
   }
+  bool has_async() const override { return true; }
+  void put_async(const std::string& key, const std::string& value, std::function<void(Status)> done) override {
+    client_.raw_put_async(key, value, std::move(done));
+  }
+  void get_async(const std::string& key, std::function<void(Status)> done) override {
+    client_.raw_get_async(key,
+                          [done = std::move(done)](const Result<std::optional<std::string>>& r) { done(r.status()); });
+  }
+  void read_version_async(const std::string& key, std::function<void(Status)> done) override {
+    client_.get_async(key, [done = std::move(done)](const Result<VersionedValue>& r) { done(r.status()); });
+  }
 
  private:
   RdbClient& client_;
