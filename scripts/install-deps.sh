@@ -8,7 +8,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libjemalloc-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy iproute2 procps openssl faketime
-  etcd-client etcd-server
+  etcd-client etcd-server chromium
 )
 
 missing=()

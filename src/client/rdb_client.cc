@@ -871,6 +871,13 @@ class ClientImpl final : public RdbClient, public TxnSender {
     std::function<Result<Resp>()> retry;  // the blocking execute of the same request, to the deadline
     std::atomic<bool> claimed{false};
     bool claim() { return !claimed.exchange(true); }
+    // Delivers the outcome (by the claimer only) and lets go of the request at once: the
+    // timer may hold this call until its next check.
+    void complete(Result<Resp> outcome) {
+      auto done = std::move(finish);
+      retry = nullptr;
+      done(std::move(outcome));
+    }
   };
 
   // Sends a point request on its store's stream when its region is cached (no thread held
@@ -920,7 +927,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
         slow_->answered(call->route.store_addr);
         if (!resp.has_region_error()) {
           if (call->claim()) {
-            call->finish(std::move(resp));
+            call->complete(std::move(resp));
           }
           return;
         }
@@ -934,7 +941,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
       }
       if (reply.maybe_sent) {
         if (auto final_status = after_failure(reply.status, call->kind, call->route)) {
-          return call->finish(std::move(*final_status));
+          return call->complete(std::move(*final_status));
         }
       } else {
         cache_.invalidate(call->route.region.id());  // never sent: safe to retry even a write
@@ -950,16 +957,16 @@ class ClientImpl final : public RdbClient, public TxnSender {
   void retry_on_pool(const std::shared_ptr<PointCall<Resp>>& call, std::optional<kvrpc::RegionError> region_error) {
     async_->post([this, call, region_error = std::move(region_error)] {
       if (shutting_down_) {
-        return call->finish(Status::unavailable(kShuttingDown));
+        return call->complete(Status::unavailable(kShuttingDown));
       }
       if (region_error) {
         std::chrono::milliseconds backoff(2);
         if (auto final_status = after_region_error(call->route, *region_error, backoff, call->deadline)) {
-          return call->finish(std::move(*final_status));
+          return call->complete(std::move(*final_status));
         }
         sleep_backoff(backoff, call->deadline);
       }
-      call->finish(call->retry());
+      call->complete(call->retry());
     });
   }
 
@@ -975,12 +982,12 @@ class ClientImpl final : public RdbClient, public TxnSender {
       auto now = Clock::now();
       if (now >= call->deadline) {
         if (call->claim()) {
-          call->finish(call->kind == Kind::kRead
-                           ? Status::deadline_exceeded(
-                                 fmt::format("store {} did not answer before the deadline", call->route.store_addr))
-                           : Status::undetermined(fmt::format("store {} did not answer before the deadline; the "
-                                                              "write may or may not have been applied",
-                                                              call->route.store_addr)));
+          call->complete(call->kind == Kind::kRead
+                             ? Status::deadline_exceeded(
+                                   fmt::format("store {} did not answer before the deadline", call->route.store_addr))
+                             : Status::undetermined(fmt::format("store {} did not answer before the deadline; the "
+                                                                "write may or may not have been applied",
+                                                                call->route.store_addr)));
         }
         return;
       }
@@ -1003,11 +1010,11 @@ class ClientImpl final : public RdbClient, public TxnSender {
         slow_->mark(call->route.store_addr);
         cache_.invalidate(call->route.region.id());
         if (call->kind == Kind::kWrite) {
-          return call->finish(Status::undetermined(
+          return call->complete(Status::undetermined(
               fmt::format("store {} answered nothing for {} ms; the write may or may not have been applied",
                           call->route.store_addr, options_.attempt_timeout.count())));
         }
-        call->finish(call->retry());  // another replica next (the store is marked)
+        call->complete(call->retry());  // another replica next (the store is marked)
       });
     });
   }

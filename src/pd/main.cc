@@ -18,6 +18,7 @@
 #include "common/signals.h"
 #include "common/tls_flags.h"
 #include "common/version.h"
+#include "pd/dashboard.h"
 #include "pd/pd_service.h"
 #include "pd/pd_transport.h"
 #include "storage/rocks_engine.h"
@@ -245,8 +246,11 @@ int run(int argc, char** argv) {
 
   std::uint64_t cluster_id = (*meta)->cluster_id();
   rdb::ClusterMeta* meta_ptr = meta->get();
+  rdb::DashboardData dashboard(service, **group, cluster_id, std::chrono::milliseconds(300));
   auto status_server = rdb::HttpStatusServer::start(
       *status_listen, {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
+                       {"/dashboard", {"text/html; charset=utf-8", [] { return std::string(rdb::dashboard_html()); }}},
+                       {"/dashboard/data", {"application/json", [&dashboard] { return dashboard.json(); }}},
                        {"/status", {"application/json", [&, meta_ptr] {
                                       nlohmann::json j = {{"role", "pd"},
                                                           {"version", std::string(rdb::kRdbVersion)},

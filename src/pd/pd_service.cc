@@ -4,6 +4,9 @@
 #include <grpc/grpc_security_constants.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <set>
 
 #include "common/logging.h"
@@ -497,6 +500,9 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
   }
   RegionDecision decision = schedule(*req);
   if (decision.transfer_leader_to) {
+    record_operation(req->region().id(), "transfer_leader",
+                     fmt::format("leader from store {} to store {}", req->leader().store_id(),
+                                 decision.transfer_leader_to->store_id()));
     *resp->mutable_transfer_leader() = *decision.transfer_leader_to;
   }
   if (decision.merge_into) {
@@ -506,6 +512,7 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     }
     spdlog::info("region {}: asking store {} to merge it into region {}", req->region().id(), req->leader().store_id(),
                  decision.merge_into->id());
+    record_operation(req->region().id(), "merge", fmt::format("into region {}", decision.merge_into->id()));
     *resp->mutable_merge_into() = *decision.merge_into;
   }
   if (decision.joint_change) {
@@ -520,6 +527,7 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     }
     spdlog::info("region {}: asking store {} for a joint change:{}", req->region().id(), req->leader().store_id(),
                  what);
+    record_operation(req->region().id(), "joint_change", what.substr(1));
     *resp->mutable_change_peer_v2() = std::move(*decision.joint_change);
   }
   auto& change = decision.change;
@@ -538,9 +546,20 @@ grpc::Status PdService::RegionHeartbeat(grpc::ServerContext*, const pdpb::Region
     }
     spdlog::info("region {}: asking store {} to {} peer {} on store {}", req->region().id(), req->leader().store_id(),
                  pdpb::ChangePeerType_Name(change->type()), change->peer().id(), change->peer().store_id());
+    std::string kind = pdpb::ChangePeerType_Name(change->type());
+    std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::tolower(c); });
+    record_operation(req->region().id(), kind,
+                     fmt::format("peer {} on store {}", change->peer().id(), change->peer().store_id()));
     *resp->mutable_change_peer() = std::move(*change);
   }
   return grpc::Status::OK;
+}
+
+void PdService::record_operation(std::uint64_t region_id, std::string kind, std::string detail) {
+  operations_.record({static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count()),
+                      region_id, std::move(kind), std::move(detail)});
 }
 
 std::map<std::uint64_t, StoreLiveness> PdService::store_liveness() {

@@ -24,6 +24,7 @@
 #include "pd/id_allocator.h"
 #include "pd/merge_checker.h"
 #include "pd/move_peer.h"
+#include "pd/operation_log.h"
 #include "pd/pd_group.h"
 #include "pd/replica_checker.h"
 #include "pd/tso_allocator.h"
@@ -73,6 +74,11 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   grpc::Status RemoveMember(grpc::ServerContext*, const pdpb::RemoveMemberRequest*,
                             pdpb::RemoveMemberResponse*) override;
 
+  // The scheduling steps this member asked of regions lately (see OperationLog).
+  const OperationLog& operations() const { return operations_; }
+  // Timestamps this member handed out since it started.
+  std::uint64_t timestamps_handed_out() const { return tso_timestamps_.value(); }
+
  private:
   // Fills the response header; returns false (and sets the error) on a cluster id
   // mismatch, or (NOT_LEADER) when this member does not serve as the leader now.
@@ -116,6 +122,8 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   ClusterLiveness& liveness_;
   Counter& tso_requests_;
   Counter& tso_timestamps_;
+  OperationLog operations_;
+  void record_operation(std::uint64_t region_id, std::string kind, std::string detail);
   Histogram& tso_latency_;
   std::mutex epoch_mu_;
   std::map<std::uint64_t, std::uint64_t> conf_ver_allowance_;  // region -> conf_ver bumps PD may still see
