@@ -82,6 +82,18 @@ check("no error shown", 'id="error" style="display: none;"' in dom or 'id="error
 sys.exit(1 if problems else 0)
 PY
 [ -s "$SCREENSHOT" ] || fail "no screenshot at $SCREENSHOT"
+
+# The Grafana dashboard (ops/grafana/rdb-dashboard.json) asks only for metrics PD and the
+# stores export.
+{
+  http_get "$PD_STATUS" /metrics
+  for i in 1 2 3; do http_get "$(json_field "$WORK/s$i.ready" status_addr)" /metrics; done
+} >"$WORK/metrics.txt"
+for m in $(grep -oE 'rdb_[a-z_]+' "$here/../ops/grafana/rdb-dashboard.json" | sed 's/_bucket$//' | sort -u); do
+  grep -q "^$m" "$WORK/metrics.txt" || fail "the Grafana dashboard queries $m, which nothing exports"
+done
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['panels'] and all(p['targets'] for p in d['panels'])" \
+  "$here/../ops/grafana/rdb-dashboard.json" || fail "ops/grafana/rdb-dashboard.json is not a dashboard with queries"
 echo "dashboard-check: screenshot $SCREENSHOT"
 if [ $failures -ne 0 ]; then
   echo "--- page:"; head -c 3000 "$WORK/dom.html"; echo; tail -5 "$WORK/chromium.log"

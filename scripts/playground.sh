@@ -68,12 +68,30 @@ for ((i = 1; i <= PDS; i++)); do
   INITIAL+="${INITIAL:+,}pd$i=127.0.0.1:$((2377 + 2 * i))"
   PD_ENDPOINTS+="${PD_ENDPOINTS:+,}127.0.0.1:$((2377 + 2 * i))"
 done
+# Each daemon runs from a config file in $DATA (its printed defaults with this playground's
+# settings; edit one and restart that daemon to try a setting). TLS files stay flags.
+# write_config DAEMON FILE KEY=TOML_VALUE...
+write_config() {
+  local daemon=$1 file=$2 kv key
+  shift 2
+  "$BIN/$daemon" --print-default-config >"$file"
+  for kv in "$@"; do
+    key=${kv%%=*}
+    grep -qE "^#? ?$key = " "$file" || { echo "playground: $daemon has no config key $key"; exit 1; }
+    sed -i -E "s|^#? ?$key = .*|$key = ${kv#*=}|" "$file"
+  done
+}
 for ((i = 1; i <= PDS; i++)); do
-  if [ "$PDS" = 1 ]; then name=pd; group=(); else name=pd$i; group=(--name "pd$i" --initial-cluster "$INITIAL"); fi
+  if [ "$PDS" = 1 ]; then
+    name=pd; group=()
+  else
+    name=pd$i; group=("name=\"pd$i\"" "initial-cluster=\"$INITIAL\"")
+  fi
   rm -f "$DATA/$name.ready"
-  "$BIN/rdb-pd" --addr "127.0.0.1:$((2377 + 2 * i))" --status-addr "127.0.0.1:$((2378 + 2 * i))" \
-    --data-dir "$DATA/$name" --ready-file "$DATA/$name.ready" --max-replicas "$REPLICAS" \
-    ${group[@]+"${group[@]}"} ${PD_TLS[@]+"${PD_TLS[@]}"} 2>>"$DATA/$name.log" &
+  write_config rdb-pd "$DATA/$name.toml" "addr=\"127.0.0.1:$((2377 + 2 * i))\"" \
+    "status-addr=\"127.0.0.1:$((2378 + 2 * i))\"" "data-dir=\"$DATA/$name\"" "ready-file=\"$DATA/$name.ready\"" \
+    "max-replicas=$REPLICAS" ${group[@]+"${group[@]}"}
+  "$BIN/rdb-pd" --config "$DATA/$name.toml" ${PD_TLS[@]+"${PD_TLS[@]}"} 2>>"$DATA/$name.log" &
   PIDS+=($!)
 done
 for ((i = 1; i <= PDS; i++)); do
@@ -84,8 +102,9 @@ done
 for ((i = 1; i <= STORES; i++)); do
   port=$((20159 + i)); status=$((20179 + i))
   rm -f "$DATA/store$i.ready"
-  "$BIN/rdb-server" --addr "127.0.0.1:$port" --status-addr "127.0.0.1:$status" --data-dir "$DATA/store$i" \
-    --pd "$PD_ENDPOINTS" --ready-file "$DATA/store$i.ready" ${STORE_TLS[@]+"${STORE_TLS[@]}"} 2>>"$DATA/store$i.log" &
+  write_config rdb-server "$DATA/store$i.toml" "addr=\"127.0.0.1:$port\"" "status-addr=\"127.0.0.1:$status\"" \
+    "data-dir=\"$DATA/store$i\"" "pd=\"$PD_ENDPOINTS\"" "ready-file=\"$DATA/store$i.ready\""
+  "$BIN/rdb-server" --config "$DATA/store$i.toml" ${STORE_TLS[@]+"${STORE_TLS[@]}"} 2>>"$DATA/store$i.log" &
   PIDS+=($!)
   wait_for_file "$DATA/store$i.ready" 60 || { echo "rdb-server $i failed to start:"; tail -5 "$DATA/store$i.log"; exit 1; }
 done
@@ -93,8 +112,9 @@ done
 # etcd's API: a stateless gateway in front of the cluster (any number may run).
 ETCD_ADDR=127.0.0.1:12379
 rm -f "$DATA/etcd.ready"
-"$BIN/rdb-etcd" --addr "$ETCD_ADDR" --status-addr 127.0.0.1:12380 --pd "$PD_ENDPOINTS" --ready-file "$DATA/etcd.ready" \
-  ${ETCD_TLS[@]+"${ETCD_TLS[@]}"} 2>>"$DATA/etcd.log" &
+write_config rdb-etcd "$DATA/etcd.toml" "addr=\"$ETCD_ADDR\"" "status-addr=\"127.0.0.1:12380\"" \
+  "pd=\"$PD_ENDPOINTS\"" "ready-file=\"$DATA/etcd.ready\""
+"$BIN/rdb-etcd" --config "$DATA/etcd.toml" ${ETCD_TLS[@]+"${ETCD_TLS[@]}"} 2>>"$DATA/etcd.log" &
 PIDS+=($!)
 wait_for_file "$DATA/etcd.ready" 60 || { echo "rdb-etcd failed to start:"; tail -5 "$DATA/etcd.log"; exit 1; }
 ETCDCTL="etcdctl --endpoints=${ETCD_ADDR}${ETCDCTL_TLS:+ $ETCDCTL_TLS}"
@@ -112,6 +132,8 @@ for ((i = 1; i <= STORES; i++)); do
   echo "  store $i: 127.0.0.1:$((20159 + i))    status http://127.0.0.1:$((20179 + i))/status"
 done
 echo "  etcd API: $ETCD_ADDR   status http://127.0.0.1:12380/status (rdb-etcd gateway)"
+echo "  dashboard: http://127.0.0.1:2380/dashboard (on the PD leader's status port)"
+echo "  configs:  $DATA/*.toml (each daemon's --config; --print-default-config shows every key)"
 cat <<MSG
 
 Try, from another shell:
