@@ -390,24 +390,30 @@ int run(int argc, char** argv) {
   };
   // --tso-async: each in-flight request re-issues itself from its callback.
   std::atomic<int> async_outstanding{0};
+  // An asynchronous operation of slot `t` that started at `start` ended with `s`: counted
+  // while measuring. Returns the time it ended.
+  auto record_async = [&](int t, Clock::time_point start, const rdb::Status& s) {
+    auto now = Clock::now();
+    if (measuring.load(std::memory_order_relaxed)) {
+      Worker& w = *workers[static_cast<std::size_t>(t)];
+      std::lock_guard lock(w.mu);
+      if (s.is_ok()) {
+        w.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(now - start).count()));
+        ++w.ops;
+        note_success(now);
+        if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
+          stop = true;
+        }
+      } else {
+        ++w.errors[std::string(rdb::status_code_name(s.code()))];
+      }
+    }
+    return now;
+  };
   std::function<void(Clock::time_point)> issue_tso = [&](Clock::time_point start) {
     ++async_outstanding;
     driver->tso_async(cfg.tso_count, [&, start](const rdb::Status& s) {
-      auto now = Clock::now();
-      if (measuring.load(std::memory_order_relaxed)) {
-        Worker& w = *workers[0];
-        std::lock_guard lock(w.mu);
-        if (s.is_ok()) {
-          w.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(now - start).count()));
-          ++w.ops;
-          note_success(now);
-          if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
-            stop = true;
-          }
-        } else {
-          ++w.errors[std::string(rdb::status_code_name(s.code()))];
-        }
-      }
+      auto now = record_async(0, start, s);
       if (!stop.load(std::memory_order_relaxed)) {
         issue_tso(now);
       }
@@ -423,21 +429,7 @@ int run(int argc, char** argv) {
   std::function<void(int, Clock::time_point)> issue_op = [&](int t, Clock::time_point start) {
     ++async_outstanding;
     auto on_done = [&, t, start](const rdb::Status& s) {
-      auto now = Clock::now();
-      if (measuring.load(std::memory_order_relaxed)) {
-        Worker& w = *workers[static_cast<std::size_t>(t)];
-        std::lock_guard lock(w.mu);
-        if (s.is_ok()) {
-          w.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(now - start).count()));
-          ++w.ops;
-          note_success(now);
-          if (cfg.total_ops > 0 && ++measured >= cfg.total_ops) {
-            stop = true;
-          }
-        } else {
-          ++w.errors[std::string(rdb::status_code_name(s.code()))];
-        }
-      }
+      auto now = record_async(t, start, s);
       if (!stop.load(std::memory_order_relaxed)) {
         issue_op(t, now);
       }
