@@ -578,7 +578,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
     req.set_value(std::move(value));
     execute_async<kvrpc::RawPutResponse>(
         Kind::kWrite, std::move(req), &kvrpc::Kv::Stub::RawPut,
-        [done = std::move(done)](Result<kvrpc::RawPutResponse> r) { done(r.status()); });
+        [done = std::move(done)](const Result<kvrpc::RawPutResponse>& r) { done(r.status()); });
   }
   void raw_get_async(std::string key, Callback<std::optional<std::string>> done) override {
     if (Status s = validate_key(key); !s.is_ok()) {
@@ -604,7 +604,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
     req.set_key(std::move(key));
     execute_async<kvrpc::RawDeleteResponse>(
         Kind::kWrite, std::move(req), &kvrpc::Kv::Stub::RawDelete,
-        [done = std::move(done)](Result<kvrpc::RawDeleteResponse> r) { done(r.status()); });
+        [done = std::move(done)](const Result<kvrpc::RawDeleteResponse>& r) { done(r.status()); });
   }
   void get_async(std::string key, Callback<VersionedValue> done) override {
     if (Status s = validate_key(key); !s.is_ok()) {

@@ -49,6 +49,7 @@ class BenchDriver {
   // the client's threads. Drivers without an asynchronous API do not override them
   // (rdb-bench refuses --async for them).
   virtual bool has_async() const { return false; }
+  // NOLINTBEGIN(performance-unnecessary-value-param): overrides take ownership of `done`.
   virtual void put_async(const std::string& key, const std::string& value, std::function<void(Status)> done) {
     done(put(key, value));
   }
@@ -56,6 +57,7 @@ class BenchDriver {
   virtual void read_version_async(const std::string& key, std::function<void(Status)> done) {
     done(read_version(key).status());
   }
+  // NOLINTEND(performance-unnecessary-value-param)
 };
 
 // A transfer's new balances (in key order, as read): one key +1; two keys, the first

@@ -423,6 +423,7 @@ int run(int argc, char** argv) {
   // --async: each in-flight slot t re-issues its next operation from its callback (slot t's
   // random generator and worker are used by one operation at a time).
   std::vector<std::mt19937_64> slot_rngs;
+  slot_rngs.reserve(static_cast<std::size_t>(cfg.concurrency));
   for (int t = 0; t < cfg.concurrency; ++t) {
     slot_rngs.emplace_back(static_cast<std::uint64_t>(t) * 7919 + 1);
   }
@@ -437,13 +438,13 @@ int run(int argc, char** argv) {
     };
     auto& rng = slot_rngs[static_cast<std::size_t>(t)];
     std::string key = make_key(chooser.next(rng), cfg.key_size);
-    if (cfg.workload == "raw-put") {
-      driver->put_async(key, value, std::move(on_done));
-    } else if (cfg.workload == "raw-get") {
-      driver->get_async(key, std::move(on_done));
-    } else if (cfg.workload == "get") {
+    if (cfg.workload == "get") {
       driver->read_version_async(key, std::move(on_done));
-    } else if (std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio) {
+      return;
+    }
+    bool read = cfg.workload == "raw-get" ||
+                (cfg.workload == "mixed" && std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio);
+    if (read) {
       driver->get_async(key, std::move(on_done));
     } else {
       driver->put_async(key, value, std::move(on_done));
