@@ -913,7 +913,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
     ctx_proto->set_region_id(call->route.region.id());
     *ctx_proto->mutable_region_epoch() = call->route.region.region_epoch();
     *ctx_proto->mutable_peer() = call->route.leader;
-    call->stream = &stream_for(call->route.store_addr, call->channel);
+    call->stream = stream_for(call->route.store_addr, call->channel).get();  // kept by streams_ past the timer
     call->heard = Clock::now();
     BatchRequest request;
     wrap(req_ref, &request);
@@ -1197,13 +1197,15 @@ class ClientImpl final : public RdbClient, public TxnSender {
     return std::nullopt;
   }
 
-  StoreStream& stream_for(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel) {
+  // Shared: a blocking call keeps the stream it waits on alive even if the client's
+  // destructor drops the map's reference meanwhile (the last holder destroys it).
+  std::shared_ptr<StoreStream> stream_for(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel) {
     std::lock_guard lock(channels_mu_);
     auto& stream = streams_[addr];
     if (!stream) {
-      stream = std::make_unique<StoreStream>(channel);
+      stream = std::make_shared<StoreStream>(channel);
     }
-    return *stream;
+    return stream;
   }
 
   // One attempt at `req` on the store at `addr`: through its BatchCommands stream
@@ -1222,13 +1224,14 @@ class ClientImpl final : public RdbClient, public TxnSender {
         auto waiting = std::make_shared<Waiting>();
         BatchRequest request;
         wrap(req, &request);
-        stream_for(addr, channel).call(std::move(request), [waiting](StoreReply reply) {
+        std::shared_ptr<StoreStream> stream_ref = stream_for(addr, channel);
+        StoreStream& stream = *stream_ref;
+        stream.call(std::move(request), [waiting](StoreReply reply) {
           std::lock_guard lock(waiting->mu);
           waiting->reply = std::move(reply);
           waiting->done = true;
           waiting->cv.notify_one();
         });
-        StoreStream& stream = stream_for(addr, channel);
         auto heard = Clock::now();  // when the store last showed it is alive
         std::unique_lock lock(waiting->mu);
         for (;;) {
@@ -1530,7 +1533,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<AsyncRunner> async_;  // asynchronous calls' pool and timer (see ~ClientImpl)
   // Declared last so they are destroyed first: their destructors wait for the streams' callbacks.
-  std::map<std::string, std::unique_ptr<StoreStream>> streams_;
+  std::map<std::string, std::shared_ptr<StoreStream>> streams_;
 };
 
 }  // namespace
