@@ -1,5 +1,6 @@
 #include "pd/dashboard.h"
 
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -8,11 +9,10 @@
 #include "common/logging.h"
 
 namespace rdb {
-namespace {
 
-// The KV request count and latency histogram of one store's /metrics (Prometheus text),
-// summed over its methods.
-nlohmann::json kv_metrics_of(const std::string& text) {
+// A store's /metrics is network input (any process can register a store address): lines
+// that do not parse are skipped, nothing throws.
+std::string store_kv_metrics_json(const std::string& text) {
   std::uint64_t requests = 0;
   std::map<double, double> buckets;  // le -> cumulative count
   std::istringstream in(text);
@@ -27,6 +27,9 @@ nlohmann::json kv_metrics_of(const std::string& text) {
     } catch (const std::exception&) {
       continue;  // not a sample line
     }
+    if (!std::isfinite(value) || value < 0 || value > 1e18) {
+      continue;  // no counter of a live store looks like this
+    }
     if (line.rfind("rdb_kv_requests_total", 0) == 0) {
       requests += static_cast<std::uint64_t>(value);
     } else if (line.rfind("rdb_kv_request_duration_seconds_bucket", 0) == 0) {
@@ -35,8 +38,16 @@ nlohmann::json kv_metrics_of(const std::string& text) {
         continue;
       }
       auto le_end = line.find('"', le_at + 4);
+      if (le_end == std::string::npos) {
+        continue;
+      }
       std::string le = line.substr(le_at + 4, le_end - le_at - 4);
-      double bound = le == "+Inf" ? 1e300 : std::stod(le);
+      double bound = 0;
+      try {
+        bound = le == "+Inf" ? 1e300 : std::stod(le);
+      } catch (const std::exception&) {
+        continue;
+      }
       buckets[bound] += value;
     }
   }
@@ -46,8 +57,10 @@ nlohmann::json kv_metrics_of(const std::string& text) {
     list.push_back({le >= 1e300 ? -1.0 : le, count});  // -1: +Inf
   }
   out["latency_buckets"] = std::move(list);
-  return out;
+  return out.dump();
 }
+
+namespace {
 
 // A region bound as the page shows it: "" for the key space's ends.
 std::string shown_key(const std::string& key) {
@@ -124,8 +137,8 @@ std::string DashboardData::json() const {
     ++fetched;
     auto addr = parse_host_port(st.store().status_address());
     auto text = addr.is_ok() ? http_get(*addr, "/metrics", store_timeout_) : Result<std::string>(addr.status());
-    metrics[std::to_string(st.store().id())] =
-        text.is_ok() ? kv_metrics_of(*text) : nlohmann::json{{"error", text.status().message()}};
+    metrics[std::to_string(st.store().id())] = text.is_ok() ? nlohmann::json::parse(store_kv_metrics_json(*text))
+                                                            : nlohmann::json{{"error", text.status().message()}};
   }
   j["stores"] = std::move(stores);
   j["store_metrics"] = std::move(metrics);

@@ -28,6 +28,11 @@ namespace rdb {
 // The page, as served.
 std::string_view dashboard_html();
 
+// The dashboard's view of one store's /metrics (Prometheus text): {"requests_total": KV
+// requests, "latency_buckets": [[le seconds (-1: +Inf), cumulative count], ...]} summed over
+// the KV methods, as JSON. Lines that do not parse are skipped.
+std::string store_kv_metrics_json(const std::string& text);
+
 class DashboardData {
  public:
   static constexpr std::size_t kMaxRegions = 20'000;
