@@ -10,8 +10,8 @@
 //               latency histogram (cumulative buckets), from which the page draws QPS and p99
 //   operations  the scheduling steps PD asked of regions lately (OperationLog)
 // Only the PD leader knows the cluster: another member's data says so and names no stores.
-// Bounded: at most kMaxRegions regions (then "regions_truncated"), store metrics fetched
-// with a short timeout each and at most kMaxStoreMetrics stores.
+// Bounded: at most kMaxRegions regions (then "regions_truncated"); the store metrics of at
+// most kMaxStoreMetrics stores, fetched in parallel with a short timeout and 4 MiB each.
 // Thread safety: DashboardData may be used from any thread (the status server's).
 #pragma once
 
