@@ -91,7 +91,9 @@ void AsyncRunner::tick() {
     }
     auto first = timers_.begin();
     if (Clock::now() < first->first) {
-      timer_cv_.wait_until(lock, first->first);
+      // A copy: while this waits (unlocked) the entry may go (stop_timer clears them all).
+      const Clock::time_point when = first->first;
+      timer_cv_.wait_until(lock, when);
       continue;
     }
     Task task = std::move(first->second);
