@@ -23,12 +23,14 @@ RDB_BASE=${RDB_BASE:-24790}     # PD BASE, PD status BASE+1, stores BASE+11..13,
 GATEWAY=${GATEWAY:-1}
 
 # The matrix: workload:in-flight (transferN: a transaction reading and writing N keys;
-# rdb's Transaction, etcd's Txn guarded by every key's mod_revision). ROWS="..." picks rows.
+# rdb's Transaction, etcd's Txn guarded by every key's mod_revision; ycsb-a/b/c: YCSB's core
+# workloads A (50 % reads, 50 % updates), B (95/5), C (read-only) over zipfian keys). ROWS="..."
+# picks rows. Before the clusters, the machine's floor: one fdatasync and one loopback round trip.
 if [ -n "${ROWS:-}" ]; then
   read -r -a ROWS <<<"$ROWS"
 else
   ROWS=(raw-put:1 raw-put:16 raw-put:64 raw-put:256 raw-get:1 raw-get:16 raw-get:256 cas:16 cas:256
-    transfer1:1 transfer1:16 transfer1:256 transfer2:1 transfer2:16 transfer2:256)
+    transfer1:1 transfer1:16 transfer1:256 transfer2:1 transfer2:16 transfer2:256 ycsb-a:64 ycsb-b:64 ycsb-c:64)
 fi
 
 if ! command -v etcd >/dev/null; then
@@ -54,13 +56,25 @@ field() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -1 | cut -d: -f2; }
 bench() {
   local name=$1 row=$2; shift 2
   local workload=${row%%:*} conc=${row##*:} extra=()
-  case $workload in transfer[12]) extra=(--transfer-keys "${workload#transfer}"); workload=transfer ;; esac
+  case $workload in
+    transfer[12]) extra=(--transfer-keys "${workload#transfer}"); workload=transfer ;;
+    ycsb-[abc]) extra=(--distribution zipfian) ;;
+  esac
   "$BIN/rdb-bench" "$@" "${extra[@]}" --workload "$workload" --concurrency "$conc" --value-size "$VALUE_SIZE" --keys "$KEYS" \
     --duration "$DURATION" --warmup "$WARMUP" --json >"$WORK/$name-$row.json" 2>"$WORK/$name-$row.err" ||
     { echo "rdb-bench failed ($name $row):"; tail -3 "$WORK/$name-$row.err"; exit 1; }
   printf '  %-5s %-12s %10.0f ops/s  p99 %8.1f ms\n' "$name" "$row" "$(field "$WORK/$name-$row.json" ops_per_s)" \
     "$(awk -v u="$(field "$WORK/$name-$row.json" p99)" 'BEGIN {print u / 1000}')"
 }
+
+# ---- the floor under a put: the disk the data dirs are on, the loopback network
+FLOOR=$("$BIN/rdb-bench" --floor "$WORK" --duration "$DURATION" --json)
+floor_field() { echo "$FLOOR" | grep -o "\"$1\":{[^}]*\"p50\":[0-9.e+-]*" | grep -o '"p50":[0-9.e+-]*' | cut -d: -f2; }
+FLOOR_SYNC_US=$(floor_field fdatasync)
+FLOOR_RTT_US=$(floor_field loopback_rtt)
+FLOOR_SYNC_RATE=$(echo "$FLOOR" | grep -o '"per_s":[0-9.e+-]*' | head -1 | cut -d: -f2)
+printf 'floor: fdatasync of a 4 KiB append p50 %.0f us (%.0f/s, one at a time), loopback round trip p50 %.1f us\n' \
+  "$FLOOR_SYNC_US" "$FLOOR_SYNC_RATE" "$FLOOR_RTT_US"
 
 # ---- etcd: 3 members
 CLUSTER=""
@@ -140,6 +154,9 @@ label() {
     cas) echo "CAS (read + compare-and-swap)" ;;
     transfer1) echo "1-key transaction (read, write)" ;;
     transfer2) echo "2-key transfer transaction" ;;
+    ycsb-a) echo "YCSB A (50/50, zipfian)" ;;
+    ycsb-b) echo "YCSB B (95/5, zipfian)" ;;
+    ycsb-c) echo "YCSB C (reads, zipfian)" ;;
   esac
 }
 echo
@@ -158,6 +175,8 @@ echo
 tso_rate() { echo "$1" | grep -o '"timestamps_per_s":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}'; }
 echo "rdb TSO, 64 callers: $(tso_rate "$TSO") timestamps/s with a thread per caller (get_tso);" \
   "$(tso_rate "$TSO_ASYNC") timestamps/s with 64 requests in flight through get_tso_async"
+awk -v s="$FLOOR_SYNC_US" -v r="$FLOOR_RTT_US" -v p="$(field "$WORK/rdb-raw-put:1.json" p50 2>/dev/null || echo 0)" \
+  'BEGIN { if (p > 0) printf "put @1 p50 %.0f us against its floor (one fdatasync + one round trip) %.0f us: %.2fx\n", p, s + r, p / (s + r) }'
 echo "RSS MiB per process: etcd members after the runs $ETCD_RSS; rdb stores idle $RDB_IDLE_RSS, after put@256 $RDB_PEAK_RSS, at the end $RDB_END_RSS"
 echo
 echo "Reproduce: bench/compare-etcd.sh (DURATION=$DURATION WARMUP=$WARMUP VALUE_SIZE=$VALUE_SIZE KEYS=$KEYS); one row by hand:"

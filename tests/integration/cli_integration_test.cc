@@ -262,5 +262,23 @@ TEST_F(CliTest, BenchAsyncKeepsRequestsInFlightFromOneThread) {
   EXPECT_EQ(paced.exit_code, 2);
 }
 
+// rdb-bench --floor: the machine's fdatasync and loopback round trip, no cluster needed.
+TEST_F(CliTest, BenchFloorMeasuresTheDiskAndTheLoopback) {
+  auto r = testing::run_command(
+      {testing::bin_dir() + "/rdb-bench", "--floor", cluster_->dir().path(), "--duration", "0.2", "--json"},
+      cluster_->dir().path(), std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = first_json(r);
+  EXPECT_GT(j["fdatasync"]["count"].get<std::uint64_t>(), 0U) << r.out;
+  EXPECT_GT(j["fdatasync"]["latency_us"]["p50"].get<double>(), 0.0) << r.out;
+  EXPECT_EQ(j["fdatasync"]["dir"], cluster_->dir().path()) << r.out;
+  EXPECT_GT(j["loopback_rtt"]["count"].get<std::uint64_t>(), 0U) << r.out;
+  EXPECT_GT(j["put_floor_p50_us"].get<double>(), j["fdatasync"]["latency_us"]["p50"].get<double>()) << r.out;
+  auto missing = testing::run_command(
+      {testing::bin_dir() + "/rdb-bench", "--floor", cluster_->dir().sub("no-such-dir")}, cluster_->dir().path());
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_NE(missing.err.find("no-such-dir"), std::string::npos) << missing.err;
+}
+
 }  // namespace
 }  // namespace rdb

@@ -23,6 +23,7 @@
 #include "common/parse.h"
 #include "common/tls_flags.h"
 #include "driver.h"
+#include "floor.h"
 #include "key_chooser.h"
 #include "latency_histogram.h"
 #include "rdb/client.h"
@@ -67,6 +68,9 @@ struct Config {
   bool async = false;
   bool json = false;
   std::uint32_t regions = 0;  // rdb: split the key range into this many regions first
+  std::string floor_dir;      // --floor: measure the machine's floor instead of a system
+  std::size_t floor_block = 4096;
+  std::size_t floor_message = 128;
 };
 
 std::string make_key(std::uint64_t i, int size) {
@@ -128,6 +132,53 @@ rdb::Status preload(BenchDriver& driver, const Config& cfg, const std::string& v
     l.join();
   }
   return failure;
+}
+
+// --floor: what the disk and the loopback network allow at best (floor.h).
+int run_floor(const Config& cfg) {
+  const auto duration =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(cfg.duration_s));
+  auto sync = rdb::bench::measure_fdatasync(cfg.floor_dir, duration, cfg.floor_block);
+  if (!sync.is_ok()) {
+    std::cerr << "rdb-bench: " << sync.status().to_string() << "\n";
+    return kExitFailed;
+  }
+  auto rtt = rdb::bench::measure_loopback_rtt(duration, cfg.floor_message);
+  if (!rtt.is_ok()) {
+    std::cerr << "rdb-bench: " << rtt.status().to_string() << "\n";
+    return kExitFailed;
+  }
+  auto summary = [&](const LatencyHistogram& h) {
+    auto us = [&](double q) { return static_cast<double>(h.percentile(q)) / 1e3; };
+    return nlohmann::json{
+        {"count", h.count()},
+        {"per_s", static_cast<double>(h.count()) / cfg.duration_s},
+        {"latency_us",
+         {{"mean", h.mean() / 1e3}, {"p50", us(0.5)}, {"p99", us(0.99)}, {"max", static_cast<double>(h.max()) / 1e3}}}};
+  };
+  nlohmann::json fs = summary(*sync);
+  fs["dir"] = cfg.floor_dir;
+  fs["block_bytes"] = cfg.floor_block;
+  nlohmann::json net = summary(*rtt);
+  net["message_bytes"] = cfg.floor_message;
+  // A put acknowledged by a majority waits at least for the client's round trip and one
+  // durable append (the followers' round trip and fsync overlap the leader's at best).
+  const double floor_us =
+      static_cast<double>(sync->percentile(0.5)) / 1e3 + static_cast<double>(rtt->percentile(0.5)) / 1e3;
+  if (cfg.json) {
+    std::cout << nlohmann::json{{"fdatasync", fs}, {"loopback_rtt", net}, {"put_floor_p50_us", floor_us}}.dump()
+              << "\n";
+    return 0;
+  }
+  auto line = [](const char* what, const nlohmann::json& j) {
+    const auto& l = j["latency_us"];
+    return fmt::format("{:<13} {:>9.0f}/s  mean {:.1f} us  p50 {:.1f} us  p99 {:.1f} us  max {:.1f} us\n", what,
+                       j["per_s"].get<double>(), l["mean"].get<double>(), l["p50"].get<double>(),
+                       l["p99"].get<double>(), l["max"].get<double>());
+  };
+  std::cout << line("fdatasync", fs) << line("loopback rtt", net)
+            << fmt::format("put floor     p50 {:.1f} us (one fdatasync + one round trip)\n", floor_us);
+  return 0;
 }
 
 int run(int argc, char** argv) {
@@ -202,11 +253,24 @@ int run(int argc, char** argv) {
   app.add_option("--regions", cfg.regions,
                  "rdb: first split the benchmark's keys into this many regions of equal key counts (1..65536)")
       ->check(CLI::Range(1, 65536));
+  app.add_option("--floor", cfg.floor_dir,
+                 "measure this machine's floor instead of a system: fdatasync of an appended block on the file "
+                 "system holding DIR, then a loopback TCP round trip, each for --duration seconds")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--floor-block", cfg.floor_block, "--floor: bytes appended before each fdatasync")
+      ->check(CLI::Range(1, 64 << 20))
+      ->capture_default_str();
+  app.add_option("--floor-message", cfg.floor_message, "--floor: bytes sent each way per round trip")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitBadUsage;
+  }
+  if (!cfg.floor_dir.empty()) {
+    return run_floor(cfg);
   }
   if (cfg.workload == "transfer" && cfg.transfer_keys > 1 && cfg.keys < 2) {
     std::cerr << "rdb-bench: --workload transfer with --transfer-keys 2 needs --keys of at least 2\n";
