@@ -4,7 +4,8 @@
 // small proposals, every node's Ready is handled (persisted to MemoryStorage,
 // messages delivered directly), until the leader has committed the batch. The
 // figure is committed proposals per second for the whole group on one core, so
-// it bounds what the core can ever cost a store.
+// it bounds what the core can ever cost a store. Linked with the daemons' allocator
+// (jemalloc unless RDB_JEMALLOC=OFF), as the core runs in them.
 //   build/bin/rdb-raft-bench --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
@@ -79,7 +80,7 @@ class InMemoryGroup {
 
   void handle(Member& m) {
     Ready rd = m.node->ready();
-    (void)m.storage->append(rd.entries);
+    (void)m.storage->append(std::move(rd.entries));
     if (rd.hard_state) {
       m.storage->set_hard_state(*rd.hard_state);
     }

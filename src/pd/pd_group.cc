@@ -581,7 +581,7 @@ void PdGroup::handle_ready() {
     storage_->apply_snapshot_meta(rd.snapshot->metadata(), wb);
   }
   if (!rd.entries.empty()) {
-    storage_->append(rd.entries, wb);
+    storage_->append(std::move(rd.entries), wb);
   }
   if (rd.hard_state) {
     storage_->set_hard_state(*rd.hard_state, wb);

@@ -68,7 +68,7 @@ void TestGroup::handle_ready(std::uint64_t id, TestMember& m) {
   if (rd.snapshot) {
     (void)m.storage->apply_snapshot(*rd.snapshot);
   }
-  (void)m.storage->append(rd.entries);
+  (void)m.storage->append(std::move(rd.entries));
   if (rd.hard_state) {
     m.storage->set_hard_state(*rd.hard_state);
   }

@@ -138,6 +138,10 @@ Ready RawNode::ready() {
   Raft& r = *raft_;
   Ready rd;
   rd.entries = r.log().unstable_entries();
+  if (!rd.entries.empty()) {
+    rd.last_entry_index = rd.entries.back().index();
+    rd.last_entry_term = rd.entries.back().term();
+  }
   rd.committed_entries = r.log().next_committed_entries();
   rd.messages = std::move(r.msgs());
   r.msgs().clear();
@@ -178,9 +182,8 @@ void RawNode::advance(const Ready& rd) {
     r.mutable_log().applied_to(rd.committed_entries.back().index());
     r.maybe_leave_joint();
   }
-  if (!rd.entries.empty()) {
-    const Entry& last = rd.entries.back();
-    r.mutable_log().stable_to(last.index(), last.term());
+  if (rd.last_entry_index != 0) {
+    r.mutable_log().stable_to(rd.last_entry_index, rd.last_entry_term);
   }
 }
 

@@ -42,7 +42,11 @@ struct Ready {
   std::optional<SoftState> soft_state;  // set when leader or role changed
   std::optional<HardState> hard_state;  // set when it must be persisted
   std::vector<ReadState> read_states;
-  std::vector<Entry> entries;            // to persist
+  std::vector<Entry> entries;  // to persist (the application may move them out)
+  // The (index, term) of entries.back(), 0 when there are none: advance() reads these,
+  // not `entries`, so the application may move the entries into its storage.
+  std::uint64_t last_entry_index = 0;
+  std::uint64_t last_entry_term = 0;
   std::optional<Snapshot> snapshot;      // to persist and apply
   std::vector<Entry> committed_entries;  // to apply
   std::vector<Message> messages;         // to send after persisting

@@ -133,7 +133,7 @@ Status MemoryStorage::compact(std::uint64_t i) {
   return Status::ok();
 }
 
-Status MemoryStorage::append(const std::vector<Entry>& entries) {
+Status MemoryStorage::append(std::vector<Entry> entries) {
   if (entries.empty()) {
     return Status::ok();
   }
@@ -148,7 +148,8 @@ Status MemoryStorage::append(const std::vector<Entry>& entries) {
     return Status::internal(fmt::format("missing log entry [last: {}, append at: {}]", last(), first_new));
   }
   ents_.resize(static_cast<std::size_t>(offset));  // truncate any conflicting suffix
-  ents_.insert(ents_.end(), entries.begin() + static_cast<std::ptrdiff_t>(skip), entries.end());
+  ents_.insert(ents_.end(), std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(skip)),
+               std::make_move_iterator(entries.end()));
   return Status::ok();
 }
 

@@ -82,8 +82,9 @@ class MemoryStorage final : public Storage {
   Result<Snapshot> create_snapshot(std::uint64_t i, const ConfState* cs, const std::string& data);
   // Discards entries before index i.
   Status compact(std::uint64_t i);
-  // Appends entries, truncating any conflicting suffix.
-  Status append(const std::vector<Entry>& entries);
+  // Appends entries, truncating any conflicting suffix. Pass them by move to keep them
+  // without a copy.
+  Status append(std::vector<Entry> entries);
 
  private:
   std::uint64_t first() const { return ents_.front().index() + 1; }

@@ -128,7 +128,7 @@ void PeerStorage::put_apply_state(WriteBatch& wb) {
   wb.put(ColumnFamily::kRaft, raft_keys::apply_state_key(region_id_), apply_.SerializeAsString());
 }
 
-void PeerStorage::append(const std::vector<raft::Entry>& ents, WriteBatch& wb) {
+void PeerStorage::append(std::vector<raft::Entry> ents, WriteBatch& wb) {
   if (ents.empty()) {
     return;
   }
@@ -150,15 +150,16 @@ void PeerStorage::append(const std::vector<raft::Entry>& ents, WriteBatch& wb) {
   if (!cache_.empty() && cache_.back().index() + 1 != first) {
     clear_cache();
   }
-  for (const auto& e : ents) {
-    cache_.push_back(e);
+  const std::uint64_t last_term = ents.back().term();
+  for (auto& e : ents) {
     cache_bytes_ += e.data().size();
+    cache_.push_back(std::move(e));
   }
   while (!cache_.empty() && (cache_.size() > kCacheEntries || cache_bytes_ > cache_limit_)) {
     pop_cache_front();
   }
   local_.set_last_index(new_last);
-  last_term_ = ents.back().term();
+  last_term_ = last_term;
   put_local_state(wb);
 }
 

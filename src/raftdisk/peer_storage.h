@@ -45,8 +45,9 @@ class PeerStorage final : public raft::Storage {
   Result<raft::Snapshot> snapshot() const override;
 
   // ---- writes (into the caller's batch)
-  // Appends entries, deleting any persisted suffix that conflicts with them.
-  void append(const std::vector<raft::Entry>& entries, WriteBatch& wb);
+  // Appends entries, deleting any persisted suffix that conflicts with them. The entry
+  // cache keeps them: pass them by move to keep them without a copy.
+  void append(std::vector<raft::Entry> entries, WriteBatch& wb);
   void set_hard_state(const raft::HardState& hs, WriteBatch& wb);
   // Records that everything up to `index` is applied (write it with the applied data).
   void set_applied(std::uint64_t index, WriteBatch& wb);

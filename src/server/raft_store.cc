@@ -1240,6 +1240,7 @@ void RaftStore::handle_readies() {
   struct Work {
     Peer* peer;
     raft::Ready rd;
+    std::size_t entries = 0;  // rd.entries moved into the peer's storage
   };
   std::vector<Work> work;
   WriteBatch raft_wb;
@@ -1278,10 +1279,11 @@ void RaftStore::handle_readies() {
       peer->storage->set_cache_limit(
           static_cast<std::size_t>(config_.entry_cache_bytes / std::max<std::size_t>(peers_.size(), 1)));
     }
-    peer->storage->append(w.rd.entries, raft_wb);
     for (const auto& e : w.rd.entries) {
       peer->log_bytes += e.data().size();
     }
+    w.entries = w.rd.entries.size();
+    peer->storage->append(std::move(w.rd.entries), raft_wb);
     if (w.rd.hard_state) {
       peer->storage->set_hard_state(*w.rd.hard_state, raft_wb);
     }
@@ -1341,7 +1343,7 @@ void RaftStore::handle_readies() {
   if (!raft_wb.empty()) {
     std::size_t entries = 0;
     for (const auto& w : work) {
-      entries += w.rd.entries.size();
+      entries += w.entries;
     }
     auto started = std::chrono::steady_clock::now();
     if (config_.disk && config_.disk->min_free_bytes() > 0 &&
