@@ -272,6 +272,7 @@ TEST_F(CliTest, BenchFloorMeasuresTheDiskAndTheLoopback) {
   EXPECT_GT(j["fdatasync"]["count"].get<std::uint64_t>(), 0U) << r.out;
   EXPECT_GT(j["fdatasync"]["latency_us"]["p50"].get<double>(), 0.0) << r.out;
   EXPECT_EQ(j["fdatasync"]["dir"], cluster_->dir().path()) << r.out;
+  EXPECT_DOUBLE_EQ(j["fdatasync"]["bytes_per_s"].get<double>(), j["fdatasync"]["per_s"].get<double>() * 4096) << r.out;
   EXPECT_GT(j["loopback_rtt"]["count"].get<std::uint64_t>(), 0U) << r.out;
   EXPECT_GT(j["put_floor_p50_us"].get<double>(), j["fdatasync"]["latency_us"]["p50"].get<double>()) << r.out;
   auto missing = testing::run_command(
