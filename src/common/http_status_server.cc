@@ -11,24 +11,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/socket_io.h"
+
 namespace rdb {
-namespace {
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<HttpStatusServer>> HttpStatusServer::start(const HostPort& addr,
                                                                   std::map<std::string, Route> routes) {
@@ -154,8 +139,8 @@ void HttpStatusServer::handle(int fd) {
   }
   std::string head = fmt::format("HTTP/1.0 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                                  status, type, body.size());
-  if (write_all(fd, head)) {
-    write_all(fd, body);
+  if (send_all(fd, head)) {
+    send_all(fd, body);
   }
 }
 

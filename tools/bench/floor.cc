@@ -8,11 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <thread>
 #include <vector>
+
+#include "common/socket_io.h"
 
 namespace rdb::bench {
 namespace {
@@ -29,12 +30,9 @@ class Fd {
   explicit Fd(int fd = -1) : fd_(fd) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  ~Fd() { reset(); }
-  void reset() {
+  ~Fd() {
     if (fd_ >= 0) {
       ::close(fd_);
-      fd_ = -1;
     }
   }
   int get() const { return fd_; }
@@ -42,36 +40,6 @@ class Fd {
  private:
   int fd_;
 };
-
-bool write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) {
-      continue;
-    }
-    if (w <= 0) {
-      return false;
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, char* data, std::size_t n) {
-  while (n > 0) {
-    ssize_t r = ::recv(fd, data, n, 0);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r <= 0) {
-      return false;
-    }
-    data += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
 
 void no_delay(int fd) {
   int one = 1;
@@ -149,10 +117,10 @@ Result<LatencyHistogram> measure_loopback_rtt(std::chrono::nanoseconds duration,
   }
   no_delay(client.get());
   no_delay(server.get());
-  // The echo ends when the client side shuts down its writes (read_all sees EOF).
+  // The echo ends when the client side shuts down its writes (recv_all sees EOF).
   std::thread echo([fd = server.get(), message_bytes] {
     std::vector<char> buf(message_bytes);
-    while (read_all(fd, buf.data(), buf.size()) && write_all(fd, buf.data(), buf.size())) {
+    while (recv_all(fd, buf.data(), buf.size()) && send_all(fd, {buf.data(), buf.size()})) {
     }
   });
   std::vector<char> out(message_bytes, 'r');
@@ -162,8 +130,10 @@ Result<LatencyHistogram> measure_loopback_rtt(std::chrono::nanoseconds duration,
   const auto end = Clock::now() + duration;
   do {
     const auto started = Clock::now();
-    if (!write_all(client.get(), out.data(), out.size()) || !read_all(client.get(), in.data(), in.size())) {
-      failed = errno_status("the loopback round trip broke");
+    errno = 0;  // EOF leaves it untouched
+    if (!send_all(client.get(), {out.data(), out.size()}) || !recv_all(client.get(), in.data(), in.size())) {
+      failed = errno == 0 ? Status::unavailable("the loopback round trip broke: the echo closed the connection")
+                          : errno_status("the loopback round trip broke");
       break;
     }
     hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(Clock::now() - started).count()));
