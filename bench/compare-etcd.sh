@@ -26,12 +26,18 @@ GATEWAY=${GATEWAY:-1}
 # rdb's Transaction, etcd's Txn guarded by every key's mod_revision; ycsb-a/b/c: YCSB's core
 # workloads A (50 % reads, 50 % updates), B (95/5), C (read-only) over zipfian keys). ROWS="..."
 # picks rows. Before the clusters, the machine's floor: one fdatasync and one loopback round trip.
+# After the rows, the cost: the servers' CPU (every etcd member; PD + every store) while idle
+# and per operation at fixed offered rates (CPU_ROWS="workload:rate ...", 64 in flight,
+# rdb-bench --target-rate). CPU_ROWS="" skips them.
 if [ -n "${ROWS:-}" ]; then
   read -r -a ROWS <<<"$ROWS"
 else
   ROWS=(raw-put:1 raw-put:16 raw-put:64 raw-put:256 raw-get:1 raw-get:16 raw-get:256 cas:16 cas:256
     transfer1:1 transfer1:16 transfer1:256 transfer2:1 transfer2:16 transfer2:256 ycsb-a:64 ycsb-b:64 ycsb-c:64)
 fi
+
+read -r -a CPU_ROWS <<<"${CPU_ROWS-raw-put:2000 raw-put:4000 raw-get:2000 raw-get:4000}"
+IDLE_SECONDS=${IDLE_SECONDS:-5}
 
 if ! command -v etcd >/dev/null; then
   SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
@@ -48,6 +54,37 @@ stop_all() {
   PIDS=()
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sum_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(ticks "$p"))); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
+# idle NAME PIDS...: the processes' CPU (% of one core) over IDLE_SECONDS without traffic
+idle() {
+  local name=$1; shift
+  local before; before=$(sum_ticks "$@")
+  sleep "$IDLE_SECONDS"  # a measurement window, not a wait for a condition
+  awk -v t="$(($(sum_ticks "$@") - before))" -v hz="$HZ" -v s="$IDLE_SECONDS" 'BEGIN { printf "%.1f", 100 * t / hz / s }' \
+    >"$WORK/$name-idle.txt"
+  printf '  %-5s idle: %s %% of a core\n' "$name" "$(cat "$WORK/$name-idle.txt")"
+}
+# cpu NAME ROW BENCH_ARGS... (SERVER_PIDS set): ROW=workload:rate offered at 64 in flight; keeps
+# "<% of a core> <CPU us per op> <ops/s>" in $WORK/NAME-cpu-ROW.txt
+cpu() {
+  local name=$1 row=$2; shift 2
+  local workload=${row%%:*} rate=${row##*:} before t0 t1
+  before=$(sum_ticks "${SERVER_PIDS[@]}"); t0=$(date +%s%N)
+  "$BIN/rdb-bench" "$@" --workload "$workload" --concurrency 64 --target-rate "$rate" --value-size "$VALUE_SIZE" \
+    --keys "$KEYS" --duration "$DURATION" --warmup "$WARMUP" --json >"$WORK/$name-cpu-$row.json" 2>"$WORK/$name-cpu-$row.err" ||
+    { echo "rdb-bench failed ($name cpu $row):"; tail -3 "$WORK/$name-cpu-$row.err"; exit 1; }
+  t1=$(date +%s%N)
+  # Offered at a fixed rate, the run's operations are ops/s times its whole length (warm-up too).
+  awk -v t="$(($(sum_ticks "${SERVER_PIDS[@]}") - before))" -v hz="$HZ" -v ns="$((t1 - t0))" \
+    -v o="$(field "$WORK/$name-cpu-$row.json" ops_per_s)" \
+    'BEGIN { cpu = t / hz; wall = ns / 1e9; printf "%.0f %.0f %.0f\n", 100 * cpu / wall, (o > 0 ? 1e6 * cpu / (o * wall) : 0), o }' \
+    >"$WORK/$name-cpu-$row.txt"
+  read -r pct us ops <"$WORK/$name-cpu-$row.txt"
+  printf '  %-5s %-14s %6.0f ops/s  servers %4d %% of a core, %5d us CPU per op\n' "$name" "$row" "$ops" "$pct" "$us"
+}
 
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 field() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -1 | cut -d: -f2; }
@@ -99,7 +136,10 @@ for i in 1 2 3; do
   done
 done
 echo "etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members on $ETCD_ENDPOINTS"
+SERVER_PIDS=("${ETCD_PIDS[@]}")
+[ ${#CPU_ROWS[@]} -eq 0 ] || idle etcd "${SERVER_PIDS[@]}"
 for row in "${ROWS[@]}"; do bench etcd "$row" --driver etcd --endpoints "$ETCD_ENDPOINTS"; done
+for row in "${CPU_ROWS[@]}"; do cpu etcd "$row" --driver etcd --endpoints "$ETCD_ENDPOINTS"; done
 ETCD_RSS=""; for p in "${ETCD_PIDS[@]}"; do ETCD_RSS+="${ETCD_RSS:+/}$(rss_mib "$p")"; done
 stop_all
 
@@ -108,6 +148,7 @@ PD="127.0.0.1:$RDB_BASE"
 "$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((RDB_BASE + 1))" --data-dir "$WORK/pd" \
   --ready-file "$WORK/pd.ready" --max-replicas 3 2>"$WORK/pd.log" &
 PIDS+=($!)
+PD_PID=$!
 wait_for_file "$WORK/pd.ready" 30 || { echo "rdb-pd did not start"; tail -5 "$WORK/pd.log"; exit 1; }
 STORE_PIDS=()
 for i in 1 2 3; do
@@ -125,6 +166,8 @@ until three_voters; do
 done
 RDB_IDLE_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_IDLE_RSS+="${RDB_IDLE_RSS:+/}$(rss_mib "$p")"; done
 echo "rdb $("$BIN/rdb-server" --version): PD $PD + 3 stores (idle RSS $RDB_IDLE_RSS MiB)"
+SERVER_PIDS=("$PD_PID" "${STORE_PIDS[@]}")
+[ ${#CPU_ROWS[@]} -eq 0 ] || idle rdb "${SERVER_PIDS[@]}"
 RDB_PEAK_RSS=""
 for row in "${ROWS[@]}"; do
   bench rdb "$row" --driver rdb --pd "$PD"
@@ -132,6 +175,7 @@ for row in "${ROWS[@]}"; do
     RDB_PEAK_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_PEAK_RSS+="${RDB_PEAK_RSS:+/}$(rss_mib "$p")"; done
   fi
 done
+for row in "${CPU_ROWS[@]}"; do cpu rdb "$row" --driver rdb --pd "$PD"; done
 RDB_END_RSS=""; for p in "${STORE_PIDS[@]}"; do RDB_END_RSS+="${RDB_END_RSS:+/}$(rss_mib "$p")"; done
 if [ "$GATEWAY" = 1 ]; then
   GW="127.0.0.1:$((RDB_BASE + 30))"
@@ -177,6 +221,18 @@ echo "rdb TSO, 64 callers: $(tso_rate "$TSO") timestamps/s with a thread per cal
   "$(tso_rate "$TSO_ASYNC") timestamps/s with 64 requests in flight through get_tso_async"
 awk -v s="$FLOOR_SYNC_US" -v r="$FLOOR_RTT_US" -v p="$(field "$WORK/rdb-raw-put:1.json" p50 2>/dev/null || echo 0)" \
   'BEGIN { if (p > 0) printf "put @1 p50 %.0f us against its floor (one fdatasync + one round trip) %.0f us: %.2fx\n", p, s + r, p / (s + r) }'
+if [ ${#CPU_ROWS[@]} -gt 0 ]; then
+  echo
+  echo "Server CPU (etcd: its 3 members; rdb: PD + 3 stores), 64 in flight at a fixed offered rate; idle: etcd $(cat "$WORK/etcd-idle.txt") %, rdb $(cat "$WORK/rdb-idle.txt") % of a core"
+  echo
+  echo "| workload | offered ops/s | etcd % of a core | rdb % of a core | etcd CPU us/op | rdb CPU us/op | rdb/etcd CPU per op |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for row in "${CPU_ROWS[@]}"; do
+    read -r ep eu _ <"$WORK/etcd-cpu-$row.txt"; read -r rp ru _ <"$WORK/rdb-cpu-$row.txt"
+    awk -v w="$(label "${row%%:*}")" -v r="${row##*:}" -v ep="$ep" -v rp="$rp" -v eu="$eu" -v ru="$ru" \
+      'BEGIN { printf "| %s | %d | %d | %d | %d | %d | %.2fx |\n", w, r, ep, rp, eu, ru, (eu > 0 ? ru / eu : 0) }'
+  done
+fi
 echo "RSS MiB per process: etcd members after the runs $ETCD_RSS; rdb stores idle $RDB_IDLE_RSS, after put@256 $RDB_PEAK_RSS, at the end $RDB_END_RSS"
 echo
 echo "Reproduce: bench/compare-etcd.sh (DURATION=$DURATION WARMUP=$WARMUP VALUE_SIZE=$VALUE_SIZE KEYS=$KEYS); one row by hand:"

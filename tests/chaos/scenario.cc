@@ -89,6 +89,17 @@ class ChaosCluster {
     return c.is_ok() ? std::move(c).value() : nullptr;
   }
 
+  // Polls the stores' logs until one holds `needle`; false when the deadline passed first.
+  bool wait_for_store_log(const std::string& needle, std::chrono::milliseconds timeout) {
+    return rdb::testing::poll_until(
+        [&] {
+          return std::any_of(kStores.begin(), kStores.end(), [&](const std::string& name) {
+            return cluster_.store(name).logs().find(needle) != std::string::npos;
+          });
+        },
+        timeout);
+  }
+
   bool wait_healthy(std::chrono::milliseconds timeout) {
     return rdb::testing::poll_until(
         [&] {
@@ -519,6 +530,12 @@ Result<RunSummary> run_scenario(const ScenarioOptions& o) {
 
   // Healed: give the cluster time to settle, then read back with a patient client.
   (void)c.wait_healthy(std::chrono::seconds(60));
+  if (o.scenario == "merge") {
+    // A merge waits for its regions to settle; on a loaded machine (sanitizers) none may
+    // have completed inside the fault window. Wait for one (with a deadline) before the
+    // final reads, so they still read data that went through a merge.
+    (void)c.wait_for_store_log("merged into region", std::chrono::seconds(60));
+  }
   auto patient = c.connect(std::chrono::seconds(30));
   if (patient == nullptr) {
     return Status::unavailable("cannot create the final reader");
