@@ -18,6 +18,38 @@ GrpcRaftTransport::GrpcRaftTransport(StoreResolver resolver, std::size_t max_que
       creds_(std::move(creds)),
       snap_limiter_(snap_bytes_per_sec) {}
 
+// One Raft.Send client stream of a Connection. gRPC holds off OnDone until run()
+// releases the stream, so no write can start on a stream gRPC is done with.
+class GrpcRaftTransport::Stream final : public grpc::ClientWriteReactor<raftsvc::RaftBatch> {
+ public:
+  Stream(GrpcRaftTransport& transport, Connection& c, raftsvc::Raft::Stub& stub) : transport_(transport), c_(c) {
+    stub.async()->Send(&ctx_, &reply_, this);
+    AddHold();
+    StartCall();
+  }
+  raftsvc::RaftBatch& batch() { return batch_; }
+  void write() { StartWrite(&batch_); }
+  void cancel() { ctx_.TryCancel(); }
+  void release() { RemoveHold(); }
+
+  void OnWriteDone(bool ok) override { transport_.on_write_done(c_, ok); }
+  void OnDone(const grpc::Status& /*status*/) override {
+    Connection& c = c_;
+    {
+      std::lock_guard lock(c.mu);
+      c.stream_done = true;  // run() may destroy this stream now: below, only `c` is touched
+    }
+    c.cv.notify_all();
+  }
+
+ private:
+  GrpcRaftTransport& transport_;
+  Connection& c_;
+  grpc::ClientContext ctx_;
+  raftsvc::Done reply_;
+  raftsvc::RaftBatch batch_;  // the write in flight: one at a time
+};
+
 GrpcRaftTransport::~GrpcRaftTransport() {
   snap_limiter_.stop();  // senders waiting for their turn give up now
   std::vector<SnapshotSender> senders;
@@ -43,23 +75,102 @@ GrpcRaftTransport::~GrpcRaftTransport() {
 }
 
 void GrpcRaftTransport::send(std::vector<raftsvc::RaftMessage> messages) {
-  std::lock_guard lock(mu_);
-  for (auto& m : messages) {
-    std::uint64_t to = m.to_peer().store_id();
-    auto& c = connections_[to];
-    if (!c) {
-      c = std::make_unique<Connection>();
-      c->store_id = to;
-      Connection* raw = c.get();
-      c->thread = std::thread([this, raw] { run(*raw); });
+  std::vector<Connection*> touched;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& m : messages) {
+      std::uint64_t to = m.to_peer().store_id();
+      auto& c = connections_[to];
+      if (!c) {
+        c = std::make_unique<Connection>();
+        c->store_id = to;
+        Connection* raw = c.get();
+        c->thread = std::thread([this, raw] { run(*raw); });
+      }
+      std::lock_guard cl(c->mu);
+      if (c->queue.size() >= max_queue_) {
+        dropped_.fetch_add(1);
+        continue;
+      }
+      c->queue.push_back(std::move(m));
+      if (std::find(touched.begin(), touched.end(), c.get()) == touched.end()) {
+        touched.push_back(c.get());
+      }
     }
-    std::lock_guard cl(c->mu);
-    if (c->queue.size() >= max_queue_) {
-      dropped_.fetch_add(1);
-      continue;
+  }
+  // Connections live as long as the transport: no lock needed to reach them.
+  for (Connection* c : touched) {
+    bool start = false;
+    {
+      std::lock_guard cl(c->mu);
+      start = take_batch_locked(*c);
+      if (!c->open) {
+        c->cv.notify_all();  // run() opens the stream and sends what waits
+      }
     }
-    c->queue.push_back(std::move(m));
-    c->cv.notify_one();
+    if (start) {
+      start_write(*c);
+    }
+  }
+}
+
+bool GrpcRaftTransport::take_batch_locked(Connection& c) {
+  if (!c.open || c.writing || c.queue.empty()) {
+    return false;
+  }
+  raftsvc::RaftBatch& batch = c.stream->batch();
+  batch.Clear();
+  batch.set_cluster_id(cluster_id_.load());
+  // Cut by count and bytes: the receiver accepts messages up to kMaxGrpcMessageBytes.
+  std::size_t bytes = 0;
+  while (!c.queue.empty() && batch.messages_size() < 256) {
+    std::size_t next = c.queue.front().ByteSizeLong();
+    if (bytes > 0 && bytes + next > kMaxRaftBatchBytes) {
+      break;
+    }
+    bytes += next;
+    *batch.add_messages() = std::move(c.queue.front());
+    c.queue.pop_front();
+  }
+  c.writing = true;
+  ++c.starting;
+  return true;
+}
+
+void GrpcRaftTransport::start_write(Connection& c) {
+  // Outside c.mu: gRPC may run OnWriteDone inline, on this thread.
+  c.stream->write();
+  bool tearing_down = false;
+  {
+    std::lock_guard cl(c.mu);
+    --c.starting;
+    tearing_down = !c.open && c.starting == 0;
+  }
+  if (tearing_down) {
+    c.cv.notify_all();  // run() waits for this write to have started; otherwise nobody waits
+  }
+}
+
+void GrpcRaftTransport::on_write_done(Connection& c, bool ok) {
+  bool start = false;
+  {
+    std::lock_guard cl(c.mu);
+    c.writing = false;
+    if (!ok) {
+      // The batch is lost and the stream is broken: run() re-opens it after a back-off.
+      dropped_.fetch_add(static_cast<std::uint64_t>(c.stream->batch().messages_size()));
+      c.broken = true;
+      c.open = false;
+    } else {
+      c.backoff_reset = true;
+      start = take_batch_locked(c);
+    }
+  }
+  if (!ok) {
+    c.cv.notify_all();
+  }
+  if (start) {
+    start_write(c);
   }
 }
 
@@ -133,19 +244,6 @@ void GrpcRaftTransport::send_snapshot(raftsvc::RaftMessage message, std::vector<
 }
 
 void GrpcRaftTransport::run(Connection& c) {
-  std::unique_ptr<raftsvc::Raft::Stub> stub;
-  std::unique_ptr<grpc::ClientContext> ctx;
-  std::unique_ptr<grpc::ClientWriter<raftsvc::RaftBatch>> writer;
-  raftsvc::Done done;
-  auto reset = [&] {
-    if (writer) {
-      ctx->TryCancel();
-      (void)writer->Finish();
-    }
-    writer.reset();
-    ctx.reset();
-    stub.reset();
-  };
   // After a failure, wait before trying the store again: 100 ms, doubling up to 2 s while it
   // stays unreachable (a dead store must not cost a new channel every few heartbeats).
   constexpr std::chrono::milliseconds kFirstBackoff{100};
@@ -153,51 +251,63 @@ void GrpcRaftTransport::run(Connection& c) {
   std::chrono::milliseconds backoff = kFirstBackoff;
   auto back_off = [&] {
     std::unique_lock lock(c.mu);
+    if (c.backoff_reset) {
+      c.backoff_reset = false;
+      backoff = kFirstBackoff;  // the stream carried messages before it broke
+    }
     c.cv.wait_for(lock, backoff, [&] { return c.stopping; });
+    dropped_.fetch_add(c.queue.size());
     c.queue.clear();  // stale by the time the store is back; Raft will resend
     backoff = std::min(backoff * 2, kMaxBackoff);
   };
   for (;;) {
-    raftsvc::RaftBatch batch;
-    batch.set_cluster_id(cluster_id_.load());
     {
       std::unique_lock lock(c.mu);
       c.cv.wait(lock, [&] { return c.stopping || !c.queue.empty(); });
       if (c.stopping) {
         break;
       }
-      // Cut by count and bytes: the receiver accepts messages up to kMaxGrpcMessageBytes.
-      std::size_t bytes = 0;
-      while (!c.queue.empty() && batch.messages_size() < 256) {
-        std::size_t next = c.queue.front().ByteSizeLong();
-        if (bytes > 0 && bytes + next > kMaxRaftBatchBytes) {
-          break;
-        }
-        bytes += next;
-        *batch.add_messages() = std::move(c.queue.front());
-        c.queue.pop_front();
-      }
     }
-    if (!writer) {
-      auto addr = resolver_(c.store_id);
-      if (!addr.is_ok()) {
-        dropped_.fetch_add(static_cast<std::uint64_t>(batch.messages_size()));
-        back_off();
-        continue;
-      }
-      stub = raftsvc::Raft::NewStub(make_channel(*addr, creds_, kMaxGrpcMessageBytes * 4));
-      ctx = std::make_unique<grpc::ClientContext>();
-      writer = stub->Send(ctx.get(), &done);
-    }
-    if (!writer->Write(batch)) {
-      dropped_.fetch_add(static_cast<std::uint64_t>(batch.messages_size()));
-      reset();
+    auto addr = resolver_(c.store_id);
+    if (!addr.is_ok()) {
       back_off();
-    } else {
-      backoff = kFirstBackoff;
+      continue;
+    }
+    auto stub = raftsvc::Raft::NewStub(make_channel(*addr, creds_, kMaxGrpcMessageBytes * 4));
+    auto stream = std::make_unique<Stream>(*this, c, *stub);
+    bool start = false;
+    {
+      std::lock_guard lock(c.mu);
+      c.stream = stream.get();
+      c.open = true;
+      c.broken = false;
+      c.stream_done = false;
+      start = take_batch_locked(c);
+    }
+    if (start) {
+      start_write(c);
+    }
+    bool failed = false;
+    {
+      std::unique_lock lock(c.mu);
+      c.cv.wait(lock, [&] { return c.stopping || c.broken; });
+      failed = c.broken;
+      c.open = false;  // no new write starts; wait for those already decided to start
+      c.cv.wait(lock, [&] { return c.starting == 0; });
+    }
+    stream->cancel();  // ends a write stuck on an unresponsive store
+    stream->release();
+    {
+      std::unique_lock lock(c.mu);
+      c.cv.wait(lock, [&] { return c.stream_done; });
+      c.stream = nullptr;
+      c.writing = false;
+    }
+    stream.reset();
+    if (failed) {
+      back_off();
     }
   }
-  reset();
 }
 
 grpc::Status RaftService::SendSnapshot(grpc::ServerContext*, grpc::ServerReader<raftsvc::SnapshotChunk>* reader,
@@ -265,17 +375,37 @@ grpc::Status RaftService::check_cluster(std::uint64_t region_id, std::uint64_t s
   return {grpc::StatusCode::FAILED_PRECONDITION, why};
 }
 
-grpc::Status RaftService::Send(grpc::ServerContext*, grpc::ServerReader<raftsvc::RaftBatch>* reader, raftsvc::Done*) {
-  raftsvc::RaftBatch batch;
-  while (!shutting_down_ && reader->Read(&batch)) {
-    if (grpc::Status s = check_cluster(0, batch.cluster_id()); !s.ok()) {
-      return s;  // the sender reconnects, and is refused again until it is configured right
+// One incoming Raft.Send stream: each batch read is checked and handed to the store
+// on the reading thread, then the next read starts. Deletes itself when done.
+class RaftService::Receiver final : public grpc::ServerReadReactor<raftsvc::RaftBatch> {
+ public:
+  explicit Receiver(RaftService& service) : service_(service) { StartRead(&batch_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok || service_.shutting_down_) {
+      Finish(grpc::Status::OK);  // the sender closed or broke the stream, or this store is stopping
+      return;
     }
-    for (auto& m : *batch.mutable_messages()) {
-      store_.deliver(std::move(m));
+    if (grpc::Status s = service_.check_cluster(0, batch_.cluster_id()); !s.ok()) {
+      Finish(s);  // the sender reconnects, and is refused again until it is configured right
+      return;
     }
+    for (auto& m : *batch_.mutable_messages()) {
+      service_.store_.deliver(std::move(m));
+    }
+    batch_.Clear();
+    StartRead(&batch_);
   }
-  return grpc::Status::OK;
+
+  void OnDone() override { delete this; }  // NOLINT(cppcoreguidelines-owning-memory): the reactor owns itself
+
+ private:
+  RaftService& service_;
+  raftsvc::RaftBatch batch_;
+};
+
+grpc::ServerReadReactor<raftsvc::RaftBatch>* RaftService::Send(grpc::CallbackServerContext*, raftsvc::Done*) {
+  return new Receiver(*this);  // NOLINT(cppcoreguidelines-owning-memory): deleted in OnDone
 }
 
 }  // namespace rdb
