@@ -99,6 +99,7 @@ Raft::Raft(const Config& c, RaftLog log)
       heartbeat_timeout_(c.heartbeat_tick),
       check_quorum_(c.check_quorum),
       pre_vote_(c.pre_vote),
+      lazy_commit_broadcast_(c.lazy_commit_broadcast),
       read_only_option_(c.read_only_option),
       max_msg_size_(c.max_size_per_msg),
       max_inflight_(c.max_inflight_msgs),
@@ -182,6 +183,7 @@ void Raft::reset(std::uint64_t term) {
   pending_conf_index_ = 0;
   pending_reads_.clear();
   read_queue_.clear();
+  commit_unannounced_ = false;
 }
 
 void Raft::reset_randomized_election_timeout() {
@@ -272,6 +274,9 @@ void Raft::tick_heartbeat() {
   }
   if (state_ != StateRole::kLeader) {
     return;
+  }
+  if (commit_unannounced_) {
+    bcast_append();
   }
   if (heartbeat_elapsed_ >= heartbeat_timeout_) {
     heartbeat_elapsed_ = 0;
@@ -589,7 +594,14 @@ Status Raft::step_leader(Message& m) {
         pr.inflights.free_le(m.index());
       }
       if (maybe_commit()) {
-        bcast_append();
+        if (lazy_commit_broadcast_) {
+          commit_unannounced_ = true;  // the next append or tick carries it
+          if (was_paused) {
+            send_append(m.from());
+          }
+        } else {
+          bcast_append();
+        }
       } else if (was_paused) {
         send_append(m.from());
       }
@@ -939,6 +951,7 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
 }
 
 void Raft::bcast_append() {
+  commit_unannounced_ = false;
   for (const auto& [id, pr] : prs_) {
     if (id != id_) {
       send_append(id);

@@ -93,6 +93,40 @@ TEST(RaftProposals, FollowerForwardsToLeader) {
   EXPECT_EQ(g.member(3).applied.back().data(), "via-follower");
 }
 
+TEST(RaftProposals, ALazyCommitReachesFollowersWithTheNextAppendOrTick) {
+  Config c = TestGroup::default_config();
+  c.lazy_commit_broadcast = true;
+  TestGroup g({1, 2, 3}, c);
+  g.campaign(1);
+  g.tick(1);  // the new leader's first entry: its commit reaches the followers at a tick
+  g.settle();
+  ASSERT_FALSE(g.raft(1).commit_unannounced());
+  ASSERT_EQ(g.raft(2).log().committed(), g.raft(1).log().committed());
+
+  g.clear_sent();
+  ASSERT_TRUE(g.propose(1, "a").is_ok());
+  std::uint64_t a = g.raft(1).log().last_index();
+  EXPECT_EQ(g.raft(1).log().committed(), a) << "the leader commits on its followers' answers";
+  EXPECT_TRUE(g.raft(1).commit_unannounced());
+  EXPECT_LT(g.raft(2).log().committed(), a) << "no append was sent only to announce the commit";
+  std::size_t appends = 0;
+  for (const auto& m : g.sent()) {
+    appends += m.type() == raftpb::MSG_APP ? 1 : 0;
+  }
+  EXPECT_EQ(appends, 2u) << "one append per follower for one proposal";
+
+  ASSERT_TRUE(g.propose(1, "b").is_ok());  // the next append carries the earlier commit
+  EXPECT_GE(g.raft(2).log().committed(), a);
+  EXPECT_GE(g.raft(3).log().committed(), a);
+  ASSERT_EQ(g.member(2).applied.back().data(), "a");
+
+  g.tick(1);  // nothing more proposed: the tick announces it
+  g.settle();
+  EXPECT_FALSE(g.raft(1).commit_unannounced());
+  EXPECT_EQ(g.raft(2).log().committed(), g.raft(1).log().committed());
+  EXPECT_EQ(g.member(3).applied.back().data(), "b");
+}
+
 TEST(RaftProposals, EmptyProposalIsRejected) {
   TestGroup g({1});
   g.campaign(1);

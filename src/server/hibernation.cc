@@ -24,8 +24,8 @@ std::vector<std::uint64_t> StoreLiveness::newly_silent(std::uint64_t now_ms) {
 
 bool leader_is_quiet(const RegionPeer& peer, const std::function<bool(const metapb::Peer&)>& counts) {
   const raft::Raft& r = peer.node->raft();
-  if (r.role() != raft::StateRole::kLeader || r.lead_transferee() != raft::kNone || peer.has_pending_requests() ||
-      peer.merging || !peer.blocked_entries.empty()) {
+  if (r.role() != raft::StateRole::kLeader || r.lead_transferee() != raft::kNone || r.commit_unannounced() ||
+      peer.has_pending_requests() || peer.merging || !peer.blocked_entries.empty()) {
     return false;
   }
   const std::uint64_t last = r.log().last_index();

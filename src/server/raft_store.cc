@@ -190,6 +190,8 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
   c.max_inflight_msgs = 256;
   c.seed = config_.seed ^ (region.id() * 31 + self.id());
   c.read_only_option = config_.lease_reads ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
+  // A lone put then costs two Raft messages per follower (append, answer), not four.
+  c.lazy_commit_broadcast = true;
   RDB_ASSIGN_OR_RETURN(peer->node, raft::RawNode::create(c, *peer->storage));
   bool sole_voter = region.peers_size() == 1 && region.peers(0).id() == self.id();
   if (sole_voter && peer->storage->applied_index() >= PeerStorage::kInitLogIndex) {
