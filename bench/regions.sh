@@ -3,6 +3,7 @@
 #   bench/regions.sh                      # put and get @256 with 1 vs 64 regions; idle cost at 1k regions
 #   DURATION=30 IDLE_REGIONS=1000 bench/regions.sh
 #   IDLE_ONLY=1 bench/regions.sh          # only the idle cost
+#   IDLE_REGIONS=0 bench/regions.sh       # only the traffic rows
 # Rows: rdb-bench raw-put and raw-get at 256 in flight over KEYS keys, the keys split
 # into 1 and into 64 regions first (rdb-bench --regions). Then the idle cost: the
 # keys split into IDLE_REGIONS regions, no traffic, each store's CPU (share of one
@@ -57,7 +58,8 @@ if [ -z "${IDLE_ONLY:-}" ]; then
   done
 fi
 
-# Idle cost with many regions.
+# Idle cost with many regions (IDLE_REGIONS=0 skips it).
+[ "$IDLE_REGIONS" -gt 0 ] || exit 0
 start_cluster
 "$BIN/rdb-bench" --pd "$PD" --workload raw-put --concurrency 1 --keys "$KEYS" --regions "$IDLE_REGIONS" \
   --ops 1 --warmup 0 >/dev/null 2>"$WORK/split.err" || { cat "$WORK/split.err"; exit 1; }
