@@ -99,7 +99,9 @@ void KvService::replicate(Method m, const Req& req, Resp* resp,
         grpc::Status status = grpc::Status::OK;
         if (r.undetermined) {
           // UNAVAILABLE after the request reached the store: clients report a CAS as undetermined.
-          status = {grpc::StatusCode::UNAVAILABLE, "the store stopped before the write's outcome was known"};
+          status = {grpc::StatusCode::UNAVAILABLE,
+                    r.undetermined_why.empty() ? std::string("the store stopped before the write's outcome was known")
+                                               : fmt::format("the write's outcome is unknown: {}", r.undetermined_why)};
         } else if (r.region_error) {
           *resp->mutable_region_error() = std::move(*r.region_error);
         } else if (!r.result.error().empty()) {

@@ -656,6 +656,7 @@ void RaftStore::guarded(Peer& peer, const char* what, Fn&& fn) {
 void RaftStore::persist_failed(const std::vector<Peer*>& peers, const Status& why) {
   spdlog::error("cannot write to the engine ({}); {} region peer(s) restart from disk, retrying in 1 s",
                 why.to_string(), peers.size());
+  engine_failure_ = why.message();
   for (Peer* p : peers) {
     mark_broken(*p);  // reloaded by the loop: as after a crash, with what is on disk
   }
@@ -695,7 +696,10 @@ void RaftStore::reload_broken_peers() {
       }
     }
     auto it = peers_.find(id);
-    it->second->fail_pending("the region's peer is restarting");
+    it->second->fail_pending(
+        engine_failure_.empty()
+            ? std::string("the region's peer is restarting")
+            : fmt::format("the region's peer is restarting after a failed write to its engine ({})", engine_failure_));
     wake_peer(*it->second);
     metapb::Peer self = it->second->self;
     peers_.erase(it);
@@ -710,6 +714,7 @@ void RaftStore::reload_broken_peers() {
       spdlog::error("region {}: cannot reload the peer: {}", id, s.to_string());
     }
   }
+  engine_failure_.clear();  // told to the writes it left undetermined; a later break has its own cause
 }
 
 void RaftStore::change_peer(std::uint64_t region_id, raftpb::ConfChangeType type, const metapb::Peer& target,

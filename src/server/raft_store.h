@@ -356,6 +356,7 @@ class RaftStore {
   // Owned by the loop thread: after a failed engine write, no Ready is handled before
   // this (clock_ milliseconds; 0 = no back-off).
   std::uint64_t engine_retry_at_ = 0;
+  std::string engine_failure_;  // why the last engine write failed (told to writes left undetermined)
 
   // Owned by the loop thread.
   std::map<std::uint64_t, std::unique_ptr<Peer>> peers_;

@@ -153,6 +153,8 @@ TEST_F(RaftStoreTest, ADeposedLeadersProposalsAreAnsweredWhenTheirEntriesAreCutF
   EXPECT_TRUE(results[0].region_error.has_value() || results[0].undetermined);
   EXPECT_TRUE(results[1].undetermined);
   EXPECT_TRUE(results[2].undetermined);
+  EXPECT_NE(results[2].undetermined_why.find("new leader cut its entry"), std::string::npos)
+      << results[2].undetermined_why;
   EXPECT_FALSE(has_value(next, "lost1", "v"));
 }
 

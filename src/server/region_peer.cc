@@ -155,12 +155,14 @@ void RegionPeer::answer_truncated_proposals() {
   for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= applied; it = proposals_.erase(it)) {
     ProposeResult r;
     r.undetermined = true;
+    r.undetermined_why = "a snapshot replaced the log where its entry was";
     it->second.cb(std::move(r));
   }
   const std::uint64_t last = node->raft().log().last_index();
   for (auto it = proposals_.upper_bound(last); it != proposals_.end(); it = proposals_.erase(it)) {
     ProposeResult r;
     r.undetermined = true;
+    r.undetermined_why = "a new leader cut its entry from this replica's log; it may still commit elsewhere";
     it->second.cb(std::move(r));
   }
   for (auto it = conf_changes_.upper_bound(last); it != conf_changes_.end(); it = conf_changes_.erase(it)) {
@@ -193,6 +195,7 @@ void RegionPeer::fail_pending(const std::string& why) {
   for (auto& [index, p] : proposals_) {
     ProposeResult r;
     r.undetermined = true;
+    r.undetermined_why = why;
     p.cb(std::move(r));
   }
   for (auto& [ctx, cbs] : reads_waiting_index_) {

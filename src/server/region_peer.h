@@ -31,6 +31,7 @@ struct ProposeResult {
   // The proposal was accepted but the store stops before knowing its fate: it may
   // still be committed and applied by the next leader.
   bool undetermined = false;
+  std::string undetermined_why{};  // what stopped the store from knowing it, for the client
 };
 using ProposeCallback = std::function<void(ProposeResult)>;
 // Called when the store may serve a linearizable read of the region (no region error),
