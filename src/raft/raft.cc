@@ -932,6 +932,13 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
     if (snap->metadata().index() == 0) {
       throw std::logic_error("raft: need a non-empty snapshot");
     }
+    // A snapshot older than the change that added `to` does not name it: the follower
+    // would ignore it (see restore) and be probed again from the same place for ever.
+    // Wait for the storage to offer a newer one.
+    auto snap_conf = Configuration::from_conf_state(snap->metadata().conf_state());
+    if (!snap_conf.is_ok() || !snap_conf->contains(to)) {
+      return false;
+    }
     m.set_type(raftpb::MSG_SNAP);
     *m.mutable_snapshot() = *snap;
     pr.become_snapshot(snap->metadata().index());
