@@ -1350,7 +1350,8 @@ void RaftStore::handle_readies() {
   //    needs no sync (only a new commit index: no entries, term, vote or snapshot) is not
   //    written on its own: it joins the apply write below. Nothing is promised about an
   //    unsynced write, so messages may leave before it; after a crash the commit index is
-  //    learnt again, and a reload starts it at least at the persisted apply index.
+  //    learnt again. On disk it never falls below the apply index: both are in one batch
+  //    here, and otherwise the Raft state is written before the apply.
   bool fold_into_apply = !must_sync && ingests_.empty();
   if (!raft_wb.empty() && !fold_into_apply) {
     std::size_t entries = 0;
