@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "raftdisk/engine_options.h"
 #include "common/address.h"
 #include "common/config_file.h"
 #include "common/grpc_setup.h"
@@ -169,7 +170,7 @@ int run(int argc, char** argv) {
     }
   }
 
-  auto engine = rdb::RocksEngine::open(data_dir);
+  auto engine = rdb::RocksEngine::open(data_dir, rdb::raft_disk_engine_options());
   if (!engine.is_ok()) {
     spdlog::error("cannot start: {}", engine.status().message());
     return 1;

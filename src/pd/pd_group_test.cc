@@ -1,6 +1,7 @@
 // PdGroup: three (and four) members in one process, wired by an in-memory network
 // that can cut links — election, replication, the lease rule (never two serving
 // leaders), failover, restarts, membership changes and snapshots.
+#include "raftdisk/engine_options.h"
 #include "pd/pd_group.h"
 
 #include <gtest/gtest.h>
@@ -116,7 +117,7 @@ class PdGroupTest : public ::testing::Test {
     if (n.dir.empty()) {
       n.dir = dir_.sub(name);
     }
-    auto engine = RocksEngine::open(n.dir);
+    auto engine = RocksEngine::open(n.dir, raft_disk_engine_options());
     ASSERT_TRUE(engine.is_ok()) << engine.status().to_string();
     n.engine = std::move(engine).value();
     auto meta = ClusterMeta::load(*n.engine, clock_, cluster_id_);

@@ -137,7 +137,7 @@ void PeerStorage::append(std::vector<raft::Entry> ents, WriteBatch& wb) {
   std::uint64_t old_last = local_.last_index();
   // Entries past the new end were written by an older leader: they conflict, delete them.
   if (old_last > new_last) {
-    wb.delete_range(ColumnFamily::kRaft, raft_keys::log_key(region_id_, new_last + 1),
+    wb.delete_range(ColumnFamily::kRaft, raft_keys::log_range_start(region_id_, new_last + 1),
                     raft_keys::log_key(region_id_, old_last + 1));
   }
   for (const auto& e : ents) {
@@ -204,7 +204,7 @@ Status PeerStorage::compact_to(std::uint64_t index, WriteBatch& wb) {
                                                 index, apply_.applied_index()));
   }
   RDB_ASSIGN_OR_RETURN(std::uint64_t t, term(index));
-  wb.delete_range(ColumnFamily::kRaft, raft_keys::log_key(region_id_, apply_.truncated_index() + 1),
+  wb.delete_range(ColumnFamily::kRaft, raft_keys::log_range_start(region_id_, apply_.truncated_index() + 1),
                   raft_keys::log_key(region_id_, index + 1));
   apply_.set_truncated_index(index);
   apply_.set_truncated_term(t);
@@ -217,7 +217,7 @@ Status PeerStorage::compact_to(std::uint64_t index, WriteBatch& wb) {
 
 void PeerStorage::apply_snapshot_meta(const raft::SnapshotMetadata& meta, WriteBatch& wb) {
   if (local_.last_index() > apply_.truncated_index()) {
-    wb.delete_range(ColumnFamily::kRaft, raft_keys::log_key(region_id_, apply_.truncated_index() + 1),
+    wb.delete_range(ColumnFamily::kRaft, raft_keys::log_range_start(region_id_, apply_.truncated_index() + 1),
                     raft_keys::log_key(region_id_, local_.last_index() + 1));
   }
   clear_cache();

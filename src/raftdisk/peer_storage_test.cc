@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "raft/raw_node.h"
+#include "raftdisk/engine_options.h"
 #include "raftdisk/raft_keys.h"
 #include "storage/rocks_engine.h"
 #include "support/temp_dir.h"
@@ -24,7 +25,7 @@ class PeerStorageTest : public ::testing::Test {
   void reopen() {
     ps_.reset();
     engine_.reset();
-    engine_ = std::move(RocksEngine::open(dir_.path())).value();
+    engine_ = std::move(RocksEngine::open(dir_.path(), raft_disk_engine_options())).value();
     auto ps = PeerStorage::open(*engine_, 7);
     ASSERT_TRUE(ps.is_ok()) << ps.status().to_string();
     ps_ = std::move(ps).value();
@@ -118,6 +119,84 @@ TEST_F(PeerStorageTest, ConflictingSuffixIsTruncated) {
   EXPECT_EQ((*ents)[2].data(), "new");
   auto raw = engine_->scan_cf(ColumnFamily::kRaft, raft_keys::log_key(7, 4), raft_keys::log_key(7, 100), 0);
   EXPECT_TRUE(raw->empty()) << "stale entries 4 and 5 are still on disk";
+}
+
+TEST(RaftKeysTest, InsertHintGroupsAreALogAndEachRewrittenState) {
+  using namespace raft_keys;
+  auto group_of = [](const std::string& key) { return key.substr(0, insert_hint_group(key)); };
+  EXPECT_GT(insert_hint_group(log_key(7, 5)), 0u);
+  EXPECT_EQ(group_of(log_key(7, 5)), group_of(log_key(7, 1u << 20)));
+  EXPECT_NE(group_of(log_key(7, 5)), group_of(log_key(8, 5)));
+  EXPECT_GT(insert_hint_group(local_state_key(7)), 0u);
+  EXPECT_GT(insert_hint_group(apply_state_key(7)), 0u);
+  EXPECT_NE(group_of(local_state_key(7)), group_of(apply_state_key(7)));
+  EXPECT_NE(group_of(local_state_key(7)), group_of(log_key(7, 5)));
+  for (const std::string& none : {region_state_key(7), snapshot_ingest_key(7), merge_state_key(7),
+                                  region_range(7).first, region_range(7).second, std::string(), std::string("x")}) {
+    EXPECT_EQ(insert_hint_group(none), 0u);
+  }
+}
+
+TEST(RaftKeysTest, ALogRangeStartsBetweenTheEntriesItKeepsAndThoseItDeletes) {
+  using namespace raft_keys;
+  for (std::uint64_t index : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{255},
+                              std::uint64_t{256}, std::uint64_t{1} << 40, ~std::uint64_t{0}}) {
+    std::string start = log_range_start(7, index);
+    EXPECT_EQ(insert_hint_group(start), 0u) << index;
+    EXPECT_LE(start, log_key(7, index)) << index;
+    if (index > 0) {
+      EXPECT_GT(start, log_key(7, index - 1)) << index;
+    }
+    EXPECT_GT(start, region_range(7).first) << index;
+    EXPECT_LT(start, local_state_key(7)) << index;
+  }
+}
+
+// Two regions' logs interleave in one engine with insert hints on: appends, conflicting
+// suffixes and compactions (range deletions) in turn, then everything is read from disk.
+TEST(PeerStorageHintTest, InterleavedLogsSurviveTruncationsAndCompactions) {
+  testing::TempDir dir;
+  auto engine = std::move(RocksEngine::open(dir.path(), raft_disk_engine_options())).value();
+  std::vector<std::unique_ptr<PeerStorage>> peers;
+  for (std::uint64_t region : {7, 8}) {
+    peers.push_back(std::move(PeerStorage::open(*engine, region)).value());
+  }
+  std::uint64_t last = 0;
+  for (int round = 1; round <= 60; ++round) {
+    WriteBatch wb;
+    for (auto& ps : peers) {
+      std::vector<raft::Entry> ents;
+      for (int i = 1; i <= 5; ++i) {
+        ents.push_back(entry(last + i, 1, "r" + std::to_string(round)));
+      }
+      ps->append(std::move(ents), wb);
+      if (round % 7 == 0) {  // a new leader replaces the last two entries
+        ps->append({entry(last + 4, 1, "again"), entry(last + 5, 1, "again")}, wb);
+      }
+      ps->set_applied(last + 5, wb);
+      if (round % 10 == 0) {
+        ASSERT_TRUE(ps->compact_to(last + 3, wb).is_ok());
+      }
+    }
+    ASSERT_TRUE(engine->write(wb, false).is_ok());
+    last += 5;
+  }
+  peers.clear();
+  engine.reset();
+  engine = std::move(RocksEngine::open(dir.path(), raft_disk_engine_options())).value();
+  for (std::uint64_t region : {7, 8}) {
+    auto ps = std::move(PeerStorage::open(*engine, region)).value();
+    EXPECT_EQ(*ps->first_index(), 59 * 5 + 4) << region;  // compacted to 59*5+3 in round 60
+    EXPECT_EQ(*ps->last_index(), last) << region;
+    auto ents = ps->entries(*ps->first_index(), last + 1, raft::kNoLimit);
+    ASSERT_TRUE(ents.is_ok()) << ents.status().to_string();
+    ASSERT_EQ(ents->size(), last + 1 - *ps->first_index());
+    EXPECT_EQ(ents->back().data(), "r60");
+    EXPECT_EQ((*ents)[0].index(), *ps->first_index());
+    auto raw = engine->scan_cf(ColumnFamily::kRaft, raft_keys::log_key(region, 0), raft_keys::log_key(region, last + 1),
+                               0);
+    EXPECT_EQ(raw->size(), ents->size()) << "compacted entries are still on disk";
+  }
 }
 
 TEST_F(PeerStorageTest, HardStateAndConfStatePersist) {

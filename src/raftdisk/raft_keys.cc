@@ -88,4 +88,24 @@ bool is_snapshot_ingest_key(std::string_view key) {
   return key.size() == kRegionKeySize && key[0] == kRegionPrefix && key[9] == kSnapshotIngestSuffix;
 }
 
+std::size_t insert_hint_group(std::string_view key) {
+  if (key.size() < kRegionKeySize || key[0] != kRegionPrefix) {
+    return 0;
+  }
+  const char suffix = key[kRegionKeySize - 1];
+  const bool log_entry = suffix == kLogSuffix && key.size() == kRegionKeySize + 8;
+  const bool state = (suffix == kLocalStateSuffix || suffix == kApplyStateSuffix) && key.size() == kRegionKeySize;
+  return log_entry || state ? kRegionKeySize : 0;
+}
+
+std::string log_range_start(std::uint64_t region_id, std::uint64_t index) {
+  if (index == 0) {
+    return region_key(region_id, kLogSuffix);  // sorts before every log key; too short for a group
+  }
+  // One byte longer than a log key: right after log_key(index - 1), before log_key(index).
+  std::string k = log_key(region_id, index - 1);
+  k.push_back('\0');
+  return k;
+}
+
 }  // namespace rdb::raft_keys

@@ -14,6 +14,7 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,5 +36,16 @@ std::pair<std::string, std::string> region_range(std::uint64_t region_id);
 std::uint64_t region_id_of(std::string_view key);
 bool is_region_state_key(std::string_view key);
 bool is_snapshot_ingest_key(std::string_view key);
+
+// The insert-hint group of a key (RocksEngineOptions::raft_insert_hint_group): the
+// length of its group's prefix, or 0 for a key in no group. A region's log keys form
+// one group (written in increasing order), its local state another and its apply
+// state a third (each rewritten again and again), so RocksDB inserts each next to
+// the group's previous insert instead of searching its memtable from the top.
+std::size_t insert_hint_group(std::string_view key);
+// Where a range deletion of a region's log from `index` on starts: after every log key
+// below `index`, not after log_key(index), and in no insert-hint group (a range
+// deletion must not start inside one: see RocksEngineOptions).
+std::string log_range_start(std::uint64_t region_id, std::uint64_t index);
 
 }  // namespace rdb::raft_keys

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "raftdisk/engine_options.h"
 #include "client/tso_batcher.h"
 #include "common/address.h"
 #include "common/config_file.h"
@@ -237,7 +238,7 @@ int run(int argc, char** argv) {
       spdlog::warn("{}", *placeholder);
     }
   }
-  auto engine = rdb::RocksEngine::open(data_dir);
+  auto engine = rdb::RocksEngine::open(data_dir, rdb::raft_disk_engine_options());
   if (!engine.is_ok()) {
     spdlog::error("cannot start: {}", engine.status().message());
     return 1;

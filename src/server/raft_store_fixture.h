@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "raftdisk/engine_options.h"
 #include "server/raft_store.h"
 #include "storage/rocks_engine.h"
 #include "support/process.h"
@@ -145,7 +146,7 @@ class RaftStoreTest : public ::testing::Test {
   void start(std::uint64_t id, const std::optional<metapb::Region>& bootstrap) {
     Node& n = nodes_[id];
     if (!n.engine) {
-      n.engine = std::move(RocksEngine::open(dir_.sub("store" + std::to_string(id)))).value();
+      n.engine = std::move(RocksEngine::open(dir_.sub("store" + std::to_string(id)), raft_disk_engine_options())).value();
     }
     RaftStoreConfig c;
     c.store_id = id;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 
+#include "raftdisk/engine_options.h"
 #include "server/raft_store.h"
 #include "server/raft_store_fixture.h"
 #include "server/snap_manager.h"
@@ -134,7 +135,7 @@ TEST_F(RaftStoreHostileTest, BadSnapshotsAreDroppedNotInstalled) {
     return m;
   };
   // A real table file holding "evil" and "zzz" (the out-of-range key), made by another engine.
-  auto other = std::move(RocksEngine::open(dir_.sub("other"))).value();
+  auto other = std::move(RocksEngine::open(dir_.sub("other"), raft_disk_engine_options())).value();
   ASSERT_TRUE(other->raw_put("evil", "x").is_ok());
   ASSERT_TRUE(other->raw_put("zzz", "x").is_ok());
   std::string sst_path = dir_.sub("other-snap") + "/raw.sst";

@@ -1,5 +1,6 @@
 // RaftStores replicating through an in-process transport: real RocksDB engines,
 // real Raft loops, no network.
+#include "raftdisk/engine_options.h"
 #include "server/raft_store.h"
 
 #include <filesystem>
@@ -165,7 +166,7 @@ TEST_F(RaftStoreTest, FullRaftQueueRefusesWithServerIsBusy) {
   c.store_id = 1;
   c.max_pending_tasks = 0;  // every task finds the queue full
   c.snap_dir = dir_.sub("full-snap");
-  nodes_[1].engine = std::move(RocksEngine::open(dir_.sub("full"))).value();
+  nodes_[1].engine = std::move(RocksEngine::open(dir_.sub("full"), raft_disk_engine_options())).value();
   RaftStore store(*nodes_[1].engine, c, transport_);
   ASSERT_TRUE(store.start(region_with({1})).is_ok());
   auto p = std::make_shared<std::promise<ProposeResult>>();
@@ -187,7 +188,7 @@ TEST_F(RaftStoreTest, FullRaftQueueRefusesWithServerIsBusy) {
 TEST_F(RaftStoreTest, StopWithoutStartAnswersQueuedRequests) {
   RaftStoreConfig c;
   c.store_id = 1;
-  nodes_[1].engine = std::move(RocksEngine::open(dir_.sub("never-started"))).value();
+  nodes_[1].engine = std::move(RocksEngine::open(dir_.sub("never-started"), raft_disk_engine_options())).value();
   RaftStore store(*nodes_[1].engine, c, transport_);
   auto p = std::make_shared<std::promise<ProposeResult>>();
   kvrpc::Context ctx;
@@ -267,7 +268,7 @@ TEST_F(RaftStoreTest, SnapshotIngestInterruptedByACrashFinishesAtStart) {
   ASSERT_FALSE(write(put("old", "1")).region_error.has_value());
   stop(1);
   // The files a received snapshot left, and the marker persisted with its position.
-  auto other = std::move(RocksEngine::open(dir_.sub("other"))).value();
+  auto other = std::move(RocksEngine::open(dir_.sub("other"), raft_disk_engine_options())).value();
   ASSERT_TRUE(other->raw_put("new", "2").is_ok());
   const std::string path = dir_.sub("snap1") + "/rcv_100_1_raw.sst";
   ASSERT_TRUE(other->export_sst(*other->snapshot(), ColumnFamily::kRaw, "", max_key(), path).is_ok());

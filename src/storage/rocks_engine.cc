@@ -4,6 +4,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/sst_file_writer.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
@@ -45,6 +46,22 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   }
   return ServerStatus::io_error(fmt::format("{}: {}", what, s.ToString()));
 }
+
+// RocksDB's view of RocksEngineOptions::raft_insert_hint_group.
+class KeyGroupTransform final : public rocksdb::SliceTransform {
+ public:
+  explicit KeyGroupTransform(std::function<std::size_t(std::string_view)> group) : group_(std::move(group)) {}
+  const char* Name() const override { return "rdb.KeyGroupTransform"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), group_(std::string_view(key.data(), key.size()))};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return group_(std::string_view(key.data(), key.size())) > 0;
+  }
+
+ private:
+  std::function<std::size_t(std::string_view)> group_;
+};
 
 }  // namespace
 
@@ -107,7 +124,12 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::open(const std::string& dir, c
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.reserve(names.size());
   for (const auto& name : names) {
-    descriptors.emplace_back(name, cf_options);
+    rocksdb::ColumnFamilyOptions family_options = cf_options;
+    if (name == kCfRaft && options.raft_insert_hint_group) {
+      family_options.memtable_insert_with_hint_prefix_extractor =
+          std::make_shared<KeyGroupTransform>(options.raft_insert_hint_group);
+    }
+    descriptors.emplace_back(name, family_options);
   }
 
   auto handles = std::make_unique<Handles>();
@@ -355,6 +377,11 @@ Status RocksEngine::write(const WriteBatch& batch, bool sync) {
         s = wb.Delete(cf, w.key);
         break;
       case WriteBatch::Op::kDeleteRange:
+        if (w.cf == ColumnFamily::kRaft && options_.raft_insert_hint_group && options_.raft_insert_hint_group(w.key)) {
+          return Status::invalid_argument(
+              "write batch: a range deletion in the raft family starts inside an insert-hint group (it would "
+              "corrupt RocksDB's hints); start it at a key in no group");
+        }
         s = wb.DeleteRange(cf, w.key, w.value);
         break;
     }
