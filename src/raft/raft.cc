@@ -89,6 +89,7 @@ Result<std::unique_ptr<Raft>> Raft::create(const Config& c, const Storage& stora
     r->log_.applied_to(c.applied);
   }
   r->become_follower(r->term_, kNone);
+  r->startup_lease_ = c.lease_after_restart && c.check_quorum && hs.term() != 0;
   return r;
 }
 
@@ -204,6 +205,7 @@ void Raft::become_candidate() {
   reset(term_ + 1);
   vote_ = id_;
   state_ = StateRole::kCandidate;
+  startup_lease_ = false;
 }
 
 void Raft::become_pre_candidate() {
@@ -214,6 +216,7 @@ void Raft::become_pre_candidate() {
   votes_.clear();
   lead_ = kNone;
   state_ = StateRole::kPreCandidate;
+  startup_lease_ = false;
 }
 
 void Raft::become_leader() {
@@ -247,6 +250,9 @@ void Raft::tick() {
 
 void Raft::tick_election() {
   ++election_elapsed_;
+  if (election_elapsed_ >= election_timeout_) {
+    startup_lease_ = false;
+  }
   if (promotable() && past_election_timeout()) {
     election_elapsed_ = 0;
     Message m;
@@ -402,7 +408,7 @@ Status Raft::step(Message m) {
   } else if (m.term() > term_) {
     if (m.type() == raftpb::MSG_VOTE || m.type() == raftpb::MSG_PRE_VOTE) {
       bool force = m.context() == kCampaignTransfer;
-      bool in_lease = check_quorum_ && lead_ != kNone && election_elapsed_ < election_timeout_;
+      bool in_lease = check_quorum_ && (lead_ != kNone || startup_lease_) && election_elapsed_ < election_timeout_;
       if (!force && in_lease) {
         // We heard from a live leader within the minimum election timeout: do not let
         // a removed or partitioned node disrupt it (§6).

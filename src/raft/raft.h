@@ -75,6 +75,13 @@ struct Config {
   // answer. Halves the Raft messages of a lone write; followers learn a commit up
   // to one tick later when nothing else is proposed.
   bool lazy_commit_broadcast = false;
+  // A node restarted with a persisted term behaves, for its first election timeout,
+  // as if it had just heard from a leader: it refuses (pre-)votes until then (check_quorum's
+  // rule). It forgot whom it last acknowledged, and a leader may hold a lease on that
+  // acknowledgement (the stores' lease reads): without this, a restart would let a new
+  // leader be elected inside the old one's lease. Costs a restarted cluster up to one
+  // election timeout before its first election.
+  bool lease_after_restart = false;
   ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
   std::uint64_t seed = 1;
   TestBugs bugs;
@@ -209,6 +216,9 @@ class Raft {
   std::deque<std::string> read_queue_;
 
   int election_elapsed_ = 0;
+  // Config::lease_after_restart: refusing votes until election_elapsed_ reaches the
+  // election timeout, though no leader is known yet.
+  bool startup_lease_ = false;
   int heartbeat_elapsed_ = 0;
   int election_timeout_;
   int heartbeat_timeout_;

@@ -76,6 +76,58 @@ TEST(RaftCheckQuorum, FollowerInLeaseIgnoresDisruptiveVoteRequests) {
   EXPECT_EQ(g.raft(2).leader(), 1u);
 }
 
+// A vote request from node 3 (a higher term, an up-to-date log) to `to`.
+Message vote_request(TestGroup& g, std::uint64_t to) {
+  Message m;
+  m.set_type(raftpb::MSG_VOTE);
+  m.set_from(3);
+  m.set_to(to);
+  m.set_term(g.raft(to).term() + 1);
+  m.set_index(g.raft(to).log().last_index());
+  m.set_log_term(g.raft(to).log().last_term());
+  return m;
+}
+
+TEST(RaftCheckQuorum, ARestartedNodeRefusesVotesForAnElectionTimeoutWithLeaseAfterRestart) {
+  Config c = with(false, true);
+  c.lease_after_restart = true;
+  TestGroup g({1, 2, 3}, c);
+  g.campaign(1);
+  g.settle();
+  const std::uint64_t term = g.raft(2).term();
+  g.restart(2);  // forgets that 1 leads; 1 may hold a lease on 2's last acknowledgement
+  ASSERT_EQ(g.raft(2).leader(), 0u);
+  (void)g.node(2).step(vote_request(g, 2));
+  EXPECT_EQ(g.raft(2).term(), term) << "a vote inside the restart lease was considered";
+  g.isolate(2);
+  g.tick(2, c.election_tick - 1);
+  (void)g.node(2).step(vote_request(g, 2));
+  EXPECT_EQ(g.raft(2).term(), term) << "the restart lease ended early";
+  g.tick(2, 1);  // one election timeout since the restart
+  (void)g.node(2).step(vote_request(g, 2));
+  EXPECT_EQ(g.raft(2).term(), term + 1) << "the restart lease outlived an election timeout";
+  EXPECT_EQ(g.raft(2).vote(), 3u);
+}
+
+TEST(RaftCheckQuorum, WithoutLeaseAfterRestartARestartedNodeVotesAtOnce) {
+  TestGroup g({1, 2, 3}, with(false, true));
+  g.campaign(1);
+  g.settle();
+  const std::uint64_t term = g.raft(2).term();
+  g.restart(2);
+  (void)g.node(2).step(vote_request(g, 2));
+  EXPECT_EQ(g.raft(2).term(), term + 1);
+  EXPECT_EQ(g.raft(2).vote(), 3u);
+}
+
+TEST(RaftCheckQuorum, AFreshNodeHasNoRestartLease) {
+  Config c = with(false, true);
+  c.lease_after_restart = true;
+  TestGroup g({1, 2, 3}, c);  // nothing persisted a term yet
+  (void)g.node(2).step(vote_request(g, 2));
+  EXPECT_EQ(g.raft(2).vote(), 3u) << "a node that never had a term owes no leader a lease";
+}
+
 // ---- proposals
 
 TEST(RaftProposals, WithoutALeaderFailFast) {

@@ -13,7 +13,6 @@
 #include <tuple>
 #include <vector>
 
-#include "raftdisk/engine_options.h"
 #include "client/tso_batcher.h"
 #include "common/address.h"
 #include "common/config_file.h"
@@ -28,6 +27,7 @@
 #include "common/test_switches.h"
 #include "common/tls_flags.h"
 #include "common/version.h"
+#include "raftdisk/engine_options.h"
 #include "server/disk_space.h"
 #include "server/gc_worker.h"
 #include "server/grpc_transport.h"
@@ -52,7 +52,7 @@ int run(int argc, char** argv) {
   std::uint64_t log_gc_threshold = 10000;
   std::uint64_t log_gc_size_limit = 72ULL << 20;  // 3/4 of the default split size, as TiKV
   std::uint64_t entry_cache_bytes = 128ULL << 20;
-  bool lease_reads = false;
+  bool lease_reads = true;
   bool hibernate_regions = true;
   std::size_t max_change_feeds = 1024;
   std::uint64_t change_feed_memory = std::uint64_t{256} << 20;
@@ -153,7 +153,10 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   rdb::add_tls_flags(app, tls, /*server=*/true);
   app.add_flag("--lease-reads", lease_reads,
-               "serve linearizable reads under the leader lease (no heartbeat round; assumes bounded clock drift)");
+               "serve linearizable reads under the leader lease: no heartbeat round while a lease (won by one, "
+               "renewed ahead of its end) lasts; assumes the stores' monotonic clocks run at about the same rate "
+               "(--lease-reads=false: a ReadIndex round for every batch of reads)")
+      ->default_str("true");  // a flag: CLI11 captures no default for it
   app.add_option("--max-change-feeds", max_change_feeds,
                  "live change feeds (watches, through rdb-etcd) this store keeps at once; more are refused")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
@@ -169,7 +172,7 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1000, 3600000))
       ->capture_default_str();
   app.add_option("--hibernate-regions", hibernate_regions,
-                 "idle regions stop ticking and heartbeating until something happens (not with --lease-reads)")
+                 "idle regions stop ticking and heartbeating until something happens")
       ->capture_default_str();
   if constexpr (rdb::kTestSwitches) {  // never in builds with RDB_TEST_SWITCHES=OFF
     app.add_flag("--test-unsafe-local-reads", unsafe_local_reads,

@@ -168,7 +168,7 @@ Status RaftStore::write_initial_state(const metapb::Region& region, WriteBatch& 
   return Status::ok();
 }
 
-Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh) {
+Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh, bool reloaded) {
   if (fresh) {
     // Bootstrap: the initial configuration is a snapshot position at index 5.
     WriteBatch wb;
@@ -189,7 +189,11 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
   c.max_size_per_msg = 1 << 20;
   c.max_inflight_msgs = 256;
   c.seed = config_.seed ^ (region.id() * 31 + self.id());
-  c.read_only_option = config_.lease_reads ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
+  // Lease reads are the store's (RegionPeer::lease_ms, by this store's monotonic clock);
+  // Raft confirms leadership with read rounds only.
+  c.read_only_option = raft::ReadOnlyOption::kSafe;
+  c.lease_after_restart = config_.lease_reads && reloaded;
+  peer->lease_ms = lease_ms();
   // A lone put then costs two Raft messages per follower (append, answer), not four.
   c.lazy_commit_broadcast = true;
   RDB_ASSIGN_OR_RETURN(peer->node, raft::RawNode::create(c, *peer->storage));
@@ -247,7 +251,7 @@ Status RaftStore::start(const std::optional<metapb::Region>& bootstrap) {
     if (!self) {
       continue;  // this store's peer was removed from the region
     }
-    RDB_RETURN_IF_ERROR(create_peer(region, *self, false));
+    RDB_RETURN_IF_ERROR(create_peer(region, *self, false, /*reloaded=*/true));
   }
   if (peers_.empty() && bootstrap) {
     std::optional<metapb::Peer> self;
@@ -314,6 +318,14 @@ void RaftStore::post(std::function<void()> task) {
     return;  // dropped here, outside the lock: its callback answers "busy" (see propose())
   }
   cv_.notify_one();
+}
+
+std::uint64_t RaftStore::lease_ms() const {
+  if (!config_.lease_reads || config_.election_ticks <= 2) {
+    return 0;
+  }
+  return static_cast<std::uint64_t>(config_.election_ticks - 2) *
+         static_cast<std::uint64_t>(config_.tick_interval.count());
 }
 
 RaftStore::Peer* RaftStore::find_peer(std::uint64_t region_id) {
@@ -422,7 +434,7 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
       cb(std::move(err));
       return;
     }
-    if (Status s = peer->read_index(cb); !s.is_ok()) {
+    if (Status s = peer->read_index(cb, clock_->now_ms()); !s.is_ok()) {
       // E.g. a new leader that has not committed in its term yet: retry shortly.
       cb(server_is_busy(s.message()));
     }
@@ -710,7 +722,7 @@ void RaftStore::reload_broken_peers() {
     if (!state.is_ok() || !state.value() || !region.ParseFromString(*state.value())) {
       continue;  // never initialized: the leader's next message creates it again
     }
-    if (Status s = create_peer(region, self, false); !s.is_ok()) {
+    if (Status s = create_peer(region, self, false, /*reloaded=*/true); !s.is_ok()) {
       spdlog::error("region {}: cannot reload the peer: {}", id, s.to_string());
     }
   }
@@ -1334,6 +1346,9 @@ void RaftStore::handle_readies() {
       *rm.mutable_region() = w.peer->region;
       *rm.mutable_message() = std::move(m);
       auto type = rm.message().type();
+      if (type == raftpb::MSG_TIMEOUT_NOW) {
+        w.peer->forbid_lease_this_term();  // the transferee may be elected past the followers' lease
+      }
       if (type == raftpb::MSG_SNAP) {
         snapshots.push_back(std::move(rm));
         continue;

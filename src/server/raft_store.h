@@ -100,8 +100,9 @@ struct RaftStoreConfig {
   // share (at most 32 MiB), so memory does not grow with the number of regions.
   std::uint64_t entry_cache_bytes = 128ULL << 20;
   std::uint64_t seed = 1;
-  // Serve reads under the leader lease instead of a ReadIndex heartbeat round.
-  // Faster, but safe only while clocks do not drift more than the lease allows.
+  // Serve reads under the leader lease (RegionPeer::lease_ms) instead of a ReadIndex
+  // heartbeat round each. Safe while the stores' monotonic clocks run at rates within
+  // a tick per election timeout of each other; rdb-server turns it on by default.
   bool lease_reads = false;
   // Requests and messages waiting for the Raft thread. Beyond this, proposals and
   // reads are refused with ServerIsBusy and peers' messages dropped (Raft resends).
@@ -131,7 +132,7 @@ struct RaftStoreConfig {
   // TEST ONLY: acknowledge raw writes as soon as the leader appends them, before they
   // commit. Loses acknowledged writes on failover on purpose (chaos tests must catch it).
   bool ack_before_commit = false;
-  // Idle regions stop ticking (server/hibernation.h); never with lease_reads.
+  // Idle regions stop ticking (server/hibernation.h).
   bool hibernate_regions = true;
   // Live change feeds (KvChangeFeed*): how many, their memory, when an unpolled one goes.
   ChangeFeedHub::Options change_feeds;
@@ -230,7 +231,13 @@ class RaftStore {
   // store stops or the queue is full.
   void post(std::function<void()> task);
   void run();
-  Status create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh);
+  // `reloaded`: the peer existed before (loaded at start, or reloaded after a failure)
+  // and may have acknowledged a leader's lease it no longer remembers.
+  Status create_peer(const metapb::Region& region, const metapb::Peer& self, bool fresh, bool reloaded = false);
+  // A leader lease's length (RegionPeer::lease_ms): two ticks below the election timeout
+  // (a follower's first tick after hearing from the leader may come at once, and a
+  // tick's worth covers clock drift); 0 when lease reads are off.
+  std::uint64_t lease_ms() const;
   Peer* find_peer(std::uint64_t region_id);
   // find_peer, woken from hibernation: a local request is about to use it.
   Peer* awake_peer(std::uint64_t region_id);

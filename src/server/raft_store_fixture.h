@@ -42,10 +42,20 @@ class LocalTransport final : public RaftTransport {
       muted_.erase(store_id);
     }
   }
+  // Loses every Raft message of this type from now on (false: delivers them again).
+  void drop_type(raftpb::MessageType type, bool on) {
+    std::lock_guard lock(mu_);
+    if (on) {
+      dropped_types_.insert(type);
+    } else {
+      dropped_types_.erase(type);
+    }
+  }
   void send(std::vector<raftsvc::RaftMessage> messages) override {
     std::lock_guard lock(mu_);
     for (auto& m : messages) {
-      if (muted_.count(m.from_peer().store_id()) != 0) {
+      if (muted_.count(m.from_peer().store_id()) != 0 ||
+          (m.has_message() && dropped_types_.count(m.message().type()) != 0)) {
         continue;
       }
       if (m.has_message()) {
@@ -111,6 +121,7 @@ class LocalTransport final : public RaftTransport {
   std::mutex mu_;
   std::map<std::uint64_t, RaftStore*> stores_;
   std::set<std::uint64_t> muted_;
+  std::set<raftpb::MessageType> dropped_types_;
   std::deque<raftsvc::RaftMessage> recent_;
   std::uint64_t raft_messages_ = 0;
 };
@@ -146,7 +157,8 @@ class RaftStoreTest : public ::testing::Test {
   void start(std::uint64_t id, const std::optional<metapb::Region>& bootstrap) {
     Node& n = nodes_[id];
     if (!n.engine) {
-      n.engine = std::move(RocksEngine::open(dir_.sub("store" + std::to_string(id)), raft_disk_engine_options())).value();
+      n.engine =
+          std::move(RocksEngine::open(dir_.sub("store" + std::to_string(id)), raft_disk_engine_options())).value();
     }
     RaftStoreConfig c;
     c.store_id = id;
@@ -246,6 +258,82 @@ class RaftStoreTest : public ::testing::Test {
   std::function<void(RaftStoreConfig&)> configure_;  // changes to every store's config
   LocalTransport transport_;
   std::map<std::uint64_t, Node> nodes_;
+};
+
+// Time is a manual clock stepped tick by tick, each step followed by a round of every
+// store's loop, so "nothing happened for N ticks" is exact.
+class SteppedRaftStoreTest : public RaftStoreTest {
+ protected:
+  void SetUp() override { clock_ = clock; }
+
+  void start_all(const std::vector<std::uint64_t>& stores) {
+    auto region = region_with(stores);
+    for (auto s : stores) {
+      start(s, region);
+    }
+  }
+
+  static constexpr std::uint64_t kTickMs = 10;  // the fixture's tick; elections after 10 silent ticks
+
+  // One tick of time, then two rounds of every running store's loop (the second one
+  // ends after the first round's tick handling).
+  void step() {
+    clock->advance(kTickMs);
+    for (auto& [id, n] : nodes_) {
+      if (n.store) {
+        ASSERT_TRUE(n.store->sync());
+        ASSERT_TRUE(n.store->sync());
+      }
+    }
+  }
+  void step(int ticks) {
+    for (int i = 0; i < ticks; ++i) {
+      step();
+    }
+  }
+  // Read rounds (heartbeats carrying a read request) among the transport's recent messages.
+  std::size_t read_rounds() {
+    std::set<std::string> rounds;
+    for (const auto& m : transport_.recent()) {
+      if (m.message().type() == raftpb::MSG_HEARTBEAT && !m.message().context().empty()) {
+        rounds.insert(m.message().context());
+      }
+    }
+    return rounds.size();
+  }
+
+  // Steps time until `done`, at most `max_ticks` ticks; returns whether it became true.
+  bool step_until(const std::function<bool()>& done, int max_ticks = 2000) {
+    for (int i = 0; i < max_ticks; ++i) {
+      if (done()) {
+        return true;
+      }
+      step();
+    }
+    return done();
+  }
+
+  std::uint64_t step_until_leader() {
+    std::uint64_t leader = 0;
+    EXPECT_TRUE(step_until([&] {
+      auto s = leader_status();
+      leader = s ? s->self.store_id() : 0;
+      return leader != 0;
+    })) << "no leader elected";
+    return leader;
+  }
+
+  // A write proposed on `store`, time stepping until it is answered.
+  ProposeResult write_on(std::uint64_t store, KvCommand cmd) {
+    auto p = std::make_shared<std::promise<ProposeResult>>();
+    auto f = p->get_future();
+    std::vector<std::string> keys(cmd.keys().begin(), cmd.keys().end());
+    nodes_[store].store->propose(context(), keys, cmd, [p](ProposeResult r) { p->set_value(std::move(r)); });
+    EXPECT_TRUE(step_until([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
+    return f.get();
+  }
+
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(1'000);
 };
 
 }  // namespace rdb

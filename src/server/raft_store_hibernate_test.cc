@@ -7,46 +7,8 @@
 namespace rdb {
 namespace {
 
-constexpr std::uint64_t kTickMs = 10;  // the fixture's tick; elections after 10 silent ticks
-
-class HibernateTest : public RaftStoreTest {
+class HibernateTest : public SteppedRaftStoreTest {
  protected:
-  void SetUp() override { clock_ = clock; }
-
-  void start_all(const std::vector<std::uint64_t>& stores) {
-    auto region = region_with(stores);
-    for (auto s : stores) {
-      start(s, region);
-    }
-  }
-
-  // One tick of time, then two rounds of every running store's loop (the second one
-  // ends after the first round's tick handling).
-  void step() {
-    clock->advance(kTickMs);
-    for (auto& [id, n] : nodes_) {
-      if (n.store) {
-        ASSERT_TRUE(n.store->sync());
-        ASSERT_TRUE(n.store->sync());
-      }
-    }
-  }
-  void step(int ticks) {
-    for (int i = 0; i < ticks; ++i) {
-      step();
-    }
-  }
-  // Steps time until `done`, at most `max_ticks` ticks; returns whether it became true.
-  bool step_until(const std::function<bool()>& done, int max_ticks = 2000) {
-    for (int i = 0; i < max_ticks; ++i) {
-      if (done()) {
-        return true;
-      }
-      step();
-    }
-    return done();
-  }
-
   bool all_asleep(const std::vector<std::uint64_t>& stores) {
     for (auto s : stores) {
       if (nodes_[s].store->hibernating_regions() != 1) {
@@ -55,28 +17,6 @@ class HibernateTest : public RaftStoreTest {
     }
     return true;
   }
-
-  std::uint64_t step_until_leader() {
-    std::uint64_t leader = 0;
-    EXPECT_TRUE(step_until([&] {
-      auto s = leader_status();
-      leader = s ? s->self.store_id() : 0;
-      return leader != 0;
-    })) << "no leader elected";
-    return leader;
-  }
-
-  // A write proposed on `store`, time stepping until it is answered.
-  ProposeResult write_on(std::uint64_t store, KvCommand cmd) {
-    auto p = std::make_shared<std::promise<ProposeResult>>();
-    auto f = p->get_future();
-    std::vector<std::string> keys(cmd.keys().begin(), cmd.keys().end());
-    nodes_[store].store->propose(context(), keys, cmd, [p](ProposeResult r) { p->set_value(std::move(r)); });
-    EXPECT_TRUE(step_until([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
-    return f.get();
-  }
-
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(1'000);
 };
 
 TEST_F(HibernateTest, AnIdleRegionSleepsAndAWriteWakesIt) {
@@ -215,14 +155,31 @@ TEST_F(HibernateTest, ForgedHibernationSignalsAreDroppedOrIgnored) {
   EXPECT_EQ(target.hibernating_regions(), 0u);
 }
 
-TEST_F(HibernateTest, StoresServingLeaseReadsNeverSleep) {
+// Lease reads and hibernation together: the region sleeps; a read on the sleeping
+// leader, its lease long run out by the clock, runs a round (the followers stay asleep)
+// and is answered; one right after it needs no round.
+TEST_F(HibernateTest, StoresServingLeaseReadsSleepAndTheirLeaseRunsOutByTheClock) {
   configure_ = [](RaftStoreConfig& c) { c.lease_reads = true; };
   start_all({1, 2, 3});
   std::uint64_t leader = step_until_leader();
   ASSERT_FALSE(write_on(leader, put("k", "v")).region_error);
-  step(100);
+  ASSERT_TRUE(step_until([&] { return all_asleep({1, 2, 3}); })) << "lease-reading stores never slept";
+  auto read = [&] {
+    auto p = std::make_shared<std::promise<std::optional<kvrpc::RegionError>>>();
+    auto f = p->get_future();
+    nodes_[leader].store->read_index(context(), {"k"}, [p](auto err) { p->set_value(std::move(err)); });
+    EXPECT_TRUE(step_until([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }));
+    return !f.get().has_value();
+  };
+  const std::size_t before = read_rounds();
+  EXPECT_TRUE(read());
+  EXPECT_EQ(read_rounds(), before + 1) << "a read after the lease ran out did not confirm the leader";
+  EXPECT_TRUE(read());
+  EXPECT_EQ(read_rounds(), before + 1) << "a read inside the new lease ran a round";
   for (std::uint64_t s = 1; s <= 3; ++s) {
-    EXPECT_EQ(nodes_[s].store->hibernating_regions(), 0u);
+    if (s != leader) {
+      EXPECT_EQ(nodes_[s].store->hibernating_regions(), 1u) << "the read's heartbeat woke the follower on store " << s;
+    }
   }
 }
 

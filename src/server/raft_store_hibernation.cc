@@ -16,7 +16,9 @@ bool RaftStore::sync() {
 }
 
 bool RaftStore::hibernation_enabled() const {
-  return config_.hibernate_regions && !config_.lease_reads;
+  // With lease reads too: a sleeping leader's lease runs out by the clock, not by ticks,
+  // and sleeping followers, not ticking, refuse votes at least as long as awake ones.
+  return config_.hibernate_regions;
 }
 
 void RaftStore::wake_peer(Peer& peer) {

@@ -84,7 +84,23 @@ Status RegionPeer::propose(const std::string& data, ProposeCallback& cb) {
   return Status::ok();
 }
 
-Status RegionPeer::read_index(ReadCallback& cb) {
+Status RegionPeer::read_index(ReadCallback& cb, std::uint64_t now_ms) {
+  if (lease_valid(now_ms)) {
+    // Everything acknowledged before now is at or below the commit index.
+    const std::uint64_t index = node->raft().log().committed();
+    if (storage->applied_index() >= index) {
+      cb(std::nullopt);
+    } else {
+      reads_waiting_apply_.emplace(index, std::move(cb));
+    }
+    // Renew ahead of expiry, so steady reads never wait for a round (one renewal at a
+    // time; one that got lost is given up after a lease's length).
+    const bool renewing = renewal_started_ms_ != 0 && now_ms - renewal_started_ms_ < lease_ms;
+    if (!renewing && lease_.until_ms - now_ms < lease_ms / 3 && start_read_round(now_ms, nullptr).is_ok()) {
+      renewal_started_ms_ = now_ms;
+    }
+    return Status::ok();
+  }
   // Reads that arrive before the next Ready is taken share one read index request: its
   // heartbeats leave with that Ready, after every one of them arrived, and no write of
   // this region is acknowledged before then (acks come from applying a Ready).
@@ -93,11 +109,38 @@ Status RegionPeer::read_index(ReadCallback& cb) {
     open->second.push_back(std::move(cb));
     return Status::ok();
   }
+  return start_read_round(now_ms, &cb);
+}
+
+Status RegionPeer::start_read_round(std::uint64_t now_ms, ReadCallback* cb) {
   std::string request = fmt::format("{}:{}", region.id(), ++read_seq_);
   RDB_RETURN_IF_ERROR(node->read_index(request));
-  reads_waiting_index_[request].push_back(std::move(cb));
-  open_read_batch_ = std::move(request);
+  auto& waiting = reads_waiting_index_[request];
+  if (cb != nullptr) {
+    waiting.push_back(std::move(*cb));
+    open_read_batch_ = request;
+  }
+  if (lease_ms > 0) {
+    const auto& epoch = region.region_epoch();
+    read_rounds_[request] = {now_ms + lease_ms, node->raft().term(), epoch.conf_ver(), epoch.version()};
+  }
   return Status::ok();
+}
+
+bool RegionPeer::lease_valid(std::uint64_t now_ms) const {
+  if (lease_ms == 0 || now_ms >= lease_.until_ms || !is_leader()) {
+    return false;
+  }
+  const raft::Raft& r = node->raft();
+  const auto& epoch = region.region_epoch();
+  return lease_.term == r.term() && lease_forbidden_term_ != r.term() && r.lead_transferee() == raft::kNone &&
+         lease_.conf_ver == epoch.conf_ver() && lease_.version == epoch.version() && !merging &&
+         r.log().term_or_zero(r.log().committed()) == r.term();
+}
+
+void RegionPeer::forbid_lease_this_term() {
+  lease_forbidden_term_ = node->raft().term();
+  lease_.until_ms = 0;
 }
 
 Status RegionPeer::propose_conf_change(const raftpb::ConfChangeV2& cc, std::function<void(Status)>& cb) {
@@ -130,6 +173,9 @@ void RegionPeer::on_role_change(const raft::SoftState& ss) {
   if (ss.role == raft::StateRole::kLeader) {
     return;
   }
+  lease_.until_ms = 0;
+  read_rounds_.clear();
+  renewal_started_ms_ = 0;
   for (auto& [ctx, cbs] : reads_waiting_index_) {
     for (auto& cb : cbs) {
       cb(not_leader());
@@ -173,6 +219,18 @@ void RegionPeer::answer_truncated_proposals() {
 
 void RegionPeer::on_read_states(const std::vector<raft::ReadState>& states) {
   for (const auto& rs : states) {
+    if (auto round = read_rounds_.find(rs.request_ctx); round != read_rounds_.end()) {
+      // A quorum confirmed this leader after the round started: the lease runs from then,
+      // if nothing it depends on changed meanwhile.
+      const Lease won = round->second;
+      const auto& epoch = region.region_epoch();
+      if (is_leader() && won.term == node->raft().term() && won.conf_ver == epoch.conf_ver() &&
+          won.version == epoch.version() && won.until_ms > lease_.until_ms) {
+        lease_ = won;
+      }
+      read_rounds_.erase(round);
+      renewal_started_ms_ = 0;
+    }
     auto it = reads_waiting_index_.find(rs.request_ctx);
     if (it != reads_waiting_index_.end()) {
       for (auto& cb : it->second) {

@@ -105,7 +105,23 @@ class RegionPeer {
   // caller, unanswered.
   Status propose(const std::string& data, ProposeCallback& cb);
   // Asks Raft to confirm a read point; takes `cb`, answered once that point is applied.
-  Status read_index(ReadCallback& cb);
+  // Inside a valid leader lease (see below) the read point is the commit index, no round.
+  // `now_ms`: the store's monotonic clock.
+  Status read_index(ReadCallback& cb, std::uint64_t now_ms);
+
+  // Leader lease (lease reads; off while lease_ms is 0). When a quorum confirmed this
+  // leader in a read round that started at time t, every follower of that quorum heard
+  // from it after t and refuses votes for one election timeout after that (check_quorum;
+  // a restarted one too: raft::Config::lease_after_restart), so no other leader can be
+  // elected before t + the election timeout, by a clock that kept running through any
+  // pause of this process. Until t + lease_ms (a margin below that timeout) reads are
+  // answered at the commit index without a round. The lease holds only in the term,
+  // epoch (membership, range) it was won in, and never after this leader sent
+  // MsgTimeoutNow in its term (the transferee campaigns past the followers' refusal).
+  std::uint64_t lease_ms = 0;
+  bool lease_valid(std::uint64_t now_ms) const;
+  // This leader handed its leadership on (sent MsgTimeoutNow): no lease for the rest of its term.
+  void forbid_lease_this_term();
   // A Ready is being taken: reads from now on need a read index request of their own.
   void close_read_batch() { open_read_batch_.clear(); }
   Status propose_conf_change(const raftpb::ConfChangeV2& cc, std::function<void(Status)>& cb);
@@ -144,6 +160,21 @@ class RegionPeer {
   std::multimap<std::uint64_t, ReadCallback> reads_waiting_apply_;     // by read index
   std::map<std::uint64_t, std::function<void(Status)>> conf_changes_;  // by log index
   std::uint64_t read_seq_ = 0;
+  // Leader lease: until when, and the term and epoch it was won in.
+  struct Lease {
+    std::uint64_t until_ms = 0;
+    std::uint64_t term = 0;
+    std::uint64_t conf_ver = 0;
+    std::uint64_t version = 0;
+  };
+  Lease lease_;
+  std::uint64_t lease_forbidden_term_ = 0;
+  // When each read round of this peer started (by request ctx), in which term and
+  // epoch: a round confirmed in the same term and epoch renews the lease from then.
+  std::map<std::string, Lease> read_rounds_;
+  std::uint64_t renewal_started_ms_ = 0;  // a round started only to renew the lease; 0: none
+  // Starts a read round; `cb` (if any) waits on it.
+  Status start_read_round(std::uint64_t now_ms, ReadCallback* cb);
 };
 
 }  // namespace rdb
