@@ -409,64 +409,70 @@ TEST(RocksEngineBatchTest, WriteBatchSpansColumnFamiliesAtomically) {
 }
 
 // Keys "g" + group letter + index: the group is the first two bytes.
-std::size_t two_letter_group(std::string_view key) { return key.size() == 4 && key[0] == 'g' ? 2 : 0; }
+std::size_t two_letter_group(std::string_view key) {
+  return key.size() == 4 && key[0] == 'g' ? 2 : 0;
+}
 
 std::string grouped_key(char group, int index) {
   return std::string{'g', group, static_cast<char>('0' + index / 10), static_cast<char>('0' + index % 10)};
 }
 
-TEST(RocksEngineHintTest, InterleavedGroupsAreWrittenAndReadInOrder) {
-  testing::TempDir dir;
-  RocksEngineOptions options;
-  options.raft_insert_hint_group = two_letter_group;
-  auto e = RocksEngine::open(dir.path(), options);
-  ASSERT_TRUE(e.is_ok()) << e.status().to_string();
+// An engine whose raft family inserts with two_letter_group's hints.
+class RocksEngineHintTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RocksEngineOptions options;
+    options.raft_insert_hint_group = two_letter_group;
+    auto opened = RocksEngine::open(dir_.path(), options);
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    engine_ = std::move(opened).value();
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<RocksEngine> engine_;
+};
+
+TEST_F(RocksEngineHintTest, InterleavedGroupsAreWrittenAndReadInOrder) {
   for (int i = 0; i < 50; ++i) {
     WriteBatch b;
     for (char g : {'c', 'a', 'b'}) {
       b.put(ColumnFamily::kRaft, grouped_key(g, i), std::to_string(i));
       b.put(ColumnFamily::kRaft, std::string{'g', g}, std::to_string(i));  // a rewritten key: no group
     }
-    ASSERT_TRUE((*e)->write(b, false).is_ok());
+    ASSERT_TRUE(engine_->write(b, false).is_ok());
   }
-  auto all = (*e)->scan_cf(ColumnFamily::kRaft, "", "", 0);
+  auto all = engine_->scan_cf(ColumnFamily::kRaft, "", "", 0);
   ASSERT_TRUE(all.is_ok());
   ASSERT_EQ(all->size(), 153u);
   for (std::size_t i = 1; i < all->size(); ++i) {
     EXPECT_LT((*all)[i - 1].key, (*all)[i].key);
   }
-  EXPECT_EQ((*e)->get_cf(ColumnFamily::kRaft, grouped_key('b', 49))->value(), "49");
-  EXPECT_EQ((*e)->get_cf(ColumnFamily::kRaft, "ga")->value(), "49");
+  EXPECT_EQ(engine_->get_cf(ColumnFamily::kRaft, grouped_key('b', 49))->value(), "49");
+  EXPECT_EQ(engine_->get_cf(ColumnFamily::kRaft, "ga")->value(), "49");
 }
 
-TEST(RocksEngineHintTest, ARangeDeletionStartingInsideAGroupIsRefusedWhole) {
-  testing::TempDir dir;
-  RocksEngineOptions options;
-  options.raft_insert_hint_group = two_letter_group;
-  auto e = RocksEngine::open(dir.path(), options);
-  ASSERT_TRUE(e.is_ok()) << e.status().to_string();
+TEST_F(RocksEngineHintTest, ARangeDeletionStartingInsideAGroupIsRefusedWhole) {
   WriteBatch fill;
   for (int i = 0; i < 10; ++i) {
     fill.put(ColumnFamily::kRaft, grouped_key('a', i), "v");
   }
-  ASSERT_TRUE((*e)->write(fill, true).is_ok());
+  ASSERT_TRUE(engine_->write(fill, true).is_ok());
 
   WriteBatch bad;
   bad.put(ColumnFamily::kRaw, "x", "1");
   bad.delete_range(ColumnFamily::kRaft, grouped_key('a', 2), grouped_key('a', 5));
-  Status s = (*e)->write(bad, true);
+  Status s = engine_->write(bad, true);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
   EXPECT_NE(s.message().find("insert-hint group"), std::string::npos) << s.message();
-  EXPECT_FALSE((*e)->raw_get("x")->has_value()) << "nothing of a refused batch is written";
-  EXPECT_EQ((*e)->scan_cf(ColumnFamily::kRaft, "", "", 0)->size(), 10u);
+  EXPECT_FALSE(engine_->raw_get("x")->has_value()) << "nothing of a refused batch is written";
+  EXPECT_EQ(engine_->scan_cf(ColumnFamily::kRaft, "", "", 0)->size(), 10u);
 
   // Starting outside every group (one byte longer than a grouped key) is fine, and the
   // group keeps taking writes afterwards.
   WriteBatch good;
   good.delete_range(ColumnFamily::kRaft, grouped_key('a', 1) + '\0', grouped_key('a', 5));
   good.put(ColumnFamily::kRaft, grouped_key('a', 10), "v");
-  ASSERT_TRUE((*e)->write(good, true).is_ok());
-  auto left = (*e)->scan_cf(ColumnFamily::kRaft, "", "", 0);
+  ASSERT_TRUE(engine_->write(good, true).is_ok());
+  auto left = engine_->scan_cf(ColumnFamily::kRaft, "", "", 0);
   ASSERT_TRUE(left.is_ok());
   std::vector<std::string> keys;
   for (const auto& kv : *left) {
@@ -476,7 +482,7 @@ TEST(RocksEngineHintTest, ARangeDeletionStartingInsideAGroupIsRefusedWhole) {
                                             grouped_key('a', 6), grouped_key('a', 7), grouped_key('a', 8),
                                             grouped_key('a', 9), grouped_key('a', 10)}));
   // Without hints the same deletion is an ordinary one.
-  auto plain = RocksEngine::open(dir.sub("plain"));
+  auto plain = RocksEngine::open(dir_.sub("plain"));
   ASSERT_TRUE(plain.is_ok());
   WriteBatch any;
   any.delete_range(ColumnFamily::kRaft, grouped_key('a', 2), grouped_key('a', 5));
