@@ -192,7 +192,9 @@ Status RaftStore::create_peer(const metapb::Region& region, const metapb::Peer& 
   // Lease reads are the store's (RegionPeer::lease_ms, by this store's monotonic clock);
   // Raft confirms leadership with read rounds only.
   c.read_only_option = raft::ReadOnlyOption::kSafe;
-  c.lease_after_restart = config_.lease_reads && reloaded;
+  // Whatever this store's own --lease-reads: another store may lead with a lease that
+  // rests on this peer's acknowledgements (and flags may differ during a rolling change).
+  c.lease_after_restart = reloaded;
   peer->lease_ms = lease_ms();
   // A lone put then costs two Raft messages per follower (append, answer), not four.
   c.lazy_commit_broadcast = true;
