@@ -599,8 +599,14 @@ Status Raft::step_leader(Message& m) {
       } else if (pr.state == ProgressState::kReplicate) {
         pr.inflights.free_le(m.index());
       }
+      const std::uint64_t committed_before = log_.committed();
       if (maybe_commit()) {
-        if (lazy_commit_broadcast_) {
+        // A membership change's commit goes out at once: once applied, a member it removed
+        // hears nothing more from this leader — and a removed learner, which never
+        // campaigns, would never find out (it kept its replica, and its store never drained).
+        const bool membership_committed =
+            pending_conf_index_ > committed_before && pending_conf_index_ <= log_.committed();
+        if (lazy_commit_broadcast_ && !membership_committed) {
           commit_unannounced_ = true;  // the next append or tick carries it
           if (was_paused) {
             send_append(m.from());

@@ -374,6 +374,32 @@ TEST(RaftMembership, RemovedLeaderStepsDown) {
   EXPECT_TRUE(l == 2 || l == 3) << "leader " << l;
 }
 
+// A member that a committed change removes must learn of the commit before the leader
+// applies the change and stops sending to it: a removed learner never campaigns, so it
+// would keep its replica for ever (found as a store that never drained after remove-store).
+TEST(RaftMembership, ALazyLeaderAnnouncesAMembershipChangesCommitAtOnce) {
+  Config c = TestGroup::default_config();
+  c.lazy_commit_broadcast = true;
+  TestGroup g({1, 2, 3}, c);
+  g.campaign(1);
+  g.tick(1);
+  g.settle();
+  g.add_empty_member(4);
+  ASSERT_TRUE(g.node(1).propose_conf_change(change(raftpb::ADD_LEARNER_NODE, 4)).is_ok());
+  g.settle();
+  ConfState cs = g.raft(1).conf_state();
+  ASSERT_TRUE(g.member(1).storage->create_snapshot(g.raft(1).log().applied(), &cs, "").is_ok());
+  g.tick(1);
+  g.settle();
+  ASSERT_EQ(g.raft(4).log().committed(), g.raft(1).log().committed()) << "the learner did not catch up";
+
+  ASSERT_TRUE(g.node(1).propose_conf_change(change(raftpb::REMOVE_NODE, 4)).is_ok());
+  const std::uint64_t removal = g.raft(1).log().last_index();
+  g.settle();  // no tick: only what the commit itself sends
+  ASSERT_EQ(g.raft(1).progress().count(4), 0u) << "the leader applied the removal";
+  EXPECT_GE(g.raft(4).log().committed(), removal) << "the removed learner never heard that its removal committed";
+}
+
 // ---- leadership transfer
 
 TEST(RaftTransfer, TransfereeBecomesLeader) {

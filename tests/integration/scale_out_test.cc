@@ -165,13 +165,24 @@ TEST_F(ScaleOutTest, AddingStoresSpreadsRegionsAndLeadersAndRemovingThemDrainsTh
           return false;
         }
         int tombstones = 0;
+        std::string states;
         for (const auto& s : st->stores) {
           tombstones += s.state == "tombstone" ? 1 : 0;
+          states += fmt::format("store {} {}; ", s.id, s.state);
         }
-        return tombstones == 2 && balanced(3, &why);
+        const bool spread_over_three = balanced(3, &why);
+        why = states + why;
+        return tombstones == 2 && spread_over_three;
       },
       std::chrono::seconds(180));
-  EXPECT_TRUE(drained) << "the removed stores did not drain: " << why << "\n" << pd_log_of_region(why);
+  EXPECT_TRUE(drained) << "the removed stores did not drain: " << why << "\n"
+                       << pd_log_of_region(
+                              why.substr(why.find("region ") == std::string::npos ? 0 : why.find("region ")))
+                       << "\nstore s5 log tail:\n"
+                       << [&] {
+                            std::string l = cluster_.store("s5").logs();
+                            return l.size() > 6000 ? l.substr(l.size() - 6000) : l;
+                          }();
   stop = true;
   for (auto& t : writers) {
     t.join();
