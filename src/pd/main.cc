@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "raftdisk/engine_options.h"
 #include "common/address.h"
 #include "common/config_file.h"
 #include "common/grpc_setup.h"
@@ -22,6 +21,7 @@
 #include "pd/dashboard.h"
 #include "pd/pd_service.h"
 #include "pd/pd_transport.h"
+#include "raftdisk/engine_options.h"
 #include "storage/rocks_engine.h"
 
 namespace {

@@ -1,7 +1,6 @@
 // PdGroup: three (and four) members in one process, wired by an in-memory network
 // that can cut links — election, replication, the lease rule (never two serving
 // leaders), failover, restarts, membership changes and snapshots.
-#include "raftdisk/engine_options.h"
 #include "pd/pd_group.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "pd/pd_transport.h"
+#include "raftdisk/engine_options.h"
 #include "storage/rocks_engine.h"
 #include "support/temp_dir.h"
 

@@ -303,17 +303,23 @@ ConfChange change(raftpb::ConfChangeType t, std::uint64_t id) {
   return cc;
 }
 
-TEST(RaftMembership, AddLearnerThenPromote) {
-  TestGroup g({1, 2, 3});
-  g.campaign(1);
-  g.add_empty_member(4);
-  ASSERT_TRUE(g.node(1).propose_conf_change(change(raftpb::ADD_LEARNER_NODE, 4)).is_ok());
+// Leader 1 adds `id` as a learner; it starts from a snapshot whose configuration names
+// it, sent at the leader's next ticks.
+void add_learner(TestGroup& g, std::uint64_t id) {
+  g.add_empty_member(id);
+  ASSERT_TRUE(g.node(1).propose_conf_change(change(raftpb::ADD_LEARNER_NODE, id)).is_ok());
   g.settle();
-  // The new member starts from a snapshot whose configuration includes it.
   ConfState cs = g.raft(1).conf_state();
   ASSERT_TRUE(g.member(1).storage->create_snapshot(g.raft(1).log().applied(), &cs, "").is_ok());
   g.tick(1);
   g.tick(1);
+  g.settle();
+}
+
+TEST(RaftMembership, AddLearnerThenPromote) {
+  TestGroup g({1, 2, 3});
+  g.campaign(1);
+  add_learner(g, 4);
   EXPECT_TRUE(g.raft(1).progress().at(4).is_learner);
   EXPECT_EQ(g.raft(4).log().committed(), g.raft(1).log().committed()) << "the learner did not catch up";
   // A learner never campaigns.
@@ -384,13 +390,7 @@ TEST(RaftMembership, ALazyLeaderAnnouncesAMembershipChangesCommitAtOnce) {
   g.campaign(1);
   g.tick(1);
   g.settle();
-  g.add_empty_member(4);
-  ASSERT_TRUE(g.node(1).propose_conf_change(change(raftpb::ADD_LEARNER_NODE, 4)).is_ok());
-  g.settle();
-  ConfState cs = g.raft(1).conf_state();
-  ASSERT_TRUE(g.member(1).storage->create_snapshot(g.raft(1).log().applied(), &cs, "").is_ok());
-  g.tick(1);
-  g.settle();
+  add_learner(g, 4);
   ASSERT_EQ(g.raft(4).log().committed(), g.raft(1).log().committed()) << "the learner did not catch up";
 
   ASSERT_TRUE(g.node(1).propose_conf_change(change(raftpb::REMOVE_NODE, 4)).is_ok());

@@ -193,8 +193,8 @@ TEST(PeerStorageHintTest, InterleavedLogsSurviveTruncationsAndCompactions) {
     ASSERT_EQ(ents->size(), last + 1 - *ps->first_index());
     EXPECT_EQ(ents->back().data(), "r60");
     EXPECT_EQ((*ents)[0].index(), *ps->first_index());
-    auto raw = engine->scan_cf(ColumnFamily::kRaft, raft_keys::log_key(region, 0), raft_keys::log_key(region, last + 1),
-                               0);
+    auto raw =
+        engine->scan_cf(ColumnFamily::kRaft, raft_keys::log_key(region, 0), raft_keys::log_key(region, last + 1), 0);
     EXPECT_EQ(raw->size(), ents->size()) << "compacted entries are still on disk";
   }
 }

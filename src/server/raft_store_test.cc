@@ -1,6 +1,5 @@
 // RaftStores replicating through an in-process transport: real RocksDB engines,
 // real Raft loops, no network.
-#include "raftdisk/engine_options.h"
 #include "server/raft_store.h"
 
 #include <filesystem>
@@ -8,6 +7,7 @@
 #include <future>
 #include <set>
 
+#include "raftdisk/engine_options.h"
 #include "raftdisk/raft_keys.h"
 #include "server/raft_store_fixture.h"
 #include "server/snapshot_data.h"
