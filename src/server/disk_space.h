@@ -8,12 +8,13 @@
 // in the data dir when the disk has room for it twice; when a store starts on a
 // full disk it deletes the file, freeing room for RocksDB to open and recover,
 // and the operator frees space before it fills again.
-// Thread safety: full() may be called from any thread.
+// Thread safety: full() may be called from any thread; a probe must be too.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -25,6 +26,10 @@ class DiskSpace {
  public:
   DiskSpace(std::string data_dir, std::uint64_t min_free_bytes)
       : dir_(std::move(data_dir)), min_free_(min_free_bytes) {}
+  // Available bytes come from `probe`, read on every call, instead of statvfs: for tests
+  // that fill and free a disk at a chosen moment.
+  using Probe = std::function<std::uint64_t()>;
+  DiskSpace(std::uint64_t min_free_bytes, Probe probe) : min_free_(min_free_bytes), probe_(std::move(probe)) {}
 
   bool full();
   std::uint64_t available_bytes();
@@ -38,6 +43,7 @@ class DiskSpace {
  private:
   std::string dir_;
   std::uint64_t min_free_;
+  Probe probe_;
   std::mutex mu_;
   std::chrono::steady_clock::time_point read_at_{};
   std::uint64_t available_ = ~std::uint64_t{0};

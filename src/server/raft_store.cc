@@ -1266,6 +1266,7 @@ void RaftStore::handle_readies() {
   std::vector<Work> work;
   WriteBatch raft_wb;
   bool must_sync = false;
+  std::uint64_t payload_bytes = 0;  // of the round's new entries (not counting Raft's framing)
   // Only awake peers and those a message reached since the last round can have a Ready.
   std::set<std::uint64_t> candidates = awake_;
   candidates.insert(touched_.begin(), touched_.end());
@@ -1302,6 +1303,7 @@ void RaftStore::handle_readies() {
     }
     for (const auto& e : w.rd.entries) {
       peer->log_bytes += e.data().size();
+      payload_bytes += e.data().size();
     }
     w.entries = w.rd.entries.size();
     peer->storage->append(std::move(w.rd.entries), raft_wb);
@@ -1376,10 +1378,14 @@ void RaftStore::handle_readies() {
       entries += w.entries;
     }
     auto started = std::chrono::steady_clock::now();
-    if (config_.disk && config_.disk->min_free_bytes() > 0 &&
-        config_.disk->available_bytes() < raft_wb.bytes() + config_.disk->min_free_bytes() / 2) {
-      // A follower whose disk filled up: do not let the write meet ENOSPC; lag instead
-      // (the leader resends) until space returns.
+    // Replicated data stops at half the free-space minimum: a follower whose disk filled
+    // up lags instead of meeting ENOSPC (the leader resends) until space returns. Raft's
+    // own bookkeeping (a vote, a term, a new leader's empty entry: tens of bytes) may use
+    // the next quarter, or a store that failed one write on a full disk could never elect
+    // itself again when its peer reloads, nor serve the reads a full disk still allows.
+    const std::uint64_t min_free = config_.disk ? config_.disk->min_free_bytes() : 0;
+    const std::uint64_t keep_free = payload_bytes == 0 ? min_free / 4 : min_free / 2;
+    if (keep_free > 0 && config_.disk->available_bytes() < raft_wb.bytes() + keep_free) {
       persist_failed(work_peers(), ServerStatus::io_error(fmt::format("the disk is full ({} bytes free)",
                                                                       config_.disk->available_bytes())));
       return;
