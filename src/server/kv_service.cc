@@ -131,18 +131,20 @@ grpc::Status KvService::linearizable_read(Method m, grpc::ServerContext* sctx, c
     rm.errors->inc();
     return to_grpc(input);
   }
-  using ReadPoint = std::optional<kvrpc::RegionError>;
-  auto ready = await_callback<ReadPoint>(
-      [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb), region); },
-      deadline_of(sctx));
-  if (!ready) {
-    rm.errors->inc();
-    return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
-  }
-  if (auto& err = *ready) {
-    rm.errors->inc();
-    *resp->mutable_region_error() = std::move(*err);
-    return grpc::Status::OK;
+  if (!store_.try_local_read(req.context(), keys, region.get())) {
+    using ReadPoint = std::optional<kvrpc::RegionError>;
+    auto ready = await_callback<ReadPoint>(
+        [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb), region); },
+        deadline_of(sctx));
+    if (!ready) {
+      rm.errors->inc();
+      return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
+    }
+    if (auto& err = *ready) {
+      rm.errors->inc();
+      *resp->mutable_region_error() = std::move(*err);
+      return grpc::Status::OK;
+    }
   }
   Status s = read();
   if (!s.is_ok()) {
@@ -175,23 +177,27 @@ void KvService::point_read(Method m, const Req& req, Resp* resp, const std::stri
     done(to_grpc(input));
     return;
   }
-  store_.read_index(
-      req.context(), {key},
-      [&rm, m, resp, started, read = std::move(read), done = std::move(done)](std::optional<kvrpc::RegionError> err) {
-        grpc::Status status = grpc::Status::OK;
-        if (err) {
-          rm.errors->inc();
-          *resp->mutable_region_error() = std::move(*err);
-        } else if (Status s = read(); !s.is_ok()) {
-          rm.errors->inc();
-          if (s.code() != StatusCode::kInvalidArgument) {
-            spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());
-          }
-          status = to_grpc(s);
-        }
-        rm.latency->observe(std::chrono::steady_clock::now() - started);
-        done(std::move(status));
-      });
+  auto answer = [&rm, m, resp, started, read = std::move(read),
+                 done = std::move(done)](std::optional<kvrpc::RegionError> err) {
+    grpc::Status status = grpc::Status::OK;
+    if (err) {
+      rm.errors->inc();
+      *resp->mutable_region_error() = std::move(*err);
+    } else if (Status s = read(); !s.is_ok()) {
+      rm.errors->inc();
+      if (s.code() != StatusCode::kInvalidArgument) {
+        spdlog::error("{} failed: {}", kMethodNames[static_cast<std::size_t>(m)], s.to_string());
+      }
+      status = to_grpc(s);
+    }
+    rm.latency->observe(std::chrono::steady_clock::now() - started);
+    done(std::move(status));
+  };
+  if (store_.try_local_read(req.context(), std::span<const std::string>(&key, 1))) {
+    answer(std::nullopt);  // under the lease, on this thread: no trip through the Raft thread
+    return;
+  }
+  store_.read_index(req.context(), {key}, std::move(answer));
 }
 
 grpc::Status KvService::StoreInfo(grpc::ServerContext*, const kvrpc::StoreInfoRequest*,

@@ -53,6 +53,7 @@ int run(int argc, char** argv) {
   std::uint64_t log_gc_size_limit = 72ULL << 20;  // 3/4 of the default split size, as TiKV
   std::uint64_t entry_cache_bytes = 128ULL << 20;
   bool lease_reads = true;
+  bool local_reads = true;
   bool hibernate_regions = true;
   std::size_t max_change_feeds = 1024;
   std::uint64_t change_feed_memory = std::uint64_t{256} << 20;
@@ -157,6 +158,10 @@ int run(int argc, char** argv) {
                "renewed ahead of its end) lasts; assumes the stores' monotonic clocks run at about the same rate "
                "(--lease-reads=false: a ReadIndex round for every batch of reads)")
       ->default_str("true");  // a flag: CLI11 captures no default for it
+  app.add_flag("--local-reads", local_reads,
+               "with --lease-reads, a leader serves a read inside its lease on the gRPC thread that received "
+               "it, without a trip through the Raft thread (--local-reads=false: every read goes through it)")
+      ->default_str("true");
   app.add_option("--max-change-feeds", max_change_feeds,
                  "live change feeds (watches, through rdb-etcd) this store keeps at once; more are refused")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
@@ -259,6 +264,7 @@ int run(int argc, char** argv) {
   raft_config.log_gc_size_limit = log_gc_size_limit;
   raft_config.entry_cache_bytes = entry_cache_bytes;
   raft_config.lease_reads = lease_reads;
+  raft_config.local_reads = local_reads;
   raft_config.hibernate_regions = hibernate_regions;
   raft_config.change_feeds.max_feeds = max_change_feeds;
   raft_config.change_feeds.memory_limit = change_feed_memory;

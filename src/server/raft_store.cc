@@ -116,7 +116,9 @@ RaftStore::Metrics::Metrics(MetricsRegistry& r)
       apply_entries(r.histogram("rdb_raft_apply_batch_entries", "Committed entries applied per batch", "", 1.0)),
       snapshots_applied(r.counter("rdb_raft_snapshots_applied_total", "Snapshots installed on this store")),
       tasks_refused(r.counter("rdb_raft_tasks_refused_total",
-                              "Requests and peer messages refused because the Raft queue was full")) {}
+                              "Requests and peer messages refused because the Raft queue was full")),
+      local_reads(r.counter("rdb_raft_local_reads_total",
+                            "Reads served under the leader's lease on the thread that received them")) {}
 
 RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport,
                      MetricsRegistry* metrics)
@@ -443,6 +445,27 @@ void RaftStore::read_index(const kvrpc::Context& ctx, std::vector<std::string> k
   });
 }
 
+bool RaftStore::try_local_read(const kvrpc::Context& ctx, std::span<const std::string> keys, metapb::Region* region) {
+  if (!config_.local_reads) {
+    return false;
+  }
+  switch (local_reader_.check(ctx, keys, clock_->now_ms(), region)) {
+    case LocalReader::Verdict::kAskRaft:
+      return false;
+    case LocalReader::Verdict::kServeAndRenew:
+      post([this, id = ctx.region_id()] {
+        if (Peer* peer = awake_peer(id)) {
+          peer->renew_lease(clock_->now_ms());
+        }
+      });
+      break;
+    case LocalReader::Verdict::kServe:
+      break;
+  }
+  metrics_.local_reads.inc();
+  return true;
+}
+
 void RaftStore::deliver(raftsvc::RaftMessage msg) {
   if (msg.is_tombstone() || msg.has_hibernate() || msg.store_heartbeat()) {
     if (auto bad = check_signal(msg, config_.store_id)) {
@@ -629,6 +652,7 @@ void RaftStore::on_tombstone(const raftsvc::RaftMessage& msg) {
 
 Status RaftStore::destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone) {
   const std::uint64_t id = peer.region.id();
+  revoke_lease(id);
   peer.fail_pending(fmt::format("peer {} of region {} was removed from this store", peer.self.id(), id));
   WriteBatch wb;
   // Everything of the region in the raft family but its state (rewritten below).
@@ -682,6 +706,7 @@ void RaftStore::persist_failed(const std::vector<Peer*>& peers, const Status& wh
 }
 
 void RaftStore::mark_broken(Peer& peer) {
+  revoke_lease(peer.region.id());  // its replies may be answered before it applied them again
   peer.broken = true;
   any_broken_ = true;
 }
@@ -874,6 +899,9 @@ void RaftStore::run() {
     resume_blocked_applies();
     reload_broken_peers();
   }
+  while (!published_leases_.empty()) {
+    revoke_lease(published_leases_.begin()->first);  // a stopped store serves nothing
+  }
   fail_all_pending("the store is shutting down");
 }
 
@@ -1043,6 +1071,7 @@ void RaftStore::on_change_peer(Peer& peer, const ChangePeerResult& change, std::
     return;
   }
   // peer.region already holds the new membership (apply_entries).
+  revoke_lease(peer.region.id());  // won in the old one; the next round may win it again
   auto cs = peer.node->apply_conf_change(change.cc);
   if (!cs.is_ok()) {
     // The region's metadata took it, so the Raft node must too: the same rules decide both.
@@ -1069,6 +1098,7 @@ void RaftStore::on_change_peer(Peer& peer, const ChangePeerResult& change, std::
 
 void RaftStore::on_split(Peer& peer, SplitResult& split, WriteBatch& wb) {
   // peer.region is already the first part (apply_entries); its size is measured again.
+  revoke_lease(peer.region.id());  // won for the whole range; the next round may win it again
   peer.approximate_bytes = 0;
   peer.approximate_keys = 0;
   peer.split_check_due = true;
@@ -1352,6 +1382,7 @@ void RaftStore::handle_readies() {
       auto type = rm.message().type();
       if (type == raftpb::MSG_TIMEOUT_NOW) {
         w.peer->forbid_lease_this_term();  // the transferee may be elected past the followers' lease
+        revoke_lease(w.peer->region.id());
       }
       if (type == raftpb::MSG_SNAP) {
         snapshots.push_back(std::move(rm));
@@ -1500,12 +1531,42 @@ void RaftStore::handle_readies() {
   }
 }
 
+void RaftStore::refresh_lease(std::uint64_t region_id) {
+  Peer* peer = find_peer(region_id);
+  const std::uint64_t now = clock_->now_ms();
+  if (peer == nullptr || !peer->lease_valid(now) ||
+      peer->storage->applied_index() < peer->node->raft().log().committed() || blocked_.count(region_id) != 0) {
+    revoke_lease(region_id);
+    return;
+  }
+  const auto& epoch = peer->region.region_epoch();
+  PublishedLease now_published{peer->lease_until_ms(), peer->node->raft().term(), epoch.conf_ver(), epoch.version()};
+  auto [it, fresh] = published_leases_.try_emplace(region_id, now_published);
+  if (!fresh && it->second == now_published) {
+    return;  // unchanged (its renewal may already have been asked for)
+  }
+  it->second = now_published;
+  ReadLease lease;
+  lease.region = peer->region;
+  lease.term = now_published.term;
+  lease.until_ms = now_published.until_ms;
+  lease.renew_from_ms = now_published.until_ms - peer->lease_ms / 3;
+  local_reader_.publish(std::move(lease));
+}
+
+void RaftStore::revoke_lease(std::uint64_t region_id) {
+  if (published_leases_.erase(region_id) != 0) {
+    local_reader_.revoke(region_id);
+  }
+}
+
 void RaftStore::refresh_status() {
   if (status_dirty_.empty()) {
     return;
   }
   std::vector<std::pair<std::uint64_t, std::optional<RegionStatus>>> changed;
   for (std::uint64_t id : status_dirty_) {
+    refresh_lease(id);
     auto it = peers_.find(id);
     if (it == peers_.end() || it->second->removed) {
       changed.emplace_back(id, std::nullopt);

@@ -26,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "server/disk_space.h"
 #include "server/hibernation.h"
 #include "server/kv_applier.h"
+#include "server/local_reader.h"
 #include "server/raft_message_check.h"
 #include "server/region_apply.h"
 #include "server/region_index.h"
@@ -75,6 +77,7 @@ struct RaftStoreConfig {
         entry_cache_bytes(o.entry_cache_bytes),
         seed(o.seed),
         lease_reads(o.lease_reads),
+        local_reads(o.local_reads),
         max_pending_tasks(o.max_pending_tasks),
         disk(o.disk),
         snap_dir(o.snap_dir),
@@ -104,6 +107,9 @@ struct RaftStoreConfig {
   // heartbeat round each. Safe while the stores' monotonic clocks run at rates within
   // a tick per election timeout of each other; rdb-server turns it on by default.
   bool lease_reads = false;
+  // With lease_reads: a read inside the lease may be served on the thread that received
+  // it (RaftStore::try_local_read, server/local_reader.h) instead of the Raft thread's.
+  bool local_reads = true;
   // Requests and messages waiting for the Raft thread. Beyond this, proposals and
   // reads are refused with ServerIsBusy and peers' messages dropped (Raft resends).
   std::size_t max_pending_tasks = 100'000;
@@ -180,6 +186,10 @@ class RaftStore {
   // thread before `cb` runs): a scan stops at its boundary.
   void read_index(const kvrpc::Context& ctx, std::vector<std::string> keys, ReadCallback cb,
                   std::shared_ptr<metapb::Region> region = nullptr);
+  // May this read be served now on the calling thread, under the leader's lease, without
+  // read_index (see server/local_reader.h)? When it may and `region` is given, it receives
+  // the region the read was checked against. False: use read_index.
+  bool try_local_read(const kvrpc::Context& ctx, std::span<const std::string> keys, metapb::Region* region = nullptr);
   // A Raft message from another store.
   void deliver(raftsvc::RaftMessage msg);
   // Membership change of a region (PD's replica checker): ADD_NODE / ADD_LEARNER_NODE / REMOVE_NODE.
@@ -294,6 +304,12 @@ class RaftStore {
   // state is replaced by that newer view (without this store), so it stays gone at restart.
   Status destroy_peer(Peer& peer, const std::optional<metapb::Region>& tombstone);
   void refresh_status();
+  // Publishes the peer's lease to local_reader_ if it may serve local reads now (leader,
+  // valid lease, everything committed applied), else revokes it. On the loop, for every
+  // peer whose status is refreshed.
+  void refresh_lease(std::uint64_t region_id);
+  // At once, before what ends the lease early takes effect (see local_reader.h).
+  void revoke_lease(std::uint64_t region_id);
 
   // Merge (raft_store_merge.cc).
   // The source replica here is at its PREPARE_MERGE, or is brought there (see MergeSourceReady).
@@ -336,6 +352,7 @@ class RaftStore {
     Histogram& apply_entries;
     Counter& snapshots_applied;
     Counter& tasks_refused;
+    Counter& local_reads;
   };
   void register_gauges(MetricsRegistry& registry);
 
@@ -394,6 +411,17 @@ class RaftStore {
   // applies here: the new region's leader (on a store that applied the split first)
   // talks before this store has applied it. Bounded; the oldest go first.
   std::deque<raftsvc::RaftMessage> held_for_split_;
+  // Leases other threads read under (thread-safe), and what the loop last published
+  // there, so a round that changed nothing publishes nothing.
+  LocalReader local_reader_;
+  struct PublishedLease {
+    std::uint64_t until_ms = 0;
+    std::uint64_t term = 0;
+    std::uint64_t conf_ver = 0;
+    std::uint64_t version = 0;
+    bool operator==(const PublishedLease&) const = default;
+  };
+  std::map<std::uint64_t, PublishedLease> published_leases_;  // owned by the loop thread
   // A copy for other threads (status, routing), refreshed by the loop.
   mutable std::mutex status_mu_;
   std::map<std::uint64_t, RegionStatus> status_;  // by region id

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -51,9 +52,17 @@ class LocalTransport final : public RaftTransport {
       dropped_types_.erase(type);
     }
   }
+  // Called with every message sent from now on, on the sender's thread (null: none).
+  void on_send(std::function<void(const raftsvc::RaftMessage&)> fn) {
+    std::lock_guard lock(mu_);
+    on_send_ = std::move(fn);
+  }
   void send(std::vector<raftsvc::RaftMessage> messages) override {
     std::lock_guard lock(mu_);
     for (auto& m : messages) {
+      if (on_send_) {
+        on_send_(m);
+      }
       if (muted_.count(m.from_peer().store_id()) != 0 ||
           (m.has_message() && dropped_types_.count(m.message().type()) != 0)) {
         continue;
@@ -122,6 +131,7 @@ class LocalTransport final : public RaftTransport {
   std::map<std::uint64_t, RaftStore*> stores_;
   std::set<std::uint64_t> muted_;
   std::set<raftpb::MessageType> dropped_types_;
+  std::function<void(const raftsvc::RaftMessage&)> on_send_;
   std::deque<raftsvc::RaftMessage> recent_;
   std::uint64_t raft_messages_ = 0;
 };

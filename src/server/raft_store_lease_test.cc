@@ -3,6 +3,8 @@
 // not through a pause of the leader (the clock ran on), nor past a leadership transfer.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "server/raft_store_fixture.h"
 
 namespace rdb {
@@ -124,6 +126,70 @@ TEST_F(LeaseReadTest, ALeaderThatStartedATransferHoldsNoLeaseForTheRestOfItsTerm
     EXPECT_TRUE(read_on(leader));
     EXPECT_EQ(read_rounds(), rounds + 1) << "a read inside a lease after MsgTimeoutNow in the same term";
   }
+}
+
+// The local reader (server/local_reader.h): inside the lease a read is served on the
+// thread that asks, with no task for the Raft thread; it ends with the lease, by the clock.
+TEST_F(LeaseReadTest, AReadInsideTheLeaseIsServedOnTheCallingThreadUntilTheLeaseEnds) {
+  std::uint64_t leader = start_three_and_write();
+  const std::vector<std::string> keys{"k"};
+  EXPECT_FALSE(nodes_[leader].store->try_local_read(context(), keys)) << "no round has won a lease yet";
+  ASSERT_TRUE(read_on(leader));
+  metapb::Region region;
+  ASSERT_TRUE(nodes_[leader].store->try_local_read(context(), keys, &region));
+  EXPECT_EQ(region.id(), 100u);
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    if (s != leader) {
+      EXPECT_FALSE(nodes_[s].store->try_local_read(context(), keys)) << "a follower served a local read";
+    }
+  }
+  kvrpc::Context stale = context();
+  stale.mutable_region_epoch()->set_version(stale.region_epoch().version() + 1);
+  EXPECT_FALSE(nodes_[leader].store->try_local_read(stale, keys)) << "another epoch";
+  kvrpc::Context other_term = context();
+  other_term.set_term(leader_status()->term + 1);
+  EXPECT_FALSE(nodes_[leader].store->try_local_read(other_term, keys)) << "another term";
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    if (s != leader) {
+      transport_.mute(s, true);  // no renewal can succeed
+    }
+  }
+  clock->advance(kLeaseMs);  // the loop did not run: only the clock tells the lease ended
+  EXPECT_FALSE(nodes_[leader].store->try_local_read(context(), keys)) << "a local read outlived the lease";
+}
+
+TEST_F(LeaseReadTest, SteadyLocalReadsRenewTheLeaseBeforeItRunsOut) {
+  std::uint64_t leader = start_three_and_write();
+  const std::vector<std::string> keys{"k"};
+  ASSERT_TRUE(read_on(leader));
+  const std::size_t rounds = read_rounds();
+  for (int i = 0; i < 80; ++i) {  // ten leases' time, a local read each tick
+    step();
+    ASSERT_TRUE(nodes_[leader].store->try_local_read(context(), keys)) << "tick " << i;
+  }
+  EXPECT_GE(read_rounds(), rounds + 2) << "the lease was never renewed";
+}
+
+TEST_F(LeaseReadTest, ATransferEndsLocalReadsBeforeMsgTimeoutNowLeaves) {
+  std::uint64_t leader = start_three_and_write();
+  const std::vector<std::string> keys{"k"};
+  ASSERT_TRUE(read_on(leader));
+  ASSERT_TRUE(nodes_[leader].store->try_local_read(context(), keys));
+  // Whoever receives MsgTimeoutNow first checks that the leader serves no local read.
+  std::atomic<int> checked{0};
+  std::atomic<bool> served_during_transfer{false};
+  transport_.on_send([&](const raftsvc::RaftMessage& m) {
+    if (m.message().type() == raftpb::MSG_TIMEOUT_NOW) {
+      checked.fetch_add(1);
+      if (nodes_[leader].store->try_local_read(context(), keys)) {
+        served_during_transfer = true;
+      }
+    }
+  });
+  nodes_[leader].store->transfer_leader(100, leader == 1 ? 1002 : 1001);
+  ASSERT_TRUE(step_until([&] { return checked.load() > 0; }, 50)) << "MsgTimeoutNow never left";
+  EXPECT_FALSE(served_during_transfer.load()) << "a local read was served while MsgTimeoutNow was on its way";
+  transport_.on_send(nullptr);
 }
 
 }  // namespace

@@ -146,7 +146,9 @@ Result<bool> RaftStore::catch_up_merge_source(const raft_serverpb::MergeRequest&
 }
 
 void RaftStore::on_prepare_merge(Peer& peer, const raft_serverpb::MergeState& state, WriteBatch& wb) {
-  // peer.region already carries the bumped epoch (apply_entries).
+  // peer.region already carries the bumped epoch (apply_entries). Its keys may be the
+  // target's from now on: no more local reads of them here.
+  revoke_lease(peer.region.id());
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
   wb.put(ColumnFamily::kRaft, raft_keys::merge_state_key(peer.region.id()), state.SerializeAsString());
   peer.merging = state;
@@ -166,6 +168,8 @@ void RaftStore::on_rollback_merge(Peer& peer, WriteBatch& wb) {
 
 void RaftStore::on_commit_merge(Peer& peer, const metapb::Region& source, WriteBatch& wb) {
   // peer.region already spans both ranges (apply_entries).
+  revoke_lease(peer.region.id());
+  revoke_lease(source.id());
   wb.put(ColumnFamily::kRaft, raft_keys::region_state_key(peer.region.id()), peer.region.SerializeAsString());
   // The source replica goes, in the same write; its data stays, owned by the target now.
   const std::uint64_t id = source.id();

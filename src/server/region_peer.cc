@@ -93,12 +93,7 @@ Status RegionPeer::read_index(ReadCallback& cb, std::uint64_t now_ms) {
     } else {
       reads_waiting_apply_.emplace(index, std::move(cb));
     }
-    // Renew ahead of expiry, so steady reads never wait for a round (one renewal at a
-    // time; one that got lost is given up after a lease's length).
-    const bool renewing = renewal_started_ms_ != 0 && now_ms - renewal_started_ms_ < lease_ms;
-    if (!renewing && lease_.until_ms - now_ms < lease_ms / 3 && start_read_round(now_ms, nullptr).is_ok()) {
-      renewal_started_ms_ = now_ms;
-    }
+    renew_lease(now_ms);  // ahead of expiry, so steady reads never wait for a round
     return Status::ok();
   }
   // Reads that arrive before the next Ready is taken share one read index request: its
@@ -125,6 +120,14 @@ Status RegionPeer::start_read_round(std::uint64_t now_ms, ReadCallback* cb) {
     read_rounds_[request] = {now_ms + lease_ms, node->raft().term(), epoch.conf_ver(), epoch.version()};
   }
   return Status::ok();
+}
+
+void RegionPeer::renew_lease(std::uint64_t now_ms) {
+  const bool renewing = renewal_started_ms_ != 0 && now_ms - renewal_started_ms_ < lease_ms;
+  if (!renewing && lease_valid(now_ms) && lease_.until_ms - now_ms < lease_ms / 3 &&
+      start_read_round(now_ms, nullptr).is_ok()) {
+    renewal_started_ms_ = now_ms;
+  }
 }
 
 bool RegionPeer::lease_valid(std::uint64_t now_ms) const {

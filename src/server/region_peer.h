@@ -120,6 +120,11 @@ class RegionPeer {
   // MsgTimeoutNow in its term (the transferee campaigns past the followers' refusal).
   std::uint64_t lease_ms = 0;
   bool lease_valid(std::uint64_t now_ms) const;
+  // When the lease won last ends (store clock); only meaningful while lease_valid().
+  std::uint64_t lease_until_ms() const { return lease_.until_ms; }
+  // Inside a valid lease's last third, starts a read round that renews it (one at a time;
+  // one that got lost is given up after a lease's length).
+  void renew_lease(std::uint64_t now_ms);
   // This leader handed its leadership on (sent MsgTimeoutNow): no lease for the rest of its term.
   void forbid_lease_this_term();
   // A Ready is being taken: reads from now on need a read index request of their own.

@@ -103,19 +103,21 @@ grpc::Status TxnHandler::read(Method m, const Req& req, Resp* resp,
               "a one-phase commit on the keys read did not finish before the deadline (" + blocking + ")"};
     }
   }
-  using ReadPoint = std::optional<kvrpc::RegionError>;
-  auto ready = await_callback<ReadPoint>(
-      [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb), region); }, deadline);
-  if (!ready) {
-    rm.errors->inc();
-    spdlog::warn("{} in region {}: no linearizable read point before the deadline",
-                 kMethodNames[static_cast<std::size_t>(m)], req.context().region_id());
-    return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
-  }
-  if (auto& err = *ready) {
-    rm.errors->inc();
-    *resp->mutable_region_error() = std::move(*err);
-    return grpc::Status::OK;
+  if (!store_.try_local_read(req.context(), keys, region.get())) {  // else: under the lease, on this thread
+    using ReadPoint = std::optional<kvrpc::RegionError>;
+    auto ready = await_callback<ReadPoint>(
+        [&](ReadCallback&& cb) { store_.read_index(req.context(), std::move(keys), std::move(cb), region); }, deadline);
+    if (!ready) {
+      rm.errors->inc();
+      spdlog::warn("{} in region {}: no linearizable read point before the deadline",
+                   kMethodNames[static_cast<std::size_t>(m)], req.context().region_id());
+      return {grpc::StatusCode::DEADLINE_EXCEEDED, "no linearizable read point before the deadline"};
+    }
+    if (auto& err = *ready) {
+      rm.errors->inc();
+      *resp->mutable_region_error() = std::move(*err);
+      return grpc::Status::OK;
+    }
   }
   EngineSource source(engine_);
   MvccReader reader(source);
