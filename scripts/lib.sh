@@ -28,13 +28,14 @@ http_get() {
 # start_bench_cluster DIR BASE [rdb-server flags...]: PD (BASE, status BASE+1) and three
 # stores (BASE+11..13, status BASE+21..23) with data under DIR, for the bench scripts.
 # Sets PD; appends the daemons' pids to PIDS and the stores' to STORE_PIDS (the caller
-# kills them); returns once one region has three voters and a leader.
+# kills them); returns once one region has three voters and a leader. PD_ARGS: extra
+# rdb-pd flags (e.g. PD_ARGS="--leader-schedule-limit 0" keeps a split's leaders in place).
 start_bench_cluster() {
   local dir=$1 base=$2
   shift 2
   PD="127.0.0.1:$base"
   "$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((base + 1))" --data-dir "$dir/pd" \
-    --ready-file "$dir/pd.ready" --max-replicas 3 2>"$dir/pd.log" &
+    --ready-file "$dir/pd.ready" --max-replicas 3 ${PD_ARGS:-} 2>"$dir/pd.log" &
   PIDS+=($!)
   wait_for_file "$dir/pd.ready" 30 || { echo "rdb-pd did not start"; return 1; }
   local i
