@@ -25,7 +25,9 @@ GATEWAY=${GATEWAY:-1}
 # The matrix: workload:in-flight (transferN: a transaction reading and writing N keys;
 # rdb's Transaction, etcd's Txn guarded by every key's mod_revision; ycsb-a/b/c: YCSB's core
 # workloads A (50 % reads, 50 % updates), B (95/5), C (read-only) over zipfian keys). ROWS="..."
-# picks rows. Before the clusters, the machine's floor: one fdatasync and one loopback round trip.
+# picks rows. A row workload:in-flight:async (raw-put, raw-get, ycsb-*) drives both systems from
+# one thread without a thread per request (rdb-bench --async: rdb's asynchronous client, etcd
+# through gRPC's callback API); the others use one thread per request in flight. Before the clusters, the machine's floor: one fdatasync and one loopback round trip.
 # After the rows, the cost: the servers' CPU (every etcd member; PD + every store) while idle
 # and per operation at fixed offered rates (CPU_ROWS="workload:rate ...", 64 in flight,
 # rdb-bench --target-rate). CPU_ROWS="" skips them.
@@ -92,10 +94,12 @@ field() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -1 | cut -d: -f2; }
 # bench NAME ROW ARGS...: one rdb-bench run, JSON kept as $WORK/NAME-ROW.json
 bench() {
   local name=$1 row=$2; shift 2
-  local workload=${row%%:*} conc=${row##*:} extra=()
+  local workload conc mode extra=()
+  IFS=: read -r workload conc mode <<<"$row"
+  [ "$mode" != async ] || extra+=(--async)
   case $workload in
-    transfer[12]) extra=(--transfer-keys "${workload#transfer}"); workload=transfer ;;
-    ycsb-[abc]) extra=(--distribution zipfian) ;;
+    transfer[12]) extra+=(--transfer-keys "${workload#transfer}"); workload=transfer ;;
+    ycsb-[abc]) extra+=(--distribution zipfian) ;;
   esac
   "$BIN/rdb-bench" "$@" "${extra[@]}" --workload "$workload" --concurrency "$conc" --value-size "$VALUE_SIZE" --keys "$KEYS" \
     --duration "$DURATION" --warmup "$WARMUP" --json >"$WORK/$name-$row.json" 2>"$WORK/$name-$row.err" ||
@@ -210,7 +214,9 @@ for row in "${ROWS[@]}"; do
   e="$WORK/etcd-$row.json"; r="$WORK/rdb-$row.json"; g="$WORK/gw-$row.json"
   go=""; gp=""
   if [ -f "$g" ]; then go=$(field "$g" ops_per_s); gp=$(field "$g" p99); fi
-  awk -v w="$(label "${row%%:*}")" -v c="${row##*:}" -v eo="$(field "$e" ops_per_s)" -v ro="$(field "$r" ops_per_s)" \
+  IFS=: read -r workload conc mode <<<"$row"
+  w=$(label "$workload"); [ "$mode" != async ] || w="$w, async client"
+  awk -v w="$w" -v c="$conc" -v eo="$(field "$e" ops_per_s)" -v ro="$(field "$r" ops_per_s)" \
     -v ep="$(field "$e" p99)" -v rp="$(field "$r" p99)" -v go="$go" -v gp="$gp" \
     'BEGIN { printf "| %s | %d | %.0f | %.0f | %.2fx | %.1f | %.1f |", w, c, eo, ro, (eo > 0 ? ro / eo : 0), ep / 1000, rp / 1000;
              if (go == "") printf " - | - | - |\n"; else printf " %.0f | %.2fx | %.1f |\n", go, (eo > 0 ? go / eo : 0), gp / 1000 }'

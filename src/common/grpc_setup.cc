@@ -2,10 +2,12 @@
 
 #include <absl/synchronization/mutex.h>
 #include <fmt/format.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace rdb {
@@ -52,6 +54,32 @@ class AllowedCommonNames final : public grpc::AuthMetadataProcessor {
  private:
   std::vector<std::string> allowed_;
 };
+
+// gRPC 1.51 on Linux serves every channel's callback API from one process-global completion
+// queue, counted by the channels that used it. When the last of them is destroyed gRPC shuts
+// the queue down and joins its poller threads, and that teardown races the pollers themselves
+// (ASan: a double free in grpc_cq_internal_unref, on a gRPC thread, after a client with calls in
+// flight was destroyed). A channel that is never destroyed and made one callback call keeps
+// the count above zero for the life of the process, so the teardown never runs. Its target is
+// a Unix socket that does not exist and its one call's deadline has passed: it never connects.
+void pin_callback_queue() {
+  struct Pin {
+    std::shared_ptr<grpc::Channel> channel =
+        grpc::CreateChannel("unix:/nonexistent/rdb-callback-queue-pin", grpc::InsecureChannelCredentials());
+    grpc::GenericStub stub{channel};
+    grpc::ClientContext context;
+    grpc::Slice empty;
+    grpc::ByteBuffer request{&empty, 1};  // a default ByteBuffer is not a valid message
+    grpc::ByteBuffer response;
+  };
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static Pin* pin = new Pin();  // reachable until exit, deliberately never freed
+    pin->context.set_deadline(std::chrono::system_clock::now());
+    pin->stub.UnaryCall(&pin->context, "/rdb.Pin/Pin", grpc::StubOptions(), &pin->request, &pin->response,
+                        [](const grpc::Status&) {});
+  });
+}
 
 }  // namespace
 
@@ -114,6 +142,7 @@ Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const TlsFil
 std::shared_ptr<grpc::Channel> make_channel(const std::string& addr,
                                             const std::shared_ptr<grpc::ChannelCredentials>& creds,
                                             int max_message_bytes) {
+  pin_callback_queue();
   return grpc::CreateCustomChannel(addr, creds, default_channel_args(max_message_bytes));
 }
 

@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "common/address.h"
 #include "common/logging.h"
 #include "common/parse.h"
 
@@ -104,6 +105,12 @@ Status ClusterMeta::put_store(const metapb::Store& store) {
   }
   if (store.address().empty()) {
     return Status::invalid_argument(fmt::format("store {} has an empty address", store.id()));
+  }
+  if (!store.raft_address().empty()) {
+    if (auto hp = parse_host_port(store.raft_address()); !hp.is_ok()) {
+      return Status::invalid_argument(fmt::format("store {} has a bad Raft address '{}': {}", store.id(),
+                                                  store.raft_address(), hp.status().message()));
+    }
   }
   std::lock_guard lock(mu_);
   metapb::Store record = store;

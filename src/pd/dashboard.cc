@@ -129,6 +129,7 @@ std::string DashboardData::json() const {
     stores.push_back({{"id", st.store().id()},
                       {"address", st.store().address()},
                       {"status_address", st.store().status_address()},
+                      {"raft_address", st.store().raft_address()},
                       {"state", state},
                       {"region_count", st.region_count()},
                       {"leader_count", st.leader_count()},

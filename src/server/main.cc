@@ -34,6 +34,7 @@
 #include "server/kv_service.h"
 #include "server/pd_worker.h"
 #include "server/store_identity.h"
+#include "server/tcp_transport.h"
 #include "storage/rocks_engine.h"
 
 namespace {
@@ -62,6 +63,7 @@ int run(int argc, char** argv) {
   bool txn_reads_ignore_locks = false;
   bool ack_before_commit = false;
   rdb::TlsFiles tls;
+  std::string raft_addr;
   std::uint64_t reserve_space = std::uint64_t{256} << 20;
   std::uint64_t min_free_space = std::uint64_t{64} << 20;
   std::uint64_t snap_max_bytes_per_sec = std::uint64_t{100} << 20;
@@ -75,6 +77,10 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string(rdb::kRdbVersion));
   app.add_option("--addr", addr, "gRPC listen address HOST:PORT (port 0 picks a free port)")->capture_default_str();
   app.add_option("--advertise-addr", advertise_addr, "address clients should use (default: the bound --addr)");
+  app.add_option("--raft-addr", raft_addr,
+                 "listen address HOST:PORT for Raft traffic between stores on plain TCP, served by the Raft loop "
+                 "itself (port 0 picks a free port; empty: Raft over gRPC). Stores without one are reached over "
+                 "gRPC, as are snapshots. Not with TLS");
   app.add_option("--status-addr", status_addr, "HTTP status address for /metrics and /status")->capture_default_str();
   app.add_option("--data-dir", data_dir, "directory for this store's data")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
@@ -223,6 +229,20 @@ int run(int argc, char** argv) {
     spdlog::error("--region-split-size must be positive");
     return 2;
   }
+  if (!raft_addr.empty()) {
+    if (auto p = rdb::parse_host_port(raft_addr, true); !p.is_ok()) {
+      spdlog::error("--raft-addr: {}", p.status().message());
+      return 2;
+    }
+    if (tls.enabled()) {
+      spdlog::error("--raft-addr is plaintext; with TLS (--ca, --cert, --key) Raft traffic stays on gRPC");
+      return 2;
+    }
+    if (pd_addr.empty()) {
+      spdlog::error("--raft-addr needs --pd (a standalone store has no peers)");
+      return 2;
+    }
+  }
   const std::vector<std::string> pd_endpoints = rdb::split_list(pd_addr);
   for (const auto& ep : pd_endpoints) {
     if (auto p = rdb::parse_host_port(ep); !p.is_ok()) {
@@ -323,7 +343,42 @@ int run(int argc, char** argv) {
     grpc_transport = grpc.get();
     transport = std::move(grpc);
   }
-  rdb::RaftStore raft_store(**engine, raft_config, *transport, &metrics);
+  // Declared after `transport` (its fallback) and before the store, which must stop first.
+  std::unique_ptr<rdb::TcpRaftTransport> tcp_transport;
+  if (!raft_addr.empty() && grpc_transport != nullptr) {
+    auto tcp = rdb::TcpRaftTransport::listen(
+        raft_addr,
+        [&resolver](std::uint64_t store_id) -> rdb::Result<std::string> {
+          rdb::PdWorker* w = resolver.worker.load();
+          if (w == nullptr) {
+            return rdb::Status::unavailable("not joined to the cluster yet");
+          }
+          return w->resolve_raft(store_id);
+        },
+        *grpc_transport);
+    if (!tcp.is_ok()) {
+      spdlog::error("cannot start: {}", tcp.status().message());
+      return 1;
+    }
+    tcp_transport = std::move(tcp).value();
+  }
+  rdb::RaftStore raft_store(**engine, raft_config,
+                            tcp_transport ? static_cast<rdb::RaftTransport&>(*tcp_transport) : *transport, &metrics);
+  if (tcp_transport) {
+    tcp_transport->set_store(raft_store);
+    raft_store.set_poller(tcp_transport.get());
+    rdb::TcpRaftTransport* t = tcp_transport.get();
+    metrics.gauge("rdb_raft_tcp_sent_messages_total", "Raft messages sent on the TCP transport (--raft-addr)",
+                  [t] { return static_cast<double>(t->sent()); });
+    metrics.gauge("rdb_raft_tcp_received_messages_total", "Raft messages received on the TCP transport",
+                  [t] { return static_cast<double>(t->received()); });
+    metrics.gauge("rdb_raft_tcp_dropped_messages_total",
+                  "Raft messages the TCP transport dropped (buffer full, peer unreachable)",
+                  [t] { return static_cast<double>(t->dropped()); });
+    metrics.gauge("rdb_raft_tcp_refused_connections_total",
+                  "Raft connections closed for a bad frame, another cluster's traffic or too many connections",
+                  [t] { return static_cast<double>(t->refused_connections()); });
+  }
   rdb::KvService service(**engine, raft_store, metrics, 0);
   if (txn_reads_ignore_locks) {
     spdlog::warn("--test-txn-reads-ignore-locks: transactions are NOT snapshot-isolated (test-only switch)");
@@ -347,6 +402,17 @@ int run(int argc, char** argv) {
   }
   rdb::HostPort served{listen->host, static_cast<std::uint16_t>(bound_port)};
   std::string advertised = advertise_addr.empty() ? served.to_string() : advertise_addr;
+  // The Raft listener is advertised on the host clients use when it listens on every interface.
+  std::string advertised_raft;
+  if (tcp_transport) {
+    auto raft_listen = rdb::parse_host_port(raft_addr, true);
+    auto public_host = rdb::parse_host_port(advertised, true);
+    std::string host = raft_listen->host;
+    if ((host == "0.0.0.0" || host == "[::]" || host == "::") && public_host.is_ok()) {
+      host = public_host->host;
+    }
+    advertised_raft = rdb::HostPort{host, tcp_transport->port()}.to_string();
+  }
 
   auto status_server = rdb::HttpStatusServer::start(
       *status_listen, {{"/metrics", {"text/plain; version=0.0.4", [&metrics] { return metrics.render_prometheus(); }}},
@@ -409,6 +475,7 @@ int run(int argc, char** argv) {
     rdb::metapb::Store self;
     self.set_address(advertised);
     self.set_status_address(status_served.to_string());
+    self.set_raft_address(advertised_raft);
     self.set_version(std::string(rdb::kRdbVersion));
     identity = rdb::join_cluster(**engine, *pd_client, self,
                                  std::chrono::system_clock::now() + std::chrono::seconds(pd_wait_s));
@@ -420,6 +487,9 @@ int run(int argc, char** argv) {
   raft_service.set_cluster_id(identity->cluster_id);
   if (grpc_transport != nullptr) {
     grpc_transport->set_cluster_id(identity->cluster_id);
+  }
+  if (tcp_transport) {
+    tcp_transport->set_cluster_id(identity->cluster_id);
   }
   service.set_cluster_id(identity->cluster_id);
   if (auto s = raft_store.start(identity->region); !s.is_ok()) {
@@ -455,6 +525,7 @@ int run(int argc, char** argv) {
     nlohmann::json j = {{"addr", served.to_string()},
                         {"status_addr", status_served.to_string()},
                         {"store_id", identity->store_id},
+                        {"raft_addr", advertised_raft},
                         {"pid", ::getpid()}};
     if (auto s = rdb::write_ready_file(ready_file, j.dump()); !s.is_ok()) {
       spdlog::error("{}", s.message());

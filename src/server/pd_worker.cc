@@ -49,6 +49,16 @@ void PdWorker::stop() {
 }
 
 Result<std::string> PdWorker::resolve(std::uint64_t store_id) {
+  RDB_ASSIGN_OR_RETURN(metapb::Store store, lookup_store(store_id));
+  return store.address();
+}
+
+Result<std::string> PdWorker::resolve_raft(std::uint64_t store_id) {
+  RDB_ASSIGN_OR_RETURN(metapb::Store store, lookup_store(store_id));
+  return store.raft_address();
+}
+
+Result<metapb::Store> PdWorker::lookup_store(std::uint64_t store_id) {
   pdpb::GetStoreRequest req;
   req.set_store_id(store_id);
   pdpb::GetStoreResponse resp;
@@ -59,7 +69,7 @@ Result<std::string> PdWorker::resolve(std::uint64_t store_id) {
   if (resp.header().has_error()) {
     return ServerStatus::not_found(resp.header().error().message());
   }
-  return resp.store().address();
+  return resp.store();
 }
 
 Result<std::uint64_t> PdWorker::alloc_ids(std::uint32_t count) {

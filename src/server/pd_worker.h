@@ -31,6 +31,8 @@ class PdWorker {
   void stop();
   // The address PD has for `store_id`.
   Result<std::string> resolve(std::uint64_t store_id);
+  // Its plain-TCP Raft address ("" when it has none).
+  Result<std::string> resolve_raft(std::uint64_t store_id);
   // `count` new unique ids from PD (for split regions and their peers): the first.
   Result<std::uint64_t> alloc_ids(std::uint32_t count);
   // Heartbeats now instead of at the next interval (e.g. a split made new regions);
@@ -41,6 +43,7 @@ class PdWorker {
   void on_gc_safe_point(std::function<void(std::uint64_t)> fn) { on_gc_safe_point_ = std::move(fn); }
 
  private:
+  Result<metapb::Store> lookup_store(std::uint64_t store_id);
   void run();
   void heartbeat();
 

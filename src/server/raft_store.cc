@@ -287,6 +287,9 @@ void RaftStore::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  if (poller_ != nullptr) {
+    poller_->wake();
+  }
   if (split_checker_) {
     split_checker_->stop();  // its last check may still propose: before the loop goes
   }
@@ -307,12 +310,15 @@ void RaftStore::stop() {
 
 void RaftStore::post(std::function<void()> task) {
   bool full = false;
+  bool wake_poller = false;
   {
     std::lock_guard lock(mu_);
     full = tasks_.size() >= config_.max_pending_tasks;
     if (!stopping_ && !full) {
       tasks_.push_back(std::move(task));
       task = nullptr;
+      wake_poller = polling_;
+      polling_ = false;  // one wake-up is enough
     }
   }
   if (task) {
@@ -321,7 +327,11 @@ void RaftStore::post(std::function<void()> task) {
     }
     return;  // dropped here, outside the lock: its callback answers "busy" (see propose())
   }
-  cv_.notify_one();
+  if (poller_ == nullptr) {
+    cv_.notify_one();
+  } else if (wake_poller) {
+    poller_->wake();
+  }
 }
 
 std::uint64_t RaftStore::lease_ms() const {
@@ -852,7 +862,20 @@ void RaftStore::run() {
       // manual clock may move, and wake() us, at any time).
       auto wait = std::chrono::milliseconds(next_tick > now ? std::min(next_tick - now, tick_ms) : 0);
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, wait, [&] { return stopping_ || !tasks_.empty(); });
+      if (poller_ == nullptr) {
+        cv_.wait_for(lock, wait, [&] { return stopping_ || !tasks_.empty(); });
+      } else {
+        // Sockets are served every turn, so a busy loop still reads them (a zero wait).
+        const bool idle = !stopping_ && tasks_.empty();
+        polling_ = idle;
+        lock.unlock();
+        poller_->wait(idle ? wait : std::chrono::milliseconds(0));
+        lock.lock();
+        polling_ = false;
+        lock.unlock();
+        poller_->serve();  // may deliver messages: tasks for this turn
+        lock.lock();
+      }
       if (stopping_) {
         break;
       }

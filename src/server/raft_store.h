@@ -64,6 +64,20 @@ class RaftTransport {
                              std::function<void(bool)> done) = 0;
 };
 
+// What the store's loop waits on when a transport serves its sockets on the loop thread
+// (tcp_transport.h): the loop calls wait() instead of sleeping on its condition variable,
+// then serve() to handle what became ready (which may call RaftStore::deliver). wake()
+// ends a wait() from any thread.
+class LoopPoller {
+ public:
+  virtual ~LoopPoller() = default;
+  // Loop thread only: returns when something is ready, wake() was called, or `timeout` passed.
+  virtual void wait(std::chrono::milliseconds timeout) = 0;
+  // Loop thread only: handles what the last wait() found ready.
+  virtual void serve() = 0;
+  virtual void wake() = 0;
+};
+
 struct RaftStoreConfig {
   std::atomic<std::uint64_t> store_id{0};
   RaftStoreConfig() = default;
@@ -175,6 +189,9 @@ class RaftStore {
   Status start(const std::optional<metapb::Region>& bootstrap);
   // Stops the loop; pending proposals and reads are answered with ServerIsBusy.
   void stop();
+  // Before start(): the loop waits on `poller` (which must outlive the loop) instead of
+  // its condition variable.
+  void set_poller(LoopPoller* poller) { poller_ = poller; }
 
   // Replicates a write. `keys` are checked against the region's range. A BATCH_SPLIT
   // (an admin command) is checked with check_split() and answered with every region
@@ -371,6 +388,8 @@ class RaftStore {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
+  LoopPoller* poller_ = nullptr;
+  bool polling_ = false;  // guarded by mu_: the loop is (about to be) in poller_->wait()
   std::thread thread_;
   std::shared_ptr<Clock> clock_;
   StoreLiveness liveness_;

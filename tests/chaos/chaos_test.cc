@@ -41,9 +41,15 @@ std::size_t acknowledged(const RunSummary& r) {
 
 class ChaosScenarioTest : public ::testing::TestWithParam<const char*> {};
 
+// A parameter "tcp:SCENARIO" runs SCENARIO with Raft between the stores on the plain-TCP
+// transport (--raft-addr), through the same fault proxy.
 TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
   ScenarioOptions o;
   o.scenario = GetParam();
+  if (o.scenario.rfind("tcp:", 0) == 0) {
+    o.scenario = o.scenario.substr(4);
+    o.store_args = {"--raft-addr", "127.0.0.1:0"};
+  }
   // A merge needs its regions measured and settled for 2 s first: give that scenario
   // room for several tries, so a loaded machine still sees one complete.
   o.duration = std::chrono::seconds(o.scenario == "merge" ? 30 : 20);
@@ -96,10 +102,11 @@ TEST_P(ChaosScenarioTest, StaysLinearizableAndLosesNoAcknowledgedWrite) {
 INSTANTIATE_TEST_SUITE_P(Faults, ChaosScenarioTest,
                          ::testing::Values("kill-leader", "pause", "partition-leader", "partition-split", "one-way",
                                            "pd-restart", "confused-peer", "split", "merge", "move", "pd-leader-kill",
-                                           "pd-partition"),
+                                           "pd-partition", "tcp:partition-leader", "tcp:one-way", "tcp:kill-leader"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), ':', '_');
                            return name;
                          });
 

@@ -65,7 +65,7 @@ class ChaosCluster {
       for (const auto& name : names) {
         RDB_ASSIGN_OR_RETURN(auto env, net_.env_for(name));
         cluster_.start_store(name, true, args, env);
-        net_.register_address(cluster_.store(name).addr, name);
+        register_store(name);
       }
     } catch (const std::exception& e) {
       return Status::unavailable(fmt::format("the chaos cluster did not start: {}", e.what()));
@@ -78,6 +78,14 @@ class ChaosCluster {
       return Status::unavailable("the chaos cluster did not elect a leader with 3 replicas in 60 s");
     }
     return Status::ok();
+  }
+
+  // The proxy names a store by both its gRPC and (with --raft-addr) its Raft address.
+  void register_store(const std::string& name) {
+    net_.register_address(cluster_.store(name).addr, name);
+    if (!cluster_.store(name).raft_addr.empty()) {
+      net_.register_address(cluster_.store(name).raft_addr, name);
+    }
   }
 
   std::unique_ptr<RdbClient> connect(std::chrono::milliseconds timeout, bool txn_one_pc = true) {
@@ -136,7 +144,7 @@ class ChaosCluster {
 
   void restart_store(const std::string& name) {
     cluster_.restart_store(name);
-    net_.register_address(cluster_.store(name).addr, name);
+    register_store(name);
   }
 
   // The PD group's leader: the member that names itself leader when asked directly

@@ -247,7 +247,7 @@ TEST_F(CliTest, BenchAsyncKeepsRequestsInFlightFromOneThread) {
     argv.insert(argv.end(), args.begin(), args.end());
     return testing::run_command(argv, cluster_->dir().path(), std::chrono::seconds(60));
   };
-  for (const char* workload : {"raw-put", "raw-get", "get", "mixed"}) {
+  for (const char* workload : {"raw-put", "raw-get", "get", "mixed", "ycsb-b"}) {
     auto r = bench({"--workload", workload, "--async", "--concurrency", "256", "--ops", "2000", "--keys", "500"});
     ASSERT_EQ(r.exit_code, 0) << workload << ": " << r.err;
     auto j = first_json(r);

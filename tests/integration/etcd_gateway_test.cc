@@ -362,6 +362,52 @@ std::vector<std::string> watch_transcript(const Etcdctl& ctl, const std::string&
   return out;
 }
 
+// rdb-bench's etcd driver (the load generator of bench/compare-etcd.sh), one thread per
+// request and --async (gRPC's callback API from one thread), against a real etcd and the
+// gateway: every operation answered, none failed.
+TEST_F(EtcdGatewayTest, BenchEtcdDriverRunsBlockingAndAsync) {
+  if (!have_program("etcd")) {
+    GTEST_SKIP() << "etcd (Debian's etcd-server) is not installed: run scripts/install-deps.sh";
+  }
+  RealEtcd etcd(cluster_.dir().path());
+  for (const std::string& endpoint : {etcd.endpoint(), gateway_}) {
+    for (const char* workload : {"raw-put", "raw-get", "get", "ycsb-a"}) {
+      for (bool async : {false, true}) {
+        std::vector<std::string> argv = {testing::bin_dir() + "/rdb-bench",
+                                         "--driver",
+                                         "etcd",
+                                         "--endpoints",
+                                         endpoint,
+                                         "--workload",
+                                         workload,
+                                         "--concurrency",
+                                         "32",
+                                         "--ops",
+                                         "400",
+                                         "--keys",
+                                         "100",
+                                         "--warmup",
+                                         "0",
+                                         "--json"};
+        if (async) {
+          argv.emplace_back("--async");
+        }
+        auto r = testing::run_command(argv, cluster_.dir().path(), 60s);
+        SCOPED_TRACE(fmt::format("{} {} async={}", endpoint, workload, async));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        auto j = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')));
+        EXPECT_EQ(j.value("async", false), async) << r.out;
+        EXPECT_GE(j.value("ops", 0ULL), 400ULL) << r.out;
+        EXPECT_TRUE(j["errors"].empty()) << r.out;
+      }
+    }
+  }
+  auto tso = testing::run_command(
+      {testing::bin_dir() + "/rdb-bench", "--driver", "etcd", "--endpoints", gateway_, "--workload", "tso", "--async"},
+      cluster_.dir().path(), 60s);
+  EXPECT_EQ(tso.exit_code, 2) << "etcd has no TSO: --async tso is refused";
+}
+
 TEST_F(EtcdGatewayTest, EtcdctlWatchPrintsWhatItPrintsAgainstEtcd) {
   if (!have_program("etcd")) {
     GTEST_SKIP() << "etcd (Debian's etcd-server) is not installed: run scripts/install-deps.sh";

@@ -57,6 +57,7 @@ Daemon LocalCluster::launch(const std::string& binary, const std::string& name, 
   auto j = nlohmann::json::parse(text);
   d.addr = j["addr"];
   d.status_addr = j["status_addr"];
+  d.raft_addr = j.value("raft_addr", "");
   return d;
 }
 

@@ -20,6 +20,7 @@ struct Daemon {
   std::unique_ptr<Subprocess> process;
   std::string addr;
   std::string status_addr;
+  std::string raft_addr;  // stores with --raft-addr: their plain-TCP Raft listener
   std::string data_dir;
   std::string earlier_logs;  // PD members: what the daemon's earlier runs (before restarts) wrote
   std::string logs() const;

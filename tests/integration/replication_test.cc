@@ -17,12 +17,18 @@ namespace {
 
 using testing::LocalCluster;
 
-class ReplicationTest : public ::testing::Test {
+// Every test runs twice: Raft between the stores on gRPC, then on the plain-TCP transport
+// (--raft-addr), whose traffic is checked to flow before the test starts.
+class ReplicationTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     cluster_.start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000"});
+    std::vector<std::string> args = {"--raft-log-gc-threshold", "50"};
+    if (GetParam() == "tcp") {
+      args.insert(args.end(), {"--raft-addr", "127.0.0.1:0"});
+    }
     for (const char* s : {"s1", "s2", "s3"}) {
-      cluster_.start_store(s, true, {"--raft-log-gc-threshold", "50"});
+      cluster_.start_store(s, true, args);
     }
     client_ = client(std::chrono::seconds(20));
     ASSERT_TRUE(testing::poll_until(
@@ -39,6 +45,15 @@ class ReplicationTest : public ::testing::Test {
         },
         std::chrono::seconds(60)))
         << "the region never reached 3 voters";
+    if (GetParam() == "tcp") {
+      ASSERT_TRUE(client_->raw_put("transport-check", "x").is_ok());
+      for (const char* s : {"s1", "s2", "s3"}) {
+        EXPECT_TRUE(testing::poll_until(
+            [&] { return cluster_.metric(cluster_.store(s).status_addr, "rdb_raft_tcp_received_messages_total") > 0; },
+            std::chrono::seconds(20)))
+            << s << " received no Raft message over TCP";
+      }
+    }
   }
 
   std::unique_ptr<RdbClient> client(std::chrono::milliseconds timeout) {
@@ -138,7 +153,7 @@ class ReplicationTest : public ::testing::Test {
   std::unique_ptr<RdbClient> client_;
 };
 
-TEST_F(ReplicationTest, LeaderKilledNewLeaderServesOldLeaderCatchesUpBySnapshot) {
+TEST_P(ReplicationTest, LeaderKilledNewLeaderServesOldLeaderCatchesUpBySnapshot) {
   for (int i = 0; i < 30; ++i) {
     ASSERT_TRUE(client_->raw_put("rep/" + std::to_string(i), "v").is_ok());
   }
@@ -196,7 +211,7 @@ TEST_F(ReplicationTest, LeaderKilledNewLeaderServesOldLeaderCatchesUpBySnapshot)
 // stall clients: a read waiting there goes to another replica, the write caught
 // there comes back UNDETERMINED instead of waiting out the call's deadline, and new
 // writes reach the new leader — all while the old one is still stopped.
-TEST_F(ReplicationTest, HungLeaderDoesNotStallClients) {
+TEST_P(ReplicationTest, HungLeaderDoesNotStallClients) {
   ASSERT_TRUE(client_->raw_put("hung/k", "v").is_ok());
   ClientOptions o;
   o.pd_endpoints = {cluster_.pd().addr};
@@ -231,7 +246,7 @@ TEST_F(ReplicationTest, HungLeaderDoesNotStallClients) {
 // The same through the asynchronous calls, which wait on the store's stream without a
 // thread: the timer notices the silence, a probe finds the store hung, the write ends
 // UNDETERMINED and the read goes to another replica.
-TEST_F(ReplicationTest, HungLeaderEndsAsyncCallsWithoutWaitingOutTheDeadline) {
+TEST_P(ReplicationTest, HungLeaderEndsAsyncCallsWithoutWaitingOutTheDeadline) {
   ASSERT_TRUE(client_->raw_put("ahung/k", "v").is_ok());
   ClientOptions o;
   o.pd_endpoints = {cluster_.pd().addr};
@@ -255,7 +270,7 @@ TEST_F(ReplicationTest, HungLeaderEndsAsyncCallsWithoutWaitingOutTheDeadline) {
   cluster_.store(leader).process->signal(SIGCONT);
 }
 
-TEST_F(ReplicationTest, FullClusterRestartKeepsEveryAcknowledgedWrite) {
+TEST_P(ReplicationTest, FullClusterRestartKeepsEveryAcknowledgedWrite) {
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(client_->raw_put("full/" + std::to_string(i), std::to_string(i)).is_ok());
   }
@@ -279,7 +294,7 @@ TEST_F(ReplicationTest, FullClusterRestartKeepsEveryAcknowledgedWrite) {
 // A leader that lost its quorum still shuts down on SIGTERM within the grace
 // period: writes waiting for Raft (on the callback API, holding no thread) are
 // answered as undetermined, so the gRPC server can drain.
-TEST_F(ReplicationTest, LeaderWithoutQuorumShutsDownWithWritesPending) {
+TEST_P(ReplicationTest, LeaderWithoutQuorumShutsDownWithWritesPending) {
   std::string leader = leader_name();
   ASSERT_FALSE(leader.empty());
   std::vector<std::string> frozen = freeze_all_but(leader);
@@ -320,7 +335,7 @@ TEST_F(ReplicationTest, LeaderWithoutQuorumShutsDownWithWritesPending) {
   EXPECT_FALSE(put_status.ok() && !put_resp.has_region_error()) << "a write without quorum was acknowledged";
 }
 
-TEST_F(ReplicationTest, MinorityCannotServeReadsOrWrites) {
+TEST_P(ReplicationTest, MinorityCannotServeReadsOrWrites) {
   ASSERT_TRUE(client_->raw_put("minority/k", "before").is_ok());
   std::string leader = leader_name();
   ASSERT_FALSE(leader.empty());
@@ -360,6 +375,9 @@ namespace rdb {
 namespace {
 
 // Four stores, three replicas: room to move a replica.
+INSTANTIATE_TEST_SUITE_P(Transports, ReplicationTest, ::testing::Values("grpc", "tcp"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
 class RebalanceTest : public ::testing::Test {
  protected:
   void start(std::vector<std::string> pd_extra, std::vector<std::string> stores = {"s1", "s2", "s3", "s4"}) {

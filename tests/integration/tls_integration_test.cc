@@ -125,6 +125,13 @@ TEST_F(TlsIntegrationTest, OnlyClientsWithAnAllowedCertificateGetIn) {
       cluster_.dir().path());
   EXPECT_NE(half.exit_code, 0);
   EXPECT_NE(half.err.find("--ca, --cert and --key"), std::string::npos) << half.err;
+  // The plain-TCP Raft transport is refused with TLS: Raft traffic stays on mutual TLS.
+  auto tcp = testing::run_command({testing::bin_dir() + "/rdb-server", "--pd", cluster_.pd().addr, "--data-dir",
+                                   cluster_.dir().sub("tcp-store"), "--ca", certs_ + "/ca.pem", "--cert",
+                                   certs_ + "/store.pem", "--key", certs_ + "/store.key", "--raft-addr", "127.0.0.1:0"},
+                                  cluster_.dir().path());
+  EXPECT_EQ(tcp.exit_code, 2);
+  EXPECT_NE(tcp.err.find("--raft-addr is plaintext"), std::string::npos) << tcp.err;
 }
 
 }  // namespace

@@ -125,6 +125,30 @@ class EtcdDriver final : public BenchDriver {
   Status tso(std::uint32_t) override { return Status::invalid_argument("etcd has no timestamp oracle"); }
   void tso_async(std::uint32_t count, std::function<void(Status)> done) override { done(tso(count)); }
 
+  // --async: gRPC's callback API, each call to the next endpoint in turn (how etcd's client
+  // balances unary calls), `done` on the gRPC thread that completed it.
+  bool has_async() const override { return true; }
+
+  void put_async(const std::string& key, const std::string& value, std::function<void(Status)> done) override {
+    auto* call = new AsyncCall<etcdserverpb::PutRequest, etcdserverpb::PutResponse>(std::move(done));
+    call->req.set_key(key);
+    call->req.set_value(value);
+    next_stub().async()->Put(&call->ctx, &call->req, &call->resp,
+                             [call](const grpc::Status& s) { call->finish(from_grpc(s)); });
+  }
+
+  void get_async(const std::string& key, std::function<void(Status)> done) override {
+    read_version_async(key, std::move(done));
+  }
+
+  void read_version_async(const std::string& key, std::function<void(Status)> done) override {
+    auto* call = new AsyncCall<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>(std::move(done));
+    call->req.set_key(key);
+    call->req.set_serializable(serializable_);
+    next_stub().async()->Range(&call->ctx, &call->req, &call->resp,
+                               [call](const grpc::Status& s) { call->finish(from_grpc(s)); });
+  }
+
  private:
   static std::unique_ptr<grpc::ClientContext> context() {
     auto ctx = std::make_unique<grpc::ClientContext>();
@@ -137,9 +161,28 @@ class EtcdDriver final : public BenchDriver {
     return *stubs_[mine % stubs_.size()];
   }
 
+  // One asynchronous call's state, alive from the call until its completion.
+  template <typename Request, typename Response>
+  struct AsyncCall {
+    explicit AsyncCall(std::function<void(Status)> d) : done(std::move(d)) {
+      ctx.set_deadline(std::chrono::system_clock::now() + kTimeout);
+    }
+    void finish(Status s) {
+      auto d = std::move(done);
+      delete this;  // before `d`: it may issue the next call
+      d(std::move(s));
+    }
+    grpc::ClientContext ctx;
+    Request req;
+    Response resp;
+    std::function<void(Status)> done;
+  };
+  etcdserverpb::KV::Stub& next_stub() { return *stubs_[next_async_.fetch_add(1) % stubs_.size()]; }
+
   bool serializable_;
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs_;
   inline static std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> next_async_{0};
 };
 
 }  // namespace

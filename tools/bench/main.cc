@@ -248,8 +248,9 @@ int run(int argc, char** argv) {
                "tso: keep --concurrency requests in flight through the client's callback API (no thread per "
                "request)");
   app.add_flag("--async", cfg.async,
-               "rdb: keep --concurrency requests in flight from one thread through the client's asynchronous API "
-               "(raw-put, raw-get, get, mixed, tso), instead of one thread per request");
+               "keep --concurrency requests in flight from one thread instead of one thread per request: rdb "
+               "through the client's asynchronous API, etcd through gRPC's callback API (raw-put, raw-get, get, "
+               "mixed, ycsb-a/b/c; tso for rdb)");
   app.add_option("--attempt-timeout-ms", cfg.attempt_timeout_ms,
                  "rdb: a store silent this long is taken as hung (ClientOptions::attempt_timeout)")
       ->check(CLI::PositiveNumber)
@@ -282,9 +283,11 @@ int run(int argc, char** argv) {
     return kExitBadUsage;
   }
   if (cfg.async) {
-    const std::set<std::string> async_workloads = {"raw-put", "raw-get", "get", "mixed", "tso"};
-    if (cfg.driver != "rdb" || async_workloads.count(cfg.workload) == 0) {
-      std::cerr << "rdb-bench: --async needs --driver rdb and a workload of raw-put, raw-get, get, mixed or tso\n";
+    const std::set<std::string> async_workloads = {"raw-put", "raw-get", "get",    "mixed",
+                                                   "ycsb-a",  "ycsb-b",  "ycsb-c", "tso"};
+    if (async_workloads.count(cfg.workload) == 0 || (cfg.driver != "rdb" && cfg.workload == "tso")) {
+      std::cerr << "rdb-bench: --async needs a workload of raw-put, raw-get, get, mixed, ycsb-a/b/c or (rdb only) "
+                   "tso\n";
       return kExitBadUsage;
     }
     if (cfg.target_rate > 0) {
@@ -512,7 +515,7 @@ int run(int argc, char** argv) {
       return;
     }
     bool read = cfg.workload == "raw-get" ||
-                (cfg.workload == "mixed" && std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio);
+                (mix.read_ratio > 0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.read_ratio);
     if (read) {
       driver->get_async(key, std::move(on_done));
     } else {
@@ -630,11 +633,11 @@ int run(int argc, char** argv) {
     if (mix.read_ratio > 0) {
       j["read_ratio"] = mix.read_ratio;
     }
+    j["async"] = async_mode;
     if (cfg.driver == "etcd") {
       j["serializable"] = cfg.serializable;
     } else {
       j["batched"] = !cfg.unary;
-      j["async"] = async_mode;
     }
     if (cfg.workload == "tso") {
       j["timestamps_per_s"] = ops_per_s * cfg.tso_count;
