@@ -21,6 +21,9 @@ KEYS=${KEYS:-10000}
 ETCD_BASE=${ETCD_BASE:-23790}   # etcd client ports BASE+1..3, peer ports BASE+11..13
 RDB_BASE=${RDB_BASE:-24790}     # PD BASE, PD status BASE+1, stores BASE+11..13, status BASE+21..23, gateway BASE+30
 GATEWAY=${GATEWAY:-1}
+# RAFT_TCP=1 (the default): Raft between the stores on the plain-TCP transport (rdb-server
+# --raft-addr, docs/design.md); RAFT_TCP=0: on gRPC.
+RAFT_TCP=${RAFT_TCP:-1}
 
 # The matrix: workload:in-flight (transferN: a transaction reading and writing N keys;
 # rdb's Transaction, etcd's Txn guarded by every key's mod_revision; ycsb-a/b/c: YCSB's core
@@ -155,9 +158,11 @@ PIDS+=($!)
 PD_PID=$!
 wait_for_file "$WORK/pd.ready" 30 || { echo "rdb-pd did not start"; tail -5 "$WORK/pd.log"; exit 1; }
 STORE_PIDS=()
+RAFT_ARGS=()
+[ "$RAFT_TCP" = 0 ] || RAFT_ARGS=(--raft-addr 127.0.0.1:0)
 for i in 1 2 3; do
   "$BIN/rdb-server" --addr "127.0.0.1:$((RDB_BASE + 10 + i))" --status-addr "127.0.0.1:$((RDB_BASE + 20 + i))" \
-    --data-dir "$WORK/store$i" --pd "$PD" --ready-file "$WORK/store$i.ready" 2>"$WORK/store$i.log" &
+    --data-dir "$WORK/store$i" --pd "$PD" --ready-file "$WORK/store$i.ready" "${RAFT_ARGS[@]}" 2>"$WORK/store$i.log" &
   PIDS+=($!); STORE_PIDS+=($!)
   wait_for_file "$WORK/store$i.ready" 60 || { echo "rdb-server $i did not start"; tail -5 "$WORK/store$i.log"; exit 1; }
 done

@@ -30,6 +30,8 @@ http_get() {
 # Sets PD; appends the daemons' pids to PIDS and the stores' to STORE_PIDS (the caller
 # kills them); returns once one region has three voters and a leader. PD_ARGS: extra
 # rdb-pd flags (e.g. PD_ARGS="--leader-schedule-limit 0" keeps a split's leaders in place).
+# RAFT_TCP=1 (the default) runs Raft between the stores on the plain-TCP transport
+# (--raft-addr on a free port); RAFT_TCP=0 keeps it on gRPC.
 start_bench_cluster() {
   local dir=$1 base=$2
   shift 2
@@ -41,7 +43,8 @@ start_bench_cluster() {
   local i
   for i in 1 2 3; do
     "$BIN/rdb-server" --addr "127.0.0.1:$((base + 10 + i))" --status-addr "127.0.0.1:$((base + 20 + i))" \
-      --data-dir "$dir/store$i" --pd "$PD" --ready-file "$dir/store$i.ready" "$@" 2>"$dir/store$i.log" &
+      --data-dir "$dir/store$i" --pd "$PD" --ready-file "$dir/store$i.ready" \
+      $([ "${RAFT_TCP:-1}" = 0 ] || echo --raft-addr 127.0.0.1:0) "$@" 2>"$dir/store$i.log" &
     PIDS+=($!)
     STORE_PIDS+=($!)
     wait_for_file "$dir/store$i.ready" 60 || { echo "rdb-server $i did not start"; return 1; }

@@ -102,8 +102,10 @@ done
 for ((i = 1; i <= STORES; i++)); do
   port=$((20159 + i)); status=$((20179 + i))
   rm -f "$DATA/store$i.ready"
+  # Raft between the stores on the plain-TCP transport (docs/design.md); TLS keeps it on gRPC.
+  raft_addr=(); [ "$TLS" = 1 ] || raft_addr=("raft-addr=\"127.0.0.1:$((20169 + i))\"")
   write_config rdb-server "$DATA/store$i.toml" "addr=\"127.0.0.1:$port\"" "status-addr=\"127.0.0.1:$status\"" \
-    "data-dir=\"$DATA/store$i\"" "pd=\"$PD_ENDPOINTS\"" "ready-file=\"$DATA/store$i.ready\""
+    "data-dir=\"$DATA/store$i\"" "pd=\"$PD_ENDPOINTS\"" "ready-file=\"$DATA/store$i.ready\"" ${raft_addr[@]+"${raft_addr[@]}"}
   "$BIN/rdb-server" --config "$DATA/store$i.toml" ${STORE_TLS[@]+"${STORE_TLS[@]}"} 2>>"$DATA/store$i.log" &
   PIDS+=($!)
   wait_for_file "$DATA/store$i.ready" 60 || { echo "rdb-server $i failed to start:"; tail -5 "$DATA/store$i.log"; exit 1; }
