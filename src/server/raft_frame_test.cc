@@ -12,7 +12,7 @@ raftsvc::RaftBatch batch_of(int n, std::uint64_t cluster, std::size_t payload = 
   b.set_cluster_id(cluster);
   for (int i = 0; i < n; ++i) {
     auto* m = b.add_messages();
-    m->set_region_id(static_cast<std::uint64_t>(i + 1));
+    m->set_region_id(static_cast<std::uint64_t>(i) + 1);
     m->mutable_message()->set_index(static_cast<std::uint64_t>(i));
     m->mutable_message()->add_entries()->set_data(std::string(payload, 'x'));
   }

@@ -22,7 +22,7 @@ namespace rdb {
 
 namespace {
 
-constexpr std::size_t kReadChunk = 256 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{256} * 1024;
 constexpr int kReadsPerTurn = 4;  // per connection per serve(): a busy peer does not starve the others
 constexpr auto kInitialBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);

@@ -84,7 +84,7 @@ class Node {
     EXPECT_TRUE(t.is_ok()) << t.status().to_string();
     transport = std::move(t).value();
     transport->set_cluster_id(kCluster);
-    transport->set_receiver({[this](raftsvc::RaftMessage m) {
+    transport->set_receiver({[this](const raftsvc::RaftMessage& m) {
                                std::lock_guard lock(mu);
                                got.push_back(m.message().index());
                              },
@@ -221,7 +221,9 @@ class ConnectProxy {
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ADD_FAILURE() << "the proxy cannot reach its target";
+    }
     return fd;
   }
 
@@ -305,7 +307,7 @@ TEST(TcpRaftTransportTest, LargeBatchesAreSplitIntoFramesAndArrive) {
   dir.set(2, b.addr());
   std::vector<raftsvc::RaftMessage> batch;
   for (std::uint64_t i = 0; i < 40; ++i) {
-    batch.push_back(to_store(2, i, 512 * 1024));  // 20 MiB in all: more than the socket buffers hold
+    batch.push_back(to_store(2, i, std::size_t{512} * 1024));  // 20 MiB in all: more than the socket buffers hold
   }
   a.transport->send(std::move(batch));
   ASSERT_TRUE(testing::poll_until([&] { return b.received() == 40; }, 30s)) << b.received() << " arrived";
@@ -410,6 +412,7 @@ TEST(TcpRaftTransportTest, ConnectionsPastTheLimitAreClosed) {
   few.max_incoming = 3;
   Node b(dir, fallback, few);
   std::vector<int> fds;
+  fds.reserve(6);
   for (int i = 0; i < 6; ++i) {
     fds.push_back(raw_connect(b.transport->port()));
   }
