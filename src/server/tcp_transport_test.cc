@@ -215,18 +215,6 @@ class ConnectProxy {
     }
     ::close(b);
   }
-  static int raw_connect(std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ADD_FAILURE() << "the proxy cannot reach its target";
-    }
-    return fd;
-  }
-
   std::string status_;
   int fd_ = -1;
   std::uint16_t port_ = 0;
