@@ -236,12 +236,15 @@ if [ ${#CPU_ROWS[@]} -gt 0 ]; then
   echo
   echo "Server CPU (etcd: its 3 members; rdb: PD + 3 stores), 64 in flight at a fixed offered rate; idle: etcd $(cat "$WORK/etcd-idle.txt") %, rdb $(cat "$WORK/rdb-idle.txt") % of a core"
   echo
-  echo "| workload | offered ops/s | etcd % of a core | rdb % of a core | etcd CPU us/op | rdb CPU us/op | rdb/etcd CPU per op |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  # "done/s": what each system completed; below the offered rate (a system that cannot keep up)
+  # its CPU per op is at a lower rate than the other's, and the ratio is marked.
+  echo "| workload | offered ops/s | etcd done/s | rdb done/s | etcd % of a core | rdb % of a core | etcd CPU us/op | rdb CPU us/op | rdb/etcd CPU per op |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for row in "${CPU_ROWS[@]}"; do
-    read -r ep eu _ <"$WORK/etcd-cpu-$row.txt"; read -r rp ru _ <"$WORK/rdb-cpu-$row.txt"
-    awk -v w="$(label "${row%%:*}")" -v r="${row##*:}" -v ep="$ep" -v rp="$rp" -v eu="$eu" -v ru="$ru" \
-      'BEGIN { printf "| %s | %d | %d | %d | %d | %d | %.2fx |\n", w, r, ep, rp, eu, ru, (eu > 0 ? ru / eu : 0) }'
+    read -r ep eu eo <"$WORK/etcd-cpu-$row.txt"; read -r rp ru ro <"$WORK/rdb-cpu-$row.txt"
+    awk -v w="$(label "${row%%:*}")" -v r="${row##*:}" -v ep="$ep" -v rp="$rp" -v eu="$eu" -v ru="$ru" -v eo="$eo" -v ro="$ro" \
+      'BEGIN { short = (eo < 0.95 * r || ro < 0.95 * r) ? " (a side below the offered rate)" : "";
+               printf "| %s | %d | %d | %d | %d | %d | %d | %d | %.2fx%s |\n", w, r, eo, ro, ep, rp, eu, ru, (eu > 0 ? ru / eu : 0), short }'
   done
 fi
 echo "RSS MiB per process: etcd members after the runs $ETCD_RSS; rdb stores idle $RDB_IDLE_RSS, after put@256 $RDB_PEAK_RSS, at the end $RDB_END_RSS"
