@@ -743,8 +743,22 @@ TEST_F(ClientIntegrationTest, OneThreadKeepsAThousandPointCallsInFlightWithoutTh
   ClientOptions o;
   o.pd_endpoints = {cluster_->pd().addr};
   o.async_threads = 1;
+  // Long enough that a call a region error sent to the (held) pool still succeeds after it is let go.
+  o.timeout = std::chrono::seconds(90);
   auto c = std::move(RdbClient::connect(o)).value();
   ASSERT_TRUE(c->raw_put("async/warm", "w").is_ok());  // the region is located (cached) now
+
+  // Region errors the stores answered to puts (a leader change under a loaded machine): each
+  // such call is rerouted on the pool, as it may need PD. Nothing else needs the pool.
+  auto put_metric = [&](const char* counter) {
+    std::uint64_t sum = 0;
+    for (const char* s : {"s1", "s2", "s3"}) {
+      sum += cluster_->metric(cluster_->store(s).status_addr, fmt::format("{}{{method=\"RawPut\"}}", counter));
+    }
+    return sum;
+  };
+  const std::uint64_t errors_before = put_metric("rdb_kv_errors_total");
+  const std::uint64_t requests_before = put_metric("rdb_kv_requests_total");
 
   constexpr std::size_t kCalls = 1000;
   Completions puts;
@@ -768,12 +782,18 @@ TEST_F(ClientIntegrationTest, OneThreadKeepsAThousandPointCallsInFlightWithoutTh
       puts.add(s);
     });
   }
-  bool all_done = puts.wait(kCalls);
+  (void)puts.wait(kCalls, std::chrono::seconds(20));
+  const std::size_t done_while_held = puts.count();
   release_pool.set_value();
-  ASSERT_TRUE(all_done) << puts.count() << " of " << kCalls << " puts completed while the pool was held";
+  ASSERT_TRUE(puts.wait(kCalls)) << puts.count() << " of " << kCalls << " puts completed";
   EXPECT_EQ(puts.first_error(), "");
   EXPECT_EQ(inline_completions.load(), 0);
   ASSERT_TRUE(pool_call.wait(1));
+  ASSERT_GE(put_metric("rdb_kv_requests_total") - requests_before, kCalls);  // the counters are read right
+  const std::uint64_t region_errors = put_metric("rdb_kv_errors_total") - errors_before;
+  EXPECT_LE(kCalls - done_while_held, region_errors)
+      << done_while_held << " of " << kCalls << " puts completed while the only pool thread was held, and the "
+      << "stores answered " << region_errors << " region errors: a call without one needed the pool";
 
   // Read them back asynchronously (gets and versioned gets), checking every value.
   Completions gets;
