@@ -89,13 +89,14 @@ class LocalTransport final : public RaftTransport {
       std::lock_guard lock(mu_);
       auto it = stores_.find(message.to_peer().store_id());
       if (it != stores_.end()) {
-        delivered = stream_snapshot(*it->second, std::move(message), files).is_ok();
+        delivered = stream_snapshot(*it->second, message, files).is_ok();
       }
     }
     done(delivered);
   }
 
-  static Status stream_snapshot(RaftStore& to, raftsvc::RaftMessage message, const std::vector<std::string>& files) {
+  static Status stream_snapshot(RaftStore& to, const raftsvc::RaftMessage& message,
+                                const std::vector<std::string>& files) {
     raftsvc::SnapshotDescriptor d;
     std::uint64_t total = 0;
     if (d.ParseFromString(message.message().snapshot().data())) {
@@ -151,7 +152,7 @@ class RaftStoreTest : public ::testing::Test {
     nodes_.clear();
   }
 
-  metapb::Region region_with(std::vector<std::uint64_t> stores) {
+  metapb::Region region_with(const std::vector<std::uint64_t>& stores) {
     metapb::Region r;
     r.set_id(100);
     r.mutable_region_epoch()->set_conf_ver(1);
@@ -227,7 +228,7 @@ class RaftStoreTest : public ::testing::Test {
     return ctx;
   }
 
-  ProposeResult propose_on(std::uint64_t store, KvCommand cmd) {
+  ProposeResult propose_on(std::uint64_t store, const KvCommand& cmd) {
     auto p = std::make_shared<std::promise<ProposeResult>>();
     auto f = p->get_future();
     std::vector<std::string> keys(cmd.keys().begin(), cmd.keys().end());
@@ -237,7 +238,7 @@ class RaftStoreTest : public ::testing::Test {
   }
 
   // Proposes on whoever leads, retrying on region errors (leader changes).
-  ProposeResult write(KvCommand cmd) {
+  ProposeResult write(const KvCommand& cmd) {
     for (int attempt = 0; attempt < 200; ++attempt) {
       std::uint64_t leader = wait_for_leader();
       ProposeResult r = propose_on(leader, cmd);
@@ -334,7 +335,7 @@ class SteppedRaftStoreTest : public RaftStoreTest {
   }
 
   // A write proposed on `store`, time stepping until it is answered.
-  ProposeResult write_on(std::uint64_t store, KvCommand cmd) {
+  ProposeResult write_on(std::uint64_t store, const KvCommand& cmd) {
     auto p = std::make_shared<std::promise<ProposeResult>>();
     auto f = p->get_future();
     std::vector<std::string> keys(cmd.keys().begin(), cmd.keys().end());

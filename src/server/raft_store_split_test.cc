@@ -37,7 +37,7 @@ class RaftStoreSplitTest : public RaftStoreTest {
   }
 
   // Proposes `cmd` to region `region_id`'s leader, retrying while leadership settles.
-  ProposeResult write_to(std::uint64_t region_id, KvCommand cmd) {
+  ProposeResult write_to(std::uint64_t region_id, const KvCommand& cmd) {
     ProposeResult last;
     for (int attempt = 0; attempt < 200; ++attempt) {
       auto leader = leader_of(region_id);
@@ -314,7 +314,7 @@ class RaftStoreMergeTest : public RaftStoreSplitTest {
       if (auto leader = leader_of(source)) {
         auto p = std::make_shared<std::promise<Status>>();
         auto f = p->get_future();
-        nodes_[leader->self.store_id()].store->merge_region(source, target, [p](Status s) { p->set_value(s); });
+        nodes_[leader->self.store_id()].store->merge_region(source, target, [p](const Status& s) { p->set_value(s); });
         EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
         last = f.get();
         if (last.is_ok() || last.code() == StatusCode::kInvalidArgument) {

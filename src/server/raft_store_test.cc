@@ -224,7 +224,7 @@ TEST_F(RaftStoreTest, AddingAPeerBringsANewStoreUpBySnapshot) {
   p.set_store_id(2);
   for (auto type : {raftpb::ADD_LEARNER_NODE, raftpb::ADD_NODE}) {
     auto done = std::make_shared<std::promise<Status>>();
-    nodes_[1].store->change_peer(100, type, p, [done](Status s) { done->set_value(s); });
+    nodes_[1].store->change_peer(100, type, p, [done](const Status& s) { done->set_value(s); });
     auto f = done->get_future();
     ASSERT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
     ASSERT_TRUE(f.get().is_ok());
@@ -349,7 +349,7 @@ TEST_F(RaftStoreTest, ASecondPeerOnTheSameStoreIsRefused) {
   second.set_store_id(leader % 3 + 1);
   auto p = std::make_shared<std::promise<Status>>();
   auto f = p->get_future();
-  nodes_[leader].store->change_peer(100, raftpb::ADD_LEARNER_NODE, second, [p](Status s) { p->set_value(s); });
+  nodes_[leader].store->change_peer(100, raftpb::ADD_LEARNER_NODE, second, [p](const Status& s) { p->set_value(s); });
   ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   Status s = f.get();
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
@@ -379,7 +379,7 @@ TEST_F(RaftStoreTest, AJointStepSwapsALearnerInForAVoter) {
   auto change = [&](std::vector<std::pair<raftpb::ConfChangeType, metapb::Peer>> changes) {
     auto done = std::make_shared<std::promise<Status>>();
     auto f = done->get_future();
-    nodes_[leader].store->change_peers(100, std::move(changes), [done](Status s) { done->set_value(s); });
+    nodes_[leader].store->change_peers(100, std::move(changes), [done](const Status& s) { done->set_value(s); });
     EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
     return f.get();
   };
