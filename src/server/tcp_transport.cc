@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "common/address.h"
+#include "server/http_proxy.h"
 
 namespace rdb {
 
@@ -65,30 +66,20 @@ Result<std::unique_ptr<addrinfo, AddrInfoDeleter>> lookup(const HostPort& hp, bo
   return std::unique_ptr<addrinfo, AddrInfoDeleter>(found);
 }
 
-// gRPC's proxy setting (grpc_proxy=http://HOST:PORT), honoured here too so that Raft traffic
-// leaves the way the store's gRPC traffic does (the chaos harness cuts links in such a proxy).
-std::string proxy_from_env() {
-  const char* v = std::getenv("grpc_proxy");
-  std::string p = v == nullptr ? "" : v;
-  if (p.rfind("http://", 0) == 0) {
-    p = p.substr(7);
-  }
-  while (!p.empty() && p.back() == '/') {
-    p.pop_back();
-  }
-  return p;
-}
-
 bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   pollfd p{fd, events, 0};
   return left.count() > 0 && ::poll(&p, 1, static_cast<int>(left.count())) > 0;
 }
 
-// An HTTP CONNECT tunnel to `target` through the proxy connected on `fd`.
-Status tunnel(int fd, const std::string& target, std::chrono::milliseconds timeout) {
+// An HTTP CONNECT tunnel to `target` through `proxy`, connected on `fd`.
+Status tunnel(int fd, const std::string& target, const HttpProxy& proxy, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string request = fmt::format("CONNECT {} HTTP/1.1\r\nHost: {}\r\n\r\n", target, target);
+  std::string request = fmt::format("CONNECT {} HTTP/1.1\r\nHost: {}\r\n", target, target);
+  if (!proxy.credentials.empty()) {
+    request += fmt::format("Proxy-Authorization: Basic {}\r\n", base64(proxy.credentials));
+  }
+  request += "\r\n";
   for (std::size_t at = 0; at < request.size();) {
     ssize_t n = ::send(fd, request.data() + at, request.size() - at, MSG_NOSIGNAL);
     if (n > 0) {
@@ -120,10 +111,13 @@ Status tunnel(int fd, const std::string& target, std::chrono::milliseconds timeo
   return Status::ok();
 }
 
-// A connected, non-blocking socket to `addr`, or why not, within `timeout`.
+// A connected, non-blocking socket to `target` — through the HTTP proxy gRPC would use for it,
+// so Raft traffic leaves the way the store's gRPC traffic does (the chaos harness cuts links in
+// such a proxy) — or why not, within `timeout`.
 Result<int> connect_to(const std::string& target, std::chrono::milliseconds timeout) {
-  const std::string proxy = proxy_from_env();
-  const std::string& addr = proxy.empty() ? target : proxy;
+  RDB_ASSIGN_OR_RETURN(HostPort target_hp, parse_host_port(target));
+  const std::optional<HttpProxy> proxy = http_proxy_for(target_hp.host);
+  const std::string& addr = proxy ? proxy->address : target;
   RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(addr));
   RDB_ASSIGN_OR_RETURN(auto list, lookup(hp, false));
   Status last = Status::unavailable(fmt::format("no address for '{}'", addr));
@@ -148,8 +142,8 @@ Result<int> connect_to(const std::string& target, std::chrono::milliseconds time
       ::close(fd);
       continue;
     }
-    if (!proxy.empty()) {
-      if (Status t = tunnel(fd, target, timeout); !t.is_ok()) {
+    if (proxy) {
+      if (Status t = tunnel(fd, target, *proxy, timeout); !t.is_ok()) {
         ::close(fd);
         return t;
       }
@@ -477,8 +471,10 @@ void TcpRaftTransport::connect_one(Outgoing& o) {
     fail(fd.status());
     return;
   }
+  auto host = parse_host_port(*addr);
+  auto proxy = host.is_ok() ? http_proxy_for(host->host) : std::nullopt;
   spdlog::info("Raft connection to store {} at {} open{}", o.store_id, *addr,
-               std::getenv("grpc_proxy") != nullptr ? " (through grpc_proxy)" : "");
+               proxy ? fmt::format(" (through the proxy at {})", proxy->address) : "");
   std::lock_guard lock(o.mu);
   o.fd = *fd;
   o.state = Outgoing::State::kConnected;

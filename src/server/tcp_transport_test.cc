@@ -168,10 +168,16 @@ class ConnectProxy {
     thread_.join();
     ::close(fd_);
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url(const std::string& userinfo = "") const {
+    return "http://" + userinfo + "127.0.0.1:" + std::to_string(port_);
+  }
   std::vector<std::string> targets() {
     std::lock_guard lock(mu_);
     return targets_;
+  }
+  std::vector<std::string> heads() {
+    std::lock_guard lock(mu_);
+    return heads_;
   }
 
  private:
@@ -190,6 +196,7 @@ class ConnectProxy {
       {
         std::lock_guard lock(mu_);
         targets_.push_back(target);
+        heads_.push_back(head);
       }
       std::string answer = "HTTP/1.0 " + status_ + " x\r\n\r\n";
       ::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
@@ -220,6 +227,7 @@ class ConnectProxy {
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
+  std::vector<std::string> heads_;
   std::vector<std::string> targets_;
   std::thread thread_;
 };
@@ -227,8 +235,14 @@ class ConnectProxy {
 // Set while a test runs (before any transport connects), unset after.
 class ScopedProxyEnv {
  public:
-  explicit ScopedProxyEnv(const std::string& url) { ::setenv("grpc_proxy", url.c_str(), 1); }
-  ~ScopedProxyEnv() { ::unsetenv("grpc_proxy"); }
+  explicit ScopedProxyEnv(const std::string& url, const std::string& no_proxy = "") {
+    ::setenv("grpc_proxy", url.c_str(), 1);
+    ::setenv("no_grpc_proxy", no_proxy.c_str(), 1);
+  }
+  ~ScopedProxyEnv() {
+    ::unsetenv("grpc_proxy");
+    ::unsetenv("no_grpc_proxy");
+  }
 };
 
 TEST(TcpRaftTransportTest, ConnectionsGoThroughGrpcProxyAndARefusalDeliversNothing) {
@@ -257,6 +271,33 @@ TEST(TcpRaftTransportTest, ConnectionsGoThroughGrpcProxyAndARefusalDeliversNothi
       10s));
   EXPECT_EQ(b.received(), 0U);
   EXPECT_EQ(a.transport->sent(), 0U);
+}
+
+// As gRPC: credentials in the proxy URI go as Basic Proxy-Authorization; a host that
+// no_grpc_proxy lists is reached directly.
+TEST(TcpRaftTransportTest, ProxyCredentialsAreSentAndNoGrpcProxyHostsGoDirect) {
+  Directory dir;
+  RecordingFallback fallback;
+  {
+    ConnectProxy proxy("200");
+    ScopedProxyEnv env(proxy.url("raft:pw@"));
+    Node a(dir, fallback);
+    Node b(dir, fallback);
+    dir.set(2, b.addr());
+    a.transport->send({to_store(2, 1)});
+    ASSERT_TRUE(testing::poll_until([&] { return b.received() == 1; }, 10s));
+    ASSERT_EQ(proxy.heads().size(), 1U);
+    EXPECT_NE(proxy.heads()[0].find("\r\nProxy-Authorization: Basic cmFmdDpwdw==\r\n"), std::string::npos)
+        << proxy.heads()[0];
+  }
+  ConnectProxy bypassed("200");
+  ScopedProxyEnv env(bypassed.url(), "example.com, 0.0.1");
+  Node a(dir, fallback);
+  Node b(dir, fallback);
+  dir.set(2, b.addr());
+  a.transport->send({to_store(2, 1)});
+  ASSERT_TRUE(testing::poll_until([&] { return b.received() == 1; }, 10s));
+  EXPECT_TRUE(bypassed.targets().empty());
 }
 
 TEST(TcpRaftTransportTest, DeliversEveryMessageInOrderBothWays) {
