@@ -397,11 +397,14 @@ class RdbClient {
   //    located already travel on the store's request stream (ClientOptions::batch_requests)
   //    and hold no thread while they wait: one thread can keep thousands in flight. `done`
   //    runs on the gRPC thread that received the answer, or on the client's timer thread
-  //    when the deadline passes first;
-  //  - everything else — a point call whose region must first be asked of PD or whose store
-  //    answered with a routing error (moved, split, not leader), multi-key and range calls,
-  //    transactions, cluster calls — runs as the blocking call on the client's worker pool:
-  //    at most ClientOptions::async_threads of them at once, the rest queued in call order.
+  //    when the deadline passes first. A routing error that itself says where to go (not
+  //    leader, naming a leader on a store the client has looked up; a split or merge, listing
+  //    the current regions; server busy, after its back-off) is followed the same way, up to
+  //    three times per call;
+  //  - everything else — a point call whose region must first be asked of PD (also after a
+  //    routing error that names no destination, e.g. during an election), multi-key and range
+  //    calls, transactions, cluster calls — runs as the blocking call on the client's worker
+  //    pool: at most ClientOptions::async_threads of them at once, the rest queued in call order.
   // Destroying the client ends the calls still in flight: their `done` runs first (a point
   // call's with UNAVAILABLE or, for a write that may have been sent, UNDETERMINED).
   virtual void raw_put_async(std::string key, std::string value, StatusCallback done) = 0;

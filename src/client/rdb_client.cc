@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "client/async_runner.h"
 #include "client/pd_client.h"
@@ -155,10 +156,14 @@ class ClientImpl final : public RdbClient, public TxnSender {
   ~ClientImpl() override {
     shutting_down_ = true;
     async_->stop_timer();
+    // Destroyed outside the lock: their calls' last callbacks may resend a call (which sees
+    // shutting_down_ and goes to the pool), and stream_for() refuses new streams from now on.
+    decltype(streams_) doomed;
     {
       std::lock_guard lock(channels_mu_);
-      streams_.clear();
+      doomed.swap(streams_);
     }
+    doomed.clear();
     async_.reset();
   }
 
@@ -869,6 +874,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
     StoreStream* stream = nullptr;        // valid while the timer runs (streams outlive it)
     Clock::time_point heard;              // when the store last showed it is alive to this call
     std::function<Result<Resp>()> retry;  // the blocking execute of the same request, to the deadline
+    int resends = 0;                      // earlier attempts that a region error sent elsewhere
     std::atomic<bool> claimed{false};
     bool claim() { return !claimed.exchange(true); }
     // Delivers the outcome (by the claimer only) and lets go of the request at once: the
@@ -881,8 +887,8 @@ class ClientImpl final : public RdbClient, public TxnSender {
   };
 
   // Sends a point request on its store's stream when its region is cached (no thread held
-  // while it waits); otherwise, and to retry after a routing error, runs the blocking
-  // execute on the pool with what is left of the deadline. Outcomes as execute's.
+  // while it waits); otherwise, and to retry after a routing error that needs PD, runs the
+  // blocking execute on the pool with what is left of the deadline. Outcomes as execute's.
   template <typename Resp, typename Req, typename Rpc>
   void execute_async(Kind kind, Req req, Rpc rpc, std::function<void(Result<Resp>)> finish) {
     auto call = std::make_shared<PointCall<Resp>>();
@@ -891,33 +897,44 @@ class ClientImpl final : public RdbClient, public TxnSender {
     call->deadline = Clock::now() + options_.timeout;
     call->finish = std::move(finish);
     auto shared_req = std::make_shared<Req>(std::move(req));
-    call->retry = [this, shared_req, rpc, call = call.get()] {
-      Routing routing{call->key, false, nullptr, std::nullopt, nullptr};
-      return execute_until<Resp>(routing, call->kind, *shared_req, rpc, call->deadline);
+    call->retry = [this, shared_req, rpc, key = call->key, kind, deadline = call->deadline] {
+      Routing routing{key, false, nullptr, std::nullopt, nullptr};
+      return execute_until<Resp>(routing, kind, *shared_req, rpc, deadline);
     };
+    send_point(call, shared_req, rpc);
+  }
+
+  // One attempt of `call` on its region's cached route (see execute_async). `request` is
+  // copied into the stream's message, so a later attempt may restamp its context.
+  template <typename Resp, typename Req, typename Rpc>
+  void send_point(const std::shared_ptr<PointCall<Resp>>& call, const std::shared_ptr<Req>& request, Rpc rpc) {
     std::optional<RegionRoute> route = cache_.lookup(call->key);
     bool direct = options_.batch_requests && route && !slow_->is_slow(route->store_addr) && !shutting_down_;
     if (direct) {
       call->channel = channel_for(route->store_addr);
       // The blocking path waits for a write's connection (nothing sent yet: safe to go
       // elsewhere); a write goes direct only on a connected channel.
-      direct = kind == Kind::kRead || call->channel->GetState(false) == GRPC_CHANNEL_READY;
+      direct = call->kind == Kind::kRead || call->channel->GetState(false) == GRPC_CHANNEL_READY;
     }
     if (!direct) {
       call->claim();
       return retry_on_pool(call, std::nullopt);
     }
+    StoreStream* stream = stream_for(route->store_addr, call->channel).get();  // kept by streams_ past the timer
+    if (stream == nullptr) {
+      call->claim();
+      return retry_on_pool(call, std::nullopt);  // shutting down: the pool ends it
+    }
     call->route = std::move(*route);
-    Req& req_ref = *shared_req;
-    auto* ctx_proto = req_ref.mutable_context();
+    auto* ctx_proto = request->mutable_context();
     ctx_proto->set_region_id(call->route.region.id());
     *ctx_proto->mutable_region_epoch() = call->route.region.region_epoch();
     *ctx_proto->mutable_peer() = call->route.leader;
-    call->stream = stream_for(call->route.store_addr, call->channel).get();  // kept by streams_ past the timer
+    call->stream = stream;
     call->heard = Clock::now();
-    BatchRequest request;
-    wrap(req_ref, &request);
-    call->stream->call(std::move(request), [this, call](StoreReply reply) {
+    BatchRequest message;
+    wrap(*request, &message);
+    call->stream->call(std::move(message), [this, call, request, rpc](StoreReply reply) {
       if (call->claimed) {
         return;  // the deadline or a hung store ended it: a late answer fills nothing
       }
@@ -931,8 +948,8 @@ class ClientImpl final : public RdbClient, public TxnSender {
           }
           return;
         }
-        if (call->claim()) {  // not executed: route again (may ask PD) and retry, on the pool
-          retry_on_pool(call, std::move(*resp.mutable_region_error()));
+        if (call->claim()) {  // not executed: route again and retry
+          resend_after_region_error(call, request, rpc, std::move(*resp.mutable_region_error()));
         }
         return;
       }
@@ -949,6 +966,54 @@ class ClientImpl final : public RdbClient, public TxnSender {
       retry_on_pool(call, std::nullopt);
     });
     watch(call, std::min(call->deadline, call->heard + options_.attempt_timeout));
+  }
+
+  // The claimed `call` answered with `err` (not executed). When the error itself says where
+  // to go (a NotLeader naming a leader on a store whose address is known, an EpochNotMatch
+  // listing the current regions), it is sent again on a stream at once — no pool thread is
+  // taken, as a leader transfer would otherwise hand every call in flight to the pool at
+  // once. Else (a ServerIsBusy's back-off included), and after kMaxDirectResends, the pool
+  // retries it (asking PD).
+  template <typename Resp, typename Req, typename Rpc>
+  void resend_after_region_error(const std::shared_ptr<PointCall<Resp>>& call, const std::shared_ptr<Req>& request,
+                                 Rpc rpc, kvrpc::RegionError err) {
+    if (call->resends >= kMaxDirectResends || shutting_down_ || !reroute_from_error(call->route, err)) {
+      return retry_on_pool(call, std::move(err));
+    }
+    auto next = std::make_shared<PointCall<Resp>>();
+    next->key = call->key;
+    next->kind = call->kind;
+    next->deadline = call->deadline;
+    next->finish = std::move(call->finish);
+    next->retry = std::move(call->retry);
+    next->resends = call->resends + 1;
+    send_point(next, request, rpc);  // on this (gRPC) thread: it only queues the request
+  }
+
+  // Updates the routing from `err` alone, without asking PD and without waiting; false when
+  // it cannot (then the blocking path's on_region_error handles it, backing off as told).
+  bool reroute_from_error(const RegionRoute& route, const kvrpc::RegionError& err) {
+    if (!options_.store_addr.empty() || err.has_disk_full()) {
+      return false;  // pointed at one store, or a final error: the pool path decides
+    }
+    if (err.has_not_leader()) {
+      const auto& leader = err.not_leader().leader();
+      if (!err.not_leader().has_leader() || leader.store_id() == 0 || leader.store_id() == route.leader.store_id()) {
+        return false;
+      }
+      auto addr = known_store_address(leader.store_id());
+      if (!addr) {
+        return false;
+      }
+      cache_.invalidate(route.region.id());
+      cache_.insert(RegionRoute{route.region, leader, *addr});
+      return true;
+    }
+    if (err.has_epoch_not_match() && err.epoch_not_match().current_regions_size() > 0) {
+      learn_current_regions(route, err.epoch_not_match());
+      return true;
+    }
+    return false;
   }
 
   // The claimed `call` retried by the blocking execute on the pool (after handling the
@@ -1116,6 +1181,16 @@ class ClientImpl final : public RdbClient, public TxnSender {
     RDB_ASSIGN_OR_RETURN(std::string addr, store_address(rresp.leader().store_id(), deadline));
     RegionRoute route{rresp.region(), rresp.leader(), std::move(addr)};
     cache_.insert(route);
+    // The other replicas' stores too (once each), connecting in the background: where a
+    // NotLeader may point an asynchronous call, which then needs no pool thread to follow it.
+    for (const auto& p : rresp.region().peers()) {
+      if (!known_store_address(p.store_id())) {
+        auto other = store_address(p.store_id(), std::min(deadline, Clock::now() + options_.attempt_timeout));
+        if (other.is_ok()) {
+          channel_for(*other)->GetState(true);
+        }
+      }
+    }
     return route;
   }
 
@@ -1135,7 +1210,34 @@ class ClientImpl final : public RdbClient, public TxnSender {
     if (sresp.header().has_error()) {
       return Status::unavailable(fmt::format("PD: {}", sresp.header().error().message()));
     }
+    std::lock_guard lock(store_addresses_mu_);
+    store_addresses_[store_id] = sresp.store().address();
     return sresp.store().address();
+  }
+
+  // The address PD last gave for `store_id`, if asked before (the asynchronous path's
+  // resends use it; a stale one fails to connect or answers a region error, and the pool's
+  // blocking retry asks PD again).
+  std::optional<std::string> known_store_address(std::uint64_t store_id) const {
+    std::lock_guard lock(store_addresses_mu_);
+    auto it = store_addresses_.find(store_id);
+    return it == store_addresses_.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
+
+  // The regions an EpochNotMatch lists replace `route`'s in the cache.
+  void learn_current_regions(const RegionRoute& route, const kvrpc::EpochNotMatch& err) {
+    cache_.invalidate(route.region.id());
+    for (const auto& r : err.current_regions()) {
+      // Regions a split made have their leaders on the store that answered, at first:
+      // address this store's peer of each (a NotLeader hint corrects it later).
+      metapb::Peer here = route.leader;
+      for (const auto& p : r.peers()) {
+        if (p.store_id() == route.leader.store_id()) {
+          here = p;
+        }
+      }
+      cache_.insert(RegionRoute{r, here, route.store_addr});
+    }
   }
 
   void on_region_error(const RegionRoute& route, const kvrpc::RegionError& err, std::chrono::milliseconds& backoff,
@@ -1152,18 +1254,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
       }
     }
     if (err.has_epoch_not_match() && err.epoch_not_match().current_regions_size() > 0) {
-      cache_.invalidate(route.region.id());
-      for (const auto& r : err.epoch_not_match().current_regions()) {
-        // Regions a split made have their leaders on the store that answered, at first:
-        // address this store's peer of each (a NotLeader hint corrects it later).
-        metapb::Peer here = route.leader;
-        for (const auto& p : r.peers()) {
-          if (p.store_id() == route.leader.store_id()) {
-            here = p;
-          }
-        }
-        cache_.insert(RegionRoute{r, here, route.store_addr});
-      }
+      learn_current_regions(route, err.epoch_not_match());
       return;
     }
     if (err.has_server_is_busy()) {
@@ -1197,10 +1288,14 @@ class ClientImpl final : public RdbClient, public TxnSender {
     return std::nullopt;
   }
 
-  // Shared: a blocking call keeps the stream it waits on alive even if the client's
-  // destructor drops the map's reference meanwhile (the last holder destroys it).
+  // The store's request stream; nullptr once the client is shutting down. Shared: a blocking
+  // call keeps the stream it waits on alive even if the client's destructor drops the map's
+  // reference meanwhile (the last holder destroys it).
   std::shared_ptr<StoreStream> stream_for(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel) {
     std::lock_guard lock(channels_mu_);
+    if (shutting_down_) {
+      return nullptr;
+    }
     auto& stream = streams_[addr];
     if (!stream) {
       stream = std::make_shared<StoreStream>(channel);
@@ -1225,6 +1320,9 @@ class ClientImpl final : public RdbClient, public TxnSender {
         BatchRequest request;
         wrap(req, &request);
         std::shared_ptr<StoreStream> stream_ref = stream_for(addr, channel);
+        if (!stream_ref) {
+          return {grpc::Status(grpc::StatusCode::CANCELLED, std::string(kShuttingDown)), false};
+        }
         StoreStream& stream = *stream_ref;
         stream.call(std::move(request), [waiting](StoreReply reply) {
           std::lock_guard lock(waiting->mu);
@@ -1430,6 +1528,9 @@ class ClientImpl final : public RdbClient, public TxnSender {
     std::chrono::milliseconds backoff(2);
     Status last = Status::deadline_exceeded("the call's deadline passed before any attempt");
     while (Clock::now() < deadline) {
+      if (shutting_down_) {
+        return Status::unavailable(kShuttingDown);  // a pool retry that outlived the client's streams
+      }
       auto route = locate(routing.key, deadline, routing.before);
       if (!route.is_ok()) {
         if (route.status().code() == StatusCode::kInvalidArgument) {
@@ -1531,6 +1632,11 @@ class ClientImpl final : public RdbClient, public TxnSender {
   std::mutex channels_mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
   std::atomic<bool> shutting_down_{false};
+  // Stores' addresses as PD last gave them (see known_store_address).
+  mutable std::mutex store_addresses_mu_;
+  std::unordered_map<std::uint64_t, std::string> store_addresses_;
+  // Region errors an asynchronous point call follows on streams before the pool takes it.
+  static constexpr int kMaxDirectResends = 3;
   std::unique_ptr<AsyncRunner> async_;  // asynchronous calls' pool and timer (see ~ClientImpl)
   // Declared last so they are destroyed first: their destructors wait for the streams' callbacks.
   std::map<std::string, std::shared_ptr<StoreStream>> streams_;

@@ -118,7 +118,9 @@ RaftStore::Metrics::Metrics(MetricsRegistry& r)
       tasks_refused(r.counter("rdb_raft_tasks_refused_total",
                               "Requests and peer messages refused because the Raft queue was full")),
       local_reads(r.counter("rdb_raft_local_reads_total",
-                            "Reads served under the leader's lease on the thread that received them")) {}
+                            "Reads served under the leader's lease on the thread that received them")),
+      leader_changes(r.counter("rdb_raft_leader_changes_total",
+                               "Times a region's replica on this store became the region's leader")) {}
 
 RaftStore::RaftStore(StorageEngine& engine, const RaftStoreConfig& config, RaftTransport& transport,
                      MetricsRegistry* metrics)
@@ -1498,7 +1500,10 @@ void RaftStore::handle_readies() {
   for (auto& w : work) {
     if (w.rd.soft_state) {
       w.peer->on_role_change(*w.rd.soft_state);
-      regions_changed_ = regions_changed_ || w.rd.soft_state->role == raft::StateRole::kLeader;
+      if (w.rd.soft_state->role == raft::StateRole::kLeader) {
+        regions_changed_ = true;
+        metrics_.leader_changes.inc();
+      }
     }
     applied += w.rd.committed_entries.size();
     apply_committed(*w.peer, w.rd.committed_entries, apply_wb, replies);

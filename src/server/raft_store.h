@@ -370,6 +370,7 @@ class RaftStore {
     Counter& snapshots_applied;
     Counter& tasks_refused;
     Counter& local_reads;
+    Counter& leader_changes;
   };
   void register_gauges(MetricsRegistry& registry);
 

@@ -51,6 +51,15 @@ class ClientIntegrationTest : public ::testing::Test {
     return std::move(c).value();
   }
 
+  // A counter summed over the three stores (`name` with its labels, as /metrics prints it).
+  static std::uint64_t stores_metric(const std::string& name) {
+    std::uint64_t sum = 0;
+    for (const char* s : {"s1", "s2", "s3"}) {
+      sum += cluster_->metric(cluster_->store(s).status_addr, name);
+    }
+    return sum;
+  }
+
   // The leader store's address and a routing context for its region: BatchCommands
   // requests behave as their unary RPCs, so only the leader serves them.
   // Waits until the region has its three voters, so its epoch no longer changes under the test.
@@ -750,13 +759,7 @@ TEST_F(ClientIntegrationTest, OneThreadKeepsAThousandPointCallsInFlightWithoutTh
 
   // Region errors the stores answered to puts (a leader change under a loaded machine): each
   // such call is rerouted on the pool, as it may need PD. Nothing else needs the pool.
-  auto put_metric = [&](const char* counter) {
-    std::uint64_t sum = 0;
-    for (const char* s : {"s1", "s2", "s3"}) {
-      sum += cluster_->metric(cluster_->store(s).status_addr, fmt::format("{}{{method=\"RawPut\"}}", counter));
-    }
-    return sum;
-  };
+  auto put_metric = [](const char* counter) { return stores_metric(fmt::format("{}{{method=\"RawPut\"}}", counter)); };
   const std::uint64_t errors_before = put_metric("rdb_kv_errors_total");
   const std::uint64_t requests_before = put_metric("rdb_kv_requests_total");
 
@@ -923,6 +926,54 @@ TEST_F(ClientIntegrationTest, AsyncPointCallsLocateAndFollowASplit) {
   ASSERT_TRUE(writes.wait(2));
   EXPECT_EQ(writes.first_error(), "");
   EXPECT_EQ(fresh->raw_get("asplit/z")->value_or(""), "after-split");
+}
+
+// A region error that says where to go (here EpochNotMatch after a split, listing the new
+// regions) is followed on the stores' streams: with the client's only pool thread held, every
+// asynchronous call whose route went stale still completes, on both sides of the split.
+TEST_F(ClientIntegrationTest, AsyncCallsFollowARegionErrorWithoutThePool) {
+  ClientOptions o;
+  o.pd_endpoints = {cluster_->pd().addr};
+  o.async_threads = 1;
+  auto stale = std::move(RdbClient::connect(o)).value();
+  ASSERT_TRUE(stale->raw_put("aresend/a", "1").is_ok());  // caches the region holding aresend/*
+  auto other = client();
+  ASSERT_TRUE(other->split({"aresend/m"}).is_ok());
+  for (const char* k : {"aresend/b", "aresend/y"}) {  // both regions have led a write: leaders are elected
+    ASSERT_TRUE(other->raw_put(k, "w").is_ok());
+  }
+  // An election meanwhile (a loaded machine) answers NotLeader naming no leader: only PD
+  // knows then, and such calls rightly wait for the pool. The test holds the stores to
+  // following every error only when no leader changed.
+  const std::uint64_t elections_before = stores_metric("rdb_raft_leader_changes_total");
+  ASSERT_GT(elections_before, 0U);  // the regions' leaders were elected: the counter is read right
+
+  std::promise<void> release_pool;
+  std::atomic<bool> pool_held{false};
+  Completions pool_call;
+  stale->cluster_status_async([&, released = release_pool.get_future().share()](Result<ClusterStatus> r) {
+    pool_held = true;
+    released.wait_for(std::chrono::seconds(60));
+    pool_call.add(r.status());
+  });
+  ASSERT_TRUE(testing::poll_until([&] { return pool_held.load(); }, std::chrono::seconds(10)));
+  constexpr int kCalls = 100;
+  Completions writes;
+  for (int i = 0; i < kCalls; ++i) {
+    std::string key = std::string(i % 2 == 0 ? "aresend/c" : "aresend/z") + std::to_string(i);
+    stale->raw_put_async(key, "v" + std::to_string(i), [&](Status s) { writes.add(s); });
+  }
+  const bool all_while_held = writes.wait(kCalls, std::chrono::seconds(20));
+  const std::size_t done_while_held = writes.count();
+  release_pool.set_value();
+  ASSERT_TRUE(pool_call.wait(1));
+  const std::uint64_t elections = stores_metric("rdb_raft_leader_changes_total") - elections_before;
+  EXPECT_TRUE(all_while_held || elections > 0)
+      << done_while_held << " of " << kCalls << " stale calls completed while the pool was held";
+  ASSERT_TRUE(writes.wait(kCalls));
+  EXPECT_EQ(writes.first_error(), "");
+  EXPECT_EQ(other->raw_get("aresend/z1")->value_or(""), "v1");
+  EXPECT_EQ(other->raw_get("aresend/c0")->value_or(""), "v0");
 }
 
 // Destroying a client with calls in flight runs every callback exactly once, first.
