@@ -421,6 +421,7 @@ int run(int argc, char** argv) {
                                       for (const auto& r : raft_store.regions()) {
                                         regions.push_back({{"id", r.region.id()},
                                                            {"leader", r.is_leader},
+                                                           {"leader_store_id", r.leader.store_id()},
                                                            {"term", r.term},
                                                            {"applied_index", r.applied_index},
                                                            {"peers", r.region.peers_size()}});

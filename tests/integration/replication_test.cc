@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -268,6 +271,87 @@ TEST_P(ReplicationTest, HungLeaderEndsAsyncCallsWithoutWaitingOutTheDeadline) {
   ASSERT_TRUE(read.is_ok()) << read.status().to_string();
   EXPECT_EQ(read->value_or(""), "v");
   cluster_.store(leader).process->signal(SIGCONT);
+}
+
+// A deposed leader answers NotLeader naming its successor: asynchronous calls still routed
+// to it follow the hint on the stores' streams — with the client's only pool thread held.
+TEST_P(ReplicationTest, AsyncCallsFollowANotLeaderHintWithoutThePool) {
+  ASSERT_TRUE(client_->raw_put("hint/k", "v").is_ok());
+  ClientOptions o;
+  o.pd_endpoints = {cluster_.pd().addr};
+  o.timeout = std::chrono::seconds(60);
+  o.async_threads = 1;
+  auto stale = std::move(RdbClient::connect(o)).value();
+  std::string old = pause_cached_leader(*stale, "hint/k");  // `stale` caches it as the leader
+  ASSERT_FALSE(old.empty());
+  ASSERT_TRUE(testing::poll_until([&] { return client_->raw_put("hint/elected", "x").is_ok(); },
+                                  std::chrono::seconds(30)));  // the others elected a leader
+  cluster_.store(old).process->signal(SIGCONT);
+  // The old leader follows the new one and knows it (it names it in NotLeader).
+  auto new_leader_store = [&]() -> std::uint64_t {
+    for (const char* s : {"s1", "s2", "s3"}) {
+      if (s != old && leads(s)) {
+        return region_status(s).value("leader_store_id", 0ULL);
+      }
+    }
+    return std::uint64_t{0};
+  };
+  ASSERT_TRUE(testing::poll_until(
+      [&] {
+        auto status = region_status(old);
+        std::uint64_t named = new_leader_store();
+        return named != 0 && !status.value("leader", true) && status.value("leader_store_id", 0ULL) == named;
+      },
+      std::chrono::seconds(20)));
+  auto elections = [&] {
+    std::uint64_t sum = 0;
+    for (const char* s : {"s1", "s2", "s3"}) {
+      sum += cluster_.metric(cluster_.store(s).status_addr, "rdb_raft_leader_changes_total");
+    }
+    return sum;
+  };
+  const std::uint64_t elections_before = elections();
+  ASSERT_GT(elections_before, 1U);  // the first leader and its successor
+
+  std::promise<void> release_pool;
+  std::atomic<bool> pool_held{false};
+  std::promise<void> pool_done;
+  stale->cluster_status_async([&, released = release_pool.get_future().share()](const Result<ClusterStatus>&) {
+    pool_held = true;
+    released.wait_for(std::chrono::seconds(60));
+    pool_done.set_value();
+  });
+  ASSERT_TRUE(testing::poll_until([&] { return pool_held.load(); }, std::chrono::seconds(10)));
+  constexpr int kCalls = 50;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  std::string first_error;
+  for (int i = 0; i < kCalls; ++i) {
+    stale->raw_put_async("hint/a" + std::to_string(i), "v", [&](const Status& s) {
+      std::lock_guard lock(mu);
+      ++done;
+      if (!s.is_ok() && first_error.empty()) {
+        first_error = s.to_string();
+      }
+      cv.notify_all();
+    });
+  }
+  bool all_while_held = false;
+  {
+    std::unique_lock lock(mu);
+    all_while_held = cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == kCalls; });
+  }
+  const bool elected_meanwhile = elections() != elections_before;  // then only PD may know
+  release_pool.set_value();
+  pool_done.get_future().wait();
+  EXPECT_TRUE(all_while_held || elected_meanwhile) << done << " of " << kCalls << " calls completed with the pool held";
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == kCalls; }));
+  EXPECT_EQ(first_error, "");
+  auto read = client_->raw_get("hint/a7");
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  EXPECT_EQ(read->value_or(""), "v");
 }
 
 TEST_P(ReplicationTest, FullClusterRestartKeepsEveryAcknowledgedWrite) {
