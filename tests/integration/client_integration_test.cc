@@ -17,6 +17,7 @@
 #include "client/tso_batcher.h"
 #include "common/grpc_setup.h"
 #include "common/limits.h"
+#include "held_pool.h"
 #include "kvrpc.grpc.pb.h"
 #include "local_cluster.h"
 #include "pdpb.grpc.pb.h"
@@ -765,16 +766,8 @@ TEST_F(ClientIntegrationTest, OneThreadKeepsAThousandPointCallsInFlightWithoutTh
 
   constexpr std::size_t kCalls = 1000;
   Completions puts;
-  std::promise<void> release_pool;
-  std::atomic<bool> pool_held{false};
-  Completions pool_call;
-  // A blocking-style call whose `done` (on the only pool thread) waits until the puts are done.
-  c->cluster_status_async([&, released = release_pool.get_future().share()](Result<ClusterStatus> r) {
-    pool_held = true;
-    released.wait_for(std::chrono::seconds(60));
-    pool_call.add(r.status());
-  });
-  ASSERT_TRUE(testing::poll_until([&] { return pool_held.load(); }, std::chrono::seconds(10)));
+  testing::HeldPool pool(*c);  // until the puts are done
+  ASSERT_TRUE(pool.held());
   auto caller = std::this_thread::get_id();
   std::atomic<int> inline_completions{0};
   for (std::size_t i = 0; i < kCalls; ++i) {
@@ -787,11 +780,10 @@ TEST_F(ClientIntegrationTest, OneThreadKeepsAThousandPointCallsInFlightWithoutTh
   }
   (void)puts.wait(kCalls, std::chrono::seconds(20));
   const std::size_t done_while_held = puts.count();
-  release_pool.set_value();
+  pool.release();
   ASSERT_TRUE(puts.wait(kCalls)) << puts.count() << " of " << kCalls << " puts completed";
   EXPECT_EQ(puts.first_error(), "");
   EXPECT_EQ(inline_completions.load(), 0);
-  ASSERT_TRUE(pool_call.wait(1));
   ASSERT_GE(put_metric("rdb_kv_requests_total") - requests_before, kCalls);  // the counters are read right
   const std::uint64_t region_errors = put_metric("rdb_kv_errors_total") - errors_before;
   EXPECT_LE(kCalls - done_while_held, region_errors)
@@ -948,15 +940,8 @@ TEST_F(ClientIntegrationTest, AsyncCallsFollowARegionErrorWithoutThePool) {
   const std::uint64_t elections_before = stores_metric("rdb_raft_leader_changes_total");
   ASSERT_GT(elections_before, 0U);  // the regions' leaders were elected: the counter is read right
 
-  std::promise<void> release_pool;
-  std::atomic<bool> pool_held{false};
-  Completions pool_call;
-  stale->cluster_status_async([&, released = release_pool.get_future().share()](Result<ClusterStatus> r) {
-    pool_held = true;
-    released.wait_for(std::chrono::seconds(60));
-    pool_call.add(r.status());
-  });
-  ASSERT_TRUE(testing::poll_until([&] { return pool_held.load(); }, std::chrono::seconds(10)));
+  testing::HeldPool pool(*stale);
+  ASSERT_TRUE(pool.held());
   constexpr int kCalls = 100;
   Completions writes;
   for (int i = 0; i < kCalls; ++i) {
@@ -965,8 +950,7 @@ TEST_F(ClientIntegrationTest, AsyncCallsFollowARegionErrorWithoutThePool) {
   }
   const bool all_while_held = writes.wait(kCalls, std::chrono::seconds(20));
   const std::size_t done_while_held = writes.count();
-  release_pool.set_value();
-  ASSERT_TRUE(pool_call.wait(1));
+  pool.release();
   const std::uint64_t elections = stores_metric("rdb_raft_leader_changes_total") - elections_before;
   EXPECT_TRUE(all_while_held || elections > 0)
       << done_while_held << " of " << kCalls << " stale calls completed while the pool was held";

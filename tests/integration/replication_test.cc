@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "held_pool.h"
 #include "kvrpc.grpc.pb.h"
 #include "local_cluster.h"
 #include "rdb/client.h"
@@ -313,15 +314,8 @@ TEST_P(ReplicationTest, AsyncCallsFollowANotLeaderHintWithoutThePool) {
   const std::uint64_t elections_before = elections();
   ASSERT_GT(elections_before, 1U);  // the first leader and its successor
 
-  std::promise<void> release_pool;
-  std::atomic<bool> pool_held{false};
-  std::promise<void> pool_done;
-  stale->cluster_status_async([&, released = release_pool.get_future().share()](const Result<ClusterStatus>&) {
-    pool_held = true;
-    released.wait_for(std::chrono::seconds(60));
-    pool_done.set_value();
-  });
-  ASSERT_TRUE(testing::poll_until([&] { return pool_held.load(); }, std::chrono::seconds(10)));
+  testing::HeldPool pool(*stale);
+  ASSERT_TRUE(pool.held());
   constexpr int kCalls = 50;
   std::mutex mu;
   std::condition_variable cv;
@@ -343,8 +337,7 @@ TEST_P(ReplicationTest, AsyncCallsFollowANotLeaderHintWithoutThePool) {
     all_while_held = cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == kCalls; });
   }
   const bool elected_meanwhile = elections() != elections_before;  // then only PD may know
-  release_pool.set_value();
-  pool_done.get_future().wait();
+  pool.release();
   EXPECT_TRUE(all_while_held || elected_meanwhile) << done << " of " << kCalls << " calls completed with the pool held";
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == kCalls; }));
