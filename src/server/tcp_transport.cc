@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
 #include "common/address.h"
@@ -111,10 +110,15 @@ Status tunnel(int fd, const std::string& target, const HttpProxy& proxy, std::ch
   return Status::ok();
 }
 
+struct Connection {
+  int fd = -1;
+  std::string proxy;  // the proxy's address when tunnelled through one, else empty
+};
+
 // A connected, non-blocking socket to `target` — through the HTTP proxy gRPC would use for it,
 // so Raft traffic leaves the way the store's gRPC traffic does (the chaos harness cuts links in
 // such a proxy) — or why not, within `timeout`.
-Result<int> connect_to(const std::string& target, std::chrono::milliseconds timeout) {
+Result<Connection> connect_to(const std::string& target, std::chrono::milliseconds timeout) {
   RDB_ASSIGN_OR_RETURN(HostPort target_hp, parse_host_port(target));
   const std::optional<HttpProxy> proxy = http_proxy_for(target_hp.host);
   const std::string& addr = proxy ? proxy->address : target;
@@ -149,7 +153,7 @@ Result<int> connect_to(const std::string& target, std::chrono::milliseconds time
       }
     }
     tune_socket(fd);
-    return fd;
+    return Connection{fd, proxy ? proxy->address : std::string()};
   }
   return last;
 }
@@ -466,17 +470,15 @@ void TcpRaftTransport::connect_one(Outgoing& o) {
     fallback_.send(std::move(forward));
     return;
   }
-  Result<int> fd = connect_to(*addr, options_.connect_timeout);
-  if (!fd.is_ok()) {
-    fail(fd.status());
+  Result<Connection> connected = connect_to(*addr, options_.connect_timeout);
+  if (!connected.is_ok()) {
+    fail(connected.status());
     return;
   }
-  auto host = parse_host_port(*addr);
-  auto proxy = host.is_ok() ? http_proxy_for(host->host) : std::nullopt;
   spdlog::info("Raft connection to store {} at {} open{}", o.store_id, *addr,
-               proxy ? fmt::format(" (through the proxy at {})", proxy->address) : "");
+               connected->proxy.empty() ? "" : fmt::format(" (through the proxy at {})", connected->proxy));
   std::lock_guard lock(o.mu);
-  o.fd = *fd;
+  o.fd = connected->fd;
   o.state = Outgoing::State::kConnected;
   o.backoff = kInitialBackoff;
   epoll_event ev{};
