@@ -553,7 +553,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
       RDB_ASSIGN_OR_RETURN(
           auto resp, execute<kvrpc::SplitRegionResponse>(routing, Kind::kWrite, req, &kvrpc::Kv::Stub::SplitRegion));
       // The new regions' leaders start on the splitting leader's store.
-      cache_.invalidate(route->region.id());
+      std::vector<RegionRoute> routes;
       for (const auto& r : resp.regions()) {
         metapb::Peer here = route->leader;
         for (const auto& p : r.peers()) {
@@ -561,9 +561,10 @@ class ClientImpl final : public RdbClient, public TxnSender {
             here = p;
           }
         }
-        cache_.insert(RegionRoute{r, here, route->store_addr});
         result[r.start_key()] = to_region_info(r, here);
+        routes.push_back(RegionRoute{r, here, route->store_addr});
       }
+      cache_.replace(route->region.id(), std::move(routes));
       return Status::ok();
     }));
     std::vector<RegionInfo> out;
@@ -1005,8 +1006,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
       if (!addr) {
         return false;
       }
-      cache_.invalidate(route.region.id());
-      cache_.insert(RegionRoute{route.region, leader, *addr});
+      cache_.replace(route.region.id(), {RegionRoute{route.region, leader, *addr}});
       return true;
     }
     if (err.has_epoch_not_match() && err.epoch_not_match().current_regions_size() > 0) {
@@ -1226,7 +1226,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
 
   // The regions an EpochNotMatch lists replace `route`'s in the cache.
   void learn_current_regions(const RegionRoute& route, const kvrpc::EpochNotMatch& err) {
-    cache_.invalidate(route.region.id());
+    std::vector<RegionRoute> routes;
     for (const auto& r : err.current_regions()) {
       // Regions a split made have their leaders on the store that answered, at first:
       // address this store's peer of each (a NotLeader hint corrects it later).
@@ -1236,8 +1236,9 @@ class ClientImpl final : public RdbClient, public TxnSender {
           here = p;
         }
       }
-      cache_.insert(RegionRoute{r, here, route.store_addr});
+      routes.push_back(RegionRoute{r, here, route.store_addr});
     }
+    cache_.replace(route.region.id(), std::move(routes));
   }
 
   void on_region_error(const RegionRoute& route, const kvrpc::RegionError& err, std::chrono::milliseconds& backoff,
@@ -1247,8 +1248,7 @@ class ClientImpl final : public RdbClient, public TxnSender {
       // Follow the hint: the store knows who leads now, PD may not yet.
       auto addr = store_address(err.not_leader().leader().store_id(), deadline);
       if (addr.is_ok()) {
-        cache_.invalidate(route.region.id());
-        cache_.insert(RegionRoute{route.region, err.not_leader().leader(), *addr});
+        cache_.replace(route.region.id(), {RegionRoute{route.region, err.not_leader().leader(), *addr}});
         backoff = std::chrono::milliseconds(1);
         return;
       }

@@ -32,6 +32,23 @@ std::optional<RegionRoute> RegionCache::lookup_before(const std::string& key) co
 
 void RegionCache::insert(RegionRoute route) {
   std::lock_guard lock(mu_);
+  insert_locked(std::move(route));
+}
+
+void RegionCache::invalidate(std::uint64_t region_id) {
+  std::lock_guard lock(mu_);
+  invalidate_locked(region_id);
+}
+
+void RegionCache::replace(std::uint64_t region_id, std::vector<RegionRoute> routes) {
+  std::lock_guard lock(mu_);
+  invalidate_locked(region_id);
+  for (auto& route : routes) {
+    insert_locked(std::move(route));
+  }
+}
+
+void RegionCache::insert_locked(RegionRoute route) {
   // Drop cached regions that overlap the new one (they are older).
   const auto& start = route.region.start_key();
   const auto& end = route.region.end_key();
@@ -48,8 +65,7 @@ void RegionCache::insert(RegionRoute route) {
   by_start_[start] = std::move(route);
 }
 
-void RegionCache::invalidate(std::uint64_t region_id) {
-  std::lock_guard lock(mu_);
+void RegionCache::invalidate_locked(std::uint64_t region_id) {
   for (auto it = by_start_.begin(); it != by_start_.end(); ++it) {
     if (it->second.region.id() == region_id) {
       by_start_.erase(it);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kvrpc.pb.h"
 
@@ -29,9 +30,16 @@ class RegionCache {
   std::optional<RegionRoute> lookup_before(const std::string& key) const;
   void insert(RegionRoute route);
   void invalidate(std::uint64_t region_id);
+  // Drops `region_id`'s entry and inserts `routes` as one step: a lookup from another
+  // thread sees the old routing or the new, never a miss in between (a miss sends an
+  // asynchronous call to the pool).
+  void replace(std::uint64_t region_id, std::vector<RegionRoute> routes);
   void clear();
 
  private:
+  void insert_locked(RegionRoute route);
+  void invalidate_locked(std::uint64_t region_id);
+
   mutable std::mutex mu_;
   std::map<std::string, RegionRoute> by_start_;  // start_key -> route
 };

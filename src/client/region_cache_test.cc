@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 namespace rdb {
 namespace {
 
@@ -55,6 +58,43 @@ TEST(RegionCacheTest, LookupBeforeFindsTheRegionEndingAtOrAfterAKey) {
   EXPECT_EQ(cache.lookup_before("")->region.id(), 3u);
   EXPECT_EQ(cache.lookup_before("q")->region.id(), 3u);
   EXPECT_FALSE(RegionCache().lookup_before("a").has_value());
+}
+
+// A split's answer replaces the region by its halves; a range the halves leave out is
+// no longer cached (the old entry is gone, not left to shadow it).
+TEST(RegionCacheTest, ReplaceSwapsARegionForItsSuccessors) {
+  RegionCache cache;
+  cache.insert(route(1, "", "", "s1"));
+  cache.replace(1, {route(1, "", "m", "s1"), route(2, "m", "t", "s1")});
+  EXPECT_EQ(cache.lookup("a")->region.id(), 1u);
+  EXPECT_EQ(cache.lookup("n")->region.id(), 2u);
+  EXPECT_FALSE(cache.lookup("u").has_value());
+  cache.replace(2, {route(2, "m", "t", "s2")});  // a new leader's store
+  EXPECT_EQ(cache.lookup("n")->store_addr, "s2");
+  cache.replace(7, {});  // unknown id: nothing changes
+  EXPECT_EQ(cache.lookup("a")->region.id(), 1u);
+}
+
+// The regression: re-routing after a NotLeader dropped the entry and inserted the new one
+// in two steps, so a concurrent lookup missed and sent its call to the pool.
+TEST(RegionCacheTest, ConcurrentLookupsNeverMissWhileARouteIsReplaced) {
+  RegionCache cache;
+  cache.insert(route(1, "", "", "s1"));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 20000; ++i) {
+      cache.replace(1, {route(1, "", "", i % 2 == 0 ? "s2" : "s1")});
+    }
+    stop = true;
+  });
+  int misses = 0;
+  int lookups = 0;
+  while (!stop) {
+    misses += cache.lookup("k").has_value() ? 0 : 1;
+    ++lookups;
+  }
+  writer.join();
+  EXPECT_EQ(misses, 0) << "in " << lookups << " lookups";
 }
 
 }  // namespace
