@@ -2,16 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace rdb {
 namespace {
 constexpr std::uint32_t kMaxBatch = 1 << 16;  // PD's per-request maximum
-}
+using Clock = std::chrono::steady_clock;
+}  // namespace
 
 TsoBatcher::TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel)
     : TsoBatcher([pd_channel] { return pd_channel; }, nullptr) {}
 
 TsoBatcher::TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source, BrokenHandler on_broken)
-    : channel_source_(std::move(channel_source)), on_broken_(std::move(on_broken)), thread_([this] { run(); }) {}
+    : channel_source_(std::move(channel_source)), on_broken_(std::move(on_broken)), thread_([this] { write_loop(); }) {}
 
 TsoBatcher::~TsoBatcher() {
   {
@@ -22,7 +25,7 @@ TsoBatcher::~TsoBatcher() {
     }
   }
   work_cv_.notify_all();
-  thread_.join();
+  thread_.join();  // the writer joins the reader
 }
 
 std::uint64_t TsoBatcher::requests_sent() const {
@@ -30,7 +33,12 @@ std::uint64_t TsoBatcher::requests_sent() const {
   return requests_sent_;
 }
 
-Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, std::chrono::steady_clock::time_point deadline) {
+std::size_t TsoBatcher::most_in_flight() const {
+  std::lock_guard lock(mu_);
+  return most_in_flight_;
+}
+
+Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, Clock::time_point deadline) {
   if (count == 0 || count > kMaxBatch) {
     return Status::invalid_argument(fmt::format("TSO count {} is out of range (1 to {})", count, kMaxBatch));
   }
@@ -50,15 +58,17 @@ Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, std::chrono::steady_c
     wait_lock.unlock();
     // Unblock a stream stuck on an unresponsive PD so later callers reconnect.
     std::lock_guard lock(mu_);
-    if (stream_ctx_) {
+    if (stream_ctx_ && !in_flight_.empty()) {
       stream_ctx_->TryCancel();
     }
-    return Status::deadline_exceeded("no timestamp from PD before the deadline");
+    return Status::deadline_exceeded(last_failure_.empty()
+                                         ? std::string("no timestamp from PD before the deadline")
+                                         : fmt::format("no timestamp from PD before the deadline; {}", last_failure_));
   }
   return w->result;
 }
 
-void TsoBatcher::get_async(std::uint32_t count, std::chrono::steady_clock::time_point deadline,
+void TsoBatcher::get_async(std::uint32_t count, Clock::time_point deadline,
                            std::function<void(Result<std::uint64_t>)> done) {
   if (count == 0 || count > kMaxBatch) {
     done(Status::invalid_argument(fmt::format("TSO count {} is out of range (1 to {})", count, kMaxBatch)));
@@ -84,7 +94,7 @@ void TsoBatcher::get_async(std::uint32_t count, std::chrono::steady_clock::time_
 
 void TsoBatcher::finish(Waiter& w, Result<std::uint64_t> result) {
   if (w.callback) {
-    w.callback(std::move(result));  // on this (the batcher) thread, no lock held
+    w.callback(std::move(result));  // on the batcher's thread, no lock held
     return;
   }
   {
@@ -95,127 +105,192 @@ void TsoBatcher::finish(Waiter& w, Result<std::uint64_t> result) {
   w.cv.notify_one();
 }
 
-Result<std::uint64_t> TsoBatcher::round_trip(std::uint32_t total) {
-  grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>* stream = nullptr;
-  {
-    std::lock_guard lock(mu_);
-    if (!stream_) {
-      if (auto ch = channel_source_(); ch != channel_ || !stub_) {
-        channel_ = std::move(ch);
-        stub_ = pdpb::PD::NewStub(channel_);
-      }
-      stream_ctx_ = std::make_unique<grpc::ClientContext>();
-      stream_ = stub_->Tso(stream_ctx_.get());
-    }
-    stream = stream_.get();
-    ++requests_sent_;
+void TsoBatcher::finish_all(Batch& batch, const Status& status) {
+  for (auto& w : batch.waiters) {
+    finish(*w, status);
   }
-  pdpb::TsoRequest req;
-  req.mutable_header()->set_cluster_id(cluster_id_.load());
-  req.set_count(total);
-  pdpb::TsoResponse resp;
-  std::string not_leader;
-  std::string leader_hint;
-  if (stream->Write(req) && stream->Read(&resp)) {
-    if (resp.header().error().type() == pdpb::NOT_LEADER) {
-      not_leader = resp.header().error().message();  // leave this member, as after a broken stream
-      leader_hint = resp.header().leader();
-    } else if (resp.header().has_error() && resp.header().error().type() != pdpb::OK) {
-      return Status::internal(fmt::format("PD refused the TSO request: {}", resp.header().error().message()));
-    } else if (resp.count() != total) {
-      return Status::internal(fmt::format("PD granted {} timestamps, {} were asked", resp.count(), total));
-    } else {
-      return resp.first_timestamp();
-    }
-  }
-  // The stream broke (or its member does not lead): collect its status and start afresh next time.
-  std::unique_ptr<grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>> dead;
-  {
-    std::lock_guard lock(mu_);
-    dead = std::move(stream_);
-  }
-  dead->WritesDone();
-  grpc::Status s = dead->Finish();
-  std::shared_ptr<grpc::Channel> broken;
-  {
-    std::lock_guard lock(mu_);
-    stream_ctx_.reset();
-    broken = channel_;
-  }
-  if (on_broken_) {
-    on_broken_(broken, leader_hint);
-  }
-  if (!not_leader.empty()) {
-    return Status::unavailable(not_leader);
-  }
-  return Status::unavailable(fmt::format("TSO stream to PD failed: {}", s.ok() ? "closed by PD" : s.error_message()));
 }
 
-void TsoBatcher::run() {
+TsoBatcher::Batch TsoBatcher::take_batch_locked(std::vector<std::shared_ptr<Waiter>>& expired) {
+  Batch batch;
+  auto now = Clock::now();
+  while (!queue_.empty() && batch.total + queue_.front()->count <= kMaxBatch) {
+    auto& front = queue_.front();
+    if (front->deadline <= now) {
+      expired.push_back(std::move(front));  // a blocking caller has returned already
+    } else {
+      batch.total += front->count;
+      batch.last_deadline = std::max(batch.last_deadline, front->deadline);
+      batch.waiters.push_back(std::move(front));
+    }
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+void TsoBatcher::open_stream_locked(std::unique_lock<std::mutex>& lock) {
+  if (reader_.joinable()) {
+    lock.unlock();  // the last stream's reader has closed it and is leaving
+    reader_.join();
+    lock.lock();
+  }
+  if (auto ch = channel_source_(); ch != channel_ || !stub_) {
+    channel_ = std::move(ch);
+    stub_ = pdpb::PD::NewStub(channel_);
+  }
+  stream_ctx_ = std::make_unique<grpc::ClientContext>();
+  stream_ = stub_->Tso(stream_ctx_.get());
+  reader_ = std::thread([this, stream = stream_.get()] { read_loop(stream); });
+}
+
+void TsoBatcher::write_loop() {
   std::unique_lock lock(mu_);
+  bool cancelled_stuck = false;  // this stream was cancelled for want of an answer
+  const grpc::ClientContext* ctx_seen = nullptr;
   for (;;) {
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (stopping_) {
-      std::deque<std::shared_ptr<Waiter>> left;
-      left.swap(queue_);
-      lock.unlock();  // callbacks may call get_async (refused now) and must not find mu_ held
-      for (auto& w : left) {
-        finish(*w, Status::unavailable("client is shutting down"));
+    auto can_send = [&] { return stopping_ || (!queue_.empty() && !closing_ && in_flight_.size() < kMaxInFlight); };
+    if (stream_ctx_.get() != ctx_seen) {
+      ctx_seen = stream_ctx_.get();
+      cancelled_stuck = false;
+    }
+    if (in_flight_.empty() || cancelled_stuck || closing_) {
+      work_cv_.wait(lock, can_send);
+    } else if (!work_cv_.wait_until(lock, in_flight_.front().last_deadline, can_send)) {
+      // Every caller of the oldest request has given up: the stream is stuck (a PD that
+      // accepts but does not answer). Cancelling it makes the reader requeue and reconnect.
+      if (!in_flight_.empty() && Clock::now() >= in_flight_.front().last_deadline && stream_ctx_ && !closing_) {
+        stream_ctx_->TryCancel();
+        cancelled_stuck = true;
       }
-      return;
-    }
-    std::vector<std::shared_ptr<Waiter>> batch;
-    std::vector<std::shared_ptr<Waiter>> expired;
-    std::uint32_t total = 0;
-    auto now = std::chrono::steady_clock::now();
-    while (!queue_.empty() && total + queue_.front()->count <= kMaxBatch) {
-      auto& front = queue_.front();
-      if (front->callback && front->deadline < now) {
-        expired.push_back(std::move(front));
-      } else {
-        total += front->count;
-        batch.push_back(std::move(front));
-      }
-      queue_.pop_front();
-    }
-    lock.unlock();
-    for (auto& w : expired) {
-      finish(*w, Status::deadline_exceeded("no timestamp from PD before the deadline"));
-    }
-    if (batch.empty()) {
-      lock.lock();
       continue;
     }
-    Result<std::uint64_t> first = round_trip(total);
-    // PD failing over (a broken stream, a member that does not lead): try the others
-    // until the batch's last deadline, backing off a little.
-    auto last_deadline = batch.front()->deadline;
-    for (const auto& w : batch) {
-      last_deadline = std::max(last_deadline, w->deadline);
+    if (stopping_) {
+      break;
     }
-    std::chrono::milliseconds backoff(1);
-    while (!first.is_ok() && first.status().code() == StatusCode::kUnavailable &&
-           std::chrono::steady_clock::now() + backoff < last_deadline) {
-      {
-        std::unique_lock stop_lock(mu_);
-        if (work_cv_.wait_for(stop_lock, backoff, [&] { return stopping_; })) {
+    if (!stream_) {
+      if (failed_streams_ > 0) {  // PD failing over or down: back off a little, 1 ms doubling to 50 ms
+        auto pause = std::chrono::milliseconds(std::min(1 << std::min(failed_streams_ - 1, 6), 50));
+        if (work_cv_.wait_for(lock, pause, [&] { return stopping_; })) {
           break;
         }
       }
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
-      first = round_trip(total);
+      open_stream_locked(lock);
     }
-    std::uint64_t offset = 0;
-    for (auto& w : batch) {
-      if (first.is_ok()) {
-        finish(*w, first.value() + offset);
+    std::vector<std::shared_ptr<Waiter>> expired;
+    Batch batch = take_batch_locked(expired);
+    if (!expired.empty()) {
+      std::string why = last_failure_.empty()
+                            ? std::string("no timestamp from PD before the deadline")
+                            : fmt::format("no timestamp from PD before the deadline; {}", last_failure_);
+      lock.unlock();
+      for (auto& w : expired) {
+        finish(*w, Status::deadline_exceeded(why));
+      }
+      lock.lock();
+    }
+    if (batch.waiters.empty() || !stream_ || closing_) {
+      for (auto it = batch.waiters.rbegin(); it != batch.waiters.rend(); ++it) {
+        queue_.push_front(std::move(*it));  // the stream went while the lock was free: next time
+      }
+      continue;
+    }
+    pdpb::TsoRequest req;
+    req.mutable_header()->set_cluster_id(cluster_id_.load());
+    req.set_count(batch.total);
+    auto* stream = stream_.get();
+    in_flight_.push_back(std::move(batch));
+    most_in_flight_ = std::max(most_in_flight_, in_flight_.size());
+    ++requests_sent_;
+    writing_ = true;
+    lock.unlock();
+    stream->Write(req);  // a failed Write means a dead call: the reader's Read fails and closes it
+    lock.lock();
+    writing_ = false;
+    idle_cv_.notify_all();
+  }
+  if (stream_ctx_) {
+    stream_ctx_->TryCancel();
+  }
+  lock.unlock();
+  if (reader_.joinable()) {
+    reader_.join();  // it requeues what was in flight
+  }
+  lock.lock();
+  std::deque<std::shared_ptr<Waiter>> left;
+  left.swap(queue_);
+  lock.unlock();  // callbacks may call get_async (refused now) and must not find mu_ held
+  for (auto& w : left) {
+    finish(*w, Status::unavailable("client is shutting down"));
+  }
+}
+
+void TsoBatcher::read_loop(grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>* stream) {
+  std::string why;  // the stream is left for this reason (else: its final status)
+  std::string leader_hint;
+  pdpb::TsoResponse resp;
+  while (stream->Read(&resp)) {
+    if (resp.header().error().type() == pdpb::NOT_LEADER) {
+      leader_hint = resp.header().leader();  // leave this member, as after a broken stream
+      why = fmt::format("the PD member does not lead: {}", resp.header().error().message());
+      break;
+    }
+    Batch batch;
+    {
+      std::lock_guard lock(mu_);
+      if (in_flight_.empty()) {
+        why = "PD answered a TSO request that was not asked";
+        break;
+      }
+      batch = std::move(in_flight_.front());
+      in_flight_.pop_front();
+      failed_streams_ = 0;
+    }
+    work_cv_.notify_one();  // room for another request on the stream
+    if (resp.header().has_error() && resp.header().error().type() != pdpb::OK) {
+      finish_all(batch,
+                 Status::internal(fmt::format("PD refused the TSO request: {}", resp.header().error().message())));
+    } else if (resp.count() != batch.total) {
+      finish_all(batch,
+                 Status::internal(fmt::format("PD granted {} timestamps, {} were asked", resp.count(), batch.total)));
+    } else {
+      std::uint64_t offset = 0;
+      for (auto& w : batch.waiters) {
+        finish(*w, resp.first_timestamp() + offset);
         offset += w->count;
-      } else {
-        finish(*w, first.status());
       }
     }
-    lock.lock();
   }
+  close_stream(why, leader_hint);
+}
+
+void TsoBatcher::close_stream(const std::string& why, const std::string& leader_hint) {
+  std::unique_lock lock(mu_);
+  closing_ = true;
+  stream_ctx_->TryCancel();  // ends a Write blocked on a dead or departing member
+  idle_cv_.wait(lock, [&] { return !writing_; });
+  auto dead = std::move(stream_);
+  auto ctx = std::move(stream_ctx_);
+  // What was on the stream goes first next time, in its order.
+  for (auto batch = in_flight_.rbegin(); batch != in_flight_.rend(); ++batch) {
+    for (auto w = batch->waiters.rbegin(); w != batch->waiters.rend(); ++w) {
+      queue_.push_front(std::move(*w));
+    }
+  }
+  in_flight_.clear();
+  const bool stopping = stopping_;
+  std::shared_ptr<grpc::Channel> broken = channel_;
+  lock.unlock();
+  grpc::Status s = dead->Finish();
+  if (on_broken_ && !stopping) {
+    on_broken_(broken, leader_hint);
+  }
+  lock.lock();
+  last_failure_ =
+      !why.empty() ? why : fmt::format("the TSO stream to PD failed: {}", s.ok() ? "closed by PD" : s.error_message());
+  ++failed_streams_;
+  closing_ = false;
+  lock.unlock();
+  work_cv_.notify_one();
 }
 
 }  // namespace rdb

@@ -1,13 +1,19 @@
 // TsoBatcher: shares one PD TSO stream among many concurrent callers.
 //
-// Callers queue their counts; one background thread sends everything queued as
-// a single TsoRequest, reads the reply and hands each caller its own slice of
-// the consecutive range. So N concurrent callers cost about one round trip, not N.
-// A caller that passes its deadline gives up (its slice, if granted later, is
-// simply unused: timestamps need not be dense) and cancels a stuck stream so
-// the next batch reconnects.
-// Thread safety: get() may be called from any thread. The destructor cancels the
-// stream and joins the thread; no get() may be running then.
+// Callers queue their counts; a writer thread sends everything queued as a single
+// TsoRequest and a reader thread hands each caller of the answered request its own
+// slice of the consecutive range. So N concurrent callers cost about one round trip,
+// not N. Up to kMaxInFlight requests are on the stream at once (PD answers a stream's
+// requests in order): while one batch travels, the callers the previous answer woke
+// queue the next, so the rate is not one batch per round trip.
+// A stream that breaks, or whose member does not lead, is replaced; the batches that
+// were on it are sent again on the next stream (timestamps need not be dense: a slice
+// granted but not delivered is simply unused) until each caller's deadline. A caller
+// that passes its deadline gives up and cancels a stuck stream so the next batch
+// reconnects.
+// Thread safety: get() and get_async() may be called from any thread, async callbacks
+// included. The destructor cancels the stream and joins both threads; no get() may be
+// running then.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -20,7 +26,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "common/result.h"
 #include "pdpb.grpc.pb.h"
@@ -29,6 +37,10 @@ namespace rdb {
 
 class TsoBatcher {
  public:
+  // Requests on one stream at once. Two let a batch form while the previous one
+  // travels; more only split the same callers into smaller batches.
+  static constexpr std::size_t kMaxInFlight = 2;
+
   explicit TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel);
   // Each (re)connection asks `channel_source` where PD is now, and a broken stream is
   // reported to `on_broken` with its channel and, when its member answered NOT_LEADER,
@@ -44,13 +56,15 @@ class TsoBatcher {
   // Returns the first of `count` consecutive timestamps.
   Result<std::uint64_t> get(std::uint32_t count, std::chrono::steady_clock::time_point deadline);
 
-  // Calls `done` with the first timestamp (on the batcher thread) once answered.
-  // A request still queued at its deadline is answered with DEADLINE_EXCEEDED.
+  // Calls `done` with the first timestamp (on the batcher's reader thread) once answered.
+  // A request not answered by its deadline is answered with DEADLINE_EXCEEDED.
   void get_async(std::uint32_t count, std::chrono::steady_clock::time_point deadline,
                  std::function<void(Result<std::uint64_t>)> done);
 
   // How many TsoRequests were sent (for tests and metrics).
   std::uint64_t requests_sent() const;
+  // The most requests that were on a stream at once (for tests).
+  std::size_t most_in_flight() const;
 
  private:
   // Each waiter has its own condition variable: a finished batch wakes exactly its
@@ -65,25 +79,45 @@ class TsoBatcher {
     std::function<void(Result<std::uint64_t>)> callback;  // async callers
     std::chrono::steady_clock::time_point deadline;
   };
+  struct Batch {
+    std::vector<std::shared_ptr<Waiter>> waiters;
+    std::uint32_t total = 0;
+    std::chrono::steady_clock::time_point last_deadline;
+  };
   static void finish(Waiter& w, Result<std::uint64_t> result);
-  void run();
-  // Sends one batch; returns the first timestamp or an error. Called without mu_.
-  Result<std::uint64_t> round_trip(std::uint32_t total);
+  static void finish_all(Batch& batch, const Status& status);
+  void write_loop();
+  void read_loop(grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>* stream);
+  // Opens a stream (and its reader) when there is none. Called and returns with mu_ held.
+  void open_stream_locked(std::unique_lock<std::mutex>& lock);
+  // The reader's end of a stream: requeues what was on it and reports it (`why`, else
+  // the stream's status, becomes the last failure). Takes mu_.
+  void close_stream(const std::string& why, const std::string& leader_hint);
+  // Takes what fits in one request off the queue; expired waiters go to `expired`.
+  Batch take_batch_locked(std::vector<std::shared_ptr<Waiter>>& expired);
 
   std::function<std::shared_ptr<grpc::Channel>()> channel_source_;
   BrokenHandler on_broken_;
   std::shared_ptr<grpc::Channel> channel_;  // of the live stream; guarded by mu_
   std::unique_ptr<pdpb::PD::Stub> stub_;    // guarded by mu_
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::deque<std::shared_ptr<Waiter>> queue_;
+  std::condition_variable work_cv_;            // the writer waits on it
+  std::condition_variable idle_cv_;            // a closing reader waits on it for the writer's Write
+  std::deque<std::shared_ptr<Waiter>> queue_;  // not yet sent; guarded by mu_
+  std::deque<Batch> in_flight_;                // sent on the live stream, in order; guarded by mu_
   bool stopping_ = false;
+  bool writing_ = false;      // the writer is in Write() on the live stream; guarded by mu_
+  bool closing_ = false;      // the reader is tearing the live stream down; guarded by mu_
+  int failed_streams_ = 0;    // streams in a row that broke without an answer; guarded by mu_
+  std::string last_failure_;  // why the last stream broke; guarded by mu_
   std::uint64_t requests_sent_ = 0;
+  std::size_t most_in_flight_ = 0;
   // The live stream; guarded by mu_ for cancellation from other threads.
   std::unique_ptr<grpc::ClientContext> stream_ctx_;
   std::unique_ptr<grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>> stream_;
+  std::thread reader_;  // of the live (or last) stream; joined by the writer
   std::atomic<std::uint64_t> cluster_id_{0};
-  std::thread thread_;
+  std::thread thread_;  // the writer
 };
 
 }  // namespace rdb

@@ -1,0 +1,251 @@
+// TsoBatcher against an in-process fake PD whose TSO stream the test scripts: each
+// stream the client opens runs the next script (answer, hold until a second request
+// arrives, break, answer NOT_LEADER, never answer).
+#include "client/tso_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace rdb {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Script {
+  kAnswer,         // answer each request at once
+  kAnswerInPairs,  // read two requests, then answer both (only a pipelining client gets answers)
+  kBreakAfterTwo,  // read two requests, then fail the stream without answering
+  kNotLeader,      // answer NOT_LEADER naming "pd-leader:1"
+  kSilent,         // read requests, never answer
+};
+
+class FakePd final : public pdpb::PD::Service {
+ public:
+  explicit FakePd(std::vector<Script> scripts) : scripts_(std::move(scripts)) {}
+
+  grpc::Status Tso(grpc::ServerContext* /*ctx*/,
+                   grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>* stream) override {
+    Script script = Script::kAnswer;
+    {
+      std::lock_guard lock(mu_);
+      if (streams_ < scripts_.size()) {
+        script = scripts_[streams_];
+      }
+      ++streams_;
+    }
+    pdpb::TsoRequest req;
+    switch (script) {
+      case Script::kAnswer:
+        while (stream->Read(&req)) {
+          count(req);
+          answer(stream, req);
+        }
+        return grpc::Status::OK;
+      case Script::kAnswerInPairs: {
+        pdpb::TsoRequest second;
+        while (stream->Read(&req)) {
+          count(req);
+          if (!stream->Read(&second)) {
+            return grpc::Status::OK;
+          }
+          count(second);
+          answer(stream, req);
+          answer(stream, second);
+        }
+        return grpc::Status::OK;
+      }
+      case Script::kBreakAfterTwo:
+        for (int i = 0; i < 2 && stream->Read(&req); ++i) {
+          count(req);
+        }
+        return {grpc::StatusCode::UNAVAILABLE, "the fake PD breaks the stream"};
+      case Script::kNotLeader:
+        if (stream->Read(&req)) {
+          count(req);
+          pdpb::TsoResponse resp;
+          resp.mutable_header()->mutable_error()->set_type(pdpb::NOT_LEADER);
+          resp.mutable_header()->mutable_error()->set_message("not the leader");
+          resp.mutable_header()->set_leader("pd-leader:1");
+          stream->Write(resp);
+        }
+        while (stream->Read(&req)) {
+        }
+        return grpc::Status::OK;
+      case Script::kSilent:
+        while (stream->Read(&req)) {  // until the client cancels
+          count(req);
+        }
+        return grpc::Status::OK;
+    }
+    return grpc::Status::OK;
+  }
+
+  int streams() const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(streams_);
+  }
+  int requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  bool wait_for_requests(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_until(lock, Clock::now() + std::chrono::seconds(20), [&] { return requests_ >= n; });
+  }
+
+ private:
+  void count(const pdpb::TsoRequest& /*req*/) {
+    std::lock_guard lock(mu_);
+    ++requests_;
+    cv_.notify_all();
+  }
+  void answer(grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>* stream, const pdpb::TsoRequest& req) {
+    pdpb::TsoResponse resp;
+    {
+      std::lock_guard lock(mu_);
+      resp.set_first_timestamp(next_);
+      next_ += req.count();
+    }
+    resp.set_count(req.count());
+    stream->Write(resp);
+  }
+
+  std::vector<Script> scripts_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t streams_ = 0;
+  int requests_ = 0;
+  std::uint64_t next_ = 1000;
+};
+
+class TsoBatcherTest : public ::testing::Test {
+ protected:
+  void start(std::vector<Script> scripts) {
+    pd_ = std::make_unique<FakePd>(std::move(scripts));
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(pd_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    if (server_) {
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    }
+  }
+
+  std::unique_ptr<FakePd> pd_;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// A caller whose request is sent while another request is unanswered.
+std::future<Result<std::uint64_t>> async_get(TsoBatcher& batcher, std::uint32_t count, std::chrono::seconds patience) {
+  auto promise = std::make_shared<std::promise<Result<std::uint64_t>>>();
+  auto future = promise->get_future();
+  batcher.get_async(count, Clock::now() + patience, [promise](Result<std::uint64_t> r) { promise->set_value(r); });
+  return future;
+}
+
+// The second request leaves while the first is unanswered: PD here answers only in
+// pairs, so a client with one request per round trip would get nothing.
+TEST_F(TsoBatcherTest, ASecondRequestLeavesWhileTheFirstTravels) {
+  start({Script::kAnswerInPairs});
+  TsoBatcher batcher(channel_);
+  auto first = async_get(batcher, 3, std::chrono::seconds(20));
+  ASSERT_TRUE(pd_->wait_for_requests(1));
+  auto second = async_get(batcher, 2, std::chrono::seconds(20));
+  auto a = first.get();
+  auto b = second.get();
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_EQ(*a, 1000U);
+  EXPECT_EQ(*b, 1003U) << "the second slice follows the first";
+  EXPECT_EQ(batcher.most_in_flight(), 2U);
+  EXPECT_EQ(batcher.requests_sent(), 2U);
+}
+
+// Both requests on a stream that breaks are sent again on the next stream.
+TEST_F(TsoBatcherTest, RequestsOnABrokenStreamAreSentAgain) {
+  start({Script::kBreakAfterTwo, Script::kAnswer});
+  TsoBatcher batcher(channel_);
+  auto first = async_get(batcher, 1, std::chrono::seconds(20));
+  ASSERT_TRUE(pd_->wait_for_requests(1));
+  auto blocking =
+      std::async(std::launch::async, [&] { return batcher.get(4, Clock::now() + std::chrono::seconds(20)); });
+  auto a = first.get();
+  auto b = blocking.get();
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_NE(*a, *b);
+  EXPECT_EQ(pd_->streams(), 2);
+  EXPECT_GE(pd_->requests(), 3);
+}
+
+// A member that does not lead is left, its hint reported, and the batch answered by the next.
+TEST_F(TsoBatcherTest, ANotLeaderAnswerMovesOnAndReportsTheHint) {
+  start({Script::kNotLeader, Script::kAnswer});
+  std::mutex mu;
+  std::vector<std::string> hints;
+  TsoBatcher batcher([this] { return channel_; },
+                     [&](const std::shared_ptr<grpc::Channel>&, const std::string& hint) {
+                       std::lock_guard lock(mu);
+                       hints.push_back(hint);
+                     });
+  auto ts = batcher.get(1, Clock::now() + std::chrono::seconds(20));
+  ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+  EXPECT_EQ(pd_->streams(), 2);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(hints.size(), 1U);
+  EXPECT_EQ(hints[0], "pd-leader:1");
+}
+
+// A PD that takes requests and never answers: an async caller ends at its deadline (the
+// stuck stream is cancelled), and later callers get timestamps from the next stream.
+TEST_F(TsoBatcherTest, ASilentStreamEndsAsyncCallersAtTheirDeadline) {
+  start({Script::kSilent, Script::kAnswer});
+  TsoBatcher batcher(channel_);
+  auto started = Clock::now();
+  auto stuck = async_get(batcher, 1, std::chrono::seconds(1));
+  auto r = stuck.get();
+  auto waited = Clock::now() - started;
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().to_string();
+  EXPECT_LT(waited, std::chrono::seconds(15)) << "ended long after its 1 s deadline";
+  auto later = batcher.get(1, Clock::now() + std::chrono::seconds(20));
+  ASSERT_TRUE(later.is_ok()) << later.status().to_string();
+  EXPECT_EQ(pd_->streams(), 2);
+}
+
+// Destroying the batcher with callers queued and a request in flight answers each once.
+TEST_F(TsoBatcherTest, ShutdownAnswersEveryCallerOnce) {
+  start({Script::kSilent});
+  std::atomic<int> answered{0};
+  std::atomic<int> unavailable{0};
+  {
+    TsoBatcher batcher(channel_);
+    for (int i = 0; i < 10; ++i) {
+      batcher.get_async(1, Clock::now() + std::chrono::seconds(60), [&](Result<std::uint64_t> r) {
+        ++answered;
+        if (!r.is_ok() && r.status().code() == StatusCode::kUnavailable) {
+          ++unavailable;
+        }
+      });
+    }
+    ASSERT_TRUE(pd_->wait_for_requests(1));
+  }
+  EXPECT_EQ(answered.load(), 10);
+  EXPECT_EQ(unavailable.load(), 10);
+}
+
+}  // namespace
+}  // namespace rdb
