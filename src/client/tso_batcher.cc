@@ -10,11 +10,15 @@ constexpr std::uint32_t kMaxBatch = 1 << 16;  // PD's per-request maximum
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
-TsoBatcher::TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel)
-    : TsoBatcher([pd_channel] { return pd_channel; }, nullptr) {}
+TsoBatcher::TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel, std::size_t max_in_flight)
+    : TsoBatcher([pd_channel] { return pd_channel; }, nullptr, max_in_flight) {}
 
-TsoBatcher::TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source, BrokenHandler on_broken)
-    : channel_source_(std::move(channel_source)), on_broken_(std::move(on_broken)), thread_([this] { write_loop(); }) {}
+TsoBatcher::TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source, BrokenHandler on_broken,
+                       std::size_t max_in_flight)
+    : channel_source_(std::move(channel_source)),
+      on_broken_(std::move(on_broken)),
+      max_in_flight_(std::max<std::size_t>(max_in_flight, 1)),
+      thread_([this] { write_loop(); }) {}
 
 TsoBatcher::~TsoBatcher() {
   {
@@ -46,13 +50,12 @@ Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, Clock::time_point dea
   w->count = count;
   w->deadline = deadline;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (stopping_) {
       return Status::unavailable("client is shutting down");
     }
-    queue_.push_back(w);
+    enqueue_locked(w, lock);
   }
-  work_cv_.notify_one();
   std::unique_lock wait_lock(w->mu);
   if (!w->cv.wait_until(wait_lock, deadline, [&] { return w->done; })) {
     wait_lock.unlock();
@@ -79,17 +82,65 @@ void TsoBatcher::get_async(std::uint32_t count, Clock::time_point deadline,
   w->callback = std::move(done);
   w->deadline = deadline;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (!stopping_) {
-      queue_.push_back(std::move(w));
-      w = nullptr;
+      enqueue_locked(std::move(w), lock);
+      return;
     }
   }
-  if (w != nullptr) {
-    w->callback(Status::unavailable("client is shutting down"));
-    return;
+  w->callback(Status::unavailable("client is shutting down"));
+}
+
+void TsoBatcher::enqueue_locked(std::shared_ptr<Waiter> w, std::unique_lock<std::mutex>& lock) {
+  queue_.push_back(std::move(w));
+  // One wake-up for the first caller when the stream has room; none while the reader
+  // delivers an answer or a request is being written (both send what queued next).
+  if (writer_waiting_ && queue_.size() == 1 && in_flight_.size() < max_in_flight_ && !delivering_ && !writing_) {
+    lock.unlock();
+    work_cv_.notify_one();
   }
-  work_cv_.notify_one();
+}
+
+void TsoBatcher::send_queued(std::unique_lock<std::mutex>& lock) {
+  while (stream_ && !closing_ && !writing_ && !queue_.empty() && in_flight_.size() < max_in_flight_) {
+    std::vector<std::shared_ptr<Waiter>> expired;
+    Batch batch = take_batch_locked(expired);
+    if (!expired.empty()) {
+      std::string why = last_failure_.empty()
+                            ? std::string("no timestamp from PD before the deadline")
+                            : fmt::format("no timestamp from PD before the deadline; {}", last_failure_);
+      writing_ = true;  // keeps the stream (and the order of requests) while the lock is free
+      lock.unlock();
+      for (auto& w : expired) {
+        finish(*w, Status::deadline_exceeded(why));
+      }
+      lock.lock();
+      writing_ = false;
+      idle_cv_.notify_all();
+      if (!stream_ || closing_) {
+        for (auto it = batch.waiters.rbegin(); it != batch.waiters.rend(); ++it) {
+          queue_.push_front(std::move(*it));
+        }
+        return;
+      }
+    }
+    if (batch.waiters.empty()) {
+      continue;
+    }
+    pdpb::TsoRequest req;
+    req.mutable_header()->set_cluster_id(cluster_id_.load());
+    req.set_count(batch.total);
+    auto* stream = stream_.get();
+    in_flight_.push_back(std::move(batch));
+    most_in_flight_ = std::max(most_in_flight_, in_flight_.size());
+    ++requests_sent_;
+    writing_ = true;
+    lock.unlock();
+    stream->Write(req);  // a failed Write means a dead call: the reader's Read fails and closes it
+    lock.lock();
+    writing_ = false;
+    idle_cv_.notify_all();
+  }
 }
 
 void TsoBatcher::finish(Waiter& w, Result<std::uint64_t> result) {
@@ -148,14 +199,25 @@ void TsoBatcher::write_loop() {
   bool cancelled_stuck = false;  // this stream was cancelled for want of an answer
   const grpc::ClientContext* ctx_seen = nullptr;
   for (;;) {
-    auto can_send = [&] { return stopping_ || (!queue_.empty() && !closing_ && in_flight_.size() < kMaxInFlight); };
+    // While the reader delivers an answer it sends what queues meanwhile itself.
+    auto can_send = [&] {
+      return stopping_ ||
+             (!queue_.empty() && !closing_ && !writing_ && !delivering_ && in_flight_.size() < max_in_flight_);
+    };
     if (stream_ctx_.get() != ctx_seen) {
       ctx_seen = stream_ctx_.get();
       cancelled_stuck = false;
     }
+    writer_waiting_ = true;
+    bool woken = true;
     if (in_flight_.empty() || cancelled_stuck || closing_) {
-      work_cv_.wait(lock, can_send);
-    } else if (!work_cv_.wait_until(lock, in_flight_.front().last_deadline, can_send)) {
+      work_cv_.wait(lock, can_send);  // NOLINT(bugprone-infinite-loop): other threads change the state
+    } else {
+      const auto oldest_gives_up = in_flight_.front().last_deadline;  // a copy: the reader may pop it meanwhile
+      woken = work_cv_.wait_until(lock, oldest_gives_up, can_send);
+    }
+    writer_waiting_ = false;
+    if (!woken) {
       // Every caller of the oldest request has given up: the stream is stuck (a PD that
       // accepts but does not answer). Cancelling it makes the reader requeue and reconnect.
       if (!in_flight_.empty() && Clock::now() >= in_flight_.front().last_deadline && stream_ctx_ && !closing_) {
@@ -176,37 +238,7 @@ void TsoBatcher::write_loop() {
       }
       open_stream_locked(lock);
     }
-    std::vector<std::shared_ptr<Waiter>> expired;
-    Batch batch = take_batch_locked(expired);
-    if (!expired.empty()) {
-      std::string why = last_failure_.empty()
-                            ? std::string("no timestamp from PD before the deadline")
-                            : fmt::format("no timestamp from PD before the deadline; {}", last_failure_);
-      lock.unlock();
-      for (auto& w : expired) {
-        finish(*w, Status::deadline_exceeded(why));
-      }
-      lock.lock();
-    }
-    if (batch.waiters.empty() || !stream_ || closing_) {
-      for (auto it = batch.waiters.rbegin(); it != batch.waiters.rend(); ++it) {
-        queue_.push_front(std::move(*it));  // the stream went while the lock was free: next time
-      }
-      continue;
-    }
-    pdpb::TsoRequest req;
-    req.mutable_header()->set_cluster_id(cluster_id_.load());
-    req.set_count(batch.total);
-    auto* stream = stream_.get();
-    in_flight_.push_back(std::move(batch));
-    most_in_flight_ = std::max(most_in_flight_, in_flight_.size());
-    ++requests_sent_;
-    writing_ = true;
-    lock.unlock();
-    stream->Write(req);  // a failed Write means a dead call: the reader's Read fails and closes it
-    lock.lock();
-    writing_ = false;
-    idle_cv_.notify_all();
+    send_queued(lock);
   }
   if (stream_ctx_) {
     stream_ctx_->TryCancel();
@@ -244,23 +276,38 @@ void TsoBatcher::read_loop(grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoR
       batch = std::move(in_flight_.front());
       in_flight_.pop_front();
       failed_streams_ = 0;
+      delivering_ = true;
     }
-    work_cv_.notify_one();  // room for another request on the stream
-    if (resp.header().has_error() && resp.header().error().type() != pdpb::OK) {
-      finish_all(batch,
-                 Status::internal(fmt::format("PD refused the TSO request: {}", resp.header().error().message())));
-    } else if (resp.count() != batch.total) {
-      finish_all(batch,
-                 Status::internal(fmt::format("PD granted {} timestamps, {} were asked", resp.count(), batch.total)));
-    } else {
-      std::uint64_t offset = 0;
-      for (auto& w : batch.waiters) {
-        finish(*w, resp.first_timestamp() + offset);
-        offset += w->count;
-      }
-    }
+    deliver(batch, resp);
+    std::unique_lock lock(mu_);
+    delivering_ = false;
+    send_queued(lock);
   }
   close_stream(why, leader_hint);
+}
+
+void TsoBatcher::deliver(Batch& batch, const pdpb::TsoResponse& resp) {
+  if (resp.header().has_error() && resp.header().error().type() != pdpb::OK) {
+    return finish_all(batch,
+                      Status::internal(fmt::format("PD refused the TSO request: {}", resp.header().error().message())));
+  }
+  if (resp.count() != batch.total) {
+    return finish_all(
+        batch, Status::internal(fmt::format("PD granted {} timestamps, {} were asked", resp.count(), batch.total)));
+  }
+  // Halfway, what the first callers queued again leaves on the stream while the others
+  // are answered: two batches travel at once, and no thread waits for the whole delivery.
+  const std::size_t half = batch.waiters.size() / 2;
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i < batch.waiters.size(); ++i) {
+    if (i == half && half > 0 && max_in_flight_ > 1) {
+      std::unique_lock lock(mu_);
+      send_queued(lock);
+    }
+    auto& w = *batch.waiters[i];
+    finish(w, resp.first_timestamp() + offset);
+    offset += w.count;
+  }
 }
 
 void TsoBatcher::close_stream(const std::string& why, const std::string& leader_hint) {

@@ -1,11 +1,15 @@
 // TsoBatcher: shares one PD TSO stream among many concurrent callers.
 //
-// Callers queue their counts; a writer thread sends everything queued as a single
-// TsoRequest and a reader thread hands each caller of the answered request its own
-// slice of the consecutive range. So N concurrent callers cost about one round trip,
-// not N. Up to kMaxInFlight requests are on the stream at once (PD answers a stream's
-// requests in order): while one batch travels, the callers the previous answer woke
-// queue the next, so the rate is not one batch per round trip.
+// Callers queue their counts; everything queued leaves as a single TsoRequest and a
+// reader thread hands each caller of the answered request its own slice of the
+// consecutive range. So N concurrent callers cost about one round trip, not N.
+// One request is on the stream at a time by default: the reader sends what queued while
+// it delivered an answer (no other thread woken), a writer thread sends to an idle
+// stream and opens streams. With `max_in_flight` > 1 (PD answers a stream's requests in
+// order) the writer sends while the stream has room and the reader sends halfway through
+// a delivery: lower latency for callers arriving while a batch travels, at the price of
+// smaller batches — on a 2-core machine, where the per-request work of both ends is the
+// limit, 2 in flight gave 40 % fewer timestamps/s (docs/performance.md), hence the default.
 // A stream that breaks, or whose member does not lead, is replaced; the batches that
 // were on it are sent again on the next stream (timestamps need not be dense: a slice
 // granted but not delivered is simply unused) until each caller's deadline. A caller
@@ -37,16 +41,13 @@ namespace rdb {
 
 class TsoBatcher {
  public:
-  // Requests on one stream at once. Two let a batch form while the previous one
-  // travels; more only split the same callers into smaller batches.
-  static constexpr std::size_t kMaxInFlight = 2;
-
-  explicit TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel);
+  explicit TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel, std::size_t max_in_flight = 1);
   // Each (re)connection asks `channel_source` where PD is now, and a broken stream is
   // reported to `on_broken` with its channel and, when its member answered NOT_LEADER,
   // the leader's address it named (so a PD client can move to the leader or another member).
   using BrokenHandler = std::function<void(const std::shared_ptr<grpc::Channel>&, const std::string& leader_hint)>;
-  TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source, BrokenHandler on_broken);
+  TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_source, BrokenHandler on_broken,
+             std::size_t max_in_flight = 1);
   // The cluster id stamped on every TSO request (PD refuses requests without it).
   void set_cluster_id(std::uint64_t id) { cluster_id_ = id; }
   ~TsoBatcher();
@@ -86,6 +87,13 @@ class TsoBatcher {
   };
   static void finish(Waiter& w, Result<std::uint64_t> result);
   static void finish_all(Batch& batch, const Status& status);
+  // Queues `w`, waking the writer when the stream is idle. Called with mu_ held; may release it.
+  void enqueue_locked(std::shared_ptr<Waiter> w, std::unique_lock<std::mutex>& lock);
+  // Sends queued batches while the live stream has room and nobody else is writing to it.
+  // Called with mu_ held; releases it around each Write.
+  void send_queued(std::unique_lock<std::mutex>& lock);
+  // Hands each caller of an answered batch its slice (or the batch's error), no lock held.
+  void deliver(Batch& batch, const pdpb::TsoResponse& resp);
   void write_loop();
   void read_loop(grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>* stream);
   // Opens a stream (and its reader) when there is none. Called and returns with mu_ held.
@@ -98,6 +106,7 @@ class TsoBatcher {
 
   std::function<std::shared_ptr<grpc::Channel>()> channel_source_;
   BrokenHandler on_broken_;
+  const std::size_t max_in_flight_;         // requests on the stream at once (at least 1)
   std::shared_ptr<grpc::Channel> channel_;  // of the live stream; guarded by mu_
   std::unique_ptr<pdpb::PD::Stub> stub_;    // guarded by mu_
   mutable std::mutex mu_;
@@ -106,10 +115,12 @@ class TsoBatcher {
   std::deque<std::shared_ptr<Waiter>> queue_;  // not yet sent; guarded by mu_
   std::deque<Batch> in_flight_;                // sent on the live stream, in order; guarded by mu_
   bool stopping_ = false;
-  bool writing_ = false;      // the writer is in Write() on the live stream; guarded by mu_
-  bool closing_ = false;      // the reader is tearing the live stream down; guarded by mu_
-  int failed_streams_ = 0;    // streams in a row that broke without an answer; guarded by mu_
-  std::string last_failure_;  // why the last stream broke; guarded by mu_
+  bool writing_ = false;         // a thread is in Write() on the live stream; guarded by mu_
+  bool delivering_ = false;      // the reader is answering callers (it sends next); guarded by mu_
+  bool writer_waiting_ = false;  // guarded by mu_
+  bool closing_ = false;         // the reader is tearing the live stream down; guarded by mu_
+  int failed_streams_ = 0;       // streams in a row that broke without an answer; guarded by mu_
+  std::string last_failure_;     // why the last stream broke; guarded by mu_
   std::uint64_t requests_sent_ = 0;
   std::size_t most_in_flight_ = 0;
   // The live stream; guarded by mu_ for cancellation from other threads.

@@ -152,7 +152,8 @@ class TsoBatcherTest : public ::testing::Test {
 std::future<Result<std::uint64_t>> async_get(TsoBatcher& batcher, std::uint32_t count, std::chrono::seconds patience) {
   auto promise = std::make_shared<std::promise<Result<std::uint64_t>>>();
   auto future = promise->get_future();
-  batcher.get_async(count, Clock::now() + patience, [promise](Result<std::uint64_t> r) { promise->set_value(r); });
+  batcher.get_async(count, Clock::now() + patience,
+                    [promise](const Result<std::uint64_t>& r) { promise->set_value(r); });
   return future;
 }
 
@@ -160,7 +161,7 @@ std::future<Result<std::uint64_t>> async_get(TsoBatcher& batcher, std::uint32_t 
 // pairs, so a client with one request per round trip would get nothing.
 TEST_F(TsoBatcherTest, ASecondRequestLeavesWhileTheFirstTravels) {
   start({Script::kAnswerInPairs});
-  TsoBatcher batcher(channel_);
+  TsoBatcher batcher(channel_, 2);
   auto first = async_get(batcher, 3, std::chrono::seconds(20));
   ASSERT_TRUE(pd_->wait_for_requests(1));
   auto second = async_get(batcher, 2, std::chrono::seconds(20));
@@ -177,7 +178,7 @@ TEST_F(TsoBatcherTest, ASecondRequestLeavesWhileTheFirstTravels) {
 // Both requests on a stream that breaks are sent again on the next stream.
 TEST_F(TsoBatcherTest, RequestsOnABrokenStreamAreSentAgain) {
   start({Script::kBreakAfterTwo, Script::kAnswer});
-  TsoBatcher batcher(channel_);
+  TsoBatcher batcher(channel_, 2);
   auto first = async_get(batcher, 1, std::chrono::seconds(20));
   ASSERT_TRUE(pd_->wait_for_requests(1));
   auto blocking =
@@ -234,7 +235,7 @@ TEST_F(TsoBatcherTest, ShutdownAnswersEveryCallerOnce) {
   {
     TsoBatcher batcher(channel_);
     for (int i = 0; i < 10; ++i) {
-      batcher.get_async(1, Clock::now() + std::chrono::seconds(60), [&](Result<std::uint64_t> r) {
+      batcher.get_async(1, Clock::now() + std::chrono::seconds(60), [&](const Result<std::uint64_t>& r) {
         ++answered;
         if (!r.is_ok() && r.status().code() == StatusCode::kUnavailable) {
           ++unavailable;
