@@ -315,8 +315,8 @@ void TsoBatcher::close_stream(const std::string& why, const std::string& leader_
   closing_ = true;
   stream_ctx_->TryCancel();  // ends a Write blocked on a dead or departing member
   idle_cv_.wait(lock, [&] { return !writing_; });
+  auto ctx = std::move(stream_ctx_);  // declared first: outlives the stream (gRPC's rule)
   auto dead = std::move(stream_);
-  auto ctx = std::move(stream_ctx_);
   // What was on the stream goes first next time, in its order.
   for (auto batch = in_flight_.rbegin(); batch != in_flight_.rend(); ++batch) {
     for (auto w = batch->waiters.rbegin(); w != batch->waiters.rend(); ++w) {
