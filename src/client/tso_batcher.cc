@@ -191,21 +191,22 @@ void TsoBatcher::open_stream_locked(std::unique_lock<std::mutex>& lock) {
   }
   stream_ctx_ = std::make_unique<grpc::ClientContext>();
   stream_ = stub_->Tso(stream_ctx_.get());
+  ++streams_opened_;
   reader_ = std::thread([this, stream = stream_.get()] { read_loop(stream); });
 }
 
 void TsoBatcher::write_loop() {
   std::unique_lock lock(mu_);
   bool cancelled_stuck = false;  // this stream was cancelled for want of an answer
-  const grpc::ClientContext* ctx_seen = nullptr;
+  std::uint64_t stream_seen = 0;
   for (;;) {
     // While the reader delivers an answer it sends what queues meanwhile itself.
     auto can_send = [&] {
       return stopping_ ||
              (!queue_.empty() && !closing_ && !writing_ && !delivering_ && in_flight_.size() < max_in_flight_);
     };
-    if (stream_ctx_.get() != ctx_seen) {
-      ctx_seen = stream_ctx_.get();
+    if (streams_opened_ != stream_seen) {
+      stream_seen = streams_opened_;
       cancelled_stuck = false;
     }
     writer_waiting_ = true;

@@ -122,6 +122,7 @@ class TsoBatcher {
   int failed_streams_ = 0;       // streams in a row that broke without an answer; guarded by mu_
   std::string last_failure_;     // why the last stream broke; guarded by mu_
   std::uint64_t requests_sent_ = 0;
+  std::uint64_t streams_opened_ = 0;  // guarded by mu_
   std::size_t most_in_flight_ = 0;
   // The live stream; guarded by mu_ for cancellation from other threads.
   std::unique_ptr<grpc::ClientContext> stream_ctx_;
