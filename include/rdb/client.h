@@ -353,10 +353,10 @@ class RdbClient {
   // Reserves `count` (1..65536) consecutive timestamps and returns the first.
   virtual Result<std::uint64_t> get_tso(std::uint32_t count = 1) = 0;
   // The same without blocking a thread per caller: `done` runs once the batch
-  // holding this request is answered (or fails), on the client's TSO thread. It must
-  // be quick and must not block; it may call get_tso_async again. The client's
-  // timeout applies as for get_tso. This is how many concurrent callers share a
-  // round trip without paying a thread wake-up each.
+  // holding this request is answered (or fails), on one of the client's two TSO
+  // threads. It must be quick and must not block; it may call get_tso_async again.
+  // The client's timeout applies as for get_tso. This is how many concurrent callers
+  // share a round trip without paying a thread wake-up each.
   virtual void get_tso_async(
       std::uint32_t count,
       std::function<void(Result<std::uint64_t>)> done) {  // NOLINT(performance-unnecessary-value-param)
