@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace rdb {
 namespace {
@@ -42,6 +43,12 @@ std::size_t TsoBatcher::most_in_flight() const {
   return most_in_flight_;
 }
 
+Status TsoBatcher::expired_locked() const {
+  return Status::deadline_exceeded(last_failure_.empty()
+                                       ? std::string("no timestamp from PD before the deadline")
+                                       : fmt::format("no timestamp from PD before the deadline; {}", last_failure_));
+}
+
 Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, Clock::time_point deadline) {
   if (count == 0 || count > kMaxBatch) {
     return Status::invalid_argument(fmt::format("TSO count {} is out of range (1 to {})", count, kMaxBatch));
@@ -64,9 +71,7 @@ Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, Clock::time_point dea
     if (stream_ctx_ && !in_flight_.empty()) {
       stream_ctx_->TryCancel();
     }
-    return Status::deadline_exceeded(last_failure_.empty()
-                                         ? std::string("no timestamp from PD before the deadline")
-                                         : fmt::format("no timestamp from PD before the deadline; {}", last_failure_));
+    return expired_locked();
   }
   return w->result;
 }
@@ -106,13 +111,11 @@ void TsoBatcher::send_queued(std::unique_lock<std::mutex>& lock) {
     std::vector<std::shared_ptr<Waiter>> expired;
     Batch batch = take_batch_locked(expired);
     if (!expired.empty()) {
-      std::string why = last_failure_.empty()
-                            ? std::string("no timestamp from PD before the deadline")
-                            : fmt::format("no timestamp from PD before the deadline; {}", last_failure_);
+      Status why = expired_locked();
       writing_ = true;  // keeps the stream (and the order of requests) while the lock is free
       lock.unlock();
       for (auto& w : expired) {
-        finish(*w, Status::deadline_exceeded(why));
+        finish(*w, why);
       }
       lock.lock();
       writing_ = false;
@@ -296,6 +299,22 @@ void TsoBatcher::deliver(Batch& batch, const pdpb::TsoResponse& resp) {
     return finish_all(
         batch, Status::internal(fmt::format("PD granted {} timestamps, {} were asked", resp.count(), batch.total)));
   }
+  // Timestamps order transactions: a range that overflows, or that does not lie above
+  // every timestamp handed out before, is refused rather than given to anyone.
+  const std::uint64_t first = resp.first_timestamp();
+  if (first == 0 || first > std::numeric_limits<std::uint64_t>::max() - batch.total) {
+    return finish_all(batch, Status::internal(fmt::format(
+                                 "PD granted an invalid timestamp range: {} timestamps from {}", batch.total, first)));
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (first <= highest_delivered_) {
+      return finish_all(
+          batch, Status::internal(fmt::format("PD granted timestamps from {}, not above {} it granted before", first,
+                                              highest_delivered_)));
+    }
+    highest_delivered_ = first + batch.total - 1;
+  }
   // Halfway, what the first callers queued again leaves on the stream while the others
   // are answered: two batches travel at once, and no thread waits for the whole delivery.
   const std::size_t half = batch.waiters.size() / 2;
@@ -306,7 +325,7 @@ void TsoBatcher::deliver(Batch& batch, const pdpb::TsoResponse& resp) {
       send_queued(lock);
     }
     auto& w = *batch.waiters[i];
-    finish(w, resp.first_timestamp() + offset);
+    finish(w, first + offset);
     offset += w.count;
   }
 }

@@ -86,6 +86,8 @@ class TsoBatcher {
     std::chrono::steady_clock::time_point last_deadline;
   };
   static void finish(Waiter& w, Result<std::uint64_t> result);
+  // DEADLINE_EXCEEDED naming the last failure. Called with mu_ held.
+  Status expired_locked() const;
   static void finish_all(Batch& batch, const Status& status);
   // Queues `w`, waking the writer when the stream is idle. Called with mu_ held; may release it.
   void enqueue_locked(std::shared_ptr<Waiter> w, std::unique_lock<std::mutex>& lock);
@@ -115,12 +117,13 @@ class TsoBatcher {
   std::deque<std::shared_ptr<Waiter>> queue_;  // not yet sent; guarded by mu_
   std::deque<Batch> in_flight_;                // sent on the live stream, in order; guarded by mu_
   bool stopping_ = false;
-  bool writing_ = false;         // a thread is in Write() on the live stream; guarded by mu_
-  bool delivering_ = false;      // the reader is answering callers (it sends next); guarded by mu_
-  bool writer_waiting_ = false;  // guarded by mu_
-  bool closing_ = false;         // the reader is tearing the live stream down; guarded by mu_
-  int failed_streams_ = 0;       // streams in a row that broke without an answer; guarded by mu_
-  std::string last_failure_;     // why the last stream broke; guarded by mu_
+  bool writing_ = false;                 // a thread is in Write() on the live stream; guarded by mu_
+  bool delivering_ = false;              // the reader is answering callers (it sends next); guarded by mu_
+  bool writer_waiting_ = false;          // guarded by mu_
+  bool closing_ = false;                 // the reader is tearing the live stream down; guarded by mu_
+  int failed_streams_ = 0;               // streams in a row that broke without an answer; guarded by mu_
+  std::string last_failure_;             // why the last stream broke; guarded by mu_
+  std::uint64_t highest_delivered_ = 0;  // the last timestamp handed out; guarded by mu_
   std::uint64_t requests_sent_ = 0;
   std::uint64_t streams_opened_ = 0;  // guarded by mu_
   std::size_t most_in_flight_ = 0;

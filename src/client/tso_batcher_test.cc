@@ -1,6 +1,7 @@
 // TsoBatcher against an in-process fake PD whose TSO stream the test scripts: each
 // stream the client opens runs the next script (answer, hold until a second request
-// arrives, break, answer NOT_LEADER, never answer).
+// arrives, break, answer NOT_LEADER, never answer); a test may also rewrite the answers
+// (a hostile or broken PD).
 #include "client/tso_batcher.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,6 +32,14 @@ enum class Script {
 class FakePd final : public pdpb::PD::Service {
  public:
   explicit FakePd(std::vector<Script> scripts) : scripts_(std::move(scripts)) {}
+
+  // Rewrites the n-th answer (from 0) before it is sent; returns how many more answers to
+  // send after it unasked (copies of it).
+  using Mangle = std::function<int(int n, pdpb::TsoResponse& resp)>;
+  void set_mangle(Mangle mangle) {
+    std::lock_guard lock(mu_);
+    mangle_ = std::move(mangle);
+  }
 
   grpc::Status Tso(grpc::ServerContext* /*ctx*/,
                    grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>* stream) override {
@@ -108,13 +119,21 @@ class FakePd final : public pdpb::PD::Service {
   }
   void answer(grpc::ServerReaderWriter<pdpb::TsoResponse, pdpb::TsoRequest>* stream, const pdpb::TsoRequest& req) {
     pdpb::TsoResponse resp;
+    int extra = 0;
     {
       std::lock_guard lock(mu_);
       resp.set_first_timestamp(next_);
       next_ += req.count();
+      resp.set_count(req.count());
+      if (mangle_) {
+        extra = mangle_(answers_, resp);
+      }
+      ++answers_;
     }
-    resp.set_count(req.count());
     stream->Write(resp);
+    for (int i = 0; i < extra; ++i) {
+      stream->Write(resp);
+    }
   }
 
   std::vector<Script> scripts_;
@@ -122,6 +141,8 @@ class FakePd final : public pdpb::PD::Service {
   std::condition_variable cv_;
   std::size_t streams_ = 0;
   int requests_ = 0;
+  int answers_ = 0;
+  Mangle mangle_;
   std::uint64_t next_ = 1000;
 };
 
@@ -246,6 +267,78 @@ TEST_F(TsoBatcherTest, ShutdownAnswersEveryCallerOnce) {
   }
   EXPECT_EQ(answered.load(), 10);
   EXPECT_EQ(unavailable.load(), 10);
+}
+
+// A PD that grants another count than asked fails that request only; the stream serves on.
+TEST_F(TsoBatcherTest, AWrongCountFailsItsRequestOnly) {
+  start({Script::kAnswer});
+  pd_->set_mangle([](int n, pdpb::TsoResponse& resp) {
+    if (n == 0) {
+      resp.set_count(resp.count() + 1);
+    }
+    return 0;
+  });
+  TsoBatcher batcher(channel_);
+  auto bad = batcher.get(2, Clock::now() + std::chrono::seconds(20));
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInternal);
+  EXPECT_NE(bad.status().message().find("PD granted 3 timestamps, 2 were asked"), std::string::npos)
+      << bad.status().to_string();
+  auto good = batcher.get(2, Clock::now() + std::chrono::seconds(20));
+  ASSERT_TRUE(good.is_ok()) << good.status().to_string();
+  EXPECT_EQ(pd_->streams(), 1);
+}
+
+// An answer nobody asked for is not handed out: the stream is left, and the next one serves.
+TEST_F(TsoBatcherTest, AnUnaskedAnswerLeavesTheStream) {
+  start({Script::kAnswer, Script::kAnswer});
+  pd_->set_mangle([](int n, pdpb::TsoResponse& /*resp*/) { return n == 0 ? 1 : 0; });
+  TsoBatcher batcher(channel_);
+  auto first = batcher.get(1, Clock::now() + std::chrono::seconds(20));
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (pd_->streams() < 2 && Clock::now() < deadline) {
+    // A request sent before the copy was read takes the copy for its answer: it repeats
+    // the first timestamp, so it is refused, and the real answer is the unasked one then.
+    auto next = batcher.get(1, Clock::now() + std::chrono::seconds(20));
+    if (next.is_ok()) {
+      EXPECT_GT(*next, *first);
+    } else {
+      EXPECT_NE(next.status().message().find("not above"), std::string::npos) << next.status().to_string();
+    }
+  }
+  EXPECT_EQ(pd_->streams(), 2) << "the stream with the unasked answer was kept";
+}
+
+// Timestamps that would repeat or go backwards, or a range that overflows, are refused:
+// nobody is handed a timestamp that is not above every one handed out before.
+TEST_F(TsoBatcherTest, TimestampsThatGoBackOrOverflowAreRefused) {
+  start({Script::kAnswer});
+  pd_->set_mangle([](int n, pdpb::TsoResponse& resp) {
+    if (n == 1) {
+      resp.set_first_timestamp(resp.first_timestamp() - 1);  // overlaps the first answer
+    } else if (n == 2) {
+      resp.set_first_timestamp(std::numeric_limits<std::uint64_t>::max() - 1);
+    } else if (n == 3) {
+      resp.set_first_timestamp(0);
+    }
+    return 0;
+  });
+  TsoBatcher batcher(channel_);
+  auto first = batcher.get(4, Clock::now() + std::chrono::seconds(20));
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  auto repeated = batcher.get(4, Clock::now() + std::chrono::seconds(20));
+  ASSERT_FALSE(repeated.is_ok());
+  EXPECT_NE(repeated.status().message().find("not above"), std::string::npos) << repeated.status().to_string();
+  for (int i = 0; i < 2; ++i) {
+    auto invalid = batcher.get(4, Clock::now() + std::chrono::seconds(20));
+    ASSERT_FALSE(invalid.is_ok());
+    EXPECT_NE(invalid.status().message().find("invalid timestamp range"), std::string::npos)
+        << invalid.status().to_string();
+  }
+  auto good = batcher.get(1, Clock::now() + std::chrono::seconds(20));
+  ASSERT_TRUE(good.is_ok()) << good.status().to_string();
+  EXPECT_GT(*good, *first + 3);
 }
 
 }  // namespace
