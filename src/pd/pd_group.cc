@@ -580,12 +580,7 @@ void PdGroup::handle_ready() {
     }
     storage_->apply_snapshot_meta(rd.snapshot->metadata(), wb);
   }
-  if (!rd.entries.empty()) {
-    storage_->append(std::move(rd.entries), wb);
-  }
-  if (rd.hard_state) {
-    storage_->set_hard_state(*rd.hard_state, wb);
-  }
+  storage_->save_ready(std::move(rd.entries), rd.hard_state, wb);
   if (!wb.empty()) {
     if (auto s = engine_.write(wb, rd.must_sync || rd.snapshot.has_value()); !s.is_ok()) {
       // Raft's promises (votes, acknowledged entries) rest on this write.

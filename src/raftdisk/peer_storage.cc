@@ -129,8 +129,25 @@ void PeerStorage::put_apply_state(WriteBatch& wb) {
 }
 
 void PeerStorage::append(std::vector<raft::Entry> ents, WriteBatch& wb) {
+  if (append_entries(ents, wb)) {
+    put_local_state(wb);
+  }
+}
+
+void PeerStorage::save_ready(std::vector<raft::Entry> entries, const std::optional<raft::HardState>& hs,
+                             WriteBatch& wb) {
+  bool appended = append_entries(entries, wb);
+  if (hs) {
+    *local_.mutable_hard_state() = *hs;
+  }
+  if (appended || hs) {
+    put_local_state(wb);
+  }
+}
+
+bool PeerStorage::append_entries(std::vector<raft::Entry>& ents, WriteBatch& wb) {
   if (ents.empty()) {
-    return;
+    return false;
   }
   std::uint64_t first = ents.front().index();
   std::uint64_t new_last = ents.back().index();
@@ -160,7 +177,7 @@ void PeerStorage::append(std::vector<raft::Entry> ents, WriteBatch& wb) {
   }
   local_.set_last_index(new_last);
   last_term_ = last_term;
-  put_local_state(wb);
+  return true;
 }
 
 void PeerStorage::set_cache_limit(std::size_t bytes) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "raft/raw_node.h"
 #include "raftdisk/engine_options.h"
 #include "raftdisk/raft_keys.h"
@@ -218,6 +220,39 @@ TEST_F(PeerStorageTest, HardStateAndConfStatePersist) {
   EXPECT_EQ(init->hard_state.vote(), 2u);
   EXPECT_EQ(init->conf_state.voters_size(), 2);
   EXPECT_EQ(init->conf_state.learners(0), 3u);
+}
+
+// A Ready's entries and hard state write the local state once, and both survive a restart.
+TEST_F(PeerStorageTest, ARoundsEntriesAndHardStateWriteTheLocalStateOnce) {
+  raft::HardState hs;
+  hs.set_term(3);
+  hs.set_vote(1);
+  hs.set_commit(1);
+  WriteBatch wb;
+  ps_->save_ready({entry(1, 3, "a"), entry(2, 3, "b")}, hs, wb);
+  auto local_state_writes = std::count_if(wb.writes().begin(), wb.writes().end(), [](const WriteBatch::Write& w) {
+    return w.key == raft_keys::local_state_key(7);
+  });
+  EXPECT_EQ(local_state_writes, 1);
+  EXPECT_EQ(wb.count(), 3U) << "two entries and the local state";
+  write(wb);
+
+  WriteBatch commit_only;
+  hs.set_commit(2);
+  ps_->save_ready({}, hs, commit_only);
+  EXPECT_EQ(commit_only.count(), 1U);
+  write(commit_only);
+  WriteBatch nothing;
+  ps_->save_ready({}, std::nullopt, nothing);
+  EXPECT_TRUE(nothing.empty());
+
+  reopen();
+  auto init = ps_->initial_state();
+  ASSERT_TRUE(init.is_ok());
+  EXPECT_EQ(init->hard_state.term(), 3U);
+  EXPECT_EQ(init->hard_state.commit(), 2U);
+  EXPECT_EQ(*ps_->last_index(), 2U);
+  EXPECT_EQ(*ps_->term(2), 3U);
 }
 
 TEST_F(PeerStorageTest, CompactionMovesFirstIndexAndKeepsTheBoundaryTerm) {

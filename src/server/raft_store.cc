@@ -1361,10 +1361,7 @@ void RaftStore::handle_readies() {
       payload_bytes += e.data().size();
     }
     w.entries = w.rd.entries.size();
-    peer->storage->append(std::move(w.rd.entries), raft_wb);
-    if (w.rd.hard_state) {
-      peer->storage->set_hard_state(*w.rd.hard_state, raft_wb);
-    }
+    peer->storage->save_ready(std::move(w.rd.entries), w.rd.hard_state, raft_wb);
     must_sync = must_sync || w.rd.must_sync || w.rd.snapshot.has_value();
     work.push_back(std::move(w));
   }
