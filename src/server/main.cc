@@ -52,6 +52,7 @@ int run(int argc, char** argv) {
   int heartbeat_ms = 1000;
   std::uint64_t log_gc_threshold = 10000;
   std::uint64_t log_gc_size_limit = 72ULL << 20;  // 3/4 of the default split size, as TiKV
+  std::uint64_t log_gc_replicated_entries = 64;
   std::uint64_t entry_cache_bytes = 128ULL << 20;
   bool lease_reads = true;
   bool local_reads = true;
@@ -111,6 +112,11 @@ int run(int argc, char** argv) {
                  "bytes (0: no limit); accepts KiB/MiB/GiB")
       ->transform(CLI::AsSizeValue(false))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  app.add_option("--raft-log-gc-replicated-entries", log_gc_replicated_entries,
+                 "compact a region's Raft log once this many entries are applied and held by every peer (0: only "
+                 "the count and size limits)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{100000000}))
       ->capture_default_str();
   app.add_option("--raft-entry-cache-size", entry_cache_bytes,
                  "recent Raft log entries kept in memory for the whole store, shared equally by its regions (each "
@@ -282,6 +288,7 @@ int run(int argc, char** argv) {
   raft_config.tick_interval = std::chrono::milliseconds(tick_ms);
   raft_config.log_gc_threshold = log_gc_threshold;
   raft_config.log_gc_size_limit = log_gc_size_limit;
+  raft_config.log_gc_replicated_entries = log_gc_replicated_entries;
   raft_config.entry_cache_bytes = entry_cache_bytes;
   raft_config.lease_reads = lease_reads;
   raft_config.local_reads = local_reads;

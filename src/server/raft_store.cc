@@ -624,6 +624,9 @@ void RaftStore::deliver_now(raftsvc::RaftMessage msg) {
     wake_peer(*peer);
   }
   touched_.insert(region_id);  // a sleeping peer answering a heartbeat has a Ready too
+  // Only ever used below the peer's own applied index (maybe_compact): a wrong hint can
+  // cost a snapshot later, never an entry this replica still needs.
+  peer->leader_log_gc_index = std::max(peer->leader_log_gc_index, msg.log_gc_index());
   guarded(*peer, "a message", [&] { (void)peer->node->step(std::move(*msg.mutable_message())); });
 }
 
@@ -1286,12 +1289,19 @@ void RaftStore::maybe_compact(Peer& peer, WriteBatch& wb) {
   const std::uint64_t kept = applied - truncated;
   const bool by_count = kept > config_.log_gc_threshold;
   const bool by_size = config_.log_gc_size_limit > 0 && peer.log_bytes > config_.log_gc_size_limit;
-  if (!by_count && !by_size) {
-    return;
+  std::uint64_t to = 0;
+  if (by_count || by_size) {
+    // A peer lags (or is gone): keep a tail so that one briefly behind catches up from
+    // the log, not a snapshot.
+    const std::uint64_t tail = by_count ? config_.log_gc_threshold / 2 : kept / 4;
+    to = applied - std::min(tail, kept);
   }
-  // Keep a tail so that briefly lagging followers catch up from the log, not a snapshot.
-  const std::uint64_t tail = by_count ? config_.log_gc_threshold / 2 : kept / 4;
-  const std::uint64_t to = applied - std::min(tail, kept);
+  if (config_.log_gc_replicated_entries > 0) {
+    const std::uint64_t replicated = std::min(replicated_index(peer), applied);
+    if (replicated >= truncated + config_.log_gc_replicated_entries) {
+      to = std::max(to, replicated);
+    }
+  }
   if (to <= truncated) {
     return;
   }
@@ -1299,6 +1309,20 @@ void RaftStore::maybe_compact(Peer& peer, WriteBatch& wb) {
     // What the dropped entries held is not known one by one: count it pro rata.
     peer.log_bytes -= peer.log_bytes * (to - truncated) / kept;
   }
+}
+
+std::uint64_t RaftStore::replicated_index(const Peer& peer) const {
+  const raft::Raft& r = peer.node->raft();
+  if (r.role() != raft::StateRole::kLeader) {
+    return peer.leader_log_gc_index;
+  }
+  std::uint64_t lowest = peer.storage->applied_index();
+  for (const auto& [id, pr] : r.progress()) {
+    if (id != peer.self.id()) {
+      lowest = std::min(lowest, pr.match);
+    }
+  }
+  return lowest;
 }
 
 void RaftStore::handle_readies() {
@@ -1390,6 +1414,10 @@ void RaftStore::handle_readies() {
     auto voters = std::count_if(w.peer->region.peers().begin(), w.peer->region.peers().end(),
                                 [](const metapb::Peer& p) { return role_of(p) != metapb::LEARNER; });
     bool may_send_early = voters >= 2;
+    const std::uint64_t log_gc_index =
+        config_.log_gc_replicated_entries > 0 && w.peer->node->raft().role() == raft::StateRole::kLeader
+            ? replicated_index(*w.peer)
+            : 0;
     for (auto& m : w.rd.messages) {
       auto to = find_member(w.peer->region, m.to());
       if (!to) {
@@ -1402,6 +1430,9 @@ void RaftStore::handle_readies() {
       *rm.mutable_region() = w.peer->region;
       *rm.mutable_message() = std::move(m);
       auto type = rm.message().type();
+      if (type == raftpb::MSG_APP && log_gc_index > 0) {
+        rm.set_log_gc_index(log_gc_index);
+      }
       if (type == raftpb::MSG_TIMEOUT_NOW) {
         w.peer->forbid_lease_this_term();  // the transferee may be elected past the followers' lease
         revoke_lease(w.peer->region.id());

@@ -88,6 +88,7 @@ struct RaftStoreConfig {
         heartbeat_ticks(o.heartbeat_ticks),
         log_gc_threshold(o.log_gc_threshold),
         log_gc_size_limit(o.log_gc_size_limit),
+        log_gc_replicated_entries(o.log_gc_replicated_entries),
         entry_cache_bytes(o.entry_cache_bytes),
         seed(o.seed),
         lease_reads(o.lease_reads),
@@ -113,6 +114,11 @@ struct RaftStoreConfig {
   // ... or when the entries kept since the last compaction hold more than this many
   // bytes (keeping a quarter): large values must not pile up in the log (0: no limit).
   std::uint64_t log_gc_size_limit = 72ULL << 20;
+  // Compact a region's log once this many entries are both applied and held by every
+  // peer (the leader knows; it tells its followers on its appends): nobody needs them
+  // from the log any more, and deleted soon they are dropped with the memtable instead
+  // of being flushed and compacted (TiKV's raft-log-gc-threshold). 0: only the limits above.
+  std::uint64_t log_gc_replicated_entries = 64;
   // Recent log entries kept in memory, for the whole store: each region gets an equal
   // share (at most 32 MiB), so memory does not grow with the number of regions.
   std::uint64_t entry_cache_bytes = 128ULL << 20;
@@ -297,7 +303,12 @@ class RaftStore {
   void schedule_split_checks();
   // On the worker thread: proposes the split a check found (ids from alloc_ids).
   void split_after_check(const metapb::Region& region, Result<SplitCheck> check);
+  // Compacts the peer's log: past the count or size limits (keeping a tail for peers
+  // behind), or up to replicated_index() once log_gc_replicated_entries are there.
   void maybe_compact(Peer& peer, WriteBatch& wb);
+  // The index up to which the log is applied here and no peer needs it any more: a
+  // leader's lowest match among its peers, a follower's last hint from its leader.
+  std::uint64_t replicated_index(const Peer& peer) const;
   void fail_all_pending(const std::string& why);
   // Runs `fn` on the peer; if the Raft core throws, marks the peer broken.
   template <typename Fn>

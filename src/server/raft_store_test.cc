@@ -433,6 +433,7 @@ class RaftLogGcTest : public RaftStoreTest {
     configure_ = [size_limit](RaftStoreConfig& c) {
       c.log_gc_threshold = 100000;
       c.log_gc_size_limit = size_limit;
+      c.log_gc_replicated_entries = 0;  // a single replica "has" every entry: only the size limit here
     };
     start(1, region_with({1}));
     wait_for_leader();
@@ -454,6 +455,89 @@ TEST_F(RaftLogGcTest, WithoutASizeLimitFewEntriesStay) {
 
 TEST_F(RaftLogGcTest, BytesPastTheSizeLimitCompactTheLog) {
   EXPECT_FALSE(first_entry_kept(256 << 10)) << "the log kept more than the size limit";
+}
+
+// Entries every peer holds and the leader applied are compacted soon, on every replica
+// (followers learn the index from the leader's appends), with no snapshot needed; a peer
+// that falls behind keeps them in the leader's log (and its followers') until it is back.
+class ReplicatedLogGcTest : public RaftStoreTest {
+ protected:
+  void SetUp() override {
+    configure_ = [](RaftStoreConfig& c) {
+      c.log_gc_threshold = 100000;  // only the replicated rule compacts here
+      c.log_gc_size_limit = 0;
+      c.log_gc_replicated_entries = 16;
+    };
+    transport_.on_send([this](const raftsvc::RaftMessage& m) {
+      if (m.has_message() && m.message().type() == raftpb::MSG_SNAP) {
+        ++snapshots_sent_;
+      }
+    });
+    for (std::uint64_t id : {1, 2, 3}) {
+      start(id, region_with({1, 2, 3}));
+    }
+  }
+  bool has_entry(std::uint64_t store, std::uint64_t index) {
+    auto entry = nodes_[store].engine->get_cf(ColumnFamily::kRaft, raft_keys::log_key(100, index));
+    EXPECT_TRUE(entry.is_ok());
+    return entry.is_ok() && entry->has_value();
+  }
+  void write_many(int n, const std::string& prefix) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_FALSE(write(put(prefix + std::to_string(i), "v")).region_error.has_value());
+    }
+  }
+  std::atomic<int> snapshots_sent_{0};
+};
+
+TEST_F(ReplicatedLogGcTest, EntriesEveryPeerHoldsAreCompactedEverywhere) {
+  wait_for_leader();
+  write_many(100, "k");
+  for (std::uint64_t id : {1, 2, 3}) {
+    EXPECT_TRUE(testing::poll_until([&] { return !has_entry(id, 7); }, std::chrono::seconds(20)))
+        << "store " << id << " kept the log's first entries";
+    EXPECT_TRUE(testing::poll_until([&] { return has_value(id, "k99", "v"); }, std::chrono::seconds(20)));
+  }
+  EXPECT_EQ(snapshots_sent_.load(), 0);
+}
+
+TEST_F(ReplicatedLogGcTest, APeerBehindKeepsTheLogUntilItCatchesUp) {
+  const std::uint64_t leader = wait_for_leader();
+  const std::uint64_t behind = leader == 1 ? 2 : 1;
+  const std::uint64_t other = 6 - leader - behind;
+  write_many(1, "first");
+  ASSERT_TRUE(testing::poll_until([&] { return has_value(behind, "first0", "v"); }, std::chrono::seconds(20)));
+  transport_.detach(behind);      // hears nothing ...
+  transport_.mute(behind, true);  // ... and says nothing
+  write_many(100, "k");
+  ASSERT_TRUE(testing::poll_until([&] { return has_value(other, "k99", "v"); }, std::chrono::seconds(20)));
+  // The entry after "first0" is needed by the peer behind: neither the leader nor the
+  // other follower (told by the leader) may drop it.
+  std::uint64_t needed = 0;
+  for (std::uint64_t i = 6; i < 20 && needed == 0; ++i) {
+    if (!has_entry(behind, i) && has_entry(leader, i)) {
+      needed = i;
+    }
+  }
+  ASSERT_NE(needed, 0U) << "no entry the detached peer misses";
+  EXPECT_TRUE(has_entry(leader, needed));
+  EXPECT_TRUE(has_entry(other, needed));
+
+  transport_.mute(behind, false);
+  transport_.attach(behind, nodes_[behind].store.get());
+  write_many(1, "after");
+  EXPECT_TRUE(testing::poll_until([&] { return has_value(behind, "k99", "v"); }, std::chrono::seconds(20)));
+  EXPECT_EQ(snapshots_sent_.load(), 0) << "the peer behind should catch up from the log";
+  for (std::uint64_t id : {1, 2, 3}) {
+    // Followers learn the new index on the leader's next append: keep writing.
+    EXPECT_TRUE(testing::poll_until(
+        [&] {
+          (void)write(put("more", "v"));
+          return !has_entry(id, needed);
+        },
+        std::chrono::seconds(20)))
+        << "store " << id << " kept the log once every peer had it";
+  }
 }
 
 }  // namespace

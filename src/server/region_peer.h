@@ -72,6 +72,8 @@ class RegionPeer {
   // Bytes of the entries appended to the log since it was last compacted (0 after a
   // restart or a snapshot: counted again from then on).
   std::uint64_t log_bytes = 0;
+  // Followers: the highest log_gc_index a leader sent (see RaftStore::maybe_compact).
+  std::uint64_t leader_log_gc_index = 0;
   // The regions this one's last split made: an EpochNotMatch carries them too, so a
   // client learns the new layout without asking PD.
   std::vector<metapb::Region> split_into;
