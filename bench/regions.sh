@@ -4,6 +4,8 @@
 #   DURATION=30 IDLE_REGIONS=1000 bench/regions.sh
 #   IDLE_ONLY=1 bench/regions.sh          # only the idle cost
 #   IDLE_REGIONS=0 bench/regions.sh       # only the traffic rows
+#   PD_ARGS="--leader-schedule-limit 0" ASYNC=1 DURATION=60 IDLE_REGIONS=0 \
+#     STORE_ARGS="--raft-log-gc-replicated-entries 0" bench/regions.sh   # leaders kept, async, store flags
 # Rows: rdb-bench raw-put and raw-get at 256 in flight over KEYS keys, the keys split
 # into 1 and into 64 regions first (rdb-bench --regions). Then the idle cost: the
 # keys split into IDLE_REGIONS regions, no traffic, each store's CPU (share of one
@@ -37,12 +39,14 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 start_cluster() {
   rm -rf "$WORK/run"
   mkdir -p "$WORK/run"
-  start_bench_cluster "$WORK/run" "$BASE"
+  # shellcheck disable=SC2086 # STORE_ARGS: extra rdb-server flags, word-split on purpose
+  start_bench_cluster "$WORK/run" "$BASE" ${STORE_ARGS:-}
 }
 
 row() {  # workload regions
   start_cluster
   "$BIN/rdb-bench" --pd "$PD" --workload "$1" --concurrency 256 --keys "$KEYS" --regions "$2" \
+    $([ -z "${ASYNC:-}" ] || echo --async) \
     --duration "$DURATION" --warmup "$WARMUP" --json >"$WORK/$1-$2.json" 2>"$WORK/$1-$2.err"
   stop_all
   awk -v w="$1" -v r="$2" -v o="$(field "$WORK/$1-$2.json" ops_per_s)" -v p="$(field "$WORK/$1-$2.json" p99)" \
