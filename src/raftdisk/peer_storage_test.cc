@@ -35,7 +35,7 @@ class PeerStorageTest : public ::testing::Test {
   void write(WriteBatch& wb) { ASSERT_TRUE(engine_->write(wb, true).is_ok()); }
   void append(std::vector<raft::Entry> ents) {
     WriteBatch wb;
-    ps_->append(ents, wb);
+    ps_->append(std::move(ents), wb);
     write(wb);
   }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <set>
 
 #include "raftdisk/engine_options.h"
@@ -497,6 +498,34 @@ TEST_F(ReplicatedLogGcTest, EntriesEveryPeerHoldsAreCompactedEverywhere) {
     EXPECT_TRUE(testing::poll_until([&] { return !has_entry(id, 7); }, std::chrono::seconds(20)))
         << "store " << id << " kept the log's first entries";
     EXPECT_TRUE(testing::poll_until([&] { return has_value(id, "k99", "v"); }, std::chrono::seconds(20)));
+  }
+  EXPECT_EQ(snapshots_sent_.load(), 0);
+}
+
+// log_gc_index arrives from the network: a forged one (the largest index there is) makes
+// a follower compact at most what it applied itself; it keeps replicating and serving.
+TEST_F(ReplicatedLogGcTest, AForgedIndexCompactsNothingTheFollowerHasNotApplied) {
+  const std::uint64_t leader = wait_for_leader();
+  write_many(30, "k");
+  const std::uint64_t follower = leader == 1 ? 2 : 1;
+  std::optional<raftsvc::RaftMessage> forged;
+  for (const auto& m : transport_.recent()) {
+    if (m.message().type() == raftpb::MSG_APP && m.to_peer().store_id() == follower) {
+      forged = m;
+    }
+  }
+  ASSERT_TRUE(forged.has_value()) << "no append reached the follower";
+  forged->set_log_gc_index(std::numeric_limits<std::uint64_t>::max());
+  nodes_[follower].store->deliver(*forged);
+  write_many(30, "after");
+  EXPECT_TRUE(testing::poll_until([&] { return has_value(follower, "after29", "v"); }, std::chrono::seconds(20)));
+  EXPECT_TRUE(has_value(follower, "k0", "v"));
+  for (const auto& s : nodes_[follower].store->regions()) {
+    auto apply = nodes_[follower].engine->get_cf(ColumnFamily::kRaft, raft_keys::apply_state_key(s.region.id()));
+    ASSERT_TRUE(apply.is_ok() && apply->has_value());
+    raft_serverpb::RaftApplyState state;
+    ASSERT_TRUE(state.ParseFromString(**apply));
+    EXPECT_LE(state.truncated_index(), state.applied_index());
   }
   EXPECT_EQ(snapshots_sent_.load(), 0);
 }
