@@ -31,13 +31,15 @@ http_get() {
 # kills them); returns once one region has three voters and a leader. PD_ARGS: extra
 # rdb-pd flags (e.g. PD_ARGS="--leader-schedule-limit 0" keeps a split's leaders in place).
 # RAFT_TCP=1 (the default) runs Raft between the stores on the plain-TCP transport
-# (--raft-addr on a free port); RAFT_TCP=0 keeps it on gRPC.
+# (--raft-addr on a free port); RAFT_TCP=0 keeps it on gRPC. TSO_TCP=1 (the default) has PD
+# serve TSO on plain TCP too (--tso-addr on a free port); TSO_TCP=0 keeps it on gRPC only.
 start_bench_cluster() {
   local dir=$1 base=$2
   shift 2
   PD="127.0.0.1:$base"
   "$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((base + 1))" --data-dir "$dir/pd" \
-    --ready-file "$dir/pd.ready" --max-replicas 3 ${PD_ARGS:-} 2>"$dir/pd.log" &
+    --ready-file "$dir/pd.ready" --max-replicas 3 $([ "${TSO_TCP:-1}" = 0 ] || echo --tso-addr 127.0.0.1:0) \
+    ${PD_ARGS:-} 2>"$dir/pd.log" &
   PIDS+=($!)
   wait_for_file "$dir/pd.ready" 30 || { echo "rdb-pd did not start"; return 1; }
   local i

@@ -1325,9 +1325,13 @@ class ClientImpl final : public RdbClient, public TxnSender {
         }
         StoreStream& stream = *stream_ref;
         stream.call(std::move(request), [waiting](StoreReply reply) {
-          std::lock_guard lock(waiting->mu);
-          waiting->reply = std::move(reply);
-          waiting->done = true;
+          {
+            std::lock_guard lock(waiting->mu);
+            waiting->reply = std::move(reply);
+            waiting->done = true;
+          }
+          // Outside the lock: the woken caller takes it at once. `waiting` is shared, so
+          // it outlives a caller that gave up meanwhile.
           waiting->cv.notify_one();
         });
         auto heard = Clock::now();  // when the store last showed it is alive

@@ -26,7 +26,10 @@ class StoreStream::Call final
   // by gRPC until the call starts.
   explicit Call(StoreStream& owner) : owner_(owner) { owner_.stub_->async()->BatchCommands(&ctx_, this); }
 
+  // The hold lets callers' threads start writes outside the reactions: it is released
+  // once the stream is broken and no write is in flight, and only then can OnDone run.
   void start() {
+    AddHold();
     StartRead(&in_);
     StartCall();
   }
@@ -35,29 +38,61 @@ class StoreStream::Call final
 
   bool broken_locked() const { return broken_; }
 
-  void enqueue_locked(std::uint64_t id, Request request, Callback done) {
+  // Queues a request. True when the caller must call write() once it has let go of
+  // the lock: the stream was idle, so this caller's thread sends what is queued.
+  [[nodiscard]] bool enqueue_locked(std::uint64_t id, Request request, Callback done) {
     waiting_.emplace(id, std::move(done));
     queued_.push_back({id, std::move(request)});
     if (!writing_ && !broken_) {
-      start_write_locked();
+      take_batch_locked();
+      return true;
     }
+    return false;
   }
 
+  // Hands the message take_batch_locked() built to gRPC. Called without the lock, so
+  // that serializing and sending it (often a syscall on this thread) does not hold up
+  // the callers queueing behind it; out_ is not touched again until OnWriteDone.
+  void write() { StartWrite(&out_); }
+
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(owner_.mu_);
-    writing_ = false;
-    if (!ok) {
-      broken_ = true;  // the stream is over; OnDone fails what is waiting
-      return;
+    bool write_more = false;
+    bool release = false;
+    {
+      std::lock_guard lock(owner_.mu_);
+      writing_ = false;
+      if (!ok) {
+        broken_ = true;  // the stream is over; OnDone fails what is waiting
+      }
+      if (broken_) {
+        release = release_hold_locked();
+      } else if (!queued_.empty()) {
+        take_batch_locked();
+        write_more = true;
+      }
     }
-    if (!queued_.empty()) {
-      start_write_locked();
+    if (write_more) {
+      write();
+    }
+    if (release) {
+      RemoveHold();
     }
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      return;  // the stream ended; OnDone follows
+      // The stream ended: nothing more is written (a write in flight releases the hold
+      // when it completes), and OnDone follows.
+      bool release = false;
+      {
+        std::lock_guard lock(owner_.mu_);
+        broken_ = true;
+        release = release_hold_locked();
+      }
+      if (release) {
+        RemoveHold();
+      }
+      return;
     }
     std::vector<std::pair<Callback, Response>> ready;
     ready.reserve(static_cast<std::size_t>(in_.responses_size()));
@@ -117,7 +152,17 @@ class StoreStream::Call final
     Request request;
   };
 
-  void start_write_locked() {
+  // True once when the hold may go: the stream is broken and no write is in flight.
+  bool release_hold_locked() {
+    if (writing_ || hold_released_) {
+      return false;
+    }
+    hold_released_ = true;
+    return true;
+  }
+
+  // Moves what is queued (up to the message limits) into out_ and marks a write in flight.
+  void take_batch_locked() {
     out_.Clear();
     std::size_t bytes = 0;
     while (!queued_.empty() && out_.requests_size() < kMaxRequestsPerMessage && bytes < kMaxBytesPerMessage) {
@@ -129,7 +174,6 @@ class StoreStream::Call final
     }
     writing_ = true;
     ++owner_.messages_sent_;
-    StartWrite(&out_);
   }
 
   StoreStream& owner_;
@@ -141,6 +185,7 @@ class StoreStream::Call final
   std::unordered_map<std::uint64_t, Callback> waiting_;  // unanswered, by request id
   bool writing_ = false;
   bool broken_ = false;
+  bool hold_released_ = false;
 };
 
 StoreStream::StoreStream(std::shared_ptr<grpc::Channel> channel)
@@ -163,6 +208,7 @@ StoreStream::~StoreStream() {
 
 void StoreStream::call(Request request, Callback done) {
   Call* fresh = nullptr;
+  Call* writer = nullptr;
   {
     std::unique_lock lock(mu_);
     if (stopping_) {
@@ -178,10 +224,15 @@ void StoreStream::call(Request request, Callback done) {
       current_ = fresh;
       live_.insert(fresh);
     }
-    current_->enqueue_locked(next_id_++, std::move(request), std::move(done));
+    if (current_->enqueue_locked(next_id_++, std::move(request), std::move(done))) {
+      writer = current_;  // kept alive by its hold while its write is in flight
+    }
   }
   if (fresh != nullptr) {
     fresh->start();
+  }
+  if (writer != nullptr) {
+    writer->write();
   }
 }
 

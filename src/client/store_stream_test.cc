@@ -7,9 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rdb {
@@ -24,6 +27,10 @@ class FakeStore final : public kvrpc::Kv::CallbackService {
  public:
   std::atomic<Mode> mode{Mode::kAnswer};
   std::atomic<int> streams{0};
+  // In kAnswer mode, every this-many-th message the store receives fails its stream
+  // instead (0: never).
+  std::atomic<int> fail_every{0};
+  std::atomic<int> messages{0};
 
   grpc::ServerBidiReactor<kvrpc::BatchCommandsRequest, kvrpc::BatchCommandsResponse>* BatchCommands(
       grpc::CallbackServerContext*) override {
@@ -39,6 +46,11 @@ class FakeStore final : public kvrpc::Kv::CallbackService {
     void OnReadDone(bool ok) override {
       if (!ok) {
         Finish(grpc::Status::OK);
+        return;
+      }
+      const int every = store_.fail_every.load();
+      if (every > 0 && ++store_.messages % every == 0) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "boom"));
         return;
       }
       switch (store_.mode.load()) {
@@ -202,6 +214,62 @@ TEST_F(StoreStreamTest, DestroyingTheStreamAnswersEveryPendingRequest) {
   for (auto& [key, reply] : got) {
     EXPECT_FALSE(reply.status.ok());
   }
+}
+
+// Callers on many threads start writes themselves while streams break under them: every
+// caller is still answered exactly once, each broken stream is replaced, and the
+// destructor returns (a stream whose hold was never released would keep it waiting).
+TEST_F(StoreStreamTest, CallersOnManyThreadsAreAnsweredOnceWhileStreamsBreak) {
+  store_.fail_every = 5;
+  Replies replies;
+  constexpr int kThreads = 8;
+  constexpr int kCallsPerThread = 300;
+  {
+    StoreStream stream(channel_);
+    std::vector<std::thread> callers;
+    callers.reserve(kThreads);
+    for (int t = 0; t < kThreads; ++t) {
+      callers.emplace_back([&, t] {
+        // Each caller waits for its answer before the next call, as blocking callers do,
+        // so requests travel in many small messages and streams break under them often.
+        for (int i = 0; i < kCallsPerThread; ++i) {
+          std::string key = "t" + std::to_string(t) + "-" + std::to_string(i);
+          auto answered = std::make_shared<std::promise<void>>();
+          auto record = replies.add(key);
+          stream.call(get_of(key), [record, answered](StoreReply reply) {
+            record(std::move(reply));
+            answered->set_value();
+          });
+          if (answered->get_future().wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+            return;  // the count below fails the test
+          }
+        }
+      });
+    }
+    for (auto& c : callers) {
+      c.join();
+    }
+    ASSERT_TRUE(replies.wait_for(kThreads * kCallsPerThread));
+  }  // the destructor waits for every stream's OnDone
+  auto got = replies.take();
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kThreads * kCallsPerThread)) << "some caller was answered twice";
+  std::set<std::string> seen;
+  int answered = 0;
+  int failed = 0;
+  for (auto& [key, reply] : got) {
+    seen.insert(key);
+    if (reply.status.ok()) {
+      ++answered;
+      EXPECT_EQ(reply.response.raw_get().value(), "value of " + key);
+    } else {
+      ++failed;
+      EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::UNAVAILABLE) << reply.status.error_message();
+    }
+  }
+  EXPECT_EQ(seen.size(), got.size()) << "some caller was answered twice";
+  EXPECT_GT(answered, 0);
+  EXPECT_GT(failed, 0) << "no stream broke: the test did not test what it names";
+  EXPECT_GT(store_.streams.load(), 1);
 }
 
 TEST(StoreStreamUnreachableTest, ARequestToNoServerFails) {

@@ -3,12 +3,29 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
+
+#include "common/address.h"
 
 namespace rdb {
 namespace {
 constexpr std::uint32_t kMaxBatch = 1 << 16;  // PD's per-request maximum
+constexpr auto kTcpConnectTimeout = std::chrono::seconds(1);
+constexpr auto kTcpRetryAfter = std::chrono::seconds(10);
 using Clock = std::chrono::steady_clock;
+
+// gRPC dials through an HTTP proxy when one of these is set; a plain TCP connection
+// would not, so the batcher then keeps TSO on gRPC.
+bool grpc_proxy_configured() {
+  for (const char* name : {"grpc_proxy", "https_proxy", "http_proxy"}) {
+    const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read once, at construction
+    if (v != nullptr && *v != '\0') {
+      return true;
+    }
+  }
+  return false;
+}
 }  // namespace
 
 TsoBatcher::TsoBatcher(const std::shared_ptr<grpc::Channel>& pd_channel, std::size_t max_in_flight)
@@ -19,14 +36,15 @@ TsoBatcher::TsoBatcher(std::function<std::shared_ptr<grpc::Channel>()> channel_s
     : channel_source_(std::move(channel_source)),
       on_broken_(std::move(on_broken)),
       max_in_flight_(std::max<std::size_t>(max_in_flight, 1)),
+      tcp_allowed_(!grpc_proxy_configured()),
       thread_([this] { write_loop(); }) {}
 
 TsoBatcher::~TsoBatcher() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
-    if (stream_ctx_) {
-      stream_ctx_->TryCancel();
+    if (stream_) {
+      stream_->cancel();
     }
   }
   work_cv_.notify_all();
@@ -41,6 +59,11 @@ std::uint64_t TsoBatcher::requests_sent() const {
 std::size_t TsoBatcher::most_in_flight() const {
   std::lock_guard lock(mu_);
   return most_in_flight_;
+}
+
+std::uint64_t TsoBatcher::tcp_streams_opened() const {
+  std::lock_guard lock(mu_);
+  return tcp_streams_opened_;
 }
 
 Status TsoBatcher::expired_locked() const {
@@ -68,8 +91,8 @@ Result<std::uint64_t> TsoBatcher::get(std::uint32_t count, Clock::time_point dea
     wait_lock.unlock();
     // Unblock a stream stuck on an unresponsive PD so later callers reconnect.
     std::lock_guard lock(mu_);
-    if (stream_ctx_ && !in_flight_.empty()) {
-      stream_ctx_->TryCancel();
+    if (stream_ && !in_flight_.empty()) {
+      stream_->cancel();
     }
     return expired_locked();
   }
@@ -139,7 +162,7 @@ void TsoBatcher::send_queued(std::unique_lock<std::mutex>& lock) {
     ++requests_sent_;
     writing_ = true;
     lock.unlock();
-    stream->Write(req);  // a failed Write means a dead call: the reader's Read fails and closes it
+    stream->write(req);  // a failed write means a dead stream: the reader's read fails and closes it
     lock.lock();
     writing_ = false;
     idle_cv_.notify_all();
@@ -192,10 +215,44 @@ void TsoBatcher::open_stream_locked(std::unique_lock<std::mutex>& lock) {
     channel_ = std::move(ch);
     stub_ = pdpb::PD::NewStub(channel_);
   }
-  stream_ctx_ = std::make_unique<grpc::ClientContext>();
-  stream_ = stub_->Tso(stream_ctx_.get());
+  bool on_tcp = false;
+  if (tcp_allowed_ && !tcp_addr_.empty() && tcp_channel_ == channel_ && Clock::now() >= tcp_retry_at_) {
+    const std::string addr = tcp_addr_;
+    lock.unlock();  // connecting may take up to its timeout; nobody sends while stream_ is empty
+    auto tcp = open_tcp_tso_stream(addr, kTcpConnectTimeout);
+    lock.lock();
+    if (tcp.is_ok()) {
+      stream_ = std::move(tcp).value();
+      on_tcp = true;
+      ++tcp_streams_opened_;
+    } else if (stopping_) {
+      return;  // the writer sees stopping_ next
+    } else {
+      last_failure_ = tcp.status().message();
+      tcp_addr_.clear();  // learnt again from a gRPC answer, after a pause
+      tcp_retry_at_ = Clock::now() + kTcpRetryAfter;
+    }
+  }
+  if (!on_tcp) {
+    stream_ = open_grpc_tso_stream(*stub_);
+  }
+  stream_on_tcp_ = on_tcp;
   ++streams_opened_;
-  reader_ = std::thread([this, stream = stream_.get()] { read_loop(stream); });
+  reader_ = std::thread([this, stream = stream_.get(), on_tcp] { read_loop(stream, on_tcp); });
+}
+
+bool TsoBatcher::move_to_tcp_locked(const std::string& advertised) {
+  if (!tcp_allowed_ || advertised.empty() || !in_flight_.empty() || closing_ || stopping_ ||
+      Clock::now() < tcp_retry_at_) {
+    return false;
+  }
+  // A member's word, checked before it is dialled: HOST:PORT, nothing else.
+  if (advertised.size() > 256 || !parse_host_port(advertised).is_ok()) {
+    return false;
+  }
+  tcp_addr_ = advertised;
+  tcp_channel_ = channel_;
+  return true;
 }
 
 void TsoBatcher::write_loop() {
@@ -224,8 +281,8 @@ void TsoBatcher::write_loop() {
     if (!woken) {
       // Every caller of the oldest request has given up: the stream is stuck (a PD that
       // accepts but does not answer). Cancelling it makes the reader requeue and reconnect.
-      if (!in_flight_.empty() && Clock::now() >= in_flight_.front().last_deadline && stream_ctx_ && !closing_) {
-        stream_ctx_->TryCancel();
+      if (!in_flight_.empty() && Clock::now() >= in_flight_.front().last_deadline && stream_ && !closing_) {
+        stream_->cancel();
         cancelled_stuck = true;
       }
       continue;
@@ -244,8 +301,8 @@ void TsoBatcher::write_loop() {
     }
     send_queued(lock);
   }
-  if (stream_ctx_) {
-    stream_ctx_->TryCancel();
+  if (stream_) {
+    stream_->cancel();
   }
   lock.unlock();
   if (reader_.joinable()) {
@@ -260,11 +317,12 @@ void TsoBatcher::write_loop() {
   }
 }
 
-void TsoBatcher::read_loop(grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>* stream) {
+void TsoBatcher::read_loop(TsoStream* stream, bool on_tcp) {
   std::string why;  // the stream is left for this reason (else: its final status)
   std::string leader_hint;
+  bool failed = true;
   pdpb::TsoResponse resp;
-  while (stream->Read(&resp)) {
+  while (stream->read(&resp)) {
     if (resp.header().error().type() == pdpb::NOT_LEADER) {
       leader_hint = resp.header().leader();  // leave this member, as after a broken stream
       why = fmt::format("the PD member does not lead: {}", resp.header().error().message());
@@ -285,9 +343,14 @@ void TsoBatcher::read_loop(grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoR
     deliver(batch, resp);
     std::unique_lock lock(mu_);
     delivering_ = false;
+    if (!on_tcp && move_to_tcp_locked(resp.tso_addr())) {
+      why = "moving to PD's TCP TSO endpoint";
+      failed = false;  // what queued meanwhile leaves on the new stream
+      break;
+    }
     send_queued(lock);
   }
-  close_stream(why, leader_hint);
+  close_stream(why, leader_hint, failed);
 }
 
 void TsoBatcher::deliver(Batch& batch, const pdpb::TsoResponse& resp) {
@@ -330,12 +393,11 @@ void TsoBatcher::deliver(Batch& batch, const pdpb::TsoResponse& resp) {
   }
 }
 
-void TsoBatcher::close_stream(const std::string& why, const std::string& leader_hint) {
+void TsoBatcher::close_stream(const std::string& why, const std::string& leader_hint, bool failed) {
   std::unique_lock lock(mu_);
   closing_ = true;
-  stream_ctx_->TryCancel();  // ends a Write blocked on a dead or departing member
+  stream_->cancel();  // ends a write blocked on a dead or departing member
   idle_cv_.wait(lock, [&] { return !writing_; });
-  auto ctx = std::move(stream_ctx_);  // declared first: outlives the stream (gRPC's rule)
   auto dead = std::move(stream_);
   // What was on the stream goes first next time, in its order.
   for (auto batch = in_flight_.rbegin(); batch != in_flight_.rend(); ++batch) {
@@ -347,14 +409,21 @@ void TsoBatcher::close_stream(const std::string& why, const std::string& leader_
   const bool stopping = stopping_;
   std::shared_ptr<grpc::Channel> broken = channel_;
   lock.unlock();
-  grpc::Status s = dead->Finish();
-  if (on_broken_ && !stopping) {
+  const std::string ended = dead->finish();
+  if (failed && on_broken_ && !stopping) {
     on_broken_(broken, leader_hint);
   }
   lock.lock();
-  last_failure_ =
-      !why.empty() ? why : fmt::format("the TSO stream to PD failed: {}", s.ok() ? "closed by PD" : s.error_message());
-  ++failed_streams_;
+  if (failed) {
+    last_failure_ =
+        !why.empty() ? why : fmt::format("the TSO stream to PD failed: {}", ended.empty() ? "closed by PD" : ended);
+    ++failed_streams_;
+    if (stream_on_tcp_ && leader_hint.empty()) {
+      tcp_addr_.clear();  // back to gRPC for a while: a broken endpoint must not cost every retry
+      tcp_retry_at_ = Clock::now() + kTcpRetryAfter;
+    }
+  }
+  stream_on_tcp_ = false;
   closing_ = false;
   lock.unlock();
   work_cv_.notify_one();

@@ -10,6 +10,12 @@
 // a delivery: lower latency for callers arriving while a batch travels, at the price of
 // smaller batches — on a 2-core machine, where the per-request work of both ends is the
 // limit, 2 in flight gave 40 % fewer timestamps/s (docs/performance.md), hence the default.
+// A leader that serves TSO on plain TCP too (rdb-pd --tso-addr) says where on its gRPC
+// answers; the batcher then moves there (client/tso_stream.h): the same requests without
+// gRPC's per-message work on either end. It stays on gRPC when an HTTP proxy is set for
+// gRPC (grpc_proxy, https_proxy or http_proxy: the plain connection would bypass it),
+// and for 10 s after the TCP endpoint could not be reached or its stream failed (a
+// member that stopped leading is left as on gRPC, and its successor's endpoint used).
 // A stream that breaks, or whose member does not lead, is replaced; the batches that
 // were on it are sent again on the next stream (timestamps need not be dense: a slice
 // granted but not delivered is simply unused) until each caller's deadline. A caller
@@ -34,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/tso_stream.h"
 #include "common/result.h"
 #include "pdpb.grpc.pb.h"
 
@@ -66,6 +73,8 @@ class TsoBatcher {
   std::uint64_t requests_sent() const;
   // The most requests that were on a stream at once (for tests).
   std::size_t most_in_flight() const;
+  // Streams opened to PD's plain-TCP endpoint (for tests and metrics).
+  std::uint64_t tcp_streams_opened() const;
 
  private:
   // Each waiter has its own condition variable: a finished batch wakes exactly its
@@ -97,12 +106,15 @@ class TsoBatcher {
   // Hands each caller of an answered batch its slice (or the batch's error), no lock held.
   void deliver(Batch& batch, const pdpb::TsoResponse& resp);
   void write_loop();
-  void read_loop(grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>* stream);
+  void read_loop(TsoStream* stream, bool on_tcp);
+  // After an answer on a gRPC stream: true when the batcher should leave it for the TCP
+  // endpoint `advertised` (remembered for this channel). Called with mu_ held.
+  bool move_to_tcp_locked(const std::string& advertised);
   // Opens a stream (and its reader) when there is none. Called and returns with mu_ held.
   void open_stream_locked(std::unique_lock<std::mutex>& lock);
-  // The reader's end of a stream: requeues what was on it and reports it (`why`, else
-  // the stream's status, becomes the last failure). Takes mu_.
-  void close_stream(const std::string& why, const std::string& leader_hint);
+  // The reader's end of a stream: requeues what was on it and, when it `failed`, reports
+  // it (`why`, else the stream's status, becomes the last failure). Takes mu_.
+  void close_stream(const std::string& why, const std::string& leader_hint, bool failed = true);
   // Takes what fits in one request off the queue; expired waiters go to `expired`.
   Batch take_batch_locked(std::vector<std::shared_ptr<Waiter>>& expired);
 
@@ -128,9 +140,14 @@ class TsoBatcher {
   std::uint64_t streams_opened_ = 0;  // guarded by mu_
   std::size_t most_in_flight_ = 0;
   // The live stream; guarded by mu_ for cancellation from other threads.
-  std::unique_ptr<grpc::ClientContext> stream_ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<pdpb::TsoRequest, pdpb::TsoResponse>> stream_;
-  std::thread reader_;  // of the live (or last) stream; joined by the writer
+  std::unique_ptr<TsoStream> stream_;
+  const bool tcp_allowed_;                      // no HTTP proxy for gRPC in the environment
+  std::string tcp_addr_;                        // the TCP endpoint tcp_channel_'s member named; guarded by mu_
+  std::shared_ptr<grpc::Channel> tcp_channel_;  // guarded by mu_
+  std::chrono::steady_clock::time_point tcp_retry_at_{};  // after a failed connect; guarded by mu_
+  std::uint64_t tcp_streams_opened_ = 0;                  // guarded by mu_
+  bool stream_on_tcp_ = false;                            // the live stream is TCP; guarded by mu_
+  std::thread reader_;                                    // of the live (or last) stream; joined by the writer
   std::atomic<std::uint64_t> cluster_id_{0};
   std::thread thread_;  // the writer
 };

@@ -5,6 +5,8 @@
 #include "client/tso_batcher.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,7 +16,12 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "common/socket_io.h"
+#include "common/tcp_socket.h"
+#include "common/tso_frame.h"
 
 namespace rdb {
 namespace {
@@ -98,6 +105,17 @@ class FakePd final : public pdpb::PD::Service {
     return grpc::Status::OK;
   }
 
+  // Grants `req.count` timestamps from the same counter as the stream's answers (a
+  // fake TCP endpoint of this PD uses it).
+  pdpb::TsoResponse grant(const pdpb::TsoRequest& req) {
+    std::lock_guard lock(mu_);
+    pdpb::TsoResponse resp;
+    resp.set_first_timestamp(next_);
+    next_ += req.count();
+    resp.set_count(req.count());
+    return resp;
+  }
+
   int streams() const {
     std::lock_guard lock(mu_);
     return static_cast<int>(streams_);
@@ -144,6 +162,80 @@ class FakePd final : public pdpb::PD::Service {
   int answers_ = 0;
   Mangle mangle_;
   std::uint64_t next_ = 1000;
+};
+
+// The fake PD's plain-TCP TSO endpoint: one connection at a time, each request answered
+// from the fake PD's counter — or, once `garbage` is set, with a frame of another protocol.
+class FakeTcpTso {
+ public:
+  explicit FakeTcpTso(FakePd& pd) : pd_(pd) {
+    auto fd = tcp_listen("127.0.0.1:0", &port_);
+    EXPECT_TRUE(fd.is_ok()) << fd.status().to_string();
+    listen_fd_ = fd.is_ok() ? *fd : -1;
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeTcpTso() { stop(); }
+  FakeTcpTso(const FakeTcpTso&) = delete;
+  FakeTcpTso& operator=(const FakeTcpTso&) = delete;
+
+  std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_.load(); }
+  std::atomic<bool> garbage{false};
+
+  // Closes the endpoint and its connection: nothing answers at addr() any more.
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) {
+        return;
+      }
+      stopped_ = true;
+      if (conn_ >= 0) {
+        ::shutdown(conn_, SHUT_RDWR);
+      }
+    }
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      int fd = ::accept(listen_fd_, nullptr, nullptr);
+      {
+        std::lock_guard lock(mu_);
+        if (fd < 0 || stopped_) {
+          if (fd >= 0) {
+            ::close(fd);
+          }
+          return;
+        }
+        conn_ = fd;
+      }
+      std::string payload;
+      pdpb::TsoRequest req;
+      while (read_frame(fd, kTsoFrameMagic, kMaxTsoRequestBytes, &payload).is_ok() && req.ParseFromString(payload)) {
+        ++requests_;
+        std::string out = pd_.grant(req).SerializeAsString();
+        if (!send_all(fd, encode_frame(garbage.load() ? 0x47455420 : kTsoFrameMagic, out))) {
+          break;
+        }
+      }
+      std::lock_guard lock(mu_);
+      conn_ = -1;
+      ::close(fd);
+    }
+  }
+
+  FakePd& pd_;
+  std::uint16_t port_ = 0;
+  int listen_fd_ = -1;
+  std::mutex mu_;
+  int conn_ = -1;         // guarded by mu_
+  bool stopped_ = false;  // guarded by mu_
+  std::atomic<int> requests_{0};
+  std::thread thread_;
 };
 
 class TsoBatcherTest : public ::testing::Test {
@@ -339,6 +431,88 @@ TEST_F(TsoBatcherTest, TimestampsThatGoBackOrOverflowAreRefused) {
   auto good = batcher.get(1, Clock::now() + std::chrono::seconds(20));
   ASSERT_TRUE(good.is_ok()) << good.status().to_string();
   EXPECT_GT(*good, *first + 3);
+}
+
+// A leader that names its TCP endpoint on its gRPC answers is used there from then on,
+// with timestamps that keep rising across the move; when the endpoint goes away the
+// batcher returns to gRPC and serves on.
+TEST_F(TsoBatcherTest, AnAdvertisedTcpEndpointIsUsedAndLeftWhenItGoesAway) {
+  start({Script::kAnswer, Script::kAnswer, Script::kAnswer});
+  FakeTcpTso tcp(*pd_);
+  const std::string tcp_addr = tcp.addr();
+  pd_->set_mangle([tcp_addr](int /*n*/, pdpb::TsoResponse& resp) {
+    resp.set_tso_addr(tcp_addr);
+    return 0;
+  });
+  TsoBatcher batcher(channel_);
+  std::uint64_t last = 0;
+  auto next = [&] {
+    auto ts = batcher.get(2, Clock::now() + std::chrono::seconds(20));
+    EXPECT_TRUE(ts.is_ok()) << ts.status().to_string();
+    if (ts.is_ok()) {
+      EXPECT_GT(*ts, last) << "timestamps went back across a change of stream";
+      last = *ts + 1;
+    }
+  };
+  next();  // on gRPC: the answer names the endpoint
+  for (int i = 0; i < 20; ++i) {
+    next();
+  }
+  EXPECT_EQ(batcher.tcp_streams_opened(), 1U);
+  EXPECT_GE(tcp.requests(), 19) << "the requests after the first answer go to the TCP endpoint";
+  EXPECT_EQ(pd_->streams(), 1) << "leaving gRPC for TCP is not a broken stream (no reconnect on gRPC)";
+  tcp.stop();
+  for (int i = 0; i < 5; ++i) {
+    next();  // the TCP stream fails; its request is sent again on gRPC
+  }
+  EXPECT_EQ(pd_->streams(), 2) << "back on gRPC, and kept there (the endpoint is not retried at once)";
+  EXPECT_EQ(batcher.tcp_streams_opened(), 1U);
+}
+
+// An endpoint that answers in frames of another protocol fails its stream; the batcher
+// returns to gRPC rather than dialling it again for every request.
+TEST_F(TsoBatcherTest, ATcpEndpointThatSendsGarbageIsLeftForGrpc) {
+  start({Script::kAnswer, Script::kAnswer});
+  FakeTcpTso tcp(*pd_);
+  tcp.garbage = true;
+  const std::string tcp_addr = tcp.addr();
+  pd_->set_mangle([tcp_addr](int /*n*/, pdpb::TsoResponse& resp) {
+    resp.set_tso_addr(tcp_addr);
+    return 0;
+  });
+  TsoBatcher batcher(channel_);
+  for (int i = 0; i < 5; ++i) {
+    auto ts = batcher.get(1, Clock::now() + std::chrono::seconds(20));
+    ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+  }
+  EXPECT_EQ(batcher.tcp_streams_opened(), 1U);
+  EXPECT_EQ(tcp.requests(), 1);
+  EXPECT_EQ(pd_->streams(), 2);
+}
+
+// What a member names as its endpoint is checked before it is dialled: anything but
+// HOST:PORT is ignored, and TSO stays on gRPC.
+TEST_F(TsoBatcherTest, AMalformedTcpEndpointIsIgnored) {
+  const std::vector<std::string> malformed = {"no port", "127.0.0.1:0", "127.0.0.1:99999",
+                                              std::string(300, 'a') + ":1"};
+  for (const std::string& bad : malformed) {
+    SCOPED_TRACE(bad);
+    start({Script::kAnswer});
+    pd_->set_mangle([bad](int /*n*/, pdpb::TsoResponse& resp) {
+      resp.set_tso_addr(bad);
+      return 0;
+    });
+    {
+      TsoBatcher batcher(channel_);
+      for (int i = 0; i < 3; ++i) {
+        auto ts = batcher.get(1, Clock::now() + std::chrono::seconds(20));
+        ASSERT_TRUE(ts.is_ok()) << ts.status().to_string();
+      }
+      EXPECT_EQ(batcher.tcp_streams_opened(), 0U);
+      EXPECT_EQ(pd_->streams(), 1);
+    }  // the batcher goes before its PD
+    TearDown();
+  }
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "pd/dashboard.h"
 #include "pd/pd_service.h"
 #include "pd/pd_transport.h"
+#include "pd/tso_tcp_server.h"
 #include "raftdisk/engine_options.h"
 #include "storage/rocks_engine.h"
 
@@ -36,6 +37,8 @@ int run(int argc, char** argv) {
   rdb::ReplicaCheckerConfig replicas;
   std::uint64_t store_down_s = 1800;
   rdb::TlsFiles tls;
+  std::string tso_addr;
+  std::string advertise_tso_addr;
   std::string name = "pd";
   std::string initial_cluster;
   std::string initial_cluster_state = "new";
@@ -69,6 +72,12 @@ int run(int argc, char** argv) {
                  "this long before serving")
       ->check(CLI::Range(50, 60000))
       ->capture_default_str();
+  app.add_option("--tso-addr", tso_addr,
+                 "also serve TSO on plain TCP at HOST:PORT (port 0 picks one): clients move there from the gRPC "
+                 "stream, saving gRPC's per-request work; plaintext only (not with TLS)");
+  app.add_option("--advertise-tso-addr", advertise_tso_addr,
+                 "HOST:PORT clients reach the --tso-addr endpoint at (default: --tso-addr, with the --addr host "
+                 "when --tso-addr binds every interface)");
   app.add_option("--tso-save-window-ms", tso_window_ms, "how far ahead the persisted TSO bound runs")
       ->capture_default_str();
   app.add_option("--max-replicas", replicas.max_replicas, "voters per region (1, 3, 5, ...)")
@@ -130,6 +139,26 @@ int run(int argc, char** argv) {
   if (!listen.is_ok() || !status_listen.is_ok()) {
     spdlog::error("{}", (!listen.is_ok() ? listen.status() : status_listen.status()).message());
     return 2;
+  }
+  if (!tso_addr.empty()) {
+    if (auto p = rdb::parse_host_port(tso_addr, true); !p.is_ok()) {
+      spdlog::error("--tso-addr: {}", p.status().message());
+      return 2;
+    }
+    if (tls.enabled()) {
+      spdlog::error("--tso-addr is plaintext; with TLS (--ca, --cert, --key) TSO stays on gRPC");
+      return 2;
+    }
+  }
+  if (!advertise_tso_addr.empty()) {
+    if (tso_addr.empty()) {
+      spdlog::error("--advertise-tso-addr needs --tso-addr");
+      return 2;
+    }
+    if (auto p = rdb::parse_host_port(advertise_tso_addr); !p.is_ok()) {
+      spdlog::error("--advertise-tso-addr: {}", p.status().message());
+      return 2;
+    }
   }
 
   // The group: its members, and the cluster id they share.
@@ -243,6 +272,44 @@ int run(int argc, char** argv) {
   }
   rdb::HostPort served{listen->host, static_cast<std::uint16_t>(bound_port)};
   service.set_self_address(served.to_string());
+  std::unique_ptr<rdb::TsoTcpServer> tso_server;
+  if (!tso_addr.empty()) {
+    auto started =
+        rdb::TsoTcpServer::start(tso_addr, [&service](const rdb::pdpb::TsoRequest& req, rdb::pdpb::TsoResponse* resp) {
+          return service.serve_tso(req, resp);
+        });
+    if (!started.is_ok()) {
+      spdlog::error("--tso-addr: {}", started.status().message());
+      server->Shutdown();
+      return 1;
+    }
+    tso_server = std::move(started).value();
+    std::string advertised = advertise_tso_addr;
+    if (advertised.empty()) {
+      auto wildcard = [](const std::string& h) { return h.empty() || h == "0.0.0.0" || h == "::" || h == "[::]"; };
+      std::string host = rdb::parse_host_port(tso_addr, true)->host;
+      if (wildcard(host)) {
+        host = served.host;
+      }
+      if (wildcard(host)) {
+        spdlog::error(
+            "--tso-addr and --addr bind every interface: say where clients reach TSO with "
+            "--advertise-tso-addr");
+        server->Shutdown();
+        return 2;
+      }
+      advertised = rdb::HostPort{host, tso_server->port()}.to_string();
+    }
+    service.set_tso_addr(advertised);
+    rdb::TsoTcpServer* t = tso_server.get();
+    metrics.gauge("rdb_pd_tso_tcp_requests_total", "TSO requests served on the plain-TCP endpoint (--tso-addr)",
+                  [t] { return static_cast<double>(t->requests_served()); });
+    metrics.gauge("rdb_pd_tso_tcp_bad_frames_total",
+                  "Connections to the TSO endpoint closed for a malformed frame (bad magic, length or payload)",
+                  [t] { return static_cast<double>(t->bad_frames()); });
+    metrics.gauge("rdb_pd_tso_tcp_refused_total", "Connections to the TSO endpoint closed at its connection limit",
+                  [t] { return static_cast<double>(t->connections_refused()); });
+  }
   rdb::PdGroup* group_ptr = group->get();
 
   std::uint64_t cluster_id = (*meta)->cluster_id();
@@ -263,7 +330,8 @@ int run(int argc, char** argv) {
                                                           {"members", group_ptr->members().size()},
                                                           {"stores", meta_ptr->all_stores().size()},
                                                           {"regions", meta_ptr->all_regions().size()},
-                                                          {"addr", served.to_string()}};
+                                                          {"addr", served.to_string()},
+                                                          {"tso_addr", service.tso_addr()}};
                                       return j.dump() + "\n";
                                     }}}});
   if (!status_server.is_ok()) {
@@ -282,6 +350,7 @@ int run(int argc, char** argv) {
   if (!ready_file.empty()) {
     nlohmann::json j = {{"addr", served.to_string()},
                         {"status_addr", status_served.to_string()},
+                        {"tso_addr", service.tso_addr()},
                         {"cluster_id", cluster_id},
                         {"name", name},
                         {"pid", ::getpid()}};
@@ -296,6 +365,7 @@ int run(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   server->Wait();
   status_server->reset();
+  tso_server.reset();  // after the status server, whose /metrics reads its counters
   spdlog::info("rdb-pd stopped cleanly");
   return 0;
 }

@@ -219,6 +219,9 @@ class TsoReactor final : public grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::
       Finish(s);
       return;
     }
+    if (!resp_.header().has_error() && !service_.tso_addr().empty()) {
+      resp_.set_tso_addr(service_.tso_addr());  // a client may move to the TCP endpoint
+    }
     StartWrite(&resp_);
   }
   void OnWriteDone(bool ok) override {

@@ -48,6 +48,10 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   grpc::ServerBidiReactor<pdpb::TsoRequest, pdpb::TsoResponse>* Tso(grpc::CallbackServerContext*) override;
   // Serves one TsoRequest; an error status ends the stream (allocation failed).
   grpc::Status serve_tso(const pdpb::TsoRequest& req, pdpb::TsoResponse* resp);
+  // HOST:PORT of this member's plain-TCP TSO endpoint, told to clients on the gRPC
+  // stream's answers ("" = none). Set before serving.
+  void set_tso_addr(std::string addr) { tso_addr_ = std::move(addr); }
+  const std::string& tso_addr() const { return tso_addr_; }
   grpc::Status AllocId(grpc::ServerContext*, const pdpb::AllocIdRequest*, pdpb::AllocIdResponse*) override;
   grpc::Status IsBootstrapped(grpc::ServerContext*, const pdpb::IsBootstrappedRequest*,
                               pdpb::IsBootstrappedResponse*) override;
@@ -113,6 +117,7 @@ class PdService final : public pdpb::PD::WithCallbackMethod_Tso<pdpb::PD::Servic
   PdGroup& group_;
   Clock& clock_;
   const TsoAllocator::Options tso_options_;
+  std::string tso_addr_;
   // Moves the replicated GC safe point up to (TSO now − life time), in steps of a second.
   void advance_gc_safe_point();
   std::atomic<std::uint64_t> gc_life_time_ms_{600'000};
