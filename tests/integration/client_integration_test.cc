@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -34,7 +35,8 @@ class ClientIntegrationTest : public ::testing::Test {
   static void SetUpTestSuite() {
     // Every API is exercised against a replicated cluster: three stores, three replicas.
     cluster_ = new LocalCluster();
-    cluster_->start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000"});
+    // With TSO on plain TCP too: the client moves there (TsoIsStrictlyIncreasingAndBatched checks it).
+    cluster_->start_pd({"--max-replicas", "3", "--store-up-window-ms", "2000", "--tso-addr", "127.0.0.1:0"});
     cluster_->start_store("s1");
     cluster_->start_store("s2");
     cluster_->start_store("s3");
@@ -660,6 +662,34 @@ TEST_F(ClientIntegrationTest, TsoIsStrictlyIncreasingAndBatched) {
   EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
   EXPECT_LT(batcher.requests_sent(), static_cast<std::uint64_t>(kThreads * kPerThread))
       << "concurrent callers were not batched";
+  // PD named its TCP endpoint on the first gRPC answer, and the rest went there.
+  EXPECT_EQ(batcher.tcp_streams_opened(), 1U);
+  EXPECT_GT(cluster_->metric(cluster_->pd().status_addr, "rdb_pd_tso_tcp_requests_total"), 0U);
+  EXPECT_EQ(cluster_->metric(cluster_->pd().status_addr, "rdb_pd_tso_tcp_bad_frames_total"), 0U);
+}
+
+// The TCP endpoint is plaintext: PD refuses it next to TLS, and a wildcard bind it
+// cannot name to clients, with a message saying why.
+TEST(PdTsoEndpointFlagsTest, PdRefusesTcpTsoWithTlsOrWithoutAnAddressToAdvertise) {
+  rdb::testing::TempDir dir;
+  for (const char* pem : {"ca.pem", "c.pem", "k.pem"}) {
+    std::ofstream(dir.sub(pem)) << "not read: the flags are refused first\n";
+  }
+  auto with_tls = rdb::testing::run_command(
+      {rdb::testing::bin_dir() + "/rdb-pd", "--data-dir", dir.sub("a"), "--addr", "127.0.0.1:0", "--tso-addr",
+       "127.0.0.1:0", "--ca", dir.sub("ca.pem"), "--cert", dir.sub("c.pem"), "--key", dir.sub("k.pem")},
+      dir.path());
+  EXPECT_EQ(with_tls.exit_code, 2);
+  EXPECT_NE(with_tls.err.find("--tso-addr is plaintext"), std::string::npos) << with_tls.err;
+  auto wildcard = rdb::testing::run_command({rdb::testing::bin_dir() + "/rdb-pd", "--data-dir", dir.sub("b"), "--addr",
+                                             "0.0.0.0:0", "--tso-addr", "0.0.0.0:0"},
+                                            dir.path());
+  EXPECT_EQ(wildcard.exit_code, 2);
+  EXPECT_NE(wildcard.err.find("--advertise-tso-addr"), std::string::npos) << wildcard.err;
+  auto bad = rdb::testing::run_command(
+      {rdb::testing::bin_dir() + "/rdb-pd", "--data-dir", dir.sub("c"), "--tso-addr", "nonsense"}, dir.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--tso-addr"), std::string::npos) << bad.err;
 }
 
 TEST_F(ClientIntegrationTest, AsyncTsoCallersChainRequestsAndShareRoundTrips) {
