@@ -24,6 +24,9 @@ GATEWAY=${GATEWAY:-1}
 # RAFT_TCP=1 (the default): Raft between the stores on the plain-TCP transport (rdb-server
 # --raft-addr, docs/design.md); RAFT_TCP=0: on gRPC.
 RAFT_TCP=${RAFT_TCP:-1}
+# TSO_TCP=1 (the default): PD serves TSO on plain TCP too (rdb-pd --tso-addr) and the clients
+# move there; TSO_TCP=0: TSO on the gRPC stream only.
+TSO_TCP=${TSO_TCP:-1}
 
 # The matrix: workload:in-flight (transferN: a transaction reading and writing N keys;
 # rdb's Transaction, etcd's Txn guarded by every key's mod_revision; ycsb-a/b/c: YCSB's core
@@ -152,8 +155,10 @@ stop_all
 
 # ---- rdb: PD + 3 stores
 PD="127.0.0.1:$RDB_BASE"
+TSO_ARGS=()
+[ "$TSO_TCP" = 0 ] || TSO_ARGS=(--tso-addr 127.0.0.1:0)
 "$BIN/rdb-pd" --addr "$PD" --status-addr "127.0.0.1:$((RDB_BASE + 1))" --data-dir "$WORK/pd" \
-  --ready-file "$WORK/pd.ready" --max-replicas 3 2>"$WORK/pd.log" &
+  --ready-file "$WORK/pd.ready" --max-replicas 3 "${TSO_ARGS[@]}" 2>"$WORK/pd.log" &
 PIDS+=($!)
 PD_PID=$!
 wait_for_file "$WORK/pd.ready" 30 || { echo "rdb-pd did not start"; tail -5 "$WORK/pd.log"; exit 1; }

@@ -88,9 +88,10 @@ for ((i = 1; i <= PDS; i++)); do
     name=pd$i; group=("name=\"pd$i\"" "initial-cluster=\"$INITIAL\"")
   fi
   rm -f "$DATA/$name.ready"
+  tso_addr=(); [ "$TLS" = 1 ] || tso_addr=("tso-addr=\"127.0.0.1:$((2390 + i))\"")  # plaintext only
   write_config rdb-pd "$DATA/$name.toml" "addr=\"127.0.0.1:$((2377 + 2 * i))\"" \
     "status-addr=\"127.0.0.1:$((2378 + 2 * i))\"" "data-dir=\"$DATA/$name\"" "ready-file=\"$DATA/$name.ready\"" \
-    "max-replicas=$REPLICAS" ${group[@]+"${group[@]}"}
+    "max-replicas=$REPLICAS" ${group[@]+"${group[@]}"} ${tso_addr[@]+"${tso_addr[@]}"}
   "$BIN/rdb-pd" --config "$DATA/$name.toml" ${PD_TLS[@]+"${PD_TLS[@]}"} 2>>"$DATA/$name.log" &
   PIDS+=($!)
 done

@@ -23,13 +23,21 @@ Status errno_status(const std::string& what) {
   return Status::unavailable(fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
-struct AddrInfoDeleter {
-  void operator()(addrinfo* a) const { ::freeaddrinfo(a); }
-};
-using AddrInfoList = std::unique_ptr<addrinfo, AddrInfoDeleter>;
+void put_u32(char* out, std::uint32_t v) {
+  out[0] = static_cast<char>(v >> 24);
+  out[1] = static_cast<char>(v >> 16);
+  out[2] = static_cast<char>(v >> 8);
+  out[3] = static_cast<char>(v);
+}
 
-Result<AddrInfoList> resolve(const std::string& addr, bool passive) {
-  RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(addr, passive));
+std::uint32_t get_u32(const char* in) {
+  auto b = [&](int i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])); };
+  return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+}
+
+}  // namespace
+
+Result<AddrInfoList> resolve_tcp(const HostPort& hp, bool passive) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -46,30 +54,15 @@ Result<AddrInfoList> resolve(const std::string& addr, bool passive) {
   return AddrInfoList(found);
 }
 
-void put_u32(char* out, std::uint32_t v) {
-  out[0] = static_cast<char>(v >> 24);
-  out[1] = static_cast<char>(v >> 16);
-  out[2] = static_cast<char>(v >> 8);
-  out[3] = static_cast<char>(v);
-}
-
-std::uint32_t get_u32(const char* in) {
-  auto b = [&](int i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])); };
-  return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
-}
-
-}  // namespace
-
-Result<int> tcp_listen(const std::string& addr, std::uint16_t* bound_port) {
-  auto list = resolve(addr, true);
-  if (!list.is_ok()) {
-    return list.status().code() == StatusCode::kInvalidArgument
-               ? Status::invalid_argument(fmt::format("'{}': {}", addr, list.status().message()))
-               : list.status();
+Result<int> tcp_listen(const std::string& addr, std::uint16_t* bound_port, bool nonblocking) {
+  auto hp = parse_host_port(addr, true);
+  if (!hp.is_ok()) {
+    return Status::invalid_argument(fmt::format("'{}': {}", addr, hp.status().message()));
   }
+  RDB_ASSIGN_OR_RETURN(auto list, resolve_tcp(*hp, true));
   Status last = Status::unavailable(fmt::format("cannot listen on {}", addr));
-  for (addrinfo* a = list->get(); a != nullptr; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+  for (addrinfo* a = list.get(); a != nullptr; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), a->ai_protocol);
     if (fd < 0) {
       last = errno_status("socket");
       continue;
@@ -92,7 +85,8 @@ Result<int> tcp_listen(const std::string& addr, std::uint16_t* bound_port) {
 }
 
 Result<int> tcp_connect(const std::string& addr, std::chrono::milliseconds timeout) {
-  RDB_ASSIGN_OR_RETURN(auto list, resolve(addr, false));
+  RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(addr));
+  RDB_ASSIGN_OR_RETURN(auto list, resolve_tcp(hp, false));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   Status last = Status::unavailable(fmt::format("no address for '{}'", addr));
   for (addrinfo* a = list.get(); a != nullptr; a = a->ai_next) {

@@ -8,19 +8,32 @@
 // writer at a time.
 #pragma once
 
+#include <netdb.h>
+
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "common/address.h"
 #include "common/result.h"
 
 namespace rdb {
 
+struct AddrInfoDeleter {
+  void operator()(addrinfo* a) const { ::freeaddrinfo(a); }
+};
+using AddrInfoList = std::unique_ptr<addrinfo, AddrInfoDeleter>;
+
+// The stream-socket addresses of `hp` ("[v6]" brackets allowed); `passive` for binding.
+// UNAVAILABLE naming the host when it does not resolve.
+Result<AddrInfoList> resolve_tcp(const HostPort& hp, bool passive);
+
 // A listening socket bound to "host:port" (port 0 picks one); the port actually bound
 // goes to *bound_port. INVALID_ARGUMENT for a malformed address, UNAVAILABLE when it
-// cannot be bound.
-Result<int> tcp_listen(const std::string& addr, std::uint16_t* bound_port);
+// cannot be bound. `nonblocking` for a socket served from an event loop.
+Result<int> tcp_listen(const std::string& addr, std::uint16_t* bound_port, bool nonblocking = false);
 
 // A connected, blocking socket to "host:port" with TCP_NODELAY and keep-alive, or why
 // not within `timeout`.

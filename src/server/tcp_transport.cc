@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "common/address.h"
+#include "common/tcp_socket.h"
 #include "server/http_proxy.h"
 
 namespace rdb {
@@ -42,27 +43,6 @@ void tune_socket(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
-}
-
-struct AddrInfoDeleter {
-  void operator()(addrinfo* a) const { ::freeaddrinfo(a); }
-};
-
-Result<std::unique_ptr<addrinfo, AddrInfoDeleter>> lookup(const HostPort& hp, bool passive) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = passive ? AI_PASSIVE : 0;
-  addrinfo* found = nullptr;
-  std::string port = std::to_string(hp.port);
-  std::string host = hp.host;
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return Status::unavailable(fmt::format("cannot resolve '{}': {}", hp.host, ::gai_strerror(rc)));
-  }
-  return std::unique_ptr<addrinfo, AddrInfoDeleter>(found);
 }
 
 bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline) {
@@ -123,7 +103,7 @@ Result<Connection> connect_to(const std::string& target, std::chrono::millisecon
   const std::optional<HttpProxy> proxy = http_proxy_for(target_hp.host);
   const std::string& addr = proxy ? proxy->address : target;
   RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(addr));
-  RDB_ASSIGN_OR_RETURN(auto list, lookup(hp, false));
+  RDB_ASSIGN_OR_RETURN(auto list, resolve_tcp(hp, false));
   Status last = Status::unavailable(fmt::format("no address for '{}'", addr));
   for (addrinfo* a = list.get(); a != nullptr; a = a->ai_next) {
     int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
@@ -194,31 +174,7 @@ Result<std::unique_ptr<TcpRaftTransport>> TcpRaftTransport::listen(const std::st
     return Status::invalid_argument(fmt::format("--raft-addr '{}': {}", listen_addr, hp.status().message()));
   }
   std::unique_ptr<TcpRaftTransport> t(new TcpRaftTransport(std::move(resolver), fallback, options));
-  RDB_ASSIGN_OR_RETURN(auto list, lookup(*hp, true));
-  Status last = Status::unavailable(fmt::format("cannot listen on {}", listen_addr));
-  for (addrinfo* a = list.get(); a != nullptr && t->listen_fd_ < 0; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      last = errno_status("socket");
-      continue;
-    }
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 128) != 0) {
-      last = errno_status(fmt::format("cannot listen on {}", listen_addr));
-      ::close(fd);
-      continue;
-    }
-    t->listen_fd_ = fd;
-  }
-  if (t->listen_fd_ < 0) {
-    return last;
-  }
-  sockaddr_storage bound{};
-  socklen_t len = sizeof bound;
-  ::getsockname(t->listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
-  t->port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  RDB_ASSIGN_OR_RETURN(t->listen_fd_, tcp_listen(listen_addr, &t->port_, /*nonblocking=*/true));
   t->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   t->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (t->epoll_fd_ < 0 || t->wake_fd_ < 0) {
