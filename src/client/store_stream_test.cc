@@ -249,7 +249,7 @@ TEST_F(StoreStreamTest, CallersOnManyThreadsAreAnsweredOnceWhileStreamsBreak) {
     for (auto& c : callers) {
       c.join();
     }
-    ASSERT_TRUE(replies.wait_for(kThreads * kCallsPerThread));
+    ASSERT_TRUE(replies.wait_for(static_cast<std::size_t>(kThreads) * kCallsPerThread));
   }  // the destructor waits for every stream's OnDone
   auto got = replies.take();
   ASSERT_EQ(got.size(), static_cast<std::size_t>(kThreads * kCallsPerThread)) << "some caller was answered twice";
