@@ -84,7 +84,7 @@ Result<int> tcp_listen(const std::string& addr, std::uint16_t* bound_port, bool 
   return last;
 }
 
-Result<int> tcp_connect(const std::string& addr, std::chrono::milliseconds timeout) {
+Result<int> tcp_connect(const std::string& addr, std::chrono::milliseconds timeout, bool nonblocking) {
   RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(addr));
   RDB_ASSIGN_OR_RETURN(auto list, resolve_tcp(hp, false));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -113,7 +113,9 @@ Result<int> tcp_connect(const std::string& addr, std::chrono::milliseconds timeo
         continue;
       }
     }
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (!nonblocking) {
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);

@@ -35,9 +35,9 @@ Result<AddrInfoList> resolve_tcp(const HostPort& hp, bool passive);
 // cannot be bound. `nonblocking` for a socket served from an event loop.
 Result<int> tcp_listen(const std::string& addr, std::uint16_t* bound_port, bool nonblocking = false);
 
-// A connected, blocking socket to "host:port" with TCP_NODELAY and keep-alive, or why
-// not within `timeout`.
-Result<int> tcp_connect(const std::string& addr, std::chrono::milliseconds timeout);
+// A connected socket to "host:port" with TCP_NODELAY and keep-alive, or why not within
+// `timeout`; blocking unless `nonblocking` (for a socket served from an event loop).
+Result<int> tcp_connect(const std::string& addr, std::chrono::milliseconds timeout, bool nonblocking = false);
 
 // The header and payload of one frame, ready to send.
 std::string encode_frame(std::uint32_t magic, std::string_view payload);

@@ -102,40 +102,15 @@ Result<Connection> connect_to(const std::string& target, std::chrono::millisecon
   RDB_ASSIGN_OR_RETURN(HostPort target_hp, parse_host_port(target));
   const std::optional<HttpProxy> proxy = http_proxy_for(target_hp.host);
   const std::string& addr = proxy ? proxy->address : target;
-  RDB_ASSIGN_OR_RETURN(HostPort hp, parse_host_port(addr));
-  RDB_ASSIGN_OR_RETURN(auto list, resolve_tcp(hp, false));
-  Status last = Status::unavailable(fmt::format("no address for '{}'", addr));
-  for (addrinfo* a = list.get(); a != nullptr; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      last = errno_status("socket");
-      continue;
-    }
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
-      last = errno_status(fmt::format("connect to {}", addr));
+  RDB_ASSIGN_OR_RETURN(int fd, tcp_connect(addr, timeout, /*nonblocking=*/true));
+  if (proxy) {
+    if (Status t = tunnel(fd, target, *proxy, timeout); !t.is_ok()) {
       ::close(fd);
-      continue;
+      return t;
     }
-    pollfd p{fd, POLLOUT, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (rc <= 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-      last = Status::unavailable(
-          fmt::format("connect to {}: {}", addr, rc == 0 ? "timed out" : std::strerror(err != 0 ? err : errno)));
-      ::close(fd);
-      continue;
-    }
-    if (proxy) {
-      if (Status t = tunnel(fd, target, *proxy, timeout); !t.is_ok()) {
-        ::close(fd);
-        return t;
-      }
-    }
-    tune_socket(fd);
-    return Connection{fd, proxy ? proxy->address : std::string()};
   }
-  return last;
+  tune_socket(fd);
+  return Connection{fd, proxy ? proxy->address : std::string()};
 }
 
 }  // namespace
